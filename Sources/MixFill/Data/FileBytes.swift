@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads whole files as bytes through POSIX calls, so errors can say exactly what went
+/// wrong (missing, a directory, no permission) with the path the user gave.
+enum FileBytes {
+    static func read(_ path: String) throws(MixFillError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: openFailure(errno))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw .badFile(file: path, message: "cannot read: \(describe(errno))")
+        }
+        if (status.st_mode & S_IFMT) == S_IFDIR {
+            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+        }
+        var bytes = [UInt8]()
+        let expected = Int(status.st_size)
+        bytes.reserveCapacity(max(expected, 0) + 1)
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .badFile(file: path, message: "cannot read: \(describe(errno))")
+            }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return bytes
+    }
+
+    static func openFailure(_ code: Int32) -> String {
+        switch code {
+        case ENOENT: return "no such file; check the path"
+        case EACCES: return "permission denied; check the file's permissions"
+        default: return "cannot open: \(describe(code))"
+        }
+    }
+
+    static func describe(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "error \(code)" }
+        return String(cString: text)
+    }
+}

@@ -1,0 +1,101 @@
+/// When the EM loop stops.
+public struct StoppingRule: Sendable, Equatable {
+    /// Stop after the E-step whose log-likelihood satisfies LL_new − LL_old ≤ tolerance·|LL_new|.
+    /// The course's 1e-6 is relative, so the rule means the same on 20 users and on 480,000.
+    public var relativeTolerance: Double = 1e-6
+    /// Give up after this many E-steps and report the fit as not converged.
+    public var maxIterations: Int = 1000
+    /// The M-step's variance floor (the course's 0.25).
+    public var varianceFloor: Double = MStep.defaultVarianceFloor
+
+    public init(relativeTolerance: Double = 1e-6, maxIterations: Int = 1000,
+                varianceFloor: Double = MStep.defaultVarianceFloor) {
+        self.relativeTolerance = relativeTolerance
+        self.maxIterations = maxIterations
+        self.varianceFloor = varianceFloor
+    }
+}
+
+/// One EM run from one initial mixture.
+public struct FitResult: Sendable {
+    /// The mixture after the last M-step.
+    public var mixture: Mixture
+    /// The log-likelihood of the last E-step (the one that met the stopping rule).
+    public var logLikelihood: Double
+    /// Number of E-steps run.
+    public var iterations: Int
+    public var converged: Bool
+    /// The log-likelihood of every E-step, in order.
+    public var logLikelihoodTrace: [Double]
+}
+
+/// The EM loop over shards: E-step on every shard, one reduction of the sufficient
+/// statistics, one M-step. Kernels are interchangeable; the loop does not know which ran.
+public struct ExpectationMaximization {
+    public let shards: [any StatisticsKernel]
+    public var stoppingRule: StoppingRule
+
+    public init(shards: [any StatisticsKernel], stoppingRule: StoppingRule = StoppingRule()) {
+        precondition(!shards.isEmpty, "EM needs at least one shard")
+        self.shards = shards
+        self.stoppingRule = stoppingRule
+    }
+
+    public init(kernel: any StatisticsKernel, stoppingRule: StoppingRule = StoppingRule()) {
+        self.init(shards: [kernel], stoppingRule: stoppingRule)
+    }
+
+    /// The summed statistics of one E-step over all shards.
+    public func eStep(_ mixture: Mixture) -> SufficientStatistics {
+        var total = SufficientStatistics(componentCount: mixture.componentCount, itemCount: mixture.itemCount)
+        if shards.count == 1 {
+            shards[0].accumulate(mixture, into: &total)
+            return total
+        }
+        var partial = total
+        for shard in shards {
+            partial.reset()
+            shard.accumulate(mixture, into: &partial)
+            total.add(partial)
+        }
+        return total
+    }
+
+    /// Runs EM from `initial` until the stopping rule holds or the iteration cap is reached.
+    /// Throws if the log-likelihood stops being finite (which the floor and the 1e-16 in
+    /// the weights rule out for valid data).
+    public func run(from initial: Mixture) throws(MixFillError) -> FitResult {
+        var mixture = initial
+        var trace = [Double]()
+        var previous: Double?
+        var converged = false
+        while trace.count < stoppingRule.maxIterations {
+            let statistics = eStep(mixture)
+            let logLikelihood = statistics.logLikelihood
+            guard logLikelihood.isFinite else {
+                throw .runtime(message: "the log-likelihood became \(logLikelihood) at iteration \(trace.count + 1); check the data for extreme values")
+            }
+            trace.append(logLikelihood)
+            mixture = MStep.update(mixture, with: statistics, varianceFloor: stoppingRule.varianceFloor)
+            if let previous, logLikelihood - previous <= stoppingRule.relativeTolerance * abs(logLikelihood) {
+                converged = true
+                break
+            }
+            previous = logLikelihood
+        }
+        return FitResult(mixture: mixture, logLikelihood: trace.last ?? -.infinity,
+                         iterations: trace.count, converged: converged, logLikelihoodTrace: trace)
+    }
+
+    /// p(j|u) for every user (shards concatenated in order) and the total log-likelihood.
+    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+        var all = [Double]()
+        var logLikelihood = 0.0
+        for shard in shards {
+            let part = shard.posteriors(mixture)
+            all.append(contentsOf: part.posteriors)
+            logLikelihood += part.logLikelihood
+        }
+        return (all, logLikelihood)
+    }
+}

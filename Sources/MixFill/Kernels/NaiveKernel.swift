@@ -1,0 +1,78 @@
+/// The textbook algorithm: for every user, every component and every observed item, plain
+/// loops over Swift arrays. It is the correctness oracle for the other kernels and the
+/// baseline the BLAS engine is benchmarked against, so it is deliberately not tuned.
+public final class NaiveKernel: StatisticsKernel {
+    public let data: DenseRatingMatrix
+    public var userCount: Int { data.userCount }
+    public var itemCount: Int { data.itemCount }
+    public let name = "naive"
+
+    public init(_ data: DenseRatingMatrix) {
+        self.data = data
+    }
+
+    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
+        let componentCount = mixture.componentCount
+        let terms = ComponentTerms(mixture)
+        var userPosteriors = [Double](repeating: 0, count: componentCount)
+        for user in 0..<data.userCount {
+            let observed = posteriorRow(user, mixture, terms, &userPosteriors)
+            statistics.logLikelihood += observed.logLikelihood
+            for j in 0..<componentCount {
+                let posterior = userPosteriors[j]
+                statistics.responsibilities[j] += posterior
+                statistics.weightedSquaredNorms[j] += posterior * observed.squaredNorm
+                statistics.weightedObservedCounts[j] += posterior * observed.count
+                for item in 0..<data.itemCount {
+                    let rating = data[user, item]
+                    if rating != 0 {
+                        statistics.ratingSums[j * data.itemCount + item] += posterior * rating
+                        statistics.observedWeights[j * data.itemCount + item] += posterior
+                    }
+                }
+            }
+        }
+        statistics.userCount += data.userCount
+    }
+
+    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+        let componentCount = mixture.componentCount
+        let terms = ComponentTerms(mixture)
+        var row = [Double](repeating: 0, count: componentCount)
+        var all = [Double]()
+        all.reserveCapacity(data.userCount * componentCount)
+        var logLikelihood = 0.0
+        for user in 0..<data.userCount {
+            logLikelihood += posteriorRow(user, mixture, terms, &row).logLikelihood
+            all.append(contentsOf: row)
+        }
+        return (all, logLikelihood)
+    }
+
+    /// Fills `row` with p(·|u) and returns the user's log-likelihood, |C_u| and ‖x_{C_u}‖².
+    private func posteriorRow(_ user: Int, _ mixture: Mixture, _ terms: ComponentTerms,
+                              _ row: inout [Double]) -> (logLikelihood: Double, count: Double, squaredNorm: Double) {
+        var count = 0.0
+        var squaredNorm = 0.0
+        for item in 0..<data.itemCount {
+            let rating = data[user, item]
+            if rating != 0 {
+                count += 1
+                squaredNorm += rating * rating
+            }
+        }
+        for j in 0..<mixture.componentCount {
+            var squaredDistance = 0.0
+            for item in 0..<data.itemCount {
+                let rating = data[user, item]
+                if rating != 0 {
+                    let difference = rating - mixture.means[j * data.itemCount + item]
+                    squaredDistance += difference * difference
+                }
+            }
+            row[j] = terms.logDensity(j, observedCount: count, squaredDistance: squaredDistance)
+        }
+        let logLikelihood = row.withUnsafeMutableBufferPointer { normaliseLogDensities($0) }
+        return (logLikelihood, count, squaredNorm)
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// What `mixfill fit` reports, as tables or as one JSON object (field names are the JSON's).
+struct FitReport: Encodable {
+    struct DataSummary: Encodable {
+        var path: String
+        var users: Int
+        var items: Int
+        var observed: Int
+    }
+
+    struct Run: Encodable {
+        var seed: UInt32
+        var log_likelihood: Double
+        var iterations: Int
+        var converged: Bool
+        var seconds: Double
+    }
+
+    struct Best: Encodable {
+        var seed: UInt32
+        var log_likelihood: Double
+        var bic: Double
+    }
+
+    struct RMSE: Encodable {
+        var all_entries: Double
+        var missing_entries: Double?
+    }
+
+    struct KReport: Encodable {
+        var k: Int
+        var runs: [Run]
+        var best: Best
+        var rmse: RMSE?
+    }
+
+    struct Timing: Encodable {
+        var load_seconds: Double
+        var fit_seconds: Double
+        var total_seconds: Double
+    }
+
+    var data: DataSummary
+    var backend: String
+    var threads: Int
+    var fits: [KReport]
+    var timing: Timing
+
+    func printJSON() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let bytes = try encoder.encode(self)
+        FileHandle.standardOutput.write(bytes + Data("\n".utf8))
+    }
+
+    func printTable() {
+        var out = ""
+        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
+        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
+        out += "backend: \(backend), threads: \(threads)\n"
+        for fit in fits {
+            out += "\nK = \(fit.k)\n"
+            out += "  " + pad("seed", 6) + "  " + pad("log-likelihood", 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"
+            for run in fit.runs {
+                out += "  " + pad("\(run.seed)", 6) + "  " + pad("\(run.log_likelihood)", 22) + "  "
+                    + pad("\(run.iterations)", 10) + "  " + pad(run.converged ? "yes" : "no", 9) + "  " + pad(fixed(run.seconds, 3), 8) + "\n"
+            }
+            out += "  best: seed \(fit.best.seed), log-likelihood \(fit.best.log_likelihood), BIC \(fit.best.bic)\n"
+            if let rmse = fit.rmse {
+                out += "  RMSE vs gold: \(rmse.all_entries) over all entries"
+                if let missing = rmse.missing_entries { out += ", \(missing) over missing entries only" }
+                out += "\n"
+            }
+        }
+        out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}
+
+/// `value` with `digits` decimals.
+func fixed(_ value: Double, _ digits: Int) -> String {
+    String(format: "%.\(digits)f", value)
+}
