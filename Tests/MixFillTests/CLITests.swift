@@ -1,0 +1,215 @@
+import Foundation
+import MixFill
+import Testing
+
+/// Runs the built `mixfill` binary, as a user would.
+enum CLI {
+    struct Outcome {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static let binary: String = {
+        var candidates = [String]()
+        if let explicit = ProcessInfo.processInfo.environment["MIXFILL_BINARY"] { candidates.append(explicit) }
+        // swift test runs the test bundle from the products folder that also holds mixfill.
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        candidates.append(runner.appendingPathComponent("mixfill").path)
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent("mixfill").path)
+        candidates.append(Fixtures.root + "/.build/release/mixfill")
+        candidates.append(Fixtures.root + "/.build/debug/mixfill")
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "mixfill"
+    }()
+
+    static func run(_ arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Read both pipes before waiting so a large output cannot block the child.
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus,
+                       stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Runs a command that must fail with exit code 2 and exactly one line on stderr
+    /// (no trap, no stack trace) and returns that line.
+    static func usageFailure(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let outcome = try run(arguments)
+        #expect(outcome.status == 2, "exit code for \(arguments)", sourceLocation: sourceLocation)
+        let lines = outcome.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(outcome.stderr)", sourceLocation: sourceLocation)
+        #expect(outcome.stdout.isEmpty, sourceLocation: sourceLocation)
+        #expect(!outcome.stderr.contains("Fatal error") && !outcome.stderr.contains("Stack dump"), sourceLocation: sourceLocation)
+        return lines.first.map(String.init) ?? ""
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func courseJobPrintsTheCourseNumbersAsJSON() throws {
+        let outcome = try CLI.run(["fit", "data/netflix_incomplete.txt", "-k", "1,12", "--seeds", "0-4",
+                                   "--gold", "data/netflix_complete.txt", "--json"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let data = try #require(object["data"] as? [String: Any])
+        #expect(data["users"] as? Int == 1200 && data["items"] as? Int == 1200 && data["observed"] as? Int == 1_111_768)
+        #expect(object["backend"] as? String == "blas")
+        let fits = try #require(object["fits"] as? [[String: Any]])
+        #expect(fits.map { $0["k"] as? Int } == [1, 12])
+        let one = try #require(fits[0]["best"] as? [String: Any])
+        #expect(relativeError(try #require(one["log_likelihood"] as? Double), -1521060.9539852473) <= 1e-12)
+        let twelve = try #require(fits[1]["best"] as? [String: Any])
+        #expect(twelve["seed"] as? Int == 1)
+        #expect(relativeError(try #require(twelve["log_likelihood"] as? Double), -1390234.4223469414) <= 1e-10)
+        let rmse = try #require(fits[1]["rmse"] as? [String: Any])
+        #expect(abs(try #require(rmse["all_entries"] as? Double) - 0.48049085054007) <= 1e-10)
+        #expect(abs(try #require(rmse["missing_entries"] as? Double) - 1.0064122372) <= 1e-9)
+        let runs = try #require(fits[1]["runs"] as? [[String: Any]])
+        #expect(runs.map { $0["seed"] as? Int } == [0, 1, 2, 3, 4])
+        #expect(runs.allSatisfy { $0["converged"] as? Bool == true && ($0["iterations"] as? Int ?? 0) > 1 })
+        let timing = try #require(object["timing"] as? [String: Any])
+        #expect(["load_seconds", "fit_seconds", "total_seconds"].allSatisfy { (timing[$0] as? Double ?? -1) >= 0 })
+        // BIC = LL − ½·(K·d + K + K − 1)·ln n
+        let bic = try #require(twelve["bic"] as? Double)
+        let expected = (twelve["log_likelihood"] as? Double ?? 0) - 0.5 * Double(12 * 1200 + 12 + 11) * log(1200.0)
+        #expect(abs(bic - expected) <= 1e-9 * abs(expected))
+    }
+
+    @Test func tableOutputNamesTheBestSeedAndBothRMSEs() throws {
+        let outcome = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0",
+                                   "--gold", "data/test_complete.txt", "--backend", "naive", "--threads", "1"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stdout.contains("data: data/test_incomplete.txt: 20 users × 5 items, 81 observed (81.0%)"))
+        #expect(outcome.stdout.contains("backend: naive, threads: 1"))
+        #expect(outcome.stdout.contains("best: seed 0, log-likelihood -84.9845199304"))
+        #expect(outcome.stdout.contains("RMSE vs gold: 0.31523012057496"))
+        #expect(outcome.stdout.contains("over missing entries only"))
+    }
+
+    @Test func fitWritesModelsThatFillReproduces() throws {
+        let folder = try Fixtures.scratchFolder()
+        let fit = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "3,4", "--seeds", "0",
+                               "--model-out", folder + "/model.json", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["model-k3.json", "model-k4.json"])
+        let model = try ModelFile.read(path: folder + "/model-k4.json")
+        #expect(model.mixture.componentCount == 4 && model.seed == 0 && model.converged)
+        #expect(abs(model.logLikelihood - -84.98451993042474) <= 1e-10)
+
+        let fill = try CLI.run(["fill", "data/test_incomplete.txt", "--model", folder + "/model-k4.json",
+                                "--out", folder + "/filled.txt"])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        #expect(fill.stdout == "wrote \(folder)/filled.txt: 20 × 5, 19 missing entries filled\n")
+        let filled = try DenseMatrixReader.read(path: folder + "/filled.txt")
+        let solutions = try CourseSolutions(path: Fixtures.data("test_solutions.txt"))
+        expectClose(filled.values, solutions.filled, absolute: 1e-8, "filled by the CLI")
+        let remaining = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }
+        #expect(remaining.isEmpty, "temporary files left behind: \(remaining)")
+    }
+
+    @Test func helpAndVersion() throws {
+        for command in [["--help"], ["fit", "--help"], ["fill", "--help"]] {
+            let outcome = try CLI.run(command)
+            #expect(outcome.status == 0)
+            #expect(outcome.stdout.contains("USAGE:"))
+        }
+        let version = try CLI.run(["--version"])
+        #expect(version.status == 0 && version.stdout == "0.1.0\n")
+    }
+
+    // MARK: Bad input: one line naming the place, exit code 2, no trap.
+
+    @Test func missingFile() throws {
+        let line = try CLI.usageFailure(["fit", "data/no-such-file.txt"])
+        #expect(line == "mixfill: error: data/no-such-file.txt: no such file; check the path")
+    }
+
+    @Test func raggedRows() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("1 2 3\n4 5 6\n7 8\n", named: "ragged.txt", in: folder)
+        let line = try CLI.usageFailure(["fit", path, "-k", "1"])
+        #expect(line == "mixfill: error: \(path):3:4: row has 2 values but line 1 has 3; every row must have one value per item")
+    }
+
+    @Test func nonNumericToken() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("1 2 3\n4 five 6\n", named: "words.txt", in: folder)
+        let line = try CLI.usageFailure(["fit", path, "-k", "1"])
+        #expect(line == "mixfill: error: \(path):2:3: 'five' is not a number; ratings are decimal numbers, 0 for missing")
+    }
+
+    @Test func negativeValue() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("1 2 3\n4 5 -1\n", named: "negative.txt", in: folder)
+        let line = try CLI.usageFailure(["fit", path, "-k", "1"])
+        #expect(line == "mixfill: error: \(path):2:5: negative rating '-1'; ratings must be ≥ 0 (0 marks a missing entry)")
+    }
+
+    @Test func nonFiniteValue() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("1 2 3\n4 inf 1\n", named: "infinite.txt", in: folder)
+        let line = try CLI.usageFailure(["fit", path, "-k", "1"])
+        #expect(line == "mixfill: error: \(path):2:3: 'inf' is not a finite number; ratings must be finite, 0 for missing")
+    }
+
+    @Test func emptyFile() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("", named: "empty.txt", in: folder)
+        let line = try CLI.usageFailure(["fit", path])
+        #expect(line == "mixfill: error: \(path): no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
+    }
+
+    @Test func componentCountBelowOne() throws {
+        let line = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "0"])
+        #expect(line.hasPrefix("mixfill: error: -k: K = 0 is not allowed; K must be at least 1"))
+    }
+
+    @Test func componentCountAboveUsers() throws {
+        let line = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "4,21"])
+        #expect(line == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
+    }
+
+    @Test func malformedSeedList() throws {
+        for seeds in ["0-", "a", "1,,2", "4-2", "-3"] {
+            let line = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--seeds=\(seeds)"])
+            #expect(line.hasPrefix("mixfill: error: --seeds: "), "for --seeds \(seeds): \(line)")
+        }
+        let line = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--seeds", "0-x"])
+        #expect(line.hasPrefix("mixfill: error: --seeds: '0-x' in '0-x' is not a seed or range; write the list like 0-4 or 0,1,2"))
+    }
+
+    @Test func unknownBackendAndBadThreads() throws {
+        let backend = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "gpu"])
+        #expect(backend.contains("--backend"))
+        let threads = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--threads", "0"])
+        #expect(threads.hasPrefix("mixfill: error: --threads: 0 is not allowed; give 1 or more"))
+    }
+
+    @Test func fillRefusesAModelForOtherItemsAndWritesNothing() throws {
+        let folder = try Fixtures.scratchFolder()
+        let fit = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"])
+        #expect(fit.status == 0)
+        let other = try Fixtures.write("1 2\n3 0\n", named: "other.txt", in: folder)
+        let line = try CLI.usageFailure(["fill", other, "--model", folder + "/m.json", "--out", folder + "/out.txt"])
+        #expect(line == "mixfill: error: \(other): has 2 items but the model \(folder)/m.json was fitted on 5; give data with the model's items")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out.txt"))
+    }
+
+    @Test func unwritableOutputIsARuntimeFailure() throws {
+        let folder = try Fixtures.scratchFolder()
+        let fit = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"])
+        #expect(fit.status == 0)
+        let outcome = try CLI.run(["fill", "data/test_incomplete.txt", "--model", folder + "/m.json", "--out", folder + "/missing/out.txt"])
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr.hasPrefix("mixfill: error: \(folder)/missing/out.txt: cannot create a file in \(folder)/missing"))
+    }
+}

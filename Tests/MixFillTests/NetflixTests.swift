@@ -1,0 +1,44 @@
+import MixFill
+import Testing
+
+/// The course's netflix matrix (1200 × 1200, 77% observed): the published numbers, and
+/// the naive and BLAS kernels agreeing run for run.
+@Suite(.serialized) struct NetflixTests {
+    static let seeds: [UInt32] = [0, 1, 2, 3, 4]
+
+    @Test func bestLogLikelihoodsAndRMSEMatchTheCourse() throws {
+        let data = try #require(Fixtures.netflix)
+        let gold = try Fixtures.load(Fixtures.netflixComplete)
+        let em = ExpectationMaximization(kernel: BLASKernel(data))
+
+        let one = try em.fit(data: data, componentCount: 1, seeds: Self.seeds)
+        #expect(relativeError(one.best.result.logLikelihood, -1521060.9539852473) <= 1e-12)
+
+        let twelve = try em.fit(data: data, componentCount: 12, seeds: Self.seeds)
+        #expect(twelve.best.seed == 1)
+        #expect(relativeError(twelve.best.result.logLikelihood, -1390234.4223469414) <= 1e-10)
+        let posteriors = em.posteriors(twelve.best.result.mixture).posteriors
+        let filled = Completion.fill(data, mixture: twelve.best.result.mixture, posteriors: posteriors)
+        let rmse = Completion.rootMeanSquareErrors(predicted: filled, gold: gold, observed: data)
+        #expect(abs(rmse.allEntries - 0.48049085054007) <= 1e-10)
+        #expect(abs(try #require(rmse.missingEntries) - 1.0064122372) <= 1e-9)
+    }
+
+    @Test(arguments: [1, 4, 12])
+    func naiveAndBLASAgreeOnEverySeed(componentCount: Int) throws {
+        let data = try #require(Fixtures.netflix)
+        let naive = ExpectationMaximization(kernel: NaiveKernel(data))
+        let blas = ExpectationMaximization(kernel: BLASKernel(data))
+        for seed in Self.seeds {
+            let initial = try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed)
+            let reference = try naive.run(from: initial)
+            let fast = try blas.run(from: initial)
+            #expect(relativeError(fast.logLikelihood, reference.logLikelihood) <= 1e-10, "K = \(componentCount), seed \(seed)")
+            #expect(fast.iterations == reference.iterations, "K = \(componentCount), seed \(seed)")
+            #expect(fast.converged && reference.converged)
+            expectClose(fast.mixture.means, reference.mixture.means, absolute: 1e-8, "means, K = \(componentCount), seed \(seed)")
+            expectClose(fast.mixture.variances, reference.mixture.variances, relative: 1e-8, absolute: 0, "variances")
+            expectClose(fast.mixture.weights, reference.mixture.weights, absolute: 1e-8, "weights")
+        }
+    }
+}
