@@ -64,10 +64,15 @@ public struct ExpectationMaximization {
     /// Runs EM from `initial` until the stopping rule holds or the iteration cap is reached.
     /// Throws if the log-likelihood stops being finite (which the floor and the 1e-16 in
     /// the weights rule out for valid data).
-    public func run(from initial: Mixture) throws(MixFillError) -> FitResult {
+    ///
+    /// `previousLogLikelihood` continues an earlier run on the same data (a warm start):
+    /// `initial` is that run's last mixture and this its last log-likelihood, so the first
+    /// E-step here is tested against it and the continued run stops exactly where the
+    /// uninterrupted run would have.
+    public func run(from initial: Mixture, previousLogLikelihood: Double? = nil) throws(MixFillError) -> FitResult {
         var mixture = initial
         var trace = [Double]()
-        var previous: Double?
+        var previous: Double? = previousLogLikelihood
         var converged = false
         while trace.count < stoppingRule.maxIterations {
             let statistics = eStep(mixture)

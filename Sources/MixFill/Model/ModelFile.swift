@@ -2,15 +2,22 @@ import Foundation
 
 /// A fitted mixture on disk: versioned JSON.
 ///
-///     {"format": "mixfill-model", "version": 1, "k": K, "d": d,
+///     {"format": "mixfill-model", "version": 2, "k": K, "d": d,
 ///      "weights": [K], "variances": [K], "means": [[d] × K],
 ///      "log_likelihood": LL, "seed": s, "iterations": t, "converged": true,
-///      "data": {"users": n, "items": d, "observed": m}}
+///      "data": {"users": n, "items": d, "observed": m,
+///               "path": "/abs/ratings.txt", "format": "dense", "fingerprint": "mix64:…",
+///               "rating_min": 1, "rating_max": 5, "rating_mean": 3.6,
+///               "item_rating_counts": [d]},
+///      "user_ids": [n], "item_ids": [d]}
 ///
-/// Readers refuse a version newer than theirs (with a message saying so) rather than
-/// guess at fields they do not know.
+/// Version 2 added everything in `data` after `observed`, and the id maps; `user_ids` and
+/// `item_ids` are absent when the ids are the 0-based row and column indices (the dense
+/// format). Version 1 files are still read: their ids are indices and they have no
+/// `training` record. Readers refuse a version newer than theirs (with a message saying
+/// so) rather than guess at fields they do not know.
 public struct ModelFile: Sendable, Equatable {
-    public static let currentVersion = 1
+    public static let currentVersion = 2
     public static let formatName = "mixfill-model"
 
     public var mixture: Mixture
@@ -20,9 +27,13 @@ public struct ModelFile: Sendable, Equatable {
     public var converged: Bool
     public var userCount: Int
     public var observedCount: Int
+    /// The training data's record; nil in version 1 files.
+    public var training: TrainingDataRecord?
 
     public init(mixture: Mixture, logLikelihood: Double, seed: UInt32, iterations: Int, converged: Bool,
-                userCount: Int, observedCount: Int) {
+                userCount: Int, observedCount: Int, training: TrainingDataRecord? = nil) {
+        precondition(training.map { $0.users.count == userCount && $0.items.count == mixture.itemCount } ?? true,
+                     "the training record's id maps must match the model's shape")
         self.mixture = mixture
         self.logLikelihood = logLikelihood
         self.seed = seed
@@ -30,12 +41,25 @@ public struct ModelFile: Sendable, Equatable {
         self.converged = converged
         self.userCount = userCount
         self.observedCount = observedCount
+        self.training = training
     }
+
+    /// The training users' ids (indices in version 1 files).
+    public var users: IdentifierMap { training?.users ?? .indices(userCount) }
+    /// The items' ids (indices in version 1 files).
+    public var items: IdentifierMap { training?.items ?? .indices(mixture.itemCount) }
 
     struct Shape: Codable {
         var users: Int
         var items: Int
         var observed: Int
+        var path: String?
+        var format: String?
+        var fingerprint: String?
+        var rating_min: Double?
+        var rating_max: Double?
+        var rating_mean: Double?
+        var item_rating_counts: [Int]?
     }
 
     struct Document: Codable {
@@ -51,17 +75,24 @@ public struct ModelFile: Sendable, Equatable {
         var iterations: Int
         var converged: Bool
         var data: Shape
+        var user_ids: [String]?
+        var item_ids: [String]?
     }
 
     public func encoded() throws(MixFillError) -> [UInt8] {
         let k = mixture.componentCount
         let d = mixture.itemCount
         let document = Document(
-            format: Self.formatName, version: Self.currentVersion, k: k, d: d,
+            // Without a training record there is nothing version 2 adds: write version 1.
+            format: Self.formatName, version: training == nil ? 1 : Self.currentVersion, k: k, d: d,
             weights: mixture.weights, variances: mixture.variances,
             means: (0..<k).map { Array(mixture.mean($0)) },
             log_likelihood: logLikelihood, seed: seed, iterations: iterations, converged: converged,
-            data: Shape(users: userCount, items: d, observed: observedCount))
+            data: Shape(users: userCount, items: d, observed: observedCount,
+                        path: training?.path, format: training?.format, fingerprint: training?.fingerprint,
+                        rating_min: training?.ratingScale.minimum, rating_max: training?.ratingScale.maximum,
+                        rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts),
+            user_ids: training?.users.identifiers, item_ids: training?.items.identifiers)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         do {
@@ -113,9 +144,43 @@ public struct ModelFile: Sendable, Equatable {
         }
         let mixture = Mixture(componentCount: k, itemCount: d, means: means,
                               variances: document.variances, weights: document.weights)
+        guard document.data.items == d, document.data.users >= 0, document.data.observed >= 0 else {
+            throw .badFile(file: name, message: "model shapes disagree: d = \(d) but \"data\" has \(document.data.items) items")
+        }
+        let training = version >= 2 ? try trainingRecord(document, name: name) : nil
         return ModelFile(mixture: mixture, logLikelihood: document.log_likelihood, seed: document.seed,
                          iterations: document.iterations, converged: document.converged,
-                         userCount: document.data.users, observedCount: document.data.observed)
+                         userCount: document.data.users, observedCount: document.data.observed,
+                         training: training)
+    }
+
+    /// The version 2 fields, checked for consistency with the model's shape.
+    private static func trainingRecord(_ document: Document, name: String) throws(MixFillError) -> TrainingDataRecord {
+        let data = document.data
+        guard let format = data.format, let fingerprint = data.fingerprint, let minimum = data.rating_min,
+              let maximum = data.rating_max, let mean = data.rating_mean, let counts = data.item_rating_counts else {
+            throw .badFile(file: name, message: "version 2 model file lacks its training data record (\"data\" needs format, fingerprint, rating_min, rating_max, rating_mean, item_rating_counts); refit and write it again")
+        }
+        guard minimum.isFinite, maximum.isFinite, minimum <= maximum, mean.isFinite,
+              counts.count == document.d, counts.allSatisfy({ $0 >= 0 }) else {
+            throw .badFile(file: name, message: "model's training data record is inconsistent (rating range, mean or item_rating_counts); refit and write it again")
+        }
+        func map(_ identifiers: [String]?, count: Int, what: String) throws(MixFillError) -> IdentifierMap {
+            guard let identifiers else { return .indices(count) }
+            guard identifiers.count == count else {
+                throw .badFile(file: name, message: "model has \(identifiers.count) \(what) ids for \(count) \(what)s; refit and write it again")
+            }
+            switch IdentifierMap.list(identifiers) {
+            case let .success(map): return map
+            case let .failure(duplicate):
+                throw .badFile(file: name, message: "model lists \(what) id '\(duplicate.identifier)' twice; refit and write it again")
+            }
+        }
+        return TrainingDataRecord(
+            path: data.path, format: format, fingerprint: fingerprint,
+            users: try map(document.user_ids, count: data.users, what: "user"),
+            items: try map(document.item_ids, count: document.d, what: "item"),
+            ratingScale: RatingScale(minimum: minimum, maximum: maximum), ratingMean: mean, itemRatingCounts: counts)
     }
 
     private static func describe(_ error: Error) -> String {

@@ -1,0 +1,99 @@
+/// Splits a text file into lines of fields separated by spaces, tabs or commas: the
+/// shape of pair lists and rating lists. Blank lines and `#` comments are skipped, CRLF
+/// is accepted. Works on the bytes; fields come back as byte ranges with their 1-based
+/// column, so errors can name `file:line:column`.
+enum FieldLines {
+    struct Field {
+        var range: Range<Int>
+        var column: Int
+    }
+
+    /// Calls `body` with the 1-based line number and the fields of every non-blank line;
+    /// stops at the first error `body` throws.
+    static func forEach(_ bytes: [UInt8], _ body: (_ line: Int, _ fields: [Field]) throws(MixFillError) -> Void) throws(MixFillError) {
+        var position = 0
+        var line = 0
+        var fields = [Field]()
+        while position < bytes.count {
+            line += 1
+            let lineStart = position
+            var lineEnd = position
+            while lineEnd < bytes.count, bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            position = lineEnd + 1
+            fields.removeAll(keepingCapacity: true)
+            var cursor = lineStart
+            while cursor < lineEnd {
+                while cursor < lineEnd, isSeparator(bytes[cursor]) { cursor += 1 }
+                if cursor >= lineEnd || bytes[cursor] == UInt8(ascii: "#") { break }
+                let start = cursor
+                while cursor < lineEnd, !isSeparator(bytes[cursor]), bytes[cursor] != UInt8(ascii: "#") { cursor += 1 }
+                fields.append(Field(range: start..<cursor, column: start - lineStart + 1))
+            }
+            if !fields.isEmpty { try body(line, fields) }
+        }
+    }
+
+    @inline(__always)
+    static func isSeparator(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r")
+    }
+
+    static func text(_ bytes: [UInt8], _ field: Field) -> String {
+        String(decoding: bytes[field.range], as: UTF8.self)
+    }
+
+    /// The field as a finite number, or nil.
+    static func number(_ bytes: [UInt8], _ field: Field) -> Double? {
+        let outcome = bytes.withUnsafeBufferPointer { buffer in
+            DecimalParser.parse(UnsafeBufferPointer(rebasing: buffer[field.range]))
+        }
+        guard case let .number(value) = outcome, value.isFinite else { return nil }
+        return value
+    }
+}
+
+/// (user, item) pairs to predict, one per line: `USER ITEM`, separated by spaces, tabs
+/// or a comma; further fields (a rating, a timestamp) are ignored, so a ratings file can
+/// serve as a pair list. Ids are kept as written.
+public enum PairsReader {
+    public static func read(path: String) throws(MixFillError) -> [(user: String, item: String)] {
+        try parse(FileBytes.read(path), name: path)
+    }
+
+    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: String, item: String)] {
+        var pairs = [(user: String, item: String)]()
+        pairs.reserveCapacity(bytes.count / 8)
+        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+            guard fields.count >= 2 else {
+                throw .badInput(file: name, line: line, column: fields[0].column,
+                                message: "one field where a pair needs two; write one pair per line: USER ITEM")
+            }
+            pairs.append((FieldLines.text(bytes, fields[0]), FieldLines.text(bytes, fields[1])))
+        }
+        return pairs
+    }
+}
+
+/// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
+/// (the file form of `--ratings ITEM:RATING,…`). Ratings must be finite numbers.
+public enum UserRatingsReader {
+    public static func read(path: String) throws(MixFillError) -> [(item: String, rating: Double)] {
+        try parse(FileBytes.read(path), name: path)
+    }
+
+    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: String, rating: Double)] {
+        var ratings = [(item: String, rating: Double)]()
+        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+            guard fields.count == 2 else {
+                throw .badInput(file: name, line: line, column: fields[min(fields.count, 2) % fields.count].column,
+                                message: "\(fields.count) fields where a rating needs two; write one rating per line: ITEM RATING")
+            }
+            guard let rating = FieldLines.number(bytes, fields[1]) else {
+                throw .badInput(file: name, line: line, column: fields[1].column,
+                                message: "'\(FieldLines.text(bytes, fields[1]))' is not a finite number; write one rating per line: ITEM RATING")
+            }
+            ratings.append((FieldLines.text(bytes, fields[0]), rating))
+        }
+        return ratings
+    }
+}

@@ -1,0 +1,94 @@
+/// A 64-bit fingerprint of rating data as the engine sees it: its shape, every observed
+/// (user index, item index, rating) in user-major order, and the id maps. A model file
+/// records the fingerprint of its training data so that commands given "the training
+/// data" later (`predict`, `recommend`, `fit --init-model`) can tell whether it is the
+/// same data, whatever file format it came in.
+///
+/// The hash is not cryptographic: it detects a different or changed data set, not a
+/// forged one. Each 64-bit word w is absorbed as h ← rotl(h ⊕ mix(w), 27)·φ + c, where
+/// mix is SplitMix64's finaliser and φ the 64-bit golden ratio; the order of words
+/// matters, and one changed bit changes the result everywhere. Written as `mix64:` and
+/// 16 hexadecimal digits so that another algorithm can be told apart later.
+public struct RatingFingerprint: Sendable {
+    private var state: UInt64 = 0x6A09_E667_F3BC_C908
+    private var words: UInt64 = 0
+
+    public init() {}
+
+    @inline(__always)
+    static func mix(_ word: UInt64) -> UInt64 {
+        var z = word &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    @inline(__always)
+    public mutating func combine(_ word: UInt64) {
+        let mixed = state ^ Self.mix(word)
+        state = ((mixed << 27) | (mixed >> 37)) &* 0x9E37_79B9_7F4A_7C15 &+ 0x632B_E59B_D9B4_E019
+        words &+= 1
+    }
+
+    /// A rating at (user, item): two words, the indices packed, then the rating's bits.
+    @inline(__always)
+    public mutating func combine(user: Int, item: Int, rating: Double) {
+        combine(UInt64(truncatingIfNeeded: user) << 32 | UInt64(truncatingIfNeeded: item) & 0xFFFF_FFFF)
+        combine(rating.bitPattern)
+    }
+
+    /// A string: its length, then its UTF-8 bytes eight at a time.
+    public mutating func combine(_ text: String) {
+        let bytes = Array(text.utf8)
+        combine(UInt64(bytes.count))
+        var index = 0
+        while index < bytes.count {
+            var word: UInt64 = 0
+            for offset in 0..<8 where index + offset < bytes.count {
+                word |= UInt64(bytes[index + offset]) << (8 * offset)
+            }
+            combine(word)
+            index += 8
+        }
+    }
+
+    /// An id map: a tag saying which kind, then the count and, for a list, every id.
+    public mutating func combine(_ map: IdentifierMap) {
+        combine(map.isIndices ? 1 : 2)
+        combine(UInt64(map.count))
+        if let identifiers = map.identifiers {
+            for identifier in identifiers { combine(identifier) }
+        }
+    }
+
+    public var value: String {
+        let final = Self.mix(state ^ words)
+        let digits = String(final, radix: 16)
+        return "mix64:" + String(repeating: "0", count: 16 - digits.count) + digits
+    }
+
+    /// Starts a fingerprint with the data's shape (users, items, observed ratings).
+    public static func start(userCount: Int, itemCount: Int, observedCount: Int) -> RatingFingerprint {
+        var fingerprint = RatingFingerprint()
+        fingerprint.combine(UInt64(userCount))
+        fingerprint.combine(UInt64(itemCount))
+        fingerprint.combine(UInt64(observedCount))
+        return fingerprint
+    }
+}
+
+extension DenseRatingMatrix {
+    /// The fingerprint of this matrix with index ids (see `RatingFingerprint`).
+    public var fingerprint: String {
+        var fingerprint = RatingFingerprint.start(userCount: userCount, itemCount: itemCount, observedCount: observedCount)
+        for user in 0..<userCount {
+            let base = user * itemCount
+            for item in 0..<itemCount where values[base + item] != 0 {
+                fingerprint.combine(user: user, item: item, rating: values[base + item])
+            }
+        }
+        fingerprint.combine(IdentifierMap.indices(userCount))
+        fingerprint.combine(IdentifierMap.indices(itemCount))
+        return fingerprint.value
+    }
+}

@@ -1,0 +1,139 @@
+/// A model `eval` and `select` train and score.
+public enum EvaluatedModel: Sendable, Hashable, CustomStringConvertible {
+    /// `GlobalMeanBaseline`.
+    case globalMean
+    /// `BiasBaseline` with its default regularisation.
+    case bias
+    /// The course's mixture with K components (best log-likelihood over the seeds).
+    case course(componentCount: Int)
+
+    /// The name as the CLI spells it (`mean`, `bias`, `course`).
+    public var name: String {
+        switch self {
+        case .globalMean: return "mean"
+        case .bias: return "bias"
+        case .course: return "course"
+        }
+    }
+
+    public var componentCount: Int? {
+        if case let .course(componentCount) = self { return componentCount }
+        return nil
+    }
+
+    public var description: String {
+        componentCount.map { "\(name) K=\($0)" } ?? name
+    }
+}
+
+/// The best of a multi-seed course fit on some training data.
+public struct CourseFit: Sendable {
+    public var componentCount: Int
+    public var bestSeed: UInt32
+    public var mixture: Mixture
+    public var logLikelihood: Double
+    public var iterations: Int
+    public var converged: Bool
+    /// The course BIC of the best run on its training data.
+    public var bayesianInformationCriterion: Double
+    /// Seeds whose run hit the iteration cap.
+    public var unconvergedSeeds: [UInt32]
+    /// p(j | u) of every training user under the best mixture (users × K).
+    public var posteriors: [Double]
+}
+
+/// One model trained on one split's training part and scored on its test part.
+public struct ModelScore: Sendable {
+    public var model: EvaluatedModel
+    public var metrics: AccuracyMetrics
+    /// The mixture fit behind a `course` score.
+    public var fit: CourseFit?
+    /// RMSE over `missingEntries` when given: unclipped, as `fit --gold` computes it.
+    public var missingEntryRootMeanSquareError: Double?
+    /// Seconds spent training and scoring.
+    public var seconds: Double
+}
+
+/// Trains models on training ratings and scores them on held-out ones, all in one
+/// harness, so every report puts the mixture next to the baselines it has to beat.
+public struct Evaluator: Sendable {
+    public var seeds: [UInt32]
+    public var backend: Backend
+    public var stoppingRule: StoppingRule
+
+    public init(seeds: [UInt32], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule()) {
+        precondition(!seeds.isEmpty)
+        self.seeds = seeds
+        self.backend = backend
+        self.stoppingRule = stoppingRule
+    }
+
+    /// Fits K components on `data` from every seed and keeps the best run.
+    public func fitCourse(_ data: DenseRatingMatrix, kernel: any StatisticsKernel, componentCount: Int) throws(MixFillError) -> CourseFit {
+        let em = ExpectationMaximization(kernel: kernel, stoppingRule: stoppingRule)
+        let fit = try em.fit(data: data, componentCount: componentCount, seeds: seeds)
+        let best = fit.best
+        return CourseFit(
+            componentCount: componentCount, bestSeed: best.seed, mixture: best.result.mixture,
+            logLikelihood: best.result.logLikelihood, iterations: best.result.iterations,
+            converged: best.result.converged,
+            bayesianInformationCriterion: Completion.bayesianInformationCriterion(
+                logLikelihood: best.result.logLikelihood, mixture: best.result.mixture, userCount: data.userCount),
+            unconvergedSeeds: fit.runs.filter { !$0.result.converged }.map(\.seed),
+            posteriors: em.posteriors(best.result.mixture).posteriors)
+    }
+
+    /// Trains every model in `models` on `training` and scores it on `test`, predictions
+    /// clipped to the training ratings' range.
+    ///
+    /// `missingEntries` (with a gold matrix: every entry missing from the data, with the
+    /// gold's value, 0 included) are scored the course's way as well: RMSE of the
+    /// unclipped predictions, the figure `fit --gold` reports as "missing entries only".
+    public func evaluate(_ models: [EvaluatedModel], userCount: Int, itemCount: Int,
+                         training: [IndexedRating], test: [IndexedRating],
+                         missingEntries: [IndexedRating]? = nil) throws(MixFillError) -> [ModelScore] {
+        guard let scale = RatingScale(of: training.lazy.map(\.rating)) else {
+            throw .runtime(message: "the training part of a split holds no rating; hold out fewer ratings")
+        }
+        let clock = ContinuousClock()
+        let mean = GlobalMeanBaseline(training: training)
+        var itemRatingCounts = [Int](repeating: 0, count: itemCount)
+        for rating in training { itemRatingCounts[rating.item] += 1 }
+        var matrix: DenseRatingMatrix?
+        var kernel: (any StatisticsKernel)?
+        var scores = [ModelScore]()
+        let unclipped = RatingScale(minimum: -.infinity, maximum: .infinity)
+        func missingEntryError(_ predictor: some RatingPredictor) -> Double? {
+            guard let missingEntries, !missingEntries.isEmpty else { return nil }
+            return AccuracyMetrics.score(predictor, on: missingEntries, scale: unclipped).rootMeanSquareError
+        }
+        for model in models {
+            let start = clock.now
+            switch model {
+            case .globalMean:
+                scores.append(ModelScore(model: model, metrics: .score(mean, on: test, scale: scale), fit: nil,
+                                         missingEntryRootMeanSquareError: missingEntryError(mean),
+                                         seconds: (clock.now - start).seconds))
+            case .bias:
+                let bias = BiasBaseline(training: training, userCount: userCount, itemCount: itemCount)
+                scores.append(ModelScore(model: model, metrics: .score(bias, on: test, scale: scale), fit: nil,
+                                         missingEntryRootMeanSquareError: missingEntryError(bias),
+                                         seconds: (clock.now - start).seconds))
+            case let .course(componentCount):
+                if matrix == nil {
+                    let dense = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
+                    matrix = dense
+                    kernel = backend.makeKernel(for: dense)
+                }
+                guard let matrix, let kernel else { continue }
+                let fit = try fitCourse(matrix, kernel: kernel, componentCount: componentCount)
+                let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
+                                                 itemRatingCounts: itemRatingCounts, fallback: mean.mean)
+                scores.append(ModelScore(model: model, metrics: .score(predictor, on: test, scale: scale), fit: fit,
+                                         missingEntryRootMeanSquareError: missingEntryError(predictor),
+                                         seconds: (clock.now - start).seconds))
+            }
+        }
+        return scores
+    }
+}

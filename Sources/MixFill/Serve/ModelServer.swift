@@ -1,0 +1,145 @@
+/// A saved model answering questions in its data's own ids: predictions for (user, item)
+/// pairs and top-N recommendations, for training users, for users folded in from their
+/// ratings, and for users it has never seen.
+///
+/// Where each answer comes from (`Basis`):
+/// - a training user: p(j | u) from one E-step over their training ratings (the caller
+///   attaches the training posteriors, computed from the training data);
+/// - a folded-in user: p(j | ratings) from one E-step over the given ratings
+///   (`UserPosterior`), the mixture unchanged;
+/// - any other user: the weights p_j, i.e. the posterior of a user with no ratings, so
+///   the prediction is the population's Σ_j p_j·μ_ji;
+/// - an item the model does not know, or one with no training rating: the mean training
+///   rating (see `MixturePredictor`).
+///
+/// Predictions are clipped to the training ratings' range. Version 1 model files record
+/// neither that range nor per-item counts: their predictions are not clipped and their
+/// item fallback is the weighted mean of all means, Σ_j p_j·(1/d)Σ_i μ_ji.
+public struct ModelServer: Sendable {
+    public enum Basis: String, Sendable, CaseIterable {
+        case training
+        case foldIn = "fold-in"
+        case prior
+        case itemFallback = "item-fallback"
+    }
+
+    public struct Prediction: Sendable, Equatable {
+        /// Clipped to the rating scale (when the model records one).
+        public var rating: Double
+        public var basis: Basis
+    }
+
+    public struct Recommendation: Sendable, Equatable {
+        public var item: Int
+        /// Σ_j p(j | u)·μ_ji before clipping: the ranking key.
+        public var score: Double
+        /// The score clipped to the rating scale: what `predict` says for the pair.
+        public var rating: Double
+    }
+
+    public let model: ModelFile
+    public let scale: RatingScale?
+    public let fallback: Double
+    /// Training ratings per item; nil for version 1 files.
+    public let itemRatingCounts: [Int]?
+    private let terms: ComponentTerms
+    private var trainingPosteriors: [Double]?
+    private var foldedIn: [String: [Double]] = [:]
+
+    public init(model: ModelFile) {
+        self.model = model
+        terms = ComponentTerms(model.mixture)
+        let mixture = model.mixture
+        if let training = model.training {
+            scale = training.ratingScale
+            fallback = training.ratingMean
+            itemRatingCounts = training.itemRatingCounts
+        } else {
+            scale = nil
+            var total = 0.0
+            for j in 0..<mixture.componentCount {
+                total += mixture.weights[j] * mixture.mean(j).reduce(0, +) / Double(mixture.itemCount)
+            }
+            fallback = total
+            itemRatingCounts = nil
+        }
+    }
+
+    /// The training users' posteriors, users × K in training index order.
+    public mutating func attachTrainingPosteriors(_ posteriors: [Double]) {
+        precondition(posteriors.count == model.userCount * model.mixture.componentCount)
+        trainingPosteriors = posteriors
+    }
+
+    public var hasTrainingPosteriors: Bool { trainingPosteriors != nil }
+
+    /// Folds in `user` from `ratings` (item indices): one E-step with the saved mixture.
+    /// From then on the user's predictions use this posterior, whether or not the id is
+    /// also a training user's. Returns the posterior.
+    @discardableResult
+    public mutating func foldIn(user: String, ratings: [(item: Int, rating: Double)]) -> [Double] {
+        let posterior = UserPosterior.compute(model.mixture, terms: terms, ratings: ratings).posterior
+        foldedIn[user] = posterior
+        return posterior
+    }
+
+    /// Whether `user` is a training user the model knows by id.
+    public func isTrainingUser(_ user: String) -> Bool {
+        model.users.index(of: user) != nil
+    }
+
+    /// The posterior behind `user`'s predictions and where it comes from. A training
+    /// user without attached training posteriors is answered from the prior.
+    public func posterior(forUser user: String) -> (posterior: [Double], basis: Basis) {
+        if let folded = foldedIn[user] { return (folded, .foldIn) }
+        let componentCount = model.mixture.componentCount
+        if let index = model.users.index(of: user), let trainingPosteriors {
+            return (Array(trainingPosteriors[(index * componentCount)..<((index + 1) * componentCount)]), .training)
+        }
+        return (model.mixture.weights, .prior)
+    }
+
+    /// The prediction for item index `item` under `posterior` (unclipped), or nil when the
+    /// item has no training rating.
+    @inline(__always)
+    public func score(posterior: [Double], item: Int) -> Double? {
+        if let itemRatingCounts, itemRatingCounts[item] == 0 { return nil }
+        let mixture = model.mixture
+        var prediction = 0.0
+        for j in 0..<mixture.componentCount {
+            prediction += posterior[j] * mixture.means[j * mixture.itemCount + item]
+        }
+        return prediction
+    }
+
+    public func clip(_ value: Double) -> Double {
+        scale?.clip(value) ?? value
+    }
+
+    /// The prediction for a user with `posterior` (from `posterior(forUser:)`) and an item id.
+    public func predict(posterior: [Double], basis: Basis, item: String) -> Prediction {
+        guard let index = model.items.index(of: item), let value = score(posterior: posterior, item: index) else {
+            return Prediction(rating: clip(fallback), basis: .itemFallback)
+        }
+        return Prediction(rating: clip(value), basis: basis)
+    }
+
+    public func predict(user: String, item: String) -> Prediction {
+        let (posterior, basis) = posterior(forUser: user)
+        return predict(posterior: posterior, basis: basis, item: item)
+    }
+
+    /// The `top` items with the highest score under `posterior`, excluding `excluded` item
+    /// indices and items with fewer than `minimumRatings` training ratings. Ties go to the
+    /// lower item index.
+    public func recommend(posterior: [Double], excluding excluded: Set<Int>, top: Int, minimumRatings: Int) -> [Recommendation] {
+        var candidates = [Recommendation]()
+        for item in 0..<model.mixture.itemCount where !excluded.contains(item) {
+            if let itemRatingCounts, itemRatingCounts[item] < minimumRatings { continue }
+            guard let value = score(posterior: posterior, item: item) else { continue }
+            candidates.append(Recommendation(item: item, score: value, rating: clip(value)))
+        }
+        candidates.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
+        return Array(candidates.prefix(top))
+    }
+}

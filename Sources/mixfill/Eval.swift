@@ -1,0 +1,245 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score models on ratings they were not trained on: the mixture beside the baselines.",
+        discussion: """
+            Hold ratings out with exactly one of --test, --holdout, --folds or --gold; every \
+            model is trained on the rest and scored by RMSE and MAE on the held-out ratings, \
+            predictions clipped to the training ratings' range. Models: 'mean' (the mean \
+            training rating), 'bias' (mean + user bias + item bias, regularised ALS, \
+            λ_user = 15, λ_item = 10) and 'course' (the course mixture for each K of -k, best \
+            log-likelihood over --seeds).
+            """
+    )
+
+    @Argument(help: "Dense rating matrix: one user per line, 0 = missing.")
+    var data: String
+
+    @OptionGroup var heldOut: HeldOutOptions
+
+    @Option(help: "Models to score, a list of mean, bias, course.")
+    var model: String = "mean,bias,course"
+
+    @Option(name: .short, help: "Components of the course model: a list or range, e.g. 12 or 1,4,12.")
+    var k: String = "12"
+
+    @Option(help: "Seeds for the course model: a list or range, e.g. 0-4.")
+    var seeds: String = "0-4"
+
+    @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
+    var maxIterations: Int = 1000
+
+    @Flag(help: "Print one JSON object on stdout instead of tables.")
+    var json = false
+
+    @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        _ = try Self.models(model, k: k)
+        _ = try IntegerList.seeds(seeds)
+        if maxIterations < 1 {
+            throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
+        }
+        if !heldOut.isGiven {
+            throw ValidationError("give the ratings to score: --test FILE, --holdout F, --folds K or --gold FILE")
+        }
+    }
+
+    /// `mean,bias,course` with `-k 1,12` → mean, bias, course K=1, course K=12.
+    static func models(_ text: String, k: String) throws -> [EvaluatedModel] {
+        var models = [EvaluatedModel]()
+        for name in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            switch name {
+            case "mean": models.append(.globalMean)
+            case "bias": models.append(.bias)
+            case "course": models.append(contentsOf: try IntegerList.componentCounts(k).map { .course(componentCount: $0) })
+            default:
+                throw ValidationError("--model: '\(name)' is not a model; choose from mean, bias, course (a comma-separated list)")
+            }
+        }
+        var seen = Set<EvaluatedModel>()
+        return models.filter { seen.insert($0).inserted }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let models = try Self.models(model, k: k)
+        let seedList = try IntegerList.seeds(seeds)
+        let threadCount = engine.applyThreads()
+        let loaded = try LoadedRatings.load(data)
+        for case let .course(count) in models where count > loaded.matrix.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.matrix.userCount) users in \(data); choose K ≤ \(loaded.matrix.userCount)")
+        }
+        let (splits, missingEntries) = try heldOut.splits(of: loaded)
+        let loadSeconds = (clock.now - start).seconds
+        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        var scoresBySplit = [[ModelScore]]()
+        for split in splits {
+            scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.matrix.userCount, itemCount: loaded.matrix.itemCount,
+                                                        training: split.training, test: split.test,
+                                                        missingEntries: missingEntries))
+        }
+        for (index, scores) in scoresBySplit.enumerated() {
+            for score in scores {
+                guard let fit = score.fit, !fit.unconvergedSeeds.isEmpty else { continue }
+                let place = splits.count > 1 ? "fold \(index + 1), " : ""
+                Terminal.warning("\(place)K = \(fit.componentCount), seeds \(fit.unconvergedSeeds.map(String.init).joined(separator: ",")) stopped at --max-iterations \(maxIterations) before converging")
+            }
+        }
+        let report = EvalReport(
+            data: EvalReport.DataSummary(loaded),
+            held_out: try requireProtocol(),
+            seeds: seedList, backend: engine.backend.rawValue, threads: threadCount,
+            results: models.indices.map { index in
+                EvalReport.Result(model: models[index], splits: splits, scores: scoresBySplit.map { $0[index] })
+            },
+            timing: EvalReport.Timing(load_seconds: loadSeconds, total_seconds: (clock.now - start).seconds))
+        if json {
+            try printJSON(report)
+        } else {
+            printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.matrix.observedCount,
+                                                                        missingEntryCount: missingEntries?.count ?? 0)))
+        }
+    }
+
+    private func requireProtocol() throws -> HeldOutOptions.Method {
+        guard let description = heldOut.description else { throw MixFillError.runtime(message: "no held-out ratings") }
+        return description
+    }
+}
+
+/// What `mixfill eval` reports (field names are the JSON's).
+struct EvalReport: Encodable {
+    struct DataSummary: Encodable {
+        var path: String
+        var users: Int
+        var items: Int
+        var observed: Int
+
+        init(_ loaded: LoadedRatings) {
+            path = loaded.path
+            users = loaded.matrix.userCount
+            items = loaded.matrix.itemCount
+            observed = loaded.matrix.observedCount
+        }
+    }
+
+    struct Spread: Encodable {
+        var mean: Double
+        var std: Double
+
+        init(_ values: [Double]) {
+            let spread = MeanAndSpread(values)
+            mean = spread.mean
+            std = spread.standardDeviation
+        }
+    }
+
+    struct Fit: Encodable {
+        var best_seed: UInt32
+        var log_likelihood: Double
+        var bic: Double
+        var iterations: Int
+        var converged: Bool
+    }
+
+    struct SplitResult: Encodable {
+        var split: Int
+        var training_ratings: Int
+        var test_ratings: Int
+        var rmse: Double
+        var mae: Double
+        var seconds: Double
+        var fit: Fit?
+        /// With --gold: RMSE over every entry missing from DATA as `fit --gold` computes it
+        /// (unclipped; a 0 in the gold counts as a rating of 0).
+        var rmse_missing_entries: Double?
+    }
+
+    struct Result: Encodable {
+        var model: String
+        var k: Int?
+        var rmse: Spread
+        var mae: Spread
+        var splits: [SplitResult]
+
+        init(model: EvaluatedModel, splits: [HeldOutSplits.Split], scores: [ModelScore]) {
+            self.model = model.name
+            k = model.componentCount
+            rmse = Spread(scores.map(\.metrics.rootMeanSquareError))
+            mae = Spread(scores.map(\.metrics.meanAbsoluteError))
+            self.splits = scores.indices.map { index in
+                let score = scores[index]
+                return SplitResult(
+                    split: index + 1, training_ratings: splits[index].training.count, test_ratings: score.metrics.count,
+                    rmse: score.metrics.rootMeanSquareError, mae: score.metrics.meanAbsoluteError, seconds: score.seconds,
+                    fit: score.fit.map {
+                        Fit(best_seed: $0.bestSeed, log_likelihood: $0.logLikelihood, bic: $0.bayesianInformationCriterion,
+                            iterations: $0.iterations, converged: $0.converged)
+                    },
+                    rmse_missing_entries: score.missingEntryRootMeanSquareError)
+            }
+        }
+    }
+
+    struct Timing: Encodable {
+        var load_seconds: Double
+        var total_seconds: Double
+    }
+
+    var data: DataSummary
+    var held_out: HeldOutOptions.Method
+    var seeds: [UInt32]
+    var backend: String
+    var threads: Int
+    var results: [Result]
+    var timing: Timing
+
+    func table(heldOutLine: String) -> String {
+        var out = ""
+        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
+        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
+        out += heldOutLine + "\n"
+        out += "predictions clipped to the training ratings' range; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
+        let splitCount = results.first?.splits.count ?? 0
+        if splitCount == 1 {
+            let gold = results.contains { $0.splits[0].rmse_missing_entries != nil }
+            var table = TextTable(header: ["model", "K", "RMSE", "MAE"] + (gold ? ["RMSE, missing entries*"] : [])
+                                  + ["best seed", "log-likelihood", "seconds"], leftAligned: [0])
+            for result in results {
+                let split = result.splits[0]
+                var row = [result.model, result.k.map(String.init) ?? "-", fixed(result.rmse.mean, 10), fixed(result.mae.mean, 10)]
+                if gold { row.append(split.rmse_missing_entries.map { fixed($0, 10) } ?? "-") }
+                row.append(split.fit.map { String($0.best_seed) } ?? "-")
+                row.append(split.fit.map { String($0.log_likelihood) } ?? "-")
+                row.append(fixed(split.seconds, 3))
+                table.rows.append(row)
+            }
+            out += table.rendered
+            if gold {
+                out += "\n* as 'fit --gold' computes it: over every entry missing from the data, predictions not clipped,\n  a 0 in the gold matrix (a rating it does not know either) counted as a rating of 0\n"
+            }
+        } else {
+            var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd", "seconds"], leftAligned: [0])
+            for result in results {
+                table.rows.append([result.model, result.k.map(String.init) ?? "-",
+                                   fixed(result.rmse.mean, 6) + " ± " + fixed(result.rmse.std, 6),
+                                   fixed(result.mae.mean, 6) + " ± " + fixed(result.mae.std, 6),
+                                   fixed(result.splits.reduce(0) { $0 + $1.seconds }, 3)])
+            }
+            out += table.rendered
+            out += "\nRMSE per fold\n"
+            var folds = TextTable(header: ["model", "K"] + (1...splitCount).map { "fold \($0)" }, leftAligned: [0])
+            for result in results {
+                folds.rows.append([result.model, result.k.map(String.init) ?? "-"] + result.splits.map { fixed($0.rmse, 6) })
+            }
+            out += folds.rendered
+        }
+        out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        return out
+    }
+}
