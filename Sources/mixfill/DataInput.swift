@@ -8,14 +8,14 @@ import MixFill
 struct LoadedRatings {
     var path: String
     var matrix: DenseRatingMatrix
-    var users: IdentifierMap
-    var items: IdentifierMap
+    var users: IdMap
+    var items: IdMap
     var format: String
 
     static func load(_ path: String) throws(MixFillError) -> LoadedRatings {
         let matrix = try DenseMatrixReader.read(path: path)
-        return LoadedRatings(path: path, matrix: matrix, users: .indices(matrix.userCount),
-                             items: .indices(matrix.itemCount), format: "dense")
+        return LoadedRatings(path: path, matrix: matrix, users: .identity(matrix.userCount),
+                             items: .identity(matrix.itemCount), format: "dense")
     }
 
     /// What a model file records about this data (nil when it holds no rating).

@@ -132,6 +132,11 @@ struct EvalReport: Encodable {
         var mean: Double
         var std: Double
 
+        init(mean: Double, std: Double) {
+            self.mean = mean
+            self.std = std
+        }
+
         init(_ values: [Double]) {
             let spread = MeanAndSpread(values)
             mean = spread.mean

@@ -8,18 +8,23 @@ struct Fit: ParsableCommand {
         discussion: """
             For each K, EM runs from the course's numpy-compatible initialisation for every \
             seed; the run with the highest log-likelihood is kept. With several K, \
-            --model-out FILE.json writes FILE-k<K>.json per K.
+            --model-out FILE.json writes FILE-k<K>.json per K. --init-model continues from a \
+            saved model instead (one run, no seeds): on the data it was fitted on, exactly \
+            where that fit stopped; on new data with the same items, from its mixture.
             """
     )
 
     @Argument(help: "Dense rating matrix: one user per line, whitespace-separated, 0 = missing.")
     var data: String
 
-    @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,12 or 1-16.")
-    var k: String = "1,12"
+    @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default 1,12; with --init-model, the model's K).")
+    var k: String?
 
-    @Option(help: "Seeds: a list or range, e.g. 0-4 or 0,1,2.")
-    var seeds: String = "0-4"
+    @Option(help: "Seeds: a list or range, e.g. 0-4 or 0,1,2 (default 0-4).")
+    var seeds: String?
+
+    @Option(name: .customLong("init-model"), help: "Warm start: continue from this saved model (same items as DATA).")
+    var initModel: String?
 
     @Option(help: "The complete matrix, to report RMSE over all entries and over the missing ones.")
     var gold: String?
@@ -36,8 +41,11 @@ struct Fit: ParsableCommand {
     @OptionGroup var engine: EngineOptions
 
     func validate() throws {
-        _ = try IntegerList.componentCounts(k)
-        _ = try IntegerList.seeds(seeds)
+        _ = try IntegerList.componentCounts(k ?? "1")
+        _ = try IntegerList.seeds(seeds ?? "0")
+        if initModel != nil, seeds != nil {
+            throw ValidationError("--seeds: a warm start (--init-model) continues one saved mixture and draws no seeds; leave --seeds out")
+        }
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
         }
@@ -46,12 +54,19 @@ struct Fit: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let componentCounts = try IntegerList.componentCounts(k)
-        let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
-
-        let matrix = try DenseMatrixReader.read(path: data)
+        let loaded = try LoadedRatings.load(data)
+        let matrix = loaded.matrix
+        let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
+        let componentCounts = try warmStart.map { start throws in
+            let count = start.model.mixture.componentCount
+            if let k, try IntegerList.componentCounts(k) != [count] {
+                throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(count) components of --init-model \(start.path); leave -k out or give -k \(count)")
+            }
+            return [count]
+        } ?? IntegerList.componentCounts(k ?? "1,12")
+        let seedList = try IntegerList.seeds(seeds ?? "0-4")
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
         }
@@ -70,7 +85,7 @@ struct Fit: ParsableCommand {
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {
             let fitStart = clock.now
-            let fit = try em.fit(data: matrix, componentCount: componentCount, seeds: seedList)
+            let fit = try warmStart?.run(em) ?? em.fit(data: matrix, componentCount: componentCount, seeds: seedList)
             fitSeconds += (clock.now - fitStart).seconds
             let best = fit.best
             var rmse: FitReport.RMSE?
@@ -83,9 +98,9 @@ struct Fit: ParsableCommand {
             if let modelOut {
                 let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
                 let file = ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
-                                     seed: best.seed, iterations: best.result.iterations,
+                                     seed: best.seed, iterations: (warmStart?.previousIterations ?? 0) + best.result.iterations,
                                      converged: best.result.converged, userCount: matrix.userCount,
-                                     observedCount: matrix.observedCount)
+                                     observedCount: matrix.observedCount, training: loaded.trainingRecord())
                 try file.write(to: path)
             }
             let bic = Completion.bayesianInformationCriterion(
@@ -105,7 +120,11 @@ struct Fit: ParsableCommand {
         let report = FitReport(
             data: FitReport.DataSummary(path: data, users: matrix.userCount, items: matrix.itemCount,
                                         observed: matrix.observedCount),
-            backend: engine.backend.rawValue, threads: threadCount, fits: reports,
+            backend: engine.backend.rawValue, threads: threadCount,
+            warm_start: warmStart.map {
+                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
+            },
+            fits: reports,
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: fitSeconds,
                                      total_seconds: (clock.now - start).seconds))
         if json {
@@ -122,5 +141,42 @@ struct Fit: ParsableCommand {
             return String(path[..<dot]) + "-k\(componentCount)" + String(path[dot...])
         }
         return path + "-k\(componentCount)"
+    }
+}
+
+/// `fit --init-model`: one EM run from a saved mixture.
+///
+/// On the data the model was fitted on (same fingerprint) the run continues that fit: it
+/// starts from the saved mixture with the saved log-likelihood as the previous one, so it
+/// stops exactly where an uninterrupted fit would have, and the written model counts the
+/// iterations of both. On other data with the same items it is a new run started from
+/// the saved mixture (new data about the same items, or more iterations on a model
+/// whose data changed).
+struct WarmStart {
+    var path: String
+    var model: ModelFile
+    var sameData: Bool
+
+    init(path: String, data: LoadedRatings) throws {
+        self.path = path
+        model = try ModelFile.read(path: path)
+        guard model.mixture.itemCount == data.matrix.itemCount, model.items == data.items else {
+            throw MixFillError.badFile(file: data.path, message: "has \(data.matrix.itemCount) items but --init-model \(path) was fitted on \(model.mixture.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
+        }
+        guard model.mixture.componentCount <= data.matrix.userCount else {
+            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.mixture.componentCount) is more than the \(data.matrix.userCount) users in \(data.path)")
+        }
+        sameData = model.training?.fingerprint == data.matrix.fingerprint
+    }
+
+    /// Iterations already run on this data by the saved fit.
+    var previousIterations: Int { sameData ? model.iterations : 0 }
+
+    func run(_ em: ExpectationMaximization) throws -> MultiStartFit {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let result = try em.run(from: model.mixture, previousLogLikelihood: sameData ? model.logLikelihood : nil)
+        return MultiStartFit(componentCount: model.mixture.componentCount,
+                             runs: [SeededRun(seed: model.seed, result: result, seconds: (clock.now - start).seconds)])
     }
 }

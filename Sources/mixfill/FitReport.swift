@@ -35,6 +35,14 @@ struct FitReport: Encodable {
         var rmse: RMSE?
     }
 
+    struct WarmStartSummary: Encodable {
+        var model: String
+        /// Whether DATA is the data the model was fitted on (same fingerprint).
+        var same_data: Bool
+        /// Iterations the saved fit had run on this data (0 for new data).
+        var previous_iterations: Int
+    }
+
     struct Timing: Encodable {
         var load_seconds: Double
         var fit_seconds: Double
@@ -44,6 +52,7 @@ struct FitReport: Encodable {
     var data: DataSummary
     var backend: String
     var threads: Int
+    var warm_start: WarmStartSummary?
     var fits: [KReport]
     var timing: Timing
 
@@ -59,6 +68,11 @@ struct FitReport: Encodable {
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
         out += "backend: \(backend), threads: \(threads)\n"
+        if let warm_start {
+            out += warm_start.same_data
+                ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
+                : "warm start: \(warm_start.model), fitted on other data: a new run from its mixture\n"
+        }
         for fit in fits {
             out += "\nK = \(fit.k)\n"
             out += "  " + pad("seed", 6) + "  " + pad("log-likelihood", 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"

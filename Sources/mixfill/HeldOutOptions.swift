@@ -110,7 +110,7 @@ struct HeldOutOptions: ParsableArguments {
             for rating in other.observedRatings() {
                 if matrix.isObserved(user: rating.user, item: rating.item) {
                     if test != nil {
-                        throw MixFillError.badFile(file: path, message: "holds a rating for user \(data.users.identifier(at: rating.user)), item \(data.items.identifier(at: rating.item)) that \(data.path) also has; held-out ratings must be missing from the training data (a complete matrix goes with --gold)")
+                        throw MixFillError.badFile(file: path, message: "holds a rating for user \(data.users.id(rating.user)), item \(data.items.id(rating.item)) that \(data.path) also has; held-out ratings must be missing from the training data (a complete matrix goes with --gold)")
                     }
                     continue
                 }

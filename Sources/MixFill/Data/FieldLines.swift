@@ -42,6 +42,28 @@ enum FieldLines {
         String(decoding: bytes[field.range], as: UTF8.self)
     }
 
+    /// The field as an integer id, or an error naming the place.
+    static func id(_ bytes: [UInt8], _ field: Field, line: Int, name: String, what: String) throws(MixFillError) -> Int64 {
+        var value: Int64 = 0
+        var index = field.range.lowerBound
+        let negative = bytes[index] == UInt8(ascii: "-")
+        if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
+        var valid = index < field.range.upperBound
+        while valid, index < field.range.upperBound {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowSum) = times.addingReportingOverflow(Int64(digit))
+            if digit > 9 || overflow || overflowSum { valid = false }
+            value = sum
+            index += 1
+        }
+        guard valid else {
+            throw .badInput(file: name, line: line, column: field.column,
+                            message: "'\(text(bytes, field))' is not a \(what) id; ids are integers")
+        }
+        return negative ? -value : value
+    }
+
     /// The field as a finite number, or nil.
     static func number(_ bytes: [UInt8], _ field: Field) -> Double? {
         let outcome = bytes.withUnsafeBufferPointer { buffer in
@@ -52,23 +74,24 @@ enum FieldLines {
     }
 }
 
-/// (user, item) pairs to predict, one per line: `USER ITEM`, separated by spaces, tabs
-/// or a comma; further fields (a rating, a timestamp) are ignored, so a ratings file can
-/// serve as a pair list. Ids are kept as written.
+/// (user, item) pairs to predict, one per line: `USER ITEM`, integer ids separated by
+/// spaces, tabs or a comma; further fields (a rating, a timestamp) are ignored, so a
+/// ratings file can serve as a pair list.
 public enum PairsReader {
-    public static func read(path: String) throws(MixFillError) -> [(user: String, item: String)] {
+    public static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
         try parse(FileBytes.read(path), name: path)
     }
 
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: String, item: String)] {
-        var pairs = [(user: String, item: String)]()
+    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
+        var pairs = [(user: Int64, item: Int64)]()
         pairs.reserveCapacity(bytes.count / 8)
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             guard fields.count >= 2 else {
                 throw .badInput(file: name, line: line, column: fields[0].column,
                                 message: "one field where a pair needs two; write one pair per line: USER ITEM")
             }
-            pairs.append((FieldLines.text(bytes, fields[0]), FieldLines.text(bytes, fields[1])))
+            pairs.append((try FieldLines.id(bytes, fields[0], line: line, name: name, what: "user"),
+                          try FieldLines.id(bytes, fields[1], line: line, name: name, what: "item")))
         }
         return pairs
     }
@@ -77,22 +100,23 @@ public enum PairsReader {
 /// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
 /// (the file form of `--ratings ITEM:RATING,…`). Ratings must be finite numbers.
 public enum UserRatingsReader {
-    public static func read(path: String) throws(MixFillError) -> [(item: String, rating: Double)] {
+    public static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         try parse(FileBytes.read(path), name: path)
     }
 
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: String, rating: Double)] {
-        var ratings = [(item: String, rating: Double)]()
+    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
+        var ratings = [(item: Int64, rating: Double)]()
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             guard fields.count == 2 else {
                 throw .badInput(file: name, line: line, column: fields[min(fields.count, 2) % fields.count].column,
                                 message: "\(fields.count) fields where a rating needs two; write one rating per line: ITEM RATING")
             }
+            let item = try FieldLines.id(bytes, fields[0], line: line, name: name, what: "item")
             guard let rating = FieldLines.number(bytes, fields[1]) else {
                 throw .badInput(file: name, line: line, column: fields[1].column,
                                 message: "'\(FieldLines.text(bytes, fields[1]))' is not a finite number; write one rating per line: ITEM RATING")
             }
-            ratings.append((FieldLines.text(bytes, fields[0]), rating))
+            ratings.append((item, rating))
         }
         return ratings
     }

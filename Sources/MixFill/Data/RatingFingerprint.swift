@@ -37,27 +37,12 @@ public struct RatingFingerprint: Sendable {
         combine(rating.bitPattern)
     }
 
-    /// A string: its length, then its UTF-8 bytes eight at a time.
-    public mutating func combine(_ text: String) {
-        let bytes = Array(text.utf8)
-        combine(UInt64(bytes.count))
-        var index = 0
-        while index < bytes.count {
-            var word: UInt64 = 0
-            for offset in 0..<8 where index + offset < bytes.count {
-                word |= UInt64(bytes[index + offset]) << (8 * offset)
-            }
-            combine(word)
-            index += 8
-        }
-    }
-
     /// An id map: a tag saying which kind, then the count and, for a list, every id.
-    public mutating func combine(_ map: IdentifierMap) {
-        combine(map.isIndices ? 1 : 2)
+    public mutating func combine(_ map: IdMap) {
+        combine(map.isIdentity ? 1 : 2)
         combine(UInt64(map.count))
-        if let identifiers = map.identifiers {
-            for identifier in identifiers { combine(identifier) }
+        if !map.isIdentity {
+            for index in 0..<map.count { combine(UInt64(bitPattern: map.id(index))) }
         }
     }
 
@@ -87,8 +72,8 @@ extension DenseRatingMatrix {
                 fingerprint.combine(user: user, item: item, rating: values[base + item])
             }
         }
-        fingerprint.combine(IdentifierMap.indices(userCount))
-        fingerprint.combine(IdentifierMap.indices(itemCount))
+        fingerprint.combine(IdMap.identity(userCount))
+        fingerprint.combine(IdMap.identity(itemCount))
         return fingerprint.value
     }
 }

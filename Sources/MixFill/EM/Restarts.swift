@@ -4,6 +4,12 @@ public struct SeededRun: Sendable {
     public var seed: UInt32
     public var result: FitResult
     public var seconds: Double
+
+    public init(seed: UInt32, result: FitResult, seconds: Double) {
+        self.seed = seed
+        self.result = result
+        self.seconds = seconds
+    }
 }
 
 /// Several seeds for one K; the best is the run with the highest log-likelihood (the
@@ -11,6 +17,12 @@ public struct SeededRun: Sendable {
 public struct MultiStartFit: Sendable {
     public var componentCount: Int
     public var runs: [SeededRun]
+
+    public init(componentCount: Int, runs: [SeededRun]) {
+        precondition(!runs.isEmpty, "at least one run")
+        self.componentCount = componentCount
+        self.runs = runs
+    }
 
     public var best: SeededRun {
         var best = runs[0]

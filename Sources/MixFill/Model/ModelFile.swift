@@ -45,9 +45,9 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     /// The training users' ids (indices in version 1 files).
-    public var users: IdentifierMap { training?.users ?? .indices(userCount) }
+    public var users: IdMap { training?.users ?? .identity(userCount) }
     /// The items' ids (indices in version 1 files).
-    public var items: IdentifierMap { training?.items ?? .indices(mixture.itemCount) }
+    public var items: IdMap { training?.items ?? .identity(mixture.itemCount) }
 
     struct Shape: Codable {
         var users: Int
@@ -75,8 +75,8 @@ public struct ModelFile: Sendable, Equatable {
         var iterations: Int
         var converged: Bool
         var data: Shape
-        var user_ids: [String]?
-        var item_ids: [String]?
+        var user_ids: [Int64]?
+        var item_ids: [Int64]?
     }
 
     public func encoded() throws(MixFillError) -> [UInt8] {
@@ -92,7 +92,8 @@ public struct ModelFile: Sendable, Equatable {
                         path: training?.path, format: training?.format, fingerprint: training?.fingerprint,
                         rating_min: training?.ratingScale.minimum, rating_max: training?.ratingScale.maximum,
                         rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts),
-            user_ids: training?.users.identifiers, item_ids: training?.items.identifiers)
+            user_ids: training.flatMap { $0.users.isIdentity ? nil : $0.users.ids },
+            item_ids: training.flatMap { $0.items.isIdentity ? nil : $0.items.ids })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         do {
@@ -165,16 +166,12 @@ public struct ModelFile: Sendable, Equatable {
               counts.count == document.d, counts.allSatisfy({ $0 >= 0 }) else {
             throw .badFile(file: name, message: "model's training data record is inconsistent (rating range, mean or item_rating_counts); refit and write it again")
         }
-        func map(_ identifiers: [String]?, count: Int, what: String) throws(MixFillError) -> IdentifierMap {
-            guard let identifiers else { return .indices(count) }
-            guard identifiers.count == count else {
-                throw .badFile(file: name, message: "model has \(identifiers.count) \(what) ids for \(count) \(what)s; refit and write it again")
+        func map(_ ids: [Int64]?, count: Int, what: String) throws(MixFillError) -> IdMap {
+            guard let ids else { return .identity(count) }
+            guard ids.count == count, IdMap.isStrictlyIncreasing(ids) else {
+                throw .badFile(file: name, message: "model's \(what)_ids are not \(count) increasing ids (one per \(what)); refit and write it again")
             }
-            switch IdentifierMap.list(identifiers) {
-            case let .success(map): return map
-            case let .failure(duplicate):
-                throw .badFile(file: name, message: "model lists \(what) id '\(duplicate.identifier)' twice; refit and write it again")
-            }
+            return IdMap(sortedIds: ids)
         }
         return TrainingDataRecord(
             path: data.path, format: format, fingerprint: fingerprint,

@@ -9,8 +9,8 @@ public struct TrainingDataRecord: Sendable, Equatable {
     public var format: String
     /// `RatingFingerprint` of the training data.
     public var fingerprint: String
-    public var users: IdentifierMap
-    public var items: IdentifierMap
+    public var users: IdMap
+    public var items: IdMap
     /// The smallest and largest training rating: predictions are clipped to this range.
     public var ratingScale: RatingScale
     /// The mean training rating: the prediction for an item the model cannot speak for.
@@ -18,7 +18,7 @@ public struct TrainingDataRecord: Sendable, Equatable {
     /// Training ratings per item, in item index order.
     public var itemRatingCounts: [Int]
 
-    public init(path: String?, format: String, fingerprint: String, users: IdentifierMap, items: IdentifierMap,
+    public init(path: String?, format: String, fingerprint: String, users: IdMap, items: IdMap,
                 ratingScale: RatingScale, ratingMean: Double, itemRatingCounts: [Int]) {
         self.path = path
         self.format = format
@@ -45,7 +45,7 @@ public struct TrainingDataRecord: Sendable, Equatable {
         }
         guard observed > 0, let scale = RatingScale(of: matrix.values.lazy.filter { $0 != 0 }) else { return nil }
         self.init(path: path, format: "dense", fingerprint: matrix.fingerprint,
-                  users: .indices(matrix.userCount), items: .indices(matrix.itemCount),
+                  users: .identity(matrix.userCount), items: .identity(matrix.itemCount),
                   ratingScale: scale, ratingMean: total / Double(observed), itemRatingCounts: counts)
     }
 }

@@ -44,7 +44,7 @@ public struct ModelServer: Sendable {
     public let itemRatingCounts: [Int]?
     private let terms: ComponentTerms
     private var trainingPosteriors: [Double]?
-    private var foldedIn: [String: [Double]] = [:]
+    private var foldedIn: [Int64: [Double]] = [:]
 
     public init(model: ModelFile) {
         self.model = model
@@ -77,20 +77,20 @@ public struct ModelServer: Sendable {
     /// From then on the user's predictions use this posterior, whether or not the id is
     /// also a training user's. Returns the posterior.
     @discardableResult
-    public mutating func foldIn(user: String, ratings: [(item: Int, rating: Double)]) -> [Double] {
+    public mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
         let posterior = UserPosterior.compute(model.mixture, terms: terms, ratings: ratings).posterior
         foldedIn[user] = posterior
         return posterior
     }
 
     /// Whether `user` is a training user the model knows by id.
-    public func isTrainingUser(_ user: String) -> Bool {
+    public func isTrainingUser(_ user: Int64) -> Bool {
         model.users.index(of: user) != nil
     }
 
     /// The posterior behind `user`'s predictions and where it comes from. A training
     /// user without attached training posteriors is answered from the prior.
-    public func posterior(forUser user: String) -> (posterior: [Double], basis: Basis) {
+    public func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
         if let folded = foldedIn[user] { return (folded, .foldIn) }
         let componentCount = model.mixture.componentCount
         if let index = model.users.index(of: user), let trainingPosteriors {
@@ -117,14 +117,14 @@ public struct ModelServer: Sendable {
     }
 
     /// The prediction for a user with `posterior` (from `posterior(forUser:)`) and an item id.
-    public func predict(posterior: [Double], basis: Basis, item: String) -> Prediction {
+    public func predict(posterior: [Double], basis: Basis, item: Int64) -> Prediction {
         guard let index = model.items.index(of: item), let value = score(posterior: posterior, item: index) else {
             return Prediction(rating: clip(fallback), basis: .itemFallback)
         }
         return Prediction(rating: clip(value), basis: basis)
     }
 
-    public func predict(user: String, item: String) -> Prediction {
+    public func predict(user: Int64, item: Int64) -> Prediction {
         let (posterior, basis) = posterior(forUser: user)
         return predict(posterior: posterior, basis: basis, item: item)
     }

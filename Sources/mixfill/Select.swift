@@ -1,0 +1,228 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+extension SelectionCriterion: ExpressibleByArgument {}
+
+struct Select: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Choose the number of components K by BIC or by held-out RMSE.",
+        discussion: """
+            For each K, fits all of DATA from every seed and keeps the best run (its \
+            log-likelihood and the course BIC, LL − ½·(K·d + 2K − 1)·ln n). With --holdout, \
+            --folds, --test or --gold it also trains on the training part and reports the \
+            held-out RMSE and MAE (clipped to the rating range). --criterion picks K: 'bic' \
+            (largest BIC) or 'heldout' (smallest held-out RMSE); ties go to the smaller K.
+            """
+    )
+
+    @Argument(help: "Dense rating matrix: one user per line, 0 = missing.")
+    var data: String
+
+    @Option(name: .short, help: "Candidate numbers of components: a list or range, e.g. 1-16.")
+    var k: String = "1-16"
+
+    @Option(help: "Seeds: a list or range, e.g. 0-4.")
+    var seeds: String = "0-4"
+
+    @OptionGroup var heldOut: HeldOutOptions
+
+    @Option(help: "How to choose K: 'bic' or 'heldout' (needs --holdout, --folds, --test or --gold).")
+    var criterion: SelectionCriterion = .bic
+
+    @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
+    var maxIterations: Int = 1000
+
+    @Flag(help: "Print one JSON object on stdout instead of a table.")
+    var json = false
+
+    @Flag(help: "Print CSV on stdout instead of a table: one row per K.")
+    var csv = false
+
+    @Option(help: "Write a chart of BIC (and held-out RMSE) against K here (SVG).")
+    var svg: String?
+
+    @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        _ = try IntegerList.componentCounts(k)
+        _ = try IntegerList.seeds(seeds)
+        if maxIterations < 1 {
+            throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
+        }
+        if json && csv {
+            throw ValidationError("--json, --csv: choose one output format")
+        }
+        if criterion == .heldout && !heldOut.isGiven {
+            throw ValidationError("--criterion heldout: needs held-out ratings; add --holdout F, --folds K, --test FILE or --gold FILE")
+        }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let componentCounts = Array(Set(try IntegerList.componentCounts(k))).sorted()
+        let seedList = try IntegerList.seeds(seeds)
+        let threadCount = engine.applyThreads()
+        let loaded = try LoadedRatings.load(data)
+        let matrix = loaded.matrix
+        for count in componentCounts where count > matrix.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
+        }
+        let (splits, _) = try heldOut.splits(of: loaded)
+        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        // --test and --gold train on all of DATA: their fit is the BIC fit.
+        let splitsTrainOnAll = heldOut.test != nil || heldOut.gold != nil
+        let models = componentCounts.map { EvaluatedModel.course(componentCount: $0) }
+        let scoresBySplit = try splits.map { split in
+            try evaluator.evaluate(models, userCount: matrix.userCount, itemCount: matrix.itemCount,
+                                   training: split.training, test: split.test)
+        }
+        var fullFits = [CourseFit]()
+        if splitsTrainOnAll, let scores = scoresBySplit.first {
+            fullFits = scores.compactMap(\.fit)
+        } else {
+            let kernel = engine.backend.makeKernel(for: matrix)
+            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, kernel: kernel, componentCount: $0) }
+        }
+        var candidates = [ComponentCountCandidate]()
+        for (index, fit) in fullFits.enumerated() {
+            var candidate = ComponentCountCandidate(
+                componentCount: fit.componentCount, bestSeed: fit.bestSeed, logLikelihood: fit.logLikelihood,
+                bayesianInformationCriterion: fit.bayesianInformationCriterion, iterations: fit.iterations, converged: fit.converged)
+            if !scoresBySplit.isEmpty {
+                candidate.heldOutRootMeanSquareError = MeanAndSpread(scoresBySplit.map { $0[index].metrics.rootMeanSquareError })
+                candidate.heldOutMeanAbsoluteError = MeanAndSpread(scoresBySplit.map { $0[index].metrics.meanAbsoluteError })
+            }
+            candidates.append(candidate)
+            if !fit.unconvergedSeeds.isEmpty {
+                Terminal.warning("K = \(fit.componentCount), seeds \(fit.unconvergedSeeds.map(String.init).joined(separator: ",")) stopped at --max-iterations \(maxIterations) before converging")
+            }
+        }
+        guard let chosen = ModelSelection.choose(candidates, by: criterion) else {
+            throw MixFillError.runtime(message: "no K could be chosen by \(criterion.rawValue)")
+        }
+        let report = SelectReport(
+            data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
+            backend: engine.backend.rawValue, threads: threadCount, criterion: criterion.rawValue,
+            chosen_k: candidates[chosen].componentCount,
+            candidates: candidates.map(SelectReport.Candidate.init),
+            total_seconds: (clock.now - start).seconds)
+        if let svg {
+            try AtomicFile.write(Array(report.chart().utf8), to: svg)
+        }
+        if json {
+            try printJSON(report)
+        } else if csv {
+            printText(report.csv())
+        } else {
+            printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: matrix.observedCount) : nil))
+        }
+    }
+}
+
+/// What `mixfill select` reports (field names are the JSON's).
+struct SelectReport: Encodable {
+    struct Candidate: Encodable {
+        var k: Int
+        var best_seed: UInt32
+        var log_likelihood: Double
+        var bic: Double
+        var iterations: Int
+        var converged: Bool
+        var heldout_rmse: EvalReport.Spread?
+        var heldout_mae: EvalReport.Spread?
+
+        init(_ candidate: ComponentCountCandidate) {
+            k = candidate.componentCount
+            best_seed = candidate.bestSeed
+            log_likelihood = candidate.logLikelihood
+            bic = candidate.bayesianInformationCriterion
+            iterations = candidate.iterations
+            converged = candidate.converged
+            heldout_rmse = candidate.heldOutRootMeanSquareError.map { EvalReport.Spread(mean: $0.mean, std: $0.standardDeviation) }
+            heldout_mae = candidate.heldOutMeanAbsoluteError.map { EvalReport.Spread(mean: $0.mean, std: $0.standardDeviation) }
+        }
+    }
+
+    var data: EvalReport.DataSummary
+    var held_out: HeldOutOptions.Method?
+    var seeds: [UInt32]
+    var backend: String
+    var threads: Int
+    var criterion: String
+    var chosen_k: Int
+    var candidates: [Candidate]
+    var total_seconds: Double
+
+    var hasHeldOut: Bool { candidates.contains { $0.heldout_rmse != nil } }
+
+    func table(heldOutLine: String?) -> String {
+        var out = ""
+        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed\n"
+        if let heldOutLine { out += heldOutLine + "\n" }
+        out += "fits of all the data: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
+        let folds = (held_out?.folds ?? 1) > 1
+        var header = ["", "K", "best seed", "log-likelihood", "BIC"]
+        if hasHeldOut { header += folds ? ["held-out RMSE (mean ± sd)", "held-out MAE"] : ["held-out RMSE", "held-out MAE"] }
+        var table = TextTable(header: header, leftAligned: [0])
+        for candidate in candidates {
+            var row = [candidate.k == chosen_k ? "*" : "", String(candidate.k), String(candidate.best_seed),
+                       fixed(candidate.log_likelihood, 3), fixed(candidate.bic, 3)]
+            if let rmse = candidate.heldout_rmse, let mae = candidate.heldout_mae {
+                row.append(folds ? fixed(rmse.mean, 6) + " ± " + fixed(rmse.std, 6) : fixed(rmse.mean, 10))
+                row.append(folds ? fixed(mae.mean, 6) : fixed(mae.mean, 10))
+            }
+            table.rows.append(row)
+        }
+        out += table.rendered
+        let rule = criterion == "bic" ? "the largest BIC" : "the smallest held-out RMSE"
+        out += "\nchosen: K = \(chosen_k) (\(rule))\n"
+        out += "total: \(fixed(total_seconds, 3)) s\n"
+        return out
+    }
+
+    func csv() -> String {
+        var out = "k,best_seed,log_likelihood,bic,iterations,converged,heldout_rmse,heldout_rmse_std,heldout_mae,heldout_mae_std,chosen\n"
+        for candidate in candidates {
+            let fields: [String] = [
+                String(candidate.k), String(candidate.best_seed), String(candidate.log_likelihood), String(candidate.bic),
+                String(candidate.iterations), String(candidate.converged),
+                candidate.heldout_rmse.map { String($0.mean) } ?? "", candidate.heldout_rmse.map { String($0.std) } ?? "",
+                candidate.heldout_mae.map { String($0.mean) } ?? "", candidate.heldout_mae.map { String($0.std) } ?? "",
+                String(candidate.k == chosen_k),
+            ]
+            out += fields.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// BIC against K, and held-out RMSE against K below it when there is one; the chosen K
+    /// is marked in both panels.
+    func chart() -> String {
+        let ks = candidates.map { Double($0.k) }
+        var panels = [SVGLineChart.Panel(
+            title: "BIC (larger is better)", yLabel: "BIC",
+            points: zip(ks, candidates.map(\.bic)).map { SVGLineChart.Point(x: $0, y: $1) })]
+        if hasHeldOut {
+            let label = held_out.map { method -> String in
+                switch method.kind {
+                case "folds": return "\(method.folds ?? 0)-fold held-out RMSE (smaller is better)"
+                case "holdout": return "held-out RMSE, \(fixed(100 * (method.fraction ?? 0), 0))% holdout (smaller is better)"
+                case "gold": return "RMSE on the gold's revealed entries (smaller is better)"
+                default: return "RMSE on the test ratings (smaller is better)"
+                }
+            } ?? "held-out RMSE"
+            panels.append(SVGLineChart.Panel(
+                title: label, yLabel: "RMSE",
+                points: candidates.compactMap { candidate in
+                    candidate.heldout_rmse.map { SVGLineChart.Point(x: Double(candidate.k), y: $0.mean) }
+                }))
+        }
+        let name = data.path.split(separator: "/").last.map(String.init) ?? data.path
+        return SVGLineChart(
+            title: "mixfill select \(name): \(data.users) × \(data.items), seeds \(seeds.map(String.init).joined(separator: ","))",
+            xLabel: "K (components)", panels: panels, markedX: Double(chosen_k),
+            markLabel: "chosen K = \(chosen_k) (\(criterion))").rendered
+    }
+}
