@@ -83,6 +83,11 @@ public struct ModelServer: Sendable {
         return posterior
     }
 
+    /// Whether `user` was folded in.
+    public func isFoldedIn(_ user: Int64) -> Bool {
+        foldedIn[user] != nil
+    }
+
     /// Whether `user` is a training user the model knows by id.
     public func isTrainingUser(_ user: Int64) -> Bool {
         model.users.index(of: user) != nil

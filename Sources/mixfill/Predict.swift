@@ -1,0 +1,159 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict ratings for (user, item) pairs with a saved model, in the data's own ids.",
+        discussion: """
+            The prediction for user u and item i is Σ_j p(j|u)·μ_ji, clipped to the training \
+            ratings' range. p(j|u) comes from one E-step: over the user's training ratings \
+            (read from the training data, checked by fingerprint), or over the ratings given \
+            with --ratings/--ratings-file for --user (fold-in, no refit). A user the model \
+            does not know gets the mixture's weights (the population's prediction); an item \
+            it does not know, or one without training ratings, gets the mean training rating. \
+            Output: one 'USER ITEM PREDICTION' line per pair, in input order.
+            """
+    )
+
+    @OptionGroup var serving: ServingOptions
+
+    @Option(help: "Pairs to predict: a file of 'USER ITEM' lines (spaces, tabs or a comma; further fields ignored).")
+    var pairs: String?
+
+    @Option(help: "Predict for this user (with --items, or every item).")
+    var user: Int64?
+
+    @Option(help: "Items to predict for --user, a comma-separated list of ids (default: every item of the model).")
+    var items: String?
+
+    @Option(help: "Write the predictions here (atomically) instead of stdout.")
+    var out: String?
+
+    @Flag(help: "Print one JSON object on stdout (the predictions in it unless --out is given).")
+    var json = false
+
+    func validate() throws {
+        if (pairs == nil) == (user == nil) {
+            throw ValidationError("give the pairs to predict: --pairs FILE, or --user ID (with --items LIST or every item)")
+        }
+        if items != nil, user == nil {
+            throw ValidationError("--items: names the items for --user; give --user ID")
+        }
+        if serving.hasFoldIn, user == nil {
+            throw ValidationError("--ratings, --ratings-file: fold in the user named by --user; give --user ID")
+        }
+        if let items { _ = try Self.parseItems(items) }
+    }
+
+    static func parseItems(_ text: String) throws -> [Int64] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { piece in
+            guard let id = Int64(piece.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--items: '\(piece)' is not an item id; write the items like 3,17,42")
+            }
+            return id
+        }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        _ = serving.engine.applyThreads()
+        let file = try ModelFile.read(path: serving.model)
+        var server = ModelServer(model: file)
+        let requested: [(user: Int64, item: Int64)]
+        if let pairs {
+            requested = try PairsReader.read(path: pairs)
+        } else if let user {
+            let itemIds = try items.map(Self.parseItems) ?? file.items.ids
+            requested = itemIds.map { (user, $0) }
+        } else {
+            requested = []
+        }
+        if let user, let (given, source) = try serving.foldInRatings() {
+            server.foldIn(user: user, ratings: try ServingOptions.indexRatings(given, source: source, server: server))
+        }
+        // Training users need their training ratings: one E-step over the training data.
+        if let first = requested.first(where: { server.isTrainingUser($0.user) && !server.isFoldedIn($0.user) })?.user {
+            let loaded = try serving.trainingData(for: file, why: "predicting for training user \(first)")
+            server.attachTrainingPosteriors(serving.trainingPosteriors(loaded, file))
+        }
+
+        var predictions = [ModelServer.Prediction]()
+        predictions.reserveCapacity(requested.count)
+        var posteriorCache = [Int64: (posterior: [Double], basis: ModelServer.Basis)]()
+        for pair in requested {
+            let entry: (posterior: [Double], basis: ModelServer.Basis)
+            if let cached = posteriorCache[pair.user] {
+                entry = cached
+            } else {
+                entry = server.posterior(forUser: pair.user)
+                posteriorCache[pair.user] = entry
+            }
+            predictions.append(server.predict(posterior: entry.posterior, basis: entry.basis, item: pair.item))
+        }
+        var counts = [String: Int]()
+        for basis in ModelServer.Basis.allCases { counts[basis.rawValue] = 0 }
+        for prediction in predictions { counts[prediction.basis.rawValue, default: 0] += 1 }
+        if let prior = counts[ModelServer.Basis.prior.rawValue], prior > 0 {
+            Terminal.warning("\(prior) of \(predictions.count) predictions are for users the model does not know; they use the mixture's weights (the population's prediction)")
+        }
+        if let fallback = counts[ModelServer.Basis.itemFallback.rawValue], fallback > 0 {
+            Terminal.warning("\(fallback) of \(predictions.count) predictions are for items the model does not know or that had no training rating; they are the mean training rating, \(server.clip(server.fallback))")
+        }
+
+        if let out {
+            try AtomicFile.write(Self.encodeLines(requested, predictions), to: out)
+        }
+        if json {
+            let report = PredictReport(
+                model: serving.model, count: predictions.count, basis_counts: counts,
+                rating_range: server.scale.map { [$0.minimum, $0.maximum] },
+                predictions: out != nil ? nil : zip(requested, predictions).map {
+                    PredictReport.Entry(user: $0.0.user, item: $0.0.item, prediction: $0.1.rating, basis: $0.1.basis.rawValue)
+                },
+                out: out, seconds: (clock.now - start).seconds)
+            try printJSON(report)
+        } else if out == nil {
+            FileHandle.standardOutput.write(Data(Self.encodeLines(requested, predictions)))
+        } else if let out {
+            printText("wrote \(out): \(predictions.count) predictions\n")
+        }
+    }
+
+    /// `USER ITEM PREDICTION` lines; predictions in the shortest form that reads back to
+    /// the same Double.
+    static func encodeLines(_ pairs: [(user: Int64, item: Int64)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(pairs.count * 28)
+        for (pair, prediction) in zip(pairs, predictions) {
+            bytes.append(contentsOf: String(pair.user).utf8)
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: String(pair.item).utf8)
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: prediction.rating.description.utf8)
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        return bytes
+    }
+}
+
+/// What `mixfill predict --json` prints.
+struct PredictReport: Encodable {
+    struct Entry: Encodable {
+        var user: Int64
+        var item: Int64
+        var prediction: Double
+        /// training, fold-in, prior or item-fallback (see README).
+        var basis: String
+    }
+
+    var model: String
+    var count: Int
+    var basis_counts: [String: Int]
+    /// The training ratings' [minimum, maximum] predictions are clipped to (absent for version 1 models).
+    var rating_range: [Double]?
+    var predictions: [Entry]?
+    var out: String?
+    var seconds: Double
+}

@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+/// What `predict` and `recommend` share: the model, where its training ratings are, and
+/// a user folded in from ratings given on the command line or in a file.
+struct ServingOptions: ParsableArguments {
+    @Option(help: "A model written by 'mixfill fit --model-out'.")
+    var model: String
+
+    @Option(help: "The model's training data (default: the path the model records). Needed for training users; checked against the model's fingerprint.")
+    var data: String?
+
+    @Option(help: "Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.")
+    var ratings: String?
+
+    @Option(name: .customLong("ratings-file"), help: "Fold in a user from this file of 'ITEM RATING' lines.")
+    var ratingsFile: String?
+
+    @OptionGroup var engine: EngineOptions
+
+    func validate() throws {
+        if ratings != nil, ratingsFile != nil {
+            throw ValidationError("--ratings, --ratings-file: give the new user's ratings one way")
+        }
+        if let ratings { _ = try Self.parseRatings(ratings) }
+    }
+
+    var hasFoldIn: Bool { ratings != nil || ratingsFile != nil }
+
+    /// `12:5,40:3.5` → [(12, 5), (40, 3.5)].
+    static func parseRatings(_ text: String) throws -> [(item: Int64, rating: Double)] {
+        try text.split(separator: ",", omittingEmptySubsequences: false).map { piece in
+            let trimmed = piece.trimmingCharacters(in: .whitespaces)
+            guard let colon = trimmed.lastIndex(of: ":"), let item = Int64(trimmed[..<colon]),
+                  let rating = Double(trimmed[trimmed.index(after: colon)...]), rating.isFinite else {
+                throw ValidationError("--ratings: '\(trimmed)' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
+            }
+            return (item, rating)
+        }
+    }
+
+    /// The fold-in ratings by id, from --ratings or --ratings-file; nil when neither.
+    func foldInRatings() throws -> (ratings: [(item: Int64, rating: Double)], source: String)? {
+        if let ratings { return (try Self.parseRatings(ratings), "--ratings") }
+        if let ratingsFile { return (try UserRatingsReader.read(path: ratingsFile), ratingsFile) }
+        return nil
+    }
+
+    /// Maps fold-in ratings to the model's item indices. An item the model does not know
+    /// carries no information about the components and is left out (with a warning); an
+    /// item rated twice is an error; a rating outside the training range is kept (with a
+    /// warning), since the E-step is defined for any value.
+    static func indexRatings(_ given: [(item: Int64, rating: Double)], source: String, server: ModelServer) throws -> [(item: Int, rating: Double)] {
+        var indexed = [(item: Int, rating: Double)]()
+        var seen = Set<Int64>()
+        var unknown = [Int64]()
+        var outside = [Int64]()
+        for (item, rating) in given {
+            guard seen.insert(item).inserted else {
+                throw MixFillError.badOption(option: source, message: "item \(item) is rated twice; give each item one rating")
+            }
+            guard let index = server.model.items.index(of: item) else {
+                unknown.append(item)
+                continue
+            }
+            if let scale = server.scale, rating < scale.minimum || rating > scale.maximum { outside.append(item) }
+            indexed.append((index, rating))
+        }
+        if !unknown.isEmpty {
+            Terminal.warning("\(source): \(Self.list(unknown)) not in the model; \(unknown.count == 1 ? "its rating is" : "their ratings are") left out of the fold-in")
+        }
+        if !outside.isEmpty, let scale = server.scale {
+            Terminal.warning("\(source): the rating of \(Self.list(outside)) lies outside the training range \(scale.minimum)–\(scale.maximum)")
+        }
+        return indexed
+    }
+
+    static func list(_ items: [Int64]) -> String {
+        let shown = items.prefix(5).map(String.init).joined(separator: ", ")
+        return (items.count == 1 ? "item " : "items ") + shown + (items.count > 5 ? " and \(items.count - 5) more" : "") + (items.count == 1 ? " is" : " are")
+    }
+
+    /// The training data, read from --data or the path the model records, and checked to
+    /// be the data the model was fitted on (fingerprint; shape for version 1 models).
+    /// `why` says in an error message what needed it.
+    func trainingData(for file: ModelFile, why: String) throws -> LoadedRatings {
+        guard let path = data ?? file.training?.path else {
+            throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings and \(model) records no data path; give the training data with --data")
+        }
+        let readResult = Result { () throws(MixFillError) -> LoadedRatings in try LoadedRatings.load(path) }
+        if data == nil, case let .failure(error) = readResult {
+            throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings; \(model) records \(path), which cannot be read (\(error.description)); give the training data with --data")
+        }
+        let loaded = try readResult.get()
+        if let fingerprint = file.training?.fingerprint {
+            guard loaded.matrix.fingerprint == fingerprint else {
+                throw MixFillError.badFile(file: path, message: "is not the data \(model) was fitted on (fingerprint \(loaded.matrix.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
+            }
+        } else {
+            guard loaded.matrix.userCount == file.userCount, loaded.matrix.itemCount == file.mixture.itemCount,
+                  loaded.matrix.observedCount == file.observedCount else {
+                throw MixFillError.badFile(file: path, message: "is \(loaded.matrix.userCount) × \(loaded.matrix.itemCount) with \(loaded.matrix.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
+            }
+        }
+        return loaded
+    }
+
+    /// p(j | u) for every training user: one E-step over the training data with the
+    /// saved mixture (the kernel chosen by --backend, as `fill` does).
+    func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) -> [Double] {
+        ExpectationMaximization(kernel: engine.backend.makeKernel(for: loaded.matrix)).posteriors(file.mixture).posteriors
+    }
+}
