@@ -1,0 +1,183 @@
+import Foundation
+import MixFill
+import Testing
+
+/// `mixfill predict` and `recommend`, with training users, folded-in users and strangers.
+@Suite(.serialized) struct ServingCLITests {
+    /// A K = 4 model of the course's small matrix (seed 0), written to a fresh folder.
+    static func smallModel() throws -> (folder: String, model: String) {
+        let folder = try Fixtures.scratchFolder()
+        let fit = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0", "--model-out", folder + "/m.json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        return (folder, folder + "/m.json")
+    }
+
+    static func lines(_ text: String) -> [[String]] {
+        text.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+    }
+
+    @Test func predictionsForMissingEntriesAreTheFilledValuesClipped() throws {
+        let (folder, model) = try Self.smallModel()
+        #expect(try CLI.run(["fill", "data/test_incomplete.txt", "--model", model, "--out", folder + "/filled.txt"]).status == 0)
+        let filled = try DenseMatrixReader.read(path: folder + "/filled.txt")
+        let data = try Fixtures.load(Fixtures.smallIncomplete)
+        let pairs = (0..<100).map { "\($0 / 5) \($0 % 5)" }.joined(separator: "\n") + "\n"
+        let pairsPath = try Fixtures.write(pairs, named: "pairs.txt", in: folder)
+        let outcome = try CLI.run(["predict", "--model", model, "--pairs", pairsPath])
+        #expect(outcome.status == 0 && outcome.stderr.isEmpty, "\(outcome.stderr)")
+        let rows = Self.lines(outcome.stdout)
+        #expect(rows.count == 100)
+        for (index, row) in rows.enumerated() {
+            #expect(row.count == 3 && row[0] == String(index / 5) && row[1] == String(index % 5))
+            guard !data.isObserved(user: index / 5, item: index % 5) else { continue }
+            #expect(Double(row[2]) == min(max(filled.values[index], 1), 5), "pair \(index)")
+        }
+    }
+
+    @Test func predictOnNetflixWritesAtomicallyAndRepeatsItselfExactly() throws {
+        let folder = try Fixtures.scratchFolder()
+        #expect(try CLI.run(["fit", "data/netflix_incomplete.txt", "-k", "12", "--seeds", "1", "--model-out", folder + "/m.json"]).status == 0)
+        let pairs = (0..<3000).map { "\($0 * 7 % 1200) \($0 * 13 % 1200)" }.joined(separator: "\n")
+        let pairsPath = try Fixtures.write(pairs, named: "pairs.txt", in: folder)
+        let first = try CLI.run(["predict", "--model", folder + "/m.json", "--pairs", pairsPath, "--out", folder + "/a.txt"])
+        #expect(first.status == 0 && first.stdout == "wrote \(folder)/a.txt: 3000 predictions\n")
+        let second = try CLI.run(["predict", "--model", folder + "/m.json", "--pairs", pairsPath, "--backend", "naive"])
+        let written = try String(contentsOfFile: folder + "/a.txt", encoding: .utf8)
+        #expect(Self.lines(written).count == 3000)
+        // The naive kernel's posteriors agree with BLAS's to rounding, so the predictions do too.
+        for (a, b) in zip(Self.lines(written), Self.lines(second.stdout)) {
+            #expect(a[0] == b[0] && a[1] == b[1])
+            #expect(abs((Double(a[2]) ?? 0) - (Double(b[2]) ?? 9)) <= 1e-10)
+        }
+        let third = try CLI.run(["predict", "--model", folder + "/m.json", "--pairs", pairsPath])
+        #expect(third.stdout == written)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test func strangersGetDocumentedFallbacksNeverNaN() throws {
+        let (folder, model) = try Self.smallModel()
+        let pairsPath = try Fixtures.write("3 1\n20 1\n3 5\n-7 99\n", named: "pairs.txt", in: folder)
+        let outcome = try CLI.run(["predict", "--model", model, "--pairs", pairsPath, "--json"])
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.contains("mixfill: warning: 1 of 4 predictions are for users the model does not know"))
+        #expect(outcome.stderr.contains("mixfill: warning: 2 of 4 predictions are for items the model does not know or that had no training rating; they are the mean training rating, 3.345679012345679"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        #expect(predictions.map { $0["basis"] as? String } == ["training", "prior", "item-fallback", "item-fallback"])
+        #expect(predictions.allSatisfy { ($0["prediction"] as? Double).map { $0 >= 1 && $0 <= 5 } ?? false })
+        #expect(object["basis_counts"] as? [String: Int] == ["training": 1, "prior": 1, "item-fallback": 2, "fold-in": 0])
+        #expect(object["rating_range"] as? [Double] == [1, 5])
+    }
+
+    @Test func foldInFromAListOrAFileAgreesAndMatchesTheTrainingUser() throws {
+        let (folder, model) = try Self.smallModel()
+        let data = try Fixtures.load(Fixtures.smallIncomplete)
+        // User 6's training ratings, given again as a new user's.
+        let ratings = (0..<5).filter { data.isObserved(user: 6, item: $0) }.map { ($0, data[6, $0]) }
+        let list = ratings.map { "\($0.0):\(String(Int($0.1)))" }.joined(separator: ",")
+        let file = try Fixtures.write(ratings.map { "\($0.0) \(String(Int($0.1)))" }.joined(separator: "\n"), named: "r.txt", in: folder)
+        let fromList = try CLI.run(["predict", "--model", model, "--user", "100", "--ratings", list])
+        let fromFile = try CLI.run(["predict", "--model", model, "--user", "100", "--ratings-file", file])
+        let asTrained = try CLI.run(["predict", "--model", model, "--user", "6"])
+        #expect(fromList.status == 0 && fromFile.status == 0 && asTrained.status == 0)
+        #expect(fromList.stdout == fromFile.stdout)
+        let folded = Self.lines(fromList.stdout)
+        let trained = Self.lines(asTrained.stdout)
+        #expect(folded.count == 5 && trained.count == 5)
+        for (a, b) in zip(folded, trained) {
+            #expect(a[0] == "100" && b[0] == "6" && a[1] == b[1])
+            #expect(abs((Double(a[2]) ?? 0) - (Double(b[2]) ?? 9)) <= 1e-12)
+        }
+    }
+
+    @Test func recommendForATrainingUserLeavesOutWhatTheyRated() throws {
+        let folder = try Fixtures.scratchFolder()
+        #expect(try CLI.run(["fit", "data/netflix_incomplete.txt", "-k", "12", "--seeds", "1", "--model-out", folder + "/m.json"]).status == 0)
+        let outcome = try CLI.run(["recommend", "--model", folder + "/m.json", "--user", "5", "--top", "10", "--json"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        #expect(object["basis"] as? String == "training" && object["user"] as? Int == 5)
+        let data = try #require(Fixtures.netflix)
+        #expect(object["rated_items"] as? Int == (0..<1200).filter { data.isObserved(user: 5, item: $0) }.count)
+        let entries = try #require(object["recommendations"] as? [[String: Any]])
+        #expect(entries.map { $0["rank"] as? Int } == Array(1...10).map { $0 })
+        let items = entries.compactMap { $0["item"] as? Int }
+        #expect(items.count == 10 && items.allSatisfy { !data.isObserved(user: 5, item: $0) })
+        let scores = entries.compactMap { $0["score"] as? Double }
+        #expect(zip(scores, scores.dropFirst()).allSatisfy { $0 >= $1 })
+        #expect(entries.allSatisfy { ($0["prediction"] as? Double) == min(max($0["score"] as? Double ?? 0, 1), 5) })
+        let posterior = try #require(object["posterior"] as? [Double])
+        #expect(posterior.count == 12 && abs(posterior.reduce(0, +) - 1) <= 1e-12)
+
+        let table = try CLI.run(["recommend", "--model", folder + "/m.json", "--user", "5", "--top", "3"])
+        #expect(table.stdout.hasPrefix("user 5: from 1071 training ratings; most likely component"))
+        #expect(Self.lines(table.stdout).last?.first == "3")
+    }
+
+    @Test func recommendForANewUserAndForAStranger() throws {
+        let (_, model) = try Self.smallModel()
+        let folded = try CLI.run(["recommend", "--model", model, "--ratings", "0:5,3:1,9:4", "--top", "10", "--json"])
+        #expect(folded.status == 0)
+        #expect(folded.stderr == "mixfill: warning: --ratings: item 9 is not in the model; its rating is left out of the fold-in\n")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(folded.stdout.utf8)) as? [String: Any])
+        #expect(object["basis"] as? String == "fold-in" && object["rated_items"] as? Int == 2)
+        let items = (object["recommendations"] as? [[String: Any]])?.compactMap { $0["item"] as? Int }
+        #expect(items.map(Set.init) == Set([1, 2, 4]))
+
+        let stranger = try CLI.run(["recommend", "--model", model, "--user", "777", "--top", "2"])
+        #expect(stranger.status == 0)
+        #expect(stranger.stderr.contains("user 777 is not in the model and has no ratings given; recommending by the mixture's weights"))
+        #expect(stranger.stdout.hasPrefix("user 777: unknown: the population's ranking"))
+    }
+
+    @Test func trainingUsersNeedTheirTrainingData() throws {
+        let folder = try Fixtures.scratchFolder()
+        let copy = folder + "/train.txt"
+        try FileManager.default.copyItem(atPath: Fixtures.smallIncomplete, toPath: copy)
+        #expect(try CLI.run(["fit", copy, "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        try FileManager.default.removeItem(atPath: copy)
+        #expect(try CLI.usageFailure(["predict", "--model", folder + "/m.json", "--user", "3", "--items", "0"])
+                == "mixfill: error: --data: predicting for training user 3 needs the model's training ratings; \(folder)/m.json records \(copy), which cannot be read (\(copy): no such file; check the path); give the training data with --data")
+        // Other data under the same shape is refused by fingerprint.
+        let other = try CLI.usageFailure(["recommend", "--model", folder + "/m.json", "--user", "3", "--data", "data/test_complete.txt"])
+        #expect(other.hasPrefix("mixfill: error: data/test_complete.txt: is not the data \(folder)/m.json was fitted on (fingerprint mix64:"))
+        // The right data, given with --data, works; so does a user who needs no data.
+        let given = try CLI.run(["predict", "--model", folder + "/m.json", "--user", "3", "--items", "0", "--data", "data/test_incomplete.txt"])
+        #expect(given.status == 0 && Self.lines(given.stdout).first?.prefix(2) == ["3", "0"])
+        #expect(try CLI.run(["predict", "--model", folder + "/m.json", "--user", "50", "--items", "0"]).status == 0)
+    }
+
+    @Test func badPairsRatingsAndOptionsAreRefusedWithThePlace() throws {
+        let (folder, model) = try Self.smallModel()
+        let pairs = try Fixtures.write("1 2\n3 x4\n", named: "bad.txt", in: folder)
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs])
+                == "mixfill: error: \(pairs):2:3: 'x4' is not a item id; ids are integers")
+        let single = try Fixtures.write("# pairs\n1 2\n\n  7\n", named: "single.txt", in: folder)
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", single])
+                == "mixfill: error: \(single):4:3: one field where a pair needs two; write one pair per line: USER ITEM")
+        let ratings = try Fixtures.write("0 5\n1 five\n", named: "r.txt", in: folder)
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings-file", ratings])
+                == "mixfill: error: \(ratings):2:3: 'five' is not a finite number; write one rating per line: ITEM RATING")
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "0:5,1=4"])
+                .hasPrefix("mixfill: error: --ratings: '1=4' is not ITEM:RATING; write the ratings like 12:5,40:3.5"))
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "0:5,0:4"])
+                == "mixfill: error: --ratings: item 0 is rated twice; give each item one rating")
+        #expect(try CLI.usageFailure(["recommend", "--model", model])
+                .hasPrefix("mixfill: error: say whom to recommend for: --user ID, or a new user's --ratings / --ratings-file"))
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--user", "1"])
+                .hasPrefix("mixfill: error: give the pairs to predict: --pairs FILE, or --user ID"))
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--ratings", "1:4"])
+                .hasPrefix("mixfill: error: --ratings, --ratings-file: fold in the user named by --user; give --user ID"))
+        #expect(try CLI.usageFailure(["recommend", "--model", folder + "/none.json", "--user", "1"])
+                == "mixfill: error: \(folder)/none.json: no such file; check the path")
+    }
+
+    @Test func everyNewCommandHasHelp() throws {
+        for command in ["eval", "select", "predict", "recommend"] {
+            let outcome = try CLI.run([command, "--help"])
+            #expect(outcome.status == 0 && outcome.stdout.contains("USAGE: mixfill \(command)"), "\(command)")
+            #expect(outcome.stdout.contains("--json"), "\(command) --help lists --json")
+        }
+        #expect(try CLI.run(["fit", "--help"]).stdout.contains("--init-model"))
+    }
+}
