@@ -80,6 +80,9 @@ struct HeldOutOptions: ParsableArguments {
     func splits(of data: LoadedRatings) throws -> (splits: [HeldOutSplits.Split], missingEntries: [IndexedRating]?) {
         let matrix = data.matrix
         let observed = matrix.observedRatings()
+        guard !observed.isEmpty else {
+            throw MixFillError.badFile(file: data.path, message: "has no observed rating (every entry is 0); give data with ratings to train on")
+        }
         if let holdout {
             let count = HeldOutSplits.holdoutCount(observed.count, fraction: holdout)
             guard count >= 1, count < observed.count else {
