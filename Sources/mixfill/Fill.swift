@@ -4,29 +4,43 @@ import MixFill
 
 struct Fill: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fill in a matrix's missing ratings with a fitted model.",
-        discussion: "A missing entry becomes Σ_j p(j|u)·μ_ji; observed entries are kept. The output is written atomically."
+        abstract: "Fill in a matrix's missing ratings with a fitted model, or predict requested (user, item) pairs.",
+        discussion: """
+            A missing entry becomes Σ_j p(j|u)·μ_ji; observed entries are kept. With --pairs, \
+            writes 'user<TAB>item<TAB>rating' for each requested pair instead of a matrix. \
+            The output is written atomically.
+            """
     )
 
-    @Argument(help: "Dense rating matrix: one user per line, 0 = missing.")
+    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records or a binary rating file.")
     var data: String
 
     @Option(help: "A model written by 'mixfill fit --model-out'.")
     var model: String
 
-    @Option(help: "Where to write the completed matrix.")
+    @Option(help: "Where to write the completed matrix (or the predictions, with --pairs).")
     var out: String
+
+    @Option(help: "Predict these (user, item) pairs, one per line ('user item' or 'user,item'), instead of writing a dense matrix.")
+    var pairs: String?
 
     @OptionGroup var engine: EngineOptions
 
+    @OptionGroup var input: InputOptions
+
     func run() throws {
-        _ = engine.applyThreads()
+        let threadCount = engine.applyThreads()
         let file = try ModelFile.read(path: model)
-        let matrix = try DenseMatrixReader.read(path: data)
-        guard matrix.itemCount == file.mixture.itemCount else {
-            throw MixFillError.badFile(file: data, message: "has \(matrix.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+        let loaded = try DataLoading.load(data, format: input.format)
+        if pairs != nil || loaded.isRecords {
+            try fillRecords(loaded, file, threadCount: threadCount)
+            return
         }
-        let em = ExpectationMaximization(kernel: engine.backend.makeKernel(for: matrix))
+        guard let matrix = loaded.denseMatrix, matrix.itemCount == file.mixture.itemCount else {
+            throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+        }
+        let kernel = try DataLoading.makeKernel(for: loaded, options: input, engine: engine, threadCount: threadCount)
+        let em = ExpectationMaximization(kernel: kernel)
         let posteriors = em.posteriors(file.mixture).posteriors
         let filled = Completion.fill(matrix, mixture: file.mixture, posteriors: posteriors)
         try DenseMatrixWriter.write(filled, to: out)

@@ -1,0 +1,279 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// MixFill's binary rating file (`mixfill convert`): a `RatingTable` laid out so that it
+/// loads with a handful of sequential reads (or could be memory-mapped as is), versioned
+/// and checksummed.
+///
+/// Layout, version 1, all integers little-endian:
+///
+///     0    magic "MIXFILLR"                 8 bytes
+///     8    version                          UInt32 (1)
+///     12   item index width                 UInt8 (2 or 4 bytes)
+///     13   rating encoding                  UInt8 (1 = one-byte codes + palette, 2 = Doubles)
+///     14   reserved                         UInt16 (0)
+///     16   users n, items d, ratings m, palette size p, duplicates dropped   5 × UInt64
+///     56   6 sections × (offset, byte count, XXH64 of the bytes)             6 × 3 × UInt64
+///     200  XXH64 of bytes 0 ..< 200          UInt64
+///     208  zero padding to 256
+///     then the sections, each starting at a multiple of 64 bytes:
+///          user ids (n × Int64, ascending), item ids (d × Int64, ascending),
+///          row starts ((n + 1) × UInt64), item indices (m × UInt16 or UInt32),
+///          ratings (m × UInt8 codes or m × Double), palette (p × Double)
+///
+/// Reading checks the magic, the version (a newer one is refused with a message saying
+/// so), the header's checksum, the section sizes against the counts and the file size,
+/// every section's checksum, and the contents (ascending ids, monotone row starts, indices
+/// and codes in range, strictly increasing items within each row, finite ratings): a
+/// damaged or truncated file is an error naming the file, never a crash.
+public enum BinaryRatingFile {
+    public static let magic: [UInt8] = Array("MIXFILLR".utf8)
+    public static let currentVersion: UInt32 = 1
+    static let headerSize = 256
+    static let alignment = 64
+    static let sectionNames = ["user ids", "item ids", "row starts", "item indices", "ratings", "palette"]
+
+    /// Whether `prefix` (the first bytes of a file) starts like a binary rating file.
+    public static func hasMagic(_ prefix: [UInt8]) -> Bool {
+        prefix.count >= magic.count && Array(prefix[0..<magic.count]) == magic
+    }
+
+    // MARK: Writing
+
+    /// Writes `table` to `path` atomically.
+    public static func write(_ table: RatingTable, to path: String) throws(MixFillError) {
+        let matrix = table.matrix
+        let userIds = table.users.ids
+        let itemIds = table.items.ids
+        let rowStarts = matrix.rowStarts.map { UInt64($0) }
+        var palette: [Double] = []
+        var sections: [(bytes: Int, checksum: UInt64)] = [
+            (userIds.count * 8, Checksum.xxh64(elementsOf: userIds)),
+            (itemIds.count * 8, Checksum.xxh64(elementsOf: itemIds)),
+            (rowStarts.count * 8, Checksum.xxh64(elementsOf: rowStarts)),
+        ]
+        switch matrix.items {
+        case let .narrow(items): sections.append((items.count * 2, Checksum.xxh64(elementsOf: items)))
+        case let .wide(items): sections.append((items.count * 4, Checksum.xxh64(elementsOf: items)))
+        }
+        switch matrix.ratings {
+        case let .coded(values, codes):
+            palette = values
+            sections.append((codes.count, Checksum.xxh64(elementsOf: codes)))
+        case let .exact(values):
+            sections.append((values.count * 8, Checksum.xxh64(elementsOf: values)))
+        }
+        sections.append((palette.count * 8, Checksum.xxh64(elementsOf: palette)))
+
+        var header = [UInt8]()
+        header.reserveCapacity(headerSize)
+        header += magic
+        append(&header, currentVersion)
+        header.append(UInt8(matrix.items.byteWidth))
+        header.append(matrix.ratings.byteWidth == 1 ? 1 : 2)
+        append(&header, UInt16(0))
+        for count in [matrix.userCount, matrix.itemCount, matrix.observedCount, palette.count, table.duplicatePairs] {
+            append(&header, UInt64(count))
+        }
+        var offset = headerSize
+        for section in sections {
+            append(&header, UInt64(offset))
+            append(&header, UInt64(section.bytes))
+            append(&header, section.checksum)
+            offset = aligned(offset + section.bytes)
+        }
+        append(&header, Checksum.xxh64(header))
+        header += [UInt8](repeating: 0, count: headerSize - header.count)
+
+        let stream = try AtomicOutputStream(path: path)
+        try stream.write(header)
+        func pad(after bytes: Int) throws(MixFillError) {
+            try stream.writeZeros(aligned(bytes) - bytes)
+        }
+        try stream.write(elementsOf: userIds)
+        try pad(after: sections[0].bytes)
+        try stream.write(elementsOf: itemIds)
+        try pad(after: sections[1].bytes)
+        try stream.write(elementsOf: rowStarts)
+        try pad(after: sections[2].bytes)
+        switch matrix.items {
+        case let .narrow(items): try stream.write(elementsOf: items)
+        case let .wide(items): try stream.write(elementsOf: items)
+        }
+        try pad(after: sections[3].bytes)
+        switch matrix.ratings {
+        case let .coded(_, codes): try stream.write(elementsOf: codes)
+        case let .exact(values): try stream.write(elementsOf: values)
+        }
+        try pad(after: sections[4].bytes)
+        try stream.write(elementsOf: palette)
+        try stream.commit()
+    }
+
+    static func aligned(_ offset: Int) -> Int {
+        (offset + alignment - 1) / alignment * alignment
+    }
+
+    private static func append<T: FixedWidthInteger>(_ bytes: inout [UInt8], _ value: T) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    // MARK: Reading
+
+    public static func read(path: String) throws(MixFillError) -> RatingTable {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: FileBytes.openFailure(errno))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
+        }
+        let fileSize = Int(status.st_size)
+        let damaged = "; convert the original file again with 'mixfill convert'"
+        guard fileSize >= headerSize else {
+            throw .badFile(file: path, message: "is too short for a MixFill binary rating file (\(fileSize) bytes)\(damaged)")
+        }
+        let header: [UInt8] = try readArray(descriptor, path: path, offset: 0, count: headerSize)
+        guard hasMagic(header) else {
+            throw .badFile(file: path, message: "is not a MixFill binary rating file (no MIXFILLR header); give a file written by 'mixfill convert'")
+        }
+        let version = field(UInt32.self, header, 8)
+        guard version <= currentVersion, version >= 1 else {
+            throw .badFile(file: path, message: "binary rating file version \(version) is newer than this MixFill reads (\(currentVersion)); upgrade MixFill or convert the text file again")
+        }
+        guard field(UInt64.self, header, 200) == Checksum.xxh64(Array(header[0..<200])) else {
+            throw .badFile(file: path, message: "header checksum does not match: the file is damaged\(damaged)")
+        }
+        let itemWidth = Int(header[12])
+        let ratingEncoding = header[13]
+        let counts = (0..<5).map { Int(clamping: field(UInt64.self, header, 16 + 8 * $0)) }
+        let (userCount, itemCount, ratingCount, paletteCount, duplicates) = (counts[0], counts[1], counts[2], counts[3], counts[4])
+        let expectedWidth = ItemIndices.isNarrow(itemCount: itemCount) ? 2 : 4
+        guard itemWidth == expectedWidth, ratingEncoding == 1 || ratingEncoding == 2,
+              (ratingEncoding == 1) == (paletteCount > 0), paletteCount <= RatingPalette.capacity,
+              userCount >= 1, itemCount >= 1, ratingCount >= 1, userCount < Int(UInt32.max), itemCount < Int(UInt32.max),
+              ratingCount <= fileSize else {
+            throw .badFile(file: path, message: "header describes an impossible layout (\(userCount) users, \(itemCount) items, \(ratingCount) ratings)\(damaged)")
+        }
+        let expectedBytes = [userCount * 8, itemCount * 8, (userCount + 1) * 8, ratingCount * itemWidth,
+                             ratingCount * (ratingEncoding == 1 ? 1 : 8), paletteCount * 8]
+        var sections = [(offset: Int, bytes: Int, checksum: UInt64)]()
+        var end = headerSize
+        for index in 0..<6 {
+            let base = 56 + 24 * index
+            let offset = Int(clamping: field(UInt64.self, header, base))
+            let bytes = Int(clamping: field(UInt64.self, header, base + 8))
+            guard bytes == expectedBytes[index], offset >= end, offset % alignment == 0,
+                  offset <= fileSize, bytes <= fileSize - offset else {
+                throw .badFile(file: path, message: "the \(sectionNames[index]) section lies outside the file or has the wrong size (the file is truncated or damaged)\(damaged)")
+            }
+            sections.append((offset, bytes, field(UInt64.self, header, base + 16)))
+            end = offset + bytes
+        }
+
+        func load<T>(_ index: Int, _ type: T.Type) throws(MixFillError) -> [T] {
+            let section = sections[index]
+            let values: [T] = try readArray(descriptor, path: path, offset: section.offset, count: section.bytes / MemoryLayout<T>.stride)
+            guard Checksum.xxh64(elementsOf: values) == section.checksum else {
+                throw .badFile(file: path, message: "the \(sectionNames[index]) section's checksum does not match: the file is damaged\(damaged)")
+            }
+            return values
+        }
+        let userIds = try load(0, Int64.self)
+        let itemIds = try load(1, Int64.self)
+        let rawStarts = try load(2, UInt64.self)
+        let invalid = { (what: String) -> MixFillError in
+            .badFile(file: path, message: "its checksums match but \(what); it was not written by MixFill\(damaged)")
+        }
+        guard isStrictlyIncreasing(userIds), isStrictlyIncreasing(itemIds) else { throw invalid("ids are not in ascending order") }
+        guard rawStarts[0] == 0, rawStarts[userCount] == UInt64(ratingCount), isNondecreasing(rawStarts) else {
+            throw invalid("row starts are not monotone from 0 to the number of ratings")
+        }
+        let rowStarts = rawStarts.map { Int($0) }
+        let items: ItemIndices
+        if itemWidth == 2 {
+            let values = try load(3, UInt16.self)
+            guard rowsAreValid(values, rowStarts, itemCount) else { throw invalid("an item index is out of range or a row is not sorted") }
+            items = .narrow(values)
+        } else {
+            let values = try load(3, UInt32.self)
+            guard rowsAreValid(values, rowStarts, itemCount) else { throw invalid("an item index is out of range or a row is not sorted") }
+            items = .wide(values)
+        }
+        let ratings: RatingValues
+        if ratingEncoding == 1 {
+            let codes = try load(4, UInt8.self)
+            let palette = try load(5, Double.self)
+            guard palette.allSatisfy(\.isFinite), codes.allSatisfy({ Int($0) < paletteCount }) else {
+                throw invalid("a rating code or palette value is invalid")
+            }
+            ratings = .coded(palette: palette, codes: codes)
+        } else {
+            let values = try load(4, Double.self)
+            guard values.allSatisfy(\.isFinite) else { throw invalid("a rating is not finite") }
+            ratings = .exact(values)
+        }
+        let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, rowStarts: rowStarts,
+                                        items: items, ratings: ratings)
+        return RatingTable(matrix: matrix, users: IdMap(sortedIds: userIds), items: IdMap(sortedIds: itemIds),
+                           duplicatePairs: duplicates)
+    }
+
+    private static func field<T: FixedWidthInteger>(_ type: T.Type, _ bytes: [UInt8], _ offset: Int) -> T {
+        bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+    }
+
+    /// `count` values read from `offset` straight into a new array.
+    private static func readArray<T>(_ descriptor: Int32, path: String, offset: Int, count: Int) throws(MixFillError) -> [T] {
+        var failure: MixFillError?
+        let values = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var done = 0
+            while done < raw.count {
+                guard let base = raw.baseAddress else { break }
+                let got = pread(descriptor, base + done, raw.count - done, off_t(offset + done))
+                if got < 0, errno == EINTR { continue }
+                if got <= 0 {
+                    failure = .badFile(file: path, message: got == 0 ? "ends early (truncated); convert the original file again with 'mixfill convert'" : "cannot read: \(FileBytes.describe(errno))")
+                    // Zero the rest so the array is fully initialised even on failure.
+                    if let base = raw.baseAddress { memset(base + done, 0, raw.count - done) }
+                    break
+                }
+                done += got
+            }
+            initialized = count
+        }
+        if let failure { throw failure }
+        return values
+    }
+
+    private static func isStrictlyIncreasing(_ values: [Int64]) -> Bool {
+        values.indices.dropFirst().allSatisfy { values[$0 - 1] < values[$0] }
+    }
+
+    private static func isNondecreasing(_ values: [UInt64]) -> Bool {
+        values.indices.dropFirst().allSatisfy { values[$0 - 1] <= values[$0] }
+    }
+
+    private static func rowsAreValid<Index: FixedWidthInteger & UnsignedInteger>(_ items: [Index], _ rowStarts: [Int], _ itemCount: Int) -> Bool {
+        items.withUnsafeBufferPointer { items in
+            for user in 0..<(rowStarts.count - 1) {
+                let start = rowStarts[user]
+                let end = rowStarts[user + 1]
+                guard start < end else { continue }
+                if Int(items[start]) >= itemCount { return false }
+                var position = start + 1
+                while position < end {
+                    if items[position] <= items[position - 1] || Int(items[position]) >= itemCount { return false }
+                    position += 1
+                }
+            }
+            return true
+        }
+    }
+}

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streams a file as blocks of whole lines, so readers parse multi-gigabyte files in a
+/// fixed few megabytes of memory: the whole file is never held as text.
+enum LineBlocks {
+    /// 8 MB: large enough that the per-read overhead vanishes, small enough to stay cheap.
+    static let blockSize = 1 << 23
+    /// Lines longer than this are refused (no rating file has them; it protects memory).
+    static let longestLine = 1 << 26
+
+    /// Calls `body` with successive blocks of the file at `path`. Every block but the last
+    /// ends just after a newline; the last holds the rest (possibly without a newline).
+    static func forEachBlock(path: String, blockSize: Int = blockSize,
+                             _ body: (UnsafeBufferPointer<UInt8>) throws(MixFillError) -> Void) throws(MixFillError) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: FileBytes.openFailure(errno))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+        }
+        #if canImport(Glibc)
+        posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
+        #endif
+        var buffer = [UInt8](repeating: 0, count: blockSize)
+        var filled = 0
+        var failure: MixFillError?
+        while failure == nil {
+            let count = buffer.withUnsafeMutableBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return 0 }
+                return read(descriptor, base + filled, bytes.count - filled)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
+            }
+            if count == 0 {
+                if filled > 0 {
+                    buffer.withUnsafeBufferPointer { bytes in
+                        do throws(MixFillError) { try body(UnsafeBufferPointer(rebasing: bytes[0..<filled])) } catch { failure = error }
+                    }
+                }
+                break
+            }
+            filled += count
+            var lastNewline = filled - 1
+            while lastNewline >= 0, buffer[lastNewline] != UInt8(ascii: "\n") { lastNewline -= 1 }
+            if lastNewline < 0 {
+                // One line fills the whole buffer: grow it, up to the limit.
+                guard filled == buffer.count else { continue }
+                guard buffer.count < longestLine else {
+                    throw .badFile(file: path, message: "has a line longer than \(longestLine >> 20) MB; rating files have one short record per line")
+                }
+                buffer.append(contentsOf: repeatElement(0, count: buffer.count))
+                continue
+            }
+            let blockEnd = lastNewline + 1
+            buffer.withUnsafeBufferPointer { bytes in
+                do throws(MixFillError) { try body(UnsafeBufferPointer(rebasing: bytes[0..<blockEnd])) } catch { failure = error }
+            }
+            let rest = filled - blockEnd
+            if rest > 0 {
+                buffer.withUnsafeMutableBytes { bytes in
+                    guard let base = bytes.baseAddress else { return }
+                    memmove(base, base + blockEnd, rest)
+                }
+            }
+            filled = rest
+        }
+        if let failure { throw failure }
+    }
+}

@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The file formats every command reads (`--format`).
+public enum RatingFormat: String, Sendable, CaseIterable {
+    /// Decide from the file's first bytes (see `detect(prefix:)`).
+    case auto
+    /// The course's matrix: one user per line, one item per column, 0 = missing.
+    case dense
+    /// `user item rating [timestamp]` records separated by spaces or tabs.
+    case triplets
+    /// `user,item,rating[,timestamp]` records, header optional.
+    case csv
+    /// The Netflix Prize layout: `movieId:` lines, each followed by `userId,rating,date` lines.
+    case netflix
+    /// MixFill's binary rating file (`mixfill convert`).
+    case binary
+
+    /// How many bytes of a file detection looks at.
+    static let sniffedBytes = 1 << 16
+
+    /// The record layout this format reads with, if it is one.
+    public var recordLayout: RecordLayout? {
+        switch self {
+        case .triplets: return .triplets
+        case .csv: return .csv
+        case .netflix: return .netflix
+        case .auto, .dense, .binary: return nil
+        }
+    }
+
+    /// The format of the file at `path`, from its first 64 KB.
+    public static func detect(path: String) throws(MixFillError) -> RatingFormat {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: FileBytes.openFailure(errno))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+        }
+        var prefix = [UInt8](repeating: 0, count: sniffedBytes)
+        var filled = 0
+        while filled < prefix.count {
+            let count = prefix.withUnsafeMutableBytes { bytes -> Int in
+                guard let base = bytes.baseAddress else { return 0 }
+                return read(descriptor, base + filled, bytes.count - filled)
+            }
+            if count < 0, errno == EINTR { continue }
+            if count < 0 {
+                throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
+            }
+            if count == 0 { break }
+            filled += count
+        }
+        let complete = filled < prefix.count
+        prefix.removeLast(prefix.count - filled)
+        return detect(prefix: prefix, isWholeFile: complete)
+    }
+
+    /// The rules, in order:
+    /// 1. the binary magic `MIXFILLR` → binary;
+    /// 2. the first line with content (after blank lines and `#` comments) ends with `:` → netflix;
+    /// 3. it contains a comma → csv;
+    /// 4. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
+    ///    blanks, the first two whole numbers and the third a positive number → triplets;
+    /// 5. otherwise → dense.
+    /// Rule 4 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
+    /// whose ratings can be 0 or negative as dense: give `--format` for such files.
+    public static func detect(prefix: [UInt8], isWholeFile: Bool) -> RatingFormat {
+        if BinaryRatingFile.hasMagic(prefix) { return .binary }
+        var bytes = prefix[...]
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        if !isWholeFile, let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
+            bytes = bytes[..<lastNewline]
+        }
+        var contentLines = [[UInt8]]()
+        for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            let line = Array(rawLine.drop(while: FieldCursor.isBlank).reversed().drop(while: FieldCursor.isBlank).reversed())
+            if line.isEmpty || line[0] == UInt8(ascii: "#") { continue }
+            contentLines.append(line)
+            if contentLines.count == 201 { break }
+        }
+        guard let first = contentLines.first else { return .dense }
+        if first.last == UInt8(ascii: ":") { return .netflix }
+        if first.contains(UInt8(ascii: ",")) { return .csv }
+
+        func fields(_ line: [UInt8]) -> [ArraySlice<UInt8>] {
+            line.split(whereSeparator: FieldCursor.isBlank)
+        }
+        func isInteger(_ field: ArraySlice<UInt8>) -> Bool {
+            let digits = field.first == UInt8(ascii: "-") || field.first == UInt8(ascii: "+") ? field.dropFirst() : field
+            return !digits.isEmpty && digits.allSatisfy { $0 &- 48 < 10 }
+        }
+        var sample = contentLines[...]
+        if let firstField = fields(first).first, !isInteger(firstField), sample.count > 1 { sample = sample.dropFirst() }
+        let looksLikeTriplets = sample.allSatisfy { line in
+            let parts = fields(line)
+            guard parts.count == 3 || parts.count == 4, isInteger(parts[0]), isInteger(parts[1]) else { return false }
+            let rating = Array(parts[2])
+            let value = rating.withUnsafeBufferPointer { DecimalParser.parse($0) }
+            if case let .number(number) = value { return number > 0 && number.isFinite }
+            return false
+        }
+        return looksLikeTriplets ? .triplets : .dense
+    }
+}

@@ -1,0 +1,88 @@
+/// Rating data as the commands load it, whatever the file's format: a dense course matrix,
+/// or records (text or binary) with their id maps.
+public struct RatingInput: Sendable {
+    public enum Storage: Sendable {
+        case dense(DenseRatingMatrix)
+        case records(RatingTable)
+    }
+
+    public let storage: Storage
+    /// The format the file was read as (never `.auto`).
+    public let format: RatingFormat
+
+    public init(storage: Storage, format: RatingFormat) {
+        self.storage = storage
+        self.format = format
+    }
+
+    /// Reads `path` in `format`, detecting it first when `.auto`.
+    public static func load(path: String, format: RatingFormat = .auto) throws(MixFillError) -> RatingInput {
+        let resolved = format == .auto ? try RatingFormat.detect(path: path) : format
+        switch resolved {
+        case .auto, .dense:
+            return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path)), format: .dense)
+        case .binary:
+            return RatingInput(storage: .records(try BinaryRatingFile.read(path: path)), format: .binary)
+        case .triplets, .csv, .netflix:
+            let layout = resolved.recordLayout ?? .triplets
+            return RatingInput(storage: .records(try RecordReader.read(path: path, layout: layout)), format: resolved)
+        }
+    }
+
+    /// The data for initialisation and evaluation (no copy).
+    public var data: any RatingData {
+        switch storage {
+        case let .dense(matrix): return matrix
+        case let .records(table): return table.matrix
+        }
+    }
+
+    /// The dense matrix, when the file was one.
+    public var denseMatrix: DenseRatingMatrix? {
+        if case let .dense(matrix) = storage { return matrix }
+        return nil
+    }
+
+    /// The ratings as records; a dense matrix is converted (O(n·d) once, no more memory
+    /// than the dense matrix already takes).
+    public var table: RatingTable {
+        switch storage {
+        case let .dense(matrix): return RatingTable(dense: matrix)
+        case let .records(table): return table
+        }
+    }
+
+    public var isRecords: Bool {
+        if case .records = storage { return true }
+        return false
+    }
+
+    public var userCount: Int { data.userCount }
+    public var itemCount: Int { data.itemCount }
+    public var observedCount: Int { data.observedCount }
+
+    /// Observed entries / (users × items).
+    public var density: Double {
+        Double(observedCount) / (Double(userCount) * Double(itemCount))
+    }
+
+    public var users: IdMap {
+        switch storage {
+        case let .dense(matrix): return .identity(matrix.userCount)
+        case let .records(table): return table.users
+        }
+    }
+
+    public var items: IdMap {
+        switch storage {
+        case let .dense(matrix): return .identity(matrix.itemCount)
+        case let .records(table): return table.items
+        }
+    }
+
+    /// Records dropped because they repeated a (user, item) pair (0 for dense input).
+    public var duplicatePairs: Int {
+        if case let .records(table) = storage { return table.duplicatePairs }
+        return 0
+    }
+}

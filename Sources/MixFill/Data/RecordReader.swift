@@ -1,0 +1,279 @@
+/// The layouts of rating records MixFill reads.
+public enum RecordLayout: String, Sendable, CaseIterable {
+    /// `user item rating [timestamp]`, separated by spaces or tabs (MovieLens 100k `u.data`).
+    case triplets
+    /// `user,item,rating[,timestamp]`, with or without a header line (MovieLens `ratings.csv`).
+    case csv
+    /// The Netflix Prize layout: a `movieId:` line, then `userId,rating[,date]` lines.
+    case netflix
+}
+
+/// Reads rating records, streaming and byte by byte: the file passes through an 8 MB
+/// buffer, nothing is split into `String`s, and each record goes straight into compact
+/// storage (see `RecordCollector`).
+///
+/// Rules shared by the layouts, each rejection naming `file:line:column`:
+/// - ids are whole numbers that fit in 64 bits (signs allowed), mapped to dense indices in
+///   ascending id order (see `IdMap`);
+/// - ratings are finite decimal numbers, kept exactly as given (half stars, 0 and negative
+///   values included: only the dense format uses 0 for "missing");
+/// - a timestamp or date field is allowed and ignored;
+/// - blank lines, lines starting with `#`, CRLF line ends and a UTF-8 byte-order mark are
+///   accepted; so is one header line at the top (a first line whose first field is not a
+///   number), except in the Netflix layout, which has none;
+/// - several ratings for one (user, item) pair: the last one in the file is kept and the
+///   number of dropped records is reported (`RatingTable.duplicatePairs`).
+public enum RecordReader {
+    public static func read(path: String, layout: RecordLayout) throws(MixFillError) -> RatingTable {
+        var parser = RecordLineParser(layout: layout, name: path)
+        try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
+            try parser.consume(block)
+        }
+        return try parser.collector.makeTable(name: path)
+    }
+
+    /// Parses `bytes` as if read from a file called `name` (used in error messages).
+    public static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout) throws(MixFillError) -> RatingTable {
+        var parser = RecordLineParser(layout: layout, name: name)
+        var failure: MixFillError?
+        bytes.withUnsafeBufferPointer { buffer in
+            do throws(MixFillError) { try parser.consume(buffer) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return try parser.collector.makeTable(name: name)
+    }
+}
+
+/// The per-line state machine behind `RecordReader`.
+struct RecordLineParser {
+    let layout: RecordLayout
+    let name: String
+    var collector = RecordCollector()
+    /// Lines consumed so far (the next line is `line + 1`).
+    var line = 0
+    /// Whether a line with content was seen (a header may only come first).
+    var sawContent = false
+    /// The movie of the current block (Netflix layout).
+    var movie: Int64?
+
+    init(layout: RecordLayout, name: String) {
+        self.layout = layout
+        self.name = name
+    }
+
+    mutating func consume(_ block: UnsafeBufferPointer<UInt8>) throws(MixFillError) {
+        let count = block.count
+        var position = 0
+        if line == 0, count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF {
+            position = 3
+        }
+        var lineStart = position
+        while position < count {
+            line += 1
+            var lineEnd = position
+            while lineEnd < count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            var end = lineEnd
+            if end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            switch layout {
+            case .triplets: try parseTriplet(block, position, end, lineStart)
+            case .csv: try parseCSV(block, position, end, lineStart)
+            case .netflix: try parseNetflix(block, position, end, lineStart)
+            }
+            position = lineEnd + 1
+            lineStart = position
+        }
+    }
+
+    // MARK: Layouts
+
+    private mutating func parseTriplet(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
+        var cursor = FieldCursor(start: start, end: end, separator: nil)
+        guard let first = cursor.next(bytes), bytes[first.lowerBound] != UInt8(ascii: "#") else { return }
+        let isFirstContent = !sawContent
+        sawContent = true
+        guard let user = Self.parseInteger(bytes, first) else {
+            if isFirstContent { return }  // a header
+            throw notAnId(bytes, first, lineStart, "user")
+        }
+        let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
+        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
+        if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
+            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
+        }
+        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let rating = try parseRating(bytes, third, lineStart)
+        collector.add(user: user, item: item, rating: rating)
+    }
+
+    private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
+        var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
+        guard let first = cursor.next(bytes) else { return }
+        if first.isEmpty, cursor.atEnd { return }  // blank line
+        if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
+        let isFirstContent = !sawContent
+        sawContent = true
+        guard let user = Self.parseInteger(bytes, first) else {
+            if isFirstContent { return }  // a header
+            throw notAnId(bytes, first, lineStart, "user")
+        }
+        let shape = "a CSV line is 'user,item,rating[,timestamp]'"
+        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
+        if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
+            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
+        }
+        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let rating = try parseRating(bytes, third, lineStart)
+        collector.add(user: user, item: item, rating: rating)
+    }
+
+    private mutating func parseNetflix(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
+        var last = end
+        while last > start, FieldCursor.isBlank(bytes[last - 1]) { last -= 1 }
+        var first = start
+        while first < last, FieldCursor.isBlank(bytes[first]) { first += 1 }
+        if first == last || bytes[first] == UInt8(ascii: "#") { return }
+        sawContent = true
+        if bytes[last - 1] == UInt8(ascii: ":") {
+            var idEnd = last - 1
+            while idEnd > first, FieldCursor.isBlank(bytes[idEnd - 1]) { idEnd -= 1 }
+            guard let id = Self.parseInteger(bytes, first..<idEnd) else {
+                throw failure(first, lineStart, "'\(Self.text(bytes, first..<last))' is not a movie line; write the movie id as a whole number followed by ':', like '1:'")
+            }
+            movie = id
+            return
+        }
+        guard let movie else {
+            throw failure(first, lineStart, "rating line before any 'movieId:' line; a Netflix Prize file starts each movie's block with a line like '1:'")
+        }
+        var cursor = FieldCursor(start: first, end: last, separator: UInt8(ascii: ","))
+        let shape = "after a 'movieId:' line each line is 'userId,rating[,date]'"
+        guard let userField = cursor.next(bytes) else { throw fieldCount(0, end, lineStart, shape) }
+        guard let ratingField = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
+            throw failure(extra.lowerBound, lineStart, "line has more than 3 fields; \(shape)")
+        }
+        guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
+        let rating = try parseRating(bytes, ratingField, lineStart)
+        collector.add(user: user, item: movie, rating: rating)
+    }
+
+    // MARK: Fields
+
+    /// A whole number of at most 64 bits, optionally signed; nil for anything else.
+    @inline(__always)
+    static func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64? {
+        var index = range.lowerBound
+        let end = range.upperBound
+        guard index < end else { return nil }
+        var negative = false
+        if bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index += 1
+            guard index < end else { return nil }
+        }
+        var magnitude: UInt64 = 0
+        while index < end {
+            let digit = bytes[index] &- 48
+            guard digit < 10 else { return nil }
+            let (times, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (sum, overflow2) = times.addingReportingOverflow(UInt64(digit))
+            guard !overflow1, !overflow2 else { return nil }
+            magnitude = sum
+            index += 1
+        }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return Int64(magnitude)
+    }
+
+    private func parseRating(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int) throws(MixFillError) -> Double {
+        guard !range.isEmpty else {
+            throw failure(range.lowerBound, lineStart, "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")
+        }
+        switch DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[range])) {
+        case let .number(value):
+            guard value.isFinite else {
+                throw failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not a finite rating; ratings must be finite decimal numbers")
+            }
+            return value
+        case .notANumber:
+            throw failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not a rating; ratings are decimal numbers such as 4 or 3.5")
+        }
+    }
+
+    // MARK: Errors
+
+    private func failure(_ position: Int, _ lineStart: Int, _ message: String) -> MixFillError {
+        .badInput(file: name, line: line, column: position - lineStart + 1, message: message)
+    }
+
+    private func notAnId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, _ what: String) -> MixFillError {
+        if range.isEmpty {
+            return failure(range.lowerBound, lineStart, "the \(what) id field is empty; ids are whole numbers")
+        }
+        let digits = Self.text(bytes, range).allSatisfy { $0.isNumber || $0 == "-" || $0 == "+" }
+        if digits {
+            return failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' does not fit in 64 bits; ids must lie within ±9223372036854775807")
+        }
+        let article = what == "item" ? "an" : "a"
+        return failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not \(article) \(what) id; ids are whole numbers")
+    }
+
+    private func fieldCount(_ found: Int, _ end: Int, _ lineStart: Int, _ shape: String) -> MixFillError {
+        failure(end, lineStart, "line has \(found) field\(found == 1 ? "" : "s"); \(shape)")
+    }
+
+    static func text(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        DenseMatrixReader.printable(UnsafeBufferPointer(rebasing: bytes[range]))
+    }
+}
+
+/// Walks the fields of one line. With a separator (`,`), fields are the text between
+/// separators with surrounding blanks trimmed (so `1, 2, 3` reads); without one, fields
+/// are runs of non-blank bytes.
+struct FieldCursor {
+    var position: Int
+    let end: Int
+    let separator: UInt8?
+    private var finished = false
+
+    init(start: Int, end: Int, separator: UInt8?) {
+        position = start
+        self.end = end
+        self.separator = separator
+    }
+
+    var atEnd: Bool { finished || position >= end }
+
+    @inline(__always)
+    static func isBlank(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
+    }
+
+    @inline(__always)
+    mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        if let separator {
+            guard !finished else { return nil }
+            var start = position
+            while start < end, Self.isBlank(bytes[start]) { start += 1 }
+            var stop = start
+            while stop < end, bytes[stop] != separator { stop += 1 }
+            if stop >= end { finished = true } else { position = stop + 1 }
+            var last = stop
+            while last > start, Self.isBlank(bytes[last - 1]) { last -= 1 }
+            return start..<last
+        }
+        var start = position
+        while start < end, Self.isBlank(bytes[start]) { start += 1 }
+        guard start < end else { position = end; return nil }
+        var stop = start
+        while stop < end, !Self.isBlank(bytes[stop]) { stop += 1 }
+        position = stop
+        return start..<stop
+    }
+}

@@ -1,0 +1,210 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Predictions for rating records with a fitted model, speaking the file's ids:
+/// the rating of (user, item) is the observed one if the data has it, else the course's
+/// fill Σ_j p(j|u)·μ_ji. A user the data does not have gets p(j|u) = p_j (the E-step of a
+/// user with no ratings); an item the model was not fitted on cannot be predicted.
+public struct PairPredictor: Sendable {
+    /// The data's ratings with items renumbered to the model's columns.
+    public let matrix: SparseRatingMatrix
+    public let users: IdMap
+    public let items: IdMap
+    public let mixture: Mixture
+    /// p(j|u), users × K.
+    public let posteriors: [Double]
+
+    public init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
+        precondition(matrix.itemCount == mixture.itemCount && items.count == mixture.itemCount)
+        precondition(posteriors.count == matrix.userCount * mixture.componentCount && users.count == matrix.userCount)
+        self.matrix = matrix
+        self.users = users
+        self.items = items
+        self.mixture = mixture
+        self.posteriors = posteriors
+    }
+
+    /// The table's ratings with each item renumbered to the model's column of the same id
+    /// (both id lists ascend, so rows stay sorted); ratings of items the model does not
+    /// have are dropped and counted.
+    public static func align(_ table: RatingTable, to modelItems: IdMap) -> (matrix: SparseRatingMatrix, droppedRatings: Int) {
+        let column = (0..<table.items.count).map { modelItems.index(of: table.items.id($0)) }
+        let source = table.matrix
+        var rowStarts = [0]
+        rowStarts.reserveCapacity(source.userCount + 1)
+        var indices = [Int]()
+        indices.reserveCapacity(source.observedCount)
+        var values = [Double]()
+        values.reserveCapacity(source.observedCount)
+        for user in 0..<source.userCount {
+            for position in source.rowStarts[user]..<source.rowStarts[user + 1] {
+                if let target = column[source.items[position]] {
+                    indices.append(target)
+                    values.append(source.ratings[position])
+                }
+            }
+            rowStarts.append(indices.count)
+        }
+        let matrix = SparseRatingMatrix(
+            userCount: source.userCount, itemCount: modelItems.count, rowStarts: rowStarts,
+            items: SparseRatingMatrix.compactItems(indices, itemCount: modelItems.count),
+            ratings: SparseRatingMatrix.compactRatings(values))
+        return (matrix, source.observedCount - indices.count)
+    }
+
+    public enum Prediction: Equatable, Sendable {
+        /// The data has this rating; it is kept.
+        case observed(Double)
+        /// Σ_j p(j|u)·μ_ji.
+        case predicted(Double)
+        /// The item is not one of the model's columns.
+        case unknownItem
+
+        public var value: Double? {
+            switch self {
+            case let .observed(value), let .predicted(value): return value
+            case .unknownItem: return nil
+            }
+        }
+    }
+
+    /// The prediction for the user with id `user` and the item with id `item`; also says
+    /// whether the user was in the data.
+    public func predict(user: Int64, item: Int64) -> (prediction: Prediction, knownUser: Bool) {
+        guard let column = items.index(of: item) else { return (.unknownItem, users.index(of: user) != nil) }
+        guard let row = users.index(of: user) else {
+            return (.predicted(mix(mixture.weights[...], column: column)), false)
+        }
+        if let rating = observed(row: row, column: column) { return (.observed(rating), true) }
+        let componentCount = mixture.componentCount
+        return (.predicted(mix(posteriors[(row * componentCount)..<((row + 1) * componentCount)], column: column)), true)
+    }
+
+    /// The observed rating of (row, column), found by binary search in the sorted row.
+    func observed(row: Int, column: Int) -> Double? {
+        var low = matrix.rowStarts[row]
+        var high = matrix.rowStarts[row + 1]
+        while low < high {
+            let middle = (low + high) / 2
+            if matrix.items[middle] < column { low = middle + 1 } else { high = middle }
+        }
+        return low < matrix.rowStarts[row + 1] && matrix.items[low] == column ? matrix.ratings[low] : nil
+    }
+
+    private func mix(_ weights: ArraySlice<Double>, column: Int) -> Double {
+        var prediction = 0.0
+        for (j, weight) in zip(0..., weights) {
+            prediction += weight * mixture.means[j * mixture.itemCount + column]
+        }
+        return prediction
+    }
+
+    /// Reads `user item` pairs from `pairsPath` (one per line, separated by blanks or a
+    /// comma; further fields, a header line, blank lines and `#` comments are ignored) and
+    /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically — itself a triplets
+    /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
+    /// Returns the number of pairs and of pairs whose user was not in the data.
+    public func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
+        let stream = try AtomicOutputStream(path: outPath)
+        var line = 0
+        var sawContent = false
+        var pairCount = 0
+        var unknownUsers = 0
+        try LineBlocks.forEachBlock(path: pairsPath) { (block) throws(MixFillError) in
+            var position = 0
+            if line == 0, block.count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF { position = 3 }
+            while position < block.count {
+                line += 1
+                let lineStart = position
+                var lineEnd = position
+                while lineEnd < block.count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                position = lineEnd + 1
+                var hasComma = false
+                for index in lineStart..<lineEnd where block[index] == UInt8(ascii: ",") {
+                    hasComma = true
+                    break
+                }
+                var cursor = FieldCursor(start: lineStart, end: lineEnd, separator: hasComma ? UInt8(ascii: ",") : nil)
+                guard let first = cursor.next(block), !first.isEmpty, block[first.lowerBound] != UInt8(ascii: "#") else { continue }
+                let isFirstContent = !sawContent
+                sawContent = true
+                func failure(_ column: Int, _ message: String) -> MixFillError {
+                    .badInput(file: pairsPath, line: line, column: column - lineStart + 1, message: message)
+                }
+                guard let user = RecordLineParser.parseInteger(block, first) else {
+                    if isFirstContent { continue }  // a header
+                    throw failure(first.lowerBound, "'\(RecordLineParser.text(block, first))' is not a user id; a pairs line is 'user item' with whole-number ids")
+                }
+                guard let second = cursor.next(block), !second.isEmpty else {
+                    throw failure(lineEnd, "line has 1 field; a pairs line is 'user item' (separated by blanks or a comma)")
+                }
+                guard let item = RecordLineParser.parseInteger(block, second) else {
+                    throw failure(second.lowerBound, "'\(RecordLineParser.text(block, second))' is not an item id; a pairs line is 'user item' with whole-number ids")
+                }
+                let (prediction, knownUser) = predict(user: user, item: item)
+                guard let value = prediction.value else {
+                    throw failure(second.lowerBound, "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
+                }
+                if !knownUser { unknownUsers += 1 }
+                try stream.write(Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(value))\n".utf8))
+                pairCount += 1
+            }
+        }
+        try stream.commit()
+        return (pairCount, unknownUsers)
+    }
+
+    /// Writes the completed matrix in the dense text format, streaming one row at a time
+    /// (O(d) memory): rows are the data's users by ascending id, columns the model's items
+    /// by ascending id. The caller checks first that the result fits (`denseOutputProblem`).
+    public func writeDenseMatrix(to outPath: String) throws(MixFillError) {
+        let stream = try AtomicOutputStream(path: outPath)
+        let componentCount = mixture.componentCount
+        let itemCount = mixture.itemCount
+        var row = [Double](repeating: 0, count: itemCount)
+        for user in 0..<matrix.userCount {
+            for column in 0..<itemCount { row[column] = 0 }
+            for j in 0..<componentCount {
+                let posterior = posteriors[user * componentCount + j]
+                for column in 0..<itemCount { row[column] += posterior * mixture.means[j * itemCount + column] }
+            }
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                row[matrix.items[position]] = matrix.ratings[position]
+            }
+            var text = [UInt8]()
+            text.reserveCapacity(itemCount * 8)
+            for column in 0..<itemCount {
+                if column > 0 { text.append(UInt8(ascii: " ")) }
+                text.append(contentsOf: DenseMatrixWriter.format(row[column]).utf8)
+            }
+            text.append(UInt8(ascii: "\n"))
+            try stream.write(text)
+        }
+        try stream.commit()
+    }
+
+    /// Why a dense users × items text matrix should not be written to `outPath`, or nil if
+    /// it may: it is refused when reading it back would take more than half of this
+    /// machine's memory (8 bytes per entry), or when its text (about 18 bytes per entry for
+    /// filled values) would not fit in the free space of the target's file system.
+    public static func denseOutputProblem(userCount: Int, itemCount: Int, outPath: String) -> String? {
+        let entries = Double(userCount) * Double(itemCount)
+        let memory = KernelChoice.physicalMemoryBytes
+        let textBytes = entries * 18
+        let shape = "\(userCount) × \(itemCount) = \(entries) entries"
+        if 8 * entries > memory / 2 {
+            return "a dense matrix of \(shape) would need \(RatingInput.gigabytes(8 * entries)) GB to read back, more than half of this machine's \(RatingInput.gigabytes(memory)) GB"
+        }
+        var info = statvfs()
+        if statvfs(AtomicFile.parentFolder(of: outPath), &info) == 0 {
+            let free = Double(info.f_bavail) * Double(info.f_frsize)
+            if textBytes > free {
+                return "a dense matrix of \(shape) would take about \(RatingInput.gigabytes(textBytes)) GB of text but only \(RatingInput.gigabytes(free)) GB are free there"
+            }
+        }
+        return nil
+    }
+}

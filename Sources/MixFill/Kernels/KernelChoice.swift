@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which data layout the E-step runs on (`--kernel`).
+public enum KernelChoice: String, CaseIterable, Sendable {
+    /// Sparse below the measured density crossover, dense (or blocked, for records) above it.
+    case auto
+    /// The whole n × d matrix: `--backend blas` (GEMMs) or `naive` (the textbook loops).
+    case dense
+    /// GEMMs on blocks of users densified into a reused buffer (memory O(block · d)).
+    case blocked
+    /// Observed ratings only, O(ratings · K) per iteration (`SparseKernel`).
+    case sparse
+
+    /// The density (observed / (users × items)) above which the GEMM kernels beat the sparse
+    /// one per EM iteration on this machine, measured by `Scripts/bench-scale crossover`
+    /// (synthetic data of 2000 users, 1000–4000 items, densities 1–80 %, K = 4 and 12,
+    /// 2 threads): see README, "Choosing a kernel". Sparse work is ~3K multiply-adds per
+    /// rating with scattered loads; a GEMM does 4K per cell (X and the mask, both
+    /// products) at several times the arithmetic rate, so the crossover sits well below 1
+    /// and depends little on K or the shape.
+    public static let denseCrossoverDensity = 0.35
+
+    /// The kernel `auto` runs for data of this density.
+    public static func automatic(density: Double, isRecords: Bool) -> KernelChoice {
+        guard density >= denseCrossoverDensity else { return .sparse }
+        return isRecords ? .blocked : .dense
+    }
+
+    /// Bytes the dense kernels take for n × d data: the matrix (8·n·d) and the BLAS kernel's
+    /// stacked [X | M] (16·n·d).
+    public static func denseBytes(userCount: Int, itemCount: Int) -> Double {
+        24 * Double(userCount) * Double(itemCount)
+    }
+
+    /// Physical memory of this machine, in bytes.
+    public static var physicalMemoryBytes: Double {
+        Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+    }
+}
+
+extension RatingInput {
+    /// The kernel `choice` resolves to for this data (`auto` decided; `--backend naive`
+    /// always means the dense textbook loops).
+    public func resolvedKernel(_ choice: KernelChoice, backend: Backend) -> KernelChoice {
+        if backend == .naive { return .dense }
+        if choice == .auto { return KernelChoice.automatic(density: density, isRecords: isRecords) }
+        return choice
+    }
+
+    /// Builds the E-step kernel. `threads` is the number of Swift threads for the sparse
+    /// kernel (the GEMM kernels use OpenBLAS's threads, set by the caller).
+    ///
+    /// For record input the dense kernel must build the n × d matrix: it is refused when
+    /// that would take more than half of this machine's memory (`auto` never picks it for
+    /// records), and when a rating is 0 (the dense format's "missing").
+    public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int) throws(MixFillError) -> any StatisticsKernel {
+        let resolved = resolvedKernel(choice, backend: backend)
+        if backend == .naive, choice != .auto, choice != .dense {
+            throw .badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel \(choice.rawValue); drop --backend naive or use --kernel dense")
+        }
+        switch resolved {
+        case .sparse:
+            return SparseKernel(table.matrix, threadCount: threads)
+        case .blocked:
+            return BlockedKernel(table.matrix)
+        case .dense, .auto:
+            return backend.makeKernel(for: try denseForKernel())
+        }
+    }
+
+    /// The dense matrix for the dense kernels, refusing record data too large for memory.
+    private func denseForKernel() throws(MixFillError) -> DenseRatingMatrix {
+        switch storage {
+        case let .dense(matrix):
+            return matrix
+        case let .records(table):
+            let needed = KernelChoice.denseBytes(userCount: userCount, itemCount: itemCount)
+            let available = KernelChoice.physicalMemoryBytes / 2
+            guard needed <= available else {
+                throw .badOption(option: "--kernel", message: "the dense kernel needs \(Self.gigabytes(needed)) GB for \(userCount) users × \(itemCount) items but half of this machine's memory is \(Self.gigabytes(available)) GB; use --kernel sparse or blocked")
+            }
+            let matrix = table.matrix
+            var values = [Double](repeating: 0, count: matrix.userCount * matrix.itemCount)
+            for user in 0..<matrix.userCount {
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    let rating = matrix.ratings[position]
+                    guard rating != 0 else {
+                        throw .badOption(option: "--kernel", message: "user \(table.users.id(user)) has a rating of 0, which the dense kernels read as missing; use --kernel sparse or blocked")
+                    }
+                    values[user * matrix.itemCount + matrix.items[position]] = rating
+                }
+            }
+            return DenseRatingMatrix(userCount: matrix.userCount, itemCount: matrix.itemCount, values: values)
+        }
+    }
+
+    static func gigabytes(_ bytes: Double) -> String {
+        let tenths = (bytes / 1e8).rounded()
+        return tenths >= 100 ? String(Int(tenths / 10)) : String(tenths / 10)
+    }
+}

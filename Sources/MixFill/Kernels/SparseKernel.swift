@@ -1,0 +1,388 @@
+import Dispatch
+
+/// The E-step and the M-step sums in O(ratings · K), touching only observed ratings.
+///
+/// For each user u (ratings x_ui, i ∈ C_u):
+///
+///     d_j = Σ_{i∈C_u} (x_ui − μ_ji)²                  one pass over the row
+///     f_j = log(p_j + 1e-16) − |C_u|/2·log(2πσ²_j) − d_j/(2σ²_j),  p(j|u) = softmax_j f
+///     N_ji += p(j|u)·x_ui,  D_ji += p(j|u)              a second pass over the same row
+///
+/// plus LL, n̂_j, Σ p‖x_u‖² and Σ p|C_u| — exactly the statistics the naive kernel sums,
+/// with each d_j summed over the row in the same (ascending item) order.
+///
+/// Layout: the means are kept item-major (d × K, K padded to a multiple of 4), so one rating
+/// reads its K means as one contiguous vector, and so are the accumulators (per item the
+/// pairs (N_ij, D_ij) for j = 0…K−1, 2K contiguous values); `ComponentLanes` does the
+/// arithmetic on all K at once. A row is short enough to stay in L1 between its two
+/// passes, so the data are streamed from memory once per iteration.
+///
+/// Posteriors are usually peaked — once a user has a few dozen ratings all but one or two
+/// p(j|u) are exactly 0 — and adding p·x = 0 changes no sum, so for such users only the
+/// non-zero components' pairs are updated: one 16-byte pair per rating instead of 2K
+/// values, the same sums bit for bit.
+///
+/// Threads: users are split into `threadCount` contiguous ranges of about equal work (ratings
+/// plus a per-user cost); each thread has its own d × 2K accumulators and scalar sums, added
+/// at the end. The kernel never calls BLAS, so Swift threads are not stacked on BLAS threads.
+public final class SparseKernel: StatisticsKernel {
+    public let userCount: Int
+    public let itemCount: Int
+    public let name = "sparse"
+    public let threadCount: Int
+    public let matrix: SparseRatingMatrix
+
+    /// ‖x_u‖² and |C_u| per user.
+    private let squaredNorms: [Double]
+    private let ratingCounts: [Double]
+    /// Thread t handles users `boundaries[t] ..< boundaries[t + 1]`.
+    private let boundaries: [Int]
+
+    // Workspaces, sized for `workspaceComponents` components and reused across iterations.
+    private var workspaceComponents = 0
+    private var groups = ComponentGroups(componentCount: 1)
+    /// μ item-major: d × paddedCount.
+    private var itemMajorMeans: [Double] = []
+    /// Per thread, per item: (N_ij, D_ij) for j < paddedCount, interleaved.
+    private var accumulators: [Double] = []
+    /// Per thread: LL, then n̂, Σp‖x‖², Σp|C| (paddedCount each).
+    private var scalars: [Double] = []
+
+    /// The work of one user, in ratings: its logsumexp and bookkeeping cost about as much
+    /// as this many ratings' updates (a guess that only affects how evenly threads finish).
+    static let perUserCost = 16
+
+    public init(_ matrix: SparseRatingMatrix, threadCount: Int = 1) {
+        self.matrix = matrix
+        userCount = matrix.userCount
+        itemCount = matrix.itemCount
+        self.threadCount = max(1, threadCount)
+        var norms = [Double](repeating: 0, count: matrix.userCount)
+        var counts = [Double](repeating: 0, count: matrix.userCount)
+        for user in 0..<matrix.userCount {
+            var norm = 0.0
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                let rating = matrix.ratings[position]
+                norm += rating * rating
+            }
+            norms[user] = norm
+            counts[user] = Double(matrix.ratingCount(ofUser: user))
+        }
+        squaredNorms = norms
+        ratingCounts = counts
+        boundaries = Self.balancedBoundaries(rowStarts: matrix.rowStarts, parts: self.threadCount)
+    }
+
+    /// Splits users into `parts` contiguous ranges of about equal ratings + per-user cost.
+    static func balancedBoundaries(rowStarts: [Int], parts: Int) -> [Int] {
+        let userCount = rowStarts.count - 1
+        let total = Double(rowStarts[userCount] + perUserCost * userCount)
+        var boundaries = [0]
+        var user = 0
+        for part in 1..<parts {
+            let target = total * Double(part) / Double(parts)
+            while user < userCount, Double(rowStarts[user] + perUserCost * user) < target { user += 1 }
+            boundaries.append(user)
+        }
+        boundaries.append(userCount)
+        return boundaries
+    }
+
+    /// Doubles per thread in `scalars`: LL, n̂, Σp‖x‖², Σp|C|, rounded up to whole cache lines.
+    static func scalarStride(_ padded: Int) -> Int {
+        (1 + 3 * padded + 7) / 8 * 8
+    }
+
+    private func prepareWorkspaces(_ mixture: Mixture) {
+        let componentCount = mixture.componentCount
+        if workspaceComponents != componentCount {
+            workspaceComponents = componentCount
+            groups = ComponentGroups(componentCount: componentCount)
+            let padded = groups.paddedCount
+            itemMajorMeans = [Double](repeating: 0, count: itemCount * padded)
+            accumulators = [Double](repeating: 0, count: threadCount * itemCount * 2 * padded)
+            scalars = [Double](repeating: 0, count: threadCount * Self.scalarStride(padded))
+        }
+        let padded = groups.paddedCount
+        itemMajorMeans.withUnsafeMutableBufferPointer { table in
+            mixture.means.withUnsafeBufferPointer { means in
+                for j in 0..<componentCount {
+                    for item in 0..<itemCount {
+                        table[item * padded + j] = means[j * itemCount + item]
+                    }
+                }
+            }
+        }
+    }
+
+    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
+        prepareWorkspaces(mixture)
+        run(mixture, posteriorsOut: nil)
+        let componentCount = mixture.componentCount
+        let padded = groups.paddedCount
+        let scalarStride = Self.scalarStride(padded)
+        for thread in 0..<threadCount {
+            let base = thread * scalarStride
+            statistics.logLikelihood += scalars[base]
+            for j in 0..<componentCount {
+                statistics.responsibilities[j] += scalars[base + 1 + j]
+                statistics.weightedSquaredNorms[j] += scalars[base + 1 + padded + j]
+                statistics.weightedObservedCounts[j] += scalars[base + 1 + 2 * padded + j]
+            }
+        }
+        let itemStride = 2 * padded
+        let threadStride = itemCount * itemStride
+        accumulators.withUnsafeBufferPointer { sums in
+            statistics.ratingSums.withUnsafeMutableBufferPointer { ratingSums in
+                statistics.observedWeights.withUnsafeMutableBufferPointer { observedWeights in
+                    for item in 0..<itemCount {
+                        for j in 0..<componentCount {
+                            var ratingSum = 0.0
+                            var weight = 0.0
+                            for thread in 0..<threadCount {
+                                let slot = thread * threadStride + item * itemStride + 2 * j
+                                ratingSum += sums[slot]
+                                weight += sums[slot + 1]
+                            }
+                            ratingSums[j * itemCount + item] += ratingSum
+                            observedWeights[j * itemCount + item] += weight
+                        }
+                    }
+                }
+            }
+        }
+        statistics.userCount += userCount
+    }
+
+    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+        prepareWorkspaces(mixture)
+        var posteriors = [Double](repeating: 0, count: userCount * mixture.componentCount)
+        posteriors.withUnsafeMutableBufferPointer { out in
+            guard let base = out.baseAddress else { return }
+            run(mixture, posteriorsOut: SharedMutableBuffer(base: base))
+        }
+        let scalarStride = Self.scalarStride(groups.paddedCount)
+        let logLikelihood = (0..<threadCount).reduce(0.0) { $0 + scalars[$1 * scalarStride] }
+        return (posteriors, logLikelihood)
+    }
+
+    /// One pass over all users on all threads. With `posteriorsOut`, writes p(j|u) there
+    /// (users × K) and skips the M-step sums; otherwise fills the accumulators and scalars.
+    private func run(_ mixture: Mixture, posteriorsOut: SharedMutableBuffer?) {
+        let terms = ComponentTerms(mixture)
+        let componentCount = mixture.componentCount
+        let groups = self.groups
+        let boundaries = self.boundaries
+        let threadCount = self.threadCount
+        let itemCount = self.itemCount
+        itemMajorMeans.withUnsafeBufferPointer { means in
+            accumulators.withUnsafeMutableBufferPointer { sums in
+                scalars.withUnsafeMutableBufferPointer { scalars in
+                    squaredNorms.withUnsafeBufferPointer { norms in
+                        ratingCounts.withUnsafeBufferPointer { counts in
+                            guard let means = means.baseAddress, let sums = sums.baseAddress,
+                                  let scalars = scalars.baseAddress else { return }
+                            let pass = SparsePass(
+                                means: means, accumulators: SharedMutableBuffer(base: sums),
+                                scalars: SharedMutableBuffer(base: scalars),
+                                squaredNorms: norms.baseAddress ?? means, ratingCounts: counts.baseAddress ?? means,
+                                posteriorsOut: posteriorsOut, terms: terms, componentCount: componentCount,
+                                groups: groups.groups, paddedCount: groups.paddedCount, itemCount: itemCount,
+                                boundaries: boundaries, threadCount: threadCount)
+                            matrix.withRows(pass)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One E-step pass of `SparseKernel` over its rows: what each thread needs, as pointers into
+/// the kernel's arrays (valid for the duration of `SparseKernel.run`).
+private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
+    let means: UnsafePointer<Double>
+    let accumulators: SharedMutableBuffer
+    let scalars: SharedMutableBuffer
+    let squaredNorms: UnsafePointer<Double>
+    let ratingCounts: UnsafePointer<Double>
+    let posteriorsOut: SharedMutableBuffer?
+    let terms: ComponentTerms
+    let componentCount: Int
+    let groups: [(offset: Int, width: Int)]
+    let paddedCount: Int
+    let itemCount: Int
+    let boundaries: [Int]
+    let threadCount: Int
+
+    func visit<Index: RowIndex, Ratings: RatingReader>(_ rows: SparseRows<Index, Ratings>) {
+        if threadCount == 1 {
+            runThread(0, rows)
+        } else {
+            DispatchQueue.concurrentPerform(iterations: threadCount) { thread in
+                runThread(thread, rows)
+            }
+        }
+    }
+
+    private func runThread<Index: RowIndex, Ratings: RatingReader>(_ thread: Int, _ rows: SparseRows<Index, Ratings>) {
+        let padded = paddedCount
+        let componentCount = self.componentCount
+        let sums = accumulators.base + thread * itemCount * 2 * padded
+        if posteriorsOut == nil { sums.initialize(repeating: 0, count: itemCount * 2 * padded) }
+        // distances, posteriors, this thread's n̂, Σp‖x‖², Σp|C|, the posteriors each twice
+        // (p0 p0 p1 p1 …), and the masks (1 0 1 0 …), (0 1 0 1 …) that make (x 1 x 1 …) —
+        // one local buffer, so threads share no cache line while running.
+        var local = [Double](repeating: 0, count: 7 * padded + 64)
+        var nonzero = [Int](repeating: 0, count: padded)
+        var logLikelihood = 0.0
+        local.withUnsafeMutableBufferPointer { local in
+            nonzero.withUnsafeMutableBufferPointer { nonzero in
+                guard let distance = local.baseAddress, let nonzero = nonzero.baseAddress else { return }
+                let posterior = distance + padded
+                let weightSums = distance + 2 * padded
+                let normSums = distance + 3 * padded
+                let countSums = distance + 4 * padded
+                let paired = distance + 5 * padded
+                let ratingMask = distance + 7 * padded
+                for lane in 0..<32 {
+                    ratingMask[lane] = lane % 2 == 0 ? 1 : 0
+                    ratingMask[32 + lane] = lane % 2 == 0 ? 0 : 1
+                }
+                for user in boundaries[thread]..<boundaries[thread + 1] {
+                    let start = rows.rowStarts[user]
+                    let end = rows.rowStarts[user + 1]
+                    for group in groups {
+                        switch group.width {
+                        case 4: Self.distances(SIMD4<Double>.self, rows, start, end, means, padded, group.offset, distance)
+                        case 8: Self.distances(SIMD8<Double>.self, rows, start, end, means, padded, group.offset, distance)
+                        case 12: Self.distances(Lanes12.self, rows, start, end, means, padded, group.offset, distance)
+                        default: Self.distances(SIMD16<Double>.self, rows, start, end, means, padded, group.offset, distance)
+                        }
+                    }
+                    let count = ratingCounts[user]
+                    for j in 0..<componentCount {
+                        posterior[j] = terms.logDensity(j, observedCount: count, squaredDistance: distance[j])
+                    }
+                    logLikelihood += normaliseLogDensities(UnsafeMutableBufferPointer(start: posterior, count: componentCount))
+                    if let out = posteriorsOut {
+                        (out.base + user * componentCount).update(from: posterior, count: componentCount)
+                        continue
+                    }
+                    let norm = squaredNorms[user]
+                    var nonzeroCount = 0
+                    for j in 0..<componentCount {
+                        let p = posterior[j]
+                        weightSums[j] += p
+                        normSums[j] += p * norm
+                        countSums[j] += p * count
+                        if p != 0 {
+                            nonzero[nonzeroCount] = j
+                            nonzeroCount += 1
+                        }
+                    }
+                    // Posteriors are usually peaked: all but one or two are exactly 0 once a
+                    // user has a few dozen ratings. Adding p·x = 0 changes no sum, so then
+                    // only the non-zero components are updated — the same sums, bit for bit.
+                    if nonzeroCount * 4 <= padded {
+                        Self.accumulateFew(rows, start, end, posterior, nonzero, nonzeroCount, sums, padded)
+                        continue
+                    }
+                    for j in 0..<padded {
+                        paired[2 * j] = posterior[j]
+                        paired[2 * j + 1] = posterior[j]
+                    }
+                    for group in groups {
+                        switch group.width {
+                        case 4: Self.accumulate(SIMD8<Double>.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
+                        case 8: Self.accumulate(SIMD16<Double>.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
+                        case 12: Self.accumulate(Lanes24.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
+                        default: Self.accumulate(Lanes32.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
+                        }
+                    }
+                }
+                let shared = scalars.base + thread * SparseKernel.scalarStride(padded)
+                shared[0] = logLikelihood
+                for j in 0..<padded {
+                    shared[1 + j] = weightSums[j]
+                    shared[1 + padded + j] = normSums[j]
+                    shared[1 + 2 * padded + j] = countSums[j]
+                }
+            }
+        }
+    }
+
+    /// [N_ij | D_ij] += [p_j·x_ui | p_j] for the listed components j only.
+    @inline(__always)
+    private static func accumulateFew<Index: RowIndex, Ratings: RatingReader>(
+        _ rows: SparseRows<Index, Ratings>, _ start: Int, _ end: Int, _ posterior: UnsafePointer<Double>,
+        _ components: UnsafePointer<Int>, _ componentCount: Int, _ sums: UnsafeMutablePointer<Double>, _ padded: Int
+    ) {
+        let stride = 2 * padded
+        if componentCount == 1 {
+            let j = components[0]
+            let p = posterior[j]
+            let shifted = sums + 2 * j
+            var position = start
+            while position < end {
+                let slot = shifted + Int(rows.items[position]) &* stride
+                slot[0] += p * rows.ratings.rating(at: position)
+                slot[1] += p
+                position &+= 1
+            }
+            return
+        }
+        var position = start
+        while position < end {
+            let slot = sums + Int(rows.items[position]) &* stride
+            let rating = rows.ratings.rating(at: position)
+            for index in 0..<componentCount {
+                let j = components[index]
+                slot[2 * j] += posterior[j] * rating
+                slot[2 * j + 1] += posterior[j]
+            }
+            position &+= 1
+        }
+    }
+
+    /// distance[offset ..< offset + width] = Σ over the row of (x_ui − μ_i,·)².
+    @inline(__always)
+    private static func distances<Lanes: ComponentLanes, Index: RowIndex, Ratings: RatingReader>(
+        _: Lanes.Type, _ rows: SparseRows<Index, Ratings>, _ start: Int, _ end: Int,
+        _ means: UnsafePointer<Double>, _ padded: Int, _ offset: Int, _ distance: UnsafeMutablePointer<Double>
+    ) {
+        var sum = Lanes.zero
+        var position = start
+        let shifted = means + offset
+        while position < end {
+            let item = Int(rows.items[position])
+            let difference = Lanes(broadcast: rows.ratings.rating(at: position)) - Lanes(loading: shifted + item &* padded)
+            sum = sum + difference * difference
+            position &+= 1
+        }
+        sum.store(to: distance + offset)
+    }
+
+    /// (N_ij, D_ij) += (p_j·x_ui, p_j) for the group's components and every rating of the
+    /// row, as one vector operation on the interleaved pairs: pairs += (p p …)·(x 1 x 1 …).
+    /// `Lanes` is twice the group's width.
+    @inline(__always)
+    private static func accumulate<Lanes: ComponentLanes, Index: RowIndex, Ratings: RatingReader>(
+        _: Lanes.Type, _ rows: SparseRows<Index, Ratings>, _ start: Int, _ end: Int,
+        _ paired: UnsafePointer<Double>, _ ratingMask: UnsafePointer<Double>,
+        _ sums: UnsafeMutablePointer<Double>, _ padded: Int, _ offset: Int
+    ) {
+        let weights = Lanes(loading: paired + 2 * offset)
+        let mask = Lanes(loading: ratingMask)
+        let complement = Lanes(loading: ratingMask + 32)
+        let stride = 2 * padded
+        let shifted = sums + 2 * offset
+        var position = start
+        while position < end {
+            let slot = shifted + Int(rows.items[position]) &* stride
+            let ratingOrOne = mask * Lanes(broadcast: rows.ratings.rating(at: position)) + complement
+            (Lanes(loading: slot) + weights * ratingOrOne).store(to: slot)
+            position &+= 1
+        }
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+extension Fill {
+    /// `fill` on rating records (or with `--pairs`): the data's items are matched to the
+    /// model's by id, then either the requested pairs are predicted, or — when it fits in
+    /// memory and on disk — the dense completed matrix is streamed out row by row.
+    func fillRecords(_ loaded: RatingInput, _ file: ModelFile, threadCount: Int) throws {
+        let modelItems: IdMap
+        if loaded.isRecords {
+            modelItems = file.items
+        } else {
+            guard loaded.itemCount == file.mixture.itemCount else {
+                throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+            }
+            modelItems = .identity(file.mixture.itemCount)
+        }
+        if pairs == nil, let problem = PairPredictor.denseOutputProblem(userCount: loaded.userCount, itemCount: modelItems.count, outPath: out) {
+            throw MixFillError.badOption(option: "--out", message: "\(problem); give --pairs FILE to predict the entries you need")
+        }
+        let table = loaded.table
+        let aligned = PairPredictor.align(table, to: modelItems)
+        if aligned.droppedRatings > 0 {
+            Terminal.warning("\(data): \(aligned.droppedRatings) rating\(aligned.droppedRatings == 1 ? "" : "s") of items the model was not fitted on were ignored")
+        }
+        let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
+                                       format: loaded.format)
+        let kernel = try DataLoading.makeKernel(for: alignedInput, options: input, engine: engine, threadCount: threadCount)
+        let posteriors = ExpectationMaximization(kernel: kernel).posteriors(file.mixture).posteriors
+        let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems,
+                                      mixture: file.mixture, posteriors: posteriors)
+        if let pairs {
+            let written = try predictor.writePredictions(pairsPath: pairs, to: out)
+            if written.unknownUsers > 0 {
+                Terminal.warning("\(pairs): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(data); predicted from the mixture weights alone")
+            }
+            print("wrote \(out): \(written.pairs) predictions")
+        } else {
+            try predictor.writeDenseMatrix(to: out)
+            print("wrote \(out): \(loaded.userCount) × \(modelItems.count), users and items in ascending id order")
+        }
+    }
+}

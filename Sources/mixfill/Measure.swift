@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Measure: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time loading and EM iterations of one kernel on a data file (for benchmarks).",
+        discussion: """
+            Loads DATA, builds the kernel, takes the course initialisation for seed 0, then runs \
+            --iterations full EM iterations (E-step + M-step, no stopping rule) and reports the \
+            load time, the median and fastest seconds per iteration and the peak resident memory \
+            of the process so far. Scripts/bench-scale runs it.
+            """
+    )
+
+    @Argument(help: "Rating data in any format mixfill reads.")
+    var data: String
+
+    @Option(name: .short, help: "Number of components.")
+    var k: Int = 12
+
+    @Option(help: "EM iterations to time.")
+    var iterations: Int = 5
+
+    @Option(help: "Seed of the initialisation.")
+    var seed: UInt32 = 0
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    @OptionGroup var engine: EngineOptions
+
+    @OptionGroup var input: InputOptions
+
+    func validate() throws {
+        if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
+        if k < 1 { throw ValidationError("-k: K = \(k) is not allowed; K must be at least 1") }
+    }
+
+    struct Report: Encodable {
+        var path: String
+        var format: String
+        var users: Int
+        var items: Int
+        var ratings: Int
+        var kernel: String
+        var threads: Int
+        var k: Int
+        var load_seconds: Double
+        var kernel_seconds: Double
+        var initialization_seconds: Double
+        var iteration_seconds: [Double]
+        var median_iteration_seconds: Double
+        var fastest_iteration_seconds: Double
+        var log_likelihoods: [Double]
+        var peak_resident_bytes: Int
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let threadCount = engine.applyThreads()
+        let start = clock.now
+        let loaded = try DataLoading.load(data, format: input.format)
+        let loadSeconds = (clock.now - start).seconds
+        let kernelStart = clock.now
+        let kernel = try DataLoading.makeKernel(for: loaded, options: input, engine: engine, threadCount: threadCount)
+        let kernelSeconds = (clock.now - kernelStart).seconds
+        let em = ExpectationMaximization(kernel: kernel)
+        let initStart = clock.now
+        var mixture = try Initialization.courseMixture(data: loaded.data, componentCount: k, seed: seed)
+        let initSeconds = (clock.now - initStart).seconds
+        var times = [Double]()
+        var logLikelihoods = [Double]()
+        for _ in 0..<iterations {
+            let iterationStart = clock.now
+            let statistics = em.eStep(mixture)
+            mixture = MStep.update(mixture, with: statistics)
+            times.append((clock.now - iterationStart).seconds)
+            logLikelihoods.append(statistics.logLikelihood)
+        }
+        let sorted = times.sorted()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let report = Report(
+            path: data, format: loaded.format.rawValue, users: loaded.userCount, items: loaded.itemCount,
+            ratings: loaded.observedCount, kernel: kernel.name, threads: threadCount, k: k,
+            load_seconds: loadSeconds, kernel_seconds: kernelSeconds, initialization_seconds: initSeconds,
+            iteration_seconds: times, median_iteration_seconds: sorted[sorted.count / 2],
+            fastest_iteration_seconds: sorted[0], log_likelihoods: logLikelihoods,
+            peak_resident_bytes: Int(usage.ru_maxrss) * 1024)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+        } else {
+            print("""
+                data: \(data) (\(report.format)): \(report.users) users × \(report.items) items, \(report.ratings) ratings
+                kernel: \(report.kernel), threads: \(threadCount), K = \(k)
+                load \(fixed(loadSeconds, 3)) s, kernel set-up \(fixed(kernelSeconds, 3)) s, initialisation \(fixed(initSeconds, 3)) s
+                per iteration: median \(fixed(report.median_iteration_seconds, 4)) s, fastest \(fixed(report.fastest_iteration_seconds, 4)) s over \(iterations)
+                peak resident memory: \(fixed(Double(report.peak_resident_bytes) / 1e6, 1)) MB
+                """)
+        }
+    }
+}

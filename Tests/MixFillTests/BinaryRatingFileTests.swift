@@ -1,0 +1,134 @@
+import Foundation
+import MixFill
+import Testing
+
+/// The binary rating file: round trips, and every kind of damage refused with a message.
+@Suite struct BinaryRatingFileTests {
+    @Test func checksumIsXXH64() {
+        // Reference values from the xxHash library (libxxhash 0.8.1, XXH64 with seed 0).
+        #expect(Checksum.xxh64([]) == 0xEF46_DB37_51D8_E999)
+        #expect(Checksum.xxh64(Array("a".utf8)) == 0xD24E_C4F1_A98C_6E5B)
+        #expect(Checksum.xxh64(Array("abc".utf8)) == 0x44BC_2CF5_AD77_0999)
+        #expect(Checksum.xxh64(Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)) == 0x6919_6C1B_3AF0_BFF9)
+        let long = (0..<3).flatMap { _ in (0..<256).map { UInt8($0) } } + Array("xyz".utf8)
+        #expect(Checksum.xxh64(long) == 0xE921_A1B4_5BD7_79F8)
+        #expect(Checksum.xxh64(long, seed: 2_654_435_761) == 0xF4D7_0D6F_815A_5B88)
+    }
+
+    func table(_ text: String, _ layout: RecordLayout = .triplets) throws -> RatingTable {
+        try RecordReader.parse(Array(text.utf8), name: "ratings", layout: layout)
+    }
+
+    @Test func roundTripsEveryStorageKind() throws {
+        let folder = try Fixtures.scratchFolder()
+        let coded = try table("5 100 4.5\n5 7 1\n-3 100 2\n")
+        let exact = try table((0..<300).map { "\($0 % 5) \($0) \(Double($0) / 3)" }.joined(separator: "\n"))
+        let wide = try table((0..<70_000).map { "\($0 % 9) \($0 * 2) \($0 % 5 + 1)" }.joined(separator: "\n"))
+        let dense = RatingTable(dense: try Fixtures.load(Fixtures.smallIncomplete))
+        for (name, original) in [("coded", coded), ("exact", exact), ("wide", wide), ("dense", dense)] {
+            let path = folder + "/\(name).mfr"
+            try BinaryRatingFile.write(original, to: path)
+            let loaded = try BinaryRatingFile.read(path: path)
+            #expect(loaded == original, "\(name)")
+            #expect(try RatingFormat.detect(path: path) == .binary)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).allSatisfy { !$0.hasPrefix(".") })
+    }
+
+    @Test func headerLayoutIsAsDocumented() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = folder + "/small.mfr"
+        try BinaryRatingFile.write(try table("5 100 4.5\n5 7 1\n-3 100 2\n"), to: path)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(Array(bytes[0..<8]) == Array("MIXFILLR".utf8))
+        #expect(bytes[8] == 1 && bytes[12] == 2 && bytes[13] == 1)  // version 1, 16-bit items, coded ratings
+        func word(_ offset: Int) -> UInt64 {
+            bytes[offset..<(offset + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        }
+        #expect([word(16), word(24), word(32), word(40), word(48)] == [2, 2, 3, 3, 0])
+        // Sections start on 64-byte boundaries after the 256-byte header: user ids first.
+        #expect(word(56) == 256 && word(64) == 16)
+        #expect(word(256) == UInt64(bitPattern: -3) && word(264) == 5)
+    }
+
+    /// Writes a valid file, applies `damage` to its bytes and returns the error reading it.
+    func damaged(_ damage: (inout [UInt8]) -> Void) throws -> MixFillError? {
+        let folder = try Fixtures.scratchFolder()
+        let path = folder + "/damaged.mfr"
+        try BinaryRatingFile.write(try table("5 100 4.5\n5 7 1\n-3 100 2\n8 7 3\n"), to: path)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        damage(&bytes)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try BinaryRatingFile.read(path: path)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func message(_ error: MixFillError?) -> String {
+        guard case let .badFile(_, message) = error else { return "no badFile error: \(String(describing: error))" }
+        return message
+    }
+
+    @Test func everyDamagedSectionIsDetected() throws {
+        let sections = ["user ids": 256, "item ids": 320, "row starts": 384, "item indices": 448, "ratings": 512, "palette": 576]
+        for (name, offset) in sections {
+            let error = try damaged { $0[offset] ^= 0x01 }
+            #expect(message(error) == "the \(name) section's checksum does not match: the file is damaged; convert the original file again with 'mixfill convert'", "\(name)")
+        }
+        let header = try damaged { $0[20] ^= 0x40 }
+        #expect(message(header) == "header checksum does not match: the file is damaged; convert the original file again with 'mixfill convert'")
+    }
+
+    @Test func truncatedNewerAndForeignFilesAreRefused() throws {
+        let truncated = try damaged { $0.removeLast(10) }
+        #expect(message(truncated).hasPrefix("the palette section lies outside the file or has the wrong size (the file is truncated or damaged)"))
+        let short = try damaged { $0.removeLast($0.count - 100) }
+        #expect(message(short) == "is too short for a MixFill binary rating file (100 bytes); convert the original file again with 'mixfill convert'")
+        let newer = try damaged { $0[8] = 2 }
+        #expect(message(newer) == "binary rating file version 2 is newer than this MixFill reads (1); upgrade MixFill or convert the text file again")
+        let foreign = try damaged { $0[0] = UInt8(ascii: "X") }
+        #expect(message(foreign) == "is not a MixFill binary rating file (no MIXFILLR header); give a file written by 'mixfill convert'")
+    }
+
+    @Test func consistentButInvalidContentsAreRefused() throws {
+        // Swap the two user ids and recompute the checksums: ids must ascend.
+        let error = try damaged { bytes in
+            let first = Array(bytes[256..<264])
+            bytes.replaceSubrange(256..<264, with: bytes[264..<272])
+            bytes.replaceSubrange(264..<272, with: first)
+            let checksum = Checksum.xxh64(Array(bytes[256..<(256 + 24)]))
+            withUnsafeBytes(of: checksum.littleEndian) { bytes.replaceSubrange(72..<80, with: $0) }
+            let headerSum = Checksum.xxh64(Array(bytes[0..<200]))
+            withUnsafeBytes(of: headerSum.littleEndian) { bytes.replaceSubrange(200..<208, with: $0) }
+        }
+        #expect(message(error) == "its checksums match but ids are not in ascending order; it was not written by MixFill; convert the original file again with 'mixfill convert'")
+    }
+
+    @Test func convertWritesABinaryFileEveryCommandReads() throws {
+        let folder = try Fixtures.scratchFolder()
+        let csv = try Fixtures.write("userId,movieId,rating\n1,10,4\n1,20,3.5\n2,10,5\n3,20,1\n3,30,2\n", named: "r.csv", in: folder)
+        let convert = try CLI.run(["convert", csv, folder + "/r.mfr"])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        #expect(convert.stdout.hasPrefix("wrote \(folder)/r.mfr (binary): 5 ratings, 3 users × 3 items; read csv in "))
+        let fromText = try CLI.run(["fit", csv, "-k", "2", "--seeds", "0-2", "--json"])
+        let fromBinary = try CLI.run(["fit", folder + "/r.mfr", "-k", "2", "--seeds", "0-2", "--json"])
+        #expect(fromText.status == 0 && fromBinary.status == 0)
+        let textRuns = try #require(try JSONSerialization.jsonObject(with: Data(fromText.stdout.utf8)) as? [String: Any])
+        let binaryRuns = try #require(try JSONSerialization.jsonObject(with: Data(fromBinary.stdout.utf8)) as? [String: Any])
+        let textBest = ((textRuns["fits"] as? [[String: Any]])?.first?["best"] as? [String: Any])?["log_likelihood"] as? Double
+        let binaryBest = ((binaryRuns["fits"] as? [[String: Any]])?.first?["best"] as? [String: Any])?["log_likelihood"] as? Double
+        #expect(textBest != nil && textBest == binaryBest)
+        let back = try CLI.run(["convert", folder + "/r.mfr", folder + "/back.csv", "--to", "csv"])
+        #expect(back.status == 0)
+        #expect(try String(contentsOfFile: folder + "/back.csv", encoding: .utf8) == "userId,itemId,rating\n1,10,4\n1,20,3.5\n2,10,5\n3,20,1\n3,30,2\n")
+        let damagedPath = folder + "/r.mfr"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: damagedPath)))
+        bytes[bytes.count - 1] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: damagedPath))
+        let line = try CLI.usageFailure(["fit", damagedPath])
+        #expect(line == "mixfill: error: \(damagedPath): the palette section's checksum does not match: the file is damaged; convert the original file again with 'mixfill convert'")
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import MixFill
+import Testing
+
+/// The reader's block size (8 MB), to make a file that spans several blocks.
+enum LineBlocksSize {
+    static let bytes = 1 << 23
+}
+
+/// The record readers (triplets, CSV, Netflix layout), format detection and their errors.
+@Suite struct RecordReaderTests {
+    func parse(_ text: String, _ layout: RecordLayout) throws(MixFillError) -> RatingTable {
+        try RecordReader.parse(Array(text.utf8), name: "ratings", layout: layout)
+    }
+
+    /// (user id, item id, rating) of every stored rating, in storage order.
+    func records(_ table: RatingTable) -> [[Double]] {
+        var out = [[Double]]()
+        let matrix = table.matrix
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                out.append([Double(table.users.id(user)), Double(table.items.id(matrix.items[position])), matrix.ratings[position]])
+            }
+        }
+        return out
+    }
+
+    // MARK: Layouts
+
+    @Test func tripletsWithTimestampsAndNonContiguousIdsInAnyOrder() throws {
+        // MovieLens 100k's u.data: user, item, rating, timestamp, tab-separated, unsorted.
+        let table = try parse("196\t242\t3\t881250949\n186\t302\t3\t891717742\n22\t377\t1\t878887116\n196\t51\t2\t880606923\n", .triplets)
+        #expect(table.users.ids == [22, 186, 196])
+        #expect(table.items.ids == [51, 242, 302, 377])
+        #expect(table.matrix.userCount == 3 && table.matrix.itemCount == 4 && table.matrix.observedCount == 4)
+        #expect(table.matrix.rowStarts == [0, 1, 2, 4])
+        #expect(records(table) == [[22, 377, 1], [186, 302, 3], [196, 51, 2], [196, 242, 3]])
+        #expect(table.duplicatePairs == 0)
+        #expect(table.matrix.denseRow(2) == [2, 3, 0, 0])
+    }
+
+    @Test func tripletsWithSpacesHalfStarsCRLFCommentsHeaderAndBOM() throws {
+        let text = "\u{FEFF}user item rating\r\n# a comment\r\n\r\n  7   10  4.5 \r\n7 3 0.5\r\n-2 10 3.25e0\r\n"
+        let table = try parse(text, .triplets)
+        #expect(records(table) == [[-2, 10, 3.25], [7, 3, 0.5], [7, 10, 4.5]])
+        guard case let .coded(palette, _) = table.matrix.ratings else {
+            Issue.record("three distinct ratings should be stored as one-byte codes")
+            return
+        }
+        #expect(palette == [0.5, 3.25, 4.5])
+        if case .narrow = table.matrix.items {} else { Issue.record("two items fit in 16-bit indices") }
+    }
+
+    @Test func csvWithAndWithoutHeader() throws {
+        let withHeader = try parse("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n1,3,4.5,964981247\n610,170875,3.0,1493846415\n", .csv)
+        #expect(records(withHeader) == [[1, 1, 4], [1, 3, 4.5], [610, 170875, 3]])
+        let withoutHeader = try parse("1,1,4.0\r\n1,3,4.5\r\n610,170875,3.0", .csv)
+        #expect(withoutHeader == withHeader)
+        let spaced = try parse("1, 1, 4.0\n 1 ,3, 4.5\n610,170875 , 3\n", .csv)
+        #expect(spaced == withHeader)
+    }
+
+    @Test func netflixLayoutWithDatesAndMovieBlocks() throws {
+        let text = "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n\n8:\r\n1488844,4,2005-12-01\r\n30878,2\r\n"
+        let table = try parse(text, .netflix)
+        #expect(table.users.ids == [30878, 822109, 1488844])
+        #expect(table.items.ids == [1, 8])
+        #expect(records(table) == [[30878, 8, 2], [822109, 1, 5], [1488844, 1, 3], [1488844, 8, 4]])
+    }
+
+    @Test func orderOfRecordsDoesNotChangeTheTable() throws {
+        let byUser = try parse("1 10 5\n1 20 3\n2 10 4\n3 30 1\n", .triplets)
+        let shuffled = try parse("3 30 1\n2 10 4\n1 20 3\n1 10 5\n", .triplets)
+        let byMovie = try parse("10:\n2,4\n1,5\n20:\n1,3\n30:\n3,1\n", .netflix)
+        #expect(shuffled == byUser)
+        #expect(byMovie == byUser)
+    }
+
+    @Test func duplicatePairsKeepTheLastRatingAndAreCounted() throws {
+        let table = try parse("1 10 5\n2 10 4\n1 10 2\n1 20 3\n1 10 1.5\n", .triplets)
+        #expect(records(table) == [[1, 10, 1.5], [1, 20, 3], [2, 10, 4]])
+        #expect(table.duplicatePairs == 2)
+    }
+
+    @Test func zeroAndNegativeRatingsAreRatingsInRecords() throws {
+        let table = try parse("1 1 0\n1 2 -3\n", .triplets)
+        #expect(records(table) == [[1, 1, 0], [1, 2, -3]])
+        #expect(table.matrix.observedCount == 2)
+    }
+
+    @Test func moreThan256DistinctRatingsAreKeptExactly() throws {
+        let lines = (0..<300).map { "1 \($0) \(Double($0) / 7 + 0.001)" }.joined(separator: "\n")
+        let table = try parse(lines, .triplets)
+        guard case let .exact(values) = table.matrix.ratings else {
+            Issue.record("300 distinct ratings must be stored as Doubles")
+            return
+        }
+        #expect(values == (0..<300).map { Double($0) / 7 + 0.001 })
+    }
+
+    @Test func manyItemsUseWideIndices() throws {
+        let lines = (0..<70_000).map { "1 \($0 * 3) 4" }.joined(separator: "\n")
+        let table = try parse(lines, .triplets)
+        #expect(table.matrix.itemCount == 70_000)
+        guard case let .wide(indices) = table.matrix.items else {
+            Issue.record("70,000 items need 32-bit indices")
+            return
+        }
+        #expect(indices.last == 69_999)
+        #expect(table.items.id(69_999) == 209_997)
+    }
+
+    @Test func idsAtTheLimitsOf64Bits() throws {
+        let table = try parse("9223372036854775807 -9223372036854775808 2\n4294967296 1 3\n", .triplets)
+        #expect(table.users.ids == [4_294_967_296, Int64.max])
+        #expect(table.items.ids == [Int64.min, 1])
+    }
+
+    @Test func readsFromDiskInBlocksAcrossLineBoundaries() throws {
+        // More than one 8 MB read block, so lines straddle block ends.
+        var text = "userId,movieId,rating\n"
+        for user in 0..<30_000 {
+            for item in stride(from: user % 7, to: 150, by: 7) {
+                text += "\(user * 3 + 1),\(item * 11),\(Double((user + item) % 10 + 1) / 2)\n"
+            }
+        }
+        #expect(text.utf8.count > LineBlocksSize.bytes)
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write(text, named: "big.csv", in: folder)
+        let fromDisk = try RecordReader.read(path: path, layout: .csv)
+        #expect(fromDisk == (try RecordReader.parse(Array(text.utf8), name: path, layout: .csv)))
+        #expect(fromDisk.matrix.userCount == 30_000)
+        #expect(fromDisk.matrix.observedCount == text.utf8.split(separator: UInt8(ascii: "\n")).count - 1)
+    }
+
+    // MARK: Malformed input: file:line:column and what to do
+
+    @Test func malformedTriplets() {
+        let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
+        let cases: [(String, MixFillError)] = [
+            ("1 2 3\n4 5\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
+            ("1 2 3\n4\r\n", .badInput(file: "ratings", line: 2, column: 2, message: "line has 1 field; \(shape)")),
+            ("1 2 3 4 5\n", .badInput(file: "ratings", line: 1, column: 9, message: "line has more than 4 fields; \(shape)")),
+            ("1 2 3\nx 2 3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'x' is not a user id; ids are whole numbers")),
+            ("1 2 3\n1 2.5 3\n", .badInput(file: "ratings", line: 2, column: 3, message: "'2.5' is not an item id; ids are whole numbers")),
+            ("1 99999999999999999999 3\n", .badInput(file: "ratings", line: 1, column: 3, message: "item id '99999999999999999999' does not fit in 64 bits; ids must lie within ±9223372036854775807")),
+            ("1 2 three\n", .badInput(file: "ratings", line: 1, column: 5, message: "'three' is not a rating; ratings are decimal numbers such as 4 or 3.5")),
+            ("1 2 3\n\n1 3 nan\n", .badInput(file: "ratings", line: 3, column: 5, message: "'nan' is not a finite rating; ratings must be finite decimal numbers")),
+            ("1 2 1e999\n", .badInput(file: "ratings", line: 1, column: 5, message: "'1e999' is not a finite rating; ratings must be finite decimal numbers")),
+        ]
+        for (text, error) in cases {
+            #expect(throws: error, "\(text.debugDescription)") { try parse(text, .triplets) }
+        }
+    }
+
+    @Test func malformedCSV() {
+        let shape = "a CSV line is 'user,item,rating[,timestamp]'"
+        let cases: [(String, MixFillError)] = [
+            ("userId,movieId,rating\n1,2\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
+            ("1,2,3\n1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 9, message: "line has more than 4 fields; \(shape)")),
+            ("1,2,3\n,2,3\n", .badInput(file: "ratings", line: 2, column: 1, message: "the user id field is empty; ids are whole numbers")),
+            ("1,2,3\n1,,3\n", .badInput(file: "ratings", line: 2, column: 3, message: "the item id field is empty; ids are whole numbers")),
+            ("1,2,3\n1,2,\n", .badInput(file: "ratings", line: 2, column: 5, message: "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")),
+            ("userId,movieId,rating\nuserId,movieId,rating\n", .badInput(file: "ratings", line: 2, column: 1, message: "'userId' is not a user id; ids are whole numbers")),
+            ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers")),
+        ]
+        for (text, error) in cases {
+            #expect(throws: error, "\(text.debugDescription)") { try parse(text, .csv) }
+        }
+    }
+
+    @Test func malformedNetflixLayout() {
+        let shape = "after a 'movieId:' line each line is 'userId,rating[,date]'"
+        let cases: [(String, MixFillError)] = [
+            ("1488844,3,2005-09-06\n", .badInput(file: "ratings", line: 1, column: 1, message: "rating line before any 'movieId:' line; a Netflix Prize file starts each movie's block with a line like '1:'")),
+            ("1:\n1,3\nabc:\n", .badInput(file: "ratings", line: 3, column: 1, message: "'abc:' is not a movie line; write the movie id as a whole number followed by ':', like '1:'")),
+            ("1:\n1488844\n", .badInput(file: "ratings", line: 2, column: 8, message: "line has 1 field; \(shape)")),
+            ("1:\n1,3,2005-09-06,x\n", .badInput(file: "ratings", line: 2, column: 16, message: "line has more than 3 fields; \(shape)")),
+            ("1:\n1,five,2005\n", .badInput(file: "ratings", line: 2, column: 3, message: "'five' is not a rating; ratings are decimal numbers such as 4 or 3.5")),
+            ("1:\nu1,3,2005\n", .badInput(file: "ratings", line: 2, column: 1, message: "'u1' is not a user id; ids are whole numbers")),
+        ]
+        for (text, error) in cases {
+            #expect(throws: error, "\(text.debugDescription)") { try parse(text, .netflix) }
+        }
+    }
+
+    @Test func filesWithoutRatingsAreRejected() {
+        let message = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
+        for (text, layout) in [("", RecordLayout.triplets), ("\n# comment\n\n", .csv), ("userId,movieId,rating\n", .csv), ("1:\n2:\n", .netflix)] {
+            #expect(throws: MixFillError.badFile(file: "ratings", message: message), "\(text.debugDescription)") { try parse(text, layout) }
+        }
+    }
+
+    // MARK: Detection
+
+    @Test func formatsAreDetectedFromTheContent() {
+        func detect(_ text: String) -> RatingFormat {
+            RatingFormat.detect(prefix: Array(text.utf8), isWholeFile: true)
+        }
+        #expect(detect("196\t242\t3\t881250949\n186\t302\t3\t891717742\n") == .triplets)
+        #expect(detect("user item rating\n1 2 3.5\n") == .triplets)
+        #expect(detect("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n") == .csv)
+        #expect(detect("1,1,4.0\n") == .csv)
+        #expect(detect("\u{FEFF}# Netflix\n1:\n1488844,3,2005-09-06\n") == .netflix)
+        #expect(detect("2 5 3 0 0\n3 5 0 4 3\n") == .dense)
+        // Three columns with a 0 or a negative third value, or a ragged row: a dense matrix.
+        #expect(detect("1 2 0\n4 5 6\n") == .dense)
+        #expect(detect("1 2 3\n4 5 -1\n") == .dense)
+        #expect(detect("1 2 3\n4 5 6\n7 8\n") == .dense)
+        #expect(detect("") == .dense)
+        #expect(detect("MIXFILLR\u{1}\0\0\0") == .binary)
+    }
+
+    @Test func theCLIReportsMalformedRecordsWithExitCode2() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("userId,movieId,rating\n1,2,4\n1,x,3\n", named: "bad.csv", in: folder)
+        let line = try CLI.usageFailure(["fit", path, "-k", "1"])
+        #expect(line == "mixfill: error: \(path):3:3: 'x' is not an item id; ids are whole numbers")
+        let netflix = try Fixtures.write("5,3,2005-01-01\n", named: "bad.txt", in: folder)
+        let netflixLine = try CLI.usageFailure(["fit", netflix, "--format", "netflix", "-k", "1"])
+        #expect(netflixLine == "mixfill: error: \(netflix):1:1: rating line before any 'movieId:' line; a Netflix Prize file starts each movie's block with a line like '1:'")
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import MixFill
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `synth`, record input end to end, `fill --pairs`, and bounded memory on a shape whose
+/// dense form could never exist.
+@Suite(.serialized) struct ScaleCLITests {
+    @Test func synthIsDeterministicAndExact() throws {
+        let folder = try Fixtures.scratchFolder()
+        let arguments = ["synth", "--users", "500", "--items", "300", "--ratings", "12345", "-k", "3", "--seed", "9"]
+        let first = try CLI.run(arguments + ["--out", folder + "/a.tsv"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.hasPrefix("wrote \(folder)/a.tsv: 12345 ratings by 500 users of "))
+        let second = try CLI.run(arguments + ["--out", folder + "/b.tsv", "--memberships", folder + "/b.members"])
+        #expect(second.status == 0)
+        let a = try Data(contentsOf: URL(fileURLWithPath: folder + "/a.tsv"))
+        #expect(a == (try Data(contentsOf: URL(fileURLWithPath: folder + "/b.tsv"))))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder + "/a.tsv.memberships")) == (try Data(contentsOf: URL(fileURLWithPath: folder + "/b.members"))))
+        let other = try CLI.run(["synth", "--users", "500", "--items", "300", "--ratings", "12345", "-k", "3", "--seed", "10", "--out", folder + "/c.tsv"])
+        #expect(other.status == 0)
+        #expect(a != (try Data(contentsOf: URL(fileURLWithPath: folder + "/c.tsv"))))
+
+        let table = try RecordReader.read(path: folder + "/a.tsv", layout: .triplets)
+        #expect(try RatingFormat.detect(path: folder + "/a.tsv") == .triplets)
+        #expect(table.matrix.observedCount == 12345 && table.duplicatePairs == 0)
+        #expect(table.matrix.userCount == 500 && table.users.ids == (1...500).map { Int64($0) })
+        #expect(table.items.ids.allSatisfy { (1...300).contains($0) })
+        let values = Set((0..<table.matrix.observedCount).map { table.matrix.ratings[$0] })
+        #expect(values.isSubset(of: [1, 2, 3, 4, 5]))
+        // Skewed activity: the busiest user rates several times the median user's count.
+        let counts = (0..<500).map { table.matrix.ratingCount(ofUser: $0) }.sorted()
+        #expect(counts[0] >= 1 && counts[499] > 3 * counts[250])
+        let members = try String(contentsOfFile: folder + "/a.tsv.memberships", encoding: .utf8).split(separator: "\n")
+        #expect(members.count == 500 && members[0].hasPrefix("1\t"))
+
+        let csv = try CLI.run(arguments + ["--out", folder + "/a.csv"])
+        #expect(csv.status == 0)
+        #expect(try RecordReader.read(path: folder + "/a.csv", layout: .csv) == table)
+
+        let tooFew = try CLI.usageFailure(["synth", "--users", "10", "--items", "5", "--ratings", "9", "-k", "2", "--out", folder + "/x.tsv"])
+        #expect(tooFew == "mixfill: error: --ratings: 9 ratings cannot give each of the 10 users one; give at least 10")
+        let tooMany = try CLI.usageFailure(["synth", "--users", "10", "--items", "5", "--ratings", "51", "-k", "2", "--out", folder + "/x.tsv"])
+        #expect(tooMany == "mixfill: error: --ratings: 51 ratings do not fit in 10 users × 5 items; give at most 50")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/x.tsv"))
+    }
+
+    /// A clear case: 2,000 users, 100 items, 40% observed, K = 4. (On much sparser data the
+    /// course's initialisation — user rows with zeros at unrated items — lets components
+    /// collapse; the README shows it.)
+    @Test func fitRecoversThePlantedMemberships() throws {
+        let folder = try Fixtures.scratchFolder()
+        let synth = try CLI.run(["synth", "--users", "2000", "--items", "100", "--ratings", "80000", "-k", "4",
+                                 "--seed", "11", "--out", folder + "/planted.csv"])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        let table = try RecordReader.read(path: folder + "/planted.csv", layout: .csv)
+        let planted = try String(contentsOfFile: folder + "/planted.csv.memberships", encoding: .utf8)
+            .split(separator: "\n").map { line -> Int in Int(line.split(separator: "\t")[1]) ?? -1 }
+        let em = ExpectationMaximization(kernel: SparseKernel(table.matrix, threadCount: 2))
+        let fit = try em.fit(data: table.matrix, componentCount: 4, seeds: [0, 1, 2, 3, 4])
+        let posteriors = em.posteriors(fit.best.result.mixture).posteriors
+        let found = (0..<table.matrix.userCount).map { user in
+            (0..<4).max { posteriors[user * 4 + $0] < posteriors[user * 4 + $1] } ?? 0
+        }
+        let agreement = AdjustedRandIndex.between(found, planted)
+        #expect(agreement >= 0.9, "adjusted Rand index \(agreement)")
+        #expect(AdjustedRandIndex.between([0, 0, 1, 1, 2], [5, 5, 3, 3, 9]) == 1)
+        // scikit-learn's adjusted_rand_score gives −4/11 for this pair.
+        #expect(abs(AdjustedRandIndex.between([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2]) - -4.0 / 11) < 1e-12)
+    }
+
+    @Test func fitAndFillOnRecordsSpeakTheFilesIds() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Fixtures.write("userId,movieId,rating\n10,100,5\n10,200,4.5\n20,100,1\n20,300,2\n30,200,4\n30,300,1.5\n40,100,4\n",
+                                      named: "r.csv", in: folder)
+        let fit = try CLI.run(["fit", data, "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json", "--kernel", "sparse", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
+        #expect(report["backend"] as? String == "sparse")
+        let model = try ModelFile.read(path: folder + "/m.json")
+        #expect(model.itemIds == [100, 200, 300])
+
+        let pairs = try Fixtures.write("user,item\n10,100\n10,300\n99,200\n", named: "pairs.csv", in: folder)
+        let fill = try CLI.run(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        #expect(fill.stdout == "wrote \(folder)/p.tsv: 3 predictions\n")
+        #expect(fill.stderr == "mixfill: warning: \(pairs): 1 pair has a user not in \(data); predicted from the mixture weights alone\n")
+        let lines = try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
+        #expect(lines.map { "\($0[0]) \($0[1])" } == ["10 100", "10 300", "99 200"])
+        #expect(lines[0][2] == "5")  // observed ratings are kept
+        // Unobserved: Σ_j p(j|u)·μ_ji; unknown user: Σ_j p_j·μ_ji.
+        let table = try RecordReader.read(path: data, layout: .csv)
+        let posteriors = ExpectationMaximization(kernel: SparseKernel(table.matrix)).posteriors(model.mixture).posteriors
+        let mixture = model.mixture
+        let expected = (0..<2).reduce(0.0) { $0 + posteriors[$1] * mixture.means[$1 * 3 + 2] }
+        #expect(Double(lines[1][2]) == expected)
+        let prior = (0..<2).reduce(0.0) { $0 + mixture.weights[$1] * mixture.means[$1 * 3 + 1] }
+        #expect(Double(lines[2][2]) == prior)
+        // The output is itself a ratings file.
+        #expect(try RatingFormat.detect(path: folder + "/p.tsv") == .triplets)
+
+        let unknownItem = try Fixtures.write("10 100\n10 555\n", named: "bad-pairs.txt", in: folder)
+        let line = try CLI.usageFailure(["fill", data, "--model", folder + "/m.json", "--pairs", unknownItem, "--out", folder + "/q.tsv"])
+        #expect(line == "mixfill: error: \(unknownItem):2:4: item 555 is not in the model (it was fitted on 3 items); predict only items the model was fitted on")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/q.tsv"))
+
+        // Small record data may still be written as a dense matrix (ids ascending).
+        let dense = try CLI.run(["fill", data, "--model", folder + "/m.json", "--out", folder + "/dense.txt"])
+        #expect(dense.status == 0, "\(dense.stderr)")
+        #expect(dense.stdout == "wrote \(folder)/dense.txt: 4 × 3, users and items in ascending id order\n")
+        let filled = try DenseMatrixReader.read(path: folder + "/dense.txt")
+        #expect(filled.userCount == 4 && filled.itemCount == 3)
+        #expect(filled[0, 0] == 5 && filled[0, 1] == 4.5 && filled[0, 2] == expected)
+    }
+
+    /// 1,000,000 users × 200,000 items: the dense form would be 2·10¹¹ entries (1.6 TB). Fit
+    /// and fill --pairs run in bounded memory; the dense kernel and dense output refuse.
+    @Test func aShapeWhoseDenseFormCannotExist() throws {
+        let folder = try Fixtures.scratchFolder()
+        let synth = try CLI.run(["synth", "--users", "1000000", "--items", "200000", "--ratings", "3000000", "-k", "3",
+                                 "--seed", "5", "--out", folder + "/huge.tsv"])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        let convert = try CLI.run(["convert", folder + "/huge.tsv", folder + "/huge.mfr"])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let fit = try CLI.run(["fit", folder + "/huge.mfr", "-k", "3", "--seeds", "0", "--max-iterations", "3",
+                               "--model-out", folder + "/m.json", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
+        let summary = try #require(report["data"] as? [String: Any])
+        #expect(summary["users"] as? Int == 1_000_000 && summary["observed"] as? Int == 3_000_000)
+        #expect(report["backend"] as? String == "sparse")
+
+        let items = try #require(try ModelFile.read(path: folder + "/m.json").itemIds)
+        let pairs = try Fixtures.write("1 \(items[0])\n500000 \(items[items.count - 1])\n", named: "pairs.txt", in: folder)
+        let fill = try CLI.run(["fill", folder + "/huge.mfr", "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
+        #expect(fill.status == 0, "\(fill.stderr)")
+        #expect(try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8).split(separator: "\n").count == 2)
+
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
+        let peakBytes = Int(usage.ru_maxrss) * 1024
+        #expect(peakBytes < 1 << 30, "a child process peaked at \(peakBytes) bytes")
+
+        let dense = try CLI.usageFailure(["fill", folder + "/huge.mfr", "--model", folder + "/m.json", "--out", folder + "/dense.txt"])
+        #expect(dense.hasPrefix("mixfill: error: --out: a dense matrix of 1000000 × "))
+        #expect(dense.hasSuffix("; give --pairs FILE to predict the entries you need"))
+        let kernel = try CLI.usageFailure(["fit", folder + "/huge.mfr", "-k", "2", "--seeds", "0", "--kernel", "dense"])
+        #expect(kernel.hasPrefix("mixfill: error: --kernel: the dense kernel needs "))
+        #expect(kernel.hasSuffix("; use --kernel sparse or blocked"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/dense.txt"))
+    }
+}
