@@ -51,7 +51,7 @@ extension SIMD16: ComponentLanes where Scalar == Double {
 }
 
 /// Two vectors used as one wider one: `LanePair<SIMD8<Double>, SIMD4<Double>>` is the
-/// 12 lanes of the course's K = 12 with no lane wasted; pairs of pairs give 24 and 32.
+/// 12 lanes of the course's K = 12 with no lane wasted.
 struct LanePair<Low: ComponentLanes, High: ComponentLanes>: ComponentLanes {
     var low: Low
     var high: High
@@ -87,8 +87,6 @@ struct LanePair<Low: ComponentLanes, High: ComponentLanes>: ComponentLanes {
 }
 
 typealias Lanes12 = LanePair<SIMD8<Double>, SIMD4<Double>>
-typealias Lanes24 = LanePair<SIMD16<Double>, SIMD8<Double>>
-typealias Lanes32 = LanePair<SIMD16<Double>, SIMD16<Double>>
 
 /// How K components (padded to a multiple of 4) are split into lane groups.
 struct ComponentGroups: Equatable {

@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The E-step and the M-step sums in O(ratings · K), touching only observed ratings.
 ///
@@ -12,15 +17,15 @@ import Dispatch
 /// with each d_j summed over the row in the same (ascending item) order.
 ///
 /// Layout: the means are kept item-major (d × K, K padded to a multiple of 4), so one rating
-/// reads its K means as one contiguous vector, and so are the accumulators (per item the
-/// pairs (N_ij, D_ij) for j = 0…K−1, 2K contiguous values); `ComponentLanes` does the
-/// arithmetic on all K at once. A row is short enough to stay in L1 between its two
-/// passes, so the data are streamed from memory once per iteration.
+/// reads its K means as one contiguous vector, and so are the accumulators ([N_i· | D_i·]
+/// per item, 2K contiguous values); `ComponentLanes` does the arithmetic on all K at once.
+/// A row is short enough to stay in L1 between its two passes, so the data are streamed
+/// from memory once per iteration.
 ///
-/// Posteriors are usually peaked — once a user has a few dozen ratings all but one or two
-/// p(j|u) are exactly 0 — and adding p·x = 0 changes no sum, so for such users only the
-/// non-zero components' pairs are updated: one 16-byte pair per rating instead of 2K
-/// values, the same sums bit for bit.
+/// Posteriors are often peaked — once a user has a few dozen ratings most p(j|u) are
+/// exactly 0 — and adding p·x = 0 changes no sum, so when at most a quarter of the
+/// components have p(j|u) > 0 only those are updated (scalar code), the same sums bit
+/// for bit.
 ///
 /// Threads: users are split into `threadCount` contiguous ranges of about equal work (ratings
 /// plus a per-user cost); each thread has its own d × 2K accumulators and scalar sums, added
@@ -43,7 +48,7 @@ public final class SparseKernel: StatisticsKernel {
     private var groups = ComponentGroups(componentCount: 1)
     /// μ item-major: d × paddedCount.
     private var itemMajorMeans: [Double] = []
-    /// Per thread, per item: (N_ij, D_ij) for j < paddedCount, interleaved.
+    /// Per thread, per item: [N_i· | D_i·], each paddedCount wide.
     private var accumulators: [Double] = []
     /// Per thread: LL, then n̂, Σp‖x‖², Σp|C| (paddedCount each).
     private var scalars: [Double] = []
@@ -140,9 +145,9 @@ public final class SparseKernel: StatisticsKernel {
                             var ratingSum = 0.0
                             var weight = 0.0
                             for thread in 0..<threadCount {
-                                let slot = thread * threadStride + item * itemStride + 2 * j
+                                let slot = thread * threadStride + item * itemStride + j
                                 ratingSum += sums[slot]
-                                weight += sums[slot + 1]
+                                weight += sums[slot + padded]
                             }
                             ratingSums[j * itemCount + item] += ratingSum
                             observedWeights[j * itemCount + item] += weight
@@ -230,10 +235,9 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         let componentCount = self.componentCount
         let sums = accumulators.base + thread * itemCount * 2 * padded
         if posteriorsOut == nil { sums.initialize(repeating: 0, count: itemCount * 2 * padded) }
-        // distances, posteriors, this thread's n̂, Σp‖x‖², Σp|C|, the posteriors each twice
-        // (p0 p0 p1 p1 …), and the masks (1 0 1 0 …), (0 1 0 1 …) that make (x 1 x 1 …) —
-        // one local buffer, so threads share no cache line while running.
-        var local = [Double](repeating: 0, count: 7 * padded + 64)
+        // distances, posteriors, then this thread's n̂, Σp‖x‖², Σp|C| — one local buffer,
+        // so threads share no cache line while running.
+        var local = [Double](repeating: 0, count: 5 * padded)
         var nonzero = [Int](repeating: 0, count: padded)
         var logLikelihood = 0.0
         local.withUnsafeMutableBufferPointer { local in
@@ -243,12 +247,6 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                 let weightSums = distance + 2 * padded
                 let normSums = distance + 3 * padded
                 let countSums = distance + 4 * padded
-                let paired = distance + 5 * padded
-                let ratingMask = distance + 7 * padded
-                for lane in 0..<32 {
-                    ratingMask[lane] = lane % 2 == 0 ? 1 : 0
-                    ratingMask[32 + lane] = lane % 2 == 0 ? 0 : 1
-                }
                 for user in boundaries[thread]..<boundaries[thread + 1] {
                     let start = rows.rowStarts[user]
                     let end = rows.rowStarts[user + 1]
@@ -264,7 +262,7 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                     for j in 0..<componentCount {
                         posterior[j] = terms.logDensity(j, observedCount: count, squaredDistance: distance[j])
                     }
-                    logLikelihood += normaliseLogDensities(UnsafeMutableBufferPointer(start: posterior, count: componentCount))
+                    logLikelihood += Self.normalise(posterior, componentCount)
                     if let out = posteriorsOut {
                         (out.base + user * componentCount).update(from: posterior, count: componentCount)
                         continue
@@ -288,16 +286,12 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                         Self.accumulateFew(rows, start, end, posterior, nonzero, nonzeroCount, sums, padded)
                         continue
                     }
-                    for j in 0..<padded {
-                        paired[2 * j] = posterior[j]
-                        paired[2 * j + 1] = posterior[j]
-                    }
                     for group in groups {
                         switch group.width {
-                        case 4: Self.accumulate(SIMD8<Double>.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
-                        case 8: Self.accumulate(SIMD16<Double>.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
-                        case 12: Self.accumulate(Lanes24.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
-                        default: Self.accumulate(Lanes32.self, rows, start, end, paired, ratingMask, sums, padded, group.offset)
+                        case 4: Self.accumulate(SIMD4<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
+                        case 8: Self.accumulate(SIMD8<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
+                        case 12: Self.accumulate(Lanes12.self, rows, start, end, posterior, sums, padded, group.offset)
+                        default: Self.accumulate(SIMD16<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
                         }
                     }
                 }
@@ -312,6 +306,27 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         }
     }
 
+    /// Turns log-densities f_j into posteriors in place and returns logsumexp_j f_j, as
+    /// `normaliseLogDensities` does, with one exp per component instead of two: the terms
+    /// exp(f_j − max) are kept and divided by their sum (equal to exp(f_j − logsumexp) up to
+    /// the last bit). A term with f_j − max < −746 is 0 without calling exp — it rounds to 0
+    /// anyway, and glibc's exp takes a slow path to say so; with peaked posteriors most
+    /// terms are such zeros.
+    @inline(__always)
+    private static func normalise(_ row: UnsafeMutablePointer<Double>, _ count: Int) -> Double {
+        var largest = -Double.infinity
+        for j in 0..<count where row[j] > largest { largest = row[j] }
+        var total = 0.0
+        for j in 0..<count {
+            let exponent = row[j] - largest
+            let term = exponent < -746 ? 0 : exp(exponent)
+            row[j] = term
+            total += term
+        }
+        for j in 0..<count { row[j] /= total }
+        return log(total) + largest
+    }
+
     /// [N_ij | D_ij] += [p_j·x_ui | p_j] for the listed components j only.
     @inline(__always)
     private static func accumulateFew<Index: RowIndex, Ratings: RatingReader>(
@@ -322,12 +337,12 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         if componentCount == 1 {
             let j = components[0]
             let p = posterior[j]
-            let shifted = sums + 2 * j
+            let shifted = sums + j
             var position = start
             while position < end {
                 let slot = shifted + Int(rows.items[position]) &* stride
                 slot[0] += p * rows.ratings.rating(at: position)
-                slot[1] += p
+                slot[padded] += p
                 position &+= 1
             }
             return
@@ -338,8 +353,8 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
             let rating = rows.ratings.rating(at: position)
             for index in 0..<componentCount {
                 let j = components[index]
-                slot[2 * j] += posterior[j] * rating
-                slot[2 * j + 1] += posterior[j]
+                slot[j] += posterior[j] * rating
+                slot[padded + j] += posterior[j]
             }
             position &+= 1
         }
@@ -363,25 +378,21 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         sum.store(to: distance + offset)
     }
 
-    /// (N_ij, D_ij) += (p_j·x_ui, p_j) for the group's components and every rating of the
-    /// row, as one vector operation on the interleaved pairs: pairs += (p p …)·(x 1 x 1 …).
-    /// `Lanes` is twice the group's width.
+    /// [N_i· | D_i·] += [p·x_ui | p] over the group's components, for every rating of the row.
     @inline(__always)
     private static func accumulate<Lanes: ComponentLanes, Index: RowIndex, Ratings: RatingReader>(
         _: Lanes.Type, _ rows: SparseRows<Index, Ratings>, _ start: Int, _ end: Int,
-        _ paired: UnsafePointer<Double>, _ ratingMask: UnsafePointer<Double>,
-        _ sums: UnsafeMutablePointer<Double>, _ padded: Int, _ offset: Int
+        _ posterior: UnsafePointer<Double>, _ sums: UnsafeMutablePointer<Double>, _ padded: Int, _ offset: Int
     ) {
-        let weights = Lanes(loading: paired + 2 * offset)
-        let mask = Lanes(loading: ratingMask)
-        let complement = Lanes(loading: ratingMask + 32)
+        let weights = Lanes(loading: posterior + offset)
         let stride = 2 * padded
-        let shifted = sums + 2 * offset
+        let shifted = sums + offset
         var position = start
         while position < end {
             let slot = shifted + Int(rows.items[position]) &* stride
-            let ratingOrOne = mask * Lanes(broadcast: rows.ratings.rating(at: position)) + complement
-            (Lanes(loading: slot) + weights * ratingOrOne).store(to: slot)
+            let rating = Lanes(broadcast: rows.ratings.rating(at: position))
+            (Lanes(loading: slot) + weights * rating).store(to: slot)
+            (Lanes(loading: slot + padded) + weights).store(to: slot + padded)
             position &+= 1
         }
     }
