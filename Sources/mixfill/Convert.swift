@@ -33,7 +33,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let loaded = try DataLoading.load(input, format: format)
+        let loaded = try LoadedRatings.load(input, format: format).input
         let readSeconds = (clock.now - start).seconds
         let table = loaded.table
         if to == .binary {

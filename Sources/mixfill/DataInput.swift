@@ -1,26 +1,41 @@
 import Foundation
 import MixFill
 
-/// Rating data as the commands load it, with the ids every output speaks.
-///
-/// Today this is the dense text format, whose ids are the 0-based row (user) and column
-/// (item) numbers; record formats with their own ids slot in here.
+/// Rating data as the commands load it, with the ids every output speaks: a dense course
+/// matrix (ids are the 0-based row and column numbers) or rating records — triplets, CSV,
+/// the Netflix layout or a binary rating file — with their own ids (see `RatingInput`).
 struct LoadedRatings {
     var path: String
-    var matrix: DenseRatingMatrix
-    var users: IdMap
-    var items: IdMap
-    var format: String
+    var input: RatingInput
 
-    static func load(_ path: String) throws(MixFillError) -> LoadedRatings {
-        let matrix = try DenseMatrixReader.read(path: path)
-        return LoadedRatings(path: path, matrix: matrix, users: .identity(matrix.userCount),
-                             items: .identity(matrix.itemCount), format: "dense")
+    var users: IdMap { input.users }
+    var items: IdMap { input.items }
+    /// The format the file was read as (`dense`, `triplets`, `csv`, `netflix`, `binary`).
+    var format: String { input.format.rawValue }
+    var userCount: Int { input.userCount }
+    var itemCount: Int { input.itemCount }
+    var observedCount: Int { input.observedCount }
+    var fingerprint: String { input.fingerprint }
+
+    /// Reads `path` in `format` (detected by default), warning about dropped duplicate records.
+    static func load(_ path: String, format: RatingFormat = .auto) throws(MixFillError) -> LoadedRatings {
+        let input = try RatingInput.load(path: path, format: format)
+        if input.duplicatePairs > 0 {
+            Terminal.warning("\(path): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
+        }
+        return LoadedRatings(path: path, input: input)
+    }
+
+    /// The data as a dense matrix, for the commands that work on one (eval, select, predict,
+    /// recommend). Record data is densified when that fits in half of this machine's memory
+    /// and no rating is 0 (the dense form's "missing"); otherwise the command is refused.
+    func denseMatrix() throws(MixFillError) -> DenseRatingMatrix {
+        try input.densified { .badFile(file: path, message: "\($0); this command works on the dense form of the data") }
     }
 
     /// What a model file records about this data (nil when it holds no rating).
     func trainingRecord() -> TrainingDataRecord? {
-        TrainingDataRecord(describing: matrix, path: absolutePath(path))
+        TrainingDataRecord(describing: input, path: absolutePath(path))
     }
 }
 

@@ -71,15 +71,15 @@ struct Eval: ParsableCommand {
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
         let loaded = try LoadedRatings.load(data)
-        for case let .course(count) in models where count > loaded.matrix.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.matrix.userCount) users in \(data); choose K ≤ \(loaded.matrix.userCount)")
+        for case let .course(count) in models where count > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         let (splits, missingEntries) = try heldOut.splits(of: loaded)
         let loadSeconds = (clock.now - start).seconds
         let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations))
         var scoresBySplit = [[ModelScore]]()
         for split in splits {
-            scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.matrix.userCount, itemCount: loaded.matrix.itemCount,
+            scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
                                                         training: split.training, test: split.test,
                                                         missingEntries: missingEntries))
         }
@@ -101,7 +101,7 @@ struct Eval: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.matrix.observedCount,
+            printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.observedCount,
                                                                         missingEntryCount: missingEntries?.count ?? 0)))
         }
     }
@@ -122,9 +122,9 @@ struct EvalReport: Encodable {
 
         init(_ loaded: LoadedRatings) {
             path = loaded.path
-            users = loaded.matrix.userCount
-            items = loaded.matrix.itemCount
-            observed = loaded.matrix.observedCount
+            users = loaded.userCount
+            items = loaded.itemCount
+            observed = loaded.observedCount
         }
     }
 

@@ -14,7 +14,7 @@ struct Fit: ParsableCommand {
             """
     )
 
-    @Argument(help: "Dense rating matrix: one user per line, whitespace-separated, 0 = missing.")
+    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
     var data: String
 
     @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default 1,12; with --init-model, the model's K).")
@@ -40,6 +40,8 @@ struct Fit: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
+    @OptionGroup var input: InputOptions
+
     func validate() throws {
         _ = try IntegerList.componentCounts(k ?? "1")
         _ = try IntegerList.seeds(seeds ?? "0")
@@ -55,8 +57,7 @@ struct Fit: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let threadCount = engine.applyThreads()
-        let loaded = try LoadedRatings.load(data)
-        let matrix = loaded.matrix
+        let loaded = try LoadedRatings.load(data, format: input.format)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
         let componentCounts = try warmStart.map { start throws in
@@ -67,11 +68,14 @@ struct Fit: ParsableCommand {
             return [count]
         } ?? IntegerList.componentCounts(k ?? "1,12")
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
-        for count in componentCounts where count > matrix.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
+        for count in componentCounts where count > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         var goldMatrix: DenseRatingMatrix?
         if let gold {
+            guard let matrix = loaded.input.denseMatrix else {
+                throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
+            }
             let complete = try DenseMatrixReader.read(path: gold)
             guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
                 throw MixFillError.badFile(file: gold, message: "is \(complete.userCount) × \(complete.itemCount) but \(data) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
@@ -79,17 +83,17 @@ struct Fit: ParsableCommand {
             goldMatrix = complete
         }
 
-        let kernel = engine.backend.makeKernel(for: matrix)
+        let kernel = try DataLoading.makeKernel(for: loaded.input, options: input, engine: engine, threadCount: threadCount)
         let em = ExpectationMaximization(kernel: kernel, stoppingRule: StoppingRule(maxIterations: maxIterations))
         var fitSeconds = 0.0
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {
             let fitStart = clock.now
-            let fit = try warmStart?.run(em) ?? em.fit(data: matrix, componentCount: componentCount, seeds: seedList)
+            let fit = try warmStart?.run(em) ?? em.fit(data: loaded.input.data, componentCount: componentCount, seeds: seedList)
             fitSeconds += (clock.now - fitStart).seconds
             let best = fit.best
             var rmse: FitReport.RMSE?
-            if let goldMatrix {
+            if let goldMatrix, let matrix = loaded.input.denseMatrix {
                 let posteriors = em.posteriors(best.result.mixture).posteriors
                 let filled = Completion.fill(matrix, mixture: best.result.mixture, posteriors: posteriors)
                 let errors = Completion.rootMeanSquareErrors(predicted: filled, gold: goldMatrix, observed: matrix)
@@ -99,12 +103,12 @@ struct Fit: ParsableCommand {
                 let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
                 let file = ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
                                      seed: best.seed, iterations: (warmStart?.previousIterations ?? 0) + best.result.iterations,
-                                     converged: best.result.converged, userCount: matrix.userCount,
-                                     observedCount: matrix.observedCount, training: loaded.trainingRecord())
+                                     converged: best.result.converged, userCount: loaded.userCount,
+                                     observedCount: loaded.observedCount, training: loaded.trainingRecord())
                 try file.write(to: path)
             }
             let bic = Completion.bayesianInformationCriterion(
-                logLikelihood: best.result.logLikelihood, mixture: best.result.mixture, userCount: matrix.userCount)
+                logLikelihood: best.result.logLikelihood, mixture: best.result.mixture, userCount: loaded.userCount)
             reports.append(FitReport.KReport(
                 k: componentCount,
                 runs: fit.runs.map {
@@ -118,9 +122,9 @@ struct Fit: ParsableCommand {
             }
         }
         let report = FitReport(
-            data: FitReport.DataSummary(path: data, users: matrix.userCount, items: matrix.itemCount,
-                                        observed: matrix.observedCount),
-            backend: engine.backend.rawValue, threads: threadCount,
+            data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount,
+                                        observed: loaded.observedCount),
+            backend: kernel.name, threads: threadCount,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },
@@ -160,13 +164,13 @@ struct WarmStart {
     init(path: String, data: LoadedRatings) throws {
         self.path = path
         model = try ModelFile.read(path: path)
-        guard model.mixture.itemCount == data.matrix.itemCount, model.items == data.items else {
-            throw MixFillError.badFile(file: data.path, message: "has \(data.matrix.itemCount) items but --init-model \(path) was fitted on \(model.mixture.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
+        guard model.mixture.itemCount == data.itemCount, model.items == data.items else {
+            throw MixFillError.badFile(file: data.path, message: "has \(data.itemCount) items but --init-model \(path) was fitted on \(model.mixture.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
         }
-        guard model.mixture.componentCount <= data.matrix.userCount else {
-            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.mixture.componentCount) is more than the \(data.matrix.userCount) users in \(data.path)")
+        guard model.mixture.componentCount <= data.userCount else {
+            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.mixture.componentCount) is more than the \(data.userCount) users in \(data.path)")
         }
-        sameData = model.training?.fingerprint == data.matrix.fingerprint
+        sameData = model.training?.fingerprint == data.fingerprint
     }
 
     /// Iterations already run on this data by the saved fit.

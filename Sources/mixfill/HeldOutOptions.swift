@@ -78,7 +78,7 @@ struct HeldOutOptions: ParsableArguments {
     /// With --gold, also every entry missing from `data` with the gold's value (0 where
     /// the gold does not know the rating either), for the course's missing-entry RMSE.
     func splits(of data: LoadedRatings) throws -> (splits: [HeldOutSplits.Split], missingEntries: [IndexedRating]?) {
-        let matrix = data.matrix
+        let matrix = try data.denseMatrix()
         let observed = matrix.observedRatings()
         guard !observed.isEmpty else {
             throw MixFillError.badFile(file: data.path, message: "has no observed rating (every entry is 0); give data with ratings to train on")

@@ -14,18 +14,8 @@ struct InputOptions: ParsableArguments {
     var kernel: KernelChoice = .auto
 }
 
-/// Loading data for the commands: any format in, the data with its id maps out, and the
-/// kernel that suits it.
+/// The kernel that suits loaded data.
 enum DataLoading {
-    /// Reads `path`, warning about dropped duplicate records.
-    static func load(_ path: String, format: RatingFormat) throws -> RatingInput {
-        let input = try RatingInput.load(path: path, format: format)
-        if input.duplicatePairs > 0 {
-            Terminal.warning("\(path): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
-        }
-        return input
-    }
-
     /// The kernel for `input`. The sparse kernel runs `threadCount` Swift threads, so
     /// OpenBLAS is set to one thread for it (never both at once); the GEMM kernels keep
     /// OpenBLAS at `threadCount`.

@@ -15,7 +15,7 @@ struct MixFillCommand: ParsableCommand {
             Exit codes: 0 success, 1 runtime failure, 2 usage error or bad input.
             """,
         version: MixFillVersion.string,
-        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self]
+        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self]
     )
 
     static func main() {

@@ -76,7 +76,7 @@ struct Predict: ParsableCommand {
         // Training users need their training ratings: one E-step over the training data.
         if let first = requested.first(where: { server.isTrainingUser($0.user) && !server.isFoldedIn($0.user) })?.user {
             let loaded = try serving.trainingData(for: file, why: "predicting for training user \(first)")
-            server.attachTrainingPosteriors(serving.trainingPosteriors(loaded, file))
+            server.attachTrainingPosteriors(try serving.trainingPosteriors(loaded, file))
         }
 
         var predictions = [ModelServer.Prediction]()

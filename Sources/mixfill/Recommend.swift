@@ -59,10 +59,11 @@ struct Recommend: ParsableCommand {
             ratedCount = indexed.count
         } else if let user, let index = file.users.index(of: user) {
             let loaded = try serving.trainingData(for: file, why: "recommending for training user \(user)")
-            server.attachTrainingPosteriors(serving.trainingPosteriors(loaded, file))
+            server.attachTrainingPosteriors(try serving.trainingPosteriors(loaded, file))
             (posterior, basis) = server.posterior(forUser: user)
-            for item in 0..<loaded.matrix.itemCount where loaded.matrix.isObserved(user: index, item: item) {
-                excluded.insert(item)
+            let table = loaded.input.table
+            for position in table.matrix.rowStarts[index]..<table.matrix.rowStarts[index + 1] {
+                excluded.insert(table.matrix.items[position])
             }
             ratedCount = excluded.count
         } else {

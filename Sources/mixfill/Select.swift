@@ -65,7 +65,7 @@ struct Select: ParsableCommand {
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
         let loaded = try LoadedRatings.load(data)
-        let matrix = loaded.matrix
+        let matrix = try loaded.denseMatrix()
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
         }

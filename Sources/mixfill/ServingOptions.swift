@@ -94,21 +94,25 @@ struct ServingOptions: ParsableArguments {
         }
         let loaded = try readResult.get()
         if let fingerprint = file.training?.fingerprint {
-            guard loaded.matrix.fingerprint == fingerprint else {
-                throw MixFillError.badFile(file: path, message: "is not the data \(model) was fitted on (fingerprint \(loaded.matrix.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
+            guard loaded.fingerprint == fingerprint else {
+                throw MixFillError.badFile(file: path, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
             }
         } else {
-            guard loaded.matrix.userCount == file.userCount, loaded.matrix.itemCount == file.mixture.itemCount,
-                  loaded.matrix.observedCount == file.observedCount else {
-                throw MixFillError.badFile(file: path, message: "is \(loaded.matrix.userCount) × \(loaded.matrix.itemCount) with \(loaded.matrix.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
+            guard loaded.userCount == file.userCount, loaded.itemCount == file.mixture.itemCount,
+                  loaded.observedCount == file.observedCount else {
+                throw MixFillError.badFile(file: path, message: "is \(loaded.userCount) × \(loaded.itemCount) with \(loaded.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
             }
         }
         return loaded
     }
 
     /// p(j | u) for every training user: one E-step over the training data with the
-    /// saved mixture (the kernel chosen by --backend, as `fill` does).
-    func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) -> [Double] {
-        ExpectationMaximization(kernel: engine.backend.makeKernel(for: loaded.matrix)).posteriors(file.mixture).posteriors
+    /// saved mixture (the kernel `--kernel auto` picks for the data; dense ones by --backend).
+    func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) throws -> [Double] {
+        let threads = BLASThreads.current
+        let kernel = try loaded.input.makeKernel(.auto, backend: engine.backend, threads: threads)
+        if kernel is SparseKernel { BLASThreads.set(1) }
+        defer { BLASThreads.set(threads) }
+        return ExpectationMaximization(kernel: kernel).posteriors(file.mixture).posteriors
     }
 }

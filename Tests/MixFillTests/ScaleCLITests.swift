@@ -81,7 +81,8 @@ import Glibc
         let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
         #expect(report["backend"] as? String == "sparse")
         let model = try ModelFile.read(path: folder + "/m.json")
-        #expect(model.itemIds == [100, 200, 300])
+        #expect(model.items.ids == [100, 200, 300])
+        #expect(model.training?.format == "csv")
 
         let pairs = try Fixtures.write("user,item\n10,100\n10,300\n99,200\n", named: "pairs.csv", in: folder)
         let fill = try CLI.run(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
@@ -133,7 +134,7 @@ import Glibc
         #expect(summary["users"] as? Int == 1_000_000 && summary["observed"] as? Int == 3_000_000)
         #expect(report["backend"] as? String == "sparse")
 
-        let items = try #require(try ModelFile.read(path: folder + "/m.json").itemIds)
+        let items = try ModelFile.read(path: folder + "/m.json").items.ids
         let pairs = try Fixtures.write("1 \(items[0])\n500000 \(items[items.count - 1])\n", named: "pairs.txt", in: folder)
         let fill = try CLI.run(["fill", folder + "/huge.mfr", "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
         #expect(fill.status == 0, "\(fill.stderr)")
@@ -148,7 +149,7 @@ import Glibc
         #expect(dense.hasPrefix("mixfill: error: --out: a dense matrix of 1000000 × "))
         #expect(dense.hasSuffix("; give --pairs FILE to predict the entries you need"))
         let kernel = try CLI.usageFailure(["fit", folder + "/huge.mfr", "-k", "2", "--seeds", "0", "--kernel", "dense"])
-        #expect(kernel.hasPrefix("mixfill: error: --kernel: the dense kernel needs "))
+        #expect(kernel.hasPrefix("mixfill: error: --kernel: the dense form needs "))
         #expect(kernel.hasSuffix("; use --kernel sparse or blocked"))
         #expect(!FileManager.default.fileExists(atPath: folder + "/dense.txt"))
     }

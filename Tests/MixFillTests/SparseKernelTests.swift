@@ -92,6 +92,25 @@ final class NaiveRuns: @unchecked Sendable {
         ])
     }
 
+    /// On one thread the sparse kernel does the naive kernel's arithmetic in the naive
+    /// kernel's order (each d_j summed over the row by ascending item, the same posteriors,
+    /// the M-step sums added user by user), so whole runs agree bit for bit.
+    @Test func oneThreadIsBitIdenticalToTheNaiveKernel() throws {
+        var cases = [(RatingTable, NaiveRuns)]()
+        if let table = Self.netflixRecords, let reference = NaiveRuns.netflix { cases.append((table, reference)) }
+        if let table = NaiveRuns.movieLensTable, let reference = NaiveRuns.movieLens { cases.append((table, reference)) }
+        #expect(!cases.isEmpty)
+        for (table, reference) in cases {
+            let expected = try reference.runs(componentCount: 12)
+            for seed in 0..<5 {
+                let initial = try Initialization.courseMixture(data: reference.data, componentCount: 12, seed: UInt32(seed))
+                let run = try ExpectationMaximization(kernel: SparseKernel(table.matrix, threadCount: 1)).run(from: initial)
+                #expect(run.logLikelihoodTrace == expected[seed].logLikelihoodTrace, "\(table.matrix.userCount) users, seed \(seed)")
+                #expect(run.mixture == expected[seed].mixture, "\(table.matrix.userCount) users, seed \(seed)")
+            }
+        }
+    }
+
     @Test(.enabled(if: NaiveRuns.movieLensTable != nil, "../shared/data/ml-latest-small is absent"), arguments: [1, 4, 12])
     func movieLensSmall(componentCount: Int) throws {
         let table = try #require(NaiveRuns.movieLensTable)
@@ -182,7 +201,7 @@ final class NaiveRuns: @unchecked Sendable {
         #expect(relativeError(sparse.logLikelihood, blocked.logLikelihood) <= 1e-14)
         #expect(sparse.weightedObservedCounts.reduce(0, +) == 6)
         let input = RatingInput(storage: .records(table), format: .triplets)
-        #expect(throws: MixFillError.badOption(option: "--kernel", message: "user 1 has a rating of 0, which the dense kernels read as missing; use --kernel sparse or blocked")) {
+        #expect(throws: MixFillError.badOption(option: "--kernel", message: "user 1 has a rating of 0, which the dense form reads as missing; use --kernel sparse or blocked")) {
             _ = try input.makeKernel(.dense, backend: .blas, threads: 1)
         }
     }

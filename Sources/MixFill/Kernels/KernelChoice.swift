@@ -68,12 +68,17 @@ extension RatingInput {
         case .blocked:
             return BlockedKernel(table.matrix)
         case .dense, .auto:
-            return backend.makeKernel(for: try denseForKernel())
+            return backend.makeKernel(for: try densified {
+                .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked")
+            })
         }
     }
 
-    /// The dense matrix for the dense kernels, refusing record data too large for memory.
-    private func denseForKernel() throws(MixFillError) -> DenseRatingMatrix {
+    /// The data as a dense course matrix: the matrix itself for dense input; record data
+    /// densified, refused when that would take more than half of this machine's memory or
+    /// when a rating is 0 (the dense format's "missing"): then `refusal` makes the error
+    /// from the reason.
+    public func densified(refusal: (String) -> MixFillError) throws(MixFillError) -> DenseRatingMatrix {
         switch storage {
         case let .dense(matrix):
             return matrix
@@ -81,7 +86,7 @@ extension RatingInput {
             let needed = KernelChoice.denseBytes(userCount: userCount, itemCount: itemCount)
             let available = KernelChoice.physicalMemoryBytes / 2
             guard needed <= available else {
-                throw .badOption(option: "--kernel", message: "the dense kernel needs \(Self.gigabytes(needed)) GB for \(userCount) users × \(itemCount) items but half of this machine's memory is \(Self.gigabytes(available)) GB; use --kernel sparse or blocked")
+                throw refusal("the dense form needs \(Self.gigabytes(needed)) GB for \(userCount) users × \(itemCount) items but half of this machine's memory is \(Self.gigabytes(available)) GB")
             }
             let matrix = table.matrix
             var values = [Double](repeating: 0, count: matrix.userCount * matrix.itemCount)
@@ -89,7 +94,7 @@ extension RatingInput {
                 for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                     let rating = matrix.ratings[position]
                     guard rating != 0 else {
-                        throw .badOption(option: "--kernel", message: "user \(table.users.id(user)) has a rating of 0, which the dense kernels read as missing; use --kernel sparse or blocked")
+                        throw refusal("user \(table.users.id(user)) has a rating of 0, which the dense form reads as missing")
                     }
                     values[user * matrix.itemCount + matrix.items[position]] = rating
                 }

@@ -306,12 +306,15 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         }
     }
 
-    /// Turns log-densities f_j into posteriors in place and returns logsumexp_j f_j, as
-    /// `normaliseLogDensities` does, with one exp per component instead of two: the terms
-    /// exp(f_j − max) are kept and divided by their sum (equal to exp(f_j − logsumexp) up to
-    /// the last bit). A term with f_j − max < −746 is 0 without calling exp — it rounds to 0
-    /// anyway, and glibc's exp takes a slow path to say so; with peaked posteriors most
-    /// terms are such zeros.
+    /// Turns log-densities f_j into posteriors in place and returns logsumexp_j f_j — the
+    /// same numbers as `normaliseLogDensities` (the naive kernel's), bit for bit, with fewer
+    /// exp calls: a term with f_j − max < −746 underflows to 0 in both passes (then
+    /// f_j − logsumexp ≤ f_j − max too), so exp is not called for it; glibc's exp takes a
+    /// slow path to return such zeros, and with peaked posteriors most terms are zeros.
+    ///
+    /// Posteriors are not formed as exp(f_j − max)/Σ, which saves the second exp but
+    /// changes their last bits: the M-step's "update μ_ji only where Σ_u p(j|u) ≥ 1" then
+    /// flips for some item on sparse data (ml-latest-small), and the runs part ways.
     @inline(__always)
     private static func normalise(_ row: UnsafeMutablePointer<Double>, _ count: Int) -> Double {
         var largest = -Double.infinity
@@ -319,12 +322,13 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         var total = 0.0
         for j in 0..<count {
             let exponent = row[j] - largest
-            let term = exponent < -746 ? 0 : exp(exponent)
-            row[j] = term
-            total += term
+            if exponent >= -746 { total += exp(exponent) }
         }
-        for j in 0..<count { row[j] /= total }
-        return log(total) + largest
+        let logSum = log(total) + largest
+        for j in 0..<count {
+            row[j] = row[j] - largest < -746 ? 0 : exp(row[j] - logSum)
+        }
+        return logSum
     }
 
     /// [N_ij | D_ij] += [p_j·x_ui | p_j] for the listed components j only.
