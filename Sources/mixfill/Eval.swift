@@ -37,6 +37,8 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
+    @OptionGroup var dataFormat: FormatOption
+
     func validate() throws {
         _ = try Self.models(model, k: k)
         _ = try IntegerList.seeds(seeds)
@@ -70,7 +72,7 @@ struct Eval: ParsableCommand {
         let models = try Self.models(model, k: k)
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
-        let loaded = try LoadedRatings.load(data)
+        let loaded = try LoadedRatings.load(data, format: dataFormat.format)
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }

@@ -5,6 +5,12 @@ import MixFill
 extension RatingFormat: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}
 
+/// How `eval` and `select` read their data (they work on its dense form).
+struct FormatOption: ParsableArguments {
+    @Option(help: "Data format: auto (detect from the content), dense, triplets, csv, netflix or binary.")
+    var format: RatingFormat = .auto
+}
+
 /// How `fit` and `fill` read their data and which E-step kernel they run.
 struct InputOptions: ParsableArguments {
     @Option(help: "Data format: auto (detect from the content), dense, triplets, csv, netflix or binary.")

@@ -44,6 +44,8 @@ struct Select: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
+    @OptionGroup var dataFormat: FormatOption
+
     func validate() throws {
         _ = try IntegerList.componentCounts(k)
         _ = try IntegerList.seeds(seeds)
@@ -64,7 +66,7 @@ struct Select: ParsableCommand {
         let componentCounts = Array(Set(try IntegerList.componentCounts(k))).sorted()
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
-        let loaded = try LoadedRatings.load(data)
+        let loaded = try LoadedRatings.load(data, format: dataFormat.format)
         let matrix = try loaded.denseMatrix()
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")

@@ -103,56 +103,41 @@ public struct PairPredictor: Sendable {
     }
 
     /// Reads `user item` pairs from `pairsPath` (one per line, separated by blanks or a
-    /// comma; further fields, a header line, blank lines and `#` comments are ignored) and
-    /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically — itself a triplets
+    /// comma, as `predict` reads them — further fields, blank lines and `#` comments are
+    /// ignored — plus one header line, a first line whose first field is not a number) and
+    /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
     /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
     /// Returns the number of pairs and of pairs whose user was not in the data.
     public func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
+        let bytes = try FileBytes.read(pairsPath)
         let stream = try AtomicOutputStream(path: outPath)
-        var line = 0
-        var sawContent = false
         var pairCount = 0
         var unknownUsers = 0
-        try LineBlocks.forEachBlock(path: pairsPath) { (block) throws(MixFillError) in
-            var position = 0
-            if line == 0, block.count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF { position = 3 }
-            while position < block.count {
-                line += 1
-                let lineStart = position
-                var lineEnd = position
-                while lineEnd < block.count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-                position = lineEnd + 1
-                var hasComma = false
-                for index in lineStart..<lineEnd where block[index] == UInt8(ascii: ",") {
-                    hasComma = true
-                    break
-                }
-                var cursor = FieldCursor(start: lineStart, end: lineEnd, separator: hasComma ? UInt8(ascii: ",") : nil)
-                guard let first = cursor.next(block), !first.isEmpty, block[first.lowerBound] != UInt8(ascii: "#") else { continue }
-                let isFirstContent = !sawContent
-                sawContent = true
-                func failure(_ column: Int, _ message: String) -> MixFillError {
-                    .badInput(file: pairsPath, line: line, column: column - lineStart + 1, message: message)
-                }
-                guard let user = RecordLineParser.parseInteger(block, first) else {
-                    if isFirstContent { continue }  // a header
-                    throw failure(first.lowerBound, "'\(RecordLineParser.text(block, first))' is not a user id; a pairs line is 'user item' with whole-number ids")
-                }
-                guard let second = cursor.next(block), !second.isEmpty else {
-                    throw failure(lineEnd, "line has 1 field; a pairs line is 'user item' (separated by blanks or a comma)")
-                }
-                guard let item = RecordLineParser.parseInteger(block, second) else {
-                    throw failure(second.lowerBound, "'\(RecordLineParser.text(block, second))' is not an item id; a pairs line is 'user item' with whole-number ids")
-                }
-                let (prediction, knownUser) = predict(user: user, item: item)
-                guard let value = prediction.value else {
-                    throw failure(second.lowerBound, "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
-                }
-                if !knownUser { unknownUsers += 1 }
-                try stream.write(Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(value))\n".utf8))
-                pairCount += 1
+        var text = [UInt8]()
+        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+            let isHeader = pairCount == 0 && FieldLines.number(bytes, fields[0]) == nil
+                && !bytes[fields[0].range].contains { $0 &- 48 < 10 }
+            if isHeader { return }
+            guard fields.count >= 2 else {
+                throw .badInput(file: pairsPath, line: line, column: fields[0].column,
+                                message: "one field where a pair needs two; write one pair per line: USER ITEM")
             }
+            let user = try FieldLines.id(bytes, fields[0], line: line, name: pairsPath, what: "user")
+            let item = try FieldLines.id(bytes, fields[1], line: line, name: pairsPath, what: "item")
+            let (prediction, knownUser) = predict(user: user, item: item)
+            guard let value = prediction.value else {
+                throw .badInput(file: pairsPath, line: line, column: fields[1].column,
+                                message: "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
+            }
+            if !knownUser { unknownUsers += 1 }
+            text += Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(value))\n".utf8)
+            if text.count > 1 << 19 {
+                try stream.write(text)
+                text.removeAll(keepingCapacity: true)
+            }
+            pairCount += 1
         }
+        try stream.write(text)
         try stream.commit()
         return (pairCount, unknownUsers)
     }
