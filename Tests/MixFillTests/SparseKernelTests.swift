@@ -208,14 +208,21 @@ final class NaiveRuns: @unchecked Sendable {
 
     @Test func automaticChoiceFollowsTheDensityCrossover() throws {
         let netflix = RatingInput(storage: .dense(try #require(Fixtures.netflix)), format: .dense)
-        #expect(netflix.resolvedKernel(.auto, backend: .blas) == (0.772 >= KernelChoice.denseCrossoverDensity ? .dense : .sparse))
+        #expect(KernelChoice.sparseBelowDensity < 0.77)
+        #expect(netflix.resolvedKernel(.auto, backend: .blas) == .dense)
         #expect(netflix.resolvedKernel(.sparse, backend: .blas) == .sparse)
         #expect(netflix.resolvedKernel(.auto, backend: .naive) == .dense)
+        let diagonal = DenseRatingMatrix(rows: (0..<5).map { user in (0..<5).map { $0 == user ? 4 : 0 } })
+        #expect(RatingInput(storage: .dense(diagonal), format: .dense).resolvedKernel(.auto, backend: .blas) == .sparse)
         let sparse = try RecordReader.parse(Array("1 1 4\n2 2 3\n3 3 5\n4 4 1\n5 5 2\n".utf8), name: "diagonal", layout: .triplets)
         let records = RatingInput(storage: .records(sparse), format: .triplets)
         #expect(records.density == 0.2)
-        #expect(records.resolvedKernel(.auto, backend: .blas) == (0.2 >= KernelChoice.denseCrossoverDensity ? .blocked : .sparse))
-        #expect(try records.makeKernel(.auto, backend: .blas, threads: 2).name == records.resolvedKernel(.auto, backend: .blas).rawValue)
+        #expect(records.resolvedKernel(.auto, backend: .blas) == .sparse)
+        #expect(RatingInput(storage: .records(RatingTable(dense: try #require(Fixtures.netflix))), format: .triplets)
+            .resolvedKernel(.auto, backend: .blas) == .sparse)
+        #expect(try records.makeKernel(.auto, backend: .blas, threads: 2).name == "sparse")
+        #expect(try records.makeKernel(.blocked, backend: .blas, threads: 2).name == "blocked")
+        #expect(try records.makeKernel(.dense, backend: .blas, threads: 2).name == "blas")
         #expect(throws: MixFillError.badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel sparse; drop --backend naive or use --kernel dense")) {
             _ = try records.makeKernel(.sparse, backend: .naive, threads: 1)
         }

@@ -6,7 +6,8 @@ import Darwin
 
 /// Which data layout the E-step runs on (`--kernel`).
 public enum KernelChoice: String, CaseIterable, Sendable {
-    /// Sparse below the measured density crossover, dense (or blocked, for records) above it.
+    /// Sparse for record data and for dense matrices below the measured density crossover;
+    /// the dense BLAS kernel for denser matrices (see `automatic`).
     case auto
     /// The whole n × d matrix: `--backend blas` (GEMMs) or `naive` (the textbook loops).
     case dense
@@ -15,19 +16,22 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     /// Observed ratings only, O(ratings · K) per iteration (`SparseKernel`).
     case sparse
 
-    /// The density (observed / (users × items)) above which the GEMM kernels beat the sparse
-    /// one per EM iteration on this machine, measured by `Scripts/bench-scale crossover`
-    /// (synthetic data of 2000 users, 1000–4000 items, densities 1–80 %, K = 4 and 12,
-    /// 2 threads): see README, "Choosing a kernel". Sparse work is ~3K multiply-adds per
-    /// rating with scattered loads; a GEMM does 4K per cell (X and the mask, both
-    /// products) at several times the arithmetic rate, so the crossover sits well below 1
-    /// and depends little on K or the shape.
-    public static let denseCrossoverDensity = 0.35
+    /// For a dense matrix, the density (observed / (users × items)) below which `auto` runs
+    /// the sparse kernel instead of the dense BLAS one. Measured by `Scripts/bench-scale
+    /// crossover` (synthetic 2000 × 2000, densities 1–90%, K = 4 and 12; README, "Choosing a
+    /// kernel"): the sparse kernel was faster at every density up to 90%, by 3× or more
+    /// below 30% and by 1.3–3× above; on the course's netflix matrix (77%) the two are
+    /// level at K = 12 and the GEMV wins at K = 1. So a dense file — already in memory in
+    /// the BLAS kernel's layout, where batched restarts widen the GEMMs — keeps the BLAS
+    /// kernel unless it is clearly sparse.
+    public static let sparseBelowDensity = 0.25
 
-    /// The kernel `auto` runs for data of this density.
+    /// The kernel `auto` runs. Record data always gets the sparse kernel: it never lost to
+    /// the GEMM kernels in the measurements above, and it never builds an n × d matrix
+    /// (the blocked kernel, the bounded-memory GEMM path, is there on request).
     public static func automatic(density: Double, isRecords: Bool) -> KernelChoice {
-        guard density >= denseCrossoverDensity else { return .sparse }
-        return isRecords ? .blocked : .dense
+        if isRecords { return .sparse }
+        return density < sparseBelowDensity ? .sparse : .dense
     }
 
     /// Bytes the dense kernels take for n × d data: the matrix (8·n·d) and the BLAS kernel's
