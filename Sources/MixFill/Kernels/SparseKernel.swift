@@ -375,7 +375,9 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
         let shifted = means + offset
         while position < end {
             let item = Int(rows.items[position])
-            let difference = Lanes(broadcast: rows.ratings.rating(at: position)) - Lanes(loading: shifted + item &* padded)
+            // μ − x rather than x − μ: the same square, bit for bit, and on two-operand SSE
+            // the freshly loaded means can be overwritten instead of copying x first.
+            let difference = Lanes(loading: shifted + item &* padded) - Lanes(broadcast: rows.ratings.rating(at: position))
             sum = sum + difference * difference
             position &+= 1
         }
