@@ -116,9 +116,13 @@ final class NaiveRuns: @unchecked Sendable {
         let table = try #require(NaiveRuns.movieLensTable)
         let reference = try #require(NaiveRuns.movieLens)
         #expect(table.matrix.userCount == 610 && table.matrix.itemCount == 9724 && table.matrix.observedCount == 100_836)
+        // `--kernel dense` on these records: the BLAS kernel on the densified matrix.
+        let densified = try RatingInput(storage: .records(table), format: .csv).makeKernel(.dense, backend: .blas, threads: 2)
+        #expect(densified.name == "blas")
         try compare(table, reference, componentCount: componentCount, kernels: [
             SparseKernel(table.matrix, threadCount: 2),
             BlockedKernel(table.matrix, blockSize: 100),
+            densified,
         ])
     }
 
