@@ -20,8 +20,8 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     /// the sparse kernel instead of the dense BLAS one. Measured by `Scripts/bench-scale
     /// crossover` (synthetic 2000 × 2000, densities 1–90%, K = 4 and 12; README, "Choosing a
     /// kernel"): the sparse kernel was faster at every density up to 90%, by 3× or more
-    /// below 30% and by 1.3–3× above; on the course's netflix matrix (77%) the two are
-    /// level at K = 12 and the GEMV wins at K = 1. So a dense file — already in memory in
+    /// below 30% and by 1.04–3× above; on the course's netflix matrix (77%) the two are
+    /// near level at K = 12 and the GEMV wins at K = 1. So a dense file — already in memory in
     /// the BLAS kernel's layout, where batched restarts widen the GEMMs — keeps the BLAS
     /// kernel unless it is clearly sparse.
     public static let sparseBelowDensity = 0.25
