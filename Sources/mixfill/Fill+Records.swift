@@ -22,7 +22,8 @@ extension Fill {
         let table = loaded.table
         let aligned = PairPredictor.align(table, to: modelItems)
         if aligned.droppedRatings > 0 {
-            Terminal.warning("\(data): \(aligned.droppedRatings) rating\(aligned.droppedRatings == 1 ? "" : "s") of items the model was not fitted on were ignored")
+            let one = aligned.droppedRatings == 1
+            Terminal.warning("\(data): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored")
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)

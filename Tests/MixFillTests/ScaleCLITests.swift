@@ -108,6 +108,14 @@ import Glibc
         #expect(line == "mixfill: error: \(unknownItem):2:4: item 555 is not in the model (it was fitted on 3 items); predict only items the model was fitted on")
         #expect(!FileManager.default.fileExists(atPath: folder + "/q.tsv"))
 
+        // Other data with an item the model lacks: that rating is left out of the E-step.
+        let extra = try Fixtures.write("userId,movieId,rating\n10,100,5\n10,200,4.5\n10,999,1\n", named: "extra.csv", in: folder)
+        let aligned = try CLI.run(["fill", extra, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/e.tsv"])
+        #expect(aligned.status == 0, "\(aligned.stderr)")
+        #expect(aligned.stderr.hasPrefix("mixfill: warning: \(extra): 1 rating of items the model was not fitted on was ignored\n"))
+        let alignedLines = try String(contentsOfFile: folder + "/e.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
+        #expect(alignedLines[1][2] == lines[1][2])  // user 10's ratings of the model's items are the same
+
         // Small record data may still be written as a dense matrix (ids ascending).
         let dense = try CLI.run(["fill", data, "--model", folder + "/m.json", "--out", folder + "/dense.txt"])
         #expect(dense.status == 0, "\(dense.stderr)")

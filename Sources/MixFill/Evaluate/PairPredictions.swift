@@ -29,30 +29,31 @@ public struct PairPredictor: Sendable {
 
     /// The table's ratings with each item renumbered to the model's column of the same id
     /// (both id lists ascend, so rows stay sorted); ratings of items the model does not
-    /// have are dropped and counted.
+    /// have are dropped and counted. When the model's items are the data's (predicting for
+    /// the training data) the matrix is used as it is, without a copy.
     public static func align(_ table: RatingTable, to modelItems: IdMap) -> (matrix: SparseRatingMatrix, droppedRatings: Int) {
+        if table.items == modelItems { return (table.matrix, 0) }
         let column = (0..<table.items.count).map { modelItems.index(of: table.items.id($0)) }
         let source = table.matrix
         var rowStarts = [0]
         rowStarts.reserveCapacity(source.userCount + 1)
-        var indices = [Int]()
-        indices.reserveCapacity(source.observedCount)
-        var values = [Double]()
-        values.reserveCapacity(source.observedCount)
+        var kept = [Int]()
         for user in 0..<source.userCount {
-            for position in source.rowStarts[user]..<source.rowStarts[user + 1] {
-                if let target = column[source.items[position]] {
-                    indices.append(target)
-                    values.append(source.ratings[position])
-                }
+            for position in source.rowStarts[user]..<source.rowStarts[user + 1] where column[source.items[position]] != nil {
+                kept.append(position)
             }
-            rowStarts.append(indices.count)
+            rowStarts.append(kept.count)
+        }
+        let indices = kept.map { column[source.items[$0]] ?? 0 }
+        let ratings: RatingValues
+        switch source.ratings {
+        case let .coded(palette, codes): ratings = .coded(palette: palette, codes: kept.map { codes[$0] })
+        case let .exact(values): ratings = .exact(kept.map { values[$0] })
         }
         let matrix = SparseRatingMatrix(
             userCount: source.userCount, itemCount: modelItems.count, rowStarts: rowStarts,
-            items: SparseRatingMatrix.compactItems(indices, itemCount: modelItems.count),
-            ratings: SparseRatingMatrix.compactRatings(values))
-        return (matrix, source.observedCount - indices.count)
+            items: SparseRatingMatrix.compactItems(indices, itemCount: modelItems.count), ratings: ratings)
+        return (matrix, source.observedCount - kept.count)
     }
 
     public enum Prediction: Equatable, Sendable {
