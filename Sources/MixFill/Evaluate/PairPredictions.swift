@@ -180,7 +180,7 @@ public struct PairPredictor: Sendable {
         let entries = Double(userCount) * Double(itemCount)
         let memory = KernelChoice.physicalMemoryBytes
         let textBytes = entries * 18
-        let shape = "\(userCount) × \(itemCount) = \(entries) entries"
+        let shape = "\(userCount) × \(itemCount) = \(userCount.multipliedReportingOverflow(by: itemCount).partialValue) entries"
         if 8 * entries > memory / 2 {
             return "a dense matrix of \(shape) would need \(RatingInput.gigabytes(8 * entries)) GB to read back, more than half of this machine's \(RatingInput.gigabytes(memory)) GB"
         }
