@@ -190,7 +190,7 @@ public enum BinaryRatingFile {
         let invalid = { (what: String) -> MixFillError in
             .badFile(file: path, message: "its checksums match but \(what); it was not written by MixFill\(damaged)")
         }
-        guard isStrictlyIncreasing(userIds), isStrictlyIncreasing(itemIds) else { throw invalid("ids are not in ascending order") }
+        guard IdMap.isStrictlyIncreasing(userIds), IdMap.isStrictlyIncreasing(itemIds) else { throw invalid("ids are not in ascending order") }
         guard rawStarts[0] == 0, rawStarts[userCount] == UInt64(ratingCount), isNondecreasing(rawStarts) else {
             throw invalid("row starts are not monotone from 0 to the number of ratings")
         }
@@ -250,10 +250,6 @@ public enum BinaryRatingFile {
         }
         if let failure { throw failure }
         return values
-    }
-
-    private static func isStrictlyIncreasing(_ values: [Int64]) -> Bool {
-        values.indices.dropFirst().allSatisfy { values[$0 - 1] < values[$0] }
     }
 
     private static func isNondecreasing(_ values: [UInt64]) -> Bool {

@@ -161,7 +161,9 @@ struct RecordLineParser {
 
     // MARK: Fields
 
-    /// A whole number of at most 64 bits, optionally signed; nil for anything else.
+    /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The
+    /// streaming readers' hot path, on the block's bytes in place; `FieldLines.id` is the
+    /// same rule for the small whole-file lists.)
     @inline(__always)
     static func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64? {
         var index = range.lowerBound
