@@ -10,7 +10,9 @@ struct Fit: ParsableCommand {
             seed; the run with the highest log-likelihood is kept. With several K, \
             --model-out FILE.json writes FILE-k<K>.json per K. --init-model continues from a \
             saved model instead (one run, no seeds): on the data it was fitted on, exactly \
-            where that fit stopped; on new data with the same items, from its mixture.
+            where that fit stopped; on new data with the same items, from its mixture. With \
+            --checkpoint-every, restarts run one at a time and each saves its state; SIGINT or \
+            SIGTERM then checkpoints and exits with 130 or 143, and --resume continues bit for bit.
             """
     )
 
@@ -42,9 +44,16 @@ struct Fit: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    @OptionGroup var checkpoints: CheckpointOptions
+
+    @OptionGroup var logging: LogOptions
+
     func validate() throws {
         _ = try IntegerList.componentCounts(k ?? "1")
         _ = try IntegerList.seeds(seeds ?? "0")
+        if initModel != nil, checkpoints.isActive {
+            throw ValidationError("--checkpoint-every: a warm start (--init-model) is one run from a saved model; save it with --model-out instead of checkpoints")
+        }
         if initModel != nil, seeds != nil {
             throw ValidationError("--seeds: a warm start (--init-model) continues one saved mixture and draws no seeds; leave --seeds out")
         }
@@ -57,6 +66,8 @@ struct Fit: ParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         let threadCount = engine.applyThreads()
+        logging.configureDisplay()
+        try checkpoints.prepare()
         let loaded = try LoadedRatings.load(data, format: input.format)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
@@ -70,6 +81,9 @@ struct Fit: ParsableCommand {
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         for count in componentCounts where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+        }
+        if let matrix = loaded.input.denseMatrix {
+            for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
         var goldMatrix: DenseRatingMatrix?
         if let gold {
@@ -89,7 +103,11 @@ struct Fit: ParsableCommand {
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {
             let fitStart = clock.now
-            let fit = try warmStart?.run(em) ?? em.fit(data: loaded.input.data, componentCount: componentCount, seeds: seedList)
+            let fit = try warmStart?.run(em) ?? checkpoints.fit(
+                em: em, data: loaded.input.data, fingerprint: loaded.fingerprint,
+                settings: ["backend": engine.backend.rawValue,
+                           "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue],
+                threads: threadCount, componentCount: componentCount, seeds: seedList)
             fitSeconds += (clock.now - fitStart).seconds
             let best = fit.best
             var rmse: FitReport.RMSE?
@@ -131,6 +149,7 @@ struct Fit: ParsableCommand {
             fits: reports,
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: fitSeconds,
                                      total_seconds: (clock.now - start).seconds))
+        Display.shared.finish()
         if json {
             try report.printJSON()
         } else {

@@ -5,25 +5,31 @@ import MixFill
 /// `mixfill`: fit Gaussian mixtures to incomplete rating matrices and fill them in.
 ///
 /// Exit codes: 0 success; 1 runtime failure (for example an output that cannot be
-/// written); 2 usage error or bad input (a bad option, a malformed data file).
+/// written); 2 usage error or bad input (a bad option, a malformed data file); 3 a batch
+/// that finished with failed jobs; 128 + signal (130, 143) when SIGINT or SIGTERM stopped
+/// a fit after writing its checkpoint.
 @main
 struct MixFillCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mixfill",
         abstract: "Fit Gaussian mixtures to incomplete rating matrices with EM and fill in the missing ratings.",
         discussion: """
-            Exit codes: 0 success, 1 runtime failure, 2 usage error or bad input.
+            Exit codes: 0 success, 1 runtime failure, 2 usage error or bad input, 3 a batch \
+            finished with failed jobs, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint.
             """,
         version: MixFillVersion.string,
-        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self]
+        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self, Batch.self]
     )
 
     static func main() {
+        // Writing past a file-size limit (ulimit -f) then fails with EFBIG, reported like a
+        // full disk, instead of killing the process mid-write.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as MixFillError {
-            Terminal.error(error.description)
+            Terminal.error(error.description, exitCode: error.exitCode)
             Foundation.exit(error.exitCode)
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
@@ -45,15 +51,15 @@ enum MixFillVersion {
     static let string = "0.1.0"
 }
 
-/// Writes to the standard streams.
+/// Writes errors and warnings to stderr (through `Display`, which keeps them off the live
+/// progress line and writes them as JSON under `--log-format json`).
 enum Terminal {
-    static func error(_ message: String) {
-        let line = "mixfill: error: " + message.split(separator: "\n", omittingEmptySubsequences: true)
-            .joined(separator: " ") + "\n"
-        FileHandle.standardError.write(Data(line.utf8))
+    static func error(_ message: String, exitCode: Int32 = 2) {
+        Display.shared.error(message.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: " "),
+                             exitCode: exitCode)
     }
 
     static func warning(_ message: String) {
-        FileHandle.standardError.write(Data(("mixfill: warning: " + message + "\n").utf8))
+        Display.shared.warning(message)
     }
 }

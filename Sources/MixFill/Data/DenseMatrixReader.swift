@@ -3,8 +3,14 @@
 ///
 /// The parser walks the bytes once (no `String` splitting), so the 2.9 MB netflix matrix
 /// reads in a few milliseconds. Blank lines and `#` comments are skipped, CRLF line ends
-/// are accepted. Every rejection names `file:line:column` and says what to change.
+/// and a leading UTF-8 byte-order mark (as spreadsheet programs write) are accepted. Every
+/// rejection names `file:line:column` and says what to change.
 public enum DenseMatrixReader {
+    /// The largest rating accepted. The model sums squared ratings over all users and items
+    /// (‖x_u‖², the variance numerators), so ratings near 1e154 would overflow to infinity;
+    /// 1e100 leaves room for 10¹⁰⁰ entries and still admits any real rating scale.
+    public static let largestRating = 1e100
+
     /// Reads and validates the file at `path`.
     public static func read(path: String) throws(MixFillError) -> DenseRatingMatrix {
         let bytes = try FileBytes.read(path)
@@ -22,7 +28,8 @@ public enum DenseMatrixReader {
 
         bytes.withUnsafeBufferPointer { buffer in
             let count = buffer.count
-            var position = 0
+            // A UTF-8 byte-order mark is not part of the first value.
+            var position = count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF ? 3 : 0
             var line = 0
             while position < count {
                 line += 1
@@ -47,8 +54,11 @@ public enum DenseMatrixReader {
                     let token = UnsafeBufferPointer(rebasing: buffer[tokenStart..<cursor])
                     switch DecimalParser.parse(token) {
                     case .notANumber:
+                        let separator = token.contains(UInt8(ascii: ",")) || token.contains(UInt8(ascii: ";"))
                         failure = .badInput(file: name, line: line, column: column,
-                            message: "'\(printable(token))' is not a number; ratings are decimal numbers, 0 for missing")
+                            message: separator
+                                ? "'\(printable(token))' is not a number; separate the values of a row with spaces or tabs, not commas or semicolons"
+                                : "'\(printable(token))' is not a number; ratings are decimal numbers, 0 for missing")
                         return
                     case let .number(value):
                         guard value.isFinite else {
@@ -59,6 +69,11 @@ public enum DenseMatrixReader {
                         guard value >= 0 else {
                             failure = .badInput(file: name, line: line, column: column,
                                 message: "negative rating '\(printable(token))'; ratings must be ≥ 0 (0 marks a missing entry)")
+                            return
+                        }
+                        guard value <= largestRating else {
+                            failure = .badInput(file: name, line: line, column: column,
+                                message: "rating '\(printable(token))' is too large; ratings must be at most 1e100 (their squares are summed), rescale them")
                             return
                         }
                         values.append(value == 0 ? 0 : value)
@@ -90,6 +105,11 @@ public enum DenseMatrixReader {
     private static func isSpace(_ byte: UInt8) -> Bool {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r")
             || byte == 0x0B || byte == 0x0C
+    }
+
+    /// `text` for a message, shortened and with control bytes escaped.
+    static func printable(_ text: String) -> String {
+        Array(text.utf8).withUnsafeBufferPointer { printable($0) }
     }
 
     /// The token as text for a message, shortened and with control bytes escaped.

@@ -29,6 +29,36 @@ public struct FitResult: Sendable {
     public var logLikelihoodTrace: [Double]
 }
 
+/// Where a run stands between two iterations: the mixture after the last M-step and the
+/// log-likelihood of every E-step so far. The loop needs nothing else (the stopping rule
+/// compares the next LL with the last one in the trace), so a run continued from a saved
+/// state computes exactly, bit for bit, what it would have computed uninterrupted.
+public struct EMState: Sendable, Equatable {
+    public var mixture: Mixture
+    /// The log-likelihood of every E-step so far, in order.
+    public var logLikelihoodTrace: [Double]
+    /// Whether the last E-step met the stopping rule.
+    public var converged: Bool
+    /// The log-likelihood the first E-step of the trace is compared with: nil for a run
+    /// from an initialisation, the saved fit's last one for a warm start.
+    public var previousLogLikelihood: Double?
+
+    /// The state before the first iteration.
+    public init(initial: Mixture, previousLogLikelihood: Double? = nil) {
+        self.init(mixture: initial, logLikelihoodTrace: [], converged: false, previousLogLikelihood: previousLogLikelihood)
+    }
+
+    public init(mixture: Mixture, logLikelihoodTrace: [Double], converged: Bool, previousLogLikelihood: Double? = nil) {
+        self.mixture = mixture
+        self.logLikelihoodTrace = logLikelihoodTrace
+        self.converged = converged
+        self.previousLogLikelihood = previousLogLikelihood
+    }
+
+    /// Number of E-steps run.
+    public var iterations: Int { logLikelihoodTrace.count }
+}
+
 /// The EM loop over shards: E-step on every shard, one reduction of the sufficient
 /// statistics, one M-step. Kernels are interchangeable; the loop does not know which ran.
 public struct ExpectationMaximization {
@@ -70,26 +100,33 @@ public struct ExpectationMaximization {
     /// E-step here is tested against it and the continued run stops exactly where the
     /// uninterrupted run would have.
     public func run(from initial: Mixture, previousLogLikelihood: Double? = nil) throws(MixFillError) -> FitResult {
-        var mixture = initial
-        var trace = [Double]()
-        var previous: Double? = previousLogLikelihood
-        var converged = false
-        while trace.count < stoppingRule.maxIterations {
-            let statistics = eStep(mixture)
+        try run(resuming: EMState(initial: initial, previousLogLikelihood: previousLogLikelihood))
+    }
+
+    /// Runs EM from `state` (a fresh one, or one saved by a checkpoint) until the stopping
+    /// rule holds or the iteration cap is reached. `observer`, when given, sees the state
+    /// after every iteration (E-step then M-step), the last one included; it may save it,
+    /// report it, or throw to stop the run there.
+    public func run(resuming state: EMState,
+                    observer: ((EMState) throws(MixFillError) -> Void)? = nil) throws(MixFillError) -> FitResult {
+        var state = state
+        while !state.converged && state.iterations < stoppingRule.maxIterations {
+            let statistics = eStep(state.mixture)
             let logLikelihood = statistics.logLikelihood
             guard logLikelihood.isFinite else {
-                throw .runtime(message: "the log-likelihood became \(logLikelihood) at iteration \(trace.count + 1); check the data for extreme values")
+                throw .runtime(message: "the log-likelihood became \(logLikelihood) at iteration \(state.iterations + 1); check the data for extreme values")
             }
-            trace.append(logLikelihood)
-            mixture = MStep.update(mixture, with: statistics, varianceFloor: stoppingRule.varianceFloor)
+            let previous = state.logLikelihoodTrace.last ?? state.previousLogLikelihood
+            state.logLikelihoodTrace.append(logLikelihood)
+            state.mixture = MStep.update(state.mixture, with: statistics, varianceFloor: stoppingRule.varianceFloor)
             if let previous, logLikelihood - previous <= stoppingRule.relativeTolerance * abs(logLikelihood) {
-                converged = true
-                break
+                state.converged = true
             }
-            previous = logLikelihood
+            try observer?(state)
         }
-        return FitResult(mixture: mixture, logLikelihood: trace.last ?? -.infinity,
-                         iterations: trace.count, converged: converged, logLikelihoodTrace: trace)
+        return FitResult(mixture: state.mixture, logLikelihood: state.logLikelihoodTrace.last ?? -.infinity,
+                         iterations: state.iterations, converged: state.converged,
+                         logLikelihoodTrace: state.logLikelihoodTrace)
     }
 
     /// p(j|u) for every user (shards concatenated in order) and the total log-likelihood.

@@ -1,0 +1,374 @@
+import Dispatch
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a job file into an output folder so that nothing is lost, nothing is left
+/// half-written, and a rerun picks up where the last run stopped.
+///
+///     DIR/summary.json, DIR/summary.csv     every job's status and best fits (rewritten at the end)
+///     DIR/<job>/job.json                     the job's settings and content hash
+///     DIR/<job>/model-k<K>.json              the best model per K (unless "models": false)
+///     DIR/<job>/result.json                  written last: its presence with a matching hash means done
+///     DIR/<job>/log.jsonl                    one JSON event per line (run starts and ends, checkpoints, warnings)
+///     DIR/<job>/checkpoints/                 run checkpoints while the job is unfinished
+///
+/// Every file is written atomically (`AtomicFile`). A job is skipped when its
+/// `result.json` says "ok" with the job's current content hash (the SHA-256 of its
+/// settings and of its data and gold files' bytes); a job whose folder holds `job.json`
+/// with the current hash continues from its checkpoints; any other job folder is cleared
+/// of MixFill's files and the job starts over. A failing job records its error in
+/// `result.json` and the batch goes on.
+public struct BatchRunner: Sendable {
+    public struct Options: Sendable {
+        public var outputFolder: String
+        /// Jobs run at once, each on its own thread; above 1 every job's BLAS runs on one
+        /// thread so threads never stack.
+        public var parallel: Int
+        /// Periodic checkpoints for jobs that do not set "checkpoint_every".
+        public var checkpointEvery: Int?
+        /// BLAS threads for jobs that do not set "threads" (when `parallel` is 1).
+        public var defaultThreads: Int
+
+        public init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int) {
+            self.outputFolder = outputFolder
+            self.parallel = parallel
+            self.checkpointEvery = checkpointEvery
+            self.defaultThreads = defaultThreads
+        }
+    }
+
+    public enum JobOutcome: Sendable, Equatable {
+        case completed(JobResult, skipped: Bool)
+        case failed(JobResult)
+        /// Interrupted while running, or never started because the batch was interrupted.
+        case pending
+    }
+
+    public struct Outcome: Sendable {
+        public var jobs: [(spec: JobSpec, outcome: JobOutcome)]
+        public var summary: BatchSummary
+        /// Set when a signal stopped the batch.
+        public var interruption: MixFillError?
+    }
+
+    public let jobFile: JobFile
+    public let options: Options
+    public let report: @Sendable (FitEvent) -> Void
+    public let stopRequested: @Sendable () -> Int32?
+
+    public init(jobFile: JobFile, options: Options, report: @escaping @Sendable (FitEvent) -> Void = { _ in },
+                stopRequested: @escaping @Sendable () -> Int32? = { nil }) {
+        self.jobFile = jobFile
+        self.options = options
+        self.report = report
+        self.stopRequested = stopRequested
+    }
+
+    public static let resultName = "result.json"
+    public static let markerName = "job.json"
+    public static let logName = "log.jsonl"
+    public static let checkpointFolderName = "checkpoints"
+    static let lockName = ".mixfill-batch.lock"
+
+    public func run() throws(MixFillError) -> Outcome {
+        let folder = options.outputFolder
+        try Folders.create(folder, purpose: "output folder")
+        let lock = try FolderLock(folder: folder, name: Self.lockName)
+        defer { lock.release() }
+        AtomicFile.removeStaleTemporaries(inFolder: folder)
+        if options.parallel > 1 { BLASThreads.set(1) }
+
+        let jobs = jobFile.jobs
+        let outcomes = Mutex([JobOutcome](repeating: .pending, count: jobs.count))
+        let nextJob = Mutex(0)
+        let interruption = Mutex<MixFillError?>(nil)
+        let workerCount = max(1, min(options.parallel, jobs.count))
+        DispatchQueue.concurrentPerform(iterations: workerCount) { _ in
+            while true {
+                let index: Int? = nextJob.withLock { next in
+                    guard next < jobs.count else { return nil }
+                    next += 1
+                    return next - 1
+                }
+                guard let index, interruption.withLock({ $0 == nil }) else { return }
+                if let signal = stopRequested() {
+                    interruption.withLock { stopped in
+                        if stopped == nil {
+                            stopped = .interrupted(signal: signal, message: "\(ResumableFit.signalName(signal)) received: the batch stopped before job \(jobs[index].name); rerun the same command to continue")
+                        }
+                    }
+                    return
+                }
+                do throws(MixFillError) {
+                    let outcome = try runJob(jobs[index])
+                    outcomes.withLock { $0[index] = outcome }
+                } catch {
+                    interruption.withLock { stopped in
+                        if stopped == nil { stopped = error }
+                    }
+                }
+            }
+        }
+        let finalOutcomes = outcomes.withLock { $0 }
+        let summary = BatchSummary(jobs: zip(jobs, finalOutcomes).map { spec, outcome in
+            switch outcome {
+            case let .completed(result, _):
+                return BatchSummary.Entry(name: spec.name, status: .ok, error: nil, fits: result.fits)
+            case let .failed(result):
+                return BatchSummary.Entry(name: spec.name, status: .failed, error: result.error, fits: nil)
+            case .pending:
+                return BatchSummary.Entry(name: spec.name, status: .pending, error: nil, fits: nil)
+            }
+        })
+        try AtomicFile.write(summary.encoded(), to: folder + "/summary.json")
+        try AtomicFile.write(summary.csv(), to: folder + "/summary.csv")
+        return Outcome(jobs: Array(zip(jobs, finalOutcomes)).map { ($0, $1) }, summary: summary,
+                       interruption: interruption.withLock { $0 })
+    }
+
+    /// Runs one job to an outcome; throws only `MixFillError.interrupted`.
+    func runJob(_ job: JobSpec) throws(MixFillError) -> JobOutcome {
+        let folder = options.outputFolder + "/" + job.name
+        let log = JobLog(path: folder + "/" + Self.logName, job: job.name, forward: report)
+        let clock = ContinuousClock()
+        let start = clock.now
+        var jobHash = ""
+        do {
+            try Folders.create(folder, purpose: "job folder")
+            AtomicFile.removeStaleTemporaries(inFolder: folder)
+            AtomicFile.removeStaleTemporaries(inFolder: folder + "/" + Self.checkpointFolderName)
+
+            let dataBytes = try FileBytes.read(job.dataPath)
+            var goldBytes: [UInt8]?
+            if let goldPath = job.goldPath { goldBytes = try FileBytes.read(goldPath) }
+            jobHash = Self.contentHash(job, data: dataBytes, gold: goldBytes)
+
+            if let existing = JobResult.readIfPresent(path: folder + "/" + Self.resultName),
+               existing.status == .ok, existing.jobHash == jobHash {
+                removeCheckpoints(folder)
+                report(FitEvent(.jobSkip, job: job.name, message: "result is current (hash \(jobHash.prefix(12))…)"))
+                return .completed(existing, skipped: true)
+            }
+            let resuming = JobMarker.read(path: folder + "/" + Self.markerName)?.jobHash == jobHash
+            if resuming {
+                log.load()
+            } else {
+                clearJobFolder(folder)
+                try JobMarker(job: job.name, jobHash: jobHash, settings: job.canonicalText)
+                    .write(to: folder + "/" + Self.markerName)
+            }
+            log.add(FitEvent(.jobStart, job: job.name, message: resuming ? "continuing (hash \(jobHash.prefix(12))…)" : "starting (hash \(jobHash.prefix(12))…)"))
+
+            let result = try fitJob(job, jobHash: jobHash, dataBytes: dataBytes, goldBytes: goldBytes, folder: folder, log: log)
+            log.add(FitEvent(.jobEnd, job: job.name, seconds: (clock.now - start).seconds))
+            try log.write()
+            try AtomicFile.write(result.encoded(), to: folder + "/" + Self.resultName)
+            removeCheckpoints(folder)
+            return .completed(result, skipped: false)
+        } catch {
+            if case .interrupted = error {
+                log.add(FitEvent(.jobFail, job: job.name, message: error.description, exitCode: error.exitCode))
+                try? log.write()
+                throw error
+            }
+            let failure = JobResult.Failure(message: error.description, exitCode: error.exitCode)
+            let result = JobResult(job: job.name, jobHash: jobHash, status: .failed, error: failure)
+            removeModels(folder)
+            log.add(FitEvent(.jobFail, job: job.name, seconds: (clock.now - start).seconds,
+                             message: error.description, exitCode: error.exitCode))
+            try? log.write()
+            if let bytes = try? result.encoded() { try? AtomicFile.write(bytes, to: folder + "/" + Self.resultName) }
+            return .failed(result)
+        }
+    }
+
+    private func fitJob(_ job: JobSpec, jobHash: String, dataBytes: [UInt8], goldBytes: [UInt8]?,
+                        folder: String, log: JobLog) throws(MixFillError) -> JobResult {
+        let matrix = try DenseMatrixReader.parse(dataBytes, name: job.dataPath)
+        for count in job.componentCounts where count > matrix.userCount {
+            throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(matrix.userCount) users in \(job.dataPath); choose K ≤ \(matrix.userCount)")
+        }
+        var gold: DenseRatingMatrix?
+        if let goldBytes, let goldPath = job.goldPath {
+            let complete = try DenseMatrixReader.parse(goldBytes, name: goldPath)
+            guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
+                throw .badFile(file: goldPath, message: "is \(complete.userCount) × \(complete.itemCount) but \(job.dataPath) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
+            }
+            gold = complete
+        }
+        for warning in DataWarnings.check(matrix, name: job.dataPath) {
+            log.add(FitEvent(.warning, job: job.name, message: warning))
+        }
+        var threads = 1
+        if options.parallel <= 1 {
+            threads = job.threads ?? options.defaultThreads
+            BLASThreads.set(threads)
+        } else if let asked = job.threads, asked > 1 {
+            log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs BLAS on 1 thread"))
+        }
+
+        let em = ExpectationMaximization(kernel: job.backend.makeKernel(for: matrix),
+                                         stoppingRule: StoppingRule(maxIterations: job.maxIterations))
+        let checkpointing = ResumableFit.Checkpointing(
+            folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
+            resume: true, resumeHint: "rerun the same batch command to continue")
+        let fitter = ResumableFit(em: em, data: matrix, settings: ["backend": job.backend.rawValue],
+                                  checkpointing: checkpointing, threads: threads, job: job.name,
+                                  report: { event in log.add(event) }, stopRequested: stopRequested)
+        var fits = [JobResult.Fit]()
+        var models = [(name: String, file: ModelFile)]()
+        for componentCount in job.componentCounts {
+            let fit = try fitter.fit(componentCount: componentCount, seeds: job.seeds)
+            let best = fit.best
+            var rmse: JobResult.RootMeanSquareErrors?
+            if let gold {
+                let posteriors = em.posteriors(best.result.mixture).posteriors
+                let filled = Completion.fill(matrix, mixture: best.result.mixture, posteriors: posteriors)
+                let errors = Completion.rootMeanSquareErrors(predicted: filled, gold: gold, observed: matrix)
+                rmse = JobResult.RootMeanSquareErrors(allEntries: errors.allEntries, missingEntries: errors.missingEntries)
+            }
+            let modelName = job.writeModels ? "model-k\(componentCount).json" : nil
+            if let modelName {
+                models.append((modelName, ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
+                                                    seed: best.seed, iterations: best.result.iterations,
+                                                    converged: best.result.converged, userCount: matrix.userCount,
+                                                    observedCount: matrix.observedCount)))
+            }
+            let bic = Completion.bayesianInformationCriterion(logLikelihood: best.result.logLikelihood,
+                                                              mixture: best.result.mixture, userCount: matrix.userCount)
+            fits.append(JobResult.Fit(
+                k: componentCount,
+                runs: fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.logLikelihood,
+                                                   iterations: $0.result.iterations, converged: $0.result.converged) },
+                best: JobResult.Best(seed: best.seed, logLikelihood: best.result.logLikelihood, bic: bic),
+                rmse: rmse, model: modelName))
+            for run in fit.runs where !run.result.converged {
+                log.add(FitEvent(.warning, job: job.name, componentCount: componentCount, seed: run.seed,
+                                 message: "K = \(componentCount), seed \(run.seed) stopped at max_iterations \(job.maxIterations) before converging"))
+            }
+        }
+        for model in models {
+            try model.file.write(to: folder + "/" + model.name)
+        }
+        return JobResult(job: job.name, jobHash: jobHash, status: .ok,
+                         data: JobResult.DataSummary(path: job.data, users: matrix.userCount,
+                                                     items: matrix.itemCount, observed: matrix.observedCount),
+                         backend: job.backend.rawValue, seeds: job.seeds, maxIterations: job.maxIterations, fits: fits)
+    }
+
+    /// SHA-256 over the job's result-deciding settings and the bytes of its data and gold
+    /// files, under a version tag that changes whenever results would.
+    public static func contentHash(_ job: JobSpec, data: [UInt8], gold: [UInt8]?) -> String {
+        var hasher = SHA256()
+        hasher.update("mixfill-job 1\n")
+        hasher.update(job.canonicalText)
+        hasher.update("data-sha256=\(SHA256.hex(data))\n")
+        hasher.update("gold-sha256=\(gold.map { SHA256.hex($0) } ?? "")\n")
+        return hasher.finalizeHex()
+    }
+
+    /// Removes the files MixFill writes in a job folder, and nothing else.
+    private func clearJobFolder(_ folder: String) {
+        unlink(folder + "/" + Self.resultName)
+        unlink(folder + "/" + Self.markerName)
+        unlink(folder + "/" + Self.logName)
+        removeModels(folder)
+        removeCheckpoints(folder)
+    }
+
+    private func removeModels(_ folder: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        for name in names where name.hasPrefix("model-k") && name.hasSuffix(".json") {
+            unlink(folder + "/" + name)
+        }
+    }
+
+    private func removeCheckpoints(_ folder: String) {
+        let checkpoints = folder + "/" + Self.checkpointFolderName
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? []
+        for name in names where name.hasSuffix(".ckpt") || AtomicFile.isTemporaryName(name) {
+            unlink(checkpoints + "/" + name)
+        }
+        rmdir(checkpoints)
+    }
+}
+
+/// `job.json`: which settings and content hash a job folder's files belong to.
+struct JobMarker: Codable {
+    var job: String
+    var jobHash: String
+    var settings: String
+
+    enum CodingKeys: String, CodingKey {
+        case job, jobHash = "job_hash", settings
+    }
+
+    func write(to path: String) throws(MixFillError) {
+        try AtomicFile.write(BatchJSON.encode(self, what: "job.json"), to: path)
+    }
+
+    static func read(path: String) -> JobMarker? {
+        guard let bytes = try? FileBytes.read(path) else { return nil }
+        return try? JSONDecoder().decode(JobMarker.self, from: Data(bytes))
+    }
+}
+
+/// A job's `log.jsonl`, kept in memory and rewritten whole (atomically) at run ends and
+/// at the job's end, so the file on disk is always a complete set of lines. Iteration
+/// events go only to the live reporter.
+final class JobLog: @unchecked Sendable {
+    // Used by the one thread running the job; @unchecked because events arrive through
+    // closures the compiler cannot see are confined to it.
+    let path: String
+    let job: String
+    let forward: @Sendable (FitEvent) -> Void
+    private var lines = [String]()
+
+    init(path: String, job: String, forward: @escaping @Sendable (FitEvent) -> Void) {
+        self.path = path
+        self.job = job
+        self.forward = forward
+    }
+
+    func load() {
+        guard let bytes = try? FileBytes.read(path) else { return }
+        lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+    }
+
+    func add(_ event: FitEvent) {
+        forward(event)
+        guard event.kind != .iteration else { return }
+        lines.append(event.jsonLine(time: Date().ISO8601Format()))
+        if event.kind == .runEnd { try? write() }
+    }
+
+    func write() throws(MixFillError) {
+        try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: path)
+    }
+}
+
+/// An exclusive advisory lock (flock) on a file in a folder, so two batches never write
+/// into the same output folder at once. The kernel drops it when the process dies.
+struct FolderLock {
+    let descriptor: Int32
+
+    init(folder: String, name: String) throws(MixFillError) {
+        let path = folder + "/" + name
+        descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .runtime(message: "\(folder): cannot create the lock file \(name): \(FileBytes.describe(errno)); choose a writable output folder")
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            close(descriptor)
+            throw .runtime(message: "\(folder): another mixfill batch is writing into this folder; wait for it to finish or choose another --out")
+        }
+    }
+
+    func release() {
+        flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+}

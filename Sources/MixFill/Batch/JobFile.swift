@@ -1,0 +1,288 @@
+/// A batch job file: JSON naming the fits to run, each with its data and settings.
+///
+///     {
+///       "version": 1,                                   optional; a newer version is refused
+///       "defaults": { <any job field but name> },       optional; every job starts from these
+///       "jobs": [ { "name": "netflix-k12", "data": "netflix.txt", "k": [12], … }, … ]
+///     }
+///
+/// Job fields (unknown fields are errors, never ignored):
+///
+///     name              required; the job's folder under --out: letters, digits, '.', '_', '-',
+///                       1 to 100 characters, not starting with '.'; unique in the file
+///     data              required; the rating matrix (relative paths are from the job file's folder)
+///     format            "dense" (the only input format so far)
+///     k                 required; a list [1, 12] or a string "1,12", "1-16"
+///     seeds             a list or a string, default "0-4"
+///     backend           "blas" (default) or "naive"
+///     threads           BLAS threads for this job (default: all cores; 1 under --parallel > 1)
+///     max_iterations    default 1000
+///     gold              the complete matrix, to report RMSE
+///     models            write model-k<K>.json files (default true)
+///     checkpoint_every  checkpoint each run every N iterations (default: the batch's --checkpoint-every)
+///
+/// Every error names `file:line:column` of the offending field or value. New settings
+/// (kernel, precision, evaluation) slot in as new entries in `JobFields` and `canonicalText`.
+public struct JobFile: Sendable, Equatable {
+    public static let currentVersion = 1
+    public var path: String
+    public var jobs: [JobSpec]
+
+    public static func read(path: String) throws(MixFillError) -> JobFile {
+        let bytes = try FileBytes.read(path)
+        return try parse(bytes, name: path, baseFolder: AtomicFile.parentFolder(of: path))
+    }
+
+    /// Parses a job file's bytes; relative data paths are resolved against `baseFolder`.
+    public static func parse(_ bytes: [UInt8], name: String, baseFolder: String) throws(MixFillError) -> JobFile {
+        let document = try JSONDocument.parse(bytes, name: name)
+        func error(_ at: (line: Int, column: Int), _ message: String) -> MixFillError {
+            .badInput(file: name, line: at.line, column: at.column, message: message)
+        }
+        guard case let .object(members) = document.kind else {
+            throw error((document.line, document.column), "the job file must be a JSON object with a \"jobs\" list, not \(document.description)")
+        }
+        var defaults = JobFields()
+        var jobList: JSONValue?
+        for member in members {
+            switch member.key {
+            case "version":
+                guard case let .number(text) = member.value.kind, let version = Int(text), version >= 1 else {
+                    throw error((member.value.line, member.value.column), "\"version\" must be a whole number ≥ 1, not \(member.value.description)")
+                }
+                guard version <= currentVersion else {
+                    throw error((member.value.line, member.value.column), "job file version \(version) is newer than this MixFill reads (\(currentVersion)); upgrade MixFill")
+                }
+            case "defaults":
+                guard case let .object(fields) = member.value.kind else {
+                    throw error((member.value.line, member.value.column), "\"defaults\" must be an object of job fields, not \(member.value.description)")
+                }
+                for field in fields {
+                    if field.key == "name" {
+                        throw error((field.line, field.column), "\"name\" cannot be a default; every job names itself")
+                    }
+                    try defaults.apply(field, file: name, context: "in \"defaults\"")
+                }
+            case "jobs":
+                jobList = member.value
+            default:
+                throw error((member.line, member.column), "unknown top-level field \"\(DenseMatrixReader.printable(member.key))\"; a job file has \"jobs\" and optionally \"defaults\" and \"version\"")
+            }
+        }
+        guard let jobList else {
+            throw error((document.line, document.column), "the job file has no \"jobs\" list; add \"jobs\": [{\"name\": …, \"data\": …, \"k\": …}]")
+        }
+        guard case let .array(entries) = jobList.kind else {
+            throw error((jobList.line, jobList.column), "\"jobs\" must be a list of job objects, not \(jobList.description)")
+        }
+        guard !entries.isEmpty else {
+            throw error((jobList.line, jobList.column), "\"jobs\" is empty; list at least one job")
+        }
+        var jobs = [JobSpec]()
+        var names = [String: Int]()
+        for (index, entry) in entries.enumerated() {
+            guard case let .object(fields) = entry.kind else {
+                throw error((entry.line, entry.column), "job \(index + 1) must be an object of job fields, not \(entry.description)")
+            }
+            var job = defaults
+            var jobName: String?
+            for field in fields where field.key == "name" {
+                try job.apply(field, file: name, context: "in job \(index + 1)")
+                jobName = job.name
+            }
+            let context = jobName.map { "in job \"\($0)\"" } ?? "in job \(index + 1)"
+            for field in fields where field.key != "name" {
+                try job.apply(field, file: name, context: context)
+            }
+            let spec = try job.finish(at: (entry.line, entry.column), file: name, context: context, baseFolder: baseFolder)
+            if let earlier = names[spec.name] {
+                throw error((entry.line, entry.column), "a second job named \"\(spec.name)\" (the first is on line \(earlier)); job names must be unique")
+            }
+            names[spec.name] = entry.line
+            jobs.append(spec)
+        }
+        return JobFile(path: name, jobs: jobs)
+    }
+}
+
+/// One job, with defaults applied and paths resolved.
+public struct JobSpec: Sendable, Equatable {
+    public var name: String
+    /// The data path as written in the job file, and resolved against its folder.
+    public var data: String
+    public var dataPath: String
+    public var format: String
+    public var componentCounts: [Int]
+    public var seeds: [UInt32]
+    public var backend: Backend
+    public var threads: Int?
+    public var maxIterations: Int
+    public var gold: String?
+    public var goldPath: String?
+    public var writeModels: Bool
+    public var checkpointEvery: Int?
+    /// Where the job's object starts in the job file.
+    public var line: Int
+
+    /// The settings that decide a job's outputs, one per line, in a fixed order: with the
+    /// bytes of the data and gold files, what the content hash covers. Threads and
+    /// checkpoint intervals change how a job runs, not what it writes, so they are left out.
+    public var canonicalText: String {
+        var text = "name=\(name)\ndata=\(data)\nformat=\(format)\n"
+        text += "k=\(componentCounts.map(String.init).joined(separator: ","))\n"
+        text += "seeds=\(seeds.map(String.init).joined(separator: ","))\n"
+        text += "backend=\(backend.rawValue)\nmax_iterations=\(maxIterations)\n"
+        text += "gold=\(gold ?? "")\nmodels=\(writeModels)\n"
+        return text
+    }
+}
+
+/// Job fields as read so far (from "defaults", then from the job itself).
+struct JobFields {
+    var name: String?
+    var data: String?
+    var format: String?
+    var componentCounts: [Int]?
+    var seeds: [UInt32]?
+    var backend: Backend?
+    var threads: Int?
+    var maxIterations: Int?
+    var gold: String?
+    var writeModels: Bool?
+    var checkpointEvery: Int?
+
+    static let known = ["name", "data", "format", "k", "seeds", "backend", "threads", "max_iterations",
+                        "gold", "models", "checkpoint_every"]
+    static let formats = ["dense"]
+
+    mutating func apply(_ field: JSONValue.Member, file: String, context: String) throws(MixFillError) {
+        let value = field.value
+        func error(_ message: String) -> MixFillError {
+            .badInput(file: file, line: value.line, column: value.column, message: message)
+        }
+        func string(_ what: String) throws(MixFillError) -> String {
+            guard case let .string(text) = value.kind else {
+                throw error("\"\(field.key)\" \(context) must be \(what) in double quotes, not \(value.description)")
+            }
+            return text
+        }
+        func integer(atLeast minimum: Int) throws(MixFillError) -> Int {
+            guard case let .number(text) = value.kind, let number = Int(text), number >= minimum else {
+                throw error("\"\(field.key)\" \(context) must be a whole number ≥ \(minimum), not \(value.description)")
+            }
+            return number
+        }
+        func integerList(what: String, example: String) throws(MixFillError) -> [Int] {
+            switch value.kind {
+            case let .string(text):
+                do {
+                    return try IntegerRanges.parse(text, option: field.key, what: what, example: example)
+                } catch {
+                    throw .badInput(file: file, line: value.line, column: value.column,
+                                    message: "\"\(field.key)\" \(context): \(error.message)")
+                }
+            case let .array(elements):
+                guard !elements.isEmpty else { throw error("\"\(field.key)\" \(context) is an empty list; give at least one \(what), like \(example)") }
+                var numbers = [Int]()
+                for element in elements {
+                    guard case let .number(text) = element.kind, let number = Int(text) else {
+                        throw self.error(element, "\"\(field.key)\" \(context) must list whole numbers, not \(element.description)", file: file)
+                    }
+                    numbers.append(number)
+                }
+                return numbers
+            default:
+                throw error("\"\(field.key)\" \(context) must be a list like [1, 12] or a string like \"\(example)\", not \(value.description)")
+            }
+        }
+
+        switch field.key {
+        case "name":
+            let text = try string("the job's name")
+            guard Self.isValidName(text) else {
+                throw error("job name \"\(DenseMatrixReader.printable(text))\" cannot be a folder name; use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.'")
+            }
+            name = text
+        case "data":
+            let text = try string("a file path")
+            guard !text.isEmpty else { throw error("\"data\" \(context) is empty; give the rating matrix's path") }
+            data = text
+        case "format":
+            let text = try string("an input format")
+            guard Self.formats.contains(text) else {
+                throw error("format \"\(DenseMatrixReader.printable(text))\" \(context) is not one this MixFill reads; use one of: \(Self.formats.joined(separator: ", "))")
+            }
+            format = text
+        case "k":
+            let values = try integerList(what: "component count", example: "1,12 or 1-16")
+            for component in values where component < 1 {
+                throw error("\"k\" \(context) has K = \(component); K must be at least 1")
+            }
+            componentCounts = values
+        case "seeds":
+            let values = try integerList(what: "seed", example: "0-4 or 0,1,2")
+            var list = [UInt32]()
+            for seed in values {
+                guard let valid = UInt32(exactly: seed) else {
+                    throw error("\"seeds\" \(context) has seed \(seed); seeds are 0 to \(UInt32.max)")
+                }
+                list.append(valid)
+            }
+            seeds = list
+        case "backend":
+            let text = try string("a backend")
+            guard let chosen = Backend(rawValue: text) else {
+                throw error("backend \"\(DenseMatrixReader.printable(text))\" \(context) is unknown; use one of: \(Backend.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            backend = chosen
+        case "threads":
+            threads = try integer(atLeast: 1)
+        case "max_iterations":
+            maxIterations = try integer(atLeast: 1)
+        case "gold":
+            let text = try string("a file path")
+            guard !text.isEmpty else { throw error("\"gold\" \(context) is empty; give the complete matrix's path or leave the field out") }
+            gold = text
+        case "models":
+            guard case let .bool(flag) = value.kind else {
+                throw error("\"models\" \(context) must be true or false, not \(value.description)")
+            }
+            writeModels = flag
+        case "checkpoint_every":
+            checkpointEvery = try integer(atLeast: 1)
+        default:
+            throw MixFillError.badInput(file: file, line: field.line, column: field.column,
+                message: "unknown field \"\(DenseMatrixReader.printable(field.key))\" \(context); job fields are \(Self.known.joined(separator: ", "))")
+        }
+    }
+
+    private func error(_ value: JSONValue, _ message: String, file: String) -> MixFillError {
+        .badInput(file: file, line: value.line, column: value.column, message: message)
+    }
+
+    func finish(at place: (line: Int, column: Int), file: String, context: String, baseFolder: String) throws(MixFillError) -> JobSpec {
+        func missing(_ field: String, _ example: String) -> MixFillError {
+            .badInput(file: file, line: place.line, column: place.column, message: "\(context) has no \"\(field)\"; add it, e.g. \(example)")
+        }
+        guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
+        guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
+        guard let componentCounts else { throw missing("k", "\"k\": [1, 12]") }
+        func resolve(_ path: String) -> String {
+            path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
+        }
+        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? "dense",
+                       componentCounts: componentCounts, seeds: seeds ?? [0, 1, 2, 3, 4],
+                       backend: backend ?? .blas, threads: threads, maxIterations: maxIterations ?? 1000,
+                       gold: gold, goldPath: gold.map(resolve), writeModels: writeModels ?? true,
+                       checkpointEvery: checkpointEvery, line: place.line)
+    }
+
+    static func isValidName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard (1...100).contains(bytes.count), bytes[0] != UInt8(ascii: ".") else { return false }
+        return bytes.allSatisfy { byte in
+            (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// Data the course model accepts but handles in ways worth a warning.
+public enum DataWarnings {
+    /// - A user with no ratings has |C_u| = 0, so every component explains them equally:
+    ///   p(j|u) = p_j and the filled row is Σ_j p_j·μ_j, the mixture's overall average.
+    /// - An item nobody rated never reaches the M-step's soft count of 1, so its means keep
+    ///   their initial values, the initial users' entries, which are 0 for an unrated item:
+    ///   its predictions are 0, outside any rating scale.
+    public static func check(_ matrix: DenseRatingMatrix, name: String) -> [String] {
+        var ratedItems = [Bool](repeating: false, count: matrix.itemCount)
+        var emptyUsers = [Int]()
+        for user in 0..<matrix.userCount {
+            var rated = false
+            for item in 0..<matrix.itemCount where matrix[user, item] != 0 {
+                rated = true
+                ratedItems[item] = true
+            }
+            if !rated { emptyUsers.append(user) }
+        }
+        let emptyItems = ratedItems.indices.filter { !ratedItems[$0] }
+        var warnings = [String]()
+        if !emptyUsers.isEmpty {
+            warnings.append("\(name): \(count(emptyUsers.count, "user")) no ratings (\(list("row", emptyUsers))); the model fills \(emptyUsers.count == 1 ? "that row" : "those rows") with its overall average")
+        }
+        if !emptyItems.isEmpty {
+            warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("column", emptyItems))); the course model predicts 0 there, so drop such columns or treat their predictions as unknown")
+        }
+        return warnings
+    }
+
+    private static func count(_ value: Int, _ noun: String) -> String {
+        value == 1 ? "1 \(noun) has" : "\(value) \(noun)s have"
+    }
+
+    /// "rows 3, 9 and 4 more", 1-based.
+    private static func list(_ noun: String, _ indices: [Int]) -> String {
+        let shown = indices.prefix(5).map { String($0 + 1) }.joined(separator: ", ")
+        let rest = indices.count > 5 ? " and \(indices.count - 5) more" : ""
+        return (indices.count == 1 ? noun : noun + "s") + " " + shown + rest
+    }
+}

@@ -1,0 +1,69 @@
+/// Integer lists as MixFill spells them on the command line and in job files: single
+/// values and inclusive ranges separated by commas, `1,12`, `1-16`, `0-2,7`.
+///
+/// Errors name `option` (a flag such as `--seeds`, or a job-file place) and show how to
+/// write the list; a range may hold at most a million values, so a typo such as `0-4000000000`
+/// cannot exhaust memory.
+public enum IntegerRanges {
+    public static func parse(_ text: String, option: String, what: String, example: String) throws(MixFillError) -> [Int] {
+        var values = [Int]()
+        let trimmed = trimSpaces(Substring(text))
+        guard !trimmed.isEmpty else {
+            throw .badOption(option: option, message: "the \(what) list is empty; write it like \(example)")
+        }
+        for part in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let piece = trimSpaces(part)
+            let bounds = piece.split(separator: "-", omittingEmptySubsequences: false)
+            guard bounds.count == 1 || bounds.count == 2,
+                  bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
+                  let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]) else {
+                throw .badOption(option: option, message: "'\(piece)' in '\(text)' is not a \(what) or range; write the list like \(example)")
+            }
+            guard low <= high else {
+                throw .badOption(option: option, message: "the range '\(piece)' runs backwards; write it as \(high)-\(low)")
+            }
+            guard high - low < 1_000_000 else {
+                throw .badOption(option: option, message: "the range '\(piece)' is too long")
+            }
+            values.append(contentsOf: low...high)
+        }
+        return values
+    }
+
+    /// Seeds: 0 to 2³² − 1, as numpy's legacy `seed` takes them.
+    public static func seeds(_ text: String, option: String = "--seeds") throws(MixFillError) -> [UInt32] {
+        let values = try parse(text, option: option, what: "seed", example: "0-4 or 0,1,2")
+        return try seeds(values, option: option)
+    }
+
+    public static func seeds(_ values: [Int], option: String) throws(MixFillError) -> [UInt32] {
+        var seeds = [UInt32]()
+        for value in values {
+            guard let seed = UInt32(exactly: value) else {
+                throw .badOption(option: option, message: "seed \(value) is out of range; seeds are 0 to \(UInt32.max)")
+            }
+            seeds.append(seed)
+        }
+        return seeds
+    }
+
+    /// Numbers of mixture components: at least 1 each.
+    public static func componentCounts(_ text: String, option: String = "-k") throws(MixFillError) -> [Int] {
+        let values = try parse(text, option: option, what: "component count", example: "1,12 or 1-16")
+        try checkComponentCounts(values, option: option)
+        return values
+    }
+
+    public static func checkComponentCounts(_ values: [Int], option: String) throws(MixFillError) {
+        for value in values where value < 1 {
+            throw .badOption(option: option, message: "K = \(value) is not allowed; K must be at least 1")
+        }
+    }
+
+    private static func trimSpaces(_ text: Substring) -> Substring {
+        var text = text
+        while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
+        while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
+        return text
+    }
+}
