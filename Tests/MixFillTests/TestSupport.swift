@@ -59,6 +59,16 @@ func expectClose(_ actual: [Double], _ expected: [Double], relative: Double = 0,
     #expect(allClose, "\(what): worst at index \(worstIndex): \(actual[worstIndex]) vs \(expected[worstIndex]) (largest difference \(largestDifference(actual, expected)))", sourceLocation: sourceLocation)
 }
 
+/// The MixFillError `body` throws, or nil when it throws nothing (or something else).
+func thrownError(_ body: () throws -> Void) -> MixFillError? {
+    do {
+        try body()
+        return nil
+    } catch {
+        return error as? MixFillError
+    }
+}
+
 func relativeError(_ actual: Double, _ expected: Double) -> Double {
     abs(actual - expected) / abs(expected)
 }

@@ -258,7 +258,7 @@ public enum JSONDocument {
             var content = [UInt8]()
             while true {
                 guard position < bytes.count else {
-                    throw error("the file ends inside a string that starts at column \(startColumn); close it with '\"'")
+                    throw error("the file ends inside this string; close it with '\"'", column: startColumn)
                 }
                 let byte = bytes[position]
                 switch byte {
@@ -269,6 +269,7 @@ public enum JSONDocument {
                     }
                     return text
                 case UInt8(ascii: "\\"):
+                    let escapeColumn = column
                     position += 1
                     guard position < bytes.count else { continue }
                     let escape = bytes[position]
@@ -286,19 +287,19 @@ public enum JSONDocument {
                         var scalar = try hexQuad()
                         if scalar >= 0xD800, scalar < 0xDC00 {
                             guard position + 1 < bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
-                                throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself")
+                                throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself", column: escapeColumn)
                             }
                             position += 2
                             let low = try hexQuad()
                             guard low >= 0xDC00, low < 0xE000 else {
-                                throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself")
+                                throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself", column: escapeColumn)
                             }
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else if scalar >= 0xDC00, scalar < 0xE000 {
-                            throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself")
+                            throw error("a \\u escape holds half a surrogate pair; give both halves or the character itself", column: escapeColumn)
                         }
                         guard let character = Unicode.Scalar(scalar) else {
-                            throw error("a \\u escape names no character")
+                            throw error("a \\u escape names no character", column: escapeColumn)
                         }
                         content.append(contentsOf: Array(String(Character(character)).utf8))
                     default:

@@ -4,6 +4,11 @@
 ///     μ = X[np.random.choice(n, K, replace=False)]        # zeros included
 ///     σ²_j = mean over all n·d entries of (x_ui − μ_ji)²
 ///     p_j = 1 / K
+///
+/// One departure: σ²_j is raised to the M-step's variance floor (0.25) when it falls below
+/// it. That happens only when nearly every entry equals the chosen user's (identical
+/// users), where the course's numpy takes log(0) and runs on NaN; on real data the initial
+/// variances are several units and the floor never applies.
 public enum Initialization {
     /// The users whose rows become the initial means, in component order.
     public static func initialUsers(userCount: Int, componentCount: Int, seed: UInt32) -> [Int] {
@@ -27,7 +32,8 @@ public enum Initialization {
         let entryCount = Double(data.userCount) * Double(data.itemCount)
         let variances = (0..<componentCount).map { component in
             let start = component * data.itemCount
-            return data.squaredDeviationTotal(from: means[start..<(start + data.itemCount)]) / entryCount
+            let variance = data.squaredDeviationTotal(from: means[start..<(start + data.itemCount)]) / entryCount
+            return max(variance, MStep.defaultVarianceFloor)
         }
         return Mixture(
             componentCount: componentCount,

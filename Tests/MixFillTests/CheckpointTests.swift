@@ -1,0 +1,208 @@
+import Foundation
+import MixFill
+import Testing
+
+/// Checkpoints: a run saved and continued is bit for bit the run never interrupted, and a
+/// checkpoint that does not belong to the run, or is damaged, is refused with a reason.
+@Suite struct CheckpointTests {
+    struct Stop: Error {}
+
+    static func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
+
+    static func expectIdentical(_ resumed: FitResult, _ reference: FitResult, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(resumed.iterations == reference.iterations, sourceLocation: sourceLocation)
+        #expect(resumed.converged == reference.converged, sourceLocation: sourceLocation)
+        #expect(resumed.logLikelihood.bitPattern == reference.logLikelihood.bitPattern, sourceLocation: sourceLocation)
+        #expect(bits(resumed.logLikelihoodTrace) == bits(reference.logLikelihoodTrace), sourceLocation: sourceLocation)
+        #expect(bits(resumed.mixture.means) == bits(reference.mixture.means), sourceLocation: sourceLocation)
+        #expect(bits(resumed.mixture.variances) == bits(reference.mixture.variances), sourceLocation: sourceLocation)
+        #expect(bits(resumed.mixture.weights) == bits(reference.mixture.weights), sourceLocation: sourceLocation)
+    }
+
+    func identity(_ data: DenseRatingMatrix, k: Int, seed: UInt32, backend: Backend = .blas) -> Checkpoint.Identity {
+        Checkpoint.Identity(dataFingerprint: data.fingerprint, userCount: data.userCount, itemCount: data.itemCount,
+                            observedCount: data.observedCount, componentCount: k, seed: seed, relativeTolerance: 1e-6,
+                            varianceFloor: 0.25, maxIterations: 1000, settings: ["backend": backend.rawValue])
+    }
+
+    @Test(arguments: [Backend.naive, .blas])
+    func stoppedSavedAndResumedIsBitIdentical(_ backend: Backend) throws {
+        let data = try #require(Fixtures.netflix)
+        let subset = DenseRatingMatrix(userCount: 300, itemCount: 1200, values: Array(data.values[0..<(300 * 1200)]))
+        let em = ExpectationMaximization(kernel: backend.makeKernel(for: subset))
+        let initial = try Initialization.courseMixture(data: subset, componentCount: 6, seed: 0)
+        let reference = try em.run(from: initial)
+        #expect(reference.iterations > 10)
+
+        for stopAt in [1, 7, reference.iterations - 1] {
+            var saved: [UInt8]?
+            let stop = thrownError {
+                _ = try em.run(resuming: EMState(initial: initial)) { (state: EMState) throws(MixFillError) in
+                    if state.iterations == stopAt {
+                        saved = Checkpoint(identity: identity(subset, k: 6, seed: 0, backend: backend), state: state,
+                                           seconds: 1.5, threads: 1).encoded()
+                        throw .interrupted(signal: SIGTERM, message: "test stop")
+                    }
+                }
+            }
+            #expect(stop?.exitCode == 143, "the observer's throw should stop the run")
+            let checkpoint = try Checkpoint.decode(try #require(saved), name: "c.ckpt")
+            #expect(checkpoint.state.iterations == stopAt)
+            #expect(checkpoint.seconds == 1.5)
+            // A fresh engine, as after a restart of the process.
+            let freshEngine = ExpectationMaximization(kernel: backend.makeKernel(for: subset))
+            let resumed = try freshEngine.run(resuming: checkpoint.state)
+            Self.expectIdentical(resumed, reference)
+        }
+    }
+
+    @Test func aFinishedRunResumesToItselfWithoutIterating() throws {
+        let data = try Fixtures.load(Fixtures.smallIncomplete)
+        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let reference = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
+        let state = EMState(mixture: reference.mixture, logLikelihoodTrace: reference.logLikelihoodTrace, converged: true)
+        var calls = 0
+        let again = try em.run(resuming: state) { (_: EMState) throws(MixFillError) in calls += 1 }
+        #expect(calls == 0)
+        Self.expectIdentical(again, reference)
+    }
+
+    @Test func resumableFitInterruptedBySignalThenResumedMatchesThePlainFit() throws {
+        let data = try #require(Fixtures.netflix)
+        let subset = DenseRatingMatrix(userCount: 400, itemCount: 1200, values: Array(data.values[0..<(400 * 1200)]))
+        let em = ExpectationMaximization(kernel: BLASKernel(subset))
+        let reference = try em.fit(data: subset, componentCount: 5, seeds: [0, 1, 2])
+        let folder = try Fixtures.scratchFolder() + "/checkpoints"
+
+        // Stop in seed 1's run, at its 4th iteration, as a SIGTERM would.
+        final class Counter: @unchecked Sendable { var iterations = 0; var seed: UInt32 = 0 }
+        let counter = Counter()
+        let stopping = ResumableFit(
+            em: em, data: subset, settings: ["backend": "blas"],
+            checkpointing: .init(folder: folder, every: 3, resume: false, resumeHint: "rerun with --resume"),
+            threads: 1,
+            report: { event in
+                if event.kind == .iteration { counter.iterations = event.iteration ?? 0; counter.seed = event.seed ?? 0 }
+            },
+            stopRequested: { counter.seed == 1 && counter.iterations == 4 ? SIGTERM : nil })
+        #expect(throws: MixFillError.interrupted(signal: SIGTERM, message: "SIGTERM received: K = 5, seed 1 saved at iteration 4 in \(folder)/k5-seed1.ckpt; rerun with --resume")) {
+            try stopping.fit(componentCount: 5, seeds: [0, 1, 2])
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["k5-seed0.ckpt", "k5-seed1.ckpt"])
+        #expect(try Checkpoint.read(path: folder + "/k5-seed1.ckpt").state.iterations == 4)
+        #expect(try Checkpoint.read(path: folder + "/k5-seed0.ckpt").isFinished)
+
+        var events = [FitEvent]()
+        let resuming = ResumableFit(
+            em: ExpectationMaximization(kernel: BLASKernel(subset)), data: subset, settings: ["backend": "blas"],
+            checkpointing: .init(folder: folder, every: 3, resume: true, resumeHint: "rerun with --resume"),
+            threads: 1, report: { events.append($0) })
+        let resumed = try resuming.fit(componentCount: 5, seeds: [0, 1, 2])
+        for (run, expected) in zip(resumed.runs, reference.runs) {
+            #expect(run.seed == expected.seed)
+            Self.expectIdentical(run.result, expected.result)
+        }
+        let starts = events.filter { $0.kind == .runStart }.map(\.resumedFrom)
+        #expect(starts == [reference.runs[0].result.iterations, 4, nil])
+        // Seed 0 was finished: resuming ran no iteration for it.
+        #expect(!events.contains { $0.kind == .iteration && $0.seed == 0 })
+    }
+
+    @Test func aCheckpointFromOtherDataOrSettingsIsRefused() throws {
+        let data = try Fixtures.load(Fixtures.smallIncomplete)
+        let folder = try Fixtures.scratchFolder()
+        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let writer = ResumableFit(em: em, data: data, settings: ["backend": "naive"],
+                                  checkpointing: .init(folder: folder, every: 2, resume: false, resumeHint: "resume"),
+                                  threads: 1)
+        _ = try writer.fit(componentCount: 3, seeds: [0])
+        let path = folder + "/k3-seed0.ckpt"
+
+        var changed = data.values
+        changed[7] = changed[7] == 0 ? 1 : 0
+        let other = DenseRatingMatrix(userCount: 20, itemCount: 5, values: changed)
+        let otherData = ResumableFit(em: ExpectationMaximization(kernel: NaiveKernel(other)), data: other,
+                                     settings: ["backend": "naive"],
+                                     checkpointing: .init(folder: folder, every: 2, resume: true, resumeHint: "resume"),
+                                     threads: 1)
+        let error = try #require(thrownError { _ = try otherData.fit(componentCount: 3, seeds: [0]) })
+        #expect(error.exitCode == 2)
+        guard case let .badFile(file, message) = error else { Issue.record("\(error)"); return }
+        #expect(file == path)
+        #expect(message.hasPrefix("this checkpoint was written for other data (20 users × 5 items, 81 ratings, fingerprint "))
+        #expect(message.hasSuffix("give the data and options it was written with, or delete \(folder) to start over"))
+
+        let otherBackend = ResumableFit(em: ExpectationMaximization(kernel: BLASKernel(data)), data: data,
+                                        settings: ["backend": "blas"],
+                                        checkpointing: .init(folder: folder, every: 2, resume: true, resumeHint: "resume"),
+                                        threads: 1)
+        #expect(throws: MixFillError.badFile(file: path, message: "this checkpoint was written with backend naive, this run uses blas; give the data and options it was written with, or delete \(folder) to start over")) {
+            try otherBackend.fit(componentCount: 3, seeds: [0])
+        }
+    }
+
+    func sampleCheckpoint() throws -> Checkpoint {
+        let data = try Fixtures.load(Fixtures.smallIncomplete)
+        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
+        return Checkpoint(identity: identity(data, k: 4, seed: 0, backend: .naive),
+                          state: EMState(mixture: result.mixture, logLikelihoodTrace: result.logLikelihoodTrace, converged: true),
+                          seconds: 0.25, threads: 2)
+    }
+
+    @Test func roundTripsBitForBit() throws {
+        let checkpoint = try sampleCheckpoint()
+        let bytes = checkpoint.encoded()
+        let decoded = try Checkpoint.decode(bytes, name: "c.ckpt")
+        #expect(decoded == checkpoint)
+        #expect(decoded.encoded() == bytes)
+        let header = String(decoding: bytes.prefix(40), as: UTF8.self)
+        #expect(header.hasPrefix("MIXFILL-CHECKPOINT 1\ndata "))
+    }
+
+    @Test func damagedTruncatedForeignAndNewerCheckpointsAreRefused() throws {
+        let bytes = try sampleCheckpoint().encoded()
+        let advice = "; delete the checkpoint to start that run over"
+        var flipped = bytes
+        flipped[bytes.count - 100] ^= 0x01
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "the checkpoint is damaged or truncated (its SHA-256 seal does not match)" + advice)) {
+            try Checkpoint.decode(flipped, name: "c.ckpt")
+        }
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "the checkpoint is damaged or truncated (its SHA-256 seal does not match)" + advice)) {
+            try Checkpoint.decode(Array(bytes.dropLast(9)), name: "c.ckpt")
+        }
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "the checkpoint is truncated or damaged (its header never ends)" + advice)) {
+            try Checkpoint.decode(Array(bytes.prefix(60)), name: "c.ckpt")
+        }
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "not a MixFill checkpoint (it does not start with MIXFILL-CHECKPOINT); give a file written by --checkpoint-every")) {
+            try Checkpoint.decode(Array("{\"format\": \"mixfill-model\"}".utf8), name: "c.ckpt")
+        }
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "not a MixFill checkpoint (it does not start with MIXFILL-CHECKPOINT); give a file written by --checkpoint-every")) {
+            try Checkpoint.decode([], name: "c.ckpt")
+        }
+        // A newer version is refused before its seal is even looked at.
+        var newer = bytes
+        newer[19] = UInt8(ascii: "2")
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "checkpoint format version 2 is newer than this MixFill reads (1); continue it with a newer MixFill, or delete it to start over")) {
+            try Checkpoint.decode(newer, name: "c.ckpt")
+        }
+    }
+
+    @Test func aHeaderThatLiesAboutTheBodyIsRefusedEvenWhenSealed() throws {
+        // Re-sealing a changed header must not let an inconsistent body through.
+        let bytes = try sampleCheckpoint().encoded()
+        let from = Array("\nk 4\n".utf8)
+        let at = try #require((0..<(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
+        var changed = Array(bytes.dropLast(32))
+        changed[at + 3] = UInt8(ascii: "3")
+        var hasher = SHA256()
+        hasher.update(changed)
+        changed += hasher.finalize()
+        let error = try #require(thrownError { _ = try Checkpoint.decode(changed, name: "c.ckpt") })
+        #expect(error.message.contains("not the 20 log-likelihoods and K = 3 × d = 5 parameters its header announces"), "\(error)")
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

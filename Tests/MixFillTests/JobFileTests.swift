@@ -1,0 +1,141 @@
+import Foundation
+import MixFill
+import Testing
+
+/// The job-file reader: the documented schema, strictly; every error with its place.
+@Suite struct JobFileTests {
+    func parse(_ text: String) throws(MixFillError) -> JobFile {
+        try JobFile.parse(Array(text.utf8), name: "jobs.json", baseFolder: "/batch")
+    }
+
+    func failure(_ text: String, sourceLocation: SourceLocation = #_sourceLocation) -> String {
+        do {
+            _ = try parse(text)
+            Issue.record("accepted: \(text)", sourceLocation: sourceLocation)
+            return ""
+        } catch {
+            #expect(error.exitCode == 2, sourceLocation: sourceLocation)
+            return error.description
+        }
+    }
+
+    @Test func readsJobsWithDefaultsAndResolvesPaths() throws {
+        let file = try parse("""
+            {"version": 1,
+             "defaults": {"seeds": "0-2", "backend": "naive", "max_iterations": 50, "checkpoint_every": 5},
+             "jobs": [
+               {"name": "a", "data": "ratings.txt", "k": [1, 12]},
+               {"name": "b.2_x", "data": "/abs/r.txt", "k": "1-3,7", "seeds": [4], "backend": "blas",
+                "threads": 2, "gold": "gold.txt", "models": false, "format": "dense"}
+             ]}
+            """)
+        #expect(file.jobs.count == 2)
+        let a = file.jobs[0]
+        #expect(a.name == "a" && a.data == "ratings.txt" && a.dataPath == "/batch/ratings.txt")
+        #expect(a.componentCounts == [1, 12] && a.seeds == [0, 1, 2] && a.backend == .naive)
+        #expect(a.maxIterations == 50 && a.checkpointEvery == 5 && a.threads == nil && a.writeModels && a.gold == nil)
+        #expect(a.line == 4)
+        let b = file.jobs[1]
+        #expect(b.dataPath == "/abs/r.txt" && b.componentCounts == [1, 2, 3, 7] && b.seeds == [4])
+        #expect(b.backend == .blas && b.threads == 2 && b.goldPath == "/batch/gold.txt" && !b.writeModels)
+        #expect(b.canonicalText == "name=b.2_x\ndata=/abs/r.txt\nformat=dense\nk=1,2,3,7\nseeds=4\nbackend=blas\nmax_iterations=50\ngold=gold.txt\nmodels=false\n")
+    }
+
+    @Test func defaultsForOptionalFields() throws {
+        let job = try parse(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [2]}]}"#).jobs[0]
+        #expect(job.seeds == [0, 1, 2, 3, 4] && job.backend == .blas && job.maxIterations == 1000)
+        #expect(job.format == "dense" && job.writeModels && job.checkpointEvery == nil)
+    }
+
+    @Test func byteOrderMarkAndCRLFAreAccepted() throws {
+        let text = "\u{FEFF}{\r\n  \"jobs\": [\r\n    {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2]}\r\n  ]\r\n}\r\n"
+        #expect(try parse(text).jobs.map(\.name) == ["a"])
+        // Columns count from after the mark; lines from CRLF.
+        #expect(failure("\u{FEFF}{\r\n \"jobz\": []}") == "jobs.json:2:2: unknown top-level field \"jobz\"; a job file has \"jobs\" and optionally \"defaults\" and \"version\"")
+    }
+
+    @Test func unknownJobFieldsAreErrorsWithTheirPlace() {
+        #expect(failure("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2],\n   \"kernal\": \"blas\"}]}")
+            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(failure(#"{"defaults": {"precision": "float"}, "jobs": []}"#)
+            == "jobs.json:1:15: unknown field \"precision\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+    }
+
+    @Test func emptyAndMalformedFiles() {
+        #expect(failure("") == "jobs.json: the file is empty; it must hold one JSON object")
+        #expect(failure("  \n\n") == "jobs.json: the file is empty; it must hold one JSON object")
+        #expect(failure("{}") == "jobs.json:1:1: the job file has no \"jobs\" list; add \"jobs\": [{\"name\": …, \"data\": …, \"k\": …}]")
+        #expect(failure(#"{"jobs": []}"#) == "jobs.json:1:10: \"jobs\" is empty; list at least one job")
+        #expect(failure("[1, 2]") == "jobs.json:1:1: the job file must be a JSON object with a \"jobs\" list, not a list")
+        // Truncated mid-way.
+        #expect(failure("{\"jobs\": [{\"name\": \"a\", \"da") == "jobs.json:1:25: the file ends inside this string; close it with '\"'")
+        #expect(failure("{\"jobs\": [{\"name\": \"a\"") == "jobs.json:1:23: the file ends inside an object; it is incomplete (truncated?)")
+        #expect(failure("{\"jobs\": [") == "jobs.json:1:11: the file ends where a value should be; it is incomplete (truncated?)")
+        // Binary garbage.
+        #expect(failure("\u{01}\u{02}PK\u{03}") == "jobs.json:1:1: expected a value (an object, list, string, number, true, false or null), found the byte \\x1")
+        #expect(failure("{\"jobs\": [] } x") == "jobs.json:1:15: unexpected 'x' after the end of the JSON value; a file holds exactly one value")
+        #expect(failure("{\"jobs\": [1,]}") == "jobs.json:1:13: a comma before ']' is not allowed in JSON; remove it")
+        #expect(failure("{\"jobs\": [], \"jobs\": []}") == "jobs.json:1:14: the field \"jobs\" appears twice in this object; keep one")
+        #expect(failure("{\"jobs\": [{\"name\": \"a\u{0A}\"}]}") == "jobs.json:1:22: a control character (\\xA) inside a string; strings end on the same line, write a newline as \\n")
+        #expect(failure("{\"jobs\": 01}") == "jobs.json:1:10: malformed number; write numbers like 12, -3 or 0.5e-3")
+        #expect(failure(String(repeating: "[", count: 100)) == "jobs.json:1:65: values are nested more than 64 levels deep")
+        do {
+            _ = try JobFile.parse([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D], name: "jobs.json", baseFolder: ".")
+            Issue.record("invalid UTF-8 accepted")
+        } catch {
+            #expect(error.description == "jobs.json:1:2: the string is not valid UTF-8; save the file as UTF-8")
+        }
+    }
+
+    @Test func fieldValuesAreChecked() {
+        let head = #"{"jobs": [{"name": "a", "data": "r.txt", "k": [2], "#
+        #expect(failure(head + #""seeds": "0-x"}]}"#) == "jobs.json:1:61: \"seeds\" in job \"a\": '0-x' in '0-x' is not a seed or range; write the list like 0-4 or 0,1,2")
+        #expect(failure(head + #""seeds": [-1]}]}"#) == "jobs.json:1:61: \"seeds\" in job \"a\" has seed -1; seeds are 0 to 4294967295")
+        #expect(failure(head + #""seeds": [1.5]}]}"#) == "jobs.json:1:62: \"seeds\" in job \"a\" must list whole numbers, not the number 1.5")
+        #expect(failure(head + #""backend": "gpu"}]}"#) == "jobs.json:1:63: backend \"gpu\" in job \"a\" is unknown; use one of: naive, blas")
+        #expect(failure(head + #""threads": 0}]}"#) == "jobs.json:1:63: \"threads\" in job \"a\" must be a whole number ≥ 1, not the number 0")
+        #expect(failure(head + #""max_iterations": "10"}]}"#) == "jobs.json:1:70: \"max_iterations\" in job \"a\" must be a whole number ≥ 1, not the string \"10\"")
+        #expect(failure(head + #""models": 1}]}"#) == "jobs.json:1:62: \"models\" in job \"a\" must be true or false, not the number 1")
+        #expect(failure(head + #""format": "csv"}]}"#) == "jobs.json:1:62: format \"csv\" in job \"a\" is not one this MixFill reads; use one of: dense")
+        #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [0]}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" has K = 0; K must be at least 1")
+        #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": []}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" is an empty list; give at least one component count, like 1,12 or 1-16")
+        #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt"}]}"#) == "jobs.json:1:11: in job \"a\" has no \"k\"; add it, e.g. \"k\": [1, 12]")
+        #expect(failure(#"{"jobs": [{"data": "r.txt", "k": [1]}]}"#) == "jobs.json:1:11: in job 1 has no \"name\"; add it, e.g. \"name\": \"netflix-k12\"")
+        #expect(failure(#"{"jobs": [{"name": "../up", "data": "r.txt", "k": [1]}]}"#) == "jobs.json:1:20: job name \"../up\" cannot be a folder name; use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.'")
+        #expect(failure("{\"jobs\": [{\"name\": \"a\", \"data\": \"r\", \"k\": [1]},\n {\"name\": \"a\", \"data\": \"s\", \"k\": [2]}]}")
+            == "jobs.json:2:2: a second job named \"a\" (the first is on line 1); job names must be unique")
+        #expect(failure(#"{"version": 2, "jobs": []}"#) == "jobs.json:1:13: job file version 2 is newer than this MixFill reads (1); upgrade MixFill")
+        #expect(failure(#"{"defaults": {"name": "x"}, "jobs": []}"#) == "jobs.json:1:15: \"name\" cannot be a default; every job names itself")
+    }
+
+    @Test func jsonStringsDecodeEscapes() throws {
+        let value = try JSONDocument.parse(Array(#"["a\"b\\c\/\n\u00e9\ud83d\ude00"]"#.utf8), name: "x")
+        guard case let .array(elements) = value.kind, elements.count == 1, case let .string(text) = elements[0].kind else {
+            Issue.record("\(value)")
+            return
+        }
+        #expect(text == "a\"b\\c/\né😀")
+        #expect(elements[0].line == 1 && elements[0].column == 2)
+        #expect(throws: MixFillError.badInput(file: "x", line: 1, column: 3, message: "a \\u escape holds half a surrogate pair; give both halves or the character itself")) {
+            try JSONDocument.parse(Array(#"["\ud83d"]"#.utf8), name: "x")
+        }
+    }
+
+    @Test func sha256MatchesTheStandardVectors() {
+        #expect(SHA256.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(SHA256.hex(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // One million 'a', fed in uneven pieces to exercise the streaming path.
+        var hasher = SHA256()
+        var fed = 0
+        var piece = 1
+        while fed < 1_000_000 {
+            let count = min(piece, 1_000_000 - fed)
+            hasher.update([UInt8](repeating: UInt8(ascii: "a"), count: count))
+            fed += count
+            piece = piece * 3 + 1
+        }
+        #expect(hasher.finalizeHex() == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+}

@@ -1,0 +1,130 @@
+import MixFill
+import Testing
+
+/// Degenerate data and mixtures the course model must survive: the log-likelihood stays
+/// finite and never decreases, parameters stay finite, and both kernels agree.
+@Suite struct NumericalSafetyTests {
+    /// Runs EM on both kernels from `initial` and checks the properties every run must have.
+    func checkedRuns(_ data: DenseRatingMatrix, from initial: Mixture,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws -> [FitResult] {
+        var results = [FitResult]()
+        for backend in Backend.allCases {
+            let em = ExpectationMaximization(kernel: backend.makeKernel(for: data))
+            let result = try em.run(from: initial)
+            let trace = result.logLikelihoodTrace
+            #expect(trace.allSatisfy { $0.isFinite }, "\(backend): LL not finite: \(trace)", sourceLocation: sourceLocation)
+            for (earlier, later) in zip(trace, trace.dropFirst()) {
+                #expect(later >= earlier - 1e-9 * abs(earlier), "\(backend): LL fell from \(earlier) to \(later)", sourceLocation: sourceLocation)
+            }
+            let mixture = result.mixture
+            #expect(mixture.means.allSatisfy { $0.isFinite }, sourceLocation: sourceLocation)
+            #expect(mixture.variances.allSatisfy { $0.isFinite && $0 >= 0.25 }, sourceLocation: sourceLocation)
+            #expect(mixture.weights.allSatisfy { $0.isFinite && $0 >= 0 }, sourceLocation: sourceLocation)
+            #expect(abs(mixture.weights.reduce(0, +) - 1) <= 1e-12, sourceLocation: sourceLocation)
+            let posteriors = em.posteriors(mixture).posteriors
+            #expect(posteriors.allSatisfy { $0.isFinite }, sourceLocation: sourceLocation)
+            let filled = Completion.fill(data, mixture: mixture, posteriors: posteriors)
+            #expect(filled.values.allSatisfy { $0.isFinite }, sourceLocation: sourceLocation)
+            results.append(result)
+        }
+        let naive = results[0]
+        let blas = results[1]
+        #expect(naive.iterations == blas.iterations, sourceLocation: sourceLocation)
+        #expect(relativeError(blas.logLikelihood, naive.logLikelihood) <= 1e-10, sourceLocation: sourceLocation)
+        return results
+    }
+
+    @Test func aComponentThatLosesAllItsUsersStaysSilentAndFinite() throws {
+        // Two clusters of users, and a third component started far from both: after the
+        // first E-step no user belongs to it (its posteriors underflow to 0).
+        var rows = [[Double]]()
+        for user in 0..<12 {
+            rows.append(user < 6 ? [1, 1, 2, 1, 0, 1] : [5, 4, 5, 0, 5, 4])
+            rows[user][user % 6] = user < 6 ? 2 : 4
+        }
+        let data = DenseRatingMatrix(rows: rows)
+        let initial = Mixture(componentCount: 3, itemCount: 6,
+                              means: [1, 1, 1, 1, 1, 1] + [5, 5, 5, 5, 5, 5] + [90, 90, 90, 90, 90, 90],
+                              variances: [1, 1, 1], weights: [0.4, 0.4, 0.2])
+        let results = try checkedRuns(data, from: initial)
+        for result in results {
+            #expect(result.mixture.weights[2] == 0, "the far component's weight: \(result.mixture.weights[2])")
+            // Nothing to estimate it from: its mean and variance stay where they were.
+            #expect(Array(result.mixture.mean(2)) == [90, 90, 90, 90, 90, 90])
+            #expect(result.mixture.variances[2] == 1)
+            #expect(result.converged)
+        }
+    }
+
+    @Test func identicalUsersPutEveryVarianceAtTheFloor() throws {
+        let data = DenseRatingMatrix(rows: Array(repeating: [3, 4, 5, 0, 2], count: 10))
+        for seed: UInt32 in 0..<3 {
+            let initial = try Initialization.courseMixture(data: data, componentCount: 3, seed: seed)
+            for result in try checkedRuns(data, from: initial) {
+                #expect(result.mixture.variances == [0.25, 0.25, 0.25])
+                #expect(result.converged)
+                // Every component sits on the one distinct user: x = μ, so each user's
+                // log-density is −(4/2)·log(2π·0.25) and LL = 10 times that.
+                let expected = 10 * (-2 * log(2 * Double.pi * 0.25))
+                #expect(abs(result.logLikelihood - expected) <= 1e-9 * abs(expected))
+            }
+        }
+    }
+
+    @Test func usersWithASingleRatingEach() throws {
+        var rows = [[Double]]()
+        for user in 0..<30 {
+            var row = [Double](repeating: 0, count: 6)
+            row[user % 6] = Double(1 + (user * 7) % 5)
+            rows.append(row)
+        }
+        let data = DenseRatingMatrix(rows: rows)
+        for seed: UInt32 in 0..<3 {
+            let initial = try Initialization.courseMixture(data: data, componentCount: 4, seed: seed)
+            _ = try checkedRuns(data, from: initial)
+        }
+    }
+
+    @Test func extremeRatingsKeepTheLogLikelihoodFinite() throws {
+        // The largest rating the reader accepts next to tiny and ordinary ones.
+        let big = DenseMatrixReader.largestRating
+        let data = DenseRatingMatrix(rows: [
+            [big, 1, 0, 3], [1e-100, 2, 5, 0], [3, big, 4, 1], [2, 2, 1e-300, 5],
+            [5, 0, 4, 4], [1, 1, 1, big], [4, 3, 0, 2], [2, 5, 5, 1],
+        ])
+        for seed: UInt32 in 0..<3 {
+            let initial = try Initialization.courseMixture(data: data, componentCount: 3, seed: seed)
+            _ = try checkedRuns(data, from: initial)
+        }
+    }
+
+    @Test func anUnratedUserAndAnUnratedItemAreFilledFinitely() throws {
+        let data = DenseRatingMatrix(rows: [
+            [5, 4, 0, 1], [0, 0, 0, 0], [4, 5, 0, 2], [1, 2, 0, 5], [2, 1, 0, 4], [5, 5, 0, 1],
+        ])
+        let initial = try Initialization.courseMixture(data: data, componentCount: 2, seed: 0)
+        let results = try checkedRuns(data, from: initial)
+        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let mixture = results[0].mixture
+        let posteriors = em.posteriors(mixture).posteriors
+        // The unrated user's posteriors are the weights, so their row is the overall average.
+        for j in 0..<2 {
+            #expect(abs(posteriors[1 * 2 + j] - mixture.weights[j]) <= 1e-12)
+        }
+        let filled = Completion.fill(data, mixture: mixture, posteriors: posteriors)
+        for item in 0..<4 {
+            let average = mixture.weights[0] * mixture.means[item] + mixture.weights[1] * mixture.means[4 + item]
+            #expect(abs(filled[1, item] - average) <= 1e-12)
+        }
+        // Nobody rated item 3 (column 3): its means keep their initial value 0.
+        #expect(mixture.means[2] == 0 && mixture.means[6] == 0)
+        #expect(DataWarnings.check(data, name: "d.txt") == [
+            "d.txt: 1 user has no ratings (row 2); the model fills that row with its overall average",
+            "d.txt: 1 item has no ratings (column 3); the course model predicts 0 there, so drop such columns or treat their predictions as unknown",
+        ])
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
