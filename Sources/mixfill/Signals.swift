@@ -12,6 +12,13 @@ enum StopSignals {
         _ = received.load(ordering: .relaxed)  // initialise before a handler can run
         signal(SIGINT, stopSignalHandler)
         signal(SIGTERM, stopSignalHandler)
+        // A parent may have started us with these signals blocked (the mask is inherited
+        // across exec); a blocked SIGTERM would wait unseen until the fit ends.
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        sigaddset(&signals, SIGINT)
+        sigaddset(&signals, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &signals, nil)
     }
 
     /// The signal received, or nil.

@@ -12,6 +12,13 @@ public struct JobResult: Sendable, Equatable, Codable {
         public var users: Int
         public var items: Int
         public var observed: Int
+
+        public init(path: String, users: Int, items: Int, observed: Int) {
+            self.path = path
+            self.users = users
+            self.items = items
+            self.observed = observed
+        }
     }
 
     public struct Run: Sendable, Equatable, Codable {
@@ -19,6 +26,13 @@ public struct JobResult: Sendable, Equatable, Codable {
         public var logLikelihood: Double
         public var iterations: Int
         public var converged: Bool
+
+        public init(seed: UInt32, logLikelihood: Double, iterations: Int, converged: Bool) {
+            self.seed = seed
+            self.logLikelihood = logLikelihood
+            self.iterations = iterations
+            self.converged = converged
+        }
 
         enum CodingKeys: String, CodingKey {
             case seed, logLikelihood = "log_likelihood", iterations, converged
@@ -30,6 +44,12 @@ public struct JobResult: Sendable, Equatable, Codable {
         public var logLikelihood: Double
         public var bic: Double
 
+        public init(seed: UInt32, logLikelihood: Double, bic: Double) {
+            self.seed = seed
+            self.logLikelihood = logLikelihood
+            self.bic = bic
+        }
+
         enum CodingKeys: String, CodingKey {
             case seed, logLikelihood = "log_likelihood", bic
         }
@@ -38,6 +58,11 @@ public struct JobResult: Sendable, Equatable, Codable {
     public struct RootMeanSquareErrors: Sendable, Equatable, Codable {
         public var allEntries: Double
         public var missingEntries: Double?
+
+        public init(allEntries: Double, missingEntries: Double?) {
+            self.allEntries = allEntries
+            self.missingEntries = missingEntries
+        }
 
         enum CodingKeys: String, CodingKey {
             case allEntries = "all_entries", missingEntries = "missing_entries"
@@ -51,11 +76,24 @@ public struct JobResult: Sendable, Equatable, Codable {
         public var rmse: RootMeanSquareErrors?
         /// The model file's name in the job folder, when models are written.
         public var model: String?
+
+        public init(k: Int, runs: [Run], best: Best, rmse: RootMeanSquareErrors?, model: String?) {
+            self.k = k
+            self.runs = runs
+            self.best = best
+            self.rmse = rmse
+            self.model = model
+        }
     }
 
     public struct Failure: Sendable, Equatable, Codable {
         public var message: String
         public var exitCode: Int32
+
+        public init(message: String, exitCode: Int32) {
+            self.message = message
+            self.exitCode = exitCode
+        }
 
         enum CodingKeys: String, CodingKey {
             case message, exitCode = "exit_code"
@@ -126,6 +164,13 @@ public struct BatchSummary: Sendable, Equatable, Codable {
         public var status: Status
         public var error: JobResult.Failure?
         public var fits: [JobResult.Fit]?
+
+        public init(name: String, status: Status, error: JobResult.Failure?, fits: [JobResult.Fit]?) {
+            self.name = name
+            self.status = status
+            self.error = error
+            self.fits = fits
+        }
     }
 
     public struct Counts: Sendable, Equatable, Codable {
@@ -133,6 +178,13 @@ public struct BatchSummary: Sendable, Equatable, Codable {
         public var ok: Int
         public var failed: Int
         public var pending: Int
+
+        public init(total: Int, ok: Int, failed: Int, pending: Int) {
+            self.total = total
+            self.ok = ok
+            self.failed = failed
+            self.pending = pending
+        }
     }
 
     public var format = formatName

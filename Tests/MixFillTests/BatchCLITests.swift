@@ -1,0 +1,340 @@
+import Foundation
+import MixFill
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension CLI {
+    /// Starts mixfill without waiting; stdout and stderr go to files in `folder`.
+    static func start(_ arguments: [String], in folder: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
+        FileManager.default.createFile(atPath: folder + "/stdout", contents: nil)
+        FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stdout"))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
+        try process.run()
+        return process
+    }
+
+    /// Polls `condition` every 2 ms for up to `seconds`.
+    static func wait(upTo seconds: Double, for condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(2000)
+        }
+        return condition()
+    }
+}
+
+func fileBytes(_ path: String) -> [UInt8]? {
+    FileManager.default.contents(atPath: path).map { Array($0) }
+}
+
+func filesBelow(_ folder: String) -> [String] {
+    (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).sorted()
+}
+
+/// `mixfill batch` end to end, and the checkpoint flags of `mixfill fit`, with signals.
+@Suite(.serialized) struct BatchCLITests {
+    /// A scratch folder with the course's small matrix as ratings.txt and its gold.
+    func workspace() throws -> String {
+        let folder = try Fixtures.scratchFolder()
+        try FileManager.default.copyItem(atPath: Fixtures.smallIncomplete, toPath: folder + "/ratings.txt")
+        try FileManager.default.copyItem(atPath: Fixtures.smallComplete, toPath: folder + "/gold.txt")
+        return folder
+    }
+
+    @Test func batchRunsRecordsFailuresSkipsOnRerunAndRedoesChangedJobs() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("""
+            {"defaults": {"backend": "naive", "threads": 1},
+             "jobs": [
+               {"name": "course", "data": "ratings.txt", "gold": "gold.txt", "k": [1, 4], "seeds": "0"},
+               {"name": "missing-data", "data": "nowhere.txt", "k": [2]},
+               {"name": "more", "data": "ratings.txt", "k": "2-3", "seeds": [0, 1], "models": false}
+             ]}
+            """, named: "jobs.json", in: folder)
+        let out = folder + "/out"
+        let first = try CLI.run(["batch", jobs, "--out", out])
+        #expect(first.status == 3, "\(first.stderr)")
+        #expect(first.stdout == """
+            ok       course
+            FAILED   missing-data: \(folder)/nowhere.txt: no such file; check the path
+            ok       more
+            batch: 3 jobs, 2 ok, 1 failed, 0 pending; summary in \(out)/summary.json and summary.csv
+
+            """)
+        #expect(filesBelow(out) == [
+            ".mixfill-batch.lock", "course", "course/job.json", "course/log.jsonl", "course/model-k1.json",
+            "course/model-k4.json", "course/result.json", "missing-data", "missing-data/log.jsonl",
+            "missing-data/result.json", "more", "more/job.json", "more/log.jsonl", "more/result.json",
+            "summary.csv", "summary.json",
+        ])
+        let result = try #require(JobResult.readIfPresent(path: out + "/course/result.json"))
+        #expect(result.status == .ok && result.job == "course" && result.jobHash.count == 64)
+        #expect(result.data == JobResult.DataSummary(path: "ratings.txt", users: 20, items: 5, observed: 81))
+        let four = try #require(result.fits?.last)
+        #expect(four.k == 4 && four.best.seed == 0 && four.model == "model-k4.json")
+        #expect(abs(four.best.logLikelihood - -84.98451993042474) <= 1e-10)
+        #expect(abs((four.rmse?.allEntries ?? 0) - 0.31523012057496) <= 1e-12)
+        let model = try ModelFile.read(path: out + "/course/model-k4.json")
+        #expect(model.logLikelihood == four.best.logLikelihood && model.iterations == four.runs[0].iterations)
+
+        let failed = try #require(JobResult.readIfPresent(path: out + "/missing-data/result.json"))
+        #expect(failed.status == .failed)
+        #expect(failed.error == JobResult.Failure(message: "\(folder)/nowhere.txt: no such file; check the path", exitCode: 2))
+
+        let summary = try JSONDecoder().decode(BatchSummary.self, from: Data(try #require(fileBytes(out + "/summary.json"))))
+        #expect(summary.counts == BatchSummary.Counts(total: 3, ok: 2, failed: 1, pending: 0))
+        #expect(summary.jobs.map(\.status) == [.ok, .failed, .ok])
+        let csv = String(decoding: try #require(fileBytes(out + "/summary.csv")), as: UTF8.self).split(separator: "\r\n")
+        #expect(csv.count == 1 + 2 + 1 + 2)
+        #expect(csv[0] == "job,status,k,best_seed,log_likelihood,bic,iterations,converged,rmse_all_entries,rmse_missing_entries,model,error")
+        #expect(csv[2].hasPrefix("course,ok,4,0,-84.98451993042"))
+        #expect(csv[2].hasSuffix(",model-k4.json,"))
+        #expect(csv[3] == "missing-data,failed,,,,,,,,,,\(folder)/nowhere.txt: no such file; check the path")
+        let logLines = String(decoding: try #require(fileBytes(out + "/course/log.jsonl")), as: UTF8.self).split(separator: "\n")
+        let events = try logLines.map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])["event"] as? String
+        }
+        #expect(events.first == "job_start" && events.last == "job_end")
+        #expect(events.filter { $0 == "run_end" }.count == 2)
+
+        // A rerun skips the finished jobs and leaves their files byte for byte as they were.
+        let before = fileBytes(out + "/course/result.json")
+        let modelBefore = fileBytes(out + "/course/model-k4.json")
+        let second = try CLI.run(["batch", jobs, "--out", out])
+        #expect(second.status == 3)
+        #expect(second.stdout.contains("ok       course (skipped: result is current)"))
+        #expect(second.stdout.contains("ok       more (skipped: result is current)"))
+        #expect(fileBytes(out + "/course/result.json") == before)
+        #expect(fileBytes(out + "/course/model-k4.json") == modelBefore)
+
+        // Changing one rating changes the content hash: that job runs again, the others skip.
+        var ratings = try String(contentsOfFile: folder + "/ratings.txt", encoding: .utf8)
+        ratings = "1" + ratings.dropFirst()
+        try ratings.write(toFile: folder + "/ratings.txt", atomically: true, encoding: .utf8)
+        let third = try CLI.run(["batch", jobs, "--out", out])
+        #expect(third.stdout.contains("ok       course\n") && third.stdout.contains("ok       more\n"))
+        let changed = try #require(JobResult.readIfPresent(path: out + "/course/result.json"))
+        #expect(changed.jobHash != result.jobHash)
+        #expect(changed.fits?.last?.best.logLikelihood != four.best.logLikelihood)
+
+        // A job whose K list shrinks loses the models of the K it no longer has.
+        let fewer = try Fixtures.write("""
+            {"jobs": [{"name": "course", "data": "ratings.txt", "gold": "gold.txt", "k": [4], "seeds": "0",
+                       "backend": "naive", "threads": 1}]}
+            """, named: "fewer.json", in: folder)
+        #expect(try CLI.run(["batch", fewer, "--out", out]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: out + "/course/model-k1.json"))
+        #expect(FileManager.default.fileExists(atPath: out + "/course/model-k4.json"))
+    }
+
+    @Test func parallelJobsGiveTheSameFilesAsOneAtATime() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("""
+            {"jobs": [
+               {"name": "a", "data": "ratings.txt", "k": [2, 3], "seeds": "0-3"},
+               {"name": "b", "data": "ratings.txt", "k": [4], "seeds": "0-3", "backend": "naive"},
+               {"name": "c", "data": "\(Fixtures.netflixIncomplete)", "k": [3], "seeds": "0"}
+            ]}
+            """, named: "jobs.json", in: folder)
+        #expect(try CLI.run(["batch", jobs, "--out", folder + "/one"]).status == 0)
+        #expect(try CLI.run(["batch", jobs, "--out", folder + "/two", "--parallel", "2"]).status == 0)
+        for name in ["summary.json", "summary.csv", "a/result.json", "a/model-k3.json", "b/result.json", "c/model-k3.json"] {
+            #expect(fileBytes(folder + "/one/" + name) == fileBytes(folder + "/two/" + name), "\(name)")
+        }
+    }
+
+    // MARK: Job-file and output-folder errors: one line, the place, the exit code, nothing written.
+
+    @Test func unknownJobFieldIsRejectedBeforeAnythingRuns() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"kernal\": \"blas\"}\n]}\n",
+                                      named: "jobs.json", in: folder)
+        let line = try CLI.usageFailure(["batch", jobs, "--out", folder + "/out"])
+        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+    }
+
+    @Test func emptyAndMalformedJobFiles() throws {
+        let folder = try workspace()
+        let empty = try Fixtures.write("", named: "empty.json", in: folder)
+        #expect(try CLI.usageFailure(["batch", empty, "--out", folder + "/out"]) == "mixfill: error: \(empty): the file is empty; it must hold one JSON object")
+        let truncated = try Fixtures.write("{\"jobs\": [{\"name\": \"a\", ", named: "truncated.json", in: folder)
+        #expect(try CLI.usageFailure(["batch", truncated, "--out", folder + "/out"]) == "mixfill: error: \(truncated):1:25: the file ends inside an object; it is incomplete (truncated?)")
+        let missing = folder + "/none.json"
+        #expect(try CLI.usageFailure(["batch", missing, "--out", folder + "/out"]) == "mixfill: error: \(missing): no such file; check the path")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+    }
+
+    @Test func unwritableOutputFolderIsARuntimeFailure() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "a", "data": "ratings.txt", "k": [2]}]}"#, named: "jobs.json", in: folder)
+        let blocker = try Fixtures.write("a file, not a folder\n", named: "blocker", in: folder)
+        let outcome = try CLI.run(["batch", jobs, "--out", blocker + "/out"])
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr == "mixfill: error: \(blocker)/out: cannot create the output folder (\(blocker) exists and is not a folder); choose a writable place\n")
+        #expect(try String(contentsOfFile: blocker, encoding: .utf8) == "a file, not a folder\n")
+    }
+
+    @Test func aSecondBatchOnTheSameFolderIsRefused() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "a", "data": "ratings.txt", "k": [2]}]}"#, named: "jobs.json", in: folder)
+        let out = folder + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let descriptor = open(out + "/.mixfill-batch.lock", O_RDWR | O_CREAT, 0o644)
+        #expect(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        let outcome = try CLI.run(["batch", jobs, "--out", out])
+        close(descriptor)
+        #expect(outcome.status == 1)
+        #expect(outcome.stderr == "mixfill: error: \(out): another mixfill batch is writing into this folder; wait for it to finish or choose another --out\n")
+        #expect(filesBelow(out) == [".mixfill-batch.lock"])
+    }
+
+    // MARK: Signals and checkpoints
+
+    @Test func sigtermStopsAFitAtACheckpointAndResumeIsBitIdentical() throws {
+        let folder = try Fixtures.scratchFolder()
+        let common = ["fit", "data/netflix_incomplete.txt", "-k", "12", "--seeds", "0-3", "--json", "--threads", "1"]
+        let reference = try CLI.run(common + ["--model-out", folder + "/reference.json"])
+        #expect(reference.status == 0)
+
+        let checkpoints = folder + "/checkpoints"
+        let process = try CLI.start(common + ["--model-out", folder + "/model.json", "--checkpoint-every", "2",
+                                              "--checkpoint-dir", checkpoints, "--log-format", "json"], in: folder)
+        // Stop in the middle of seed 1's run.
+        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: checkpoints + "/k12-seed1.ckpt") })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        let stderr = try String(contentsOfFile: folder + "/stderr", encoding: .utf8)
+        let last = try #require(stderr.split(separator: "\n").last)
+        let error = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+        #expect(error["event"] as? String == "error" && error["exit_code"] as? Int == 143)
+        #expect((error["message"] as? String ?? "").hasPrefix("SIGTERM received: K = 12, seed "))
+        #expect((error["message"] as? String ?? "").hasSuffix("; rerun with --resume to continue"))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/model.json"))
+        #expect(!filesBelow(checkpoints).contains { $0.hasPrefix(".") }, "temporary files left: \(filesBelow(checkpoints))")
+
+        // Without --resume the checkpoints are protected.
+        let refused = try CLI.usageFailure(common + ["--checkpoint-every", "2", "--checkpoint-dir", checkpoints])
+        #expect(refused == "mixfill: error: --checkpoint-dir: \(checkpoints) holds checkpoints of an earlier fit; add --resume to continue it, or remove the folder to start over")
+
+        let resumed = try CLI.run(common + ["--model-out", folder + "/model.json", "--checkpoint-every", "2",
+                                            "--checkpoint-dir", checkpoints, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(fileBytes(folder + "/model.json") == fileBytes(folder + "/reference.json"))
+        func runs(_ outcome: CLI.Outcome) throws -> [[String]] {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+            let fits = try #require(object["fits"] as? [[String: Any]])
+            let list = try #require(fits[0]["runs"] as? [[String: Any]])
+            return list.map { run in ["seed", "log_likelihood", "iterations", "converged"].map { "\(run[$0] ?? "")" } }
+        }
+        #expect(try runs(resumed) == runs(reference))
+    }
+
+    @Test func sigintStopsWithExitCode130() throws {
+        let folder = try Fixtures.scratchFolder()
+        let checkpoints = folder + "/checkpoints"
+        let process = try CLI.start(["fit", "data/netflix_incomplete.txt", "-k", "12", "--seeds", "0-4", "--threads", "1",
+                                     "--checkpoint-every", "3", "--checkpoint-dir", checkpoints], in: folder)
+        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: checkpoints + "/k12-seed0.ckpt") })
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let stderr = try String(contentsOfFile: folder + "/stderr", encoding: .utf8)
+        #expect(stderr.hasPrefix("mixfill: error: SIGINT received: "), "\(stderr)")
+        #expect(stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func anInterruptedBatchContinuesToTheUninterruptedResult() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("""
+            {"defaults": {"data": "\(Fixtures.netflixIncomplete)", "threads": 1, "checkpoint_every": 4},
+             "jobs": [
+               {"name": "k8", "k": [8], "seeds": "0-2"},
+               {"name": "k12", "k": [12], "seeds": "0-2"},
+               {"name": "small", "data": "ratings.txt", "k": [3], "seeds": "0-1"}
+             ]}
+            """, named: "jobs.json", in: folder)
+        #expect(try CLI.run(["batch", jobs, "--out", folder + "/reference"]).status == 0)
+
+        let out = folder + "/out"
+        let process = try CLI.start(["batch", jobs, "--out", out], in: folder)
+        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: out + "/k12/checkpoints/k12-seed0.ckpt") })
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        let summary = try JSONDecoder().decode(BatchSummary.self, from: Data(try #require(fileBytes(out + "/summary.json"))))
+        #expect(summary.jobs.map(\.status) == [.ok, .pending, .pending])
+        #expect(!FileManager.default.fileExists(atPath: out + "/k12/result.json"))
+
+        let rerun = try CLI.run(["batch", jobs, "--out", out])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(rerun.stdout.contains("ok       k8 (skipped: result is current)"))
+        let log = String(decoding: try #require(fileBytes(out + "/k12/log.jsonl")), as: UTF8.self)
+        #expect(log.contains("\"resumed_from\""), "the k12 job should have continued from its checkpoint")
+        for name in ["summary.json", "summary.csv", "k8/result.json", "k8/model-k8.json", "k12/result.json",
+                     "k12/model-k12.json", "small/result.json", "small/model-k3.json"] {
+            #expect(fileBytes(out + "/" + name) == fileBytes(folder + "/reference/" + name), "\(name)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out + "/k12/checkpoints"))
+        #expect(!filesBelow(out).contains { $0.split(separator: "/").last?.hasPrefix(".") == true && !$0.hasSuffix(".lock") })
+    }
+
+    // MARK: Progress and logs
+
+    @Test func noProgressOffATerminalAndJSONEventsOnRequest() throws {
+        let plain = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0,1"])
+        #expect(plain.status == 0 && plain.stderr.isEmpty)
+
+        let json = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0,1", "--log-format", "json"])
+        #expect(json.status == 0)
+        let events = try json.stderr.split(separator: "\n").map { line in
+            try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        #expect(events.first?["event"] as? String == "run_start")
+        #expect(events.last?["event"] as? String == "run_end")
+        let iterations = events.filter { $0["event"] as? String == "iteration" && $0["seed"] as? Int == 0 }
+        #expect(iterations.map { $0["iteration"] as? Int } == Array(1...iterations.count).map { $0 })
+        #expect(iterations.allSatisfy { $0["k"] as? Int == 4 && $0["log_likelihood"] is Double && $0["time"] is String })
+        #expect(abs((iterations.last?["log_likelihood"] as? Double ?? 0) - -84.98451993042474) <= 1e-9)
+        // The report on stdout is the same as without logging.
+        #expect(json.stdout.split(separator: "\n").filter { $0.contains("best:") } == plain.stdout.split(separator: "\n").filter { $0.contains("best:") })
+
+        let quiet = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0", "--log-format", "json", "--quiet"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty)
+
+        let failing = try CLI.run(["fit", "data/no-such-file.txt", "--log-format", "json"])
+        #expect(failing.status == 2)
+        let error = try #require(try JSONSerialization.jsonObject(with: Data(failing.stderr.utf8)) as? [String: Any])
+        #expect(error["event"] as? String == "error" && error["exit_code"] as? Int == 2)
+        #expect(error["message"] as? String == "data/no-such-file.txt: no such file; check the path")
+    }
+
+    @Test func aLiveLineOnATerminal() throws {
+        // util-linux `script` runs the command on a pseudo-terminal.
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+        let folder = try Fixtures.scratchFolder()
+        let command = "\(CLI.binary) fit \(Fixtures.netflixIncomplete) -k 12 --seeds 0,1 --threads 1 >/dev/null"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-qec", command, folder + "/typescript"]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let screen = String(decoding: try #require(fileBytes(folder + "/typescript")), as: UTF8.self)
+        #expect(screen.contains("K=12 seed 0: iteration 1, LL -"), "\(screen)")
+        #expect(screen.contains("ΔLL") && screen.contains("ETA"))
+        #expect(screen.contains("K=12 seed 0: converged after "))
+        let quiet = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--quiet"])
+        #expect(quiet.stderr.isEmpty)
+    }
+}
