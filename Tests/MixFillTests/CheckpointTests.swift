@@ -157,7 +157,12 @@ import Testing
         #expect(decoded == checkpoint)
         #expect(decoded.encoded() == bytes)
         let header = String(decoding: bytes.prefix(40), as: UTF8.self)
-        #expect(header.hasPrefix("MIXFILL-CHECKPOINT 1\ndata "))
+        #expect(header.hasPrefix("MIXFILL-CHECKPOINT 1\ndata mix64:"))
+        // A warm-started run's state carries the LL its first E-step is compared with.
+        var warm = checkpoint
+        warm.state = EMState(mixture: checkpoint.state.mixture, logLikelihoodTrace: [-90.5],
+                             converged: false, previousLogLikelihood: -91.25)
+        #expect(try Checkpoint.decode(warm.encoded(), name: "w.ckpt") == warm)
     }
 
     @Test func damagedTruncatedForeignAndNewerCheckpointsAreRefused() throws {

@@ -218,6 +218,8 @@ public struct BatchRunner: Sendable {
         let fitter = ResumableFit(em: em, data: matrix, settings: ["backend": job.backend.rawValue],
                                   checkpointing: checkpointing, threads: threads, job: job.name,
                                   report: { event in log.add(event) }, stopRequested: stopRequested)
+        // Model files remember their training data as `fit --model-out` writes them.
+        let training = TrainingDataRecord(describing: matrix, path: URL(fileURLWithPath: job.dataPath).standardizedFileURL.path)
         var fits = [JobResult.Fit]()
         var models = [(name: String, file: ModelFile)]()
         for componentCount in job.componentCounts {
@@ -235,7 +237,7 @@ public struct BatchRunner: Sendable {
                 models.append((modelName, ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
                                                     seed: best.seed, iterations: best.result.iterations,
                                                     converged: best.result.converged, userCount: matrix.userCount,
-                                                    observedCount: matrix.observedCount)))
+                                                    observedCount: matrix.observedCount, training: training)))
             }
             let bic = Completion.bayesianInformationCriterion(logLikelihood: best.result.logLikelihood,
                                                               mixture: best.result.mixture, userCount: matrix.userCount)

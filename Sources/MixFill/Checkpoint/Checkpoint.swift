@@ -14,6 +14,7 @@
 ///     floor <bit pattern of the variance floor>
 ///     max-iterations <cap>
 ///     setting.<name> <value>        one line per setting that changes the arithmetic (backend, …)
+///     previous-log-likelihood <bit pattern>   only for a warm-started run: the LL its first E-step is compared with
 ///     iterations <t>
 ///     converged <0|1>
 ///     seconds <bit pattern of the seconds spent so far>
@@ -120,6 +121,9 @@ public struct Checkpoint: Sendable, Equatable {
         for name in identity.settings.keys.sorted() {
             header += "setting.\(name) \(identity.settings[name] ?? "")\n"
         }
+        if let previous = state.previousLogLikelihood {
+            header += "previous-log-likelihood \(Self.hex(previous))\n"
+        }
         header += "iterations \(state.iterations)\nconverged \(state.converged ? 1 : 0)\n"
         header += "seconds \(Self.hex(seconds))\nthreads \(threads)\n\n"
         var bytes = Array(header.utf8)
@@ -215,7 +219,7 @@ public struct Checkpoint: Sendable, Equatable {
             }
         }
         let known: Set = ["data", "users", "items", "observed", "k", "seed", "tolerance", "floor",
-                          "max-iterations", "iterations", "converged", "seconds", "threads"]
+                          "max-iterations", "previous-log-likelihood", "iterations", "converged", "seconds", "threads"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw refuse("the checkpoint's header has the unknown field '\(DenseMatrixReader.printable(unknown))'")
         }
@@ -246,6 +250,8 @@ public struct Checkpoint: Sendable, Equatable {
         let convergedFlag = try integer("converged", atLeast: 0)
         guard convergedFlag <= 1 else { throw refuse("the checkpoint's 'converged' is neither 0 nor 1") }
         let seconds = try double("seconds")
+        let previous = fields["previous-log-likelihood"] == nil ? nil : try double("previous-log-likelihood")
+        guard previous?.isFinite ?? true else { throw refuse("the checkpoint's previous log-likelihood is not finite") }
         let threads = try integer("threads", atLeast: 1)
         guard tolerance.isFinite, tolerance >= 0, floor.isFinite, floor > 0, seconds.isFinite, seconds >= 0 else {
             throw refuse("the checkpoint's tolerance, floor or seconds is out of range")
@@ -293,7 +299,8 @@ public struct Checkpoint: Sendable, Equatable {
         let mixture = Mixture(componentCount: componentCount, itemCount: itemCount, means: means,
                               variances: variances, weights: weights)
         return Checkpoint(identity: identity,
-                          state: EMState(mixture: mixture, logLikelihoodTrace: trace, converged: convergedFlag == 1),
+                          state: EMState(mixture: mixture, logLikelihoodTrace: trace, converged: convergedFlag == 1,
+                                         previousLogLikelihood: previous),
                           seconds: seconds, threads: threads)
     }
 }

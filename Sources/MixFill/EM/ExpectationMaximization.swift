@@ -31,8 +31,9 @@ public struct FitResult: Sendable {
 
 /// Where a run stands between two iterations: the mixture after the last M-step and the
 /// log-likelihood of every E-step so far. The loop needs nothing else (the stopping rule
-/// compares the next LL with the last one in the trace), so a run continued from a saved
-/// state computes exactly, bit for bit, what it would have computed uninterrupted.
+/// compares the next LL with the last one in the trace, or with `previousLogLikelihood`
+/// before the first), so a run continued from a saved state computes exactly, bit for
+/// bit, what it would have computed uninterrupted.
 public struct EMState: Sendable, Equatable {
     public var mixture: Mixture
     /// The log-likelihood of every E-step so far, in order.
