@@ -23,14 +23,15 @@ struct CheckpointOptions: ParsableArguments {
 
     var isActive: Bool { checkpointEvery != nil || resume }
 
-    /// Fits every seed for one K: the engine's own multi-start loop when nothing needs to
-    /// watch the iterations, else one restart at a time with checkpoints and progress.
-    /// `settings` are those that change the arithmetic (backend, kernel); checkpoints record
-    /// them with `fingerprint`, the data's.
+    /// Fits every seed for one K: `multiStart` (the engine's own multi-start loop) when
+    /// nothing needs to watch the iterations, else one restart at a time with checkpoints
+    /// and progress. `settings` are those that change the arithmetic (backend, kernel);
+    /// checkpoints record them with `fingerprint`, the data's.
     func fit(em: ExpectationMaximization, data: any RatingData, fingerprint: String, settings: [String: String],
-             threads: Int, componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> MultiStartFit {
+             threads: Int, componentCount: Int, seeds: [UInt32],
+             multiStart: () throws(MixFillError) -> MultiStartFit) throws(MixFillError) -> MultiStartFit {
         guard isActive || Display.shared.isActive else {
-            return try em.fit(data: data, componentCount: componentCount, seeds: seeds)
+            return try multiStart()
         }
         let checkpointing = isActive ? ResumableFit.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,

@@ -107,7 +107,9 @@ struct Fit: ParsableCommand {
                 em: em, data: loaded.input.data, fingerprint: loaded.fingerprint,
                 settings: ["backend": engine.backend.rawValue,
                            "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue],
-                threads: threadCount, componentCount: componentCount, seeds: seedList)
+                threads: threadCount, componentCount: componentCount, seeds: seedList) { () throws(MixFillError) in
+                try em.fit(data: loaded.input.data, componentCount: componentCount, seeds: seedList)
+            }
             fitSeconds += (clock.now - fitStart).seconds
             let best = fit.best
             var rmse: FitReport.RMSE?
