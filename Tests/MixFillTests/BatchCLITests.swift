@@ -56,7 +56,8 @@ func filesBelow(_ folder: String) -> [String] {
              "jobs": [
                {"name": "course", "data": "ratings.txt", "gold": "gold.txt", "k": [1, 4], "seeds": "0"},
                {"name": "missing-data", "data": "nowhere.txt", "k": [2]},
-               {"name": "more", "data": "ratings.txt", "k": "2-3", "seeds": [0, 1], "models": false}
+               {"name": "more", "data": "ratings.txt", "k": "2-3", "seeds": [0, 1], "models": false},
+               {"name": "too-many", "data": "ratings.txt", "k": [2, 21]}
              ]}
             """, named: "jobs.json", in: folder)
         let out = folder + "/out"
@@ -66,15 +67,17 @@ func filesBelow(_ folder: String) -> [String] {
             ok       course
             FAILED   missing-data: \(folder)/nowhere.txt: no such file; check the path
             ok       more
-            batch: 3 jobs, 2 ok, 1 failed, 0 pending; summary in \(out)/summary.json and summary.csv
+            FAILED   too-many: \(jobs):6: "k" in job "too-many": K = 21 is more than the 20 users in \(folder)/ratings.txt; choose K ≤ 20
+            batch: 4 jobs, 2 ok, 2 failed, 0 pending; summary in \(out)/summary.json and summary.csv
 
             """)
         #expect(filesBelow(out) == [
             ".mixfill-batch.lock", "course", "course/job.json", "course/log.jsonl", "course/model-k1.json",
             "course/model-k4.json", "course/result.json", "missing-data", "missing-data/log.jsonl",
             "missing-data/result.json", "more", "more/job.json", "more/log.jsonl", "more/result.json",
-            "summary.csv", "summary.json",
+            "summary.csv", "summary.json", "too-many", "too-many/job.json", "too-many/log.jsonl", "too-many/result.json",
         ])
+        #expect(JobResult.readIfPresent(path: out + "/too-many/result.json")?.error?.exitCode == 2)
         let result = try #require(JobResult.readIfPresent(path: out + "/course/result.json"))
         #expect(result.status == .ok && result.job == "course" && result.jobHash.count == 64)
         #expect(result.data == JobResult.DataSummary(path: "ratings.txt", users: 20, items: 5, observed: 81))
@@ -90,10 +93,10 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(failed.error == JobResult.Failure(message: "\(folder)/nowhere.txt: no such file; check the path", exitCode: 2))
 
         let summary = try JSONDecoder().decode(BatchSummary.self, from: Data(try #require(fileBytes(out + "/summary.json"))))
-        #expect(summary.counts == BatchSummary.Counts(total: 3, ok: 2, failed: 1, pending: 0))
-        #expect(summary.jobs.map(\.status) == [.ok, .failed, .ok])
+        #expect(summary.counts == BatchSummary.Counts(total: 4, ok: 2, failed: 2, pending: 0))
+        #expect(summary.jobs.map(\.status) == [.ok, .failed, .ok, .failed])
         let csv = String(decoding: try #require(fileBytes(out + "/summary.csv")), as: UTF8.self).split(separator: "\r\n")
-        #expect(csv.count == 1 + 2 + 1 + 2)
+        #expect(csv.count == 1 + 2 + 1 + 2 + 1)
         #expect(csv[0] == "job,status,k,best_seed,log_likelihood,bic,iterations,converged,rmse_all_entries,rmse_missing_entries,model,error")
         #expect(csv[2].hasPrefix("course,ok,4,0,-84.98451993042"))
         #expect(csv[2].hasSuffix(",model-k4.json,"))
@@ -114,6 +117,13 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(second.stdout.contains("ok       more (skipped: result is current)"))
         #expect(fileBytes(out + "/course/result.json") == before)
         #expect(fileBytes(out + "/course/model-k4.json") == modelBefore)
+
+        // A deleted model is written again (from the checkpoint-free rerun: same bytes).
+        try FileManager.default.removeItem(atPath: out + "/course/model-k4.json")
+        let repaired = try CLI.run(["batch", jobs, "--out", out])
+        #expect(repaired.stdout.contains("ok       course\n"))
+        #expect(fileBytes(out + "/course/model-k4.json") == modelBefore)
+        #expect(fileBytes(out + "/course/result.json") == before)
 
         // Changing one rating changes the content hash: that job runs again, the others skip.
         var ratings = try String(contentsOfFile: folder + "/ratings.txt", encoding: .utf8)
@@ -171,6 +181,21 @@ func filesBelow(_ folder: String) -> [String] {
         let missing = folder + "/none.json"
         #expect(try CLI.usageFailure(["batch", missing, "--out", folder + "/out"]) == "mixfill: error: \(missing): no such file; check the path")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+    }
+
+    @Test func badOptionValues() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "a", "data": "ratings.txt", "k": [2]}]}"#, named: "jobs.json", in: folder)
+        #expect(try CLI.usageFailure(["batch", jobs, "--out", folder + "/out", "--parallel", "0"])
+            == "mixfill: error: --parallel: 0 is not allowed; give 1 or more (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["batch", jobs, "--out", folder + "/out", "--checkpoint-every", "0"])
+            == "mixfill: error: --checkpoint-every: 0 is not allowed; give 1 or more (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--checkpoint-every", "-2"])
+            .hasPrefix("mixfill: error: "))
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--checkpoint-every", "0"])
+            == "mixfill: error: --checkpoint-every: 0 is not allowed; give 1 or more (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--init-model", "m.json", "--resume"])
+            == "mixfill: error: --checkpoint-every: a warm start (--init-model) is one run from a saved model; save it with --model-out instead of checkpoints (see 'mixfill help')")
     }
 
     @Test func unwritableOutputFolderIsARuntimeFailure() throws {

@@ -17,7 +17,8 @@ import Glibc
 ///
 /// Every file is written atomically (`AtomicFile`). A job is skipped when its
 /// `result.json` says "ok" with the job's current content hash (the SHA-256 of its
-/// settings and of its data and gold files' bytes); a job whose folder holds `job.json`
+/// settings and of its data and gold files' bytes) and its model files are there; a job
+/// whose folder holds `job.json`
 /// with the current hash continues from its checkpoints; any other job folder is cleared
 /// of MixFill's files and the job starts over. A failing job records its error in
 /// `result.json` and the batch goes on.
@@ -147,7 +148,8 @@ public struct BatchRunner: Sendable {
             jobHash = Self.contentHash(job, data: dataBytes, gold: goldBytes)
 
             if let existing = JobResult.readIfPresent(path: folder + "/" + Self.resultName),
-               existing.status == .ok, existing.jobHash == jobHash {
+               existing.status == .ok, existing.jobHash == jobHash,
+               (existing.fits ?? []).allSatisfy({ fit in fit.model.map { access(folder + "/" + $0, F_OK) == 0 } ?? true }) {
                 removeCheckpoints(folder)
                 report(FitEvent(.jobSkip, job: job.name, message: "result is current (hash \(jobHash.prefix(12))…)"))
                 return .completed(existing, skipped: true)
