@@ -12,8 +12,8 @@ extension CLI {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
-        FileManager.default.createFile(atPath: folder + "/stdout", contents: nil)
-        FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/stdout", contents: nil)
+        _ = FileManager.default.createFile(atPath: folder + "/stderr", contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stdout"))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: folder + "/stderr"))
         try process.run()
