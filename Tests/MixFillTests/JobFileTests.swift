@@ -108,6 +108,14 @@ import Testing
         #expect(failure(#"{"defaults": {"name": "x"}, "jobs": []}"#) == "jobs.json:1:15: \"name\" cannot be a default; every job names itself")
     }
 
+    @Test func messagesStayOnOneLine() {
+        // Found by the fuzzer: a list string with an escaped newline was echoed raw.
+        #expect(failure(#"{"defaults": {"seeds": "02-n\n"}, "jobs": []}"#)
+            == "jobs.json:1:24: \"seeds\" in \"defaults\": '02-n\\xA' in '02-n\\xA' is not a seed or range; write the list like 0-4 or 0,1,2")
+        #expect(failure(#"{"jobs": [{"name": "a", "data": "r\n.txt", "k": [1]}]}"#)
+            == "jobs.json:1:33: \"data\" in job \"a\" holds a control character ('r\\xA.txt'); give a plain file path")
+    }
+
     @Test func jsonStringsDecodeEscapes() throws {
         let value = try JSONDocument.parse(Array(#"["a\"b\\c\/\n\u00e9\ud83d\ude00"]"#.utf8), name: "x")
         guard case let .array(elements) = value.kind, elements.count == 1, case let .string(text) = elements[0].kind else {

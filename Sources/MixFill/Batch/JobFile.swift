@@ -196,6 +196,14 @@ struct JobFields {
             }
         }
 
+        /// Paths end up in messages and result files: no control characters (a "\n" in a
+        /// path is a typo, not a file name anyone means).
+        func checkPath(_ text: String) throws(MixFillError) {
+            guard text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
+                throw error("\"\(field.key)\" \(context) holds a control character ('\(DenseMatrixReader.printable(text))'); give a plain file path")
+            }
+        }
+
         switch field.key {
         case "name":
             let text = try string("the job's name")
@@ -206,6 +214,7 @@ struct JobFields {
         case "data":
             let text = try string("a file path")
             guard !text.isEmpty else { throw error("\"data\" \(context) is empty; give the rating matrix's path") }
+            try checkPath(text)
             data = text
         case "format":
             let text = try string("an input format")
@@ -242,6 +251,7 @@ struct JobFields {
         case "gold":
             let text = try string("a file path")
             guard !text.isEmpty else { throw error("\"gold\" \(context) is empty; give the complete matrix's path or leave the field out") }
+            try checkPath(text)
             gold = text
         case "models":
             guard case let .bool(flag) = value.kind else {

@@ -17,13 +17,13 @@ public enum IntegerRanges {
             guard bounds.count == 1 || bounds.count == 2,
                   bounds.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
                   let low = Int(bounds[0]), let high = Int(bounds[bounds.count - 1]) else {
-                throw .badOption(option: option, message: "'\(piece)' in '\(text)' is not a \(what) or range; write the list like \(example)")
+                throw .badOption(option: option, message: "'\(shown(piece))' in '\(shown(text))' is not a \(what) or range; write the list like \(example)")
             }
             guard low <= high else {
-                throw .badOption(option: option, message: "the range '\(piece)' runs backwards; write it as \(high)-\(low)")
+                throw .badOption(option: option, message: "the range '\(shown(piece))' runs backwards; write it as \(high)-\(low)")
             }
             guard high - low < 1_000_000 else {
-                throw .badOption(option: option, message: "the range '\(piece)' is too long")
+                throw .badOption(option: option, message: "the range '\(shown(piece))' is too long")
             }
             values.append(contentsOf: low...high)
         }
@@ -58,6 +58,11 @@ public enum IntegerRanges {
         for value in values where value < 1 {
             throw .badOption(option: option, message: "K = \(value) is not allowed; K must be at least 1")
         }
+    }
+
+    /// Text from the user as it appears in a message: one line, control bytes escaped.
+    private static func shown(_ text: some StringProtocol) -> String {
+        DenseMatrixReader.printable(String(text))
     }
 
     private static func trimSpaces(_ text: Substring) -> Substring {
