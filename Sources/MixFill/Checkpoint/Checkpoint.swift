@@ -211,10 +211,10 @@ public struct Checkpoint: Sendable, Equatable {
             let value = String(parts[1])
             if key.hasPrefix("setting.") {
                 let setting = String(key.dropFirst("setting.".count))
-                guard !setting.isEmpty, settings[setting] == nil else { throw refuse("the checkpoint names setting '\(setting)' twice or not at all") }
+                guard !setting.isEmpty, settings[setting] == nil else { throw refuse("the checkpoint names setting '\(DenseMatrixReader.printable(setting))' twice or not at all") }
                 settings[setting] = value
             } else {
-                guard fields[key] == nil else { throw refuse("the checkpoint's header has '\(key)' twice") }
+                guard fields[key] == nil else { throw refuse("the checkpoint's header has '\(DenseMatrixReader.printable(key))' twice") }
                 fields[key] = value
             }
         }
@@ -290,7 +290,7 @@ public struct Checkpoint: Sendable, Equatable {
             throw refuse("the checkpoint holds a non-finite log-likelihood or mean, a negative weight or a non-positive variance")
         }
         for (name, value) in settings {
-            guard !value.isEmpty, !value.contains(" "), !name.contains(" ") else { throw refuse("the checkpoint's setting '\(name)' is malformed") }
+            guard !value.isEmpty, !value.contains(" "), !name.contains(" ") else { throw refuse("the checkpoint's setting '\(DenseMatrixReader.printable(name))' is malformed") }
         }
         let identity = Identity(dataFingerprint: fingerprint, userCount: userCount, itemCount: itemCount,
                                 observedCount: observedCount, componentCount: componentCount, seed: seed,
