@@ -36,7 +36,7 @@ func require(_ condition: Bool, _ what: @autoclosure () -> String) {
 
 /// A refusal must be one line, name a place, and carry the bad-input exit code.
 func checkRefusal(_ error: MixFillError) {
-    require(!error.description.contains("\n"), "multi-line message: \(error.description)")
+    require(!error.description.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "control character in the message: \(error.description)")
     require(error.exitCode == 2, "exit code \(error.exitCode) for bad input: \(error.description)")
     switch error {
     case let .badInput(file, line, column, message):
