@@ -80,7 +80,8 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(JobResult.readIfPresent(path: out + "/too-many/result.json")?.error?.exitCode == 2)
         let result = try #require(JobResult.readIfPresent(path: out + "/course/result.json"))
         #expect(result.status == .ok && result.job == "course" && result.jobHash.count == 64)
-        #expect(result.data == JobResult.DataSummary(path: "ratings.txt", users: 20, items: 5, observed: 81))
+        #expect(result.data == JobResult.DataSummary(path: "ratings.txt", format: "dense", users: 20, items: 5, observed: 81))
+        #expect(result.kernel == "dense" && result.backend == "naive")
         let four = try #require(result.fits?.last)
         #expect(four.k == 4 && four.best.seed == 0 && four.model == "model-k4.json")
         #expect(abs(four.best.logLikelihood - -84.98451993042474) <= 1e-10)
@@ -145,6 +146,47 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(FileManager.default.fileExists(atPath: out + "/course/model-k4.json"))
     }
 
+    @Test func recordInputRunsWithItsKernelAndIds() throws {
+        // The course's small matrix as CSV records with ids of our own: the sparse and the
+        // dense kernel on it, the dense matrix itself, and a gold matrix refused for records.
+        let folder = try workspace()
+        let matrix = try Fixtures.load(Fixtures.smallIncomplete)
+        var csv = "userId,movieId,rating\n"
+        for user in 0..<matrix.userCount {
+            for item in 0..<matrix.itemCount where matrix[user, item] != 0 {
+                csv += "\(100 + 7 * user),\(9000 + item),\(Int(matrix[user, item]))\n"
+            }
+        }
+        _ = try Fixtures.write(csv, named: "ratings.csv", in: folder)
+        let jobs = try Fixtures.write("""
+            {"defaults": {"k": [3], "seeds": "0-1", "threads": 1},
+             "jobs": [
+               {"name": "sparse", "data": "ratings.csv"},
+               {"name": "dense-kernel", "data": "ratings.csv", "format": "csv", "kernel": "dense"},
+               {"name": "matrix", "data": "ratings.txt"},
+               {"name": "gold-on-records", "data": "ratings.csv", "gold": "gold.txt"}
+             ]}
+            """, named: "jobs.json", in: folder)
+        let outcome = try CLI.run(["batch", jobs, "--out", folder + "/out"])
+        #expect(outcome.status == 3, "\(outcome.stderr)")
+        let sparse = try #require(JobResult.readIfPresent(path: folder + "/out/sparse/result.json"))
+        let denseKernel = try #require(JobResult.readIfPresent(path: folder + "/out/dense-kernel/result.json"))
+        let plain = try #require(JobResult.readIfPresent(path: folder + "/out/matrix/result.json"))
+        #expect(sparse.kernel == "sparse" && sparse.data?.format == "csv" && denseKernel.kernel == "dense")
+        #expect(plain.data?.format == "dense")
+        // Same data, same seeds: the kernels agree with each other and with the matrix.
+        for (a, b) in [(sparse, denseKernel), (sparse, plain)] {
+            let left = try #require(a.fits?.first?.runs)
+            let right = try #require(b.fits?.first?.runs)
+            #expect(left.map(\.iterations) == right.map(\.iterations))
+            for (x, y) in zip(left, right) { #expect(relativeError(x.logLikelihood, y.logLikelihood) <= 1e-10) }
+        }
+        let model = try ModelFile.read(path: folder + "/out/sparse/model-k3.json")
+        #expect(model.users.id(0) == 100 && model.items.id(4) == 9004 && model.training?.format == "csv")
+        let refused = try #require(JobResult.readIfPresent(path: folder + "/out/gold-on-records/result.json"))
+        #expect(refused.error == JobResult.Failure(message: "\(jobs):6: \"gold\" in job \"gold-on-records\": compares dense matrices, but \(folder)/ratings.csv holds rating records; leave \"gold\" out and score held-out records with 'mixfill eval'", exitCode: 2))
+    }
+
     @Test func parallelJobsGiveTheSameFilesAsOneAtATime() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""
@@ -168,7 +210,7 @@ func filesBelow(_ folder: String) -> [String] {
         let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"kernal\": \"blas\"}\n]}\n",
                                       named: "jobs.json", in: folder)
         let line = try CLI.usageFailure(["batch", jobs, "--out", folder + "/out"])
-        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
     }
 

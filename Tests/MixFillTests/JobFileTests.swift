@@ -38,13 +38,14 @@ import Testing
         let b = file.jobs[1]
         #expect(b.dataPath == "/abs/r.txt" && b.componentCounts == [1, 2, 3, 7] && b.seeds == [4])
         #expect(b.backend == .blas && b.threads == 2 && b.goldPath == "/batch/gold.txt" && !b.writeModels)
-        #expect(b.canonicalText == "name=b.2_x\ndata=/abs/r.txt\nformat=dense\nk=1,2,3,7\nseeds=4\nbackend=blas\nmax_iterations=50\ngold=gold.txt\nmodels=false\n")
+        #expect(b.format == .dense && b.kernel == .auto)
+        #expect(b.canonicalText == "name=b.2_x\ndata=/abs/r.txt\nformat=dense\nk=1,2,3,7\nseeds=4\nbackend=blas\nkernel=auto\nmax_iterations=50\ngold=gold.txt\nmodels=false\n")
     }
 
     @Test func defaultsForOptionalFields() throws {
         let job = try parse(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [2]}]}"#).jobs[0]
         #expect(job.seeds == [0, 1, 2, 3, 4] && job.backend == .blas && job.maxIterations == 1000)
-        #expect(job.format == "dense" && job.writeModels && job.checkpointEvery == nil)
+        #expect(job.format == .auto && job.kernel == .auto && job.writeModels && job.checkpointEvery == nil)
     }
 
     @Test func byteOrderMarkAndCRLFAreAccepted() throws {
@@ -56,9 +57,9 @@ import Testing
 
     @Test func unknownJobFieldsAreErrorsWithTheirPlace() {
         #expect(failure("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2],\n   \"kernal\": \"blas\"}]}")
-            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
         #expect(failure(#"{"defaults": {"precision": "float"}, "jobs": []}"#)
-            == "jobs.json:1:15: unknown field \"precision\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, threads, max_iterations, gold, models, checkpoint_every")
+            == "jobs.json:1:15: unknown field \"precision\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
     }
 
     @Test func emptyAndMalformedFiles() {
@@ -96,7 +97,9 @@ import Testing
         #expect(failure(head + #""threads": 0}]}"#) == "jobs.json:1:63: \"threads\" in job \"a\" must be a whole number ≥ 1, not the number 0")
         #expect(failure(head + #""max_iterations": "10"}]}"#) == "jobs.json:1:70: \"max_iterations\" in job \"a\" must be a whole number ≥ 1, not the string \"10\"")
         #expect(failure(head + #""models": 1}]}"#) == "jobs.json:1:62: \"models\" in job \"a\" must be true or false, not the number 1")
-        #expect(failure(head + #""format": "csv"}]}"#) == "jobs.json:1:62: format \"csv\" in job \"a\" is not one this MixFill reads; use one of: dense")
+        #expect(failure(head + #""format": "xlsx"}]}"#) == "jobs.json:1:62: format \"xlsx\" in job \"a\" is not one this MixFill reads; use one of: auto, dense, triplets, csv, netflix, binary")
+        #expect(failure(head + #""kernel": "gpu"}]}"#) == "jobs.json:1:62: kernel \"gpu\" in job \"a\" is unknown; use one of: auto, dense, blocked, sparse")
+        #expect(failure(head + #""backend": "naive", "kernel": "sparse"}]}"#) == "jobs.json:1:11: in job \"a\" asks for backend \"naive\" (the dense textbook kernel) with kernel \"sparse\"; drop one of them")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [0]}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" has K = 0; K must be at least 1")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": []}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" is an empty list; give at least one component count, like 1,12 or 1-16")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt"}]}"#) == "jobs.json:1:11: in job \"a\" has no \"k\"; add it, e.g. \"k\": [1, 12]")

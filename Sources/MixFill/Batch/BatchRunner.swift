@@ -142,10 +142,9 @@ public struct BatchRunner: Sendable {
             AtomicFile.removeStaleTemporaries(inFolder: folder)
             AtomicFile.removeStaleTemporaries(inFolder: folder + "/" + Self.checkpointFolderName)
 
-            let dataBytes = try FileBytes.read(job.dataPath)
-            var goldBytes: [UInt8]?
-            if let goldPath = job.goldPath { goldBytes = try FileBytes.read(goldPath) }
-            jobHash = Self.contentHash(job, data: dataBytes, gold: goldBytes)
+            let dataHash = try FileBytes.sha256(job.dataPath)
+            let goldHash = try job.goldPath.map { (path: String) throws(MixFillError) in try FileBytes.sha256(path) }
+            jobHash = Self.contentHash(job, dataHash: dataHash, goldHash: goldHash)
 
             if let existing = JobResult.readIfPresent(path: folder + "/" + Self.resultName),
                existing.status == .ok, existing.jobHash == jobHash,
@@ -164,7 +163,7 @@ public struct BatchRunner: Sendable {
             }
             log.add(FitEvent(.jobStart, job: job.name, message: resuming ? "continuing (hash \(jobHash.prefix(12))…)" : "starting (hash \(jobHash.prefix(12))…)"))
 
-            let result = try fitJob(job, jobHash: jobHash, dataBytes: dataBytes, goldBytes: goldBytes, folder: folder, log: log)
+            let result = try fitJob(job, jobHash: jobHash, folder: folder, log: log)
             log.add(FitEvent(.jobEnd, job: job.name, seconds: (clock.now - start).seconds))
             try log.write()
             try AtomicFile.write(result.encoded(), to: folder + "/" + Self.resultName)
@@ -187,41 +186,52 @@ public struct BatchRunner: Sendable {
         }
     }
 
-    private func fitJob(_ job: JobSpec, jobHash: String, dataBytes: [UInt8], goldBytes: [UInt8]?,
-                        folder: String, log: JobLog) throws(MixFillError) -> JobResult {
-        let matrix = try DenseMatrixReader.parse(dataBytes, name: job.dataPath)
-        for count in job.componentCounts where count > matrix.userCount {
-            throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(matrix.userCount) users in \(job.dataPath); choose K ≤ \(matrix.userCount)")
+    private func fitJob(_ job: JobSpec, jobHash: String, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
+        let input = try RatingInput.load(path: job.dataPath, format: job.format)
+        if input.duplicatePairs > 0 {
+            log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
         }
-        var gold: DenseRatingMatrix?
-        if let goldBytes, let goldPath = job.goldPath {
-            let complete = try DenseMatrixReader.parse(goldBytes, name: goldPath)
+        let data = input.data
+        for count in job.componentCounts where count > input.userCount {
+            throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
+        }
+        var gold: (complete: DenseRatingMatrix, observed: DenseRatingMatrix)?
+        if let goldPath = job.goldPath {
+            guard let matrix = input.denseMatrix else {
+                throw .badOption(option: "\(jobFile.path):\(job.line): \"gold\" in job \"\(job.name)\"", message: "compares dense matrices, but \(job.dataPath) holds rating records; leave \"gold\" out and score held-out records with 'mixfill eval'")
+            }
+            let complete = try DenseMatrixReader.read(path: goldPath)
             guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
                 throw .badFile(file: goldPath, message: "is \(complete.userCount) × \(complete.itemCount) but \(job.dataPath) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
             }
-            gold = complete
+            gold = (complete, matrix)
         }
-        for warning in DataWarnings.check(matrix, name: job.dataPath) {
-            log.add(FitEvent(.warning, job: job.name, message: warning))
+        if let matrix = input.denseMatrix {
+            for warning in DataWarnings.check(matrix, name: job.dataPath) {
+                log.add(FitEvent(.warning, job: job.name, message: warning))
+            }
         }
         var threads = 1
         if options.parallel <= 1 {
             threads = job.threads ?? options.defaultThreads
-            BLASThreads.set(threads)
         } else if let asked = job.threads, asked > 1 {
-            log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs BLAS on 1 thread"))
+            log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
+        let kernel = try input.makeKernel(job.kernel, backend: job.backend, threads: threads)
+        // The sparse kernel runs its own threads: OpenBLAS then gets one (threads never stack).
+        if options.parallel <= 1 { BLASThreads.set(kernel is SparseKernel ? 1 : threads) }
+        let resolvedKernel = input.resolvedKernel(job.kernel, backend: job.backend)
 
-        let em = ExpectationMaximization(kernel: job.backend.makeKernel(for: matrix),
-                                         stoppingRule: StoppingRule(maxIterations: job.maxIterations))
+        let em = ExpectationMaximization(kernel: kernel, stoppingRule: StoppingRule(maxIterations: job.maxIterations))
         let checkpointing = ResumableFit.Checkpointing(
             folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
             resume: true, resumeHint: "rerun the same batch command to continue")
-        let fitter = ResumableFit(em: em, data: matrix, settings: ["backend": job.backend.rawValue],
+        let fitter = ResumableFit(em: em, data: data, fingerprint: input.fingerprint,
+                                  settings: ["backend": job.backend.rawValue, "kernel": resolvedKernel.rawValue],
                                   checkpointing: checkpointing, threads: threads, job: job.name,
                                   report: { event in log.add(event) }, stopRequested: stopRequested)
         // Model files remember their training data as `fit --model-out` writes them.
-        let training = TrainingDataRecord(describing: matrix, path: URL(fileURLWithPath: job.dataPath).standardizedFileURL.path)
+        let training = TrainingDataRecord(describing: input, path: URL(fileURLWithPath: job.dataPath).standardizedFileURL.path)
         var fits = [JobResult.Fit]()
         var models = [(name: String, file: ModelFile)]()
         for componentCount in job.componentCounts {
@@ -230,19 +240,19 @@ public struct BatchRunner: Sendable {
             var rmse: JobResult.RootMeanSquareErrors?
             if let gold {
                 let posteriors = em.posteriors(best.result.mixture).posteriors
-                let filled = Completion.fill(matrix, mixture: best.result.mixture, posteriors: posteriors)
-                let errors = Completion.rootMeanSquareErrors(predicted: filled, gold: gold, observed: matrix)
+                let filled = Completion.fill(gold.observed, mixture: best.result.mixture, posteriors: posteriors)
+                let errors = Completion.rootMeanSquareErrors(predicted: filled, gold: gold.complete, observed: gold.observed)
                 rmse = JobResult.RootMeanSquareErrors(allEntries: errors.allEntries, missingEntries: errors.missingEntries)
             }
             let modelName = job.writeModels ? "model-k\(componentCount).json" : nil
             if let modelName {
                 models.append((modelName, ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
                                                     seed: best.seed, iterations: best.result.iterations,
-                                                    converged: best.result.converged, userCount: matrix.userCount,
-                                                    observedCount: matrix.observedCount, training: training)))
+                                                    converged: best.result.converged, userCount: input.userCount,
+                                                    observedCount: input.observedCount, training: training)))
             }
             let bic = Completion.bayesianInformationCriterion(logLikelihood: best.result.logLikelihood,
-                                                              mixture: best.result.mixture, userCount: matrix.userCount)
+                                                              mixture: best.result.mixture, userCount: input.userCount)
             fits.append(JobResult.Fit(
                 k: componentCount,
                 runs: fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.logLikelihood,
@@ -258,19 +268,20 @@ public struct BatchRunner: Sendable {
             try model.file.write(to: folder + "/" + model.name)
         }
         return JobResult(job: job.name, jobHash: jobHash, status: .ok,
-                         data: JobResult.DataSummary(path: job.data, users: matrix.userCount,
-                                                     items: matrix.itemCount, observed: matrix.observedCount),
-                         backend: job.backend.rawValue, seeds: job.seeds, maxIterations: job.maxIterations, fits: fits)
+                         data: JobResult.DataSummary(path: job.data, format: input.format.rawValue, users: input.userCount,
+                                                     items: input.itemCount, observed: input.observedCount),
+                         backend: job.backend.rawValue, kernel: resolvedKernel.rawValue, seeds: job.seeds,
+                         maxIterations: job.maxIterations, fits: fits)
     }
 
     /// SHA-256 over the job's result-deciding settings and the bytes of its data and gold
     /// files, under a version tag that changes whenever results would.
-    public static func contentHash(_ job: JobSpec, data: [UInt8], gold: [UInt8]?) -> String {
+    public static func contentHash(_ job: JobSpec, dataHash: String, goldHash: String?) -> String {
         var hasher = SHA256()
         hasher.update("mixfill-job 1\n")
         hasher.update(job.canonicalText)
-        hasher.update("data-sha256=\(SHA256.hex(data))\n")
-        hasher.update("gold-sha256=\(gold.map { SHA256.hex($0) } ?? "")\n")
+        hasher.update("data-sha256=\(dataHash)\n")
+        hasher.update("gold-sha256=\(goldHash ?? "")\n")
         return hasher.finalizeHex()
     }
 

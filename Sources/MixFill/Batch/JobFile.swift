@@ -11,10 +11,11 @@
 ///     name              required; the job's folder under --out: letters, digits, '.', '_', '-',
 ///                       1 to 100 characters, not starting with '.'; unique in the file
 ///     data              required; the rating matrix (relative paths are from the job file's folder)
-///     format            "dense" (the only input format so far)
+///     format            "auto" (default: detected), "dense", "triplets", "csv", "netflix", "binary"
 ///     k                 required; a list [1, 12] or a string "1,12", "1-16"
 ///     seeds             a list or a string, default "0-4"
 ///     backend           "blas" (default) or "naive"
+///     kernel            "auto" (default), "dense", "blocked" or "sparse", as `fit --kernel`
 ///     threads           BLAS threads for this job (default: all cores; 1 under --parallel > 1)
 ///     max_iterations    default 1000
 ///     gold              the complete matrix, to report RMSE
@@ -22,7 +23,7 @@
 ///     checkpoint_every  checkpoint each run every N iterations (default: the batch's --checkpoint-every)
 ///
 /// Every error names `file:line:column` of the offending field or value. New settings
-/// (kernel, precision, evaluation) slot in as new entries in `JobFields` and `canonicalText`.
+/// (precision, evaluation) slot in as new entries in `JobFields` and `canonicalText`.
 public struct JobFile: Sendable, Equatable {
     public static let currentVersion = 1
     public var path: String
@@ -111,10 +112,11 @@ public struct JobSpec: Sendable, Equatable {
     /// The data path as written in the job file, and resolved against its folder.
     public var data: String
     public var dataPath: String
-    public var format: String
+    public var format: RatingFormat
     public var componentCounts: [Int]
     public var seeds: [UInt32]
     public var backend: Backend
+    public var kernel: KernelChoice
     public var threads: Int?
     public var maxIterations: Int
     public var gold: String?
@@ -128,10 +130,10 @@ public struct JobSpec: Sendable, Equatable {
     /// bytes of the data and gold files, what the content hash covers. Threads and
     /// checkpoint intervals change how a job runs, not what it writes, so they are left out.
     public var canonicalText: String {
-        var text = "name=\(name)\ndata=\(data)\nformat=\(format)\n"
+        var text = "name=\(name)\ndata=\(data)\nformat=\(format.rawValue)\n"
         text += "k=\(componentCounts.map(String.init).joined(separator: ","))\n"
         text += "seeds=\(seeds.map(String.init).joined(separator: ","))\n"
-        text += "backend=\(backend.rawValue)\nmax_iterations=\(maxIterations)\n"
+        text += "backend=\(backend.rawValue)\nkernel=\(kernel.rawValue)\nmax_iterations=\(maxIterations)\n"
         text += "gold=\(gold ?? "")\nmodels=\(writeModels)\n"
         return text
     }
@@ -141,19 +143,19 @@ public struct JobSpec: Sendable, Equatable {
 struct JobFields {
     var name: String?
     var data: String?
-    var format: String?
+    var format: RatingFormat?
     var componentCounts: [Int]?
     var seeds: [UInt32]?
     var backend: Backend?
+    var kernel: KernelChoice?
     var threads: Int?
     var maxIterations: Int?
     var gold: String?
     var writeModels: Bool?
     var checkpointEvery: Int?
 
-    static let known = ["name", "data", "format", "k", "seeds", "backend", "threads", "max_iterations",
+    static let known = ["name", "data", "format", "k", "seeds", "backend", "kernel", "threads", "max_iterations",
                         "gold", "models", "checkpoint_every"]
-    static let formats = ["dense"]
 
     mutating func apply(_ field: JSONValue.Member, file: String, context: String) throws(MixFillError) {
         let value = field.value
@@ -218,10 +220,16 @@ struct JobFields {
             data = text
         case "format":
             let text = try string("an input format")
-            guard Self.formats.contains(text) else {
-                throw error("format \"\(DenseMatrixReader.printable(text))\" \(context) is not one this MixFill reads; use one of: \(Self.formats.joined(separator: ", "))")
+            guard let chosen = RatingFormat(rawValue: text) else {
+                throw error("format \"\(DenseMatrixReader.printable(text))\" \(context) is not one this MixFill reads; use one of: \(RatingFormat.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            format = text
+            format = chosen
+        case "kernel":
+            let text = try string("a kernel")
+            guard let chosen = KernelChoice(rawValue: text) else {
+                throw error("kernel \"\(DenseMatrixReader.printable(text))\" \(context) is unknown; use one of: \(KernelChoice.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            kernel = chosen
         case "k":
             let values = try integerList(what: "component count", example: "1,12 or 1-16")
             for component in values where component < 1 {
@@ -277,12 +285,17 @@ struct JobFields {
         guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
         guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
         guard let componentCounts else { throw missing("k", "\"k\": [1, 12]") }
+        if backend == .naive, let kernel, kernel == .blocked || kernel == .sparse {
+            throw .badInput(file: file, line: place.line, column: place.column,
+                            message: "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them")
+        }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
         }
-        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? "dense",
+        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto,
                        componentCounts: componentCounts, seeds: seeds ?? [0, 1, 2, 3, 4],
-                       backend: backend ?? .blas, threads: threads, maxIterations: maxIterations ?? 1000,
+                       backend: backend ?? .blas, kernel: kernel ?? .auto, threads: threads,
+                       maxIterations: maxIterations ?? 1000,
                        gold: gold, goldPath: gold.map(resolve), writeModels: writeModels ?? true,
                        checkpointEvery: checkpointEvery, line: place.line)
     }

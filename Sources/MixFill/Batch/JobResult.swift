@@ -9,12 +9,15 @@ public struct JobResult: Sendable, Equatable, Codable {
 
     public struct DataSummary: Sendable, Equatable, Codable {
         public var path: String
+        /// The format the file was read as (`dense`, `triplets`, …).
+        public var format: String
         public var users: Int
         public var items: Int
         public var observed: Int
 
-        public init(path: String, users: Int, items: Int, observed: Int) {
+        public init(path: String, format: String, users: Int, items: Int, observed: Int) {
             self.path = path
+            self.format = format
             self.users = users
             self.items = items
             self.observed = observed
@@ -113,23 +116,27 @@ public struct JobResult: Sendable, Equatable, Codable {
     public var error: Failure?
     public var data: DataSummary?
     public var backend: String?
+    /// The E-step kernel that ran (`auto` resolved).
+    public var kernel: String?
     public var seeds: [UInt32]?
     public var maxIterations: Int?
     public var fits: [Fit]?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, job, jobHash = "job_hash", status, error, data, backend, seeds
+        case format, version, job, jobHash = "job_hash", status, error, data, backend, kernel, seeds
         case maxIterations = "max_iterations", fits
     }
 
     public init(job: String, jobHash: String, status: Status, error: Failure? = nil, data: DataSummary? = nil,
-                backend: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil, fits: [Fit]? = nil) {
+                backend: String? = nil, kernel: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
+                fits: [Fit]? = nil) {
         self.job = job
         self.jobHash = jobHash
         self.status = status
         self.error = error
         self.data = data
         self.backend = backend
+        self.kernel = kernel
         self.seeds = seeds
         self.maxIterations = maxIterations
         self.fits = fits

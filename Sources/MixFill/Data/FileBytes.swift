@@ -38,6 +38,34 @@ enum FileBytes {
         return bytes
     }
 
+    /// SHA-256 of the file's bytes, read 1 MB at a time (a file of any size in constant
+    /// memory), as 64 hex digits.
+    static func sha256(_ path: String) throws(MixFillError) -> String {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: openFailure(errno))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
+            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+        }
+        var hasher = SHA256()
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { buffer in
+                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .badFile(file: path, message: "cannot read: \(describe(errno))")
+            }
+            if count == 0 { break }
+            hasher.update(chunk[0..<count])
+        }
+        return hasher.finalizeHex()
+    }
+
     static func openFailure(_ code: Int32) -> String {
         switch code {
         case ENOENT: return "no such file; check the path"
