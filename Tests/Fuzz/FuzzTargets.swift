@@ -84,7 +84,9 @@ func fuzzJobs(_ bytes: [UInt8]) {
             require(JobFields.isValidName(job.name), "bad name accepted: \(job.name)")
             require(!job.componentCounts.isEmpty && job.componentCounts.allSatisfy { $0 >= 1 }, "bad K accepted")
             require(!job.seeds.isEmpty && job.maxIterations >= 1, "bad seeds or cap accepted")
-            require(job.dataPath.hasSuffix(job.data), "data path not resolved from the job's")
+            // Bytes, not Characters: "/" and a leading combining mark form one Character.
+            require(Array(job.dataPath.utf8).suffix(job.data.utf8.count).elementsEqual(job.data.utf8),
+                    "data path not resolved from the job's")
         }
     } catch {
         checkRefusal(error)
