@@ -24,6 +24,18 @@ enum BLAS {
                     Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), 0.0, c, Int32(ldc))
     }
 
+    /// The same product in single precision (`--precision single`): SGEMM.
+    @inline(__always)
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Float>, lda: Int,
+                     b: UnsafePointer<Float>, ldb: Int,
+                     c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor,
+                    transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), 0.0, c, Int32(ldc))
+    }
+
     /// y = op(A) · x for a row-major m × n matrix A.
     @inline(__always)
     static func gemv(transpose: Bool, m: Int, n: Int, a: UnsafePointer<Double>, lda: Int,

@@ -1,146 +1,402 @@
-/// The E-step and M-step sums as matrix products on OpenBLAS.
+/// The E-step and M-step sums as matrix products on OpenBLAS, for one restart or a batch.
 ///
 /// The data are stored once as the stacked row-major matrix Z = [X | M] (n × 2d): ratings
 /// with 0 at missing entries, then the 0/1 mask. With B = [−2μ | μ∘μ] (K × 2d),
 ///
 ///     ‖x_{C_u} − μ_{j,C_u}‖² = ‖x_u‖² + (Z·Bᵀ)_{uj}        one n × 2d × K GEMM
-///     [N | D] = Pᵀ·Z                                        one K × n × 2d GEMM
+///     [N | D]ᵀ = Zᵀ·P                                       one 2d × n × K GEMM
 ///
-/// so an iteration is two GEMMs (GEMVs when K = 1) plus O(n·K + K·d) loops. All buffers
-/// are allocated once per K and reused across iterations.
-public final class BLASKernel: StatisticsKernel {
+/// so an iteration is two GEMMs plus O(n·K + K·d) loops. Several restarts (mixtures, any
+/// K each) run as one batch by stacking their B's: the GEMMs get ΣK columns, and Z is read
+/// twice per iteration for all of them.
+///
+/// Batching is exact. Each column of Z·Bᵀ is a dot product over the same 2d terms in the
+/// same order whatever the other columns are, and the second product is taken as Zᵀ·P
+/// (2d × ΣK), not Pᵀ·Z, because in that orientation OpenBLAS likewise sums every output
+/// over the users in an order that does not depend on the other columns (with Pᵀ·Z its
+/// narrow-edge kernels and its threaded split reorder the sums, measured on 0.3.21). The
+/// tests check the batch against solo runs bit for bit, so a BLAS that broke this would be
+/// caught there.
+///
+/// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
+/// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
+/// `shards(of:count:precision:)`.
+public final class BLASKernel: BatchedStatisticsKernel {
     public let userCount: Int
     public let itemCount: Int
     public let name = "blas"
+    public let precision: Precision
+    /// c, subtracted from every observed rating before it is stored: the integer nearest
+    /// the shard's mean rating in single precision (see `Precision`), 0 in double.
+    public let ratingOffset: Double
 
-    /// Z = [X | M], n × 2d, row-major.
-    private let stacked: [Double]
-    /// ‖x_u‖² and |C_u| per user.
+    /// Z = [X − c·M | M], n × 2d, row-major, in the kernel's precision (the other is empty).
+    private let stackedDouble: [Double]
+    private let stackedSingle: [Float]
+    /// ‖x_u‖² and |C_u| per user, for the statistics.
     private let squaredNorms: [Double]
     private let observedCounts: [Double]
+    /// Σ_{i∈C_u} (x_ui − c)², the norm that goes with the stored (shifted) ratings.
+    private let shiftedSquaredNorms: [Double]
 
-    // Workspaces, sized for `workspaceComponents` components.
-    private var workspaceComponents = 0
-    private var coefficients: [Double] = []   // B, K × 2d
-    private var products: [Double] = []       // Z·Bᵀ then posteriors, n × K
-    private var sums: [Double] = []           // [N | D], K × 2d
+    // Workspaces for up to `columnCapacity` stacked components.
+    private var columnCapacity = 0
+    private var coefficientsDouble: [Double] = []   // B, ΣK × 2d
+    private var coefficientsSingle: [Float] = []
+    private var posteriorsDouble: [Double] = []     // Z·Bᵀ, then f, then p(j|u): n × ΣK
+    private var posteriorsSingle: [Float] = []      // single: Z·Bᵀ, then p(j|u)
+    private var sumsDouble: [Double] = []           // Zᵀ·P = [N | D]ᵀ, 2d × ΣK
+    private var sumsSingle: [Float] = []
+    private var columnLogWeights: [Double] = []     // per stacked component: the E-step's constants
+    private var columnLogNormalisers: [Double] = []
+    private var columnVariances: [Double] = []
+    private var columnResponsibilities: [Double] = []   // per stacked component: sums over users
+    private var columnSquaredNorms: [Double] = []
+    private var columnObservedCounts: [Double] = []
 
-    public init(_ data: DenseRatingMatrix) {
-        userCount = data.userCount
+    /// Users at most this many per single-precision GEMM over users, whose partial sums
+    /// are then added in Double: Float's 24 bits would otherwise blur D and N on very
+    /// large data (sums of ~1e5 terms).
+    static let singlePrecisionUserBlock = 4096
+
+    /// A kernel over `users` (all of them by default) of `data`.
+    public init(_ data: DenseRatingMatrix, users: Range<Int>? = nil, precision: Precision = .double) {
+        let users = users ?? 0..<data.userCount
+        precondition(users.lowerBound >= 0 && users.upperBound <= data.userCount, "users out of range")
+        userCount = users.count
         itemCount = data.itemCount
-        let width = 2 * data.itemCount
-        var stacked = [Double](repeating: 0, count: data.userCount * width)
-        var squaredNorms = [Double](repeating: 0, count: data.userCount)
-        var observedCounts = [Double](repeating: 0, count: data.userCount)
-        for user in 0..<data.userCount {
+        self.precision = precision
+        let d = data.itemCount
+        let width = 2 * d
+
+        var squaredNorms = [Double](repeating: 0, count: users.count)
+        var observedCounts = [Double](repeating: 0, count: users.count)
+        var ratingTotal = 0.0
+        for (local, user) in users.enumerated() {
             var norm = 0.0
             var count = 0.0
-            for item in 0..<data.itemCount {
-                let rating = data.values[user * data.itemCount + item]
+            for item in 0..<d {
+                let rating = data.values[user * d + item]
                 if rating != 0 {
-                    stacked[user * width + item] = rating
-                    stacked[user * width + data.itemCount + item] = 1
                     norm += rating * rating
                     count += 1
+                    ratingTotal += rating
                 }
             }
-            squaredNorms[user] = norm
-            observedCounts[user] = count
+            squaredNorms[local] = norm
+            observedCounts[local] = count
         }
-        self.stacked = stacked
+        let observedTotal = observedCounts.reduce(0, +)
+        let offset = precision == .single && observedTotal > 0 ? (ratingTotal / observedTotal).rounded() : 0
+        ratingOffset = offset
+
+        var shiftedSquaredNorms = squaredNorms
+        var stackedDouble = [Double]()
+        var stackedSingle = [Float]()
+        switch precision {
+        case .double:
+            stackedDouble = [Double](repeating: 0, count: users.count * width)
+        case .single:
+            stackedSingle = [Float](repeating: 0, count: users.count * width)
+        }
+        for (local, user) in users.enumerated() {
+            var shiftedNorm = 0.0
+            for item in 0..<d {
+                let rating = data.values[user * d + item]
+                guard rating != 0 else { continue }
+                let shifted = rating - offset
+                shiftedNorm += shifted * shifted
+                switch precision {
+                case .double:
+                    stackedDouble[local * width + item] = shifted
+                    stackedDouble[local * width + d + item] = 1
+                case .single:
+                    stackedSingle[local * width + item] = Float(shifted)
+                    stackedSingle[local * width + d + item] = 1
+                }
+            }
+            if precision == .single { shiftedSquaredNorms[local] = shiftedNorm }
+        }
+        self.stackedDouble = stackedDouble
+        self.stackedSingle = stackedSingle
         self.squaredNorms = squaredNorms
         self.observedCounts = observedCounts
+        self.shiftedSquaredNorms = shiftedSquaredNorms
     }
 
-    private func prepareWorkspaces(_ componentCount: Int) {
-        guard workspaceComponents != componentCount else { return }
-        workspaceComponents = componentCount
-        coefficients = [Double](repeating: 0, count: componentCount * 2 * itemCount)
-        products = [Double](repeating: 0, count: userCount * componentCount)
-        sums = [Double](repeating: 0, count: componentCount * 2 * itemCount)
+    /// `count` kernels over consecutive, nearly equal ranges of users (at least one user
+    /// each), in user order: the shards of one E-step.
+    public static func shards(of data: DenseRatingMatrix, count: Int, precision: Precision = .double) -> [BLASKernel] {
+        let shardCount = max(1, min(count, data.userCount))
+        return (0..<shardCount).map { shard in
+            let start = shard * data.userCount / shardCount
+            let end = (shard + 1) * data.userCount / shardCount
+            return BLASKernel(data, users: start..<end, precision: precision)
+        }
     }
 
-    /// Fills `products` with posteriors p(j|u) (n × K) and returns the log-likelihood.
-    private func computePosteriors(_ mixture: Mixture) -> Double {
-        let componentCount = mixture.componentCount
-        prepareWorkspaces(componentCount)
+    /// Bytes held by the stacked data (the workspaces come on top: O((n + 2d)·ΣK)).
+    public var dataBytes: Int {
+        stackedDouble.count * MemoryLayout<Double>.stride + stackedSingle.count * MemoryLayout<Float>.stride
+    }
+
+    private func prepareWorkspaces(_ columns: Int) {
+        guard columns > columnCapacity else { return }
+        columnCapacity = columns
         let width = 2 * itemCount
-        for j in 0..<componentCount {
-            for i in 0..<itemCount {
-                let mean = mixture.means[j * itemCount + i]
-                coefficients[j * width + i] = -2 * mean
-                coefficients[j * width + itemCount + i] = mean * mean
+        switch precision {
+        case .double:
+            coefficientsDouble = [Double](repeating: 0, count: columns * width)
+            sumsDouble = [Double](repeating: 0, count: columns * width)
+        case .single:
+            coefficientsSingle = [Float](repeating: 0, count: columns * width)
+            posteriorsSingle = [Float](repeating: 0, count: userCount * columns)
+            sumsSingle = [Float](repeating: 0, count: columns * width)
+            sumsDouble = [Double](repeating: 0, count: columns * width)
+        }
+        posteriorsDouble = [Double](repeating: 0, count: userCount * columns)
+        let perColumn = [Double](repeating: 0, count: columns)
+        columnLogWeights = perColumn
+        columnLogNormalisers = perColumn
+        columnVariances = perColumn
+        columnResponsibilities = perColumn
+        columnSquaredNorms = perColumn
+        columnObservedCounts = perColumn
+    }
+
+    /// Fills the first n × ΣK entries of `posteriorsDouble` (and, in single precision,
+    /// `posteriorsSingle`) with p(j|u) for every stacked component, and returns each
+    /// mixture's log-likelihood over this shard's users.
+    private func computePosteriors(_ mixtures: [Mixture]) -> [Double] {
+        let columns = mixtures.reduce(0) { $0 + $1.componentCount }
+        prepareWorkspaces(columns)
+        let d = itemCount
+        let width = 2 * d
+        let offset = ratingOffset
+
+        // B = [−2(μ − c) | (μ − c)²] and the per-component constants of f, mixture after mixture.
+        var column = 0
+        for mixture in mixtures {
+            precondition(mixture.itemCount == itemCount, "the mixture has \(mixture.itemCount) items, the data \(itemCount)")
+            let terms = ComponentTerms(mixture)
+            for j in 0..<mixture.componentCount {
+                columnLogWeights[column] = terms.logWeights[j]
+                columnLogNormalisers[column] = terms.logNormalisers[j]
+                columnVariances[column] = terms.variances[j]
+                mixture.means.withUnsafeBufferPointer { means in
+                    let mean = UnsafeBufferPointer(rebasing: means[(j * d)..<((j + 1) * d)])
+                    switch precision {
+                    case .double:
+                        coefficientsDouble.withUnsafeMutableBufferPointer { b in
+                            for i in 0..<d {
+                                b[column * width + i] = -2 * mean[i]
+                                b[column * width + d + i] = mean[i] * mean[i]
+                            }
+                        }
+                    case .single:
+                        coefficientsSingle.withUnsafeMutableBufferPointer { b in
+                            for i in 0..<d {
+                                let shifted = mean[i] - offset
+                                b[column * width + i] = Float(-2 * shifted)
+                                b[column * width + d + i] = Float(shifted * shifted)
+                            }
+                        }
+                    }
+                }
+                column += 1
             }
         }
-        stacked.withUnsafeBufferPointer { z in
-            coefficients.withUnsafeBufferPointer { b in
-                products.withUnsafeMutableBufferPointer { g in
-                    guard let z = z.baseAddress, let b = b.baseAddress, let g = g.baseAddress else { return }
-                    if componentCount == 1 {
-                        BLAS.gemv(transpose: false, m: userCount, n: width, a: z, lda: width, x: b, y: g)
-                    } else {
-                        BLAS.gemm(transposeA: false, transposeB: true, m: userCount, n: componentCount, k: width,
-                                  a: z, lda: width, b: b, ldb: width, c: g, ldc: componentCount)
+
+        // Z·Bᵀ: every user's squared distance to every stacked mean, minus ‖x_u − c‖².
+        switch precision {
+        case .double:
+            stackedDouble.withUnsafeBufferPointer { z in
+                coefficientsDouble.withUnsafeBufferPointer { b in
+                    posteriorsDouble.withUnsafeMutableBufferPointer { g in
+                        guard let z = z.baseAddress, let b = b.baseAddress, let g = g.baseAddress else { return }
+                        BLAS.gemm(transposeA: false, transposeB: true, m: userCount, n: columns, k: width,
+                                  a: z, lda: width, b: b, ldb: width, c: g, ldc: columns)
+                    }
+                }
+            }
+        case .single:
+            stackedSingle.withUnsafeBufferPointer { z in
+                coefficientsSingle.withUnsafeBufferPointer { b in
+                    posteriorsSingle.withUnsafeMutableBufferPointer { g in
+                        guard let z = z.baseAddress, let b = b.baseAddress, let g = g.baseAddress else { return }
+                        BLAS.gemm(transposeA: false, transposeB: true, m: userCount, n: columns, k: width,
+                                  a: z, lda: width, b: b, ldb: width, c: g, ldc: columns)
+                    }
+                }
+            }
+            posteriorsSingle.withUnsafeBufferPointer { single in
+                posteriorsDouble.withUnsafeMutableBufferPointer { double in
+                    for index in 0..<(userCount * columns) { double[index] = Double(single[index]) }
+                }
+            }
+        }
+
+        // f(u, j) as ComponentTerms.logDensity computes it (same operations, same order, so
+        // the same bits), then each mixture's logsumexp over its own components.
+        var logLikelihoods = [Double](repeating: 0, count: mixtures.count)
+        posteriorsDouble.withUnsafeMutableBufferPointer { g in
+            shiftedSquaredNorms.withUnsafeBufferPointer { norms in
+                observedCounts.withUnsafeBufferPointer { counts in
+                    columnLogWeights.withUnsafeBufferPointer { logWeights in
+                        columnLogNormalisers.withUnsafeBufferPointer { logNormalisers in
+                            columnVariances.withUnsafeBufferPointer { variances in
+                                for user in 0..<userCount {
+                                    let row = UnsafeMutableBufferPointer(rebasing: g[(user * columns)..<((user + 1) * columns)])
+                                    let norm = norms[user]
+                                    let count = counts[user]
+                                    for c in 0..<columns {
+                                        row[c] = logWeights[c] - 0.5 * count * logNormalisers[c]
+                                            - 0.5 * (norm + row[c]) / variances[c]
+                                    }
+                                    var start = 0
+                                    for (index, mixture) in mixtures.enumerated() {
+                                        let segment = UnsafeMutableBufferPointer(rebasing: row[start..<(start + mixture.componentCount)])
+                                        logLikelihoods[index] += normaliseLogDensities(segment)
+                                        start += mixture.componentCount
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        let terms = ComponentTerms(mixture)
-        var logLikelihood = 0.0
-        products.withUnsafeMutableBufferPointer { g in
-            for user in 0..<userCount {
-                let row = UnsafeMutableBufferPointer(rebasing: g[(user * componentCount)..<((user + 1) * componentCount)])
-                let count = observedCounts[user]
-                let norm = squaredNorms[user]
-                for j in 0..<componentCount {
-                    row[j] = terms.logDensity(j, observedCount: count, squaredDistance: norm + row[j])
+        if precision == .single {
+            posteriorsDouble.withUnsafeBufferPointer { double in
+                posteriorsSingle.withUnsafeMutableBufferPointer { single in
+                    for index in 0..<(userCount * columns) { single[index] = Float(double[index]) }
                 }
-                logLikelihood += normaliseLogDensities(row)
             }
         }
-        return logLikelihood
+        return logLikelihoods
     }
 
     public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
-        let componentCount = mixture.componentCount
-        statistics.logLikelihood += computePosteriors(mixture)
-        let width = 2 * itemCount
-        products.withUnsafeBufferPointer { p in
-            for user in 0..<userCount {
-                let norm = squaredNorms[user]
-                let count = observedCounts[user]
-                for j in 0..<componentCount {
-                    let posterior = p[user * componentCount + j]
-                    statistics.responsibilities[j] += posterior
-                    statistics.weightedSquaredNorms[j] += posterior * norm
-                    statistics.weightedObservedCounts[j] += posterior * count
-                }
-            }
+        var batch = [statistics]
+        statistics = SufficientStatistics(componentCount: 0, itemCount: 0)   // keep `batch` unique
+        accumulate([mixture], into: &batch)
+        statistics = batch[0]
+    }
+
+    public func accumulate(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
+        precondition(mixtures.count == statistics.count, "one statistics record per mixture")
+        for (mixture, record) in zip(mixtures, statistics) {
+            precondition(record.componentCount == mixture.componentCount && record.itemCount == mixture.itemCount,
+                         "statistics shaped for the mixture")
         }
-        products.withUnsafeBufferPointer { p in
-            stacked.withUnsafeBufferPointer { z in
-                sums.withUnsafeMutableBufferPointer { s in
-                    guard let p = p.baseAddress, let z = z.baseAddress, let s = s.baseAddress else { return }
-                    if componentCount == 1 {
-                        BLAS.gemv(transpose: true, m: userCount, n: width, a: z, lda: width, x: p, y: s)
-                    } else {
-                        BLAS.gemm(transposeA: true, transposeB: false, m: componentCount, n: width, k: userCount,
-                                  a: p, lda: componentCount, b: z, ldb: width, c: s, ldc: width)
+        let logLikelihoods = computePosteriors(mixtures)
+        let columns = mixtures.reduce(0) { $0 + $1.componentCount }
+        let d = itemCount
+        let width = 2 * d
+
+        // n̂_j, Σ_u p‖x_u‖², Σ_u p|C_u|: sums over users, in user order, per stacked component.
+        posteriorsDouble.withUnsafeBufferPointer { p in
+            squaredNorms.withUnsafeBufferPointer { norms in
+                observedCounts.withUnsafeBufferPointer { counts in
+                    columnResponsibilities.withUnsafeMutableBufferPointer { responsibilities in
+                        columnSquaredNorms.withUnsafeMutableBufferPointer { weightedNorms in
+                            columnObservedCounts.withUnsafeMutableBufferPointer { weightedCounts in
+                                for c in 0..<columns {
+                                    responsibilities[c] = 0
+                                    weightedNorms[c] = 0
+                                    weightedCounts[c] = 0
+                                }
+                                for user in 0..<userCount {
+                                    let norm = norms[user]
+                                    let count = counts[user]
+                                    let row = user * columns
+                                    for c in 0..<columns {
+                                        let posterior = p[row + c]
+                                        responsibilities[c] += posterior
+                                        weightedNorms[c] += posterior * norm
+                                        weightedCounts[c] += posterior * count
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
-        for j in 0..<componentCount {
-            for i in 0..<itemCount {
-                statistics.ratingSums[j * itemCount + i] += sums[j * width + i]
-                statistics.observedWeights[j * itemCount + i] += sums[j * width + itemCount + i]
+
+        // [N | D]ᵀ = Zᵀ·P, 2d × ΣK.
+        switch precision {
+        case .double:
+            stackedDouble.withUnsafeBufferPointer { z in
+                posteriorsDouble.withUnsafeBufferPointer { p in
+                    sumsDouble.withUnsafeMutableBufferPointer { s in
+                        guard let z = z.baseAddress, let p = p.baseAddress, let s = s.baseAddress else { return }
+                        BLAS.gemm(transposeA: true, transposeB: false, m: width, n: columns, k: userCount,
+                                  a: z, lda: width, b: p, ldb: columns, c: s, ldc: columns)
+                    }
+                }
+            }
+        case .single:
+            stackedSingle.withUnsafeBufferPointer { z in
+                posteriorsSingle.withUnsafeBufferPointer { p in
+                    sumsSingle.withUnsafeMutableBufferPointer { partial in
+                        sumsDouble.withUnsafeMutableBufferPointer { total in
+                            guard let z = z.baseAddress, let p = p.baseAddress, let s = partial.baseAddress else { return }
+                            for index in 0..<(width * columns) { total[index] = 0 }
+                            var first = 0
+                            while first < userCount {
+                                let block = min(Self.singlePrecisionUserBlock, userCount - first)
+                                BLAS.gemm(transposeA: true, transposeB: false, m: width, n: columns, k: block,
+                                          a: z + first * width, lda: width, b: p + first * columns, ldb: columns,
+                                          c: s, ldc: columns)
+                                for index in 0..<(width * columns) { total[index] += Double(s[index]) }
+                                first += block
+                            }
+                        }
+                    }
+                }
             }
         }
-        statistics.userCount += userCount
+
+        // Into each mixture's statistics; N_ji = N'_ji + c·D_ji undoes the shift.
+        var start = 0
+        for index in mixtures.indices {
+            let componentCount = mixtures[index].componentCount
+            statistics[index].logLikelihood += logLikelihoods[index]
+            statistics[index].userCount += userCount
+            for j in 0..<componentCount {
+                statistics[index].responsibilities[j] += columnResponsibilities[start + j]
+                statistics[index].weightedSquaredNorms[j] += columnSquaredNorms[start + j]
+                statistics[index].weightedObservedCounts[j] += columnObservedCounts[start + j]
+            }
+            let offset = ratingOffset
+            var ratingSums = statistics[index].ratingSums
+            var observedWeights = statistics[index].observedWeights
+            statistics[index].ratingSums = []      // keep the two arrays uniquely referenced
+            statistics[index].observedWeights = []
+            sumsDouble.withUnsafeBufferPointer { s in
+                ratingSums.withUnsafeMutableBufferPointer { ratingSums in
+                    observedWeights.withUnsafeMutableBufferPointer { observedWeights in
+                        for j in 0..<componentCount {
+                            let c = start + j
+                            for i in 0..<d {
+                                let observedWeight = s[(d + i) * columns + c]
+                                let shiftedSum = s[i * columns + c]
+                                ratingSums[j * d + i] += offset == 0 ? shiftedSum : shiftedSum + offset * observedWeight
+                                observedWeights[j * d + i] += observedWeight
+                            }
+                        }
+                    }
+                }
+            }
+            statistics[index].ratingSums = ratingSums
+            statistics[index].observedWeights = observedWeights
+            start += componentCount
+        }
     }
 
     public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
-        let logLikelihood = computePosteriors(mixture)
-        return (Array(products[0..<(userCount * mixture.componentCount)]), logLikelihood)
+        let logLikelihood = computePosteriors([mixture])[0]
+        return (Array(posteriorsDouble[0..<(userCount * mixture.componentCount)]), logLikelihood)
     }
 }
