@@ -51,6 +51,7 @@ struct FitReport: Encodable {
 
     var data: DataSummary
     var backend: String
+    var precision: String
     var threads: Int
     var warm_start: WarmStartSummary?
     var fits: [KReport]
@@ -67,7 +68,7 @@ struct FitReport: Encodable {
         var out = ""
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
-        out += "backend: \(backend), threads: \(threads)\n"
+        out += "backend: \(backend), threads: \(threads), precision: \(precision)\n"
         if let warm_start {
             out += warm_start.same_data
                 ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"

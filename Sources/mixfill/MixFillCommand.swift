@@ -18,7 +18,7 @@ struct MixFillCommand: ParsableCommand {
             finished with failed jobs, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint.
             """,
         version: MixFillVersion.string,
-        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self, Batch.self]
+        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self, Batch.self, Bench.self]
     )
 
     static func main() {

@@ -3,6 +3,7 @@ import Foundation
 import MixFill
 
 extension Backend: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}
 
 /// Options shared by every command that runs the E-step.
 struct EngineOptions: ParsableArguments {
@@ -23,6 +24,25 @@ struct EngineOptions: ParsableArguments {
         let count = threads ?? ProcessInfo.processInfo.activeProcessorCount
         BLASThreads.set(count)
         return count
+    }
+
+    /// The kernels of a batched fit and how they share the threads. The dense BLAS kernel:
+    /// one shard of users per thread, each on single-threaded OpenBLAS (measured faster than
+    /// one shard on multi-threaded OpenBLAS; see README, Performance). Every other kernel
+    /// (naive, sparse, blocked) as `DataLoading.makeKernel` builds it, as one shard.
+    /// `--precision single` is for the dense BLAS kernel only.
+    func batchedEngine(for input: RatingInput, options: InputOptions, precision: Precision, threads: Int) throws
+        -> (shards: [any StatisticsKernel], parallelism: Parallelism) {
+        let resolved = input.resolvedKernel(options.kernel, backend: backend)
+        if backend == .blas && resolved == .dense {
+            let matrix = try input.densified { .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked") }
+            return (BLASKernel.shards(of: matrix, count: threads, precision: precision), .shardWorkers(threads))
+        }
+        guard precision == .double else {
+            throw MixFillError.badOption(option: "--precision", message: "'single' runs on the dense BLAS kernel only, and this fit runs the \(resolved.rawValue) kernel; add --kernel dense or leave --precision out")
+        }
+        let kernel = try DataLoading.makeKernel(for: input, options: options, engine: self, threadCount: threads)
+        return ([kernel], .blasThreads(BLASThreads.current))
     }
 }
 

@@ -85,6 +85,20 @@ public enum Parallelism: Sendable, Equatable {
     }
 }
 
+/// What `runBatched(from:parallelism:)` returns.
+public struct BatchedRuns: Sendable {
+    /// Restart r's run, exactly as `run(from:)` gives it.
+    public var results: [FitResult]
+    /// Restart r's share of the wall time: each batched iteration's time split among the
+    /// restarts in it in proportion to their K (the GEMMs' work).
+    public var seconds: [Double]
+    /// Wall time of every batched iteration (E-step of the restarts still running, then
+    /// their M-steps), in order.
+    public var iterationSeconds: [Double]
+    /// How many restarts each batched iteration ran.
+    public var iterationRestarts: [Int]
+}
+
 extension ExpectationMaximization {
     /// One E-step for several mixtures at once: every shard's batched statistics, added in
     /// shard order exactly as `eStep(_:)` adds them, so that result r equals
@@ -107,16 +121,16 @@ extension ExpectationMaximization {
     /// being finite, the error of the first such restart (in input order) is thrown, as the
     /// restarts run one after another would.
     ///
-    /// `seconds[r]` is restart r's share of the wall time: each batched iteration's time
-    /// split among the restarts in it in proportion to their K (the GEMMs' work).
     public func runBatched(from initials: [Mixture], parallelism: Parallelism = .blasThreads(1))
-        throws(MixFillError) -> (results: [FitResult], seconds: [Double]) {
+        throws(MixFillError) -> BatchedRuns {
         let restartCount = initials.count
         var mixtures = initials
         var traces = [[Double]](repeating: [], count: restartCount)
         var converged = [Bool](repeating: false, count: restartCount)
         var failures = [MixFillError?](repeating: nil, count: restartCount)
         var seconds = [Double](repeating: 0, count: restartCount)
+        var iterationSeconds = [Double]()
+        var iterationRestarts = [Int]()
         var active = stoppingRule.maxIterations > 0 ? Array(0..<restartCount) : []
         let workspace = BatchWorkspace(shards: shards)
         let clock = ContinuousClock()
@@ -152,6 +166,8 @@ extension ExpectationMaximization {
             for restart in active {
                 seconds[restart] += elapsed * Double(mixtures[restart].componentCount) / Double(columns)
             }
+            iterationSeconds.append(elapsed)
+            iterationRestarts.append(active.count)
             active = stillActive
         }
         if let failure = failures.compactMap({ $0 }).first {
@@ -162,7 +178,8 @@ extension ExpectationMaximization {
                       iterations: traces[restart].count, converged: converged[restart],
                       logLikelihoodTrace: traces[restart])
         }
-        return (results, seconds)
+        return BatchedRuns(results: results, seconds: seconds, iterationSeconds: iterationSeconds,
+                           iterationRestarts: iterationRestarts)
     }
 
     /// `fit(data:componentCount:seeds:)` with the seeds run as one batch: the same runs,

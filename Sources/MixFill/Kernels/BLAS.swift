@@ -1,4 +1,9 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The one place MixFill calls OpenBLAS. Callers pass pointers they obtained inside
 /// `withUnsafe…` closures over Swift arrays they own; nothing here keeps a pointer.
@@ -12,28 +17,41 @@ enum BLAS {
         Int(openblas_get_num_threads())
     }
 
-    /// C (m × n) = op(A) · op(B), all row-major, with op = transpose where asked.
+    /// Stops OpenBLAS's pool of worker threads, which it starts at load time and which
+    /// spin (sched_yield) for about 0.1 s after each multi-threaded call. When MixFill runs
+    /// its own threads on single-threaded BLAS, those spinners only steal cycles from them
+    /// (~10% of the samples of a course fit in `perf`). OpenBLAS restarts the pool by itself
+    /// on the next multi-threaded call. Only safe while no other thread is inside BLAS,
+    /// so only the CLI, which owns its process, calls it. Looked up at run time because
+    /// only the pthreads build of OpenBLAS has it; elsewhere this does nothing.
+    static func stopIdleThreads() {
+        guard let symbol = dlsym(nil, "blas_thread_shutdown_") else { return }
+        typealias Shutdown = @convention(c) () -> Int32
+        _ = unsafeBitCast(symbol, to: Shutdown.self)()
+    }
+
+    /// C (m × n) = op(A) · op(B) + β·C, all row-major, with op = transpose where asked.
     @inline(__always)
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Double>, lda: Int,
-                     b: UnsafePointer<Double>, ldb: Int,
+                     b: UnsafePointer<Double>, ldb: Int, beta: Double = 0,
                      c: UnsafeMutablePointer<Double>, ldc: Int) {
         cblas_dgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), 0.0, c, Int32(ldc))
+                    Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// The same product in single precision (`--precision single`): SGEMM.
     @inline(__always)
     static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                      a: UnsafePointer<Float>, lda: Int,
-                     b: UnsafePointer<Float>, ldb: Int,
+                     b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
                      c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor,
                     transposeA ? CblasTrans : CblasNoTrans,
                     transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), 0.0, c, Int32(ldc))
+                    Int32(m), Int32(n), Int32(k), 1.0, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// y = op(A) · x for a row-major m × n matrix A.
@@ -49,4 +67,35 @@ enum BLAS {
 public enum BLASThreads {
     public static func set(_ count: Int) { BLAS.setThreadCount(count) }
     public static var current: Int { BLAS.threadCount }
+    /// Stops OpenBLAS's idle worker threads (they spin for ~0.1 s after each use) before
+    /// a process runs its own threads on single-threaded BLAS. Call it only when no other
+    /// thread of the process can be inside BLAS: a program's main, not a library.
+    public static func stopIdleThreads() { BLAS.stopIdleThreads() }
+}
+
+/// The element types the BLAS kernel runs its GEMMs in: Double (DGEMM) and Float (SGEMM).
+protocol GEMMScalar: BinaryFloatingPoint {
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                     beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension Double: GEMMScalar {
+    @inline(__always)
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                     beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+}
+
+extension Float: GEMMScalar {
+    @inline(__always)
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                     a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                     beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        BLAS.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                  a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
 }

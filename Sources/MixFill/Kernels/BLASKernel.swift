@@ -1,22 +1,26 @@
 /// The E-step and M-step sums as matrix products on OpenBLAS, for one restart or a batch.
 ///
-/// The data are stored once as the stacked row-major matrix Z = [X | M] (n × 2d): ratings
-/// with 0 at missing entries, then the 0/1 mask. With B = [−2μ | μ∘μ] (K × 2d),
+/// The data are X (n × d, ratings with 0 at missing entries) and the 0/1 mask M. With
+/// B₁ = −2μ and B₂ = μ∘μ (both K × d),
 ///
-///     ‖x_{C_u} − μ_{j,C_u}‖² = ‖x_u‖² + (Z·Bᵀ)_{uj}        one n × 2d × K GEMM
-///     [N | D]ᵀ = Zᵀ·P                                       one 2d × n × K GEMM
+///     ‖x_{C_u} − μ_{j,C_u}‖² = ‖x_u‖² + (X·B₁ᵀ + M·B₂ᵀ)_{uj}      n × d × K, twice
+///     Nᵀ = Xᵀ·P,  Dᵀ = Mᵀ·P                                       d × n × K, twice
 ///
-/// so an iteration is two GEMMs plus O(n·K + K·d) loops. Several restarts (mixtures, any
-/// K each) run as one batch by stacking their B's: the GEMMs get ΣK columns, and Z is read
-/// twice per iteration for all of them.
+/// so an iteration is four GEMMs plus O(n·K + K·d) loops. (Stacking Z = [X | M] would
+/// make them two GEMMs of twice the depth; measured on the course matrix, that is no
+/// faster, and keeping X apart lets a double-precision kernel use the data's own array
+/// instead of a copy: 11.5 MB less on the course job.) Several restarts (mixtures, any
+/// K each) run as one batch by stacking their B's: the GEMMs get ΣK columns, so X and M
+/// are read twice per iteration for all of them.
 ///
-/// Batching is exact. Each column of Z·Bᵀ is a dot product over the same 2d terms in the
-/// same order whatever the other columns are, and the second product is taken as Zᵀ·P
-/// (2d × ΣK), not Pᵀ·Z, because in that orientation OpenBLAS likewise sums every output
-/// over the users in an order that does not depend on the other columns (with Pᵀ·Z its
-/// narrow-edge kernels and its threaded split reorder the sums, measured on 0.3.21). The
-/// tests check the batch against solo runs bit for bit, so a BLAS that broke this would be
-/// caught there.
+/// Batching is exact. Each column of X·B₁ᵀ + M·B₂ᵀ is a dot product over the same terms
+/// in the same order whatever the other columns are, and the statistics are taken as
+/// Xᵀ·P (d × ΣK), not Pᵀ·X, because in that orientation OpenBLAS's DGEMM likewise sums
+/// every output over the users in an order that does not depend on the other columns
+/// (with Pᵀ·X its narrow-edge kernels and its threaded split reorder the sums; measured
+/// on OpenBLAS 0.3.21). The tests check batches against solo runs bit for bit, so a BLAS
+/// that broke this would be caught there. SGEMM's kernels do not keep columns apart this
+/// way: single-precision batches match solo runs to Float rounding only.
 ///
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
 /// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
@@ -30,9 +34,14 @@ public final class BLASKernel: BatchedStatisticsKernel {
     /// the shard's mean rating in single precision (see `Precision`), 0 in double.
     public let ratingOffset: Double
 
-    /// Z = [X − c·M | M], n × 2d, row-major, in the kernel's precision (the other is empty).
-    private let stackedDouble: [Double]
-    private let stackedSingle: [Float]
+    /// X − c·M for this shard's users, row-major, starting at `ratingsStart`. In double
+    /// precision this is the data's own array (shared, not copied), in single a Float copy.
+    private let ratingsDouble: [Double]
+    private let ratingsSingle: [Float]
+    private let ratingsStart: Int
+    /// M for this shard's users, row-major users × d, in the kernel's precision.
+    private let maskDouble: [Double]
+    private let maskSingle: [Float]
     /// ‖x_u‖² and |C_u| per user, for the statistics.
     private let squaredNorms: [Double]
     private let observedCounts: [Double]
@@ -41,11 +50,11 @@ public final class BLASKernel: BatchedStatisticsKernel {
 
     // Workspaces for up to `columnCapacity` stacked components.
     private var columnCapacity = 0
-    private var coefficientsDouble: [Double] = []   // B, ΣK × 2d
+    private var coefficientsDouble: [Double] = []   // [B₁ | B₂] = [−2(μ − c) | (μ − c)²], ΣK × 2d
     private var coefficientsSingle: [Float] = []
-    private var posteriorsDouble: [Double] = []     // Z·Bᵀ, then f, then p(j|u): n × ΣK
-    private var posteriorsSingle: [Float] = []      // single: Z·Bᵀ, then p(j|u)
-    private var sumsDouble: [Double] = []           // Zᵀ·P = [N | D]ᵀ, 2d × ΣK
+    private var posteriorsDouble: [Double] = []     // X·B₁ᵀ + M·B₂ᵀ, then f, then p(j|u): n × ΣK
+    private var posteriorsSingle: [Float] = []      // single: the products, then p(j|u)
+    private var sumsDouble: [Double] = []           // [Nᵀ ; Dᵀ], 2d × ΣK
     private var sumsSingle: [Float] = []
     private var columnLogWeights: [Double] = []     // per stacked component: the E-step's constants
     private var columnLogNormalisers: [Double] = []
@@ -67,11 +76,12 @@ public final class BLASKernel: BatchedStatisticsKernel {
         itemCount = data.itemCount
         self.precision = precision
         let d = data.itemCount
-        let width = 2 * d
 
         var squaredNorms = [Double](repeating: 0, count: users.count)
         var observedCounts = [Double](repeating: 0, count: users.count)
         var ratingTotal = 0.0
+        var mask = [Double](repeating: 0, count: precision == .double ? users.count * d : 0)
+        var maskSingle = [Float](repeating: 0, count: precision == .single ? users.count * d : 0)
         for (local, user) in users.enumerated() {
             var norm = 0.0
             var count = 0.0
@@ -81,6 +91,10 @@ public final class BLASKernel: BatchedStatisticsKernel {
                     norm += rating * rating
                     count += 1
                     ratingTotal += rating
+                    switch precision {
+                    case .double: mask[local * d + item] = 1
+                    case .single: maskSingle[local * d + item] = 1
+                    }
                 }
             }
             squaredNorms[local] = norm
@@ -91,34 +105,30 @@ public final class BLASKernel: BatchedStatisticsKernel {
         ratingOffset = offset
 
         var shiftedSquaredNorms = squaredNorms
-        var stackedDouble = [Double]()
-        var stackedSingle = [Float]()
+        var ratingsSingle = [Float]()
         switch precision {
         case .double:
-            stackedDouble = [Double](repeating: 0, count: users.count * width)
+            ratingsDouble = data.values
+            ratingsStart = users.lowerBound * d
         case .single:
-            stackedSingle = [Float](repeating: 0, count: users.count * width)
-        }
-        for (local, user) in users.enumerated() {
-            var shiftedNorm = 0.0
-            for item in 0..<d {
-                let rating = data.values[user * d + item]
-                guard rating != 0 else { continue }
-                let shifted = rating - offset
-                shiftedNorm += shifted * shifted
-                switch precision {
-                case .double:
-                    stackedDouble[local * width + item] = shifted
-                    stackedDouble[local * width + d + item] = 1
-                case .single:
-                    stackedSingle[local * width + item] = Float(shifted)
-                    stackedSingle[local * width + d + item] = 1
+            ratingsDouble = []
+            ratingsStart = 0
+            ratingsSingle = [Float](repeating: 0, count: users.count * d)
+            for (local, user) in users.enumerated() {
+                var shiftedNorm = 0.0
+                for item in 0..<d {
+                    let rating = data.values[user * d + item]
+                    guard rating != 0 else { continue }
+                    let shifted = rating - offset
+                    shiftedNorm += shifted * shifted
+                    ratingsSingle[local * d + item] = Float(shifted)
                 }
+                shiftedSquaredNorms[local] = shiftedNorm
             }
-            if precision == .single { shiftedSquaredNorms[local] = shiftedNorm }
         }
-        self.stackedDouble = stackedDouble
-        self.stackedSingle = stackedSingle
+        self.ratingsSingle = ratingsSingle
+        self.maskDouble = mask
+        self.maskSingle = maskSingle
         self.squaredNorms = squaredNorms
         self.observedCounts = observedCounts
         self.shiftedSquaredNorms = shiftedSquaredNorms
@@ -135,9 +145,34 @@ public final class BLASKernel: BatchedStatisticsKernel {
         }
     }
 
-    /// Bytes held by the stacked data (the workspaces come on top: O((n + 2d)·ΣK)).
+    /// Bytes of data this kernel holds itself: the mask, and in single precision the
+    /// ratings (in double it shares the data's array). Workspaces come on top:
+    /// O((n + 2d)·ΣK).
     public var dataBytes: Int {
-        stackedDouble.count * MemoryLayout<Double>.stride + stackedSingle.count * MemoryLayout<Float>.stride
+        maskDouble.count * MemoryLayout<Double>.stride
+            + (maskSingle.count + ratingsSingle.count) * MemoryLayout<Float>.stride
+    }
+
+    /// X·B₁ᵀ + M·B₂ᵀ (users × columns) into `products`.
+    @inline(__always)
+    private static func distanceProducts<Scalar: GEMMScalar>(
+        ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
+        users: Int, items: Int, columns: Int, into products: UnsafeMutablePointer<Scalar>) {
+        Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
+                    a: ratings, lda: items, b: coefficients, ldb: 2 * items, beta: 0, c: products, ldc: columns)
+        Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
+                    a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: columns)
+    }
+
+    /// [Xᵀ·P ; Mᵀ·P] (2d × columns) into `sums`.
+    @inline(__always)
+    private static func statisticProducts<Scalar: GEMMScalar>(
+        ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, posteriors: UnsafePointer<Scalar>,
+        users: Int, items: Int, columns: Int, into sums: UnsafeMutablePointer<Scalar>) {
+        Scalar.gemm(transposeA: true, transposeB: false, m: items, n: columns, k: users,
+                    a: ratings, lda: items, b: posteriors, ldb: columns, beta: 0, c: sums, ldc: columns)
+        Scalar.gemm(transposeA: true, transposeB: false, m: items, n: columns, k: users,
+                    a: mask, lda: items, b: posteriors, ldb: columns, beta: 0, c: sums + items * columns, ldc: columns)
     }
 
     private func prepareWorkspaces(_ columns: Int) {
@@ -207,25 +242,31 @@ public final class BLASKernel: BatchedStatisticsKernel {
             }
         }
 
-        // Z·Bᵀ: every user's squared distance to every stacked mean, minus ‖x_u − c‖².
+        // X·B₁ᵀ + M·B₂ᵀ: every user's squared distance to every stacked mean, minus ‖x_u − c‖².
         switch precision {
         case .double:
-            stackedDouble.withUnsafeBufferPointer { z in
-                coefficientsDouble.withUnsafeBufferPointer { b in
-                    posteriorsDouble.withUnsafeMutableBufferPointer { g in
-                        guard let z = z.baseAddress, let b = b.baseAddress, let g = g.baseAddress else { return }
-                        BLAS.gemm(transposeA: false, transposeB: true, m: userCount, n: columns, k: width,
-                                  a: z, lda: width, b: b, ldb: width, c: g, ldc: columns)
+            ratingsDouble.withUnsafeBufferPointer { x in
+                maskDouble.withUnsafeBufferPointer { m in
+                    coefficientsDouble.withUnsafeBufferPointer { b in
+                        posteriorsDouble.withUnsafeMutableBufferPointer { g in
+                            guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
+                                  let g = g.baseAddress else { return }
+                            Self.distanceProducts(ratings: x + ratingsStart, mask: m, coefficients: b,
+                                                  users: userCount, items: d, columns: columns, into: g)
+                        }
                     }
                 }
             }
         case .single:
-            stackedSingle.withUnsafeBufferPointer { z in
-                coefficientsSingle.withUnsafeBufferPointer { b in
-                    posteriorsSingle.withUnsafeMutableBufferPointer { g in
-                        guard let z = z.baseAddress, let b = b.baseAddress, let g = g.baseAddress else { return }
-                        BLAS.gemm(transposeA: false, transposeB: true, m: userCount, n: columns, k: width,
-                                  a: z, lda: width, b: b, ldb: width, c: g, ldc: columns)
+            ratingsSingle.withUnsafeBufferPointer { x in
+                maskSingle.withUnsafeBufferPointer { m in
+                    coefficientsSingle.withUnsafeBufferPointer { b in
+                        posteriorsSingle.withUnsafeMutableBufferPointer { g in
+                            guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
+                                  let g = g.baseAddress else { return }
+                            Self.distanceProducts(ratings: x, mask: m, coefficients: b,
+                                                  users: userCount, items: d, columns: columns, into: g)
+                        }
                     }
                 }
             }
@@ -239,6 +280,9 @@ public final class BLASKernel: BatchedStatisticsKernel {
         // f(u, j) as ComponentTerms.logDensity computes it (same operations, same order, so
         // the same bits), then each mixture's logsumexp over its own components.
         var logLikelihoods = [Double](repeating: 0, count: mixtures.count)
+        var segmentEnds = [Int]()
+        segmentEnds.reserveCapacity(mixtures.count)
+        for mixture in mixtures { segmentEnds.append((segmentEnds.last ?? 0) + mixture.componentCount) }
         posteriorsDouble.withUnsafeMutableBufferPointer { g in
             shiftedSquaredNorms.withUnsafeBufferPointer { norms in
                 observedCounts.withUnsafeBufferPointer { counts in
@@ -254,10 +298,10 @@ public final class BLASKernel: BatchedStatisticsKernel {
                                             - 0.5 * (norm + row[c]) / variances[c]
                                     }
                                     var start = 0
-                                    for (index, mixture) in mixtures.enumerated() {
-                                        let segment = UnsafeMutableBufferPointer(rebasing: row[start..<(start + mixture.componentCount)])
-                                        logLikelihoods[index] += normaliseLogDensities(segment)
-                                        start += mixture.componentCount
+                                    for index in segmentEnds.indices {
+                                        let end = segmentEnds[index]
+                                        logLikelihoods[index] += normaliseLogDensitiesOnce(UnsafeMutableBufferPointer(rebasing: row[start..<end]))
+                                        start = end
                                     }
                                 }
                             }
@@ -324,33 +368,39 @@ public final class BLASKernel: BatchedStatisticsKernel {
             }
         }
 
-        // [N | D]ᵀ = Zᵀ·P, 2d × ΣK.
+        // [Nᵀ ; Dᵀ] = [Xᵀ·P ; Mᵀ·P], 2d × ΣK.
         switch precision {
         case .double:
-            stackedDouble.withUnsafeBufferPointer { z in
-                posteriorsDouble.withUnsafeBufferPointer { p in
-                    sumsDouble.withUnsafeMutableBufferPointer { s in
-                        guard let z = z.baseAddress, let p = p.baseAddress, let s = s.baseAddress else { return }
-                        BLAS.gemm(transposeA: true, transposeB: false, m: width, n: columns, k: userCount,
-                                  a: z, lda: width, b: p, ldb: columns, c: s, ldc: columns)
+            ratingsDouble.withUnsafeBufferPointer { x in
+                maskDouble.withUnsafeBufferPointer { m in
+                    posteriorsDouble.withUnsafeBufferPointer { p in
+                        sumsDouble.withUnsafeMutableBufferPointer { s in
+                            guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
+                                  let s = s.baseAddress else { return }
+                            Self.statisticProducts(ratings: x + ratingsStart, mask: m, posteriors: p,
+                                                   users: userCount, items: d, columns: columns, into: s)
+                        }
                     }
                 }
             }
         case .single:
-            stackedSingle.withUnsafeBufferPointer { z in
-                posteriorsSingle.withUnsafeBufferPointer { p in
-                    sumsSingle.withUnsafeMutableBufferPointer { partial in
-                        sumsDouble.withUnsafeMutableBufferPointer { total in
-                            guard let z = z.baseAddress, let p = p.baseAddress, let s = partial.baseAddress else { return }
-                            for index in 0..<(width * columns) { total[index] = 0 }
-                            var first = 0
-                            while first < userCount {
-                                let block = min(Self.singlePrecisionUserBlock, userCount - first)
-                                BLAS.gemm(transposeA: true, transposeB: false, m: width, n: columns, k: block,
-                                          a: z + first * width, lda: width, b: p + first * columns, ldb: columns,
-                                          c: s, ldc: columns)
-                                for index in 0..<(width * columns) { total[index] += Double(s[index]) }
-                                first += block
+            ratingsSingle.withUnsafeBufferPointer { x in
+                maskSingle.withUnsafeBufferPointer { m in
+                    posteriorsSingle.withUnsafeBufferPointer { p in
+                        sumsSingle.withUnsafeMutableBufferPointer { partial in
+                            sumsDouble.withUnsafeMutableBufferPointer { total in
+                                guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
+                                      let s = partial.baseAddress else { return }
+                                for index in 0..<(width * columns) { total[index] = 0 }
+                                var first = 0
+                                while first < userCount {
+                                    let block = min(Self.singlePrecisionUserBlock, userCount - first)
+                                    Self.statisticProducts(ratings: x + first * d, mask: m + first * d,
+                                                           posteriors: p + first * columns,
+                                                           users: block, items: d, columns: columns, into: s)
+                                    for index in 0..<(width * columns) { total[index] += Double(s[index]) }
+                                    first += block
+                                }
                             }
                         }
                     }

@@ -1,0 +1,65 @@
+/// This machine's own GEMM rate: the yardstick `mixfill bench` measures the EM kernels
+/// against. A square product C = A·B of size s does 2s³ floating-point operations (one
+/// multiply and one add per term); large s makes it compute-bound, so its rate is about
+/// the most OpenBLAS gets from these cores.
+public enum GEMMRate {
+    /// Median floating-point operations per second of `repeats` square `size` × `size`
+    /// GEMMs in `precision` on `threads` OpenBLAS threads (after one untimed warm-up).
+    /// Leaves OpenBLAS's thread count as it found it.
+    public static func measure(size: Int, precision: Precision, threads: Int, repeats: Int = 5) -> Double {
+        precondition(size > 0 && repeats > 0)
+        let previous = BLAS.threadCount
+        BLAS.setThreadCount(threads)
+        defer { BLAS.setThreadCount(previous) }
+        let count = size * size
+        // Values in [0, 1) from a fixed linear congruential sequence: no denormals, no
+        // special cases, the same every run.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Double {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Double(state >> 11) / Double(1 << 53)
+        }
+        let clock = ContinuousClock()
+        var seconds = [Double]()
+        switch precision {
+        case .double:
+            let a = (0..<count).map { _ in next() }
+            let b = (0..<count).map { _ in next() }
+            var c = [Double](repeating: 0, count: count)
+            for round in 0...repeats {
+                let start = clock.now
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
+                            BLAS.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
+                                      a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
+                        }
+                    }
+                }
+                if round > 0 { seconds.append((clock.now - start).seconds) }
+            }
+        case .single:
+            let a = (0..<count).map { _ in Float(next()) }
+            let b = (0..<count).map { _ in Float(next()) }
+            var c = [Float](repeating: 0, count: count)
+            for round in 0...repeats {
+                let start = clock.now
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
+                            BLAS.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
+                                      a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
+                        }
+                    }
+                }
+                if round > 0 { seconds.append((clock.now - start).seconds) }
+            }
+        }
+        seconds.sort()
+        let middle = seconds.count / 2
+        let median = seconds.count % 2 == 1 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2
+        return 2 * Double(size) * Double(size) * Double(size) / median
+    }
+}

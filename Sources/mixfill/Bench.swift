@@ -1,0 +1,198 @@
+import ArgumentParser
+import Foundation
+import MixFill
+
+/// `mixfill bench`: seconds per EM iteration of every backend and precision, against the
+/// naive kernel and against this machine's own GEMM rate.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time an EM iteration on each backend and precision and compare them.",
+        discussion: """
+            Times EM iterations (E-step and M-step) from the course initialisation for each \
+            K: the naive kernel, the BLAS kernel in double and single precision with one \
+            restart, and with --restarts seeds run as one batch. Prints the median seconds \
+            per iteration (per restart for batches), the rate in GFLOP/s counted as the GEMM \
+            form's 8·n·d·K operations per iteration for every backend, the speed-up over \
+            naive, and the fraction of this machine's square-GEMM rate, which bench measures \
+            first on the same threads. With more than one thread it also compares the two \
+            threading policies. Give DATA, or --users, --items and --density for a \
+            generated matrix.
+            """
+    )
+
+    @Argument(help: "Dense rating matrix (or generate one with --users, --items, --density).")
+    var data: String?
+
+    @Option(help: "Users of a generated matrix.")
+    var users: Int?
+
+    @Option(help: "Items of a generated matrix.")
+    var items: Int?
+
+    @Option(help: "Share of observed entries in a generated matrix, in (0, 1].")
+    var density: Double?
+
+    @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,4,12,32.")
+    var k: String = "1,4,12,32"
+
+    @Option(help: "Timed iterations per case (after one untimed warm-up); the median is reported.")
+    var iterations: Int = 5
+
+    @Option(help: "Seeds run as one batch in the batched cases (seeds 0 to N−1).")
+    var restarts: Int = 5
+
+    @Option(help: "Threads (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("gemm-size"), help: "Size of the square GEMM that measures the machine's rate.")
+    var gemmSize: Int = 2000
+
+    @Flag(help: "Print one JSON object on stdout instead of tables.")
+    var json = false
+
+    @Option(help: "Write a chart of the speed-up over naive against K (SVG) here.")
+    var svg: String?
+
+    func validate() throws {
+        _ = try IntegerList.componentCounts(k)
+        let generated = [users != nil, items != nil, density != nil]
+        if data != nil, generated.contains(true) {
+            throw ValidationError("give either DATA or --users/--items/--density, not both")
+        }
+        if data == nil, generated.contains(false) {
+            throw ValidationError("give DATA, or all of --users, --items and --density for a generated matrix")
+        }
+        if let users, users < 1 { throw ValidationError("--users: \(users) is not allowed; give 1 or more") }
+        if let items, items < 1 { throw ValidationError("--items: \(items) is not allowed; give 1 or more") }
+        if let density, !(density > 0 && density <= 1) {
+            throw ValidationError("--density: \(density) is not allowed; give a share in (0, 1], e.g. 0.05")
+        }
+        if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
+        if restarts < 2 { throw ValidationError("--restarts: \(restarts) is not allowed; a batch needs 2 or more") }
+        if let threads, threads < 1 { throw ValidationError("--threads: \(threads) is not allowed; give 1 or more") }
+        if gemmSize < 64 { throw ValidationError("--gemm-size: \(gemmSize) is too small to measure; give 64 or more") }
+    }
+
+    func run() throws {
+        let threadCount = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        let componentCounts = try IntegerList.componentCounts(k)
+        let matrix: DenseRatingMatrix
+        let source: String
+        if let data {
+            matrix = try DenseMatrixReader.read(path: data)
+            source = data
+        } else if let users, let items, let density {
+            matrix = Self.generatedMatrix(users: users, items: items, density: density)
+            source = "generated \(users) × \(items), density \(density)"
+        } else {
+            throw ValidationError("give DATA, or all of --users, --items and --density")
+        }
+        for count in componentCounts where count > matrix.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users; choose K ≤ \(matrix.userCount)")
+        }
+
+        let gemm = BenchReport.GEMM(
+            size: gemmSize, threads: threadCount,
+            double_gflops: GEMMRate.measure(size: gemmSize, precision: .double, threads: threadCount) / 1e9,
+            single_gflops: GEMMRate.measure(size: gemmSize, precision: .single, threads: threadCount) / 1e9,
+            double_gflops_one_thread: GEMMRate.measure(size: gemmSize, precision: .double, threads: 1) / 1e9)
+
+        let policy = Parallelism.shardWorkers(threadCount)
+        let naive = [NaiveKernel(matrix)] as [any StatisticsKernel]
+        var shardsByPrecision = [Precision: [any StatisticsKernel]]()
+        for precision in Precision.allCases {
+            shardsByPrecision[precision] = BLASKernel.shards(of: matrix, count: threadCount, precision: precision)
+        }
+        let flopsPerComponent = 8 * Double(matrix.userCount) * Double(matrix.itemCount)
+
+        var cases = [BenchReport.Case]()
+        var policies = [BenchReport.PolicyCase]()
+        for componentCount in componentCounts {
+            let flops = flopsPerComponent * Double(componentCount)
+            let naiveSeconds = try timeIterations(naive, .blasThreads(1), matrix, componentCount, restarts: 1)
+            func record(_ backend: String, _ precision: Precision, restarts: Int, seconds: Double) {
+                let gflops = flops / seconds / 1e9
+                let peak = precision == .double ? gemm.double_gflops : gemm.single_gflops
+                cases.append(BenchReport.Case(
+                    k: componentCount, backend: backend, precision: precision.rawValue, restarts: restarts,
+                    seconds_per_iteration: seconds, gflops: gflops, speedup_over_naive: naiveSeconds / seconds,
+                    fraction_of_gemm_peak: gflops / peak))
+            }
+            record("naive", .double, restarts: 1, seconds: naiveSeconds)
+            for restartCount in [1, restarts] {
+                for precision in Precision.allCases {
+                    let shards = shardsByPrecision[precision] ?? []
+                    let seconds = try timeIterations(shards, policy, matrix, componentCount, restarts: restartCount)
+                    record("blas", precision, restarts: restartCount, seconds: seconds)
+                }
+            }
+            // The two ways to use the threads, on the double-precision kernel.
+            if threadCount > 1 {
+                let oneShard = [BLASKernel(matrix)] as [any StatisticsKernel]
+                let manyShards = shardsByPrecision[.double] ?? []
+                for restartCount in [1, restarts] {
+                    let blasThreads = try timeIterations(oneShard, .blasThreads(threadCount), matrix, componentCount, restarts: restartCount)
+                    let shardWorkers = try timeIterations(manyShards, .shardWorkers(threadCount), matrix, componentCount, restarts: restartCount)
+                    policies.append(BenchReport.PolicyCase(
+                        k: componentCount, restarts: restartCount,
+                        blas_threads_seconds: blasThreads, shard_workers_seconds: shardWorkers))
+                }
+            }
+        }
+
+        let report = BenchReport(
+            data: BenchReport.DataSummary(source: source, users: matrix.userCount, items: matrix.itemCount,
+                                          observed: matrix.observedCount),
+            threads: threadCount, iterations: iterations, restarts: restarts,
+            policy: "\(threadCount) shard\(threadCount == 1 ? "" : "s") of users on \(threadCount) thread\(threadCount == 1 ? "" : "s"), single-threaded OpenBLAS each",
+            gemm: gemm, cases: cases, policies: policies)
+        if let svg {
+            try AtomicFile.write(Array(BenchChart(report: report).svg().utf8), to: svg)
+        }
+        if json {
+            try report.printJSON()
+        } else {
+            FileHandle.standardOutput.write(Data(report.markdown().utf8))
+        }
+    }
+
+    /// Median seconds per iteration per restart: `restarts` seeds from the course
+    /// initialisation run as one batch for one warm-up and `iterations` timed iterations
+    /// (the stopping rule is off, so every iteration is timed at full batch width).
+    func timeIterations(_ shards: [any StatisticsKernel], _ parallelism: Parallelism, _ data: DenseRatingMatrix,
+                        _ componentCount: Int, restarts: Int) throws -> Double {
+        let rule = StoppingRule(relativeTolerance: -.infinity, maxIterations: 1 + iterations)
+        let em = ExpectationMaximization(shards: shards, stoppingRule: rule)
+        var initials = [Mixture]()
+        for seed in 0..<restarts {
+            initials.append(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: UInt32(seed)))
+        }
+        // As in `fit`: shard workers run without OpenBLAS's idle pool spinning beside them.
+        if parallelism.workerCount > 1 { BLASThreads.stopIdleThreads() }
+        let batch = try em.runBatched(from: initials, parallelism: parallelism)
+        let timed = batch.iterationSeconds.dropFirst().sorted()
+        let middle = timed.count / 2
+        let median = timed.count % 2 == 1 ? timed[middle] : (timed[middle - 1] + timed[middle]) / 2
+        return median / Double(restarts)
+    }
+
+    /// A users × items matrix with each entry observed with probability `density`, ratings
+    /// uniform in 1…5, from MT19937 seeded with 0 (so the same every run). Every user gets
+    /// at least one rating.
+    static func generatedMatrix(users: Int, items: Int, density: Double) -> DenseRatingMatrix {
+        var generator = MersenneTwister(seed: 0)
+        var values = [Double](repeating: 0, count: users * items)
+        let threshold = UInt32(min(Double(UInt32.max), (density * 4_294_967_296).rounded(.down)))
+        for user in 0..<users {
+            var rated = false
+            for item in 0..<items where density >= 1 || generator.nextUInt32() < threshold {
+                values[user * items + item] = Double(1 + generator.nextUInt32() % 5)
+                rated = true
+            }
+            if !rated {
+                values[user * items + Int(generator.nextUInt32() % UInt32(items))] = Double(1 + generator.nextUInt32() % 5)
+            }
+        }
+        return DenseRatingMatrix(userCount: users, itemCount: items, values: values)
+    }
+}
