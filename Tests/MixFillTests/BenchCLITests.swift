@@ -1,0 +1,83 @@
+import Foundation
+import MixFill
+import Testing
+
+/// `mixfill bench` and `fit --precision`, end to end. These pin what is reported and its
+/// shape; the speed itself is measured by Scripts/bench, never asserted here.
+@Suite(.serialized) struct BenchCLITests {
+    @Test func benchOnAGeneratedMatrixReportsEveryCaseAndDrawsTheChart() throws {
+        let folder = try Fixtures.scratchFolder()
+        let outcome = try CLI.run(["bench", "--users", "60", "--items", "40", "--density", "0.3", "-k", "1,3",
+                                   "--iterations", "1", "--restarts", "2", "--gemm-size", "64", "--threads", "2",
+                                   "--json", "--svg", folder + "/chart.svg"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let data = try #require(object["data"] as? [String: Any])
+        #expect(data["users"] as? Int == 60 && data["items"] as? Int == 40)
+        // The generator is seeded (MT19937, seed 0): the same matrix every run, with about
+        // density · n · d = 720 ratings (binomial standard deviation ≈ 22).
+        let observed = try #require(data["observed"] as? Int)
+        #expect(observed == 711)
+        #expect(abs(observed - 720) < 66)
+        #expect(object["threads"] as? Int == 2 && object["restarts"] as? Int == 2)
+        let gemm = try #require(object["gemm"] as? [String: Any])
+        #expect((gemm["double_gflops"] as? Double ?? 0) > 0 && (gemm["single_gflops"] as? Double ?? 0) > 0)
+
+        let cases = try #require(object["cases"] as? [[String: Any]])
+        let labels = cases.map { "\($0["k"] as? Int ?? 0) \($0["backend"] as? String ?? "") \($0["precision"] as? String ?? "") \($0["restarts"] as? Int ?? 0)" }
+        #expect(labels == ["1 naive double 1", "1 blas double 1", "1 blas single 1", "1 blas double 2", "1 blas single 2",
+                           "3 naive double 1", "3 blas double 1", "3 blas single 1", "3 blas double 2", "3 blas single 2"])
+        for item in cases {
+            let seconds = try #require(item["seconds_per_iteration"] as? Double)
+            let gflops = try #require(item["gflops"] as? Double)
+            #expect(seconds > 0)
+            // The rate is the GEMM form's 8·n·d·K operations over the measured time.
+            let expected = 8 * 60 * 40 * Double(item["k"] as? Int ?? 0) / seconds / 1e9
+            #expect(abs(gflops - expected) <= 1e-9 * expected)
+            if item["backend"] as? String == "naive" { #expect(item["speedup_over_naive"] as? Double == 1) }
+        }
+        let policies = try #require(object["policies"] as? [[String: Any]])
+        #expect(policies.count == 4)
+
+        let chart = try String(contentsOfFile: folder + "/chart.svg", encoding: .utf8)
+        #expect(chart.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
+        #expect(chart.components(separatedBy: "<polyline").count - 1 == 4, "one line per non-naive backend")
+        #expect(chart.contains("blas double ×2 batched") && chart.hasSuffix("</svg>\n"))
+    }
+
+    @Test func benchPrintsMarkdownTables() throws {
+        let outcome = try CLI.run(["bench", "data/test_incomplete.txt", "-k", "2", "--iterations", "1",
+                                   "--restarts", "3", "--gemm-size", "64", "--threads", "1"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stdout.contains("data: data/test_incomplete.txt: 20 users × 5 items, 81 observed (81.0%)"))
+        #expect(outcome.stdout.contains("| K | backend | ms / iteration | GFLOP/s | × naive | % of GEMM peak |"))
+        #expect(outcome.stdout.contains("| 2 | blas single ×3 batched | "))
+        // One thread: there is no threading policy to compare.
+        #expect(!outcome.stdout.contains("Threading policies"))
+    }
+
+    @Test func fitInSinglePrecisionSaysSoAndStaysClose() throws {
+        let outcome = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0", "--precision", "single", "--json"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        #expect(object["precision"] as? String == "single")
+        let fits = try #require(object["fits"] as? [[String: Any]])
+        let best = try #require(fits.first?["best"] as? [String: Any])
+        #expect(relativeError(try #require(best["log_likelihood"] as? Double), -84.98451993042474) <= 1e-5)
+    }
+
+    @Test func badBenchAndPrecisionOptionsAreUsageErrors() throws {
+        let naiveSingle = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "naive", "--precision", "single"])
+        #expect(naiveSingle == "mixfill: error: --precision: 'single' needs --backend blas; the naive backend computes in double only (see 'mixfill help')")
+        let unknown = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--precision", "half"])
+        #expect(unknown.contains("--precision"))
+        let both = try CLI.usageFailure(["bench", "data/test_incomplete.txt", "--users", "10"])
+        #expect(both.hasPrefix("mixfill: error: give either DATA or --users/--items/--density, not both"))
+        let neither = try CLI.usageFailure(["bench", "--users", "10", "--items", "5"])
+        #expect(neither.hasPrefix("mixfill: error: give DATA, or all of --users, --items and --density"))
+        let density = try CLI.usageFailure(["bench", "--users", "10", "--items", "5", "--density", "0"])
+        #expect(density.hasPrefix("mixfill: error: --density: 0.0 is not allowed; give a share in (0, 1]"))
+        let restarts = try CLI.usageFailure(["bench", "data/test_incomplete.txt", "--restarts", "1"])
+        #expect(restarts.hasPrefix("mixfill: error: --restarts: 1 is not allowed; a batch needs 2 or more"))
+    }
+}
