@@ -53,6 +53,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Write a chart of the speed-up over naive against K (SVG) here.")
     var svg: String?
 
+    @Option(help: "Also write the Markdown tables here (useful with --json).")
+    var markdown: String?
+
     func validate() throws {
         _ = try IntegerList.componentCounts(k)
         let generated = [users != nil, items != nil, density != nil]
@@ -143,11 +146,14 @@ struct Bench: ParsableCommand {
         let report = BenchReport(
             data: BenchReport.DataSummary(source: source, users: matrix.userCount, items: matrix.itemCount,
                                           observed: matrix.observedCount),
-            threads: threadCount, iterations: iterations, restarts: restarts,
+            blas: BLASThreads.configuration, threads: threadCount, iterations: iterations, restarts: restarts,
             policy: "\(threadCount) shard\(threadCount == 1 ? "" : "s") of users on \(threadCount) thread\(threadCount == 1 ? "" : "s"), single-threaded OpenBLAS each",
             gemm: gemm, cases: cases, policies: policies)
         if let svg {
             try AtomicFile.write(Array(BenchChart(report: report).svg().utf8), to: svg)
+        }
+        if let markdown {
+            try AtomicFile.write(Array(report.markdown().utf8), to: markdown)
         }
         if json {
             try report.printJSON()

@@ -44,6 +44,8 @@ struct BenchReport: Encodable {
     }
 
     var data: DataSummary
+    /// OpenBLAS's configuration string, with the kernel family it picked for this CPU.
+    var blas: String
     var threads: Int
     var iterations: Int
     var restarts: Int
@@ -66,6 +68,7 @@ struct BenchReport: Encodable {
     func markdown() -> String {
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         var out = "data: \(data.source): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
+        out += "OpenBLAS: \(blas)\n"
         out += "threads: \(threads) (blas: \(policy)); \(iterations) timed iterations per case after one warm-up, medians\n"
         out += "square GEMM \(gemm.size) × \(gemm.size) on \(gemm.threads) thread\(gemm.threads == 1 ? "" : "s"): "
             + "DGEMM \(fixed(gemm.double_gflops, 1)) GFLOP/s, SGEMM \(fixed(gemm.single_gflops, 1)) GFLOP/s "

@@ -74,6 +74,10 @@ struct Fit: ParsableCommand {
         let threadCount = engine.applyThreads()
         logging.configureDisplay()
         try checkpoints.prepare()
+        // The blas backend runs its own threads on single-threaded OpenBLAS, and this process
+        // is the only BLAS user: stop OpenBLAS's idle pool now, or it spins through the load
+        // (OpenBLAS restarts it by itself if a kernel wants threaded GEMMs after all).
+        if engine.backend == .blas && threadCount > 1 { BLASThreads.stopIdleThreads() }
         let loaded = try LoadedRatings.load(data, format: input.format)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds

@@ -1,0 +1,54 @@
+import Dispatch
+
+/// How the batched EM loop spreads its work over the cores. The shards are the same
+/// either way and their statistics are added in shard order, so the choice changes the
+/// speed, never a bit of the result.
+public enum Parallelism: Sendable, Equatable {
+    /// One thread walks the shards in turn; OpenBLAS runs each GEMM on this many threads.
+    case blasThreads(Int)
+    /// This many threads each take every `workers`-th shard, with OpenBLAS on one thread
+    /// (threads are never stacked on top of a multi-threaded BLAS). The per-restart work
+    /// after the E-step (adding the shards' statistics, the M-step) and the initial
+    /// mixtures are spread over the same threads.
+    case shardWorkers(Int)
+
+    /// Worker threads this policy starts.
+    public var workerCount: Int {
+        switch self {
+        case .blasThreads: return 1
+        case let .shardWorkers(workers): return max(1, workers)
+        }
+    }
+
+    /// OpenBLAS threads inside each GEMM under this policy.
+    public var blasThreadCount: Int {
+        switch self {
+        case let .blasThreads(threads): return max(1, threads)
+        case .shardWorkers: return 1
+        }
+    }
+}
+
+/// Runs `body(0)`, …, `body(count − 1)` on up to `workers` threads, worker w taking w,
+/// w + workers, w + 2·workers, … (so with as many items as workers each gets one). Returns
+/// when all are done. Safe when `body(i)` changes only what belongs to item i.
+func forEachConcurrently(_ count: Int, workers: Int, _ body: (Int) -> Void) {
+    let workers = min(workers, count)
+    guard workers > 1 else {
+        for index in 0..<count { body(index) }
+        return
+    }
+    withoutActuallyEscaping(body) { body in
+        let work = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: count, by: workers) { work.value(index) }
+        }
+    }
+}
+
+/// A value handed to worker threads whose safety the caller argues for itself (see
+/// `forEachConcurrently`).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
