@@ -1,4 +1,3 @@
-
 /// One seed's run within a multi-start fit.
 public struct SeededRun: Sendable {
     public var seed: UInt32
