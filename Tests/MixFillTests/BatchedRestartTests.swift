@@ -163,9 +163,16 @@ import Testing
         let data = try Fixtures.load(Fixtures.smallIncomplete)
         let solutions = try CourseSolutions(path: Fixtures.data("test_solutions.txt"))
         let initial = try Initialization.courseMixture(data: data, componentCount: 4, seed: 0)
-        let result = try ExpectationMaximization(kernel: BLASKernel(data, precision: .single)).run(from: initial)
-        #expect(relativeError(result.logLikelihood, solutions.convergedLogLikelihood) <= 1e-5)
-        expectClose(result.mixture.means, solutions.converged.means, relative: 1e-4, absolute: 1e-4, "means")
-        expectClose(result.mixture.variances, solutions.converged.variances, relative: 1e-4, absolute: 0, "variances")
+        let single = try ExpectationMaximization(kernel: BLASKernel(data, precision: .single)).run(from: initial)
+        #expect(relativeError(single.logLikelihood, solutions.convergedLogLikelihood) <= 1e-5)
+        // On 20 users the last step's gain (8.6e-5) is within Float's noise of the stopping
+        // threshold (1e-6·|LL| = 8.5e-5): single may stop one iteration before double's 20.
+        #expect(single.iterations == 19 || single.iterations == 20)
+        // Step for step it follows double closely.
+        let rule = StoppingRule(maxIterations: single.iterations)
+        let double = try ExpectationMaximization(kernel: BLASKernel(data), stoppingRule: rule).run(from: initial)
+        expectClose(single.logLikelihoodTrace, double.logLikelihoodTrace, relative: 1e-6, absolute: 0, "LL trace")
+        expectClose(single.mixture.means, double.mixture.means, relative: 1e-5, absolute: 1e-5, "means")
+        expectClose(single.mixture.variances, double.mixture.variances, relative: 1e-5, absolute: 0, "variances")
     }
 }
