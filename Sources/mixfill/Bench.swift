@@ -14,8 +14,8 @@ struct Bench: ParsableCommand {
             per iteration (per restart for batches), the rate in GFLOP/s counted as the GEMM \
             form's 8·n·d·K operations per iteration for every backend, the speed-up over \
             naive, and the fraction of this machine's square-GEMM rate, which bench measures \
-            first on the same threads. With more than one thread it also compares the two \
-            threading policies. Give DATA, or --users, --items and --density for a \
+            first on the same threads. With more than one thread it also compares the ways \
+            to use the threads, per iteration and on whole fits. Give DATA, or --users, --items and --density for a \
             generated matrix.
             """
     )
@@ -143,12 +143,23 @@ struct Bench: ParsableCommand {
             }
         }
 
+        // Whole fits to convergence, the decision that matters for `fit`: the batch of seeds
+        // at K = 12 (or the largest K asked for) under each way of using the threads.
+        var fitPolicies: BenchReport.FitPolicies?
+        if threadCount > 1, let componentCount = componentCounts.contains(12) ? 12 : componentCounts.max() {
+            var initials = [Mixture]()
+            for seed in 0..<restarts {
+                initials.append(try Initialization.courseMixture(data: matrix, componentCount: componentCount, seed: UInt32(seed)))
+            }
+            fitPolicies = try timeFitPolicies(matrix, initials, threads: threadCount)
+        }
+
         let report = BenchReport(
             data: BenchReport.DataSummary(source: source, users: matrix.userCount, items: matrix.itemCount,
                                           observed: matrix.observedCount),
             blas: BLASThreads.configuration, threads: threadCount, iterations: iterations, restarts: restarts,
             policy: "\(threadCount) shard\(threadCount == 1 ? "" : "s") of users on \(threadCount) thread\(threadCount == 1 ? "" : "s"), single-threaded OpenBLAS each",
-            gemm: gemm, cases: cases, policies: policies)
+            gemm: gemm, cases: cases, policies: policies, fit_policies: fitPolicies)
         if let svg {
             try AtomicFile.write(Array(BenchChart(report: report).svg().utf8), to: svg)
         }
@@ -180,6 +191,70 @@ struct Bench: ParsableCommand {
         let middle = timed.count / 2
         let median = timed.count % 2 == 1 ? timed[middle] : (timed[middle - 1] + timed[middle]) / 2
         return median / Double(restarts)
+    }
+
+    /// Median wall seconds (of 3) of running EM from `initials` to convergence as one batch
+    /// (double precision, initialisation excluded) under the three ways to use `threads`
+    /// threads: one shard of all users on multi-threaded OpenBLAS; one shard of users per
+    /// thread on single-threaded OpenBLAS; the restarts dealt out over the threads, each
+    /// thread running its share as a batch over all users on single-threaded OpenBLAS.
+    func timeFitPolicies(_ data: DenseRatingMatrix, _ initials: [Mixture], threads: Int) throws -> BenchReport.FitPolicies {
+        let clock = ContinuousClock()
+        let rounds = 3
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+
+        let oneShard = ExpectationMaximization(kernel: BLASKernel(data))
+        let shards = ExpectationMaximization(shards: BLASKernel.shards(of: data, count: threads))
+        let groups = (0..<min(threads, initials.count)).map { worker in
+            stride(from: worker, to: initials.count, by: threads).map { initials[$0] }
+        }
+        let groupEngines = groups.map { _ in ExpectationMaximization(kernel: BLASKernel(data)) }
+        var blasThreadsSeconds = [Double]()
+        var shardWorkersSeconds = [Double]()
+        var restartWorkersSeconds = [Double]()
+        var iterations = 0
+        for _ in 0..<rounds {
+            var start = clock.now
+            let reference = try oneShard.runBatched(from: initials, parallelism: .blasThreads(threads))
+            blasThreadsSeconds.append((clock.now - start).seconds)
+            iterations = reference.results.reduce(0) { $0 + $1.iterations }
+
+            BLASThreads.stopIdleThreads()
+            start = clock.now
+            _ = try shards.runBatched(from: initials, parallelism: .shardWorkers(threads))
+            shardWorkersSeconds.append((clock.now - start).seconds)
+
+            BLASThreads.set(1)
+            BLASThreads.stopIdleThreads()
+            let outcomes = groups.map { _ in GroupOutcome() }
+            start = clock.now
+            let work = GroupWork(engines: groupEngines, groups: groups, outcomes: outcomes)
+            DispatchQueue.concurrentPerform(iterations: groups.count) { worker in work.run(worker) }
+            restartWorkersSeconds.append((clock.now - start).seconds)
+            BLASThreads.set(threads)
+            for outcome in outcomes { _ = try outcome.runs?.get() }
+        }
+        return BenchReport.FitPolicies(
+            k: initials[0].componentCount, restarts: initials.count, iterations: iterations,
+            blas_threads_seconds: median(blasThreadsSeconds), shard_workers_seconds: median(shardWorkersSeconds),
+            restart_workers_seconds: median(restartWorkersSeconds))
+    }
+
+    /// One thread's share of the restart-workers policy.
+    private final class GroupOutcome {
+        var runs: Result<BatchedRuns, any Error>?
+    }
+
+    /// The restart-workers policy's threads: worker w runs group w with its own kernel and
+    /// writes only outcome w, hence safe to send.
+    private struct GroupWork: @unchecked Sendable {
+        let engines: [ExpectationMaximization]
+        let groups: [[Mixture]]
+        let outcomes: [GroupOutcome]
+
+        func run(_ worker: Int) {
+            outcomes[worker].runs = Result { try engines[worker].runBatched(from: groups[worker], parallelism: .blasThreads(1)) }
+        }
     }
 
     /// A users × items matrix with each entry observed with probability `density`, ratings
