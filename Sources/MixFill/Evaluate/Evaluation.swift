@@ -71,7 +71,10 @@ public struct Evaluator: Sendable {
     /// Fits K components on `data` from every seed and keeps the best run.
     public func fitCourse(_ data: DenseRatingMatrix, kernel: any StatisticsKernel, componentCount: Int) throws(MixFillError) -> CourseFit {
         let em = ExpectationMaximization(kernel: kernel, stoppingRule: stoppingRule)
-        let fit = try em.fit(data: data, componentCount: componentCount, seeds: seeds)
+        // The seeds as one batch: the same runs, bit for bit, with the data read once per
+        // iteration for all of them.
+        let fit = try em.fitBatched(data: data, componentCount: componentCount, seeds: seeds,
+                                    parallelism: .blasThreads(BLASThreads.current))
         let best = fit.best
         return CourseFit(
             componentCount: componentCount, bestSeed: best.seed, mixture: best.result.mixture,
