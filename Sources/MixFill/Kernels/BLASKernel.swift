@@ -311,10 +311,8 @@ public final class BLASKernel: BatchedStatisticsKernel {
                                     let row = UnsafeMutableBufferPointer(rebasing: g[(user * columns)..<((user + 1) * columns)])
                                     let norm = norms[user]
                                     let count = counts[user]
-                                    for c in 0..<columns {
-                                        row[c] = logWeights[c] - 0.5 * count * logNormalisers[c]
-                                            - 0.5 * (norm + row[c]) / variances[c]
-                                    }
+                                    Self.logDensities(row, norm: norm, observedCount: count, logWeights: logWeights,
+                                                      logNormalisers: logNormalisers, variances: variances)
                                     var start = 0
                                     for index in segmentEnds.indices {
                                         let end = segmentEnds[index]
@@ -354,13 +352,9 @@ public final class BLASKernel: BatchedStatisticsKernel {
                                 for user in block {
                                     let norm = norms[user]
                                     let count = counts[user]
-                                    let row = user * columns
-                                    for c in 0..<columns {
-                                        let posterior = p[row + c]
-                                        responsibilities[c] += posterior
-                                        weightedNorms[c] += posterior * norm
-                                        weightedCounts[c] += posterior * count
-                                    }
+                                    Self.addPosteriors(UnsafeBufferPointer(rebasing: p[(user * columns)..<((user + 1) * columns)]),
+                                                       norm: norm, observedCount: count, responsibilities: responsibilities,
+                                                       weightedNorms: weightedNorms, weightedCounts: weightedCounts)
                                 }
                             }
                         }
@@ -412,6 +406,67 @@ public final class BLASKernel: BatchedStatisticsKernel {
                     }
                 }
             }
+        }
+    }
+
+    /// One user's f(u, ·) over all stacked components, in place of the row's squared
+    /// distances minus ‖x_u − c‖²: f = log p − ½|C_u|·log(2πσ²) − ½(‖x_u − c‖² + row)/σ²,
+    /// four components at a time. Each lane does the scalar formula's operations in its
+    /// order (ComponentTerms.logDensity), so the bits are the same.
+    @inline(__always)
+    private static func logDensities(_ row: UnsafeMutableBufferPointer<Double>, norm: Double, observedCount: Double,
+                                     logWeights: UnsafeBufferPointer<Double>, logNormalisers: UnsafeBufferPointer<Double>,
+                                     variances: UnsafeBufferPointer<Double>) {
+        guard let g = row.baseAddress, let w = logWeights.baseAddress, let l = logNormalisers.baseAddress,
+              let v = variances.baseAddress else { return }
+        let columns = row.count
+        let halfCount = SIMD4<Double>(repeating: 0.5 * observedCount)
+        let half = SIMD4<Double>(repeating: 0.5)
+        let norms = SIMD4<Double>(repeating: norm)
+        var c = 0
+        while c + 4 <= columns {
+            let products = UnsafeRawPointer(g + c).loadUnaligned(as: SIMD4<Double>.self)
+            let weights = UnsafeRawPointer(w + c).loadUnaligned(as: SIMD4<Double>.self)
+            let normalisers = UnsafeRawPointer(l + c).loadUnaligned(as: SIMD4<Double>.self)
+            let spreads = UnsafeRawPointer(v + c).loadUnaligned(as: SIMD4<Double>.self)
+            let densities = (weights - halfCount * normalisers) - half * (norms + products) / spreads
+            UnsafeMutableRawPointer(g + c).storeBytes(of: densities, as: SIMD4<Double>.self)
+            c += 4
+        }
+        while c < columns {
+            g[c] = w[c] - 0.5 * observedCount * l[c] - 0.5 * (norm + g[c]) / v[c]
+            c += 1
+        }
+    }
+
+    /// Adds one user's posteriors to the per-component sums n̂_j += p, Σ p‖x‖² += p·‖x_u‖²,
+    /// Σ p|C| += p·|C_u|, four components at a time (lane by lane the scalar operations).
+    @inline(__always)
+    private static func addPosteriors(_ posteriors: UnsafeBufferPointer<Double>, norm: Double, observedCount: Double,
+                                      responsibilities: UnsafeMutableBufferPointer<Double>,
+                                      weightedNorms: UnsafeMutableBufferPointer<Double>,
+                                      weightedCounts: UnsafeMutableBufferPointer<Double>) {
+        guard let p = posteriors.baseAddress, let r = responsibilities.baseAddress, let n = weightedNorms.baseAddress,
+              let k = weightedCounts.baseAddress else { return }
+        let columns = posteriors.count
+        let norms = SIMD4<Double>(repeating: norm)
+        let counts = SIMD4<Double>(repeating: observedCount)
+        var c = 0
+        while c + 4 <= columns {
+            let posterior = UnsafeRawPointer(p + c).loadUnaligned(as: SIMD4<Double>.self)
+            let sums = UnsafeRawPointer(r + c).loadUnaligned(as: SIMD4<Double>.self) + posterior
+            let normSums = UnsafeRawPointer(n + c).loadUnaligned(as: SIMD4<Double>.self) + posterior * norms
+            let countSums = UnsafeRawPointer(k + c).loadUnaligned(as: SIMD4<Double>.self) + posterior * counts
+            UnsafeMutableRawPointer(r + c).storeBytes(of: sums, as: SIMD4<Double>.self)
+            UnsafeMutableRawPointer(n + c).storeBytes(of: normSums, as: SIMD4<Double>.self)
+            UnsafeMutableRawPointer(k + c).storeBytes(of: countSums, as: SIMD4<Double>.self)
+            c += 4
+        }
+        while c < columns {
+            r[c] += p[c]
+            n[c] += p[c] * norm
+            k[c] += p[c] * observedCount
+            c += 1
         }
     }
 
