@@ -9,9 +9,10 @@
 /// so an iteration is four GEMMs plus O(n·K + K·d) loops. (Stacking Z = [X | M] would
 /// make them two GEMMs of twice the depth; measured on the course matrix, that is no
 /// faster, and keeping X apart lets a double-precision kernel use the data's own array
-/// instead of a copy: 11.5 MB less on the course job.) Several restarts (mixtures, any
-/// K each) run as one batch by stacking their B's: the GEMMs get ΣK columns, so X and M
-/// are read twice per iteration for all of them.
+/// instead of a copy: 11.5 MB less on the course job.) The users are taken in blocks of
+/// `usersPerBlock`, both products of a block running while its rows of X and M are in
+/// cache. Several restarts (mixtures, any K each) run as one batch by stacking their B's:
+/// the GEMMs get ΣK columns, so the data are read once per iteration for all of them.
 ///
 /// Batching is exact. Each column of X·B₁ᵀ + M·B₂ᵀ is a dot product over the same terms
 /// in the same order whatever the other columns are, and the statistics are taken as
