@@ -89,7 +89,7 @@ struct BenchReport: Encodable {
         out += "square GEMM \(gemm.size) × \(gemm.size) on \(gemm.threads) thread\(gemm.threads == 1 ? "" : "s"): "
             + "DGEMM \(fixed(gemm.double_gflops, 1)) GFLOP/s, SGEMM \(fixed(gemm.single_gflops, 1)) GFLOP/s "
             + "(DGEMM on 1 thread: \(fixed(gemm.double_gflops_one_thread, 1)))\n"
-        out += "GFLOP/s counts 8·n·d·K operations per iteration (the two GEMMs of the stacked form) for every backend; "
+        out += "GFLOP/s counts 8·n·d·K operations per iteration (the four n × d × K products of the GEMM form, 2 operations per multiply-add) for every backend; "
             + "batched rows are per restart; % of peak is against the square GEMM of the same precision.\n\n"
         out += "| K | backend | ms / iteration | GFLOP/s | × naive | % of GEMM peak |\n"
         out += "|---:|---|---:|---:|---:|---:|\n"
