@@ -92,6 +92,25 @@ import Testing
         }
     }
 
+    @Test func aDominantComponentGetsAPosteriorOfExactlyOne() throws {
+        // The course's M-step updates μ_ji only where D_ji ≥ 1, and for an item with a single
+        // rater D_ji is that user's posterior: a posterior of 1 − 2⁻⁵² instead of 1 changes
+        // the fit. The BLAS kernel must therefore give exactly 1 wherever the naive kernel does.
+        let data = try #require(Fixtures.netflix)
+        let mixture = try Initialization.courseMixture(data: data, componentCount: 12, seed: 1)
+        let naive = NaiveKernel(data).posteriors(mixture).posteriors
+        // One kernel over all users, and two shards whose rows follow each other.
+        let layouts = [[BLASKernel(data)], BLASKernel.shards(of: data, count: 2)]
+        for kernels in layouts {
+            var fast = [Double]()
+            for kernel in kernels { fast += kernel.posteriors(mixture).posteriors }
+            let ones = naive.indices.filter { naive[$0] == 1 }
+            #expect(ones.count > 100, "the initial mixture gives many users a dominant component")
+            #expect(ones.allSatisfy { fast[$0] == 1 }, "\(ones.filter { fast[$0] != 1 }.count) posteriors of 1 came out below 1")
+            expectClose(fast, naive, absolute: 1e-12, "posteriors, \(kernels.count) shard(s)")
+        }
+    }
+
     @Test func shardsAddUpToTheWholeMatrix() throws {
         // Splitting users over shards only reorders sums: one E-step over 1, 2 and 3
         // shards, and the naive kernel, agree to rounding.

@@ -317,7 +317,7 @@ public final class BLASKernel: BatchedStatisticsKernel {
                                     var start = 0
                                     for index in segmentEnds.indices {
                                         let end = segmentEnds[index]
-                                        logLikelihoods[index] += normaliseLogDensitiesOnce(UnsafeMutableBufferPointer(rebasing: row[start..<end]))
+                                        logLikelihoods[index] += normaliseLogDensitiesSkippingUnderflow(UnsafeMutableBufferPointer(rebasing: row[start..<end]))
                                         start = end
                                     }
                                 }

@@ -35,9 +35,9 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     }
 
     /// Bytes the dense kernels take for n × d data: the matrix (8·n·d) and the BLAS kernel's
-    /// stacked [X | M] (16·n·d).
+    /// mask M (8·n·d; its X is the matrix's own array).
     public static func denseBytes(userCount: Int, itemCount: Int) -> Double {
-        24 * Double(userCount) * Double(itemCount)
+        16 * Double(userCount) * Double(itemCount)
     }
 
     /// Physical memory of this machine, in bytes.
