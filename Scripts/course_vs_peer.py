@@ -184,7 +184,7 @@ def write_report(args, r, kernels_markdown):
         "",
         "## Kernels: seconds per EM iteration on the netflix matrix",
         "",
-        f"`mixfill bench {DATA} -k 1,4,12,32 --iterations 9 --restarts 5` (medians of 9 iterations after a warm-up, "
+        f"`mixfill bench {DATA} -k 1,4,12,32 --iterations 5 --rounds 5 --restarts 5` (5 rounds, the cases taking turns, of 5 timed iterations each after a warm-up; medians; "
         f"{r['threads']} threads). Chart: [speedup.svg](speedup.svg).",
         "",
         kernels_markdown.rstrip(),

@@ -35,8 +35,11 @@ struct Bench: ParsableCommand {
     @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,4,12,32.")
     var k: String = "1,4,12,32"
 
-    @Option(help: "Timed iterations per case (after one untimed warm-up); the median is reported.")
+    @Option(help: "Timed iterations per case and round (after one untimed warm-up); the median over all rounds is reported.")
     var iterations: Int = 5
+
+    @Option(help: "Rounds: every case is timed once per round, the cases taking turns, so load changes touch all alike.")
+    var rounds: Int = 3
 
     @Option(help: "Seeds run as one batch in the batched cases (seeds 0 to N−1).")
     var restarts: Int = 5
@@ -71,6 +74,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--density: \(density) is not allowed; give a share in (0, 1], e.g. 0.05")
         }
         if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
+        if rounds < 1 { throw ValidationError("--rounds: \(rounds) is not allowed; give 1 or more") }
         if restarts < 2 { throw ValidationError("--restarts: \(restarts) is not allowed; a batch needs 2 or more") }
         if let threads, threads < 1 { throw ValidationError("--threads: \(threads) is not allowed; give 1 or more") }
         if gemmSize < 64 { throw ValidationError("--gemm-size: \(gemmSize) is too small to measure; give 64 or more") }
@@ -94,53 +98,83 @@ struct Bench: ParsableCommand {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users; choose K ≤ \(matrix.userCount)")
         }
 
-        let gemm = BenchReport.GEMM(
-            size: gemmSize, threads: threadCount,
-            double_gflops: GEMMRate.measure(size: gemmSize, precision: .double, threads: threadCount) / 1e9,
-            single_gflops: GEMMRate.measure(size: gemmSize, precision: .single, threads: threadCount) / 1e9,
-            double_gflops_one_thread: GEMMRate.measure(size: gemmSize, precision: .double, threads: 1) / 1e9)
-
-        let policy = Parallelism.shardWorkers(threadCount)
+        // Every case is timed in each of --rounds rounds, the cases taking turns within a
+        // round, so that a change in the machine's load shows in all of them alike; the
+        // medians are over all rounds' iterations.
         let naive = [NaiveKernel(matrix)] as [any StatisticsKernel]
         var shardsByPrecision = [Precision: [any StatisticsKernel]]()
         for precision in Precision.allCases {
             shardsByPrecision[precision] = BLASKernel.shards(of: matrix, count: threadCount, precision: precision)
         }
-        let flopsPerComponent = 8 * Double(matrix.userCount) * Double(matrix.itemCount)
-
-        var cases = [BenchReport.Case]()
-        var policies = [BenchReport.PolicyCase]()
+        let oneShard = [BLASKernel(matrix)] as [any StatisticsKernel]
+        struct Timed {
+            var k: Int
+            var backend: String
+            var precision: Precision
+            var restarts: Int
+            var shards: [any StatisticsKernel]
+            var parallelism: Parallelism
+            var samples: [Double] = []
+        }
+        var timed = [Timed]()
+        var policyTimed = [(blasThreads: Timed, shardWorkers: Timed)]()
         for componentCount in componentCounts {
-            let flops = flopsPerComponent * Double(componentCount)
-            let naiveSeconds = try timeIterations(naive, .blasThreads(1), matrix, componentCount, restarts: 1)
-            func record(_ backend: String, _ precision: Precision, restarts: Int, seconds: Double) {
-                let gflops = flops / seconds / 1e9
-                let peak = precision == .double ? gemm.double_gflops : gemm.single_gflops
-                cases.append(BenchReport.Case(
-                    k: componentCount, backend: backend, precision: precision.rawValue, restarts: restarts,
-                    seconds_per_iteration: seconds, gflops: gflops, speedup_over_naive: naiveSeconds / seconds,
-                    fraction_of_gemm_peak: gflops / peak))
-            }
-            record("naive", .double, restarts: 1, seconds: naiveSeconds)
+            timed.append(Timed(k: componentCount, backend: "naive", precision: .double, restarts: 1,
+                               shards: naive, parallelism: .blasThreads(1)))
             for restartCount in [1, restarts] {
                 for precision in Precision.allCases {
-                    let shards = shardsByPrecision[precision] ?? []
-                    let seconds = try timeIterations(shards, policy, matrix, componentCount, restarts: restartCount)
-                    record("blas", precision, restarts: restartCount, seconds: seconds)
+                    timed.append(Timed(k: componentCount, backend: "blas", precision: precision, restarts: restartCount,
+                                       shards: shardsByPrecision[precision] ?? [], parallelism: .shardWorkers(threadCount)))
                 }
             }
-            // The two ways to use the threads, on the double-precision kernel.
             if threadCount > 1 {
-                let oneShard = [BLASKernel(matrix)] as [any StatisticsKernel]
-                let manyShards = shardsByPrecision[.double] ?? []
                 for restartCount in [1, restarts] {
-                    let blasThreads = try timeIterations(oneShard, .blasThreads(threadCount), matrix, componentCount, restarts: restartCount)
-                    let shardWorkers = try timeIterations(manyShards, .shardWorkers(threadCount), matrix, componentCount, restarts: restartCount)
-                    policies.append(BenchReport.PolicyCase(
-                        k: componentCount, restarts: restartCount,
-                        blas_threads_seconds: blasThreads, shard_workers_seconds: shardWorkers))
+                    policyTimed.append((
+                        Timed(k: componentCount, backend: "blas", precision: .double, restarts: restartCount,
+                              shards: oneShard, parallelism: .blasThreads(threadCount)),
+                        Timed(k: componentCount, backend: "blas", precision: .double, restarts: restartCount,
+                              shards: shardsByPrecision[.double] ?? [], parallelism: .shardWorkers(threadCount))))
                 }
             }
+        }
+        var gemmDouble = [Double]()
+        var gemmSingle = [Double]()
+        var gemmOneThread = [Double]()
+        for _ in 0..<rounds {
+            gemmDouble.append(GEMMRate.measure(size: gemmSize, precision: .double, threads: threadCount, repeats: 3) / 1e9)
+            gemmSingle.append(GEMMRate.measure(size: gemmSize, precision: .single, threads: threadCount, repeats: 3) / 1e9)
+            gemmOneThread.append(GEMMRate.measure(size: gemmSize, precision: .double, threads: 1, repeats: 3) / 1e9)
+            for index in timed.indices {
+                timed[index].samples += try timeIterations(timed[index].shards, timed[index].parallelism, matrix,
+                                                           timed[index].k, restarts: timed[index].restarts)
+            }
+            for index in policyTimed.indices {
+                for which in 0..<2 {
+                    let item = which == 0 ? policyTimed[index].blasThreads : policyTimed[index].shardWorkers
+                    let samples = try timeIterations(item.shards, item.parallelism, matrix, item.k, restarts: item.restarts)
+                    if which == 0 { policyTimed[index].blasThreads.samples += samples } else { policyTimed[index].shardWorkers.samples += samples }
+                }
+            }
+        }
+        let gemm = BenchReport.GEMM(size: gemmSize, threads: threadCount, double_gflops: Self.median(gemmDouble),
+                                    single_gflops: Self.median(gemmSingle), double_gflops_one_thread: Self.median(gemmOneThread))
+
+        let flopsPerComponent = 8 * Double(matrix.userCount) * Double(matrix.itemCount)
+        var cases = [BenchReport.Case]()
+        for item in timed {
+            let seconds = Self.median(item.samples)
+            let naiveSeconds = Self.median(timed.first { $0.k == item.k && $0.backend == "naive" }?.samples ?? [])
+            let gflops = flopsPerComponent * Double(item.k) / seconds / 1e9
+            let peak = item.precision == .double ? gemm.double_gflops : gemm.single_gflops
+            cases.append(BenchReport.Case(
+                k: item.k, backend: item.backend, precision: item.precision.rawValue, restarts: item.restarts,
+                seconds_per_iteration: seconds, gflops: gflops, speedup_over_naive: naiveSeconds / seconds,
+                fraction_of_gemm_peak: gflops / peak))
+        }
+        let policies = policyTimed.map {
+            BenchReport.PolicyCase(k: $0.blasThreads.k, restarts: $0.blasThreads.restarts,
+                                   blas_threads_seconds: Self.median($0.blasThreads.samples),
+                                   shard_workers_seconds: Self.median($0.shardWorkers.samples))
         }
 
         // Whole fits to convergence, the decision that matters for `fit`: the batch of seeds
@@ -157,7 +191,7 @@ struct Bench: ParsableCommand {
         let report = BenchReport(
             data: BenchReport.DataSummary(source: source, users: matrix.userCount, items: matrix.itemCount,
                                           observed: matrix.observedCount),
-            blas: BLASThreads.configuration, threads: threadCount, iterations: iterations, restarts: restarts,
+            blas: BLASThreads.configuration, threads: threadCount, iterations: iterations, rounds: rounds, restarts: restarts,
             policy: "\(threadCount) shard\(threadCount == 1 ? "" : "s") of users on \(threadCount) thread\(threadCount == 1 ? "" : "s"), single-threaded OpenBLAS each",
             gemm: gemm, cases: cases, policies: policies, fit_policies: fitPolicies)
         if let svg {
@@ -173,11 +207,11 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// Median seconds per iteration per restart: `restarts` seeds from the course
-    /// initialisation run as one batch for one warm-up and `iterations` timed iterations
-    /// (the stopping rule is off, so every iteration is timed at full batch width).
+    /// Seconds per iteration per restart of `iterations` timed iterations: `restarts` seeds
+    /// from the course initialisation run as one batch, after one untimed warm-up (the
+    /// stopping rule is off, so every iteration is timed at full batch width).
     func timeIterations(_ shards: [any StatisticsKernel], _ parallelism: Parallelism, _ data: DenseRatingMatrix,
-                        _ componentCount: Int, restarts: Int) throws -> Double {
+                        _ componentCount: Int, restarts: Int) throws -> [Double] {
         let rule = StoppingRule(relativeTolerance: -.infinity, maxIterations: 1 + iterations)
         let em = ExpectationMaximization(shards: shards, stoppingRule: rule)
         var initials = [Mixture]()
@@ -187,21 +221,25 @@ struct Bench: ParsableCommand {
         // As in `fit`: shard workers run without OpenBLAS's idle pool spinning beside them.
         if parallelism.workerCount > 1 { BLASThreads.stopIdleThreads() }
         let batch = try em.runBatched(from: initials, parallelism: parallelism)
-        let timed = batch.iterationSeconds.dropFirst().sorted()
-        let middle = timed.count / 2
-        let median = timed.count % 2 == 1 ? timed[middle] : (timed[middle - 1] + timed[middle]) / 2
-        return median / Double(restarts)
+        return batch.iterationSeconds.dropFirst().map { $0 / Double(restarts) }
     }
 
-    /// Median wall seconds (of 3) of running EM from `initials` to convergence as one batch
+    /// The median (the mean of the middle two for an even count; 0 for none).
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        let middle = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+    }
+
+    /// Median wall seconds (of --rounds runs, the policies taking turns) of running EM from `initials` to convergence as one batch
     /// (double precision, initialisation excluded) under the three ways to use `threads`
     /// threads: one shard of all users on multi-threaded OpenBLAS; one shard of users per
     /// thread on single-threaded OpenBLAS; the restarts dealt out over the threads, each
     /// thread running its share as a batch over all users on single-threaded OpenBLAS.
     func timeFitPolicies(_ data: DenseRatingMatrix, _ initials: [Mixture], threads: Int) throws -> BenchReport.FitPolicies {
         let clock = ContinuousClock()
-        let rounds = 3
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let rounds = self.rounds
 
         let oneShard = ExpectationMaximization(kernel: BLASKernel(data))
         let shards = ExpectationMaximization(shards: BLASKernel.shards(of: data, count: threads))
@@ -236,8 +274,8 @@ struct Bench: ParsableCommand {
         }
         return BenchReport.FitPolicies(
             k: initials[0].componentCount, restarts: initials.count, iterations: iterations,
-            blas_threads_seconds: median(blasThreadsSeconds), shard_workers_seconds: median(shardWorkersSeconds),
-            restart_workers_seconds: median(restartWorkersSeconds))
+            blas_threads_seconds: Self.median(blasThreadsSeconds), shard_workers_seconds: Self.median(shardWorkersSeconds),
+            restart_workers_seconds: Self.median(restartWorkersSeconds))
     }
 
     /// One thread's share of the restart-workers policy.

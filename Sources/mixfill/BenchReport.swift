@@ -63,6 +63,7 @@ struct BenchReport: Encodable {
     var blas: String
     var threads: Int
     var iterations: Int
+    var rounds: Int
     var restarts: Int
     var policy: String
     var gemm: GEMM
@@ -85,7 +86,7 @@ struct BenchReport: Encodable {
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         var out = "data: \(data.source): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
         out += "OpenBLAS: \(blas)\n"
-        out += "threads: \(threads) (blas: \(policy)); \(iterations) timed iterations per case after one warm-up, medians\n"
+        out += "threads: \(threads) (blas: \(policy)); \(rounds) round\(rounds == 1 ? "" : "s"), the cases taking turns, of \(iterations) timed iterations per case after one warm-up; medians over all rounds\n"
         out += "square GEMM \(gemm.size) × \(gemm.size) on \(gemm.threads) thread\(gemm.threads == 1 ? "" : "s"): "
             + "DGEMM \(fixed(gemm.double_gflops, 1)) GFLOP/s, SGEMM \(fixed(gemm.single_gflops, 1)) GFLOP/s "
             + "(DGEMM on 1 thread: \(fixed(gemm.double_gflops_one_thread, 1)))\n"
@@ -109,7 +110,7 @@ struct BenchReport: Encodable {
         }
         if let fit = fit_policies {
             out += "\nWhole fits: K = \(fit.k), seeds 0–\(fit.restarts - 1) as one batch to convergence (\(fit.iterations) restart-iterations), "
-                + "double, initialisation excluded; median of 3 (seconds):\n\n"
+                + "double, initialisation excluded; median of \(rounds) rounds, the policies taking turns (seconds):\n\n"
             out += "| OpenBLAS on \(threads) threads, 1 shard | \(threads) shards × 1-thread OpenBLAS | restarts over \(threads) threads × 1-thread OpenBLAS |\n"
             out += "|---:|---:|---:|\n"
             out += "| \(fixed(fit.blas_threads_seconds, 3)) | \(fixed(fit.shard_workers_seconds, 3)) | \(fixed(fit.restart_workers_seconds, 3)) |\n"
