@@ -5,6 +5,12 @@ public struct DenseRatingMatrix: Sendable, Equatable {
     public let itemCount: Int
     /// Row-major, `userCount × itemCount`; 0 = missing.
     public let values: [Double]
+    /// S_i = Σ_u x_ui per item and Σ of all x_ui², kept from construction so that
+    /// `squaredDeviationTotal` (K calls per course initialisation) is O(d), not O(n·d).
+    /// Summed in row-major order over the observed entries, as `SparseRatingMatrix` sums
+    /// its records, so both give the same initial variances bit for bit.
+    let columnSums: [Double]
+    let squaredRatingTotal: Double
 
     /// Creates a matrix; `values.count` must be `userCount * itemCount`.
     public init(userCount: Int, itemCount: Int, values: [Double]) {
@@ -12,6 +18,23 @@ public struct DenseRatingMatrix: Sendable, Equatable {
         self.userCount = userCount
         self.itemCount = itemCount
         self.values = values
+        var sums = [Double](repeating: 0, count: itemCount)
+        var squares = 0.0
+        values.withUnsafeBufferPointer { values in
+            sums.withUnsafeMutableBufferPointer { sums in
+                for user in 0..<userCount {
+                    for item in 0..<itemCount {
+                        let rating = values[user * itemCount + item]
+                        if rating != 0 {
+                            sums[item] += rating
+                            squares += rating * rating
+                        }
+                    }
+                }
+            }
+        }
+        columnSums = sums
+        squaredRatingTotal = squares
     }
 
     /// Rows as nested arrays, convenient for small matrices and tests.

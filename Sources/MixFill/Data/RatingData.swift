@@ -15,40 +15,20 @@ public protocol RatingData: Sendable {
 extension DenseRatingMatrix: RatingData {
     public func denseRow(_ user: Int) -> [Double] { Array(row(user)) }
 
-    /// Each user's row is summed in four interleaved partial sums, which the compiler
-    /// keeps in vector registers: several times faster than one running sum over all n·d
-    /// entries (the course initialisation runs this K times per seed), and no less accurate.
+    /// Σ over all n·d entries of (x_ui − c_i)² without visiting them: expanding the square,
+    ///
+    ///     Σ_u Σ_i (x_ui − c_i)² = n·Σ_i c_i² − 2·Σ_i c_i·S_i + Σ x²,   S_i = Σ_u x_ui,
+    ///
+    /// with S and Σx² kept from construction, so each call is O(d) (the initialisation makes
+    /// K of them per seed) — the same formula, in the same order, as `SparseRatingMatrix`'s.
     public func squaredDeviationTotal(from center: ArraySlice<Double>) -> Double {
         precondition(center.count == itemCount)
-        var total = 0.0
-        values.withUnsafeBufferPointer { data in
-            center.withUnsafeBufferPointer { mean in
-                let vectorEnd = itemCount - itemCount % 4
-                for user in 0..<userCount {
-                    let base = user * itemCount
-                    var partial = (0.0, 0.0, 0.0, 0.0)
-                    var item = 0
-                    while item < vectorEnd {
-                        let d0 = data[base + item] - mean[item]
-                        let d1 = data[base + item + 1] - mean[item + 1]
-                        let d2 = data[base + item + 2] - mean[item + 2]
-                        let d3 = data[base + item + 3] - mean[item + 3]
-                        partial.0 += d0 * d0
-                        partial.1 += d1 * d1
-                        partial.2 += d2 * d2
-                        partial.3 += d3 * d3
-                        item += 4
-                    }
-                    var rowTotal = (partial.0 + partial.1) + (partial.2 + partial.3)
-                    while item < itemCount {
-                        let difference = data[base + item] - mean[item]
-                        rowTotal += difference * difference
-                        item += 1
-                    }
-                    total += rowTotal
-                }
-            }
+        var centerSquares = 0.0
+        var cross = 0.0
+        for (item, value) in zip(0..., center) {
+            centerSquares += value * value
+            cross += value * columnSums[item]
         }
-        return total
+        return Double(userCount) * centerSquares - 2 * cross + squaredRatingTotal
     }
 }

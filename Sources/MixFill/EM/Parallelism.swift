@@ -8,8 +8,8 @@ public enum Parallelism: Sendable, Equatable {
     case blasThreads(Int)
     /// This many threads each take every `workers`-th shard, with OpenBLAS on one thread
     /// (threads are never stacked on top of a multi-threaded BLAS). The per-restart work
-    /// after the E-step (adding the shards' statistics, the M-step) and the initial
-    /// mixtures are spread over the same threads.
+    /// after the E-step (adding the shards' statistics, the M-step) is spread over the
+    /// same threads.
     case shardWorkers(Int)
 
     /// Worker threads this policy starts.

@@ -53,44 +53,19 @@ extension ExpectationMaximization {
 extension ExpectationMaximization {
     /// `fit(data:componentCount:seeds:)` with the seeds run as one batch
     /// (`runBatched(from:parallelism:)`): the same runs, bit for bit, in less time on a
-    /// batched kernel. The initial mixtures are made on the policy's worker threads too
-    /// (each is K passes over the data).
+    /// batched kernel.
     public func fitBatched(data: some RatingData, componentCount: Int, seeds: [UInt32],
                            parallelism: Parallelism = .blasThreads(1)) throws(MixFillError) -> MultiStartFit {
         precondition(!seeds.isEmpty, "at least one seed")
-        let slots = seeds.map { InitialMixtureSlot(seed: $0) }
-        forEachConcurrently(slots.count, workers: parallelism.workerCount) { index in
-            slots[index].make(data: data, componentCount: componentCount)
-        }
         var initials = [Mixture]()
-        for slot in slots {
-            switch slot.result {
-            case let .success(mixture)?: initials.append(mixture)
-            case let .failure(error)?: throw error
-            case nil: preconditionFailure("every initial mixture is made")
-            }
+        for seed in seeds {
+            initials.append(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed))
         }
         let batch = try runBatched(from: initials, parallelism: parallelism)
         let runs = seeds.indices.map { index in
             SeededRun(seed: seeds[index], result: batch.results[index], seconds: batch.seconds[index])
         }
         return MultiStartFit(componentCount: componentCount, runs: runs)
-    }
-}
-
-/// One seed's initial mixture, made on whichever worker thread takes it.
-private final class InitialMixtureSlot {
-    let seed: UInt32
-    var result: Result<Mixture, MixFillError>?
-
-    init(seed: UInt32) { self.seed = seed }
-
-    func make(data: some RatingData, componentCount: Int) {
-        do {
-            result = .success(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed))
-        } catch {
-            result = .failure(error)
-        }
     }
 }
 
