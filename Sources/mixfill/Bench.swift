@@ -219,7 +219,10 @@ struct Bench: ParsableCommand {
             initials.append(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: UInt32(seed)))
         }
         // As in `fit`: shard workers run without OpenBLAS's idle pool spinning beside them.
-        if parallelism.workerCount > 1 { BLASThreads.stopIdleThreads() }
+        if parallelism.workerCount > 1 {
+            BLASThreads.set(1)
+            BLASThreads.stopIdleThreads()
+        }
         let batch = try em.runBatched(from: initials, parallelism: parallelism)
         return batch.iterationSeconds.dropFirst().map { $0 / Double(restarts) }
     }
@@ -257,13 +260,12 @@ struct Bench: ParsableCommand {
             blasThreadsSeconds.append((clock.now - start).seconds)
             iterations = reference.results.reduce(0) { $0 + $1.iterations }
 
+            BLASThreads.set(1)
             BLASThreads.stopIdleThreads()
             start = clock.now
             _ = try shards.runBatched(from: initials, parallelism: .shardWorkers(threads))
             shardWorkersSeconds.append((clock.now - start).seconds)
 
-            BLASThreads.set(1)
-            BLASThreads.stopIdleThreads()
             let outcomes = groups.map { _ in GroupOutcome() }
             start = clock.now
             let work = GroupWork(engines: groupEngines, groups: groups, outcomes: outcomes)

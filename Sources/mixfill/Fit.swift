@@ -74,10 +74,13 @@ struct Fit: ParsableCommand {
         let threadCount = engine.applyThreads()
         logging.configureDisplay()
         try checkpoints.prepare()
-        // The blas backend runs its own threads on single-threaded OpenBLAS, and this process
-        // is the only BLAS user: stop OpenBLAS's idle pool now, or it spins through the load
-        // (OpenBLAS restarts it by itself if a kernel wants threaded GEMMs after all).
-        if engine.backend == .blas && threadCount > 1 { BLASThreads.stopIdleThreads() }
+        // The dense BLAS kernel runs its own threads on single-threaded OpenBLAS, and this
+        // process is the only BLAS user: stop OpenBLAS's idle pool now, or it spins beside
+        // them (OpenBLAS restarts it if a kernel sets more BLAS threads after all).
+        if engine.backend == .blas && threadCount > 1 {
+            BLASThreads.set(1)
+            BLASThreads.stopIdleThreads()
+        }
         let loaded = try LoadedRatings.load(data, format: input.format)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
@@ -114,7 +117,7 @@ struct Fit: ParsableCommand {
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {
             let fitStart = clock.now
-            let fit = try warmStart?.run(em) ?? checkpoints.fit(
+            let fit = try warmStart?.run(em, parallelism: engineSetup.parallelism) ?? checkpoints.fit(
                 em: em, data: loaded.input.data, fingerprint: loaded.fingerprint,
                 settings: ["backend": engine.backend.rawValue,
                            "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue],
@@ -210,11 +213,12 @@ struct WarmStart {
     /// Iterations already run on this data by the saved fit.
     var previousIterations: Int { sameData ? model.iterations : 0 }
 
-    func run(_ em: ExpectationMaximization) throws -> MultiStartFit {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let result = try em.run(from: model.mixture, previousLogLikelihood: sameData ? model.logLikelihood : nil)
+    /// The continued run, on the batched loop (one restart) so that it runs on the fit's
+    /// threads; it equals `em.run(from:previousLogLikelihood:)` bit for bit.
+    func run(_ em: ExpectationMaximization, parallelism: Parallelism) throws -> MultiStartFit {
+        let batch = try em.runBatched(from: [model.mixture], previousLogLikelihoods: [sameData ? model.logLikelihood : nil],
+                                      parallelism: parallelism)
         return MultiStartFit(componentCount: model.mixture.componentCount,
-                             runs: [SeededRun(seed: model.seed, result: result, seconds: (clock.now - start).seconds)])
+                             runs: [SeededRun(seed: model.seed, result: batch.results[0], seconds: batch.seconds[0])])
     }
 }

@@ -76,6 +76,24 @@ import Testing
         #expect(batched.results.map(\.iterations) == [18, 18, 15, 18, 16])
     }
 
+    @Test func aWarmStartContinuesInTheBatchAsItDoesAlone() throws {
+        // Stop after 10 iterations, then continue with the last log-likelihood as the
+        // previous one (`fit --init-model` on the same data): batched and solo agree, and
+        // both end where the uninterrupted run ends.
+        let data = try #require(Fixtures.netflix)
+        let shards = BLASKernel.shards(of: data, count: 2)
+        let initial = try Initialization.courseMixture(data: data, componentCount: 12, seed: 1)
+        let first = try ExpectationMaximization(shards: shards, stoppingRule: StoppingRule(maxIterations: 10)).run(from: initial)
+        let em = ExpectationMaximization(shards: shards)
+        let solo = try em.run(from: first.mixture, previousLogLikelihood: first.logLikelihood)
+        let batched = try em.runBatched(from: [first.mixture], previousLogLikelihoods: [first.logLikelihood],
+                                        parallelism: .shardWorkers(2))
+        expectIdentical(batched.results[0], solo, "continued run")
+        let whole = try em.run(from: initial)
+        #expect(first.iterations + batched.results[0].iterations == whole.iterations)
+        #expect(batched.results[0].logLikelihood == whole.logLikelihood)
+    }
+
     @Test func kernelsWithoutABatchedEStepRunTheMixturesInTurn() throws {
         // The naive kernel has no batched E-step; the batched loop must still give its
         // solo runs, and agree with the BLAS batch to the kernels' usual tolerance.

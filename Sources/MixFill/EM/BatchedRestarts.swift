@@ -34,10 +34,14 @@ extension ExpectationMaximization {
     /// for bit, the same iteration count, the same mixture — because the batched E-step
     /// is exact and the per-restart logic is the same. If a restart's log-likelihood stops
     /// being finite, the error of the first such restart (in input order) is thrown, as the
-    /// restarts run one after another would.
-    public func runBatched(from initials: [Mixture], parallelism: Parallelism = .blasThreads(1))
-        throws(MixFillError) -> BatchedRuns {
-        let restarts = initials.map { RestartState(initial: $0) }
+    /// restarts run one after another would. `previousLogLikelihoods[r]` continues an
+    /// earlier run as `run(from:previousLogLikelihood:)` does (a warm start).
+    public func runBatched(from initials: [Mixture], previousLogLikelihoods: [Double?]? = nil,
+                           parallelism: Parallelism = .blasThreads(1)) throws(MixFillError) -> BatchedRuns {
+        precondition(previousLogLikelihoods.map { $0.count == initials.count } ?? true, "one previous log-likelihood per restart")
+        let restarts = initials.indices.map {
+            RestartState(initial: initials[$0], previousLogLikelihood: previousLogLikelihoods?[$0] ?? nil)
+        }
         var iterationSeconds = [Double]()
         var iterationRestarts = [Int]()
         var active = stoppingRule.maxIterations > 0 ? restarts : []
@@ -80,8 +84,13 @@ private final class RestartState {
     var converged = false
     var failure: MixFillError?
     var seconds = 0.0
+    /// The log-likelihood the first E-step is tested against (a warm start's), if any.
+    let previousLogLikelihood: Double?
 
-    init(initial: Mixture) { mixture = initial }
+    init(initial: Mixture, previousLogLikelihood: Double?) {
+        mixture = initial
+        self.previousLogLikelihood = previousLogLikelihood
+    }
 
     /// The body of `run(from:)`'s loop, given this restart's summed E-step statistics.
     func advance(with statistics: SufficientStatistics, rule: StoppingRule) {
@@ -90,7 +99,7 @@ private final class RestartState {
             failure = .runtime(message: "the log-likelihood became \(logLikelihood) at iteration \(trace.count + 1); check the data for extreme values")
             return
         }
-        let previous = trace.last
+        let previous = trace.last ?? previousLogLikelihood
         trace.append(logLikelihood)
         mixture = MStep.update(mixture, with: statistics, varianceFloor: rule.varianceFloor)
         if let previous, logLikelihood - previous <= rule.relativeTolerance * abs(logLikelihood) {

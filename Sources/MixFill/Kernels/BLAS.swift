@@ -8,9 +8,13 @@ import Darwin
 /// The one place MixFill calls OpenBLAS. Callers pass pointers they obtained inside
 /// `withUnsafe…` closures over Swift arrays they own; nothing here keeps a pointer.
 enum BLAS {
-    /// Sets OpenBLAS's worker threads (the CLI's `--threads`).
+    /// Sets OpenBLAS's worker threads (the CLI's `--threads`). Does nothing when the count
+    /// is already that: OpenBLAS restarts its thread pool on every call (so a pool stopped
+    /// by `stopIdleThreads` would come back, spinning).
     static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(max(1, count)))
+        let count = max(1, count)
+        guard count != threadCount else { return }
+        openblas_set_num_threads(Int32(count))
     }
 
     static var threadCount: Int {
