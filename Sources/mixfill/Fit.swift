@@ -112,7 +112,9 @@ struct Fit: ParsableCommand {
 
         // Each K's seeds run as one batch: the same runs, bit for bit, as one seed after another.
         let engineSetup = try engine.batchedEngine(for: loaded.input, options: input, precision: precision, threads: threadCount)
-        let em = ExpectationMaximization(shards: engineSetup.shards, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        var em = ExpectationMaximization(shards: engineSetup.shards, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        // Runs one restart at a time (checkpoints, the live display) keep the shards on their threads too.
+        em.shardWorkers = engineSetup.parallelism.workerCount
         var fitSeconds = 0.0
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {

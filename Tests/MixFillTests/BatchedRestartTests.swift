@@ -37,6 +37,17 @@ import Testing
         }
     }
 
+    @Test func theOneRestartLoopMayRunItsShardsOnThreads() throws {
+        // `run(from:)` with the shards on two threads (as `fit` runs with checkpoints or the
+        // live display): the same bits as with the shards in turn.
+        let data = try #require(Fixtures.netflix)
+        var em = ExpectationMaximization(shards: BLASKernel.shards(of: data, count: 2))
+        let initial = try Initialization.courseMixture(data: data, componentCount: 12, seed: 3)
+        let inTurn = try em.run(from: initial)
+        em.shardWorkers = 2
+        expectIdentical(try em.run(from: initial), inTurn, "shards on 2 threads")
+    }
+
     @Test func aBatchMayMixComponentCounts() throws {
         // K = 1, 3, 4, 12 and 7 side by side: the stacked GEMMs have 27 columns whose
         // blocks start at odd offsets, and each run still equals its solo run.

@@ -65,6 +65,11 @@ public struct EMState: Sendable, Equatable {
 public struct ExpectationMaximization {
     public let shards: [any StatisticsKernel]
     public var stoppingRule: StoppingRule
+    /// Threads one E-step runs its shards on (worker w takes shards w, w + workers, …; each
+    /// fills only its own partial statistics, added in shard order afterwards), so the
+    /// result is the same bits whatever this is. More than 1 is for kernels on
+    /// single-threaded BLAS (see `Parallelism.shardWorkers`); the default runs them in turn.
+    public var shardWorkers = 1
 
     public init(shards: [any StatisticsKernel], stoppingRule: StoppingRule = StoppingRule()) {
         precondition(!shards.isEmpty, "EM needs at least one shard")
@@ -78,6 +83,11 @@ public struct ExpectationMaximization {
 
     /// The summed statistics of one E-step over all shards.
     public func eStep(_ mixture: Mixture) -> SufficientStatistics {
+        if shardWorkers > 1 && shards.count > 1 {
+            let workspace = BatchWorkspace(shards: shards)
+            workspace.accumulate([mixture], parallelism: .shardWorkers(shardWorkers))
+            return workspace.total(0)
+        }
         var total = SufficientStatistics(componentCount: mixture.componentCount, itemCount: mixture.itemCount)
         if shards.count == 1 {
             shards[0].accumulate(mixture, into: &total)
