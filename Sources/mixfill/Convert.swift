@@ -18,8 +18,7 @@ struct Convert: ParsableCommand {
     @Argument(help: "Where to write the converted file.")
     var output: String
 
-    @Option(help: "Format of the input: auto, dense, triplets, csv, netflix or binary.")
-    var format: RatingFormat = .auto
+    @OptionGroup var inputOptions: DataOptions
 
     @Option(help: "Format of the output: binary, triplets or csv.")
     var to: RatingFormat = .binary
@@ -33,7 +32,7 @@ struct Convert: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let loaded = try LoadedRatings.load(input, format: format).input
+        let loaded = try LoadedRatings.load(input, inputOptions).input
         let readSeconds = (clock.now - start).seconds
         let table = loaded.table
         if to == .binary {

@@ -18,12 +18,17 @@ struct LoadedRatings {
     var fingerprint: String { input.fingerprint }
 
     /// Reads `path` in `format` (detected by default), warning about dropped duplicate records.
-    static func load(_ path: String, format: RatingFormat = .auto) throws(MixFillError) -> LoadedRatings {
-        let input = try RatingInput.load(path: path, format: format)
+    static func load(_ path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> LoadedRatings {
+        let input = try RatingInput.load(path: path, format: format, rules: rules)
         if input.duplicatePairs > 0 {
             Terminal.warning("\(path): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
         }
         return LoadedRatings(path: path, input: input)
+    }
+
+    /// Reads `path` as the command's data options say (format, rating scale).
+    static func load(_ path: String, _ options: DataOptions) throws(MixFillError) -> LoadedRatings {
+        try load(path, format: options.format, rules: options.rules())
     }
 
     /// The data as a dense matrix, for the commands that work on one (eval, select, predict,

@@ -15,7 +15,7 @@ struct Eval: ParsableCommand {
             """
     )
 
-    @Argument(help: "Dense rating matrix: one user per line, 0 = missing.")
+    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
     var data: String
 
     @OptionGroup var heldOut: HeldOutOptions
@@ -37,7 +37,7 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
-    @OptionGroup var dataFormat: FormatOption
+    @OptionGroup var dataOptions: DataOptions
 
     func validate() throws {
         _ = try Self.models(model, k: k)
@@ -72,7 +72,7 @@ struct Eval: ParsableCommand {
         let models = try Self.models(model, k: k)
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
-        let loaded = try LoadedRatings.load(data, format: dataFormat.format)
+        let loaded = try LoadedRatings.load(data, dataOptions)
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }

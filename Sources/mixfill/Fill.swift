@@ -31,7 +31,7 @@ struct Fill: ParsableCommand {
     func run() throws {
         let threadCount = engine.applyThreads()
         let file = try ModelFile.read(path: model)
-        let loaded = try LoadedRatings.load(data, format: input.format).input
+        let loaded = try LoadedRatings.load(data, input.data).input
         if pairs != nil || loaded.isRecords {
             try fillRecords(loaded, file, threadCount: threadCount)
             return

@@ -81,7 +81,7 @@ struct Fit: ParsableCommand {
             BLASThreads.set(1)
             BLASThreads.stopIdleThreads()
         }
-        let loaded = try LoadedRatings.load(data, format: input.format)
+        let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
         let componentCounts = try warmStart.map { start throws in
@@ -122,7 +122,8 @@ struct Fit: ParsableCommand {
             let fit = try warmStart?.run(em, parallelism: engineSetup.parallelism) ?? checkpoints.fit(
                 em: em, data: loaded.input.data, fingerprint: loaded.fingerprint,
                 settings: ["backend": engine.backend.rawValue,
-                           "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue],
+                           "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue,
+                           "precision": precision.rawValue],
                 threads: threadCount, componentCount: componentCount, seeds: seedList) { () throws(MixFillError) in
                 // The seeds as one batch: the same runs, bit for bit, as one seed after another.
                 try em.fitBatched(data: loaded.input.data, componentCount: componentCount, seeds: seedList,

@@ -73,7 +73,7 @@ struct Measure: ParsableCommand {
         let clock = ContinuousClock()
         let threadCount = engine.applyThreads()
         let start = clock.now
-        let loaded = try LoadedRatings.load(data, format: input.format).input
+        let loaded = try LoadedRatings.load(data, input.data).input
         let loadSeconds = (clock.now - start).seconds
         let kernelStart = clock.now
         let kernel = try DataLoading.makeKernel(for: loaded, options: input, engine: engine, threadCount: threadCount)

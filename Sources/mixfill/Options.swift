@@ -33,13 +33,12 @@ struct EngineOptions: ParsableArguments {
     /// `--precision single` is for the dense BLAS kernel only.
     func batchedEngine(for input: RatingInput, options: InputOptions, precision: Precision, threads: Int) throws
         -> (shards: [any StatisticsKernel], parallelism: Parallelism) {
-        let resolved = input.resolvedKernel(options.kernel, backend: backend)
-        if backend == .blas && resolved == .dense {
+        if let conflict = input.precisionConflict(precision, choice: options.kernel, backend: backend) {
+            throw MixFillError.badOption(option: "--precision", message: "\(conflict); add --kernel dense or leave --precision out")
+        }
+        if backend == .blas && input.resolvedKernel(options.kernel, backend: backend) == .dense {
             let matrix = try input.densified { .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked") }
             return (BLASKernel.shards(of: matrix, count: threads, precision: precision), .shardWorkers(threads))
-        }
-        guard precision == .double else {
-            throw MixFillError.badOption(option: "--precision", message: "'single' runs on the dense BLAS kernel only, and this fit runs the \(resolved.rawValue) kernel; add --kernel dense or leave --precision out")
         }
         let kernel = try DataLoading.makeKernel(for: input, options: options, engine: self, threadCount: threads)
         return ([kernel], .blasThreads(BLASThreads.current))

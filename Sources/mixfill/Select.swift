@@ -16,7 +16,7 @@ struct Select: ParsableCommand {
             """
     )
 
-    @Argument(help: "Dense rating matrix: one user per line, 0 = missing.")
+    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
     var data: String
 
     @Option(name: .short, help: "Candidate numbers of components: a list or range, e.g. 1-16.")
@@ -44,7 +44,7 @@ struct Select: ParsableCommand {
 
     @OptionGroup var engine: EngineOptions
 
-    @OptionGroup var dataFormat: FormatOption
+    @OptionGroup var dataOptions: DataOptions
 
     func validate() throws {
         _ = try IntegerList.componentCounts(k)
@@ -66,7 +66,7 @@ struct Select: ParsableCommand {
         let componentCounts = Array(Set(try IntegerList.componentCounts(k))).sorted()
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.applyThreads()
-        let loaded = try LoadedRatings.load(data, format: dataFormat.format)
+        let loaded = try LoadedRatings.load(data, dataOptions)
         let matrix = try loaded.denseMatrix()
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")

@@ -36,6 +36,9 @@ struct ServingOptions: ParsableArguments {
                   let rating = Double(trimmed[trimmed.index(after: colon)...]), rating.isFinite else {
                 throw ValidationError("--ratings: '\(trimmed)' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
             }
+            if let problem = RatingRules.standard.violation(rating, token: String(trimmed[trimmed.index(after: colon)...])) {
+                throw ValidationError("--ratings: \(problem)")
+            }
             return (item, rating)
         }
     }
@@ -71,14 +74,17 @@ struct ServingOptions: ParsableArguments {
             Terminal.warning("\(source): \(Self.list(unknown)) not in the model; \(unknown.count == 1 ? "its rating is" : "their ratings are") left out of the fold-in")
         }
         if !outside.isEmpty, let scale = server.scale {
-            Terminal.warning("\(source): the rating of \(Self.list(outside)) lies outside the training range \(scale.minimum)–\(scale.maximum)")
+            let one = outside.count == 1
+            Terminal.warning("\(source): the rating\(one ? "" : "s") of \(Self.list(outside, verb: false)) \(one ? "lies" : "lie") outside the training range \(scale.minimum)–\(scale.maximum)")
         }
         return indexed
     }
 
-    static func list(_ items: [Int64]) -> String {
+    /// `item 4 is`, `items 4, 7 are` (without the verb when `verb` is false).
+    static func list(_ items: [Int64], verb: Bool = true) -> String {
         let shown = items.prefix(5).map(String.init).joined(separator: ", ")
-        return (items.count == 1 ? "item " : "items ") + shown + (items.count > 5 ? " and \(items.count - 5) more" : "") + (items.count == 1 ? " is" : " are")
+        return (items.count == 1 ? "item " : "items ") + shown + (items.count > 5 ? " and \(items.count - 5) more" : "")
+            + (verb ? (items.count == 1 ? " is" : " are") : "")
     }
 
     /// The training data, read from --data or the path the model records, and checked to

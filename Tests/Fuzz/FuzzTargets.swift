@@ -53,7 +53,7 @@ func fuzzDense(_ bytes: [UInt8]) {
         let matrix = try DenseMatrixReader.parse(bytes, name: "fuzz.txt")
         require(matrix.userCount >= 1 && matrix.itemCount >= 1, "empty matrix accepted")
         require(matrix.values.count == matrix.userCount * matrix.itemCount, "shape")
-        require(matrix.values.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= DenseMatrixReader.largestRating }, "value out of range")
+        require(matrix.values.allSatisfy { $0.isFinite && $0 >= 0 && $0 <= RatingRules.largestMagnitude }, "value out of range")
         let again = try DenseMatrixReader.parse(DenseMatrixWriter.encode(matrix), name: "again.txt")
         require(again == matrix, "write → read changed the matrix")
     } catch {

@@ -187,6 +187,39 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(refused.error == JobResult.Failure(message: "\(jobs):6: \"gold\" in job \"gold-on-records\": compares dense matrices, but \(folder)/ratings.csv holds rating records; leave \"gold\" out and score held-out records with 'mixfill eval'", exitCode: 2))
     }
 
+    @Test func precisionAndRatingScaleJobs() throws {
+        let folder = try workspace()
+        _ = try Fixtures.write("userId,movieId,rating\n1,1,4\n1,2,5\n2,1,3\n2,2,1\n3,2,2\n", named: "ratings.csv", in: folder)
+        let jobs = try Fixtures.write("""
+            {"defaults": {"data": "ratings.txt", "k": [3], "seeds": "0-1", "threads": 1},
+             "jobs": [
+               {"name": "single", "precision": "single"},
+               {"name": "single-on-records", "data": "ratings.csv", "precision": "single"},
+               {"name": "scaled", "rating_scale": "2-5"},
+               {"name": "scaled-ok", "rating_scale": [1, 5], "k": [2]}
+             ]}
+            """, named: "jobs.json", in: folder)
+        let outcome = try CLI.run(["batch", jobs, "--out", folder + "/out"])
+        #expect(outcome.status == 3, "\(outcome.stderr)")
+        let single = try #require(JobResult.readIfPresent(path: folder + "/out/single/result.json"))
+        #expect(single.status == .ok && single.precision == "single" && single.kernel == "dense")
+        // The same runs as `fit --precision single` one restart at a time (as with checkpoints).
+        let fit = try CLI.run(["fit", folder + "/ratings.txt", "-k", "3", "--seeds", "0-1", "--threads", "1", "--precision", "single",
+                               "--checkpoint-every", "50", "--checkpoint-dir", folder + "/checkpoints", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        // (Numbers read from the text: JSONSerialization rounds the last digit away.)
+        let fitNumbers = fit.stdout.matches(of: /"log_likelihood"\s*:\s*(-?[0-9.eE+-]+)/).compactMap { Double(String($0.1)) }
+        #expect(Set(fitNumbers) == Set(single.fits?.first?.runs.map(\.logLikelihood) ?? []))
+        #expect(fitNumbers.count == 3)
+        #expect(JobResult.readIfPresent(path: folder + "/out/scaled-ok/result.json")?.precision == nil)
+
+        let records = try #require(JobResult.readIfPresent(path: folder + "/out/single-on-records/result.json"))
+        #expect(records.error == JobResult.Failure(message: "\(jobs):4: \"precision\" in job \"single-on-records\": 'single' runs on the dense BLAS kernel only, and this fit runs the sparse kernel; add \"kernel\": \"dense\" or leave \"precision\" out", exitCode: 2))
+        let scaled = try #require(JobResult.readIfPresent(path: folder + "/out/scaled/result.json"))
+        #expect(scaled.error == JobResult.Failure(message: "\(folder)/ratings.txt:3:9: rating '1' is outside the declared scale (\"rating_scale\" 2-5); correct the rating or declare the scale the data use", exitCode: 2))
+        #expect(JobResult.readIfPresent(path: folder + "/out/scaled-ok/result.json")?.status == .ok)
+    }
+
     @Test func parallelJobsGiveTheSameFilesAsOneAtATime() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""
@@ -210,7 +243,7 @@ func filesBelow(_ folder: String) -> [String] {
         let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"kernal\": \"blas\"}\n]}\n",
                                       named: "jobs.json", in: folder)
         let line = try CLI.usageFailure(["batch", jobs, "--out", folder + "/out"])
-        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
     }
 

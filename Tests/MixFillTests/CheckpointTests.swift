@@ -56,6 +56,52 @@ import Testing
         }
     }
 
+    /// `fit --precision single --checkpoint-every N` as the CLI runs it (the users in two
+    /// shards on two worker threads, SGEMM): stopped, saved and resumed on a fresh engine, a
+    /// run is bit for bit the one never stopped; its checkpoint records the precision, and
+    /// a double-precision run refuses it.
+    @Test func singlePrecisionRunsResumeBitForBitAndRecordTheirPrecision() throws {
+        let data = try #require(Fixtures.netflix)
+        let subset = DenseRatingMatrix(userCount: 300, itemCount: 1200, values: Array(data.values[0..<(300 * 1200)]))
+        func engine(_ precision: Precision) -> ExpectationMaximization {
+            var em = ExpectationMaximization(shards: BLASKernel.shards(of: subset, count: 2, precision: precision))
+            em.shardWorkers = 2
+            return em
+        }
+        let initial = try Initialization.courseMixture(data: subset, componentCount: 6, seed: 0)
+        let reference = try engine(.single).run(from: initial)
+        let double = try engine(.double).run(from: initial)
+        #expect(reference.iterations > 8)
+        #expect(reference.logLikelihood != double.logLikelihood, "single precision should not give double's bits")
+        #expect(abs(reference.logLikelihood - double.logLikelihood) < 1e-5 * abs(double.logLikelihood))
+
+        var single = identity(subset, k: 6, seed: 0)
+        single.settings["precision"] = "single"
+        var saved: [UInt8]?
+        let stop = thrownError {
+            _ = try engine(.single).run(resuming: EMState(initial: initial)) { (state: EMState) throws(MixFillError) in
+                if state.iterations == 5 {
+                    saved = Checkpoint(identity: single, state: state, seconds: 1, threads: 2).encoded()
+                    throw .interrupted(signal: SIGTERM, message: "test stop")
+                }
+            }
+        }
+        #expect(stop?.exitCode == 143)
+        let checkpoint = try Checkpoint.decode(try #require(saved), name: "c.ckpt")
+        #expect(checkpoint.identity.settings["precision"] == "single")
+        Self.expectIdentical(try engine(.single).run(resuming: checkpoint.state), reference)
+
+        var doubleRun = single
+        doubleRun.settings["precision"] = "double"
+        #expect(checkpoint.identity.mismatch(continuing: doubleRun) == "was written with precision single, this run uses double")
+        #expect(checkpoint.identity.mismatch(continuing: single) == nil)
+        // Checkpoints written before precision was recorded come from double-precision fits.
+        var unrecorded = single
+        unrecorded.settings["precision"] = nil
+        #expect(unrecorded.mismatch(continuing: doubleRun) == nil)
+        #expect(unrecorded.mismatch(continuing: single) == "was written with precision double, this run uses single")
+    }
+
     @Test func aFinishedRunResumesToItselfWithoutIterating() throws {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
         let em = ExpectationMaximization(kernel: NaiveKernel(data))

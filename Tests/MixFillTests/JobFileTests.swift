@@ -57,9 +57,9 @@ import Testing
 
     @Test func unknownJobFieldsAreErrorsWithTheirPlace() {
         #expect(failure("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2],\n   \"kernal\": \"blas\"}]}")
-            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
-        #expect(failure(#"{"defaults": {"precision": "float"}, "jobs": []}"#)
-            == "jobs.json:1:15: unknown field \"precision\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, kernel, threads, max_iterations, gold, models, checkpoint_every")
+            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(failure(#"{"defaults": {"precison": "single"}, "jobs": []}"#)
+            == "jobs.json:1:15: unknown field \"precison\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
     }
 
     @Test func emptyAndMalformedFiles() {
@@ -109,6 +109,45 @@ import Testing
             == "jobs.json:2:2: a second job named \"a\" (the first is on line 1); job names must be unique")
         #expect(failure(#"{"version": 2, "jobs": []}"#) == "jobs.json:1:13: job file version 2 is newer than this MixFill reads (1); upgrade MixFill")
         #expect(failure(#"{"defaults": {"name": "x"}, "jobs": []}"#) == "jobs.json:1:15: \"name\" cannot be a default; every job names itself")
+    }
+
+    @Test func precisionAndRatingScale() throws {
+        let file = try parse("""
+            {"defaults": {"precision": "single"},
+             "jobs": [
+               {"name": "a", "data": "r.txt", "k": [2], "rating_scale": "1-5"},
+               {"name": "b", "data": "r.txt", "k": [2], "rating_scale": [0.5, 5], "precision": "double"},
+               {"name": "c", "data": "r.txt", "k": [2], "rating_scale": [-1E1, 1e1], "kernel": "dense"}
+             ]}
+            """)
+        let (a, b, c) = (file.jobs[0], file.jobs[1], file.jobs[2])
+        #expect(a.precision == .single && a.ratingScale == RatingScale(minimum: 1, maximum: 5))
+        #expect(b.precision == .double && b.ratingScale == RatingScale(minimum: 0.5, maximum: 5))
+        #expect(c.ratingScale == RatingScale(minimum: -10, maximum: 10))
+        let base = "name=a\ndata=r.txt\nformat=auto\nk=2\nseeds=0,1,2,3,4\nbackend=blas\nkernel=auto\nmax_iterations=1000\ngold=\nmodels=true\n"
+        #expect(a.canonicalText == base + "precision=single\nrating_scale=1-5\n")
+        #expect(b.canonicalText.hasSuffix("models=true\nrating_scale=0.5-5\n"))
+        #expect(a.ratingRules.violation(6, token: "6") == "rating '6' is outside the declared scale (\"rating_scale\" 1-5); correct the rating or declare the scale the data use")
+        // Both change the content hash; an explicit "double" and no scale hash as before they existed.
+        let plain = try parse(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [2]}]}"#).jobs[0]
+        let explicitDouble = try parse(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [2], "precision": "double"}]}"#).jobs[0]
+        #expect(plain.canonicalText == base && explicitDouble.canonicalText == base)
+        var single = plain
+        single.precision = .single
+        var scaled = plain
+        scaled.ratingScale = RatingScale(minimum: 1, maximum: 5)
+        let hashes = [plain, single, scaled].map { BatchRunner.contentHash($0, dataHash: "d", goldHash: nil) }
+        #expect(Set(hashes).count == 3)
+        #expect(BatchRunner.contentHash(explicitDouble, dataHash: "d", goldHash: nil) == hashes[0])
+
+        let head = #"{"jobs": [{"name": "a", "data": "r.txt", "k": [2], "#
+        #expect(failure(head + #""precision": "half"}]}"#) == "jobs.json:1:65: precision \"half\" in job \"a\" is unknown; use one of: double, single")
+        #expect(failure(head + #""precision": "single", "backend": "naive"}]}"#) == "jobs.json:1:11: in job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with backend \"naive\"; drop one of them")
+        #expect(failure(head + #""precision": "single", "kernel": "sparse"}]}"#) == "jobs.json:1:11: in job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with kernel \"sparse\"; drop one of them")
+        #expect(failure(head + #""rating_scale": "5-1"}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\": '5-1' is not a rating scale: its lowest rating must be below its highest; give the lowest and highest rating as MIN-MAX, e.g. 1-5 or 0.5-5")
+        #expect(failure(head + #""rating_scale": [1]}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\" lists 1 number; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")
+        #expect(failure(head + #""rating_scale": [1, "5"]}]}"#) == "jobs.json:1:72: \"rating_scale\" in job \"a\" must list two numbers, not the string \"5\"; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")
+        #expect(failure(head + #""rating_scale": true}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\" must be a string or a list, not true; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")
     }
 
     @Test func messagesStayOnOneLine() {

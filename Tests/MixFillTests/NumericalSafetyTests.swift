@@ -87,7 +87,7 @@ import Testing
 
     @Test func extremeRatingsKeepTheLogLikelihoodFinite() throws {
         // The largest rating the reader accepts next to tiny and ordinary ones.
-        let big = DenseMatrixReader.largestRating
+        let big = RatingRules.largestMagnitude
         let data = DenseRatingMatrix(rows: [
             [big, 1, 0, 3], [1e-100, 2, 5, 0], [3, big, 4, 1], [2, 2, 1e-300, 5],
             [5, 0, 4, 4], [1, 1, 1, big], [4, 3, 0, 2], [2, 5, 5, 1],

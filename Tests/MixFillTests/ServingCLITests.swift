@@ -151,7 +151,7 @@ import Testing
         let (folder, model) = try Self.smallModel()
         let pairs = try Fixtures.write("1 2\n3 x4\n", named: "bad.txt", in: folder)
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs])
-                == "mixfill: error: \(pairs):2:3: 'x4' is not a item id; ids are integers")
+                == "mixfill: error: \(pairs):2:3: 'x4' is not an item id; ids are whole numbers")
         let single = try Fixtures.write("# pairs\n1 2\n\n  7\n", named: "single.txt", in: folder)
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", single])
                 == "mixfill: error: \(single):4:3: one field where a pair needs two; write one pair per line: USER ITEM")

@@ -187,7 +187,7 @@ public struct BatchRunner: Sendable {
     }
 
     private func fitJob(_ job: JobSpec, jobHash: String, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
-        let input = try RatingInput.load(path: job.dataPath, format: job.format)
+        let input = try RatingInput.load(path: job.dataPath, format: job.format, rules: job.ratingRules)
         if input.duplicatePairs > 0 {
             log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
         }
@@ -217,7 +217,10 @@ public struct BatchRunner: Sendable {
         } else if let asked = job.threads, asked > 1 {
             log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
-        let kernel = try input.makeKernel(job.kernel, backend: job.backend, threads: threads)
+        if let conflict = input.precisionConflict(job.precision, choice: job.kernel, backend: job.backend) {
+            throw .badOption(option: "\(jobFile.path):\(job.line): \"precision\" in job \"\(job.name)\"", message: "\(conflict); add \"kernel\": \"dense\" or leave \"precision\" out")
+        }
+        let kernel = try input.makeKernel(job.kernel, backend: job.backend, threads: threads, precision: job.precision)
         // The sparse kernel runs its own threads: OpenBLAS then gets one (threads never stack).
         if options.parallel <= 1 { BLASThreads.set(kernel is SparseKernel ? 1 : threads) }
         let resolvedKernel = input.resolvedKernel(job.kernel, backend: job.backend)
@@ -227,7 +230,8 @@ public struct BatchRunner: Sendable {
             folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
             resume: true, resumeHint: "rerun the same batch command to continue")
         let fitter = ResumableFit(em: em, data: data, fingerprint: input.fingerprint,
-                                  settings: ["backend": job.backend.rawValue, "kernel": resolvedKernel.rawValue],
+                                  settings: ["backend": job.backend.rawValue, "kernel": resolvedKernel.rawValue,
+                                             "precision": job.precision.rawValue],
                                   checkpointing: checkpointing, threads: threads, job: job.name,
                                   report: { event in log.add(event) }, stopRequested: stopRequested)
         // Model files remember their training data as `fit --model-out` writes them.
@@ -270,7 +274,8 @@ public struct BatchRunner: Sendable {
         return JobResult(job: job.name, jobHash: jobHash, status: .ok,
                          data: JobResult.DataSummary(path: job.data, format: input.format.rawValue, users: input.userCount,
                                                      items: input.itemCount, observed: input.observedCount),
-                         backend: job.backend.rawValue, kernel: resolvedKernel.rawValue, seeds: job.seeds,
+                         backend: job.backend.rawValue, kernel: resolvedKernel.rawValue,
+                         precision: job.precision == .double ? nil : job.precision.rawValue, seeds: job.seeds,
                          maxIterations: job.maxIterations, fits: fits)
     }
 

@@ -16,6 +16,8 @@
 ///     seeds             a list or a string, default "0-4"
 ///     backend           "blas" (default) or "naive"
 ///     kernel            "auto" (default), "dense", "blocked" or "sparse", as `fit --kernel`
+///     precision         "double" (default) or "single" (the dense BLAS kernel only), as `fit --precision`
+///     rating_scale      "MIN-MAX" or [MIN, MAX]: refuse data with a rating outside it, as `--rating-scale`
 ///     threads           BLAS threads for this job (default: all cores; 1 under --parallel > 1)
 ///     max_iterations    default 1000
 ///     gold              the complete matrix, to report RMSE
@@ -23,7 +25,7 @@
 ///     checkpoint_every  checkpoint each run every N iterations (default: the batch's --checkpoint-every)
 ///
 /// Every error names `file:line:column` of the offending field or value. New settings
-/// (precision, evaluation) slot in as new entries in `JobFields` and `canonicalText`.
+/// (evaluation) slot in as new entries in `JobFields` and `canonicalText`.
 public struct JobFile: Sendable, Equatable {
     public static let currentVersion = 1
     public var path: String
@@ -117,6 +119,9 @@ public struct JobSpec: Sendable, Equatable {
     public var seeds: [UInt32]
     public var backend: Backend
     public var kernel: KernelChoice
+    public var precision: Precision
+    /// The declared rating scale (`rating_scale`), or nil.
+    public var ratingScale: RatingScale?
     public var threads: Int?
     public var maxIterations: Int
     public var gold: String?
@@ -129,13 +134,23 @@ public struct JobSpec: Sendable, Equatable {
     /// The settings that decide a job's outputs, one per line, in a fixed order: with the
     /// bytes of the data and gold files, what the content hash covers. Threads and
     /// checkpoint intervals change how a job runs, not what it writes, so they are left out.
+    /// Settings added later (`precision`, `rating_scale`) appear only when they differ from
+    /// what every job did before they existed (double precision, no declared scale), so
+    /// the hashes of jobs written before them stay the same.
     public var canonicalText: String {
         var text = "name=\(name)\ndata=\(data)\nformat=\(format.rawValue)\n"
         text += "k=\(componentCounts.map(String.init).joined(separator: ","))\n"
         text += "seeds=\(seeds.map(String.init).joined(separator: ","))\n"
         text += "backend=\(backend.rawValue)\nkernel=\(kernel.rawValue)\nmax_iterations=\(maxIterations)\n"
         text += "gold=\(gold ?? "")\nmodels=\(writeModels)\n"
+        if precision != .double { text += "precision=\(precision.rawValue)\n" }
+        if let ratingScale { text += "rating_scale=\(ratingScale.text)\n" }
         return text
+    }
+
+    /// What the job's data readers accept (`RatingRules`), naming `rating_scale` in errors.
+    public var ratingRules: RatingRules {
+        RatingRules(scale: ratingScale, declaredBy: "\"rating_scale\"")
     }
 }
 
@@ -148,14 +163,16 @@ struct JobFields {
     var seeds: [UInt32]?
     var backend: Backend?
     var kernel: KernelChoice?
+    var precision: Precision?
+    var ratingScale: RatingScale?
     var threads: Int?
     var maxIterations: Int?
     var gold: String?
     var writeModels: Bool?
     var checkpointEvery: Int?
 
-    static let known = ["name", "data", "format", "k", "seeds", "backend", "kernel", "threads", "max_iterations",
-                        "gold", "models", "checkpoint_every"]
+    static let known = ["name", "data", "format", "k", "seeds", "backend", "kernel", "precision", "rating_scale",
+                        "threads", "max_iterations", "gold", "models", "checkpoint_every"]
 
     mutating func apply(_ field: JSONValue.Member, file: String, context: String) throws(MixFillError) {
         let value = field.value
@@ -252,6 +269,39 @@ struct JobFields {
                 throw error("backend \"\(DenseMatrixReader.printable(text))\" \(context) is unknown; use one of: \(Backend.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             backend = chosen
+        case "precision":
+            let text = try string("a precision")
+            guard let chosen = Precision(rawValue: text) else {
+                throw error("precision \"\(DenseMatrixReader.printable(text))\" \(context) is unknown; use one of: \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            precision = chosen
+        case "rating_scale":
+            let hint = "give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]"
+            let scaleText: String
+            switch value.kind {
+            case let .string(text):
+                scaleText = text
+            case let .array(elements):
+                var bounds = [String]()
+                for element in elements {
+                    guard case let .number(number) = element.kind else {
+                        throw self.error(element, "\"rating_scale\" \(context) must list two numbers, not \(element.description); \(hint)", file: file)
+                    }
+                    bounds.append(number)
+                }
+                guard bounds.count == 2 else {
+                    throw error("\"rating_scale\" \(context) lists \(bounds.count) number\(bounds.count == 1 ? "" : "s"); \(hint)")
+                }
+                scaleText = bounds[0] + "-" + bounds[1]
+            default:
+                throw error("\"rating_scale\" \(context) must be a string or a list, not \(value.description); \(hint)")
+            }
+            do {
+                ratingScale = try RatingScale.parse(scaleText, option: "rating_scale")
+            } catch {
+                throw .badInput(file: file, line: value.line, column: value.column,
+                                message: "\"rating_scale\" \(context): \(error.message)")
+            }
         case "threads":
             threads = try integer(atLeast: 1)
         case "max_iterations":
@@ -289,12 +339,18 @@ struct JobFields {
             throw .badInput(file: file, line: place.line, column: place.column,
                             message: "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them")
         }
+        if precision == .single, backend == .naive || kernel == .blocked || kernel == .sparse {
+            let other = backend == .naive ? "backend \"naive\"" : "kernel \"\(kernel?.rawValue ?? "")\""
+            throw .badInput(file: file, line: place.line, column: place.column,
+                            message: "\(context) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them")
+        }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
         }
         return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto,
                        componentCounts: componentCounts, seeds: seeds ?? [0, 1, 2, 3, 4],
-                       backend: backend ?? .blas, kernel: kernel ?? .auto, threads: threads,
+                       backend: backend ?? .blas, kernel: kernel ?? .auto, precision: precision ?? .double,
+                       ratingScale: ratingScale, threads: threads,
                        maxIterations: maxIterations ?? 1000,
                        gold: gold, goldPath: gold.map(resolve), writeModels: writeModels ?? true,
                        checkpointEvery: checkpointEvery, line: place.line)

@@ -118,17 +118,20 @@ public struct JobResult: Sendable, Equatable, Codable {
     public var backend: String?
     /// The E-step kernel that ran (`auto` resolved).
     public var kernel: String?
+    /// `single` when the job ran in single precision; absent for double (as before the
+    /// field existed, so earlier results stay byte-identical).
+    public var precision: String?
     public var seeds: [UInt32]?
     public var maxIterations: Int?
     public var fits: [Fit]?
 
     enum CodingKeys: String, CodingKey {
-        case format, version, job, jobHash = "job_hash", status, error, data, backend, kernel, seeds
+        case format, version, job, jobHash = "job_hash", status, error, data, backend, kernel, precision, seeds
         case maxIterations = "max_iterations", fits
     }
 
     public init(job: String, jobHash: String, status: Status, error: Failure? = nil, data: DataSummary? = nil,
-                backend: String? = nil, kernel: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
+                backend: String? = nil, kernel: String? = nil, precision: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
                 fits: [Fit]? = nil) {
         self.job = job
         self.jobHash = jobHash
@@ -137,6 +140,7 @@ public struct JobResult: Sendable, Equatable, Codable {
         self.data = data
         self.backend = backend
         self.kernel = kernel
+        self.precision = precision
         self.seeds = seeds
         self.maxIterations = maxIterations
         self.fits = fits

@@ -46,9 +46,13 @@ public struct Checkpoint: Sendable, Equatable {
         public var relativeTolerance: Double
         public var varianceFloor: Double
         public var maxIterations: Int
-        /// Named settings that change results (`backend` now; kernel, precision, … as they
-        /// arrive). Names and values are single words.
+        /// Named settings that change results (`backend`, `kernel`, `precision`). Names and
+        /// values are single words.
         public var settings: [String: String]
+
+        /// The value a setting had before checkpoints recorded it: checkpoints written
+        /// before `precision` existed come from double-precision fits.
+        public static let settingsBeforeRecorded = ["precision": "double"]
 
         public init(dataFingerprint: String, userCount: Int, itemCount: Int, observedCount: Int,
                     componentCount: Int, seed: UInt32, relativeTolerance: Double, varianceFloor: Double,
@@ -81,8 +85,12 @@ public struct Checkpoint: Sendable, Equatable {
             if maxIterations != current.maxIterations {
                 return "was written with --max-iterations \(maxIterations), this run uses \(current.maxIterations)"
             }
-            for name in Set(settings.keys).union(current.settings.keys).sorted() where settings[name] != current.settings[name] {
-                return "was written with \(name) \(settings[name] ?? "(unset)"), this run uses \(current.settings[name] ?? "(unset)")"
+            for name in Set(settings.keys).union(current.settings.keys).sorted() {
+                let written = settings[name] ?? Self.settingsBeforeRecorded[name]
+                let wanted = current.settings[name] ?? Self.settingsBeforeRecorded[name]
+                if written != wanted {
+                    return "was written with \(name) \(written ?? "(unset)"), this run uses \(wanted ?? "(unset)")"
+                }
             }
             return nil
         }

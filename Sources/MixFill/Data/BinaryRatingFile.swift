@@ -209,13 +209,12 @@ public enum BinaryRatingFile {
         if ratingEncoding == 1 {
             let codes = try load(4, UInt8.self)
             let palette = try load(5, Double.self)
-            guard palette.allSatisfy(\.isFinite), codes.allSatisfy({ Int($0) < paletteCount }) else {
-                throw invalid("a rating code or palette value is invalid")
-            }
+            guard palette.allSatisfy(Self.isAdmissible) else { throw invalid("a rating is not finite or beyond ±1e100") }
+            guard codes.allSatisfy({ Int($0) < paletteCount }) else { throw invalid("a rating code is beyond the rating table") }
             ratings = .coded(palette: palette, codes: codes)
         } else {
             let values = try load(4, Double.self)
-            guard values.allSatisfy(\.isFinite) else { throw invalid("a rating is not finite") }
+            guard values.allSatisfy(Self.isAdmissible) else { throw invalid("a rating is not finite or beyond ±1e100") }
             ratings = .exact(values)
         }
         let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, rowStarts: rowStarts,
@@ -250,6 +249,11 @@ public enum BinaryRatingFile {
         }
         if let failure { throw failure }
         return values
+    }
+
+    /// A rating every reader accepts (`RatingRules`: finite, within ±1e100).
+    private static func isAdmissible(_ rating: Double) -> Bool {
+        rating.isFinite && RatingRules.isWithinMagnitude(rating)
     }
 
     private static func isNondecreasing(_ values: [UInt64]) -> Bool {

@@ -4,21 +4,17 @@
 /// The parser walks the bytes once (no `String` splitting), so the 2.9 MB netflix matrix
 /// reads in a few milliseconds. Blank lines and `#` comments are skipped, CRLF line ends
 /// and a leading UTF-8 byte-order mark (as spreadsheet programs write) are accepted. Every
-/// rejection names `file:line:column` and says what to change.
+/// rejection names `file:line:column` and says what to change. Ratings (every non-zero
+/// value) follow `RatingRules`, as in every other format.
 public enum DenseMatrixReader {
-    /// The largest rating accepted. The model sums squared ratings over all users and items
-    /// (‖x_u‖², the variance numerators), so ratings near 1e154 would overflow to infinity;
-    /// 1e100 leaves room for 10¹⁰⁰ entries and still admits any real rating scale.
-    public static let largestRating = 1e100
-
-    /// Reads and validates the file at `path`.
-    public static func read(path: String) throws(MixFillError) -> DenseRatingMatrix {
+    /// Reads and validates the file at `path`; `rules` may declare a rating scale.
+    public static func read(path: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
         let bytes = try FileBytes.read(path)
-        return try parse(bytes, name: path)
+        return try parse(bytes, name: path, rules: rules)
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> DenseRatingMatrix {
+    public static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
         var values = [Double]()
         values.reserveCapacity(bytes.count / 2)
         var itemCount = -1
@@ -71,9 +67,9 @@ public enum DenseMatrixReader {
                                 message: "negative rating '\(printable(token))'; ratings must be ≥ 0 (0 marks a missing entry)")
                             return
                         }
-                        guard value <= largestRating else {
-                            failure = .badInput(file: name, line: line, column: column,
-                                message: "rating '\(printable(token))' is too large; ratings must be at most 1e100 (their squares are summed), rescale them")
+                        // 0 is a missing entry, not a rating.
+                        if value != 0, let problem = rules.violation(value, token: printable(token)) {
+                            failure = .badInput(file: name, line: line, column: column, message: problem)
                             return
                         }
                         values.append(value == 0 ? 0 : value)

@@ -42,26 +42,16 @@ enum FieldLines {
         String(decoding: bytes[field.range], as: UTF8.self)
     }
 
-    /// The field as an integer id, or an error naming the place.
+    /// The field as an id, or an error naming the place: the record readers' rule
+    /// (`RecordLineParser.parseInteger`, whole numbers of at most 64 bits) and messages.
     static func id(_ bytes: [UInt8], _ field: Field, line: Int, name: String, what: String) throws(MixFillError) -> Int64 {
-        var value: Int64 = 0
-        var index = field.range.lowerBound
-        let negative = bytes[index] == UInt8(ascii: "-")
-        if negative || bytes[index] == UInt8(ascii: "+") { index += 1 }
-        var valid = index < field.range.upperBound
-        while valid, index < field.range.upperBound {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
-            let (sum, overflowSum) = times.addingReportingOverflow(Int64(digit))
-            if digit > 9 || overflow || overflowSum { valid = false }
-            value = sum
-            index += 1
-        }
-        guard valid else {
+        let value = bytes.withUnsafeBufferPointer { RecordLineParser.parseInteger($0, field.range) }
+        guard let value else {
+            let shown = bytes.withUnsafeBufferPointer { RecordLineParser.text($0, field.range) }
             throw .badInput(file: name, line: line, column: field.column,
-                            message: "'\(text(bytes, field))' is not a \(what) id; ids are integers")
+                            message: RecordLineParser.notAnIdMessage(shown, what))
         }
-        return negative ? -value : value
+        return value
     }
 
     /// The field as a finite number, or nil.
@@ -98,7 +88,8 @@ public enum PairsReader {
 }
 
 /// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
-/// (the file form of `--ratings ITEM:RATING,…`). Ratings must be finite numbers.
+/// (the file form of `--ratings ITEM:RATING,…`). Ratings follow `RatingRules` (finite,
+/// within ±1e100).
 public enum UserRatingsReader {
     public static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         try parse(FileBytes.read(path), name: path)
@@ -115,6 +106,9 @@ public enum UserRatingsReader {
             guard let rating = FieldLines.number(bytes, fields[1]) else {
                 throw .badInput(file: name, line: line, column: fields[1].column,
                                 message: "'\(FieldLines.text(bytes, fields[1]))' is not a finite number; write one rating per line: ITEM RATING")
+            }
+            if let problem = RatingRules.standard.violation(rating, token: DenseMatrixReader.printable(FieldLines.text(bytes, fields[1]))) {
+                throw .badInput(file: name, line: line, column: fields[1].column, message: problem)
             }
             ratings.append((item, rating))
         }

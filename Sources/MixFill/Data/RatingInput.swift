@@ -15,17 +15,21 @@ public struct RatingInput: Sendable {
         self.format = format
     }
 
-    /// Reads `path` in `format`, detecting it first when `.auto`.
-    public static func load(path: String, format: RatingFormat = .auto) throws(MixFillError) -> RatingInput {
+    /// Reads `path` in `format`, detecting it first when `.auto`. Every rating must pass
+    /// `rules` (within ±1e100, and a declared scale): text formats refuse the first one that
+    /// does not at its `file:line:column`, a binary file with its user and item ids.
+    public static func load(path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> RatingInput {
         let resolved = format == .auto ? try RatingFormat.detect(path: path) : format
         switch resolved {
         case .auto, .dense:
-            return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path)), format: .dense)
+            return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path, rules: rules)), format: .dense)
         case .binary:
-            return RatingInput(storage: .records(try BinaryRatingFile.read(path: path)), format: .binary)
+            let table = try BinaryRatingFile.read(path: path)
+            if rules.scale != nil { try rules.check(table, name: path) }
+            return RatingInput(storage: .records(table), format: .binary)
         case .triplets, .csv, .netflix:
             let layout = resolved.recordLayout ?? .triplets
-            return RatingInput(storage: .records(try RecordReader.read(path: path, layout: layout)), format: resolved)
+            return RatingInput(storage: .records(try RecordReader.read(path: path, layout: layout, rules: rules)), format: resolved)
         }
     }
 

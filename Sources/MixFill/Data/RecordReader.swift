@@ -16,7 +16,8 @@ public enum RecordLayout: String, Sendable, CaseIterable {
 /// - ids are whole numbers that fit in 64 bits (signs allowed), mapped to dense indices in
 ///   ascending id order (see `IdMap`);
 /// - ratings are finite decimal numbers, kept exactly as given (half stars, 0 and negative
-///   values included: only the dense format uses 0 for "missing");
+///   values included: only the dense format uses 0 for "missing"), within `RatingRules`
+///   (±1e100, and a declared scale);
 /// - a timestamp or date field is allowed and ignored;
 /// - blank lines, lines starting with `#`, CRLF line ends and a UTF-8 byte-order mark are
 ///   accepted; so is one header line at the top (a first line whose first field is not a
@@ -24,8 +25,8 @@ public enum RecordLayout: String, Sendable, CaseIterable {
 /// - several ratings for one (user, item) pair: the last one in the file is kept and the
 ///   number of dropped records is reported (`RatingTable.duplicatePairs`).
 public enum RecordReader {
-    public static func read(path: String, layout: RecordLayout) throws(MixFillError) -> RatingTable {
-        var parser = RecordLineParser(layout: layout, name: path)
+    public static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
+        var parser = RecordLineParser(layout: layout, name: path, rules: rules)
         try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
             try parser.consume(block)
         }
@@ -33,8 +34,8 @@ public enum RecordReader {
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
-    public static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout) throws(MixFillError) -> RatingTable {
-        var parser = RecordLineParser(layout: layout, name: name)
+    public static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
+        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
         var failure: MixFillError?
         bytes.withUnsafeBufferPointer { buffer in
             do throws(MixFillError) { try parser.consume(buffer) } catch { failure = error }
@@ -48,6 +49,7 @@ public enum RecordReader {
 struct RecordLineParser {
     let layout: RecordLayout
     let name: String
+    let rules: RatingRules
     var collector = RecordCollector()
     /// Lines consumed so far (the next line is `line + 1`).
     var line = 0
@@ -56,9 +58,10 @@ struct RecordLineParser {
     /// The movie of the current block (Netflix layout).
     var movie: Int64?
 
-    init(layout: RecordLayout, name: String) {
+    init(layout: RecordLayout, name: String, rules: RatingRules = .standard) {
         self.layout = layout
         self.name = name
+        self.rules = rules
     }
 
     mutating func consume(_ block: UnsafeBufferPointer<UInt8>) throws(MixFillError) {
@@ -92,7 +95,7 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent { return }  // a header
+            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
             throw notAnId(bytes, first, lineStart, "user")
         }
         let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
@@ -114,7 +117,7 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent { return }  // a header
+            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
             throw notAnId(bytes, first, lineStart, "user")
         }
         let shape = "a CSV line is 'user,item,rating[,timestamp]'"
@@ -161,6 +164,19 @@ struct RecordLineParser {
 
     // MARK: Fields
 
+    /// Whether a first line is a header: text (no control bytes but tabs) whose first field
+    /// is not a number. A number that is no id (`1.5`, a 20-digit id) is an error on a
+    /// rating line, and binary garbage is not a header either.
+    static func isHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Range<Int>, _ start: Int, _ end: Int) -> Bool {
+        for position in start..<end {
+            let byte = bytes[position]
+            if (byte < 0x20 && byte != UInt8(ascii: "\t")) || byte == 0x7F { return false }
+        }
+        guard !first.isEmpty else { return true }
+        if case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[first])) { return false }
+        return true
+    }
+
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The
     /// streaming readers' hot path, on the block's bytes in place; `FieldLines.id` is the
     /// same rule for the small whole-file lists.)
@@ -202,6 +218,9 @@ struct RecordLineParser {
             guard value.isFinite else {
                 throw failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not a finite rating; ratings must be finite decimal numbers")
             }
+            if let problem = rules.violation(value, token: Self.text(bytes, range)) {
+                throw failure(range.lowerBound, lineStart, problem)
+            }
             return value
         case .notANumber:
             throw failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not a rating; ratings are decimal numbers such as 4 or 3.5")
@@ -215,15 +234,20 @@ struct RecordLineParser {
     }
 
     private func notAnId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, _ what: String) -> MixFillError {
-        if range.isEmpty {
-            return failure(range.lowerBound, lineStart, "the \(what) id field is empty; ids are whole numbers")
+        failure(range.lowerBound, lineStart, Self.notAnIdMessage(Self.text(bytes, range), what))
+    }
+
+    /// Why `text` (shown as in messages) is not a `what` (user, item) id: the rule of
+    /// `parseInteger`, worded for every reader of ids.
+    static func notAnIdMessage(_ text: String, _ what: String) -> String {
+        if text.isEmpty {
+            return "the \(what) id field is empty; ids are whole numbers"
         }
-        let digits = Self.text(bytes, range).allSatisfy { $0.isNumber || $0 == "-" || $0 == "+" }
-        if digits {
-            return failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' does not fit in 64 bits; ids must lie within ±9223372036854775807")
+        if text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "-" || $0 == "+") }) {
+            return "\(what) id '\(text)' does not fit in 64 bits; ids must lie within ±9223372036854775807"
         }
         let article = what == "item" ? "an" : "a"
-        return failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not \(article) \(what) id; ids are whole numbers")
+        return "'\(text)' is not \(article) \(what) id; ids are whole numbers"
     }
 
     private func fieldCount(_ found: Int, _ end: Int, _ lineStart: Int, _ shape: String) -> MixFillError {

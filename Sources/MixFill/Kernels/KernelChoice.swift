@@ -55,13 +55,33 @@ extension RatingInput {
         return choice
     }
 
+    /// Why `precision` cannot run on the kernel that `choice` and `backend` resolve to for
+    /// this data, or nil when it can. Single precision is the dense BLAS kernel's only (the
+    /// other kernels compute in double); the caller adds what to change.
+    public func precisionConflict(_ precision: Precision, choice: KernelChoice, backend: Backend) -> String? {
+        guard precision == .single else { return nil }
+        if backend != .blas {
+            return "'single' needs the blas backend; the \(backend.rawValue) backend computes in double only"
+        }
+        let resolved = resolvedKernel(choice, backend: backend)
+        guard resolved == .dense else {
+            return "'single' runs on the dense BLAS kernel only, and this fit runs the \(resolved.rawValue) kernel"
+        }
+        return nil
+    }
+
     /// Builds the E-step kernel. `threads` is the number of Swift threads for the sparse
-    /// kernel (the GEMM kernels use OpenBLAS's threads, set by the caller).
+    /// kernel (the GEMM kernels use OpenBLAS's threads, set by the caller). `precision`
+    /// is the dense BLAS kernel's; check `precisionConflict` first (a conflicting precision
+    /// is a programming error here).
     ///
     /// For record input the dense kernel must build the n × d matrix: it is refused when
     /// that would take more than half of this machine's memory (`auto` never picks it for
     /// records), and when a rating is 0 (the dense format's "missing").
-    public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int) throws(MixFillError) -> any StatisticsKernel {
+    public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int,
+                           precision: Precision = .double) throws(MixFillError) -> any StatisticsKernel {
+        precondition(precisionConflict(precision, choice: choice, backend: backend) == nil,
+                     "single precision runs on the dense BLAS kernel only")
         let resolved = resolvedKernel(choice, backend: backend)
         if backend == .naive, choice != .auto, choice != .dense {
             throw .badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel \(choice.rawValue); drop --backend naive or use --kernel dense")
@@ -72,9 +92,10 @@ extension RatingInput {
         case .blocked:
             return BlockedKernel(table.matrix)
         case .dense, .auto:
-            return backend.makeKernel(for: try densified {
+            let matrix = try densified {
                 .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked")
-            })
+            }
+            return backend == .blas ? BLASKernel(matrix, precision: precision) : backend.makeKernel(for: matrix)
         }
     }
 
