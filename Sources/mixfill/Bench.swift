@@ -76,7 +76,7 @@ struct Bench: ParsableCommand {
         if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
         if rounds < 1 { throw ValidationError("--rounds: \(rounds) is not allowed; give 1 or more") }
         if restarts < 2 { throw ValidationError("--restarts: \(restarts) is not allowed; a batch needs 2 or more") }
-        if let threads, threads < 1 { throw ValidationError("--threads: \(threads) is not allowed; give 1 or more") }
+        if let threads, let problem = ThreadCount.problem(threads) { throw ValidationError("--threads: \(problem)") }
         if gemmSize < 64 { throw ValidationError("--gemm-size: \(gemmSize) is too small to measure; give 64 or more") }
     }
 
@@ -203,7 +203,7 @@ struct Bench: ParsableCommand {
         if json {
             try report.printJSON()
         } else {
-            FileHandle.standardOutput.write(Data(report.markdown().utf8))
+            try writeStandardOutput(Data(report.markdown().utf8))
         }
     }
 

@@ -74,7 +74,7 @@ struct BenchReport: Encodable {
     func printJSON() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        FileHandle.standardOutput.write(try encoder.encode(self) + Data("\n".utf8))
+        try writeStandardOutput(try encoder.encode(self) + Data("\n".utf8))
     }
 
     /// The label a case goes by in tables and the chart.

@@ -111,8 +111,10 @@ final class Display: Sendable {
         state.withLock { clearLine(&$0) }
     }
 
+    /// Writes to stderr; a failing write (stderr on a full disk) is dropped: there is
+    /// nowhere left to report it, and FileHandle's non-throwing `write(_:)` would trap.
     private func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
     }
 
     private func clearLine(_ state: inout State) {

@@ -103,7 +103,7 @@ struct Eval: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.observedCount,
+            try printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.observedCount,
                                                                         missingEntryCount: missingEntries?.count ?? 0)))
         }
     }

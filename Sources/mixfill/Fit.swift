@@ -174,7 +174,7 @@ struct Fit: ParsableCommand {
         if json {
             try report.printJSON()
         } else {
-            report.printTable()
+            try report.printTable()
         }
     }
 

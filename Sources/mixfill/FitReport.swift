@@ -61,10 +61,10 @@ struct FitReport: Encodable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let bytes = try encoder.encode(self)
-        FileHandle.standardOutput.write(bytes + Data("\n".utf8))
+        try writeStandardOutput(bytes + Data("\n".utf8))
     }
 
-    func printTable() {
+    func printTable() throws {
         var out = ""
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
@@ -89,7 +89,7 @@ struct FitReport: Encodable {
             }
         }
         out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
-        FileHandle.standardOutput.write(Data(out.utf8))
+        try writeStandardOutput(Data(out.utf8))
     }
 
     private func pad(_ text: String, _ width: Int) -> String {

@@ -108,7 +108,7 @@ struct Measure: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            FileHandle.standardOutput.write(try encoder.encode(report) + Data("\n".utf8))
+            try writeStandardOutput(try encoder.encode(report) + Data("\n".utf8))
         } else {
             print("""
                 data: \(data) (\(report.format)): \(report.users) users × \(report.items) items, \(report.ratings) ratings

@@ -40,10 +40,36 @@ struct MixFillCommand: ParsableCommand {
                 print(fullMessage(for: error))
                 Foundation.exit(0)
             }
-            let message = self.message(for: error)
-            Terminal.error(message.isEmpty ? "\(error)" : message + " (see 'mixfill help')")
-            Foundation.exit(2)
+            if code == .validationFailure {
+                // A parse or validation error (argument-parser's, or a ValidationError).
+                let message = self.message(for: error)
+                Terminal.error(message.isEmpty ? "\(error)" : message + " (see 'mixfill help')")
+                Foundation.exit(2)
+            }
+            // Anything else failed while running (an I/O error Foundation threw, for
+            // example writing to a full disk behind a redirected stdout): a runtime failure.
+            Terminal.error(runtimeMessage(for: error), exitCode: 1)
+            Foundation.exit(1)
         }
+    }
+
+    /// One line for an error that is neither MixFill's nor a usage error: Foundation's
+    /// description, with the system's reason when it wraps one (e.g. "No space left on device").
+    static func runtimeMessage(for error: any Error) -> String {
+        let nsError = error as NSError
+        var text: String
+        if nsError.domain == NSCocoaErrorDomain || nsError.domain == NSPOSIXErrorDomain {
+            text = nsError.localizedDescription
+        } else {
+            let described = message(for: error)
+            text = described.isEmpty ? "\(error)" : described
+        }
+        if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError {
+            let reason = underlying.domain == NSPOSIXErrorDomain
+                ? String(cString: strerror(Int32(underlying.code))) : underlying.localizedDescription
+            if !text.contains(reason) { text += " (\(reason))" }
+        }
+        return text
     }
 }
 

@@ -14,8 +14,8 @@ struct EngineOptions: ParsableArguments {
     var threads: Int?
 
     func validate() throws {
-        if let threads, threads < 1 {
-            throw ValidationError("--threads: \(threads) is not allowed; give 1 or more")
+        if let threads, let problem = ThreadCount.problem(threads) {
+            throw ValidationError("--threads: \(problem)")
         }
     }
 

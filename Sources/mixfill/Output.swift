@@ -2,7 +2,14 @@ import Foundation
 
 /// Prints one JSON object on stdout: pretty, keys sorted, slashes unescaped (as `fit --json`).
 func printJSON(_ value: some Encodable) throws {
-    FileHandle.standardOutput.write(try encodeJSON(value) + Data("\n".utf8))
+    try writeStandardOutput(try encodeJSON(value) + Data("\n".utf8))
+}
+
+/// Writes to stdout. A write that fails (stdout redirected to a full disk or /dev/full)
+/// throws Foundation's error — FileHandle's non-throwing `write(_:)` would trap — which
+/// `main` reports as a runtime failure, exit 1.
+func writeStandardOutput(_ data: Data) throws {
+    try FileHandle.standardOutput.write(contentsOf: data)
 }
 
 func encodeJSON(_ value: some Encodable) throws -> Data {
@@ -11,8 +18,8 @@ func encodeJSON(_ value: some Encodable) throws -> Data {
     return try encoder.encode(value)
 }
 
-func printText(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+func printText(_ text: String) throws {
+    try writeStandardOutput(Data(text.utf8))
 }
 
 /// A plain-text table: a header row and rows, columns right-aligned except those named

@@ -115,9 +115,9 @@ struct Predict: ParsableCommand {
                 out: out, seconds: (clock.now - start).seconds)
             try printJSON(report)
         } else if out == nil {
-            FileHandle.standardOutput.write(Data(Self.encodeLines(requested, predictions)))
+            try writeStandardOutput(Data(Self.encodeLines(requested, predictions)))
         } else if let out {
-            printText("wrote \(out): \(predictions.count) predictions\n")
+            try printText("wrote \(out): \(predictions.count) predictions\n")
         }
     }
 

@@ -84,7 +84,7 @@ struct Recommend: ParsableCommand {
         if json {
             try printJSON(report)
         } else {
-            printText(report.table())
+            try printText(report.table())
         }
     }
 }

@@ -116,9 +116,9 @@ struct Select: ParsableCommand {
         if json {
             try printJSON(report)
         } else if csv {
-            printText(report.csv())
+            try printText(report.csv())
         } else {
-            printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: matrix.observedCount) : nil))
+            try printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: matrix.observedCount) : nil))
         }
     }
 }

@@ -247,6 +247,15 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
     }
 
+    @Test func aThreadCountBeyondTheCapIsRejectedWithItsPlace() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"threads\": 4294967296}\n]}\n",
+                                      named: "jobs.json", in: folder)
+        let line = try CLI.usageFailure(["batch", jobs, "--out", folder + "/out"])
+        #expect(line == "mixfill: error: \(jobs):2:61: \"threads\" in job \"a\" must be a whole number from 1 to 1024, not the number 4294967296")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+    }
+
     @Test func emptyAndMalformedJobFiles() throws {
         let folder = try workspace()
         let empty = try Fixtures.write("", named: "empty.json", in: folder)

@@ -22,18 +22,21 @@ enum CLI {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? "mixfill"
     }()
 
-    static func run(_ arguments: [String]) throws -> Outcome {
+    /// Runs the binary; with `standardOutputPath` its stdout goes to that file (e.g.
+    /// /dev/full) instead of being captured.
+    static func run(_ arguments: [String], standardOutputPath: String? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
         let out = Pipe()
         let err = Pipe()
-        process.standardOutput = out
+        let file = try standardOutputPath.map { path in try #require(FileHandle(forWritingAtPath: path)) }
+        process.standardOutput = file ?? out
         process.standardError = err
         try process.run()
         // Read both pipes before waiting so a large output cannot block the child.
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = file == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus,
@@ -187,11 +190,55 @@ enum CLI {
         #expect(line.hasPrefix("mixfill: error: --seeds: '0-x' in '0-x' is not a seed or range; write the list like 0-4 or 0,1,2"))
     }
 
+    /// A failure while running that is not MixFill's own error — here Foundation's, when
+    /// stdout is /dev/full — is a runtime failure: exit 1, one line, no "see 'mixfill
+    /// help'" (it is no usage error), no trap. Usage errors keep exit 2 and the hint.
+    @Test func aFailingStdoutIsARuntimeFailureNotAUsageError() throws {
+        for arguments in [["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--json"],
+                          ["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0"],
+                          ["eval", "data/test_incomplete.txt", "--holdout", "0.2", "--model", "mean"]] {
+            let outcome = try CLI.run(arguments, standardOutputPath: "/dev/full")
+            #expect(outcome.status == 1, "\(arguments): \(outcome.stderr)")
+            #expect(outcome.stderr == "mixfill: error: The operation could not be completed. There isn’t enough space. (No space left on device)\n", "\(arguments)")
+        }
+        let usage = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--bogus"])
+        #expect(usage == "mixfill: error: Unknown option '--bogus' (see 'mixfill help')")
+        let validation = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--max-iterations", "0"])
+        #expect(validation.hasSuffix(" (see 'mixfill help')"))
+        // An error report that cannot be written (stderr on /dev/full) still exits 2, no trap.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = ["fit", "data/no-such-file.txt"]
+        process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2)
+    }
+
     @Test func unknownBackendAndBadThreads() throws {
         let backend = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "gpu"])
         #expect(backend.contains("--backend"))
         let threads = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--threads", "0"])
-        #expect(threads.hasPrefix("mixfill: error: --threads: 0 is not allowed; give 1 or more"))
+        #expect(threads == "mixfill: error: --threads: 0 is not allowed; give 1 to 1024 threads (see 'mixfill help')")
+    }
+
+    /// Counts beyond OpenBLAS's Int32 (or beyond any machine's threads) are refused, never
+    /// converted: every command that takes --threads, bench's own option included.
+    @Test func threadCountsBeyondTheCapAreRefused() throws {
+        for count in ["1025", "4294967296", "9223372036854775807"] {
+            for command in [["fit", "data/test_incomplete.txt", "-k", "2"],
+                            ["eval", "data/test_incomplete.txt", "--holdout", "0.2"],
+                            ["bench", "data/test_incomplete.txt", "-k", "1"]] {
+                let line = try CLI.usageFailure(command + ["--threads", count])
+                #expect(line == "mixfill: error: --threads: \(count) is not allowed; give 1 to 1024 threads (see 'mixfill help')")
+            }
+        }
+        // The cap itself is fine (the sparse kernel then runs one thread per user at most).
+        let fit = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--kernel", "sparse", "--threads", "1024", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        #expect(fit.stdout.contains("\"threads\":1024") || fit.stdout.contains("\"threads\" : 1024"), "\(fit.stdout)")
     }
 
     @Test func fillRefusesAModelForOtherItemsAndWritesNothing() throws {

@@ -114,6 +114,26 @@ import Testing
         #expect(Self.lines(table.stdout).last?.first == "3")
     }
 
+    /// Fold-in with ratings at the readers' ±1e100 limit on all 1,200 netflix items: every
+    /// prediction and the posterior stay finite (never "nan" in the output).
+    @Test func extremeFoldInRatingsNeverPrintNaN() throws {
+        let folder = try Fixtures.scratchFolder()
+        #expect(try CLI.run(["fit", "data/netflix_incomplete.txt", "-k", "4", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        let ratings = (0..<1200).map { "\($0):\($0 % 2 == 0 ? "1e100" : "-1e100")" }.joined(separator: ",")
+        let predict = try CLI.run(["predict", "--model", folder + "/m.json", "--user", "5000", "--ratings", ratings])
+        #expect(predict.status == 0, "\(predict.stderr)")
+        let lines = Self.lines(predict.stdout)
+        #expect(lines.count == 1200)
+        #expect(lines.allSatisfy { $0.count == 3 && (Double($0[2]).map { $0.isFinite && $0 >= 1 && $0 <= 5 } ?? false) })
+        #expect(!predict.stdout.lowercased().contains("nan"))
+        let recommend = try CLI.run(["recommend", "--model", folder + "/m.json", "--ratings", ratings, "--top", "5", "--json"])
+        #expect(recommend.status == 0, "\(recommend.stderr)")
+        #expect(!recommend.stdout.lowercased().contains("nan"))
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(recommend.stdout.utf8)) as? [String: Any])
+        let posterior = try #require(object["posterior"] as? [Double])
+        #expect(posterior.count == 4 && posterior.allSatisfy(\.isFinite) && abs(posterior.reduce(0, +) - 1) <= 1e-12)
+    }
+
     @Test func recommendForANewUserAndForAStranger() throws {
         let (_, model) = try Self.smallModel()
         let folded = try CLI.run(["recommend", "--model", model, "--ratings", "0:5,3:1,9:4", "--top", "10", "--json"])

@@ -32,6 +32,22 @@ import Testing
         #expect(folded.logLikelihood.isFinite)
     }
 
+    /// A mixture whose means are so far from the ratings that every squared distance
+    /// overflows: every f(j) is −∞, the normalised row NaN, and fold-in falls back to the
+    /// weights; the log-likelihood says so.
+    @Test func aNonFinitePosteriorFallsBackToTheWeights() throws {
+        let mixture = Mixture(componentCount: 2, itemCount: 3, means: [1e300, -1e300, 1e300, -1e300, 1e300, -1e300],
+                              variances: [1, 1], weights: [0.25, 0.75])
+        let folded = UserPosterior.compute(mixture, ratings: [(item: 0, rating: -1e100), (item: 1, rating: 1e100), (item: 2, rating: -1e100)])
+        #expect(folded.posterior == [0.25, 0.75])
+        #expect(!folded.logLikelihood.isFinite)
+        var server = ModelServer(model: ModelFile(mixture: mixture, logLikelihood: -1, seed: 0, iterations: 1, converged: true,
+                                                  userCount: 2, observedCount: 6))
+        let posterior = server.foldIn(user: 1, ratings: [(item: 0, rating: -1e100), (item: 2, rating: 1e100)])
+        #expect(posterior == [0.25, 0.75])
+        #expect(server.predict(user: 1, item: 1).rating == 0.25 * -1e300 + 0.75 * 1e300)
+    }
+
     @Test func serverAnswersEveryKindOfUserAndItemWithoutNaN() throws {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
         let (model, posteriors) = try Self.fittedModel(data)

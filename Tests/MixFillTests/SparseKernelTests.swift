@@ -92,6 +92,33 @@ final class NaiveRuns: @unchecked Sendable {
         ])
     }
 
+    /// Asked for more threads than there are users (up to `--threads 1024` on the course's
+    /// 20-user test case), the kernel runs one per user and agrees with the naive kernel.
+    @Test func neverRunsMoreThreadsThanUsers() throws {
+        let dense = try Fixtures.load(Fixtures.smallIncomplete)
+        let kernel = SparseKernel(RatingTable(dense: dense).matrix, threadCount: 1024)
+        #expect(kernel.threadCount == 20)
+        #expect(SparseKernel(RatingTable(dense: dense).matrix, threadCount: 7).threadCount == 7)
+        let initial = try Initialization.courseMixture(data: dense, componentCount: 3, seed: 0)
+        let sparse = try ExpectationMaximization(kernel: kernel).run(from: initial)
+        let naive = try ExpectationMaximization(kernel: NaiveKernel(dense)).run(from: initial)
+        #expect(sparse.iterations == naive.iterations)
+        #expect(relativeError(sparse.logLikelihood, naive.logLikelihood) <= 1e-10)
+    }
+
+    /// `makeKernel` refuses a precision its kernel cannot run with a typed error (the CLI
+    /// checks first; a library caller that does not gets the error, not a trap).
+    @Test func aPrecisionConflictIsAnErrorNotATrap() throws {
+        let input = RatingInput(storage: .records(RatingTable(dense: try Fixtures.load(Fixtures.smallIncomplete))), format: .csv)
+        #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' runs on the dense BLAS kernel only, and this fit runs the sparse kernel; add --kernel dense or leave --precision out")) {
+            try input.makeKernel(.sparse, backend: .blas, threads: 1, precision: .single)
+        }
+        #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' needs the blas backend; the naive backend computes in double only; add --kernel dense or leave --precision out")) {
+            try input.makeKernel(.auto, backend: .naive, threads: 1, precision: .single)
+        }
+        #expect(try input.makeKernel(.dense, backend: .blas, threads: 1, precision: .single).name == "blas")
+    }
+
     /// On one thread the sparse kernel does the naive kernel's arithmetic in the naive
     /// kernel's order (each d_j summed over the row by ascending item, the same posteriors,
     /// the M-step sums added user by user), so whole runs agree bit for bit.

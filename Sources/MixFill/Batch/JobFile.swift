@@ -18,7 +18,7 @@
 ///     kernel            "auto" (default), "dense", "blocked" or "sparse", as `fit --kernel`
 ///     precision         "double" (default) or "single" (the dense BLAS kernel only), as `fit --precision`
 ///     rating_scale      "MIN-MAX" or [MIN, MAX]: refuse data with a rating outside it, as `--rating-scale`
-///     threads           BLAS threads for this job (default: all cores; 1 under --parallel > 1)
+///     threads           threads for this job, 1 to 1024 (default: all cores; 1 under --parallel > 1)
 ///     max_iterations    default 1000
 ///     gold              the complete matrix, to report RMSE
 ///     models            write model-k<K>.json files (default true)
@@ -303,7 +303,10 @@ struct JobFields {
                                 message: "\"rating_scale\" \(context): \(error.message)")
             }
         case "threads":
-            threads = try integer(atLeast: 1)
+            guard case let .number(text) = value.kind, let number = Int(text), ThreadCount.allowed.contains(number) else {
+                throw error("\"threads\" \(context) must be a whole number from \(ThreadCount.allowed.lowerBound) to \(ThreadCount.allowed.upperBound), not \(value.description)")
+            }
+            threads = number
         case "max_iterations":
             maxIterations = try integer(atLeast: 1)
         case "gold":

@@ -12,52 +12,9 @@ import Darwin
 /// `removeStaleTemporaries` clears those.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws(MixFillError) {
-        let folder = parentFolder(of: path)
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        var existing = stat()
-        if stat(path, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFREG {
-            // Renaming over a device (/dev/full), a folder or a pipe would replace it.
-            throw .runtime(message: "\(path): exists and is not a regular file; give the path of a file to write")
-        }
-        var template = Array("\(folder)/.\(name).tmp-XXXXXX".utf8CString)
-        let descriptor = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
-            guard let base = buffer.baseAddress else { return -1 }
-            return mkstemp(base)
-        }
-        guard descriptor >= 0 else {
-            throw .runtime(message: "\(path): cannot create a file in \(folder): \(FileBytes.describe(errno)); check that the folder exists and is writable")
-        }
-        let temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var closed = false
-        defer {
-            if !closed { close(descriptor) }
-        }
-        func fail(_ what: String, _ code: Int32) -> MixFillError {
-            unlink(temporaryPath)
-            return .runtime(message: "\(path): \(what): \(FileBytes.describe(code)); nothing was written")
-        }
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes.withUnsafeBytes { buffer -> Int in
-                guard let base = buffer.baseAddress else { return 0 }
-                return Glibc.write(descriptor, base + offset, buffer.count - offset)
-            }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw fail("cannot write", errno)
-            }
-            offset += written
-        }
-        if fsync(descriptor) != 0 { throw fail("cannot flush to disk", errno) }
-        fchmod(descriptor, 0o644)
-        closed = true
-        if close(descriptor) != 0 { throw fail("cannot close", errno) }
-        if rename(temporaryPath, path) != 0 { throw fail("cannot move into place", errno) }
-        let folderDescriptor = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folderDescriptor >= 0 {
-            fsync(folderDescriptor)
-            close(folderDescriptor)
-        }
+        let temporary = try TemporaryFile(for: path)
+        try temporary.write(contentsOf: bytes)
+        try temporary.moveIntoPlace()
     }
 
     /// Removes the temporary files a killed writer left in `folder` (names `.NAME.tmp-`
@@ -90,5 +47,95 @@ public enum AtomicFile {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let folder = String(path[..<slash])
         return folder.isEmpty ? "/" : folder
+    }
+}
+
+/// The temporary file behind `AtomicFile.write` and `AtomicOutputStream`: created beside
+/// its target as `.NAME.tmp-XXXXXX` (mkstemp), written, then fsynced and renamed over the
+/// target by `moveIntoPlace`. Until then the target is untouched; one that is dropped
+/// without `moveIntoPlace` (an error on the way) closes and removes its file.
+///
+/// A target that exists and is not a regular file — a device (/dev/full), a folder, a pipe —
+/// is refused when the file is created and again just before the rename: renaming over it
+/// would replace it, and a pipe or device would never hold the result anyway.
+final class TemporaryFile {
+    let target: String
+    let path: String
+    private let descriptor: Int32
+    private var open = true
+    private var moved = false
+
+    init(for target: String) throws(MixFillError) {
+        try Self.checkTarget(target)
+        let folder = AtomicFile.parentFolder(of: target)
+        let name = target.split(separator: "/").last.map(String.init) ?? target
+        var template = Array("\(folder)/.\(name).tmp-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { buffer -> Int32 in
+            guard let base = buffer.baseAddress else { return -1 }
+            return mkstemp(base)
+        }
+        guard descriptor >= 0 else {
+            throw .runtime(message: "\(target): cannot create a file in \(folder): \(FileBytes.describe(errno)); check that the folder exists and is writable")
+        }
+        self.target = target
+        self.descriptor = descriptor
+        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        if open { close(descriptor) }
+        if !moved { unlink(path) }
+    }
+
+    /// Refuses a target that exists and is not a regular file.
+    static func checkTarget(_ target: String) throws(MixFillError) {
+        var existing = stat()
+        if stat(target, &existing) == 0, (existing.st_mode & S_IFMT) != S_IFREG {
+            throw .runtime(message: "\(target): exists and is not a regular file; give the path of a file to write")
+        }
+    }
+
+    /// Appends the in-memory bytes of an array of trivial values.
+    func write<Element>(contentsOf array: [Element]) throws(MixFillError) {
+        var failure: MixFillError?
+        array.withUnsafeBytes { raw in
+            do throws(MixFillError) { try write(raw) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Appends all of `bytes` (retrying interrupted writes).
+    func write(_ bytes: UnsafeRawBufferPointer) throws(MixFillError) {
+        guard let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(descriptor, base + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot write", errno)
+            }
+            offset += written
+        }
+    }
+
+    /// fsync, rename over the target, fsync the folder. On failure the temporary file is
+    /// removed (when this goes away) and the target is as it was.
+    func moveIntoPlace() throws(MixFillError) {
+        if fsync(descriptor) != 0 { throw failure("cannot flush to disk", errno) }
+        fchmod(descriptor, 0o644)
+        open = false
+        if close(descriptor) != 0 { throw failure("cannot close", errno) }
+        try Self.checkTarget(target)
+        if rename(path, target) != 0 { throw failure("cannot move into place", errno) }
+        moved = true
+        let folderDescriptor = Glibc.open(AtomicFile.parentFolder(of: target), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folderDescriptor >= 0 {
+            fsync(folderDescriptor)
+            close(folderDescriptor)
+        }
+    }
+
+    private func failure(_ what: String, _ code: Int32) -> MixFillError {
+        .runtime(message: "\(target): \(what): \(FileBytes.describe(code)); nothing was written")
     }
 }

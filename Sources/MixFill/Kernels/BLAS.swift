@@ -14,7 +14,7 @@ enum BLAS {
     static func setThreadCount(_ count: Int) {
         let count = max(1, count)
         guard count != threadCount else { return }
-        openblas_set_num_threads(Int32(count))
+        openblas_set_num_threads(Int32(clamping: count))
     }
 
     static var threadCount: Int {

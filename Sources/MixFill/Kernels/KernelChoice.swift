@@ -72,16 +72,17 @@ extension RatingInput {
 
     /// Builds the E-step kernel. `threads` is the number of Swift threads for the sparse
     /// kernel (the GEMM kernels use OpenBLAS's threads, set by the caller). `precision`
-    /// is the dense BLAS kernel's; check `precisionConflict` first (a conflicting precision
-    /// is a programming error here).
+    /// is the dense BLAS kernel's; a precision that conflicts with the kernel
+    /// (`precisionConflict`) is refused as a bad `--precision`.
     ///
     /// For record input the dense kernel must build the n × d matrix: it is refused when
     /// that would take more than half of this machine's memory (`auto` never picks it for
     /// records), and when a rating is 0 (the dense format's "missing").
     public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int,
                            precision: Precision = .double) throws(MixFillError) -> any StatisticsKernel {
-        precondition(precisionConflict(precision, choice: choice, backend: backend) == nil,
-                     "single precision runs on the dense BLAS kernel only")
+        if let conflict = precisionConflict(precision, choice: choice, backend: backend) {
+            throw .badOption(option: "--precision", message: "\(conflict); add --kernel dense or leave --precision out")
+        }
         let resolved = resolvedKernel(choice, backend: backend)
         if backend == .naive, choice != .auto, choice != .dense {
             throw .badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel \(choice.rawValue); drop --backend naive or use --kernel dense")

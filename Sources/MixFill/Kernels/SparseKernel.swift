@@ -30,6 +30,9 @@ import Darwin
 /// Threads: users are split into `threadCount` contiguous ranges of about equal work (ratings
 /// plus a per-user cost); each thread has its own d × 2K accumulators and scalar sums, added
 /// at the end. The kernel never calls BLAS, so Swift threads are not stacked on BLAS threads.
+/// It runs at most one thread per user (`threadCount` is the asked count capped at the
+/// number of users): more would only start threads with nothing to do, each with its own
+/// d × 2K accumulators.
 ///
 /// Results: on one thread the same arithmetic in the same order as the naive kernel, so the
 /// same bits (tested on whole runs); on T threads deterministic for that T (the partition
@@ -66,7 +69,7 @@ public final class SparseKernel: StatisticsKernel {
         self.matrix = matrix
         userCount = matrix.userCount
         itemCount = matrix.itemCount
-        self.threadCount = max(1, threadCount)
+        self.threadCount = max(1, min(threadCount, matrix.userCount))
         var norms = [Double](repeating: 0, count: matrix.userCount)
         var counts = [Double](repeating: 0, count: matrix.userCount)
         for user in 0..<matrix.userCount {

@@ -8,6 +8,13 @@
 /// with no rating gets the weights p_j back (up to the 1e-16): the population's posterior.
 /// The mixture is not changed: fold-in places a new user among the components that
 /// already exist, without refitting.
+///
+/// Fallback: when the posterior is not finite — every f(j) −∞ or NaN, which the readers'
+/// ±1e100 rating limit keeps finite data from reaching, but a squared distance can still
+/// overflow for a mixture whose means or variances are extreme — the posterior is the
+/// weights p_j, as for a user with no ratings: predictions then come from the population,
+/// never NaN. The log-likelihood is returned as computed (then −∞ or NaN), so a caller
+/// can tell.
 public enum UserPosterior {
     /// `ratings` hold item indices in 0..<d; each item should appear once.
     public static func compute(_ mixture: Mixture, ratings: [(item: Int, rating: Double)]) -> (posterior: [Double], logLikelihood: Double) {
@@ -30,6 +37,9 @@ public enum UserPosterior {
             row[j] = terms.logDensity(j, observedCount: count, squaredDistance: squaredDistance)
         }
         let logLikelihood = row.withUnsafeMutableBufferPointer { normaliseLogDensities($0) }
+        guard logLikelihood.isFinite, row.allSatisfy(\.isFinite) else {
+            return (mixture.weights, logLikelihood)
+        }
         return (row, logLikelihood)
     }
 }
