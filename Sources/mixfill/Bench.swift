@@ -78,6 +78,29 @@ struct Bench: ParsableCommand {
         if restarts < 2 { throw ValidationError("--restarts: \(restarts) is not allowed; a batch needs 2 or more") }
         if let threads, let problem = ThreadCount.problem(threads) { throw ValidationError("--threads: \(problem)") }
         if gemmSize < 64 { throw ValidationError("--gemm-size: \(gemmSize) is too small to measure; give 64 or more") }
+        if let problem = GEMMRate.sizeProblem(gemmSize) { throw ValidationError("--gemm-size: \(problem)") }
+        if let users, let items, let problem = Self.generatedMatrixProblem(users: users, items: items) {
+            throw ValidationError(problem)
+        }
+    }
+
+    /// Bytes per entry a generated matrix takes in bench: the matrix (8), the double BLAS
+    /// shards' mask (8), the single-precision shards' ratings and mask (4 + 4), the
+    /// one-shard kernel's mask (8).
+    static let bytesPerGeneratedEntry = 32.0
+
+    /// Why a generated users × items matrix cannot be benchmarked here, naming the options,
+    /// or nil when it can: its entries must not overflow, each side must fit OpenBLAS's
+    /// Int32 dimensions, and all copies must fit in half of this machine's memory.
+    static func generatedMatrixProblem(users: Int, items: Int) -> String? {
+        let (entries, overflow) = users.multipliedReportingOverflow(by: items)
+        let bytes = bytesPerGeneratedEntry * Double(users) * Double(items)
+        let available = KernelChoice.physicalMemoryBytes / 2
+        if overflow || users > Int(Int32.max) || items > Int(Int32.max) || bytes > available {
+            let shown = overflow ? "more than \(Int.max)" : "\(entries)"
+            return "--users, --items: a generated \(users) × \(items) matrix (\(shown) entries, \(Int(bytesPerGeneratedEntry)) bytes each in bench) needs \(RatingInput.gigabytes(bytes)) GB but half of this machine's memory is \(RatingInput.gigabytes(available)) GB; give fewer users or items"
+        }
+        return nil
     }
 
     func run() throws {

@@ -20,14 +20,13 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var inputOptions: DataOptions
 
-    @Option(help: "Format of the output: binary, triplets or csv.")
-    var to: RatingFormat = .binary
-
-    func validate() throws {
-        guard [.binary, .triplets, .csv].contains(to) else {
-            throw ValidationError("--to: '\(to.rawValue)' cannot be written; give binary, triplets or csv")
-        }
+    /// The formats `convert` writes (it reads every `RatingFormat`).
+    enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
+        case binary, triplets, csv
     }
+
+    @Option(help: "Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header.")
+    var to: OutputFormat = .binary
 
     func run() throws {
         let clock = ContinuousClock()

@@ -10,7 +10,7 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "Kernel: 'blas' (OpenBLAS GEMMs) or 'naive' (plain loops, the reference).")
     var backend: Backend = .blas
 
-    @Option(help: "OpenBLAS threads (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores).")
+    @Option(help: "Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel.")
     var threads: Int?
 
     func validate() throws {

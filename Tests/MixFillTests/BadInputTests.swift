@@ -164,15 +164,25 @@ import Glibc
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["filled.txt", "m.json"])
     }
 
-    @Test func aFullDiskFailsTheJobButNotTheBatch() throws {
+    /// Whether this process may mount a tmpfs (root with mount(8) and the privilege to use
+    /// it — a container's root may lack it): tried once, on a scratch folder.
+    static let canMountTmpfs: Bool = {
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/mount"),
+              let folder = try? Fixtures.scratchFolder() else { return false }
+        guard (try? CLI.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", folder])) == 0 else { return false }
+        _ = try? CLI.runTool("/bin/umount", [folder])
+        return true
+    }()
+
+    @Test(.enabled(if: BadInputTests.canMountTmpfs, "needs root and the privilege to mount a tmpfs"))
+    func aFullDiskFailsTheJobButNotTheBatch() throws {
         // A 160 KiB tmpfs: a netflix K = 12 model (about 300 KB) does not fit, the small
-        // job's files do. Needs root and mount(8); skipped elsewhere.
-        guard geteuid() == 0 else { return }
+        // job's files do.
         let folder = try Fixtures.scratchFolder()
         let disk = folder + "/disk"
         try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
         let mount = try CLI.runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=160k", "tmpfs", disk])
-        guard mount == 0 else { return }
+        try #require(mount == 0)
         defer { _ = try? CLI.runTool("/bin/umount", [disk]) }
         let jobs = try Fixtures.write("""
             {"jobs": [
@@ -201,6 +211,31 @@ import Glibc
         #expect(outcome.stderr == "mixfill: error: \(fifo): exists and is not a regular file; give the path of a file to write\n")
         var status = stat()
         #expect(stat(fifo, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO)
+    }
+
+    /// The streaming writer (convert, synth, predict --out) refuses a FIFO or a folder at
+    /// the target like `AtomicFile` does: exit 1, one line, the target untouched, no
+    /// temporary file left behind.
+    @Test func aStreamedOutputNeverReplacesAPipeOrAFolder() throws {
+        let folder = try Fixtures.scratchFolder()
+        let fifo = folder + "/pipe"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let target = folder + "/target"
+        try FileManager.default.createDirectory(atPath: target + "/inside", withIntermediateDirectories: true)
+        for path in [fifo, target] {
+            for arguments in [["convert", "data/test_incomplete.txt", path],
+                              ["convert", "data/test_incomplete.txt", path, "--to", "csv"],
+                              ["synth", "--users", "10", "--items", "5", "--ratings", "20", "-k", "2", "--out", path]] {
+                let outcome = try CLI.run(arguments)
+                #expect(outcome.status == 1, "\(arguments)")
+                #expect(outcome.stderr == "mixfill: error: \(path): exists and is not a regular file; give the path of a file to write\n", "\(arguments)")
+            }
+        }
+        var status = stat()
+        #expect(stat(fifo, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO)
+        #expect(stat(target, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: target) == ["inside"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["pipe", "target"])
     }
 
     @Test func staleTemporaryFilesAreRecognisedAndRemoved() throws {

@@ -247,6 +247,24 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
     }
 
+    /// A job whose log.jsonl cannot be written (a folder stands in its place) warns once on
+    /// stderr and still completes: its model and result.json are written, the exit code is 0.
+    @Test func aLogThatCannotBeWrittenIsReportedOnceAndTheResultStillWritten() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("{\"jobs\": [{\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"seeds\": \"0-2\", \"threads\": 1}]}",
+                                      named: "jobs.json", in: folder)
+        let out = folder + "/out"
+        try FileManager.default.createDirectory(atPath: out + "/a/log.jsonl", withIntermediateDirectories: true)
+        let outcome = try CLI.run(["batch", jobs, "--out", out])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        #expect(outcome.stderr == "mixfill: warning: [a] cannot write the job's log: \(out)/a/log.jsonl: exists and is not a regular file; give the path of a file to write; the job goes on and its result is still written\n")
+        let result = try #require(JobResult.readIfPresent(path: out + "/a/result.json"))
+        #expect(result.status == .ok && result.fits?.count == 1)
+        #expect(try ModelFile.read(path: out + "/a/model-k2.json").mixture.componentCount == 2)
+        var status = stat()
+        #expect(stat(out + "/a/log.jsonl", &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR)
+    }
+
     @Test func aThreadCountBeyondTheCapIsRejectedWithItsPlace() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"threads\": 4294967296}\n]}\n",
@@ -427,9 +445,9 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(error["message"] as? String == "data/no-such-file.txt: no such file; check the path")
     }
 
-    @Test func aLiveLineOnATerminal() throws {
-        // util-linux `script` runs the command on a pseudo-terminal.
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }
+    // util-linux `script` runs the command on a pseudo-terminal.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux's /usr/bin/script"))
+    func aLiveLineOnATerminal() throws {
         let folder = try Fixtures.scratchFolder()
         let command = "\(CLI.binary) fit \(Fixtures.netflixIncomplete) -k 12 --seeds 0,1 --threads 1 >/dev/null"
         let process = Process()

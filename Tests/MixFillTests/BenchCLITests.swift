@@ -80,4 +80,20 @@ import Testing
         let restarts = try CLI.usageFailure(["bench", "data/test_incomplete.txt", "--restarts", "1"])
         #expect(restarts.hasPrefix("mixfill: error: --restarts: 1 is not allowed; a batch needs 2 or more"))
     }
+
+    /// Generated shapes and GEMM sizes whose products overflow or could not be allocated
+    /// are option errors (exit 2, one line) before anything is allocated.
+    @Test func benchRefusesShapesAndGEMMSizesItCannotHold() throws {
+        let max = "9223372036854775807"
+        let overflow = try CLI.usageFailure(["bench", "--users", max, "--items", "2", "--density", "0.5"])
+        #expect(overflow.hasPrefix("mixfill: error: --users, --items: a generated \(max) × 2 matrix (more than \(max) entries, 32 bytes each in bench) needs "), "\(overflow)")
+        #expect(overflow.hasSuffix("give fewer users or items (see 'mixfill help')"))
+        let huge = try CLI.usageFailure(["bench", "--users", "1000000", "--items", "1000000", "--density", "0.5"])
+        #expect(huge.hasPrefix("mixfill: error: --users, --items: a generated 1000000 × 1000000 matrix (1000000000000 entries, 32 bytes each in bench) needs 32000 GB but half of this machine's memory is "), "\(huge)")
+        for size in [max, "3037000500", "1000000"] {
+            let gemm = try CLI.usageFailure(["bench", "data/test_incomplete.txt", "-k", "1", "--gemm-size", size])
+            #expect(gemm.hasPrefix("mixfill: error: --gemm-size: \(size) needs three \(size) × \(size) matrices ("), "\(gemm)")
+            #expect(gemm.hasSuffix("give a smaller size, e.g. 2000 (see 'mixfill help')"))
+        }
+    }
 }

@@ -193,7 +193,8 @@ enum CLI {
     /// A failure while running that is not MixFill's own error — here Foundation's, when
     /// stdout is /dev/full — is a runtime failure: exit 1, one line, no "see 'mixfill
     /// help'" (it is no usage error), no trap. Usage errors keep exit 2 and the hint.
-    @Test func aFailingStdoutIsARuntimeFailureNotAUsageError() throws {
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full"), "needs /dev/full"))
+    func aFailingStdoutIsARuntimeFailureNotAUsageError() throws {
         for arguments in [["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--json"],
                           ["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0"],
                           ["eval", "data/test_incomplete.txt", "--holdout", "0.2", "--model", "mean"]] {
@@ -215,6 +216,62 @@ enum CLI {
         try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 2)
+    }
+
+    /// A list holds at most 100,000 values in all, checked before anything is allocated.
+    @Test func seedAndComponentListsAreBounded() throws {
+        let seeds = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--seeds", "0-4294967295"])
+        #expect(seeds == "mixfill: error: --seeds: '0-4294967295' holds more than 100000 values; give at most 100000 (see 'mixfill help')")
+        let k = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1-9223372036854775807"])
+        #expect(k == "mixfill: error: -k: '1-9223372036854775807' holds more than 100000 values; give at most 100000 (see 'mixfill help')")
+        #expect(try IntegerRanges.seeds("0-99999").count == 100_000)
+        #expect(try IntegerRanges.seeds("0-49999,50000-99998,7").count == 100_000)
+        #expect(throws: MixFillError.badOption(option: "--seeds", message: "'0-49999,50000-99999,7' holds more than 100000 values; give at most 100000")) {
+            try IntegerRanges.seeds("0-49999,50000-99999,7")
+        }
+        #expect(throws: MixFillError.badOption(option: "--seeds", message: "'0-99999,0-99999' holds more than 100000 values; give at most 100000")) {
+            try IntegerRanges.seeds("0-99999,0-99999")
+        }
+    }
+
+    /// Help says what options do and offers only values that work; README's synopsis of
+    /// every subcommand names every option its --help lists.
+    @Test func helpTextsAndREADMESynopsesAgree() throws {
+        let help = try CLI.run(["fit", "--help"]).stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        #expect(help.contains("--threads <threads> Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel."), "\(help)")
+        #expect(!help.contains("OpenBLAS threads (default"))
+        let convert = try CLI.run(["convert", "--help"]).stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        #expect(convert.contains("(values: binary, triplets, csv; default: binary)"), "\(convert)")
+        let dense = try CLI.usageFailure(["convert", "data/test_incomplete.txt", "/nonexistent/x", "--to", "dense"])
+        #expect(dense == "mixfill: error: The value 'dense' is invalid for '--to <to>'. Please provide one of 'binary', 'triplets' or 'csv'. (see 'mixfill help')")
+        for command in ["eval", "select"] {
+            let text = try CLI.run([command, "--help"]).stdout
+            #expect(!text.contains("Dense rating matrix") && text.contains("Rating data: a dense matrix (0 = missing), rating"), "\(command)")
+        }
+
+        let readme = try String(contentsOfFile: Fixtures.root + "/README.md", encoding: .utf8)
+        for command in ["fit", "fill", "eval", "select", "predict", "recommend", "synth", "convert", "measure", "batch", "bench"] {
+            // The synopsis: the backquoted text starting a line with "`mixfill COMMAND ".
+            let start = try #require(readme.range(of: "\n`mixfill \(command) "), "no synopsis for \(command)")
+            let rest = readme[start.upperBound...]
+            let synopsis = String(rest[..<(rest.firstIndex(of: "`") ?? rest.endIndex)])
+            let text = try CLI.run([command, "--help"]).stdout
+            var options = Set<String>()
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard line.hasPrefix("  -"), var first = words.first.map(String.init) else { continue }
+                if first.hasSuffix(","), words.count > 1 { first = String(words[1]) }   // "-h, --help"
+                options.insert(first)
+            }
+            options.subtract(["--version", "--help", "-h"])
+            #expect(options.count >= 3, "\(command): \(options)")
+            for option in options.sorted() {
+                let mentioned = synopsis.ranges(of: option).contains { range in
+                    range.upperBound == synopsis.endIndex || !(synopsis[range.upperBound].isLetter || synopsis[range.upperBound] == "-")
+                }
+                #expect(mentioned, "README's synopsis of \(command) lacks \(option)")
+            }
+        }
     }
 
     @Test func unknownBackendAndBadThreads() throws {

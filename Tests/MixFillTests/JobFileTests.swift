@@ -92,6 +92,9 @@ import Testing
         let head = #"{"jobs": [{"name": "a", "data": "r.txt", "k": [2], "#
         #expect(failure(head + #""seeds": "0-x"}]}"#) == "jobs.json:1:61: \"seeds\" in job \"a\": '0-x' in '0-x' is not a seed or range; write the list like 0-4 or 0,1,2")
         #expect(failure(head + #""seeds": [-1]}]}"#) == "jobs.json:1:61: \"seeds\" in job \"a\" has seed -1; seeds are 0 to 4294967295")
+        #expect(failure(head + #""seeds": "0-4294967295"}]}"#) == "jobs.json:1:61: \"seeds\" in job \"a\": '0-4294967295' holds more than 100000 values; give at most 100000")
+        #expect(failure(head + "\"seeds\": [" + Array(repeating: "0", count: 100_001).joined(separator: ",") + "]}]}")
+                == "jobs.json:1:61: \"seeds\" in job \"a\" lists 100001 values; give at most 100000")
         #expect(failure(head + #""seeds": [1.5]}]}"#) == "jobs.json:1:62: \"seeds\" in job \"a\" must list whole numbers, not the number 1.5")
         #expect(failure(head + #""backend": "gpu"}]}"#) == "jobs.json:1:63: backend \"gpu\" in job \"a\" is unknown; use one of: naive, blas")
         #expect(failure(head + #""threads": 0}]}"#) == "jobs.json:1:63: \"threads\" in job \"a\" must be a whole number from 1 to 1024, not the number 0")

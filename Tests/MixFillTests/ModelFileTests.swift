@@ -83,6 +83,24 @@ import Testing
         #expect(server.scale == nil && server.fallback == 3.75)
     }
 
+    /// A negative count in "data" names the field and what it must be, in the library and
+    /// through the CLI (exit 2, one line).
+    @Test func aNegativeUserCountNamesTheField() throws {
+        let text = String(decoding: try sampleModel().encoded(), as: UTF8.self)
+        #expect(text.contains("\"users\":20"))
+        let negative = text.replacingOccurrences(of: "\"users\":20", with: "\"users\":-5")
+        #expect(throws: MixFillError.badFile(file: "m.json", message: "\"data\".\"users\" is -5; it must be a count, 0 or more (the training data's users); refit and write the model again")) {
+            try ModelFile.decode(Array(negative.utf8), name: "m.json")
+        }
+        let observed = text.replacingOccurrences(of: "\"observed\":81", with: "\"observed\":-1")
+        #expect(throws: MixFillError.badFile(file: "m.json", message: "\"data\".\"observed\" is -1; it must be a count, 0 or more (the training data's observed ratings); refit and write the model again")) {
+            try ModelFile.decode(Array(observed.utf8), name: "m.json")
+        }
+        let path = try Fixtures.write(negative, named: "m.json", in: try Fixtures.scratchFolder())
+        let line = try CLI.usageFailure(["predict", "--model", path, "--user", "1"])
+        #expect(line == "mixfill: error: \(path): \"data\".\"users\" is -5; it must be a count, 0 or more (the training data's users); refit and write the model again")
+    }
+
     @Test func inconsistentVersionTwoRecordsAreRefused() throws {
         var model = try sampleModel()
         model.training = TrainingDataRecord(path: nil, format: "dense", fingerprint: "mix64:0", users: .identity(20),

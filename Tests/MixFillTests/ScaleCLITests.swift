@@ -48,6 +48,25 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: folder + "/x.tsv"))
     }
 
+    /// Sizes whose products overflow or whose arrays could not be allocated are option
+    /// errors (exit 2, one line), never a trap or an allocation abort; nothing is written.
+    @Test func synthRefusesSizesItCannotHold() throws {
+        let folder = try Fixtures.scratchFolder()
+        let out = folder + "/x.tsv"
+        let max = "9223372036854775807"
+        let overflow = try CLI.usageFailure(["synth", "--users", "4", "--items", "3000000000", "--ratings", max, "-k", "2", "--out", out])
+        #expect(overflow == "mixfill: error: --ratings: \(max) ratings do not fit in 4 users × 3000000000 items; give at most 12000000000")
+        // users × items overflows Int: the ratings always fit, memory decides.
+        let users = try CLI.usageFailure(["synth", "--users", max, "--items", "4000000000", "--ratings", max, "-k", "2", "--out", out])
+        #expect(users.hasPrefix("mixfill: error: --users: generating \(max) users × 4000000000 items with K = 2 needs about "), "\(users)")
+        #expect(users.hasSuffix("give fewer users, components or items"))
+        let components = try CLI.usageFailure(["synth", "--users", "10", "--items", "1000000", "--ratings", "100", "-k", max, "--out", out])
+        #expect(components.hasPrefix("mixfill: error: -k: generating 10 users × 1000000 items with K = \(max) needs about "), "\(components)")
+        let manyUsers = try CLI.usageFailure(["synth", "--users", "3000000000000", "--items", "5", "--ratings", "3000000000000", "-k", "2", "--out", out])
+        #expect(manyUsers.hasPrefix("mixfill: error: --users: generating 3000000000000 users × 5 items with K = 2 needs about 48000 GB of memory (16 bytes per user, 8 per component and item, 64 per item) but half of this machine's memory is "), "\(manyUsers)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+
     /// A clear case: 2,000 users, 100 items, 40% observed, K = 4. (On much sparser data the
     /// course's initialisation — user rows with zeros at unrated items — lets components
     /// collapse; the README shows it.)

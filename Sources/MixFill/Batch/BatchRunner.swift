@@ -165,14 +165,14 @@ public struct BatchRunner: Sendable {
 
             let result = try fitJob(job, jobHash: jobHash, folder: folder, log: log)
             log.add(FitEvent(.jobEnd, job: job.name, seconds: (clock.now - start).seconds))
-            try log.write()
+            log.write()
             try AtomicFile.write(result.encoded(), to: folder + "/" + Self.resultName)
             removeCheckpoints(folder)
             return .completed(result, skipped: false)
         } catch {
             if case .interrupted = error {
                 log.add(FitEvent(.jobFail, job: job.name, message: error.description, exitCode: error.exitCode))
-                try? log.write()
+                log.write()
                 throw error
             }
             let failure = JobResult.Failure(message: error.description, exitCode: error.exitCode)
@@ -180,7 +180,7 @@ public struct BatchRunner: Sendable {
             removeModels(folder)
             log.add(FitEvent(.jobFail, job: job.name, seconds: (clock.now - start).seconds,
                              message: error.description, exitCode: error.exitCode))
-            try? log.write()
+            log.write()
             if let bytes = try? result.encoded() { try? AtomicFile.write(bytes, to: folder + "/" + Self.resultName) }
             return .failed(result)
         }
@@ -339,6 +339,10 @@ struct JobMarker: Codable {
 /// A job's `log.jsonl`, kept in memory and rewritten whole (atomically) at run ends and
 /// at the job's end, so the file on disk is always a complete set of lines. Iteration
 /// events go only to the live reporter.
+///
+/// The log is a record, not a result: a write that fails (a full disk, a folder in its
+/// place) is reported once per job as a warning through the reporter (stderr), and the
+/// job goes on — its models and `result.json` are still written.
 final class JobLog: @unchecked Sendable {
     // Used by the one thread running the job; @unchecked because events arrive through
     // closures the compiler cannot see are confined to it.
@@ -346,6 +350,7 @@ final class JobLog: @unchecked Sendable {
     let job: String
     let forward: @Sendable (FitEvent) -> Void
     private var lines = [String]()
+    private var failureReported = false
 
     init(path: String, job: String, forward: @escaping @Sendable (FitEvent) -> Void) {
         self.path = path
@@ -362,11 +367,18 @@ final class JobLog: @unchecked Sendable {
         forward(event)
         guard event.kind != .iteration else { return }
         lines.append(event.jsonLine(time: Date().ISO8601Format()))
-        if event.kind == .runEnd { try? write() }
+        if event.kind == .runEnd { write() }
     }
 
-    func write() throws(MixFillError) {
-        try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: path)
+    /// Writes the log; a failure is reported (once), not thrown.
+    func write() {
+        do {
+            try AtomicFile.write(Array((lines.joined(separator: "\n") + "\n").utf8), to: path)
+        } catch {
+            guard !failureReported else { return }
+            failureReported = true
+            forward(FitEvent(.warning, job: job, message: "cannot write the job's log: \(error.description); the job goes on and its result is still written"))
+        }
     }
 }
 

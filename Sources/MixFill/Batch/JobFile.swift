@@ -202,6 +202,9 @@ struct JobFields {
                 }
             case let .array(elements):
                 guard !elements.isEmpty else { throw error("\"\(field.key)\" \(context) is an empty list; give at least one \(what), like \(example)") }
+                guard elements.count <= IntegerRanges.maximumCount else {
+                    throw error("\"\(field.key)\" \(context) lists \(elements.count) values; give at most \(IntegerRanges.maximumCount)")
+                }
                 var numbers = [Int]()
                 for element in elements {
                     guard case let .number(text) = element.kind, let number = Int(text) else {

@@ -5,7 +5,9 @@ import Darwin
 #endif
 
 /// Rating data drawn from a planted mixture (`mixfill synth`), shaped like real rating data
-/// and of any size, streamed to disk.
+/// and of any size, streamed to disk. Memory is O(users + K · items), never O(ratings):
+/// 16 bytes per user, 8 per component and item (the means) and about 64 per item;
+/// `problem()` refuses sizes needing more than half of this machine's memory.
 ///
 /// The model, all draws from one seeded stream (so a seed always gives the same file):
 /// - K components with equal weights; component means μ_ji = clamp(3 + 1.25·z, 1, 5),
@@ -49,12 +51,28 @@ public struct SyntheticRatings: Sendable {
         if ratingCount < userCount {
             return .badOption(option: "--ratings", message: "\(ratingCount) ratings cannot give each of the \(userCount) users one; give at least \(userCount)")
         }
-        if Double(ratingCount) > Double(userCount) * Double(itemCount) {
-            return .badOption(option: "--ratings", message: "\(ratingCount) ratings do not fit in \(userCount) users × \(itemCount) items; give at most \(userCount * itemCount)")
+        let (cells, overflow) = userCount.multipliedReportingOverflow(by: itemCount)
+        if !overflow, ratingCount > cells {
+            return .badOption(option: "--ratings", message: "\(ratingCount) ratings do not fit in \(userCount) users × \(itemCount) items; give at most \(cells)")
         }
         if !(noise >= 0 && noise.isFinite) { return .badOption(option: "--noise", message: "\(noise) is not allowed; give a finite value ≥ 0") }
+        // Memory: what `write` holds while streaming (the ratings themselves are never held).
+        let parts = [(option: "--users", bytes: Self.bytesPerUser * Double(userCount)),
+                     (option: "-k", bytes: 8 * Double(componentCount) * Double(itemCount)),
+                     (option: "--items", bytes: Self.bytesPerItem * Double(itemCount))]
+        let needed = parts.reduce(0) { $0 + $1.bytes }
+        let available = KernelChoice.physicalMemoryBytes / 2
+        if needed > available, let largest = parts.max(by: { $0.bytes < $1.bytes }) {
+            return .badOption(option: largest.option, message: "generating \(userCount) users × \(itemCount) items with K = \(componentCount) needs about \(RatingInput.gigabytes(needed)) GB of memory (\(Int(Self.bytesPerUser)) bytes per user, 8 per component and item, \(Int(Self.bytesPerItem)) per item) but half of this machine's memory is \(RatingInput.gigabytes(available)) GB; give fewer users, components or items")
+        }
         return nil
     }
+
+    /// Memory `write` holds per user: its activity weight and rating count.
+    static let bytesPerUser = 16.0
+    /// Memory `write` holds per item: popularity rank and weight, the alias table and its
+    /// work lists, the per-user marks, whether it was rated, the list of free items.
+    static let bytesPerItem = 64.0
 
     public struct Summary: Sendable, Equatable {
         public var users: Int

@@ -129,8 +129,11 @@ extension RatingInput {
         }
     }
 
-    static func gigabytes(_ bytes: Double) -> String {
+    /// Bytes as GB for messages: one decimal below 10 GB, whole GB above (in exponent
+    /// form beyond 10¹⁵ GB, where a size is only ever a typo).
+    public static func gigabytes(_ bytes: Double) -> String {
         let tenths = (bytes / 1e8).rounded()
-        return tenths >= 100 ? String(Int(tenths / 10)) : String(tenths / 10)
+        if tenths < 100 { return String(tenths / 10) }
+        return tenths < 1e16 ? String(Int(tenths / 10)) : String((tenths / 10).rounded())
     }
 }

@@ -145,8 +145,11 @@ public struct ModelFile: Sendable, Equatable {
         }
         let mixture = Mixture(componentCount: k, itemCount: d, means: means,
                               variances: document.variances, weights: document.weights)
-        guard document.data.items == d, document.data.users >= 0, document.data.observed >= 0 else {
+        guard document.data.items == d else {
             throw .badFile(file: name, message: "model shapes disagree: d = \(d) but \"data\" has \(document.data.items) items")
+        }
+        for (field, value) in [("users", document.data.users), ("observed", document.data.observed)] where value < 0 {
+            throw .badFile(file: name, message: "\"data\".\"\(field)\" is \(value); it must be a count, 0 or more (the training data's \(field == "users" ? "users" : "observed ratings")); refit and write the model again")
         }
         let training = version >= 2 ? try trainingRecord(document, name: name) : nil
         return ModelFile(mixture: mixture, logLikelihood: document.log_likelihood, seed: document.seed,

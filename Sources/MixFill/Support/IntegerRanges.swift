@@ -2,9 +2,14 @@
 /// values and inclusive ranges separated by commas, `1,12`, `1-16`, `0-2,7`.
 ///
 /// Errors name `option` (a flag such as `--seeds`, or a job-file place) and show how to
-/// write the list; a range may hold at most a million values, so a typo such as `0-4000000000`
-/// cannot exhaust memory.
+/// write the list. A list may hold at most `maximumCount` values in all (counted before
+/// anything is allocated), so a typo such as `0-4294967295`, or many long ranges, cannot
+/// exhaust memory.
 public enum IntegerRanges {
+    /// The most values one list may hold: 100,000 — far more seeds or component counts
+    /// than any fit runs (each value is at least one EM run), few enough to hold at once.
+    public static let maximumCount = 100_000
+
     public static func parse(_ text: String, option: String, what: String, example: String) throws(MixFillError) -> [Int] {
         var values = [Int]()
         let trimmed = trimSpaces(Substring(text))
@@ -22,12 +27,18 @@ public enum IntegerRanges {
             guard low <= high else {
                 throw .badOption(option: option, message: "the range '\(shown(piece))' runs backwards; write it as \(high)-\(low)")
             }
-            guard high - low < 1_000_000 else {
-                throw .badOption(option: option, message: "the range '\(shown(piece))' is too long")
+            // high − low cannot overflow: both are ≥ 0 (a '-' sign splits as a range).
+            guard high - low < maximumCount - values.count else {
+                throw tooMany(text, option: option)
             }
             values.append(contentsOf: low...high)
         }
         return values
+    }
+
+    /// The error for a list of more than `maximumCount` values (also for job files' JSON lists).
+    public static func tooMany(_ text: String, option: String) -> MixFillError {
+        .badOption(option: option, message: "'\(shown(text))' holds more than \(maximumCount) values; give at most \(maximumCount)")
     }
 
     /// Seeds: 0 to 2³² − 1, as numpy's legacy `seed` takes them.
