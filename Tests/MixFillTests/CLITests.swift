@@ -31,7 +31,7 @@ enum CLI {
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
         let out = Pipe()
         let err = Pipe()
-        let file = try standardOutputPath.map { path in try #require(FileHandle(forWritingAtPath: path)) }
+        let file = try standardOutputPath.map { path in try FileHandle(forWritingTo: URL(fileURLWithPath: path)) }
         process.standardOutput = file ?? out
         process.standardError = err
         try process.run()
@@ -212,7 +212,7 @@ enum CLI {
         process.arguments = ["fit", "data/no-such-file.txt"]
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = try #require(FileHandle(forWritingAtPath: "/dev/full"))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: "/dev/full"))
         try process.run()
         process.waitUntilExit()
         #expect(process.terminationStatus == 2)
@@ -237,10 +237,10 @@ enum CLI {
     /// Help says what options do and offers only values that work; README's synopsis of
     /// every subcommand names every option its --help lists.
     @Test func helpTextsAndREADMESynopsesAgree() throws {
-        let help = try CLI.run(["fit", "--help"]).stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        let help = try CLI.run(["fit", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(help.contains("--threads <threads> Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel."), "\(help)")
         #expect(!help.contains("OpenBLAS threads (default"))
-        let convert = try CLI.run(["convert", "--help"]).stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        let convert = try CLI.run(["convert", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(convert.contains("(values: binary, triplets, csv; default: binary)"), "\(convert)")
         let dense = try CLI.usageFailure(["convert", "data/test_incomplete.txt", "/nonexistent/x", "--to", "dense"])
         #expect(dense == "mixfill: error: The value 'dense' is invalid for '--to <to>'. Please provide one of 'binary', 'triplets' or 'csv'. (see 'mixfill help')")
