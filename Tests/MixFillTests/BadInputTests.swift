@@ -112,6 +112,39 @@ import Glibc
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep me\n")
     }
 
+    /// Parameters no fit writes: weights that do not sum to 1 (before: read, and every
+    /// prediction shifted), a negative weight, a zero variance. Exit 2, one line, and the
+    /// output that was there stays.
+    @Test func modelFilesWithImpossibleParametersAreRefused() throws {
+        let folder = try Fixtures.scratchFolder()
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        let text = try String(contentsOfFile: folder + "/m.json", encoding: .utf8)
+        let weights = try #require(text.firstMatch(of: /"weights":\[[^\]]*\]/)).output
+        let variances = try #require(text.firstMatch(of: /"variances":\[[^\]]*\]/)).output
+        let out = try Fixtures.write("keep me\n", named: "out.txt", in: folder)
+        let cases: [(name: String, text: String, message: String)] = [
+            ("sum.json", text.replacingOccurrences(of: weights, with: "\"weights\":[0.9,0.9]"),
+             "model's weights sum to 1.8, not 1; refit and write it again"),
+            ("negative.json", text.replacingOccurrences(of: weights, with: "\"weights\":[-0.5,1.5]"),
+             "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again"),
+            ("variance.json", text.replacingOccurrences(of: variances, with: "\"variances\":[0,1]"),
+             "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again"),
+        ]
+        for item in cases {
+            let path = try Fixtures.write(item.text, named: item.name, in: folder)
+            #expect(try CLI.usageFailure(["fill", "data/test_incomplete.txt", "--model", path, "--out", out])
+                == "mixfill: error: \(path): \(item.message)")
+            #expect(try CLI.usageFailure(["predict", "--model", path, "--user", "1", "--items", "0"])
+                == "mixfill: error: \(path): \(item.message)")
+        }
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep me\n")
+        // A byte-order mark in front of the JSON reads like the plain file.
+        let marked = try Fixtures.write("\u{FEFF}" + text, named: "marked.json", in: folder)
+        let plain = try CLI.run(["predict", "--model", folder + "/m.json", "--user", "1", "--items", "0,1"])
+        let withMark = try CLI.run(["predict", "--model", marked, "--user", "1", "--items", "0,1"])
+        #expect(plain.status == 0 && withMark.status == 0 && withMark.stdout == plain.stdout && !plain.stdout.isEmpty)
+    }
+
     // MARK: Checkpoints
 
     @Test func aCheckpointFromDifferentDataIsRefused() throws {

@@ -141,7 +141,13 @@ public struct ModelFile: Sendable, Equatable {
         let means = document.means.flatMap { $0 }
         guard means.allSatisfy(\.isFinite), document.weights.allSatisfy({ $0.isFinite && $0 >= 0 }),
               document.variances.allSatisfy({ $0.isFinite && $0 > 0 }) else {
-            throw .badFile(file: name, message: "model has a non-finite mean, a negative weight or a non-positive variance")
+            throw .badFile(file: name, message: "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again")
+        }
+        // The weights are a distribution (the M-step's n̂_j / n): a file whose weights do not
+        // sum to 1 was edited or damaged and would give shifted predictions, not an error.
+        let weightSum = document.weights.reduce(0, +)
+        guard abs(weightSum - 1) <= 1e-6 else {
+            throw .badFile(file: name, message: "model's weights sum to \(weightSum), not 1; refit and write it again")
         }
         let mixture = Mixture(componentCount: k, itemCount: d, means: means,
                               variances: document.variances, weights: document.weights)
