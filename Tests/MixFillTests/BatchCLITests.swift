@@ -282,7 +282,17 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(try CLI.usageFailure(["batch", truncated, "--out", folder + "/out"]) == "mixfill: error: \(truncated):1:25: the file ends inside an object; it is incomplete (truncated?)")
         let missing = folder + "/none.json"
         #expect(try CLI.usageFailure(["batch", missing, "--out", folder + "/out"]) == "mixfill: error: \(missing): no such file; check the path")
+        let garbage = folder + "/garbage.json"
+        try Data([0x7F, 0x45, 0x4C, 0x46, 0x02, 0x00, 0xFF, 0x0A]).write(to: URL(fileURLWithPath: garbage))
+        #expect(try CLI.usageFailure(["batch", garbage, "--out", folder + "/out"])
+            == "mixfill: error: \(garbage):1:1: expected a value (an object, list, string, number, true, false or null), found the byte \\x7F")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
+        // A byte-order mark and CRLF line ends (a Windows editor's save) run as the plain file.
+        let marked = try Fixtures.write("\u{FEFF}{\"jobs\": [\r\n {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"seeds\": \"0\"}\r\n]}\r\n",
+                                        named: "marked.json", in: folder)
+        let outcome = try CLI.run(["batch", marked, "--out", folder + "/marked"])
+        #expect(outcome.status == 0 && outcome.stdout.hasPrefix("ok       a\n"), "\(outcome.stdout)\(outcome.stderr)")
+        #expect(JobResult.readIfPresent(path: folder + "/marked/a/result.json")?.status == .ok)
     }
 
     @Test func badOptionValues() throws {

@@ -284,6 +284,8 @@ import Testing
             == "mixfill: error: -k: K = 21 is more than the 20 users in \(data); choose K ≤ 20")
         #expect(try CLI.usageFailure(["eval", data, "--holdout", "0.2", "--model", "course", "-k", "21"])
             == "mixfill: error: -k: K = 21 is more than the 20 users in \(data); choose K ≤ 20")
+        #expect(try CLI.usageFailure(["select", data, "-k", "1-21"])
+            == "mixfill: error: -k: K = 21 is more than the 20 users in \(data); choose K ≤ 20")
     }
 
     @Test func identicalUsersInRecordsFitWithEveryVarianceAtTheFloor() throws {

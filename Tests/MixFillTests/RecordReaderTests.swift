@@ -60,12 +60,12 @@ enum LineBlocksSize {
         #expect(spaced == withHeader)
     }
 
-    @Test func netflixLayoutWithDatesAndMovieBlocks() throws {
-        let text = "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n\n8:\r\n1488844,4,2005-12-01\r\n30878,2\r\n"
+    @Test func netflixLayoutWithDatesMovieBlocksCRLFAndHalfStars() throws {
+        let text = "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n\n8:\r\n1488844,4,2005-12-01\r\n30878,2.5\r\n"
         let table = try parse(text, .netflix)
         #expect(table.users.ids == [30878, 822109, 1488844])
         #expect(table.items.ids == [1, 8])
-        #expect(records(table) == [[30878, 8, 2], [822109, 1, 5], [1488844, 1, 3], [1488844, 8, 4]])
+        #expect(records(table) == [[30878, 8, 2.5], [822109, 1, 5], [1488844, 1, 3], [1488844, 8, 4]])
     }
 
     @Test func orderOfRecordsDoesNotChangeTheTable() throws {
@@ -135,9 +135,9 @@ enum LineBlocksSize {
 
     // MARK: Malformed input: file:line:column and what to do
 
-    @Test func malformedTriplets() {
+    static let malformedTripletsCases: [(String, MixFillError)] = {
         let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
-        let cases: [(String, MixFillError)] = [
+        return [
             ("1 2 3\n4 5\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
             ("1 2 3\n4\r\n", .badInput(file: "ratings", line: 2, column: 2, message: "line has 1 field; \(shape)")),
             ("1 2 3 4 5\n", .badInput(file: "ratings", line: 1, column: 9, message: "line has more than 4 fields; \(shape)")),
@@ -148,14 +148,17 @@ enum LineBlocksSize {
             ("1 2 3\n\n1 3 nan\n", .badInput(file: "ratings", line: 3, column: 5, message: "'nan' is not a finite rating; ratings must be finite decimal numbers")),
             ("1 2 1e999\n", .badInput(file: "ratings", line: 1, column: 5, message: "'1e999' is not a finite rating; ratings must be finite decimal numbers")),
         ]
-        for (text, error) in cases {
+    }()
+
+    @Test func malformedTriplets() {
+        for (text, error) in Self.malformedTripletsCases {
             #expect(throws: error, "\(text.debugDescription)") { try parse(text, .triplets) }
         }
     }
 
-    @Test func malformedCSV() {
+    static let malformedCSVCases: [(String, MixFillError)] = {
         let shape = "a CSV line is 'user,item,rating[,timestamp]'"
-        let cases: [(String, MixFillError)] = [
+        return [
             ("userId,movieId,rating\n1,2\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
             ("1,2,3\n1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 9, message: "line has more than 4 fields; \(shape)")),
             ("1,2,3\n,2,3\n", .badInput(file: "ratings", line: 2, column: 1, message: "the user id field is empty; ids are whole numbers")),
@@ -164,14 +167,17 @@ enum LineBlocksSize {
             ("userId,movieId,rating\nuserId,movieId,rating\n", .badInput(file: "ratings", line: 2, column: 1, message: "'userId' is not a user id; ids are whole numbers")),
             ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers")),
         ]
-        for (text, error) in cases {
+    }()
+
+    @Test func malformedCSV() {
+        for (text, error) in Self.malformedCSVCases {
             #expect(throws: error, "\(text.debugDescription)") { try parse(text, .csv) }
         }
     }
 
-    @Test func malformedNetflixLayout() {
+    static let malformedNetflixCases: [(String, MixFillError)] = {
         let shape = "after a 'movieId:' line each line is 'userId,rating[,date]'"
-        let cases: [(String, MixFillError)] = [
+        return [
             ("1488844,3,2005-09-06\n", .badInput(file: "ratings", line: 1, column: 1, message: "rating line before any 'movieId:' line; a Netflix Prize file starts each movie's block with a line like '1:'")),
             ("1:\n1,3\nabc:\n", .badInput(file: "ratings", line: 3, column: 1, message: "'abc:' is not a movie line; write the movie id as a whole number followed by ':', like '1:'")),
             ("1:\n1488844\n", .badInput(file: "ratings", line: 2, column: 8, message: "line has 1 field; \(shape)")),
@@ -179,14 +185,19 @@ enum LineBlocksSize {
             ("1:\n1,five,2005\n", .badInput(file: "ratings", line: 2, column: 3, message: "'five' is not a rating; ratings are decimal numbers such as 4 or 3.5")),
             ("1:\nu1,3,2005\n", .badInput(file: "ratings", line: 2, column: 1, message: "'u1' is not a user id; ids are whole numbers")),
         ]
-        for (text, error) in cases {
+    }()
+
+    @Test func malformedNetflixLayout() {
+        for (text, error) in Self.malformedNetflixCases {
             #expect(throws: error, "\(text.debugDescription)") { try parse(text, .netflix) }
         }
     }
 
+    static let filesWithoutRatings: [(String, RecordLayout)] = [("", .triplets), ("\n# comment\n\n", .csv), ("userId,movieId,rating\n", .csv), ("1:\n2:\n", .netflix)]
+
     @Test func filesWithoutRatingsAreRejected() {
         let message = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
-        for (text, layout) in [("", RecordLayout.triplets), ("\n# comment\n\n", .csv), ("userId,movieId,rating\n", .csv), ("1:\n2:\n", .netflix)] {
+        for (text, layout) in Self.filesWithoutRatings {
             #expect(throws: MixFillError.badFile(file: "ratings", message: message), "\(text.debugDescription)") { try parse(text, layout) }
         }
     }
@@ -219,5 +230,32 @@ enum LineBlocksSize {
         let netflix = try Fixtures.write("5,3,2005-01-01\n", named: "bad.txt", in: folder)
         let netflixLine = try CLI.usageFailure(["fit", netflix, "--format", "netflix", "-k", "1"])
         #expect(netflixLine == "mixfill: error: \(netflix):1:1: rating line before any 'movieId:' line; a Netflix Prize file starts each movie's block with a line like '1:'")
+    }
+
+    /// Every malformed case above, as a file given to `mixfill fit --format LAYOUT`: the
+    /// same message with the file's path, line and column, exit code 2, one line, and no
+    /// model written.
+    @Test func everyMalformedCaseThroughTheCLI() throws {
+        let folder = try Fixtures.scratchFolder()
+        let model = folder + "/m.json"
+        var cases = [(text: String, layout: String, error: MixFillError)]()
+        cases += Self.malformedTripletsCases.map { ($0.0, "triplets", $0.1) }
+        cases += Self.malformedCSVCases.map { ($0.0, "csv", $0.1) }
+        cases += Self.malformedNetflixCases.map { ($0.0, "netflix", $0.1) }
+        let empty = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
+        cases += Self.filesWithoutRatings.map { ($0.0, $0.1.rawValue, MixFillError.badFile(file: "ratings", message: empty)) }
+        #expect(cases.count == 9 + 7 + 6 + 4)
+        for (index, item) in cases.enumerated() {
+            let path = try Fixtures.write(item.text, named: "case\(index).\(item.layout)", in: folder)
+            let place: String
+            switch item.error {
+            case let .badInput(_, line, column, message): place = "\(path):\(line):\(column): \(message)"
+            case let .badFile(_, message): place = "\(path): \(message)"
+            default: Issue.record("unexpected case \(item.error)"); continue
+            }
+            #expect(try CLI.usageFailure(["fit", path, "--format", item.layout, "-k", "1", "--model-out", model])
+                == "mixfill: error: \(place)", "\(item.text.debugDescription)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: model))
     }
 }
