@@ -234,6 +234,51 @@ import Glibc
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
+    /// An output folder that cannot be written — a file where the folder should be, or a
+    /// read-only file system — is a runtime failure (exit 1) naming the path, for every
+    /// kind of output, and nothing is written anywhere.
+    @Test func unwritableOutputFoldersFailWithThePathAndWriteNothing() throws {
+        let folder = try Fixtures.scratchFolder()
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        let blocker = try Fixtures.write("a file, not a folder\n", named: "blocker", in: folder)
+        func commands(_ place: String) -> [[String]] {
+            [["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", place + "/m.json"],
+             ["fill", "data/test_incomplete.txt", "--model", folder + "/m.json", "--out", place + "/f.txt"],
+             ["convert", "data/test_incomplete.txt", place + "/x.mfr"],
+             ["predict", "--model", folder + "/m.json", "--user", "1", "--items", "0", "--out", place + "/p.tsv"],
+             ["select", "data/test_incomplete.txt", "-k", "1-2", "--seeds", "0", "--svg", place + "/s.svg"]]
+        }
+        let files = ["m.json", "f.txt", "x.mfr", "p.tsv", "s.svg"]
+        for (arguments, file) in zip(commands(blocker), files) {
+            let outcome = try CLI.run(arguments)
+            #expect(outcome.status == 1, "\(arguments)")
+            #expect(outcome.stderr == "mixfill: error: \(blocker)/\(file): cannot create a file in \(blocker): Not a directory; check that the folder exists and is writable\n")
+        }
+        let checkpoints = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--checkpoint-every", "2", "--checkpoint-dir", blocker + "/ck"])
+        #expect(checkpoints.status == 1)
+        #expect(checkpoints.stderr == "mixfill: error: \(blocker)/ck: cannot create the checkpoint folder (\(blocker) exists and is not a folder); choose a writable place\n")
+        #expect(try String(contentsOfFile: blocker, encoding: .utf8) == "a file, not a folder\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["blocker", "m.json"])
+
+        // A read-only file system (root ignores permission bits, so a read-only mount is
+        // the unwritable folder that holds for every user).
+        guard Self.canMountTmpfs else { return }
+        let readOnly = folder + "/read-only"
+        try FileManager.default.createDirectory(atPath: readOnly, withIntermediateDirectories: true)
+        try #require(try CLI.runTool("/bin/mount", ["-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", readOnly]) == 0)
+        defer { _ = try? CLI.runTool("/bin/umount", [readOnly]) }
+        for (arguments, file) in zip(commands(readOnly), files) {
+            let outcome = try CLI.run(arguments)
+            #expect(outcome.status == 1, "\(arguments)")
+            #expect(outcome.stderr == "mixfill: error: \(readOnly)/\(file): cannot create a file in \(readOnly): Read-only file system; check that the folder exists and is writable\n")
+        }
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "a", "data": "\#(Fixtures.smallIncomplete)", "k": [2], "seeds": "0"}]}"#, named: "jobs.json", in: folder)
+        let batch = try CLI.run(["batch", jobs, "--out", readOnly + "/out"])
+        #expect(batch.status == 1)
+        #expect(batch.stderr == "mixfill: error: \(readOnly)/out: cannot create the output folder (\(readOnly)/out: Read-only file system); choose a writable place\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: readOnly).isEmpty)
+    }
+
     @Test func aTargetThatIsNotARegularFileIsNeverReplaced() throws {
         let folder = try Fixtures.scratchFolder()
         let fifo = folder + "/pipe"
