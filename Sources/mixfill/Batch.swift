@@ -47,7 +47,8 @@ struct Batch: ParsableCommand {
         let runner = BatchRunner(
             jobFile: jobFile,
             options: BatchRunner.Options(outputFolder: out, parallel: parallel, checkpointEvery: checkpointEvery,
-                                         defaultThreads: ProcessInfo.processInfo.activeProcessorCount),
+                                         defaultThreads: ProcessInfo.processInfo.activeProcessorCount,
+                                         stopsIdleBLASPool: true),
             report: { event in
                 Display.shared.event(event)
                 if event.kind == .warning, let message = event.message {

@@ -124,39 +124,39 @@ struct Bench: ParsableCommand {
         // Every case is timed in each of --rounds rounds, the cases taking turns within a
         // round, so that a change in the machine's load shows in all of them alike; the
         // medians are over all rounds' iterations.
-        let naive = [NaiveKernel(matrix)] as [any StatisticsKernel]
-        var shardsByPrecision = [Precision: [any StatisticsKernel]]()
+        // The engines as `fit` builds them (`FitEngine`), plus the one-shard-on-threaded-
+        // OpenBLAS configuration that the thread policy was chosen against.
+        let naive = try FitEngine(matrix: matrix, backend: .naive, threads: 1)
+        var blasByPrecision = [Precision: FitEngine]()
         for precision in Precision.allCases {
-            shardsByPrecision[precision] = BLASKernel.shards(of: matrix, count: threadCount, precision: precision)
+            blasByPrecision[precision] = try FitEngine(matrix: matrix, precision: precision, threads: threadCount)
         }
-        let oneShard = [BLASKernel(matrix)] as [any StatisticsKernel]
+        let oneShard = try FitEngine(matrix: matrix, threads: threadCount, threading: .oneShardOnBLASThreads)
         struct Timed {
             var k: Int
             var backend: String
             var precision: Precision
             var restarts: Int
-            var shards: [any StatisticsKernel]
-            var parallelism: Parallelism
+            var engine: FitEngine
             var samples: [Double] = []
         }
         var timed = [Timed]()
         var policyTimed = [(blasThreads: Timed, shardWorkers: Timed)]()
         for componentCount in componentCounts {
-            timed.append(Timed(k: componentCount, backend: "naive", precision: .double, restarts: 1,
-                               shards: naive, parallelism: .blasThreads(1)))
+            timed.append(Timed(k: componentCount, backend: "naive", precision: .double, restarts: 1, engine: naive))
             for restartCount in [1, restarts] {
                 for precision in Precision.allCases {
+                    guard let engine = blasByPrecision[precision] else { continue }
                     timed.append(Timed(k: componentCount, backend: "blas", precision: precision, restarts: restartCount,
-                                       shards: shardsByPrecision[precision] ?? [], parallelism: .shardWorkers(threadCount)))
+                                       engine: engine))
                 }
             }
-            if threadCount > 1 {
+            if threadCount > 1, let shardEngine = blasByPrecision[.double] {
                 for restartCount in [1, restarts] {
                     policyTimed.append((
+                        Timed(k: componentCount, backend: "blas", precision: .double, restarts: restartCount, engine: oneShard),
                         Timed(k: componentCount, backend: "blas", precision: .double, restarts: restartCount,
-                              shards: oneShard, parallelism: .blasThreads(threadCount)),
-                        Timed(k: componentCount, backend: "blas", precision: .double, restarts: restartCount,
-                              shards: shardsByPrecision[.double] ?? [], parallelism: .shardWorkers(threadCount))))
+                              engine: shardEngine)))
                 }
             }
         }
@@ -168,13 +168,13 @@ struct Bench: ParsableCommand {
             gemmSingle.append(GEMMRate.measure(size: gemmSize, precision: .single, threads: threadCount, repeats: 3) / 1e9)
             gemmOneThread.append(GEMMRate.measure(size: gemmSize, precision: .double, threads: 1, repeats: 3) / 1e9)
             for index in timed.indices {
-                timed[index].samples += try timeIterations(timed[index].shards, timed[index].parallelism, matrix,
+                timed[index].samples += try timeIterations(timed[index].engine, matrix,
                                                            timed[index].k, restarts: timed[index].restarts)
             }
             for index in policyTimed.indices {
                 for which in 0..<2 {
                     let item = which == 0 ? policyTimed[index].blasThreads : policyTimed[index].shardWorkers
-                    let samples = try timeIterations(item.shards, item.parallelism, matrix, item.k, restarts: item.restarts)
+                    let samples = try timeIterations(item.engine, matrix, item.k, restarts: item.restarts)
                     if which == 0 { policyTimed[index].blasThreads.samples += samples } else { policyTimed[index].shardWorkers.samples += samples }
                 }
             }
@@ -233,20 +233,17 @@ struct Bench: ParsableCommand {
     /// Seconds per iteration per restart of `iterations` timed iterations: `restarts` seeds
     /// from the course initialisation run as one batch, after one untimed warm-up (the
     /// stopping rule is off, so every iteration is timed at full batch width).
-    func timeIterations(_ shards: [any StatisticsKernel], _ parallelism: Parallelism, _ data: DenseRatingMatrix,
+    func timeIterations(_ engine: FitEngine, _ data: DenseRatingMatrix,
                         _ componentCount: Int, restarts: Int) throws -> [Double] {
         let rule = StoppingRule(relativeTolerance: -.infinity, maxIterations: 1 + iterations)
-        let em = ExpectationMaximization(shards: shards, stoppingRule: rule)
+        let em = engine.expectationMaximization(rule)
         var initials = [Mixture]()
         for seed in 0..<restarts {
             initials.append(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: UInt32(seed)))
         }
-        // As in `fit`: shard workers run without OpenBLAS's idle pool spinning beside them.
-        if parallelism.workerCount > 1 {
-            BLASThreads.set(1)
-            BLASThreads.stopIdleThreads()
-        }
-        let batch = try em.runBatched(from: initials, parallelism: parallelism)
+        // As in `fit`: the engine's threads, without OpenBLAS's idle pool spinning beside them.
+        engine.claimThreads(stopIdleBLASPool: true)
+        let batch = try em.runBatched(from: initials, parallelism: engine.parallelism)
         return batch.iterationSeconds.dropFirst().map { $0 / Double(restarts) }
     }
 
@@ -267,26 +264,29 @@ struct Bench: ParsableCommand {
         let clock = ContinuousClock()
         let rounds = self.rounds
 
-        let oneShard = ExpectationMaximization(kernel: BLASKernel(data))
-        let shards = ExpectationMaximization(shards: BLASKernel.shards(of: data, count: threads))
+        let oneShardEngine = try FitEngine(matrix: data, threads: threads, threading: .oneShardOnBLASThreads)
+        let shardEngine = try FitEngine(matrix: data, threads: threads)
+        let oneShard = oneShardEngine.expectationMaximization()
+        let shards = shardEngine.expectationMaximization()
         let groups = (0..<min(threads, initials.count)).map { worker in
             stride(from: worker, to: initials.count, by: threads).map { initials[$0] }
         }
-        let groupEngines = groups.map { _ in ExpectationMaximization(kernel: BLASKernel(data)) }
+        // One single-threaded engine per restart worker.
+        let groupEngines = try groups.map { _ in try FitEngine(matrix: data, threads: 1).expectationMaximization() }
         var blasThreadsSeconds = [Double]()
         var shardWorkersSeconds = [Double]()
         var restartWorkersSeconds = [Double]()
         var iterations = 0
         for _ in 0..<rounds {
+            oneShardEngine.claimThreads()
             var start = clock.now
-            let reference = try oneShard.runBatched(from: initials, parallelism: .blasThreads(threads))
+            let reference = try oneShard.runBatched(from: initials, parallelism: oneShardEngine.parallelism)
             blasThreadsSeconds.append((clock.now - start).seconds)
             iterations = reference.results.reduce(0) { $0 + $1.iterations }
 
-            BLASThreads.set(1)
-            BLASThreads.stopIdleThreads()
+            shardEngine.claimThreads(stopIdleBLASPool: true)
             start = clock.now
-            _ = try shards.runBatched(from: initials, parallelism: .shardWorkers(threads))
+            _ = try shards.runBatched(from: initials, parallelism: shardEngine.parallelism)
             shardWorkersSeconds.append((clock.now - start).seconds)
 
             let outcomes = groups.map { _ in GroupOutcome() }

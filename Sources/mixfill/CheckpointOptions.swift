@@ -6,7 +6,7 @@ import MixFill
 struct CheckpointOptions: ParsableArguments {
     @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
         "Save each run's EM state every N iterations (and when a run ends or SIGINT/SIGTERM arrives).",
-        discussion: "Restarts then run one at a time.", valueName: "N"))
+        valueName: "N"))
     var checkpointEvery: Int?
 
     @Option(name: .customLong("checkpoint-dir"), help: ArgumentHelp("Folder for checkpoint files.", valueName: "DIR"))
@@ -23,12 +23,12 @@ struct CheckpointOptions: ParsableArguments {
 
     var isActive: Bool { checkpointEvery != nil || resume }
 
-    /// Fits every seed for one K: `multiStart` (the engine's own multi-start loop) when
-    /// nothing needs to watch the iterations, else one restart at a time with checkpoints
-    /// and progress. `settings` are those that change the arithmetic (backend, kernel);
-    /// checkpoints record them with `fingerprint`, the data's.
-    func fit(em: ExpectationMaximization, data: any RatingData, fingerprint: String, settings: [String: String],
-             threads: Int, componentCount: Int, seeds: [UInt32],
+    /// Fits every seed for one K: `multiStart` (the engine's own batched loop) when
+    /// nothing needs to watch the iterations, else the same batch through `ResumableFit`,
+    /// with checkpoints and progress (the same runs, bit for bit). Checkpoints record the
+    /// engine's settings (backend, kernel, precision) with `fingerprint`, the data's.
+    func fit(em: ExpectationMaximization, data: any RatingData, fingerprint: String, engine: FitEngine,
+             componentCount: Int, seeds: [UInt32],
              multiStart: () throws(MixFillError) -> MultiStartFit) throws(MixFillError) -> MultiStartFit {
         guard isActive || Display.shared.isActive else {
             return try multiStart()
@@ -36,10 +36,10 @@ struct CheckpointOptions: ParsableArguments {
         let checkpointing = isActive ? ResumableFit.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        let fitter = ResumableFit(em: em, data: data, fingerprint: fingerprint, settings: settings,
-                                  checkpointing: checkpointing, threads: threads,
+        let fitter = ResumableFit(em: em, data: data, fingerprint: fingerprint, settings: engine.settings,
+                                  checkpointing: checkpointing, threads: engine.threads, parallelism: engine.parallelism,
                                   report: { Display.shared.event($0) }, stopRequested: StopSignals.pending)
-        return try fitter.fit(componentCount: componentCount, seeds: seeds)
+        return try fitter.fitBatched(componentCount: componentCount, seeds: seeds)
     }
 
     /// Before fitting: refuses to overwrite the checkpoints of an earlier fit unless asked to

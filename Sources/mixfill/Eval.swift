@@ -71,14 +71,15 @@ struct Eval: ParsableCommand {
         let start = clock.now
         let models = try Self.models(model, k: k)
         let seedList = try IntegerList.seeds(seeds)
-        let threadCount = engine.applyThreads()
+        let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         let (splits, missingEntries) = try heldOut.splits(of: loaded)
         let loadSeconds = (clock.now - start).seconds
-        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
+                                  threads: threadCount, stopsIdleBLASPool: true)
         var scoresBySplit = [[ModelScore]]()
         for split in splits {
             scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,

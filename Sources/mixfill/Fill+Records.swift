@@ -6,7 +6,7 @@ extension Fill {
     /// `fill` on rating records (or with `--pairs`): the data's items are matched to the
     /// model's by id, then either the requested pairs are predicted, or — when it fits in
     /// memory and on disk — the dense completed matrix is streamed out row by row.
-    func fillRecords(_ loaded: RatingInput, _ file: ModelFile, threadCount: Int) throws {
+    func fillRecords(_ loaded: RatingInput, _ file: ModelFile) throws {
         let modelItems: IdMap
         if loaded.isRecords {
             modelItems = file.items
@@ -27,8 +27,8 @@ extension Fill {
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
-        let kernel = try DataLoading.makeKernel(for: alignedInput, options: input, engine: engine, threadCount: threadCount)
-        let posteriors = ExpectationMaximization(kernel: kernel).posteriors(file.mixture).posteriors
+        let em = try engine.makeEngine(for: alignedInput, kernel: input.kernel).expectationMaximization()
+        let posteriors = em.posteriors(file.mixture).posteriors
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems,
                                       mixture: file.mixture, posteriors: posteriors)
         if let pairs {

@@ -29,18 +29,16 @@ struct Fill: ParsableCommand {
     @OptionGroup var input: InputOptions
 
     func run() throws {
-        let threadCount = engine.applyThreads()
         let file = try ModelFile.read(path: model)
         let loaded = try LoadedRatings.load(data, input.data).input
         if pairs != nil || loaded.isRecords {
-            try fillRecords(loaded, file, threadCount: threadCount)
+            try fillRecords(loaded, file)
             return
         }
         guard let matrix = loaded.denseMatrix, matrix.itemCount == file.mixture.itemCount else {
             throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
         }
-        let kernel = try DataLoading.makeKernel(for: loaded, options: input, engine: engine, threadCount: threadCount)
-        let em = ExpectationMaximization(kernel: kernel)
+        let em = try engine.makeEngine(for: loaded, kernel: input.kernel).expectationMaximization()
         let posteriors = em.posteriors(file.mixture).posteriors
         let filled = Completion.fill(matrix, mixture: file.mixture, posteriors: posteriors)
         try DenseMatrixWriter.write(filled, to: out)

@@ -11,8 +11,8 @@ struct Fit: ParsableCommand {
             --model-out FILE.json writes FILE-k<K>.json per K. --init-model continues from a \
             saved model instead (one run, no seeds): on the data it was fitted on, exactly \
             where that fit stopped; on new data with the same items, from its mixture. With \
-            --checkpoint-every, restarts run one at a time and each saves its state; SIGINT or \
-            SIGTERM then checkpoints and exits with 130 or 143, and --resume continues bit for bit.
+            --checkpoint-every, each restart of the batch saves its state; SIGINT or SIGTERM \
+            then checkpoints and exits with 130 or 143, and --resume continues bit for bit.
             """
     )
 
@@ -71,16 +71,8 @@ struct Fit: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let threadCount = engine.applyThreads()
         logging.configureDisplay()
         try checkpoints.prepare()
-        // The dense BLAS kernel runs its own threads on single-threaded OpenBLAS, and this
-        // process is the only BLAS user: stop OpenBLAS's idle pool now, or it spins beside
-        // them (OpenBLAS restarts it if a kernel sets more BLAS threads after all).
-        if engine.backend == .blas && threadCount > 1 {
-            BLASThreads.set(1)
-            BLASThreads.stopIdleThreads()
-        }
         let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
@@ -111,23 +103,18 @@ struct Fit: ParsableCommand {
         }
 
         // Each K's seeds run as one batch: the same runs, bit for bit, as one seed after another.
-        let engineSetup = try engine.batchedEngine(for: loaded.input, options: input, precision: precision, threads: threadCount)
-        var em = ExpectationMaximization(shards: engineSetup.shards, stoppingRule: StoppingRule(maxIterations: maxIterations))
-        // Runs one restart at a time (checkpoints, the live display) keep the shards on their threads too.
-        em.shardWorkers = engineSetup.parallelism.workerCount
+        let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
+        let em = fitEngine.expectationMaximization(StoppingRule(maxIterations: maxIterations))
         var fitSeconds = 0.0
         var reports = [FitReport.KReport]()
         for componentCount in componentCounts {
             let fitStart = clock.now
-            let fit = try warmStart?.run(em, parallelism: engineSetup.parallelism) ?? checkpoints.fit(
-                em: em, data: loaded.input.data, fingerprint: loaded.fingerprint,
-                settings: ["backend": engine.backend.rawValue,
-                           "kernel": loaded.input.resolvedKernel(input.kernel, backend: engine.backend).rawValue,
-                           "precision": precision.rawValue],
-                threads: threadCount, componentCount: componentCount, seeds: seedList) { () throws(MixFillError) in
+            let fit = try warmStart?.run(em, parallelism: fitEngine.parallelism) ?? checkpoints.fit(
+                em: em, data: loaded.input.data, fingerprint: loaded.fingerprint, engine: fitEngine,
+                componentCount: componentCount, seeds: seedList) { () throws(MixFillError) in
                 // The seeds as one batch: the same runs, bit for bit, as one seed after another.
                 try em.fitBatched(data: loaded.input.data, componentCount: componentCount, seeds: seedList,
-                                  parallelism: engineSetup.parallelism)
+                                  parallelism: fitEngine.parallelism)
             }
             fitSeconds += (clock.now - fitStart).seconds
             let best = fit.best
@@ -163,7 +150,7 @@ struct Fit: ParsableCommand {
         let report = FitReport(
             data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount,
                                         observed: loaded.observedCount),
-            backend: engineSetup.shards[0].name, precision: precision.rawValue, threads: threadCount,
+            backend: fitEngine.name, precision: precision.rawValue, threads: fitEngine.threads,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },

@@ -10,7 +10,7 @@ struct Measure: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time loading and EM iterations of one kernel on a data file (for benchmarks).",
         discussion: """
-            Loads DATA, builds the kernel, takes the course initialisation for seed 0, then runs \
+            Loads DATA, builds the kernel (its shards and threads as fit runs them), takes the course initialisation for seed 0, then runs \
             --iterations full EM iterations (E-step + M-step, no stopping rule) and reports the \
             load time, the median and fastest seconds per iteration and the peak resident memory \
             of the process so far. Scripts/bench-scale runs it.
@@ -71,14 +71,15 @@ struct Measure: ParsableCommand {
 
     func run() throws {
         let clock = ContinuousClock()
-        let threadCount = engine.applyThreads()
         let start = clock.now
         let loaded = try LoadedRatings.load(data, input.data).input
         let loadSeconds = (clock.now - start).seconds
         let kernelStart = clock.now
-        let kernel = try DataLoading.makeKernel(for: loaded, options: input, engine: engine, threadCount: threadCount)
+        // The engine every command runs for these options: the same kernel, shards and threads.
+        let fitEngine = try engine.makeEngine(for: loaded, kernel: input.kernel)
+        let threadCount = fitEngine.threads
         let kernelSeconds = (clock.now - kernelStart).seconds
-        let em = ExpectationMaximization(kernel: kernel)
+        let em = fitEngine.expectationMaximization()
         let initStart = clock.now
         var mixture = try Initialization.courseMixture(data: loaded.data, componentCount: k, seed: seed)
         let initSeconds = (clock.now - initStart).seconds
@@ -99,7 +100,7 @@ struct Measure: ParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let report = Report(
             path: data, format: loaded.format.rawValue, users: loaded.userCount, items: loaded.itemCount,
-            ratings: loaded.observedCount, kernel: kernel.name, threads: threadCount, k: k,
+            ratings: loaded.observedCount, kernel: fitEngine.name, threads: threadCount, k: k,
             load_seconds: loadSeconds, kernel_seconds: kernelSeconds, initialization_seconds: initSeconds,
             iteration_seconds: times, median_iteration_seconds: sorted[sorted.count / 2],
             fastest_iteration_seconds: sorted[0],

@@ -19,29 +19,20 @@ struct EngineOptions: ParsableArguments {
         }
     }
 
-    /// Applies the thread count and returns it.
-    func applyThreads() -> Int {
-        let count = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        BLASThreads.set(count)
-        return count
+    /// The thread count asked for: `--threads`, or all cores.
+    var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
+
+    /// The E-step engine for `input` on `--threads` (see `FitEngine` for who owns the
+    /// threads). The CLI owns its process, so OpenBLAS's idle pool is stopped when the
+    /// engine runs BLAS on one thread beside threads of its own.
+    func makeEngine(for input: RatingInput, kernel: KernelChoice = .auto, precision: Precision = .double) throws -> FitEngine {
+        try FitEngine(input: input, kernel: kernel, backend: backend, precision: precision, threads: threadCount,
+                      stopIdleBLASPool: true)
     }
 
-    /// The kernels of a batched fit and how they share the threads. The dense BLAS kernel:
-    /// one shard of users per thread, each on single-threaded OpenBLAS (measured faster than
-    /// one shard on multi-threaded OpenBLAS; see README, Performance). Every other kernel
-    /// (naive, sparse, blocked) as `DataLoading.makeKernel` builds it, as one shard.
-    /// `--precision single` is for the dense BLAS kernel only.
-    func batchedEngine(for input: RatingInput, options: InputOptions, precision: Precision, threads: Int) throws
-        -> (shards: [any StatisticsKernel], parallelism: Parallelism) {
-        if let conflict = input.precisionConflict(precision, choice: options.kernel, backend: backend) {
-            throw MixFillError.badOption(option: "--precision", message: "\(conflict); add --kernel dense or leave --precision out")
-        }
-        if backend == .blas && input.resolvedKernel(options.kernel, backend: backend) == .dense {
-            let matrix = try input.densified { .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked") }
-            return (BLASKernel.shards(of: matrix, count: threads, precision: precision), .shardWorkers(threads))
-        }
-        let kernel = try DataLoading.makeKernel(for: input, options: options, engine: self, threadCount: threads)
-        return ([kernel], .blasThreads(BLASThreads.current))
+    /// `makeEngine` for a dense matrix (the dense kernel of `--backend`).
+    func makeEngine(for matrix: DenseRatingMatrix) throws -> FitEngine {
+        try FitEngine(matrix: matrix, backend: backend, threads: threadCount, stopIdleBLASPool: true)
     }
 }
 

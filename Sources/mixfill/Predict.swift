@@ -58,7 +58,6 @@ struct Predict: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        _ = serving.engine.applyThreads()
         let file = try ModelFile.read(path: serving.model)
         var server = ModelServer(model: file)
         let requested: [(user: Int64, item: Int64)]

@@ -44,7 +44,6 @@ struct Recommend: ParsableCommand {
     }
 
     func run() throws {
-        _ = serving.engine.applyThreads()
         let file = try ModelFile.read(path: serving.model)
         var server = ModelServer(model: file)
         var excluded = Set<Int>()

@@ -65,14 +65,15 @@ struct Select: ParsableCommand {
         let start = clock.now
         let componentCounts = Array(Set(try IntegerList.componentCounts(k))).sorted()
         let seedList = try IntegerList.seeds(seeds)
-        let threadCount = engine.applyThreads()
+        let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         let matrix = try loaded.denseMatrix()
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
         }
         let (splits, _) = try heldOut.splits(of: loaded)
-        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations))
+        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
+                                  threads: threadCount, stopsIdleBLASPool: true)
         // --test and --gold train on all of DATA: their fit is the BIC fit.
         let splitsTrainOnAll = heldOut.test != nil || heldOut.gold != nil
         let models = componentCounts.map { EvaluatedModel.course(componentCount: $0) }
@@ -84,8 +85,8 @@ struct Select: ParsableCommand {
         if splitsTrainOnAll, let scores = scoresBySplit.first {
             fullFits = scores.compactMap(\.fit)
         } else {
-            let kernel = engine.backend.makeKernel(for: matrix)
-            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, kernel: kernel, componentCount: $0) }
+            let fitEngine = try evaluator.engine(for: matrix)
+            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, engine: fitEngine, componentCount: $0) }
         }
         var candidates = [ComponentCountCandidate]()
         for (index, fit) in fullFits.enumerated() {

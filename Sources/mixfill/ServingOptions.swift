@@ -115,10 +115,6 @@ struct ServingOptions: ParsableArguments {
     /// p(j | u) for every training user: one E-step over the training data with the
     /// saved mixture (the kernel `--kernel auto` picks for the data; dense ones by --backend).
     func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) throws -> [Double] {
-        let threads = BLASThreads.current
-        let kernel = try loaded.input.makeKernel(.auto, backend: engine.backend, threads: threads)
-        if kernel is SparseKernel { BLASThreads.set(1) }
-        defer { BLASThreads.set(threads) }
-        return ExpectationMaximization(kernel: kernel).posteriors(file.mixture).posteriors
+        try engine.makeEngine(for: loaded.input).expectationMaximization().posteriors(file.mixture).posteriors
     }
 }

@@ -30,14 +30,21 @@ public struct BatchRunner: Sendable {
         public var parallel: Int
         /// Periodic checkpoints for jobs that do not set "checkpoint_every".
         public var checkpointEvery: Int?
-        /// BLAS threads for jobs that do not set "threads" (when `parallel` is 1).
+        /// Threads for jobs that do not set "threads" (when `parallel` is 1), used as
+        /// `FitEngine` uses them (the same as `mixfill fit --threads`).
         public var defaultThreads: Int
+        /// Whether the batch may stop OpenBLAS's idle worker pool when a job runs BLAS on
+        /// one thread beside threads of its own (`FitEngine`'s `stopIdleBLASPool`): only for
+        /// a caller that owns the process, the CLI.
+        public var stopsIdleBLASPool: Bool
 
-        public init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int) {
+        public init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int,
+                    stopsIdleBLASPool: Bool = false) {
             self.outputFolder = outputFolder
             self.parallel = parallel
             self.checkpointEvery = checkpointEvery
             self.defaultThreads = defaultThreads
+            self.stopsIdleBLASPool = stopsIdleBLASPool
         }
     }
 
@@ -80,7 +87,11 @@ public struct BatchRunner: Sendable {
         let lock = try FolderLock(folder: folder, name: Self.lockName)
         defer { lock.release() }
         AtomicFile.removeStaleTemporaries(inFolder: folder)
-        if options.parallel > 1 { BLASThreads.set(1) }
+        if options.parallel > 1 {
+            // Every job runs on one thread: OpenBLAS on one too, set before the jobs start.
+            BLASThreads.set(1)
+            if options.stopsIdleBLASPool { BLASThreads.stopIdleThreads() }
+        }
 
         let jobs = jobFile.jobs
         let outcomes = Mutex([JobOutcome](repeating: .pending, count: jobs.count))
@@ -217,29 +228,23 @@ public struct BatchRunner: Sendable {
         } else if let asked = job.threads, asked > 1 {
             log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
-        if let conflict = input.precisionConflict(job.precision, choice: job.kernel, backend: job.backend) {
-            throw .badOption(option: "\(jobFile.path):\(job.line): \"precision\" in job \"\(job.name)\"", message: "\(conflict); add \"kernel\": \"dense\" or leave \"precision\" out")
-        }
-        let kernel = try input.makeKernel(job.kernel, backend: job.backend, threads: threads, precision: job.precision)
-        // The sparse kernel runs its own threads: OpenBLAS then gets one (threads never stack).
-        if options.parallel <= 1 { BLASThreads.set(kernel is SparseKernel ? 1 : threads) }
-        let resolvedKernel = input.resolvedKernel(job.kernel, backend: job.backend)
-
-        let em = ExpectationMaximization(kernel: kernel, stoppingRule: StoppingRule(maxIterations: job.maxIterations))
+        let engine = try FitEngine(input: input, kernel: job.kernel, backend: job.backend, precision: job.precision,
+                                   threads: threads, spelling: .jobFile(jobFile.path, line: job.line, job: job.name),
+                                   stopIdleBLASPool: options.stopsIdleBLASPool && options.parallel <= 1)
+        let em = engine.expectationMaximization(StoppingRule(maxIterations: job.maxIterations))
         let checkpointing = ResumableFit.Checkpointing(
             folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
             resume: true, resumeHint: "rerun the same batch command to continue")
-        let fitter = ResumableFit(em: em, data: data, fingerprint: input.fingerprint,
-                                  settings: ["backend": job.backend.rawValue, "kernel": resolvedKernel.rawValue,
-                                             "precision": job.precision.rawValue],
-                                  checkpointing: checkpointing, threads: threads, job: job.name,
-                                  report: { event in log.add(event) }, stopRequested: stopRequested)
+        let fitter = ResumableFit(em: em, data: data, fingerprint: input.fingerprint, settings: engine.settings,
+                                  checkpointing: checkpointing, threads: threads, parallelism: engine.parallelism,
+                                  job: job.name, report: { event in log.add(event) }, stopRequested: stopRequested)
         // Model files remember their training data as `fit --model-out` writes them.
         let training = TrainingDataRecord(describing: input, path: URL(fileURLWithPath: job.dataPath).standardizedFileURL.path)
         var fits = [JobResult.Fit]()
         var models = [(name: String, file: ModelFile)]()
         for componentCount in job.componentCounts {
-            let fit = try fitter.fit(componentCount: componentCount, seeds: job.seeds)
+            // The seeds as one batch, as `mixfill fit` runs them: the same runs, bit for bit.
+            let fit = try fitter.fitBatched(componentCount: componentCount, seeds: job.seeds)
             let best = fit.best
             var rmse: JobResult.RootMeanSquareErrors?
             if let gold {
@@ -274,7 +279,7 @@ public struct BatchRunner: Sendable {
         return JobResult(job: job.name, jobHash: jobHash, status: .ok,
                          data: JobResult.DataSummary(path: job.data, format: input.format.rawValue, users: input.userCount,
                                                      items: input.itemCount, observed: input.observedCount),
-                         backend: job.backend.rawValue, kernel: resolvedKernel.rawValue,
+                         backend: job.backend.rawValue, kernel: engine.kernel.rawValue,
                          precision: job.precision == .double ? nil : job.precision.rawValue, seeds: job.seeds,
                          maxIterations: job.maxIterations, fits: fits)
     }

@@ -18,7 +18,7 @@
 ///     kernel            "auto" (default), "dense", "blocked" or "sparse", as `fit --kernel`
 ///     precision         "double" (default) or "single" (the dense BLAS kernel only), as `fit --precision`
 ///     rating_scale      "MIN-MAX" or [MIN, MAX]: refuse data with a rating outside it, as `--rating-scale`
-///     threads           threads for this job, 1 to 1024 (default: all cores; 1 under --parallel > 1)
+///     threads           threads for this job, 1 to 1024, as `fit --threads` uses them (default: all cores; 1 under --parallel > 1)
 ///     max_iterations    default 1000
 ///     gold              the complete matrix, to report RMSE
 ///     models            write model-k<K>.json files (default true)

@@ -4,9 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// A multi-seed fit that can be stopped and continued: restarts run one at a time through
-/// `ExpectationMaximization.run(resuming:observer:)`, each with its own checkpoint file
-/// `FOLDER/k<K>-seed<s>.ckpt`, written
+/// A multi-seed fit that can be stopped and continued. A K's restarts run as one batch
+/// (`fitBatched`, through `ExpectationMaximization.runBatched(resuming:parallelism:observer:)`)
+/// or one at a time (`fit`), each with its own checkpoint file `FOLDER/k<K>-seed<s>.ckpt`,
+/// written
 ///
 /// - every `every` iterations (when set), atomically;
 /// - when `stopRequested` reports a signal: after the current iteration, then the fit
@@ -15,7 +16,11 @@ import Darwin
 ///
 /// Resuming loads each run's checkpoint (refusing one written for other data or other
 /// settings) and continues it; the result is bit for bit the one an uninterrupted fit
-/// gives, because the EM loop depends on nothing but the saved state.
+/// gives, because the EM loop depends on nothing but the saved state and the batched
+/// E-step gives every restart exactly its solo statistics (in double precision whatever
+/// the batch; single-precision SGEMM sums depend on the batch's width, which a resumed
+/// batch reproduces when its restarts were saved together — by a signal or a periodic
+/// checkpoint — but not after a SIGKILL between two of their checkpoint writes).
 public struct ResumableFit {
     public struct Checkpointing: Sendable {
         /// Where the run files go (created if missing).
@@ -42,6 +47,8 @@ public struct ResumableFit {
     public let settings: [String: String]
     public let checkpointing: Checkpointing?
     public let threads: Int
+    /// How a batch's E-steps use the threads (the engine's; see `FitEngine`).
+    public let parallelism: Parallelism
     /// The batch job this fit belongs to, for events.
     public var job: String?
     public var report: (FitEvent) -> Void
@@ -52,7 +59,7 @@ public struct ResumableFit {
     /// `fingerprint` identifies the data in checkpoints (`RatingInput.fingerprint`, as model
     /// files record it); a dense matrix's own is used when it is left out.
     public init(em: ExpectationMaximization, data: any RatingData, fingerprint: String? = nil, settings: [String: String],
-                checkpointing: Checkpointing?, threads: Int, job: String? = nil,
+                checkpointing: Checkpointing?, threads: Int, parallelism: Parallelism? = nil, job: String? = nil,
                 report: @escaping (FitEvent) -> Void = { _ in }, stopRequested: @escaping () -> Int32? = { nil }) {
         precondition(checkpointing == nil || fingerprint != nil || data is DenseRatingMatrix,
                      "checkpoints of record data need the data's fingerprint")
@@ -61,6 +68,7 @@ public struct ResumableFit {
         self.settings = settings
         self.checkpointing = checkpointing
         self.threads = threads
+        self.parallelism = parallelism ?? (em.shardWorkers > 1 ? .shardWorkers(em.shardWorkers) : .blasThreads(BLASThreads.current))
         self.job = job
         self.report = report
         self.stopRequested = stopRequested
@@ -85,69 +93,129 @@ public struct ResumableFit {
         if checkpointing != nil { try createFolder() }
         var runs = [SeededRun]()
         for seed in seeds {
-            runs.append(try run(componentCount: componentCount, seed: seed))
+            runs.append(contentsOf: try run(componentCount: componentCount, seeds: [seed]))
         }
         return MultiStartFit(componentCount: componentCount, runs: runs)
     }
 
-    private func run(componentCount: Int, seed: UInt32) throws(MixFillError) -> SeededRun {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let identity = identity(componentCount: componentCount, seed: seed)
-        let path = checkpointing.map { $0.folder + "/" + Self.checkpointName(componentCount: componentCount, seed: seed) }
-        var state: EMState?
-        var earlierSeconds = 0.0
-        if let checkpointing, let path, checkpointing.resume, access(path, F_OK) == 0 {
-            let saved = try Checkpoint.read(path: path)
-            if let mismatch = saved.identity.mismatch(continuing: identity) {
-                throw .badFile(file: path, message: "this checkpoint \(mismatch); give the data and options it was written with, or delete \(checkpointing.folder) to start over")
+    /// Fits K components from every seed as one batch: the same runs, bit for bit, as
+    /// `fit` (and as `ExpectationMaximization.fitBatched`), in the batched loop's time.
+    public func fitBatched(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> MultiStartFit {
+        precondition(!seeds.isEmpty, "at least one seed")
+        if checkpointing != nil { try createFolder() }
+        return MultiStartFit(componentCount: componentCount, runs: try run(componentCount: componentCount, seeds: seeds))
+    }
+
+    /// Runs `seeds` for K as one batch, each from its checkpoint when resuming.
+    private func run(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SeededRun] {
+        let identities = seeds.map { identity(componentCount: componentCount, seed: $0) }
+        let paths = seeds.map { seed in
+            checkpointing.map { $0.folder + "/" + Self.checkpointName(componentCount: componentCount, seed: seed) }
+        }
+        var saved = [EMState?](repeating: nil, count: seeds.count)
+        var earlierSeconds = [Double](repeating: 0, count: seeds.count)
+        if let checkpointing, checkpointing.resume {
+            for index in seeds.indices {
+                guard let path = paths[index], access(path, F_OK) == 0 else { continue }
+                let checkpoint = try Checkpoint.read(path: path)
+                if let mismatch = checkpoint.identity.mismatch(continuing: identities[index]) {
+                    throw .badFile(file: path, message: "this checkpoint \(mismatch); give the data and options it was written with, or delete \(checkpointing.folder) to start over")
+                }
+                saved[index] = checkpoint.state
+                earlierSeconds[index] = checkpoint.seconds
             }
-            state = saved.state
-            earlierSeconds = saved.seconds
         }
         if let checkpointing, let signal = stopRequested() {
-            throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: stopped before K = \(componentCount), seed \(seed); finished runs are saved in \(checkpointing.folder); \(checkpointing.resumeHint)")
+            throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: stopped before K = \(componentCount), \(Self.seedList(seeds)); finished runs are saved in \(checkpointing.folder); \(checkpointing.resumeHint)")
         }
-        let initial: EMState
-        if let state {
-            initial = state
-        } else {
-            initial = EMState(initial: try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed))
+        let clock = ContinuousClock()
+        let start = clock.now
+        var initials = [EMState]()
+        for index in seeds.indices {
+            if let state = saved[index] {
+                initials.append(state)
+            } else {
+                initials.append(EMState(initial: try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seeds[index])))
+            }
         }
-        report(FitEvent(.runStart, job: job, componentCount: componentCount, seed: seed,
-                        maxIterations: em.stoppingRule.maxIterations,
-                        resumedFrom: state.map(\.iterations)))
-
+        // Initialisation time goes to the runs in equal parts, as their checkpoints' seconds.
+        let initialSeconds = (clock.now - start).seconds / Double(seeds.count)
         let maxIterations = em.stoppingRule.maxIterations
         let tolerance = em.stoppingRule.relativeTolerance
-        let elapsed = { earlierSeconds + (clock.now - start).seconds }
-        let result = try em.run(resuming: initial) { (current: EMState) throws(MixFillError) in
-            let trace = current.logLikelihoodTrace
-            let last = trace[trace.count - 1]
-            report(FitEvent(.iteration, job: job, componentCount: componentCount, seed: seed,
-                            iteration: current.iterations, maxIterations: maxIterations, logLikelihood: last,
-                            logLikelihoodChange: trace.count > 1 ? last - trace[trace.count - 2] : nil,
-                            tolerance: tolerance, seconds: elapsed()))
-            guard let checkpointing, let path, !current.converged, current.iterations < maxIterations else { return }
-            var saved = false
-            if let every = checkpointing.every, current.iterations % every == 0 {
-                try save(current, identity: identity, seconds: elapsed(), to: path)
-                saved = true
-            }
-            if let signal = stopRequested() {
-                if !saved { try save(current, identity: identity, seconds: elapsed(), to: path) }
-                throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: K = \(componentCount), seed \(seed) saved at iteration \(current.iterations) in \(path); \(checkpointing.resumeHint)")
-            }
+        for index in seeds.indices {
+            report(FitEvent(.runStart, job: job, componentCount: componentCount, seed: seeds[index],
+                            maxIterations: maxIterations, resumedFrom: saved[index].map(\.iterations)))
         }
-        let seconds = elapsed()
-        if let path {
-            let final = EMState(mixture: result.mixture, logLikelihoodTrace: result.logLikelihoodTrace, converged: result.converged)
-            try save(final, identity: identity, seconds: seconds, to: path)
+        var ended = [Bool](repeating: false, count: seeds.count)
+        let earlier = earlierSeconds
+        let seconds = { (index: Int, share: Double) in earlier[index] + initialSeconds + share }
+        let batch = try em.runBatched(resuming: initials, parallelism: parallelism) { (progress: [BatchedRestartProgress]) throws(MixFillError) in
+            var savedNow = Set<Int>()
+            for restart in progress {
+                let index = restart.index
+                let current = restart.state
+                let trace = current.logLikelihoodTrace
+                let last = trace[trace.count - 1]
+                let elapsed = seconds(index, restart.seconds)
+                report(FitEvent(.iteration, job: job, componentCount: componentCount, seed: seeds[index],
+                                iteration: current.iterations, maxIterations: maxIterations, logLikelihood: last,
+                                logLikelihoodChange: trace.count > 1 ? last - trace[trace.count - 2] : nil,
+                                tolerance: tolerance, seconds: elapsed))
+                if current.converged || current.iterations >= maxIterations {
+                    // The run is over: save it now, so that a later interruption does not redo it.
+                    if let path = paths[index] {
+                        try save(current, identity: identities[index], seconds: elapsed, to: path)
+                    }
+                    report(FitEvent(.runEnd, job: job, componentCount: componentCount, seed: seeds[index],
+                                    iteration: current.iterations, maxIterations: maxIterations,
+                                    logLikelihood: last, converged: current.converged, seconds: elapsed))
+                    ended[index] = true
+                } else if let every = checkpointing?.every, let path = paths[index], current.iterations % every == 0 {
+                    try save(current, identity: identities[index], seconds: elapsed, to: path)
+                    savedNow.insert(index)
+                }
+            }
+            guard let checkpointing, let signal = stopRequested() else { return }
+            let stopped = progress.filter { !ended[$0.index] }
+            // Runs that ended in this iteration are saved; the next K stops before it starts.
+            guard !stopped.isEmpty else { return }
+            for restart in stopped where !savedNow.contains(restart.index) {
+                guard let path = paths[restart.index] else { continue }
+                try save(restart.state, identity: identities[restart.index], seconds: seconds(restart.index, restart.seconds), to: path)
+            }
+            throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: \(Self.stopSummary(componentCount: componentCount, stopped: stopped.map { (seeds[$0.index], $0.state.iterations) }, paths: stopped.map { paths[$0.index] ?? "" }, folder: checkpointing.folder)); \(checkpointing.resumeHint)")
         }
-        report(FitEvent(.runEnd, job: job, componentCount: componentCount, seed: seed,
-                        iteration: result.iterations, maxIterations: maxIterations,
-                        logLikelihood: result.logLikelihood, converged: result.converged, seconds: seconds))
-        return SeededRun(seed: seed, result: result, seconds: seconds)
+        var runs = [SeededRun]()
+        for index in seeds.indices {
+            let result = batch.results[index]
+            let elapsed = seconds(index, batch.seconds[index])
+            if !ended[index] {
+                // Finished before this batch (from its checkpoint): saved again, reported as ended.
+                if let path = paths[index] {
+                    let final = EMState(mixture: result.mixture, logLikelihoodTrace: result.logLikelihoodTrace, converged: result.converged)
+                    try save(final, identity: identities[index], seconds: elapsed, to: path)
+                }
+                report(FitEvent(.runEnd, job: job, componentCount: componentCount, seed: seeds[index],
+                                iteration: result.iterations, maxIterations: maxIterations,
+                                logLikelihood: result.logLikelihood, converged: result.converged, seconds: elapsed))
+            }
+            runs.append(SeededRun(seed: seeds[index], result: result, seconds: elapsed))
+        }
+        return runs
+    }
+
+    /// "seed 3" or "seeds 0, 1, 2".
+    static func seedList(_ seeds: [UInt32]) -> String {
+        seeds.count == 1 ? "seed \(seeds[0])" : "seeds " + seeds.map(String.init).joined(separator: ", ")
+    }
+
+    /// What a signal saved: "K = 5, seed 1 saved at iteration 4 in FOLDER/k5-seed1.ckpt", or
+    /// for several runs "K = 12, seeds 0, 1 saved at iteration 7 in FOLDER".
+    static func stopSummary(componentCount: Int, stopped: [(seed: UInt32, iterations: Int)], paths: [String], folder: String) -> String {
+        let iterations = Set(stopped.map(\.iterations)).sorted()
+        let at = iterations.count == 1 ? "iteration \(iterations[0])" : "iterations \(iterations.map(String.init).joined(separator: ", "))"
+        let place = stopped.count == 1 ? paths[0] : folder
+        return "K = \(componentCount), \(seedList(stopped.map(\.seed))) saved at \(at) in \(place)"
     }
 
     private func save(_ state: EMState, identity: Checkpoint.Identity, seconds: Double, to path: String) throws(MixFillError) {

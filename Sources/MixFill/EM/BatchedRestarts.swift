@@ -39,14 +39,26 @@ extension ExpectationMaximization {
     public func runBatched(from initials: [Mixture], previousLogLikelihoods: [Double?]? = nil,
                            parallelism: Parallelism = .blasThreads(1)) throws(MixFillError) -> BatchedRuns {
         precondition(previousLogLikelihoods.map { $0.count == initials.count } ?? true, "one previous log-likelihood per restart")
-        let restarts = initials.indices.map {
-            RestartState(initial: initials[$0], previousLogLikelihood: previousLogLikelihoods?[$0] ?? nil)
+        let states = initials.indices.map {
+            EMState(initial: initials[$0], previousLogLikelihood: previousLogLikelihoods?[$0] ?? nil)
         }
+        return try runBatched(resuming: states, parallelism: parallelism)
+    }
+
+    /// `runBatched(from:)` from saved states (fresh ones, or ones saved by checkpoints,
+    /// possibly finished): restart r continues from `states[r]` exactly as
+    /// `run(resuming: states[r])` does, bit for bit. After every batched iteration
+    /// `observer`, when given, sees the restarts that ran in it (in input order); it may
+    /// save or report them, or throw to stop the whole batch there.
+    public func runBatched(resuming states: [EMState], parallelism: Parallelism = .blasThreads(1),
+                           observer: (([BatchedRestartProgress]) throws(MixFillError) -> Void)? = nil)
+        throws(MixFillError) -> BatchedRuns {
+        let restarts = states.map { RestartState(state: $0) }
         var iterationSeconds = [Double]()
         var iterationRestarts = [Int]()
-        var active = stoppingRule.maxIterations > 0 ? restarts : []
-        let workspace = BatchWorkspace(shards: shards)
         let rule = stoppingRule
+        var active = restarts.filter { $0.isRunning(rule) }
+        let workspace = BatchWorkspace(shards: shards)
         let clock = ContinuousClock()
         let blasThreads = BLASThreads.current
         BLASThreads.set(parallelism.blasThreadCount)
@@ -66,6 +78,12 @@ extension ExpectationMaximization {
             }
             iterationSeconds.append(elapsed)
             iterationRestarts.append(active.count)
+            if let observer {
+                let ran = restarts.indices.filter { index in
+                    restarts[index].failure == nil && active.contains { $0 === restarts[index] }
+                }
+                try observer(ran.map { BatchedRestartProgress(index: $0, state: restarts[$0].state, seconds: restarts[$0].seconds) })
+            }
             active = active.filter { $0.isRunning(rule) }
         }
         if let failure = restarts.lazy.compactMap(\.failure).first {
@@ -76,20 +94,36 @@ extension ExpectationMaximization {
     }
 }
 
+/// A restart after a batched iteration it ran in (`runBatched(resuming:parallelism:observer:)`).
+public struct BatchedRestartProgress: Sendable {
+    /// The restart's position in the batch's input.
+    public var index: Int
+    /// Its state after the iteration (the M-step done, `converged` decided).
+    public var state: EMState
+    /// Its share of the batch's wall time so far.
+    public var seconds: Double
+}
+
 /// One restart's progress through the batched loop. Each iteration exactly one worker
 /// thread advances it.
 private final class RestartState {
     var mixture: Mixture
-    var trace: [Double] = []
-    var converged = false
+    var trace: [Double]
+    var converged: Bool
     var failure: MixFillError?
     var seconds = 0.0
     /// The log-likelihood the first E-step is tested against (a warm start's), if any.
     let previousLogLikelihood: Double?
 
-    init(initial: Mixture, previousLogLikelihood: Double?) {
-        mixture = initial
-        self.previousLogLikelihood = previousLogLikelihood
+    init(state: EMState) {
+        mixture = state.mixture
+        trace = state.logLikelihoodTrace
+        converged = state.converged
+        previousLogLikelihood = state.previousLogLikelihood
+    }
+
+    var state: EMState {
+        EMState(mixture: mixture, logLikelihoodTrace: trace, converged: converged, previousLogLikelihood: previousLogLikelihood)
     }
 
     /// The body of `run(from:)`'s loop, given this restart's summed E-step statistics.

@@ -140,15 +140,25 @@ public struct ExpectationMaximization {
                          logLikelihoodTrace: state.logLikelihoodTrace)
     }
 
-    /// p(j|u) for every user (shards concatenated in order) and the total log-likelihood.
+    /// p(j|u) for every user (shards concatenated in order) and the total log-likelihood
+    /// (the shards' added in shard order). The shards run on `shardWorkers` threads.
     public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+        let parts = shards.map { _ in ShardPosteriors() }
+        let shards = self.shards
+        forEachConcurrently(shards.count, workers: shardWorkers) { index in
+            parts[index].value = shards[index].posteriors(mixture)
+        }
         var all = [Double]()
         var logLikelihood = 0.0
-        for shard in shards {
-            let part = shard.posteriors(mixture)
-            all.append(contentsOf: part.posteriors)
-            logLikelihood += part.logLikelihood
+        for part in parts {
+            all.append(contentsOf: part.value.posteriors)
+            logLikelihood += part.value.logLikelihood
         }
         return (all, logLikelihood)
     }
+}
+
+/// One shard's posteriors, written by exactly one worker thread.
+private final class ShardPosteriors {
+    var value: (posteriors: [Double], logLikelihood: Double) = ([], 0)
 }

@@ -60,21 +60,35 @@ public struct Evaluator: Sendable {
     public var seeds: [UInt32]
     public var backend: Backend
     public var stoppingRule: StoppingRule
+    /// Threads of the fits' engines (`FitEngine`: the same kernel, shards and threads as
+    /// `mixfill fit --threads` on the same matrix, so the same fits bit for bit).
+    public var threads: Int
+    /// Passed to every engine (`FitEngine`'s `stopIdleBLASPool`): only for the CLI.
+    public var stopsIdleBLASPool: Bool
 
-    public init(seeds: [UInt32], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule()) {
+    public init(seeds: [UInt32], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule(), threads: Int = 1,
+                stopsIdleBLASPool: Bool = false) {
         precondition(!seeds.isEmpty)
         self.seeds = seeds
         self.backend = backend
         self.stoppingRule = stoppingRule
+        self.threads = threads
+        self.stopsIdleBLASPool = stopsIdleBLASPool
     }
 
-    /// Fits K components on `data` from every seed and keeps the best run.
-    public func fitCourse(_ data: DenseRatingMatrix, kernel: any StatisticsKernel, componentCount: Int) throws(MixFillError) -> CourseFit {
-        let em = ExpectationMaximization(kernel: kernel, stoppingRule: stoppingRule)
+    /// The engine the fits of `data` run on.
+    public func engine(for data: DenseRatingMatrix) throws(MixFillError) -> FitEngine {
+        try FitEngine(matrix: data, backend: backend, threads: threads, stopIdleBLASPool: stopsIdleBLASPool)
+    }
+
+    /// Fits K components on `data` (the matrix `engine` was built for) from every seed and
+    /// keeps the best run.
+    public func fitCourse(_ data: DenseRatingMatrix, engine: FitEngine, componentCount: Int) throws(MixFillError) -> CourseFit {
+        let em = engine.expectationMaximization(stoppingRule)
         // The seeds as one batch: the same runs, bit for bit, with the data read once per
         // iteration for all of them.
         let fit = try em.fitBatched(data: data, componentCount: componentCount, seeds: seeds,
-                                    parallelism: .blasThreads(BLASThreads.current))
+                                    parallelism: engine.parallelism)
         let best = fit.best
         return CourseFit(
             componentCount: componentCount, bestSeed: best.seed, mixture: best.result.mixture,
@@ -103,7 +117,7 @@ public struct Evaluator: Sendable {
         var itemRatingCounts = [Int](repeating: 0, count: itemCount)
         for rating in training { itemRatingCounts[rating.item] += 1 }
         var matrix: DenseRatingMatrix?
-        var kernel: (any StatisticsKernel)?
+        var engine: FitEngine?
         var scores = [ModelScore]()
         let unclipped = RatingScale(minimum: -.infinity, maximum: .infinity)
         func missingEntryError(_ predictor: some RatingPredictor) -> Double? {
@@ -126,10 +140,10 @@ public struct Evaluator: Sendable {
                 if matrix == nil {
                     let dense = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
                     matrix = dense
-                    kernel = backend.makeKernel(for: dense)
+                    engine = try self.engine(for: dense)
                 }
-                guard let matrix, let kernel else { continue }
-                let fit = try fitCourse(matrix, kernel: kernel, componentCount: componentCount)
+                guard let matrix, let engine else { continue }
+                let fit = try fitCourse(matrix, engine: engine, componentCount: componentCount)
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
                 scores.append(ModelScore(model: model, metrics: .score(predictor, on: test, scale: scale), fit: fit,

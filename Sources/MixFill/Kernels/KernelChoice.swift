@@ -70,6 +70,15 @@ extension RatingInput {
         return nil
     }
 
+    /// `precisionConflict` as the error of the precision option, spelled as `spelling`
+    /// spells the options: "--precision: …; add --kernel dense or leave --precision out".
+    public func precisionError(_ precision: Precision, choice: KernelChoice, backend: Backend,
+                               spelling: FitEngine.Spelling = .commandLine) -> MixFillError? {
+        precisionConflict(precision, choice: choice, backend: backend).map { conflict in
+            .badOption(option: spelling.place("precision"), message: "\(conflict); add \(spelling.setting("kernel", ["dense"])) or leave \(spelling.option("precision")) out")
+        }
+    }
+
     /// Builds the E-step kernel. `threads` is the number of Swift threads for the sparse
     /// kernel (the GEMM kernels use OpenBLAS's threads, set by the caller). `precision`
     /// is the dense BLAS kernel's; a precision that conflicts with the kernel
@@ -78,14 +87,17 @@ extension RatingInput {
     /// For record input the dense kernel must build the n × d matrix: it is refused when
     /// that would take more than half of this machine's memory (`auto` never picks it for
     /// records), and when a rating is 0 (the dense format's "missing").
-    public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int,
-                           precision: Precision = .double) throws(MixFillError) -> any StatisticsKernel {
-        if let conflict = precisionConflict(precision, choice: choice, backend: backend) {
-            throw .badOption(option: "--precision", message: "\(conflict); add --kernel dense or leave --precision out")
+    ///
+    /// This is one kernel; `FitEngine` builds the shards and threads a fit runs on.
+    /// Errors name the options as `spelling` spells them (the command line's by default).
+    public func makeKernel(_ choice: KernelChoice, backend: Backend, threads: Int, precision: Precision = .double,
+                           spelling: FitEngine.Spelling = .commandLine) throws(MixFillError) -> any StatisticsKernel {
+        if let error = precisionError(precision, choice: choice, backend: backend, spelling: spelling) {
+            throw error
         }
         let resolved = resolvedKernel(choice, backend: backend)
         if backend == .naive, choice != .auto, choice != .dense {
-            throw .badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel \(choice.rawValue); drop --backend naive or use --kernel dense")
+            throw .badOption(option: spelling.place("backend"), message: "'naive' is the dense textbook kernel and cannot run with \(spelling.setting("kernel", [choice.rawValue])); drop \(spelling.setting("backend", ["naive"])) or use \(spelling.setting("kernel", ["dense"]))")
         }
         switch resolved {
         case .sparse:
@@ -93,10 +105,16 @@ extension RatingInput {
         case .blocked:
             return BlockedKernel(table.matrix)
         case .dense, .auto:
-            let matrix = try densified {
-                .badOption(option: "--kernel", message: "\($0); use --kernel sparse or blocked")
-            }
+            let matrix = try densified(spelling: spelling)
             return backend == .blas ? BLASKernel(matrix, precision: precision) : backend.makeKernel(for: matrix)
+        }
+    }
+
+    /// `densified(refusal:)` with the refusal an error of the kernel option, as `spelling`
+    /// spells it: "…; use --kernel sparse or blocked".
+    public func densified(spelling: FitEngine.Spelling) throws(MixFillError) -> DenseRatingMatrix {
+        try densified {
+            .badOption(option: spelling.place("kernel"), message: "\($0); use \(spelling.setting("kernel", ["sparse", "blocked"]))")
         }
     }
 
