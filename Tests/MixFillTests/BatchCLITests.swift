@@ -220,10 +220,48 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(JobResult.readIfPresent(path: folder + "/out/scaled-ok/result.json")?.status == .ok)
     }
 
+    /// A batch job runs its K's seeds as `mixfill fit` does (the same `FitEngine`, the seeds as
+    /// one batch, with checkpoints): on the same data, seeds and threads every run has fit's
+    /// log-likelihood, bit for bit, and its iteration count — with and without fit's own
+    /// checkpoints.
+    @Test func aBatchJobGivesFitsResultsBitForBit() throws {
+        let folder = try Fixtures.scratchFolder()
+        let jobs = try Fixtures.write("""
+            {"jobs": [{"name": "course", "data": "\(Fixtures.netflixIncomplete)", "k": [1, 4], "seeds": "0-2", "threads": 2,
+                       "checkpoint_every": 3}]}
+            """, named: "jobs.json", in: folder)
+        #expect(try CLI.run(["batch", jobs, "--out", folder + "/out"]).status == 0)
+        let result = try #require(JobResult.readIfPresent(path: folder + "/out/course/result.json"))
+        let batchRuns = (result.fits ?? []).flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.logLikelihood, $0.iterations) } }
+        #expect(batchRuns.count == 6)
+
+        let common = ["fit", Fixtures.netflixIncomplete, "-k", "1,4", "--seeds", "0-2", "--threads", "2", "--json"]
+        for extra in [[], ["--checkpoint-every", "3", "--checkpoint-dir", folder + "/checkpoints"]] {
+            let fit = try CLI.run(common + extra)
+            #expect(fit.status == 0)
+            // JSONDecoder reads doubles exactly (JSONSerialization may be an ulp off).
+            struct Report: Decodable {
+                struct Fit: Decodable { var k: Int; var runs: [Run] }
+                struct Run: Decodable { var seed: UInt32; var log_likelihood: Double; var iterations: Int }
+                var fits: [Fit]
+            }
+            let report = try JSONDecoder().decode(Report.self, from: Data(fit.stdout.utf8))
+            let fitRuns = report.fits.flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.log_likelihood, $0.iterations) } }
+            #expect(fitRuns.count == batchRuns.count)
+            for (fitRun, batchRun) in zip(fitRuns, batchRuns) {
+                #expect(fitRun.0 == batchRun.0 && fitRun.1 == batchRun.1)
+                #expect(fitRun.2.bitPattern == batchRun.2.bitPattern, "K = \(batchRun.0), seed \(batchRun.1)")
+                #expect(fitRun.3 == batchRun.3, "K = \(batchRun.0), seed \(batchRun.1)")
+            }
+        }
+    }
+
+    /// With `--parallel` every job runs on one thread; a job's results depend on its
+    /// threads (the dense BLAS kernel's shards, as in `fit`), so the jobs here ask for one.
     @Test func parallelJobsGiveTheSameFilesAsOneAtATime() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""
-            {"jobs": [
+            {"defaults": {"threads": 1}, "jobs": [
                {"name": "a", "data": "ratings.txt", "k": [2, 3], "seeds": "0-3"},
                {"name": "b", "data": "ratings.txt", "k": [4], "seeds": "0-3", "backend": "naive"},
                {"name": "c", "data": "\(Fixtures.netflixIncomplete)", "k": [3], "seeds": "0"}
@@ -345,7 +383,7 @@ func filesBelow(_ folder: String) -> [String] {
         let checkpoints = folder + "/checkpoints"
         let process = try CLI.start(common + ["--model-out", folder + "/model.json", "--checkpoint-every", "2",
                                               "--checkpoint-dir", checkpoints, "--log-format", "json"], in: folder)
-        // Stop in the middle of seed 1's run.
+        // Stop in the middle of the batch of seeds 0-3 (all of them checkpoint every 2 iterations).
         #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: checkpoints + "/k12-seed1.ckpt") })
         kill(process.processIdentifier, SIGTERM)
         process.waitUntilExit()
@@ -354,7 +392,7 @@ func filesBelow(_ folder: String) -> [String] {
         let last = try #require(stderr.split(separator: "\n").last)
         let error = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
         #expect(error["event"] as? String == "error" && error["exit_code"] as? Int == 143)
-        #expect((error["message"] as? String ?? "").hasPrefix("SIGTERM received: K = 12, seed "))
+        #expect((error["message"] as? String ?? "").hasPrefix("SIGTERM received: K = 12, seeds 0, 1"))
         #expect((error["message"] as? String ?? "").hasSuffix("; rerun with --resume to continue"))
         #expect(!FileManager.default.fileExists(atPath: folder + "/model.json"))
         #expect(!filesBelow(checkpoints).contains { $0.hasPrefix(".") }, "temporary files left: \(filesBelow(checkpoints))")
