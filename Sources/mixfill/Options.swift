@@ -29,11 +29,6 @@ struct EngineOptions: ParsableArguments {
         try FitEngine(input: input, kernel: kernel, backend: backend, precision: precision, threads: threadCount,
                       stopIdleBLASPool: true)
     }
-
-    /// `makeEngine` for a dense matrix (the dense kernel of `--backend`).
-    func makeEngine(for matrix: DenseRatingMatrix) throws -> FitEngine {
-        try FitEngine(matrix: matrix, backend: backend, threads: threadCount, stopIdleBLASPool: true)
-    }
 }
 
 /// Integer lists as the CLI spells them (`1,12`, `0-4`, `0-2,7`): the library's
