@@ -73,6 +73,7 @@ struct Eval: ParsableCommand {
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
+        try loaded.input.requireRatings(name: data)
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }

@@ -84,6 +84,7 @@ struct Fit: ParsableCommand {
             return [count]
         } ?? IntegerList.componentCounts(k ?? "1,12")
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
+        try loaded.input.requireRatings(name: data)
         for count in componentCounts where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }

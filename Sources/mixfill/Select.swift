@@ -67,6 +67,7 @@ struct Select: ParsableCommand {
         let seedList = try IntegerList.seeds(seeds)
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
+        try loaded.input.requireRatings(name: data)
         let matrix = try loaded.denseMatrix()
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")

@@ -181,6 +181,25 @@ enum CLI {
         #expect(line == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
     }
 
+    /// A dense matrix of zeros is all missing: fit, eval, select and batch refuse it
+    /// instead of "fitting" it with a log-likelihood of 0.
+    @Test func aMatrixWithoutRatingsIsRefused() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("0 0 0\n0 0 0\n", named: "zeros.txt", in: folder)
+        let expected = "mixfill: error: \(path): holds no ratings: every entry is 0 (missing), so there is nothing to fit; give a matrix with at least one rating"
+        #expect(try CLI.usageFailure(["fit", path, "-k", "1", "--model-out", folder + "/m.json"]) == expected)
+        #expect(try CLI.usageFailure(["eval", path, "--holdout", "0.5"]) == expected)
+        #expect(try CLI.usageFailure(["select", path, "-k", "1-2"]) == expected)
+        #expect(!FileManager.default.fileExists(atPath: folder + "/m.json"))
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "z", "data": "zeros.txt", "k": [1]}]}"#, named: "jobs.json", in: folder)
+        let batch = try CLI.run(["batch", jobs, "--out", folder + "/out"])
+        #expect(batch.status == 3, "\(batch.stderr)")  // a job failed
+        #expect(JobResult.readIfPresent(path: folder + "/out/z/result.json")?.error == JobResult.Failure(
+            message: "\(path): holds no ratings: every entry is 0 (missing), so there is nothing to fit; give a matrix with at least one rating",
+            exitCode: 2))
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out/z/model-k1.json"))
+    }
+
     @Test func malformedSeedList() throws {
         let expected = [
             "0-": "'0-' in '0-' is not a seed or range; write the list like 0-4 or 0,1,2",

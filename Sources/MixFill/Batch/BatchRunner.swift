@@ -203,6 +203,7 @@ public struct BatchRunner: Sendable {
             log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
         }
         let data = input.data
+        try input.requireRatings(name: job.dataPath)
         for count in job.componentCounts where count > input.userCount {
             throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
         }

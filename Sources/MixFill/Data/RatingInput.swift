@@ -65,6 +65,15 @@ public struct RatingInput: Sendable {
     public var itemCount: Int { data.itemCount }
     public var observedCount: Int { data.observedCount }
 
+    /// Refuses data without a single rating (a dense matrix of zeros, which reads as all
+    /// missing): EM would "fit" it with a log-likelihood of 0 and learn nothing. `name`
+    /// is the file, for the message.
+    public func requireRatings(name: String) throws(MixFillError) {
+        guard observedCount > 0 else {
+            throw .badFile(file: name, message: "holds no ratings: every entry is 0 (missing), so there is nothing to fit; give a matrix with at least one rating")
+        }
+    }
+
     /// Observed entries / (users × items).
     public var density: Double {
         Double(observedCount) / (Double(userCount) * Double(itemCount))
