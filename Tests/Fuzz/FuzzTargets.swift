@@ -10,6 +10,28 @@
 //                                                    without its seal, which the harness
 //                                                    appends, so mutations reach the parser
 //                                                    instead of stopping at the checksum
+//     triplets    RecordReader, triplets layout      `user item rating [timestamp]` records
+//     csv         RecordReader, CSV layout           `user,item,rating[,timestamp]` records
+//     netflix     RecordReader, Netflix layout       `movieId:` blocks of `user,rating[,date]`
+//                                                    (each record target parses the bytes in
+//                                                    one buffer and again from a file through
+//                                                    LineBlocks in small blocks: same table or
+//                                                    same error; odd-length inputs declare the
+//                                                    rating scale 0.5-5)
+//     auto        RatingFormat.detect + the reader   `--format auto`: detection on the bytes
+//                 it picks (RatingInput.load)        and on the file agree, then the chosen
+//                                                    reader reads the file
+//     binary      BinaryRatingFile.read              binary rating files; the harness
+//                                                    recomputes every section checksum and
+//                                                    the header checksum it can before
+//                                                    reading, so mutations reach the checks
+//                                                    of the contents
+//     pairs       PairsReader.parse                  `--pairs` files
+//     ratings     UserRatingsReader.parse            `--ratings-file` files
+//     scale       RatingScale.parse                  `--rating-scale` / `rating_scale` text
+//
+// The file-based targets write each input to a scratch folder in /dev/shm (tmpfs, so
+// the atomic writers' fsyncs cost nothing), or in /tmp where there is no /dev/shm.
 //
 // Any input must either parse into a value that keeps the reader's invariants and
 // round-trips, or be refused with a one-line MixFillError that names a place. A trap,
@@ -19,13 +41,13 @@
 import Glibc
 #endif
 
-enum FuzzTarget: String {
-    case dense, model, jobs, checkpoint
+enum FuzzTarget: String, CaseIterable {
+    case dense, model, jobs, checkpoint, triplets, csv, netflix, auto, binary, pairs, ratings, scale
 }
 
 let fuzzTarget: FuzzTarget = {
     guard let name = getenv("MIXFILL_FUZZ_TARGET").map({ String(cString: $0) }), let target = FuzzTarget(rawValue: name) else {
-        fatalError("set MIXFILL_FUZZ_TARGET to dense, model, jobs or checkpoint")
+        fatalError("set MIXFILL_FUZZ_TARGET to one of \(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
     }
     return target
 }()
@@ -34,8 +56,9 @@ func require(_ condition: Bool, _ what: @autoclosure () -> String) {
     if !condition { fatalError("property broken: \(what())") }
 }
 
-/// A refusal must be one line, name a place, and carry the bad-input exit code.
-func checkRefusal(_ error: MixFillError) {
+/// A refusal must be one line, name a place, and carry the bad-input exit code. Only
+/// option parsers (`isOption`) may name an option instead of a file.
+func checkRefusal(_ error: MixFillError, isOption: Bool = false) {
     require(!error.description.utf8.contains { $0 < 0x20 || $0 == 0x7F }, "control character in the message: \(error.description)")
     require(error.exitCode == 2, "exit code \(error.exitCode) for bad input: \(error.description)")
     switch error {
@@ -43,6 +66,8 @@ func checkRefusal(_ error: MixFillError) {
         require(line >= 1 && column >= 1 && !file.isEmpty && !message.isEmpty, "bad place in \(error.description)")
     case let .badFile(file, message):
         require(!file.isEmpty && !message.isEmpty, "empty message")
+    case let .badOption(option, message) where isOption:
+        require(!option.isEmpty && !message.isEmpty, "empty option or message in \(error.description)")
     default:
         require(false, "unexpected kind of error: \(error)")
     }
@@ -108,6 +133,269 @@ func fuzzCheckpoint(_ body: [UInt8]) {
     }
 }
 
+// MARK: Scratch files
+
+/// A folder of this process's own for the file-based targets, removed at exit.
+let scratchFolder: String = {
+    let base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp"
+    let folder = "\(base)/mixfill-fuzz-\(getpid())"
+    mkdir(folder, 0o700)
+    atexit {
+        let folder = "\(access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp")/mixfill-fuzz-\(getpid())"
+        for name in ["input", "output"] { unlink("\(folder)/\(name)") }
+        rmdir(folder)
+    }
+    return folder
+}()
+let scratchInput = scratchFolder + "/input"
+let scratchOutput = scratchFolder + "/output"
+
+/// Writes `bytes` to `path` plainly (the reader under test gets exactly these bytes).
+func writeScratch(_ bytes: [UInt8], to path: String) {
+    let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    require(descriptor >= 0, "cannot create \(path)")
+    var done = 0
+    while done < bytes.count {
+        let count = bytes.withUnsafeBytes { raw in
+            write(descriptor, raw.baseAddress.map { $0 + done }, bytes.count - done)
+        }
+        require(count > 0, "cannot write \(path)")
+        done += count
+    }
+    close(descriptor)
+}
+
+// MARK: Rating tables
+
+/// What every reader of records guarantees of the table it returns: valid CSR rows
+/// (starts from 0 to the number of ratings, nondecreasing; items strictly increasing and
+/// in range within each row), id maps matching the matrix and strictly increasing,
+/// ratings finite and within `rules`. Text readers also never make an empty row or an
+/// item nobody rated (every id comes from a record): `fromRecords`.
+func checkTable(_ table: RatingTable, rules: RatingRules, fromRecords: Bool) {
+    let matrix = table.matrix
+    require(matrix.userCount >= 1 && matrix.itemCount >= 1, "empty table accepted")
+    require(table.users.count == matrix.userCount && table.items.count == matrix.itemCount, "id maps do not match the matrix")
+    require(IdMap.isStrictlyIncreasing(table.users.ids) && IdMap.isStrictlyIncreasing(table.items.ids), "ids not ascending")
+    require(matrix.rowStarts.count == matrix.userCount + 1 && matrix.rowStarts[0] == 0, "row starts")
+    require(matrix.rowStarts[matrix.userCount] == matrix.items.count && matrix.items.count == matrix.ratings.count, "rating count")
+    require(ItemIndices.isNarrow(itemCount: matrix.itemCount) == (matrix.items.byteWidth == 2), "item index width")
+    require(table.duplicatePairs >= 0, "negative duplicate count")
+    var rated = [Bool](repeating: false, count: matrix.itemCount)
+    for user in 0..<matrix.userCount {
+        let start = matrix.rowStarts[user]
+        let end = matrix.rowStarts[user + 1]
+        require(start <= end, "row starts decrease at user \(user)")
+        require(!fromRecords || start < end, "a user without ratings from records")
+        for position in start..<end {
+            let item = matrix.items[position]
+            require(item >= 0 && item < matrix.itemCount, "item index \(item) out of range")
+            require(position == start || matrix.items[position - 1] < item, "row \(user) not strictly increasing")
+            rated[item] = true
+            let rating = matrix.ratings[position]
+            require(rating.isFinite && RatingRules.isWithinMagnitude(rating), "rating \(rating) accepted")
+            require(rules.violation(rating, token: "") == nil, "rating \(rating) outside the declared scale accepted")
+        }
+    }
+    require(!fromRecords || !rated.contains(false), "an item nobody rated from records")
+    if case let .coded(palette, codes) = matrix.ratings {
+        require(!palette.isEmpty && palette.count <= 256 && codes.allSatisfy { Int($0) < palette.count }, "palette")
+    }
+}
+
+/// Two tables hold the same ratings for the same ids (the duplicate count aside). Ratings
+/// are compared as values, not as stored: a palette keeps the values of records a later
+/// duplicate replaced, and text writes −0 as 0.
+func sameRatings(_ a: RatingTable, _ b: RatingTable) -> Bool {
+    let (x, y) = (a.matrix, b.matrix)
+    return a.users == b.users && a.items == b.items && x.userCount == y.userCount && x.itemCount == y.itemCount
+        && x.rowStarts == y.rowStarts && x.items.count == y.items.count
+        && (0..<x.items.count).allSatisfy { x.items[$0] == y.items[$0] && x.ratings[$0] == y.ratings[$0] }
+}
+
+// MARK: Record readers
+
+func fuzzRecords(_ bytes: [UInt8], layout: RecordLayout) {
+    let rules = bytes.count % 2 == 0 ? RatingRules.standard : RatingRules(scale: RatingScale(minimum: 0.5, maximum: 5))
+    let name = "fuzz.txt"
+    var whole: Result<RatingTable, MixFillError>
+    do { whole = .success(try RecordReader.parse(bytes, name: name, layout: layout, rules: rules)) } catch { whole = .failure(error) }
+
+    // The streaming path: the same bytes from a file, in blocks of 2…62 bytes (the buffer
+    // grows for longer lines), as RecordReader.read does with 8 MB blocks.
+    writeScratch(bytes, to: scratchInput)
+    var blocks: Result<RatingTable, MixFillError>
+    do {
+        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
+        try LineBlocks.forEachBlock(path: scratchInput, blockSize: 2 + bytes.count % 61) { (block) throws(MixFillError) in
+            try parser.consume(block)
+        }
+        blocks = .success(try parser.collector.makeTable(name: name))
+    } catch {
+        blocks = .failure(error)
+    }
+
+    switch (whole, blocks) {
+    case let (.success(table), .success(streamed)):
+        require(table == streamed, "one buffer and blocks give different tables")
+        checkTable(table, rules: rules, fromRecords: true)
+        // Write → read: RecordWriter writes triplets and CSV (not the Netflix layout).
+        let written: RecordLayout = layout == .csv ? .csv : .triplets
+        do {
+            try RecordWriter.write(table, to: scratchOutput, layout: written)
+            let again = try RecordReader.read(path: scratchOutput, layout: written, rules: rules)
+            require(sameRatings(again, table) && again.duplicatePairs == 0, "write → read changed the table")
+        } catch {
+            require(false, "the written table does not read back: \(error)")
+        }
+    case let (.failure(error), .failure(streamed)):
+        require(error == streamed, "one buffer and blocks refuse differently: \(error) / \(streamed)")
+        checkRefusal(error)
+    case let (.success, .failure(error)):
+        require(false, "accepted in one buffer, refused in blocks: \(error)")
+    case let (.failure(error), .success):
+        require(false, "refused in one buffer, accepted in blocks: \(error)")
+    }
+}
+
+// MARK: Format detection
+
+func fuzzAuto(_ bytes: [UInt8]) {
+    let format = RatingFormat.detect(prefix: bytes, isWholeFile: true)
+    require(format != .auto, "detected 'auto'")
+    require((format == .binary) == BinaryRatingFile.hasMagic(bytes), "binary iff the magic")
+    let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+    if format != .binary, !bytes.starts(with: bom) {
+        require(RatingFormat.detect(prefix: bom + bytes, isWholeFile: true) == format,
+                "a byte-order mark changed the detected format")
+    }
+    writeScratch(bytes, to: scratchInput)
+    do {
+        require(try RatingFormat.detect(path: scratchInput) == format, "detection from the file and from the bytes differ")
+        let input = try RatingInput.load(path: scratchInput, format: .auto)
+        require(input.format == format, "read as \(input.format), detected as \(format)")
+        switch input.storage {
+        case let .dense(matrix):
+            require(matrix.userCount >= 1 && matrix.itemCount >= 1 && matrix.values.count == matrix.userCount * matrix.itemCount, "dense shape")
+            require(matrix.values.allSatisfy { $0.isFinite && $0 >= 0 && RatingRules.isWithinMagnitude($0) }, "dense value out of range")
+        case let .records(table):
+            checkTable(table, rules: .standard, fromRecords: format != .binary)
+        }
+    } catch {
+        checkRefusal(error)
+    }
+}
+
+// MARK: Binary rating files
+
+/// `bytes` with every section checksum whose section lies inside the file, and then the
+/// header checksum, recomputed: what the writer would have stored for these contents.
+func resealedBinary(_ body: [UInt8]) -> [UInt8] {
+    var bytes = body
+    guard bytes.count >= 208 else { return bytes }
+    func field(_ offset: Int) -> UInt64 {
+        bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
+    }
+    func store(_ value: UInt64, at offset: Int) {
+        withUnsafeBytes(of: value.littleEndian) { raw in
+            for index in 0..<8 { bytes[offset + index] = raw[index] }
+        }
+    }
+    for section in 0..<6 {
+        let base = 56 + 24 * section
+        let offset = field(base)
+        let count = field(base + 8)
+        guard offset <= UInt64(bytes.count), count <= UInt64(bytes.count) - offset else { continue }
+        let range = Int(offset)..<Int(offset + count)
+        store(bytes.withUnsafeBytes { Checksum.xxh64(UnsafeRawBufferPointer(rebasing: $0[range])) }, at: base + 16)
+    }
+    store(Checksum.xxh64(Array(bytes[0..<200])), at: 200)
+    return bytes
+}
+
+func fuzzBinary(_ body: [UInt8]) {
+    writeScratch(resealedBinary(body), to: scratchInput)
+    let table: RatingTable
+    do {
+        table = try BinaryRatingFile.read(path: scratchInput)
+    } catch {
+        checkRefusal(error)
+        return
+    }
+    checkTable(table, rules: .standard, fromRecords: false)
+    do {
+        try BinaryRatingFile.write(table, to: scratchOutput)
+        let again = try BinaryRatingFile.read(path: scratchOutput)
+        require(again == table, "write → read changed the table")
+    } catch {
+        require(false, "the written table does not read back: \(error)")
+    }
+}
+
+// MARK: Field lists
+
+/// The fields of `bytes`' non-blank lines as `FieldLines` should split them, done the
+/// slow way with Strings: lines at `\n`, a `#` ends the line's content, fields are runs
+/// of bytes other than space, tab, comma and CR.
+func referenceFieldLines(_ bytes: [UInt8]) -> [[String]] {
+    bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).compactMap { line in
+        let content = line.prefix { $0 != UInt8(ascii: "#") }
+        let fields = content.split(whereSeparator: FieldLines.isSeparator).map { String(decoding: $0, as: UTF8.self) }
+        return fields.isEmpty ? nil : fields
+    }
+}
+
+func fuzzPairs(_ bytes: [UInt8]) {
+    do {
+        let pairs = try PairsReader.parse(bytes, name: "pairs.txt")
+        let lines = referenceFieldLines(bytes)
+        require(pairs.count == lines.count, "\(pairs.count) pairs from \(lines.count) lines")
+        for (pair, fields) in zip(pairs, lines) {
+            require(fields.count >= 2 && Int64(fields[0]) == pair.user && Int64(fields[1]) == pair.item,
+                    "pair \(pair) read from \(fields)")
+        }
+        let text = pairs.map { "\($0.user) \($0.item)\n" }.joined()
+        let again = try PairsReader.parse(Array(text.utf8), name: "again.txt")
+        require(again.elementsEqual(pairs, by: { $0 == $1 }), "write → read changed the pairs")
+    } catch {
+        checkRefusal(error)
+    }
+}
+
+func fuzzUserRatings(_ bytes: [UInt8]) {
+    do {
+        let ratings = try UserRatingsReader.parse(bytes, name: "ratings.txt")
+        let lines = referenceFieldLines(bytes)
+        require(ratings.count == lines.count, "\(ratings.count) ratings from \(lines.count) lines")
+        for (rating, fields) in zip(ratings, lines) {
+            require(fields.count == 2 && Int64(fields[0]) == rating.item, "item of \(rating) read from \(fields)")
+            require(rating.rating.isFinite && RatingRules.isWithinMagnitude(rating.rating), "rating \(rating.rating) accepted")
+            if let value = Double(fields[1]) { require(value == rating.rating, "rating \(rating.rating) read from '\(fields[1])'") }
+        }
+        let text = ratings.map { "\($0.item),\(DenseMatrixWriter.format($0.rating))\n" }.joined()
+        let again = try UserRatingsReader.parse(Array(text.utf8), name: "again.txt")
+        require(again.elementsEqual(ratings, by: { $0 == $1 }), "write → read changed the ratings")
+    } catch {
+        checkRefusal(error)
+    }
+}
+
+// MARK: Rating scale
+
+func fuzzScale(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    do {
+        let scale = try RatingScale.parse(text, option: "--rating-scale")
+        require(scale.minimum < scale.maximum, "scale \(scale) accepted")
+        require(scale.minimum.isFinite && scale.maximum.isFinite
+                && RatingRules.isWithinMagnitude(scale.minimum) && RatingRules.isWithinMagnitude(scale.maximum), "scale \(scale) accepted")
+        let again = try RatingScale.parse(scale.text, option: "--rating-scale")
+        require(again == scale, "'\(scale.text)' reads back as \(again)")
+    } catch {
+        checkRefusal(error, isOption: true)
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -116,6 +404,14 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .model: fuzzModel(bytes)
     case .jobs: fuzzJobs(bytes)
     case .checkpoint: fuzzCheckpoint(bytes)
+    case .triplets: fuzzRecords(bytes, layout: .triplets)
+    case .csv: fuzzRecords(bytes, layout: .csv)
+    case .netflix: fuzzRecords(bytes, layout: .netflix)
+    case .auto: fuzzAuto(bytes)
+    case .binary: fuzzBinary(bytes)
+    case .pairs: fuzzPairs(bytes)
+    case .ratings: fuzzUserRatings(bytes)
+    case .scale: fuzzScale(bytes)
     }
     return 0
 }
