@@ -258,4 +258,18 @@ enum LineBlocksSize {
         }
         #expect(!FileManager.default.fileExists(atPath: model))
     }
+
+    // MARK: Found by Scripts/fuzz
+
+    /// The `ratings` fuzz target's first find (kept as its seed
+    /// Tests/Fuzz/corpus/ratings/regression-control-bytes-in-rating.txt): a rating field
+    /// with NUL and non-UTF-8 bytes was quoted raw, so the one-line message held control
+    /// characters. It is now escaped like every other reader's quotes.
+    @Test func aRatingsFileQuotesControlBytesEscaped() {
+        let bytes: [UInt8] = Array("10 ".utf8) + [0xF5, 0xFF, 0xCD, 0x8F, 0xD3, 0x59] + [UInt8](repeating: 0, count: 8) + Array(".5b\n".utf8)
+        #expect(throws: MixFillError.badInput(file: "r.txt", line: 1, column: 4, message:
+            #"'\xF5\xFF\xCD\x8F\xD3Y\x0\x0\x0\x0\x0\x0\x0\x0.5b' is not a finite number; write one rating per line: ITEM RATING"#)) {
+            try UserRatingsReader.parse(bytes, name: "r.txt")
+        }
+    }
 }

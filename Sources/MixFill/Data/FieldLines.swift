@@ -38,8 +38,10 @@ enum FieldLines {
         byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r")
     }
 
+    /// The field as text for a message: shortened, control bytes escaped (a message is
+    /// one line, whatever the file holds).
     static func text(_ bytes: [UInt8], _ field: Field) -> String {
-        String(decoding: bytes[field.range], as: UTF8.self)
+        bytes.withUnsafeBufferPointer { RecordLineParser.text($0, field.range) }
     }
 
     /// The field as an id, or an error naming the place: the record readers' rule
@@ -47,9 +49,8 @@ enum FieldLines {
     static func id(_ bytes: [UInt8], _ field: Field, line: Int, name: String, what: String) throws(MixFillError) -> Int64 {
         let value = bytes.withUnsafeBufferPointer { RecordLineParser.parseInteger($0, field.range) }
         guard let value else {
-            let shown = bytes.withUnsafeBufferPointer { RecordLineParser.text($0, field.range) }
             throw .badInput(file: name, line: line, column: field.column,
-                            message: RecordLineParser.notAnIdMessage(shown, what))
+                            message: RecordLineParser.notAnIdMessage(text(bytes, field), what))
         }
         return value
     }
@@ -107,7 +108,7 @@ public enum UserRatingsReader {
                 throw .badInput(file: name, line: line, column: fields[1].column,
                                 message: "'\(FieldLines.text(bytes, fields[1]))' is not a finite number; write one rating per line: ITEM RATING")
             }
-            if let problem = RatingRules.standard.violation(rating, token: DenseMatrixReader.printable(FieldLines.text(bytes, fields[1]))) {
+            if let problem = RatingRules.standard.violation(rating, token: FieldLines.text(bytes, fields[1])) {
                 throw .badInput(file: name, line: line, column: fields[1].column, message: problem)
             }
             ratings.append((item, rating))
