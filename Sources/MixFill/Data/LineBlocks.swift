@@ -22,13 +22,21 @@ enum LineBlocks {
         }
         defer { close(descriptor) }
         var status = stat()
-        if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+        var bufferSize = blockSize
+        if fstat(descriptor, &status) == 0 {
+            if (status.st_mode & S_IFMT) == S_IFDIR {
+                throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+            }
+            // A small regular file needs no more than its size (+1 to see its end in one
+            // read); the buffer still grows for a line longer than it if the file grows.
+            if (status.st_mode & S_IFMT) == S_IFREG, status.st_size >= 0, status.st_size < blockSize {
+                bufferSize = Int(status.st_size) + 1
+            }
         }
         #if canImport(Glibc)
         posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
-        var buffer = [UInt8](repeating: 0, count: blockSize)
+        var buffer = [UInt8](repeating: 0, count: bufferSize)
         var filled = 0
         var failure: MixFillError?
         while failure == nil {

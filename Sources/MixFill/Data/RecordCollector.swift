@@ -2,11 +2,14 @@
 /// sparse matrix and the id maps.
 ///
 /// Memory: while reading, 9 bytes per record (two 4-byte provisional indices and a 1-byte
-/// palette code) in fixed-size chunks, so growing never copies what is already held; while
-/// building, each chunk is freed as soon as it has been scattered into the rows, so the
-/// peak is about 12 bytes per record (9 for the chunks plus 3 for the finished matrix).
+/// palette code) in chunks of fixed size (from 4,096 records, doubling up to 2²⁰), so
+/// growing never copies what is already held; while building, each chunk is freed as soon
+/// as it has been scattered into the rows, so the peak is about 12 bytes per record (9 for the chunks plus 3 for the finished matrix).
 /// For the Netflix Prize's 100 million ratings that is about 1.2 GB, falling to 300 MB.
 struct RecordCollector {
+    /// Records per chunk: the first chunk holds 4,096 and each next one twice as many, up
+    /// to 2²⁰, so a small file reserves kilobytes, not the 9 MB of a full chunk.
+    static let firstChunkCapacity = 1 << 12
     static let chunkCapacity = 1 << 20
 
     var users = IdTable()
@@ -24,6 +27,8 @@ struct RecordCollector {
     private var currentCodes: [UInt8] = []
     private var currentValues: [Double] = []
     private(set) var recordCount = 0
+    /// The capacity of the chunk being filled.
+    private var currentCapacity = firstChunkCapacity
 
     init() {
         startChunk()
@@ -31,28 +36,36 @@ struct RecordCollector {
 
     private mutating func startChunk() {
         currentUsers = []
-        currentUsers.reserveCapacity(Self.chunkCapacity)
+        currentUsers.reserveCapacity(currentCapacity)
         currentItems = []
-        currentItems.reserveCapacity(Self.chunkCapacity)
+        currentItems.reserveCapacity(currentCapacity)
         currentCodes = []
         currentValues = []
         if exactRatings {
-            currentValues.reserveCapacity(Self.chunkCapacity)
+            currentValues.reserveCapacity(currentCapacity)
         } else {
-            currentCodes.reserveCapacity(Self.chunkCapacity)
+            currentCodes.reserveCapacity(currentCapacity)
         }
     }
 
-    private mutating func closeChunk() {
+    /// Files the current chunk; `startingAnother` reserves the next, twice as large.
+    private mutating func closeChunk(startingAnother: Bool = true) {
         userChunks.append(currentUsers)
         itemChunks.append(currentItems)
         if exactRatings { valueChunks.append(currentValues) } else { codeChunks.append(currentCodes) }
-        startChunk()
+        currentUsers = []
+        currentItems = []
+        currentCodes = []
+        currentValues = []
+        if startingAnother {
+            currentCapacity = min(2 * currentCapacity, Self.chunkCapacity)
+            startChunk()
+        }
     }
 
     @inline(__always)
     mutating func add(user: Int64, item: Int64, rating: Double) {
-        if currentUsers.count == Self.chunkCapacity { closeChunk() }
+        if currentUsers.count == currentCapacity { closeChunk() }
         currentUsers.append(users.index(of: user))
         currentItems.append(items.index(of: item))
         if !exactRatings, let code = palette.code(for: rating) {
@@ -71,7 +84,7 @@ struct RecordCollector {
         valueChunks = codeChunks.map { chunk in chunk.map { values[Int($0)] } }
         codeChunks = []
         currentValues = currentCodes.map { values[Int($0)] }
-        currentValues.reserveCapacity(Self.chunkCapacity)
+        currentValues.reserveCapacity(currentCapacity)
         currentCodes = []
     }
 
@@ -80,7 +93,7 @@ struct RecordCollector {
         guard recordCount > 0 else {
             throw .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line")
         }
-        closeChunk()
+        closeChunk(startingAnother: false)
         let userOrder = users.ranking()
         let itemOrder = items.ranking()
         let userCount = userOrder.sortedIds.count
