@@ -23,18 +23,7 @@ enum FileBytes {
         var bytes = [UInt8]()
         let expected = Int(status.st_size)
         bytes.reserveCapacity(max(expected, 0) + 1)
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
-                Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-            }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw .badFile(file: path, message: "cannot read: \(describe(errno))")
-            }
-            if count == 0 { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
+        try forEachChunk(of: descriptor, path: path) { bytes.append(contentsOf: $0) }
         return bytes
     }
 
@@ -51,6 +40,14 @@ enum FileBytes {
             throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
         }
         var hasher = SHA256()
+        try forEachChunk(of: descriptor, path: path) { hasher.update($0) }
+        return hasher.finalizeHex()
+    }
+
+    /// Reads the open file `descriptor` to its end, 1 MB at a time, retrying a read that a
+    /// signal interrupted, and hands each chunk to `body`.
+    private static func forEachChunk(of descriptor: Int32, path: String,
+                                     _ body: (ArraySlice<UInt8>) -> Void) throws(MixFillError) {
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let count = chunk.withUnsafeMutableBytes { buffer in
@@ -60,10 +57,9 @@ enum FileBytes {
                 if errno == EINTR { continue }
                 throw .badFile(file: path, message: "cannot read: \(describe(errno))")
             }
-            if count == 0 { break }
-            hasher.update(chunk[0..<count])
+            if count == 0 { return }
+            body(chunk[0..<count])
         }
-        return hasher.finalizeHex()
     }
 
     static func openFailure(_ code: Int32) -> String {

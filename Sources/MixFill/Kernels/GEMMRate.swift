@@ -34,47 +34,37 @@ public enum GEMMRate {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Double(state >> 11) / Double(1 << 53)
         }
-        let clock = ContinuousClock()
-        var seconds = [Double]()
-        switch precision {
-        case .double:
-            let a = (0..<count).map { _ in next() }
-            let b = (0..<count).map { _ in next() }
-            var c = [Double](repeating: 0, count: count)
-            for round in 0...repeats {
-                let start = clock.now
-                a.withUnsafeBufferPointer { a in
-                    b.withUnsafeBufferPointer { b in
-                        c.withUnsafeMutableBufferPointer { c in
-                            guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
-                            BLAS.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
-                                      a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
-                        }
-                    }
-                }
-                if round > 0 { seconds.append((clock.now - start).seconds) }
-            }
-        case .single:
-            let a = (0..<count).map { _ in Float(next()) }
-            let b = (0..<count).map { _ in Float(next()) }
-            var c = [Float](repeating: 0, count: count)
-            for round in 0...repeats {
-                let start = clock.now
-                a.withUnsafeBufferPointer { a in
-                    b.withUnsafeBufferPointer { b in
-                        c.withUnsafeMutableBufferPointer { c in
-                            guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
-                            BLAS.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
-                                      a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
-                        }
-                    }
-                }
-                if round > 0 { seconds.append((clock.now - start).seconds) }
-            }
+        // A then B, from the same sequence in either precision.
+        func values<Scalar: GEMMScalar>(_: Scalar.Type) -> [Scalar] { (0..<count).map { _ in Scalar(next()) } }
+        var seconds = switch precision {
+        case .double: timedProducts(values(Double.self), values(Double.self), size: size, repeats: repeats)
+        case .single: timedProducts(values(Float.self), values(Float.self), size: size, repeats: repeats)
         }
         seconds.sort()
         let middle = seconds.count / 2
         let median = seconds.count % 2 == 1 ? seconds[middle] : (seconds[middle - 1] + seconds[middle]) / 2
         return 2 * Double(size) * Double(size) * Double(size) / median
+    }
+
+    /// Seconds of each of `repeats` products C = A·B of size × size matrices, after one
+    /// untimed warm-up.
+    private static func timedProducts<Scalar: GEMMScalar>(_ a: [Scalar], _ b: [Scalar], size: Int, repeats: Int) -> [Double] {
+        let clock = ContinuousClock()
+        var c = [Scalar](repeating: 0, count: a.count)
+        var seconds = [Double]()
+        for round in 0...repeats {
+            let start = clock.now
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        guard let a = a.baseAddress, let b = b.baseAddress, let c = c.baseAddress else { return }
+                        Scalar.gemm(transposeA: false, transposeB: false, m: size, n: size, k: size,
+                                    a: a, lda: size, b: b, ldb: size, beta: 0, c: c, ldc: size)
+                    }
+                }
+            }
+            if round > 0 { seconds.append((clock.now - start).seconds) }
+        }
+        return seconds
     }
 }
