@@ -4,7 +4,7 @@ import Testing
 /// The batched multi-restart path against the one-restart reference `run(from:)`: the
 /// same log-likelihoods bit for bit, the same iteration counts and the same mixtures,
 /// whatever the batch holds and however the shards are spread over threads.
-@Suite(.serialized) struct BatchedRestartTests {
+@Suite(.serialized, .blasProcessState) struct BatchedRestartTests {
     static let seeds: [UInt32] = [0, 1, 2, 3, 4]
 
     /// `batched` must be `solo` exactly: every LL of the trace, the iteration count, the
@@ -160,7 +160,7 @@ import Testing
 }
 
 /// `--precision single`: Float32 data and SGEMM, sums over users in Double.
-@Suite(.serialized) struct SinglePrecisionTests {
+@Suite(.serialized, .blasProcessState) struct SinglePrecisionTests {
     @Test func oneEStepAgreesWithDoubleToFloatRounding() throws {
         let data = try #require(Fixtures.netflix)
         let mixture = try Initialization.courseMixture(data: data, componentCount: 12, seed: 0)

@@ -4,7 +4,7 @@ import Testing
 
 /// Checkpoints: a run saved and continued is bit for bit the run never interrupted, and a
 /// checkpoint that does not belong to the run, or is damaged, is refused with a reason.
-@Suite struct CheckpointTests {
+@Suite(.blasProcessState) struct CheckpointTests {
     struct Stop: Error {}
 
     static func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }

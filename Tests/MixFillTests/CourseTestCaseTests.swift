@@ -4,7 +4,7 @@ import Testing
 /// The course's own small test case (test_incomplete.txt, K = 4, seed 0), against every
 /// value in test_solutions.txt, on both backends. The solutions are printed with 8
 /// decimals (or 8 significant digits), so 1e-8 is the tightest meaningful tolerance.
-@Suite struct CourseTestCaseTests {
+@Suite(.blasProcessState) struct CourseTestCaseTests {
     let data: DenseRatingMatrix
     let solutions: CourseSolutions
 

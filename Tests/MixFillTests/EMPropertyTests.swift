@@ -2,7 +2,7 @@ import MixFill
 import Testing
 
 /// Properties of EM worth pinning, in the manner of scikit-learn's mixture tests.
-@Suite struct EMPropertyTests {
+@Suite(.blasProcessState) struct EMPropertyTests {
     @Test(arguments: [Backend.naive, .blas])
     func logLikelihoodNeverDecreases(_ backend: Backend) throws {
         let data = try #require(Fixtures.netflix)

@@ -3,7 +3,7 @@ import MixFill
 import Testing
 
 /// Held-out splits, accuracy metrics, the baselines and the evaluation harness.
-@Suite struct EvaluationTests {
+@Suite(.blasProcessState) struct EvaluationTests {
     // MARK: Splits
 
     @Test func permutationIsNumpys() {

@@ -6,7 +6,7 @@ import Testing
 /// batched checkpointed fits (`ResumableFit.fitBatched`) that stop and resume bit for bit.
 // Serialized: building an engine sets OpenBLAS's process-wide thread count (the thread-policy test
 // asks for 2-threaded OpenBLAS), which must not change under the bit-for-bit resume tests.
-@Suite(.serialized) struct FitEngineTests {
+@Suite(.serialized, .blasProcessState) struct FitEngineTests {
     static func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
 
     /// The first 300 users of the netflix matrix, dense and as records.

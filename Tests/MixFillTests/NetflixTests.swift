@@ -3,7 +3,7 @@ import Testing
 
 /// The course's netflix matrix (1200 × 1200, 77% observed): the published numbers, and
 /// the naive and BLAS kernels agreeing run for run.
-@Suite(.serialized) struct NetflixTests {
+@Suite(.serialized, .blasProcessState) struct NetflixTests {
     static let seeds: [UInt32] = [0, 1, 2, 3, 4]
 
     @Test func bestLogLikelihoodsAndRMSEMatchTheCourse() throws {

@@ -4,7 +4,7 @@ import Testing
 /// Degenerate data and mixtures the course model must survive: the log-likelihood stays
 /// finite and never decreases, parameters stay finite, and every kernel agrees with the
 /// naive one (the CLI runs the sparse kernel on small dense files, so it is checked too).
-@Suite struct NumericalSafetyTests {
+@Suite(.blasProcessState) struct NumericalSafetyTests {
     /// Runs EM from `initial` on the naive and BLAS kernels (results 0 and 1), then on the
     /// sparse kernel with one and two threads and the blocked kernel, and checks the
     /// properties every run must have.

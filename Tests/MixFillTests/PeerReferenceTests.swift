@@ -9,7 +9,7 @@ import Testing
 /// order MixFill's id maps use), 2026-11-29. The initial variances here are near 0.23,
 /// below the M-step's floor: these runs pin that initialisation keeps them as the course
 /// computes them.
-@Suite(.serialized) struct PeerReferenceTests {
+@Suite(.serialized, .blasProcessState) struct PeerReferenceTests {
     static let peer: [Int: [(logLikelihood: Double, iterations: Int)]] = [
         1: Array(repeating: (-129750.34610014876, 3), count: 5),
         4: [(-126197.34042998569, 14), (-129310.73401636466, 4), (-129637.92839512478, 3),

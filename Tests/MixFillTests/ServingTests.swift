@@ -3,7 +3,7 @@ import MixFill
 import Testing
 
 /// Fold-in, the model server, fingerprints and saved models used again.
-@Suite struct ServingTests {
+@Suite(.blasProcessState) struct ServingTests {
     static func fittedModel(_ data: DenseRatingMatrix, componentCount: Int = 4, seed: UInt32 = 0) throws -> (ModelFile, [Double]) {
         let em = ExpectationMaximization(kernel: BLASKernel(data))
         let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed))

@@ -49,7 +49,7 @@ final class NaiveRuns: @unchecked Sendable {
 
 /// Every record kernel against the naive kernel: the same log-likelihood (relative 1e-10),
 /// the same iteration count and the same parameters (1e-8), seeds 0–4, K = 1, 4, 12.
-@Suite(.serialized) struct SparseKernelTests {
+@Suite(.serialized, .blasProcessState) struct SparseKernelTests {
     /// The netflix matrix converted to records the way a user would: written as triplets
     /// text and read back.
     static let netflixRecords: RatingTable? = {

@@ -149,3 +149,60 @@ struct CourseSolutions {
         return value
     }
 }
+
+/// OpenBLAS's thread count is one setting for the whole process, and fits set it (an
+/// engine's `threads`, a batch of restarts). Tests in one process run concurrently, so a
+/// test that fits with 2 BLAS threads could change the GEMM sums of another test that
+/// expects a bit-for-bit result on 1. Every suite that runs fits in this process takes
+/// this trait: their test cases run one at a time across suites, while the CLI suites
+/// (separate processes) still run beside them.
+struct BLASProcessState: SuiteTrait, TestTrait, TestScoping {
+    var isRecursive: Bool { true }
+
+    /// One scope per test case (a test function without arguments has one case), so a
+    /// suite never holds the lock while its own tests wait for it.
+    func scopeProvider(for test: Test, testCase: Test.Case?) -> BLASProcessState? {
+        testCase == nil ? nil : self
+    }
+
+    func provideScope(for test: Test, testCase: Test.Case?,
+                      performing function: @Sendable () async throws -> Void) async throws {
+        await Self.lock.acquire()
+        do {
+            try await function()
+        } catch {
+            await Self.lock.release()
+            throw error
+        }
+        await Self.lock.release()
+    }
+
+    static let lock = AsyncLock()
+}
+
+extension Trait where Self == BLASProcessState {
+    /// Runs each test case alone among the suites that share OpenBLAS's process state.
+    static var blasProcessState: BLASProcessState { BLASProcessState() }
+}
+
+/// A first-come, first-served lock for async code.
+actor AsyncLock {
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        if !held {
+            held = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    func release() {
+        if waiting.isEmpty {
+            held = false
+        } else {
+            waiting.removeFirst().resume()
+        }
+    }
+}
