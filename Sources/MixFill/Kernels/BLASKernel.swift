@@ -21,7 +21,9 @@
 /// (with Pᵀ·X its narrow-edge kernels and its threaded split reorder the sums; measured
 /// on OpenBLAS 0.3.21). The tests check batches against solo runs bit for bit, so a BLAS
 /// that broke this would be caught there. SGEMM's kernels do not keep columns apart this
-/// way: single-precision batches match solo runs to Float rounding only.
+/// way: single-precision batches match solo runs to Float rounding only. In single
+/// precision the distances are taken component-major, B·Xᵀ (measured faster there; see
+/// `distanceProductsByComponent`).
 ///
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
 /// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
@@ -54,7 +56,8 @@ public final class BLASKernel: BatchedStatisticsKernel {
     private var coefficientsDouble: [Double] = []   // [B₁ | B₂] = [−2(μ − c) | (μ − c)²], ΣK × 2d
     private var coefficientsSingle: [Float] = []
     private var posteriorsDouble: [Double] = []     // X·B₁ᵀ + M·B₂ᵀ, then f, then p(j|u): n × ΣK
-    private var posteriorsSingle: [Float] = []      // single: the products, then p(j|u)
+    private var posteriorsSingle: [Float] = []      // single: p(j|u), for the statistics' SGEMMs
+    private var productsSingle: [Float] = []        // single: one block's X·B₁ᵀ + M·B₂ᵀ, ΣK × block users
     private var sumsDouble: [Double] = []           // [Nᵀ ; Dᵀ], 2d × ΣK
     private var sumsSingle: [Float] = []
     private var columnLogWeights: [Double] = []     // per stacked component: the E-step's constants
@@ -154,7 +157,7 @@ public final class BLASKernel: BatchedStatisticsKernel {
             + (maskSingle.count + ratingsSingle.count) * MemoryLayout<Float>.stride
     }
 
-    /// X·B₁ᵀ + M·B₂ᵀ (users × columns) into `products`.
+    /// X·B₁ᵀ + M·B₂ᵀ (users × columns) into `products`, user-major.
     @inline(__always)
     private static func distanceProducts<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
@@ -163,6 +166,22 @@ public final class BLASKernel: BatchedStatisticsKernel {
                     a: ratings, lda: items, b: coefficients, ldb: 2 * items, beta: 0, c: products, ldc: columns)
         Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
                     a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: columns)
+    }
+
+    /// The same products component-major (columns × users): B·Xᵀ instead of X·Bᵀ. OpenBLAS
+    /// then packs the block of X and M as the other operand of its GEMM. Measured on the
+    /// course matrix (K = 12, `perf` and `mixfill bench`): for SGEMM that is 12% faster per
+    /// iteration, for DGEMM 10% slower (its copy of that operand, dgemm_incopy, took 13% of
+    /// a fit's samples against dgemm_oncopy's 11%), so single precision uses this form and
+    /// double the one above. Each output is one dot product over the items either way.
+    @inline(__always)
+    private static func distanceProductsByComponent<Scalar: GEMMScalar>(
+        ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
+        users: Int, items: Int, columns: Int, into products: UnsafeMutablePointer<Scalar>) {
+        Scalar.gemm(transposeA: false, transposeB: true, m: columns, n: users, k: items,
+                    a: coefficients, lda: 2 * items, b: ratings, ldb: items, beta: 0, c: products, ldc: users)
+        Scalar.gemm(transposeA: false, transposeB: true, m: columns, n: users, k: items,
+                    a: coefficients + items, lda: 2 * items, b: mask, ldb: items, beta: 1, c: products, ldc: users)
     }
 
     /// [Xᵀ·P ; Mᵀ·P] (2d × columns) into `sums`, or added to it.
@@ -187,6 +206,7 @@ public final class BLASKernel: BatchedStatisticsKernel {
         case .single:
             coefficientsSingle = [Float](repeating: 0, count: columns * width)
             posteriorsSingle = [Float](repeating: 0, count: userCount * columns)
+            productsSingle = [Float](repeating: 0, count: columns * usersPerBlock)
             sumsSingle = [Float](repeating: 0, count: columns * width)
         }
         sumsDouble = [Double](repeating: 0, count: columns * width)
@@ -281,20 +301,23 @@ public final class BLASKernel: BatchedStatisticsKernel {
             ratingsSingle.withUnsafeBufferPointer { x in
                 maskSingle.withUnsafeBufferPointer { m in
                     coefficientsSingle.withUnsafeBufferPointer { b in
-                        posteriorsSingle.withUnsafeMutableBufferPointer { g in
+                        productsSingle.withUnsafeMutableBufferPointer { g in
                             guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
                                   let g = g.baseAddress else { return }
-                            Self.distanceProducts(ratings: x + block.lowerBound * d, mask: m + block.lowerBound * d,
-                                                  coefficients: b, users: rows, items: d, columns: columns,
-                                                  into: g + block.lowerBound * columns)
+                            Self.distanceProductsByComponent(ratings: x + block.lowerBound * d,
+                                                             mask: m + block.lowerBound * d, coefficients: b,
+                                                             users: rows, items: d, columns: columns, into: g)
                         }
                     }
                 }
             }
-            posteriorsSingle.withUnsafeBufferPointer { single in
+            // Widened to Double into the users' rows (user-major) of `posteriorsDouble`.
+            productsSingle.withUnsafeBufferPointer { products in
                 posteriorsDouble.withUnsafeMutableBufferPointer { double in
-                    for index in (block.lowerBound * columns)..<(block.upperBound * columns) {
-                        double[index] = Double(single[index])
+                    for (row, user) in block.enumerated() {
+                        for column in 0..<columns {
+                            double[user * columns + column] = Double(products[column * rows + row])
+                        }
                     }
                 }
             }
