@@ -167,6 +167,24 @@ import Testing
         #expect(try CLI.run(["predict", "--model", folder + "/m.json", "--user", "50", "--items", "0"]).status == 0)
     }
 
+    @Test func aPairListMayStartWithAHeaderLine() throws {
+        let (folder, model) = try Self.smallModel()
+        let plain = try Fixtures.write("1 2\n3 4\n", named: "plain.txt", in: folder)
+        let headed = try Fixtures.write("userId,movieId,rating\n1,2,5\n3,4,1\n", named: "headed.csv", in: folder)
+        let withoutHeader = try CLI.run(["predict", "--model", model, "--pairs", plain])
+        let withHeader = try CLI.run(["predict", "--model", model, "--pairs", headed])
+        #expect(withoutHeader.status == 0 && withHeader.status == 0)
+        #expect(Self.lines(withHeader.stdout).count == 2 && withHeader.stdout == withoutHeader.stdout)
+        // Only the first line may be a header; later, a name where an id belongs is an error.
+        let late = try Fixtures.write("1 2\nuserId movieId\n", named: "late.txt", in: folder)
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", late])
+                == "mixfill: error: \(late):2:1: 'userId' is not a user id; ids are whole numbers")
+        // A first field with a digit in it is a mistyped id, not a header.
+        let typo = try Fixtures.write("1a 2\n3 4\n", named: "typo.txt", in: folder)
+        #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", typo])
+                == "mixfill: error: \(typo):1:1: '1a' is not a user id; ids are whole numbers")
+    }
+
     @Test func badPairsRatingsAndOptionsAreRefusedWithThePlace() throws {
         let (folder, model) = try Self.smallModel()
         let pairs = try Fixtures.write("1 2\n3 x4\n", named: "bad.txt", in: folder)

@@ -67,7 +67,9 @@ enum FieldLines {
 
 /// (user, item) pairs to predict, one per line: `USER ITEM`, integer ids separated by
 /// spaces, tabs or a comma; further fields (a rating, a timestamp) are ignored, so a
-/// ratings file can serve as a pair list.
+/// ratings file can serve as a pair list, and so can its header: a first line whose first
+/// field holds no digit (`userId,movieId,…`) is skipped. `predict --pairs` and
+/// `fill --pairs` both read pairs here.
 public enum PairsReader {
     public static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
         try parse(FileBytes.read(path), name: path)
@@ -76,15 +78,32 @@ public enum PairsReader {
     public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
         var pairs = [(user: Int64, item: Int64)]()
         pairs.reserveCapacity(bytes.count / 8)
+        try forEach(bytes, name: name) { _, _, user, item throws(MixFillError) in pairs.append((user, item)) }
+        return pairs
+    }
+
+    /// Calls `body` with each pair, its 1-based line and the column of its item, in file
+    /// order, without holding them; stops at the first malformed line or error of `body`.
+    public static func forEach(_ bytes: [UInt8], name: String,
+                               _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
+        var first = true
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+            defer { first = false }
+            if first && isHeader(bytes, fields[0]) { return }
             guard fields.count >= 2 else {
                 throw .badInput(file: name, line: line, column: fields[0].column,
                                 message: "one field where a pair needs two; write one pair per line: USER ITEM")
             }
-            pairs.append((try FieldLines.id(bytes, fields[0], line: line, name: name, what: "user"),
-                          try FieldLines.id(bytes, fields[1], line: line, name: name, what: "item")))
+            try body(line, fields[1].column,
+                     try FieldLines.id(bytes, fields[0], line: line, name: name, what: "user"),
+                     try FieldLines.id(bytes, fields[1], line: line, name: name, what: "item"))
         }
-        return pairs
+    }
+
+    /// A header's first field: a name, no digit in it (so a mistyped id such as `12a` is
+    /// still an error with its place).
+    static func isHeader(_ bytes: [UInt8], _ field: FieldLines.Field) -> Bool {
+        !bytes[field.range].contains { $0 &- 48 < 10 }
     }
 }
 

@@ -115,19 +115,10 @@ public struct PairPredictor: Sendable {
         var pairCount = 0
         var unknownUsers = 0
         var text = [UInt8]()
-        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
-            let isHeader = pairCount == 0 && FieldLines.number(bytes, fields[0]) == nil
-                && !bytes[fields[0].range].contains { $0 &- 48 < 10 }
-            if isHeader { return }
-            guard fields.count >= 2 else {
-                throw .badInput(file: pairsPath, line: line, column: fields[0].column,
-                                message: "one field where a pair needs two; write one pair per line: USER ITEM")
-            }
-            let user = try FieldLines.id(bytes, fields[0], line: line, name: pairsPath, what: "user")
-            let item = try FieldLines.id(bytes, fields[1], line: line, name: pairsPath, what: "item")
+        try PairsReader.forEach(bytes, name: pairsPath) { line, itemColumn, user, item throws(MixFillError) in
             let (prediction, knownUser) = predict(user: user, item: item)
             guard let value = prediction.value else {
-                throw .badInput(file: pairsPath, line: line, column: fields[1].column,
+                throw .badInput(file: pairsPath, line: line, column: itemColumn,
                                 message: "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
             }
             if !knownUser { unknownUsers += 1 }
