@@ -2,7 +2,7 @@ import Foundation
 import MixFill
 import Testing
 
-@Suite struct ModelFileTests {
+@Suite(.blasProcessState) struct ModelFileTests {
     func sampleModel() throws -> ModelFile {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
         let em = ExpectationMaximization(kernel: BLASKernel(data))

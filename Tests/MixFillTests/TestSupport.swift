@@ -168,6 +168,9 @@ struct BLASProcessState: SuiteTrait, TestTrait, TestScoping {
     func provideScope(for test: Test, testCase: Test.Case?,
                       performing function: @Sendable () async throws -> Void) async throws {
         await Self.lock.acquire()
+        // Every case starts from the same OpenBLAS thread count, whichever test ran before
+        // (engines set it and leave it set, as the CLI's one engine per process may).
+        BLASThreads.set(Self.startingThreadCount)
         do {
             try await function()
         } catch {
@@ -178,6 +181,8 @@ struct BLASProcessState: SuiteTrait, TestTrait, TestScoping {
     }
 
     static let lock = AsyncLock()
+    /// OpenBLAS's thread count when the first of these tests started (its default).
+    static let startingThreadCount = BLASThreads.current
 }
 
 extension Trait where Self == BLASProcessState {

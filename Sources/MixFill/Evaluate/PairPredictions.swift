@@ -105,7 +105,7 @@ public struct PairPredictor: Sendable {
 
     /// Reads `user item` pairs from `pairsPath` (one per line, separated by blanks or a
     /// comma, as `predict` reads them — further fields, blank lines and `#` comments are
-    /// ignored — plus one header line, a first line whose first field is not a number) and
+    /// ignored — plus one header line: a first line whose first field holds no digit) and
     /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
     /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
     /// Returns the number of pairs and of pairs whose user was not in the data.
