@@ -23,29 +23,16 @@ struct ServingOptions: ParsableArguments {
         if ratings != nil, ratingsFile != nil {
             throw ValidationError("--ratings, --ratings-file: give the new user's ratings one way")
         }
-        if let ratings { _ = try Self.parseRatings(ratings) }
+        if let ratings {
+            do { _ = try UserRatingsReader.parseList(ratings) } catch { throw ValidationError(error.description) }
+        }
     }
 
     var hasFoldIn: Bool { ratings != nil || ratingsFile != nil }
 
-    /// `12:5,40:3.5` → [(12, 5), (40, 3.5)].
-    static func parseRatings(_ text: String) throws -> [(item: Int64, rating: Double)] {
-        try text.split(separator: ",", omittingEmptySubsequences: false).map { piece in
-            let trimmed = piece.trimmingCharacters(in: .whitespaces)
-            guard let colon = trimmed.lastIndex(of: ":"), let item = Int64(trimmed[..<colon]),
-                  let rating = Double(trimmed[trimmed.index(after: colon)...]), rating.isFinite else {
-                throw ValidationError("--ratings: '\(trimmed)' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
-            }
-            if let problem = RatingRules.standard.violation(rating, token: String(trimmed[trimmed.index(after: colon)...])) {
-                throw ValidationError("--ratings: \(problem)")
-            }
-            return (item, rating)
-        }
-    }
-
     /// The fold-in ratings by id, from --ratings or --ratings-file; nil when neither.
     func foldInRatings() throws -> (ratings: [(item: Int64, rating: Double)], source: String)? {
-        if let ratings { return (try Self.parseRatings(ratings), "--ratings") }
+        if let ratings { return (try UserRatingsReader.parseList(ratings), "--ratings") }
         if let ratingsFile { return (try UserRatingsReader.read(path: ratingsFile), ratingsFile) }
         return nil
     }

@@ -29,6 +29,8 @@
 //     pairs       PairsReader.parse                  `--pairs` files
 //     ratings     UserRatingsReader.parse            `--ratings-file` files
 //     scale       RatingScale.parse                  `--rating-scale` / `rating_scale` text
+//     ranges      IntegerRanges (seeds, K lists)     `-k 1,12`, `--seeds 0-4`, job-file strings
+//     ratinglist  UserRatingsReader.parseList        `--ratings 12:5,40:3.5`
 //
 // The file-based targets write each input to a scratch folder in /dev/shm (tmpfs, so
 // the atomic writers' fsyncs cost nothing), or in /tmp where there is no /dev/shm.
@@ -42,7 +44,7 @@ import Glibc
 #endif
 
 enum FuzzTarget: String, CaseIterable {
-    case dense, model, jobs, checkpoint, triplets, csv, netflix, auto, binary, pairs, ratings, scale
+    case dense, model, jobs, checkpoint, triplets, csv, netflix, auto, binary, pairs, ratings, scale, ranges, ratinglist
 }
 
 let fuzzTarget: FuzzTarget = {
@@ -398,6 +400,52 @@ func fuzzScale(_ bytes: [UInt8]) {
     }
 }
 
+// MARK: Option lists
+
+func fuzzRanges(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    do {
+        let values = try IntegerRanges.parse(text, option: "-k", what: "component count", example: "1,12 or 1-16")
+        require(!values.isEmpty && values.count <= IntegerRanges.maximumCount, "\(values.count) values accepted")
+        require(values.allSatisfy { $0 >= 0 }, "a negative value accepted from '\(text)'")
+        let again = try IntegerRanges.parse(values.map(String.init).joined(separator: ","), option: "-k",
+                                            what: "component count", example: "1,12 or 1-16")
+        require(again == values, "the list written out reads back differently")
+        do {
+            let counts = try IntegerRanges.componentCounts(text)
+            require(counts == values && counts.allSatisfy { $0 >= 1 }, "component counts \(counts.prefix(5)) from \(values.prefix(5))")
+        } catch {
+            require(values.contains(0), "componentCounts refused \(values.prefix(5)) without a 0")
+            checkRefusal(error, isOption: true)
+        }
+        do {
+            let seeds = try IntegerRanges.seeds(text)
+            require(seeds.map(Int.init) == values, "seeds differ from the list")
+        } catch {
+            require(values.contains { $0 > Int(UInt32.max) }, "seeds refused \(values.prefix(5)) with none out of range")
+            checkRefusal(error, isOption: true)
+        }
+    } catch {
+        checkRefusal(error, isOption: true)
+    }
+}
+
+func fuzzRatingList(_ bytes: [UInt8]) {
+    let text = String(decoding: bytes, as: UTF8.self)
+    do {
+        let ratings = try UserRatingsReader.parseList(text)
+        require(ratings.count == text.split(separator: ",", omittingEmptySubsequences: false).count, "one rating per pair")
+        for rating in ratings {
+            require(rating.rating.isFinite && RatingRules.isWithinMagnitude(rating.rating), "rating \(rating.rating) accepted")
+        }
+        let written = ratings.map { "\($0.item):\(DenseMatrixWriter.format($0.rating))" }.joined(separator: ",")
+        let again = try UserRatingsReader.parseList(written)
+        require(again.elementsEqual(ratings, by: { $0 == $1 }), "'\(written)' reads back differently")
+    } catch {
+        checkRefusal(error, isOption: true)
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -414,6 +462,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .pairs: fuzzPairs(bytes)
     case .ratings: fuzzUserRatings(bytes)
     case .scale: fuzzScale(bytes)
+    case .ranges: fuzzRanges(bytes)
+    case .ratinglist: fuzzRatingList(bytes)
     }
     return 0
 }

@@ -30,7 +30,7 @@ import Glibc
         let folder = try Fixtures.scratchFolder()
         let path = try write([0x7F, 0x45, 0x4C, 0x46, 0x02, 0x01, 0x00, 0xFF, 0x0A, 0x31], named: "garbage.bin", in: folder)
         let line = try CLI.usageFailure(["fit", path, "-k", "1"])
-        #expect(line == "mixfill: error: \(path):1:1: '\\x7FELF\\x2\\x1\\x0\\xFF' is not a number; ratings are decimal numbers, 0 for missing")
+        #expect(line == "mixfill: error: \(path):1:1: '\\x7FELF\\x02\\x01\\x00\\xFF' is not a number; ratings are decimal numbers, 0 for missing")
     }
 
     @Test func byteOrderMarkCRLFAndTrailingSpacesReadLikeThePlainFile() throws {

@@ -268,7 +268,7 @@ enum LineBlocksSize {
     @Test func aRatingsFileQuotesControlBytesEscaped() {
         let bytes: [UInt8] = Array("10 ".utf8) + [0xF5, 0xFF, 0xCD, 0x8F, 0xD3, 0x59] + [UInt8](repeating: 0, count: 8) + Array(".5b\n".utf8)
         #expect(throws: MixFillError.badInput(file: "r.txt", line: 1, column: 4, message:
-            #"'\xF5\xFF\xCD\x8F\xD3Y\x0\x0\x0\x0\x0\x0\x0\x0.5b' is not a finite number; write one rating per line: ITEM RATING"#)) {
+            #"'\xF5\xFF\xCD\x8F\xD3Y\x00\x00\x00\x00\x00\x00\x00\x00.5b' is not a finite number; write one rating per line: ITEM RATING"#)) {
             try UserRatingsReader.parse(bytes, name: "r.txt")
         }
     }

@@ -198,6 +198,9 @@ import Testing
                 == "mixfill: error: \(ratings):2:3: 'five' is not a finite number; write one rating per line: ITEM RATING")
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "0:5,1=4"])
                 .hasPrefix("mixfill: error: --ratings: '1=4' is not ITEM:RATING; write the ratings like 12:5,40:3.5"))
+        // A control byte is shown escaped, with two hex digits: a newline before a 2 is not \xA2.
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "1:5,\n2:3"])
+                .hasPrefix("mixfill: error: --ratings: '\\x0A2:3' is not ITEM:RATING; write the ratings like 12:5,40:3.5"))
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "0:5,0:4"])
                 == "mixfill: error: --ratings: item 0 is rated twice; give each item one rating")
         #expect(try CLI.usageFailure(["recommend", "--model", model])

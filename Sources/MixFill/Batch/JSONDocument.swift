@@ -77,7 +77,7 @@ public enum JSONDocument {
             let byte = bytes[position]
             if byte >= 0x21, byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
             if byte == UInt8(ascii: " ") { return "a space" }
-            return "the byte \\x" + String(byte, radix: 16, uppercase: true)
+            return "the byte " + DenseMatrixReader.escaped(byte)
         }
 
         mutating func skipSpace() {
@@ -307,7 +307,7 @@ public enum JSONDocument {
                         throw error("unknown escape '\\\(found().trimmingQuotes)' in a string; write a backslash as \\\\")
                     }
                 case 0..<0x20:
-                    throw error("a control character (\\x\(String(byte, radix: 16, uppercase: true))) inside a string; strings end on the same line, write a newline as \\n")
+                    throw error("a control character (\(DenseMatrixReader.escaped(byte))) inside a string; strings end on the same line, write a newline as \\n")
                 default:
                     content.append(byte)
                     position += 1

@@ -115,9 +115,16 @@ public enum DenseMatrixReader {
             if byte >= 0x20, byte < 0x7F {
                 text.unicodeScalars.append(Unicode.Scalar(byte))
             } else {
-                text += "\\x" + String(byte, radix: 16, uppercase: true)
+                text += escaped(byte)
             }
         }
         return token.count > 40 ? text + "…" : text
+    }
+
+    /// A byte as messages show it: `\x0A`, always two hex digits, so `\x0A` followed by a
+    /// `2` cannot read as `\xA2`.
+    static func escaped(_ byte: UInt8) -> String {
+        let digits = String(byte, radix: 16, uppercase: true)
+        return "\\x" + (digits.count == 1 ? "0" + digits : digits)
     }
 }

@@ -134,4 +134,26 @@ public enum UserRatingsReader {
         }
         return ratings
     }
+
+    /// The command-line form, `--ratings 12:5,40:3.5`: ITEM:RATING pairs separated by
+    /// commas (spaces and tabs around a pair ignored), ratings under the same rule.
+    /// Errors name `option` and show the offending pair on one line.
+    public static func parseList(_ text: String, option: String = "--ratings") throws(MixFillError) -> [(item: Int64, rating: Double)] {
+        var ratings = [(item: Int64, rating: Double)]()
+        for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
+            var pair = piece[...]
+            while let first = pair.first, first == " " || first == "\t" { pair = pair.dropFirst() }
+            while let last = pair.last, last == " " || last == "\t" { pair = pair.dropLast() }
+            guard let colon = pair.lastIndex(of: ":"), let item = Int64(pair[..<colon]),
+                  let rating = Double(pair[pair.index(after: colon)...]), rating.isFinite else {
+                throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
+            }
+            let token = DenseMatrixReader.printable(String(pair[pair.index(after: colon)...]))
+            if let problem = RatingRules.standard.violation(rating, token: token) {
+                throw .badOption(option: option, message: problem)
+            }
+            ratings.append((item, rating))
+        }
+        return ratings
+    }
 }
