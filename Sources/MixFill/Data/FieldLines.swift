@@ -141,15 +141,14 @@ public enum UserRatingsReader {
     public static func parseList(_ text: String, option: String = "--ratings") throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
         for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
-            var pair = piece[...]
-            while let first = pair.first, first == " " || first == "\t" { pair = pair.dropFirst() }
-            while let last = pair.last, last == " " || last == "\t" { pair = pair.dropLast() }
-            guard let colon = pair.lastIndex(of: ":"), let item = Int64(pair[..<colon]),
-                  let rating = Double(pair[pair.index(after: colon)...]), rating.isFinite else {
+            let pair = IntegerRanges.trimSpaces(piece)
+            let colon = pair.lastIndex(of: ":")
+            let ratingText = colon.map { pair[pair.index(after: $0)...] }
+            guard let colon, let ratingText, let item = Int64(pair[..<colon]),
+                  let rating = Double(ratingText), rating.isFinite else {
                 throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
             }
-            let token = DenseMatrixReader.printable(String(pair[pair.index(after: colon)...]))
-            if let problem = RatingRules.standard.violation(rating, token: token) {
+            if let problem = RatingRules.standard.violation(rating, token: DenseMatrixReader.printable(String(ratingText))) {
                 throw .badOption(option: option, message: problem)
             }
             ratings.append((item, rating))

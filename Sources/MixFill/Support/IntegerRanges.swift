@@ -76,7 +76,8 @@ public enum IntegerRanges {
         DenseMatrixReader.printable(String(text))
     }
 
-    private static func trimSpaces(_ text: Substring) -> Substring {
+    /// `text` without the spaces and tabs around it (also for `--ratings` lists).
+    static func trimSpaces(_ text: Substring) -> Substring {
         var text = text
         while let first = text.first, first == " " || first == "\t" { text = text.dropFirst() }
         while let last = text.last, last == " " || last == "\t" { text = text.dropLast() }
