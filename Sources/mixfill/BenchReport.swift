@@ -86,7 +86,7 @@ struct BenchReport: Encodable {
         let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
         var out = "data: \(data.source): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
         out += "OpenBLAS: \(blas)\n"
-        out += "threads: \(threads) (blas: \(policy)); \(rounds) round\(rounds == 1 ? "" : "s"), the cases taking turns, of \(iterations) timed iterations per case after one warm-up; medians over all rounds\n"
+        out += "threads: \(threads) (blas: \(policy); naive: the textbook loops on one thread); \(rounds) round\(rounds == 1 ? "" : "s"), the cases taking turns, of \(iterations) timed iterations per case after one warm-up; medians over all rounds\n"
         out += "square GEMM \(gemm.size) × \(gemm.size) on \(gemm.threads) thread\(gemm.threads == 1 ? "" : "s"): "
             + "DGEMM \(fixed(gemm.double_gflops, 1)) GFLOP/s, SGEMM \(fixed(gemm.single_gflops, 1)) GFLOP/s "
             + "(DGEMM on 1 thread: \(fixed(gemm.double_gflops_one_thread, 1)))\n"
