@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Usage: Scripts/course_vs_peer.py --mixfill BIN --peer numpy_em.py --rounds N
+"""Usage: Scripts/course_vs_peer.py --mixfill BIN --peer numpy_em.py --rounds N [--k12-runs R]
           --kernels kernels.json --kernels-markdown kernels.md --json OUT.json --report OUT.md
 
 Part of Scripts/bench (run that instead). Runs the course job on data/netflix_incomplete.txt
@@ -11,7 +11,14 @@ each round runs, in an order that flips every round,
   mixfill fit DATA -k 12 --seeds 0-4 --json --precision single
   mixfill fit DATA -k 1,12 --seeds 0-4 --gold GOLD               (the whole process)
 
-and reports medians: fit_seconds of both (the peer's is its K = 12 fit, all seeds) and
+then R more runs (default 9) of
+
+  mixfill bench DATA -k 12 --iterations 5 --rounds 5 --restarts 5 --json
+
+because the K = 12 ratios (BLAS over naive, single over double) move by more than 10% from
+one bench run to the next on this kind of machine; the acceptance lines take the median
+over those runs and the kernel table's run, and the report lists every run. It reports
+medians: fit_seconds of both (the peer's is its K = 12 fit, all seeds) and
 their ratio, the whole process's wall time and peak resident memory (the child's
 ru_maxrss from wait4, what /usr/bin/time -v reports), and the rate achieved during the
 course fit. With the kernel table from `mixfill bench` it writes the Markdown report.
@@ -71,6 +78,7 @@ def main():
     parser.add_argument("--mixfill", required=True)
     parser.add_argument("--peer", required=True)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--k12-runs", type=int, default=9)
     parser.add_argument("--kernels", required=True)
     parser.add_argument("--kernels-markdown", required=True)
     parser.add_argument("--json", required=True)
@@ -91,6 +99,9 @@ def main():
         for name in order:
             out, wall, rss = run_measured(commands[name])
             samples[name].append({"stdout": out, "wall": wall, "rss_kib": rss})
+    bench_k12 = [args.mixfill, "bench", DATA, "-k", "12", "--iterations", "5", "--rounds", "5",
+                 "--restarts", "5", "--json"]
+    k12_reports = [json.loads(run_measured(bench_k12)[0]) for _ in range(args.k12_runs)]
     load_after = os.getloadavg()
 
     def fit_seconds(name):
@@ -122,15 +133,29 @@ def main():
     achieved = flops / median(mixfill_fit) / 1e9
     dgemm = kernels["gemm"]["double_gflops"]
 
-    def case(k, backend, precision, restarts):
-        for item in kernels["cases"]:
+    def case(report, k, backend, precision, restarts):
+        for item in report["cases"]:
             if (item["k"], item["backend"], item["precision"], item["restarts"]) == (k, backend, precision, restarts):
                 return item
-        return None
+        raise SystemExit(f"course_vs_peer: no K = {k} {backend} {precision} ×{restarts} case in a bench report")
 
-    batch = kernels["restarts"]
-    blas1, blas5 = case(12, "blas", "double", 1), case(12, "blas", "double", batch)
-    single1, single5 = case(12, "blas", "single", 1), case(12, "blas", "single", batch)
+    def k12_ratios(report):
+        """The K = 12 ratios of one `mixfill bench` run."""
+        batch = report["restarts"]
+        naive = case(report, 12, "naive", "double", 1)
+        blas1, blas5 = case(report, 12, "blas", "double", 1), case(report, 12, "blas", "double", batch)
+        single1, single5 = case(report, 12, "blas", "single", 1), case(report, 12, "blas", "single", batch)
+        return {"naive_seconds": naive["seconds_per_iteration"],
+                "blas_seconds": blas1["seconds_per_iteration"],
+                "batched_seconds": blas5["seconds_per_iteration"],
+                "blas_over_naive": blas1["speedup_over_naive"],
+                "batched_over_naive": blas5["speedup_over_naive"],
+                "single_over_double": blas1["seconds_per_iteration"] / single1["seconds_per_iteration"],
+                "batched_single_over_double": blas5["seconds_per_iteration"] / single5["seconds_per_iteration"]}
+
+    # The kernel table's run first, then the repeats.
+    k12_runs = [k12_ratios(kernels)] + [k12_ratios(report) for report in k12_reports]
+    k12 = {key: median([run[key] for run in k12_runs]) for key in k12_runs[0]}
     whole_wall = [s["wall"] for s in samples["whole"]]
     whole_rss = [s["rss_kib"] / 1024 for s in samples["whole"]]
 
@@ -156,10 +181,7 @@ def main():
                           "peak_rss_mib": whole_rss, "largest_peak_rss_mib": max(whole_rss)},
         "course_fit_rate": {"iterations": iterations_total, "gflop": flops / 1e9, "gflops": achieved,
                             "dgemm_gflops_same_threads": dgemm, "fraction_of_dgemm": achieved / dgemm},
-        "kernels_k12": {"blas_over_naive": blas1["speedup_over_naive"] if blas1 else None,
-                        "batched_over_naive": blas5["speedup_over_naive"] if blas5 else None,
-                        "single_over_double": (blas1["seconds_per_iteration"] / single1["seconds_per_iteration"]) if blas1 and single1 else None,
-                        "batched_single_over_double": (blas5["seconds_per_iteration"] / single5["seconds_per_iteration"]) if blas5 and single5 else None},
+        "kernels_k12": {"command": " ".join(bench_k12), "runs": k12_runs, "median": k12},
     }
     with open(args.json, "w") as out:
         json.dump(result, out, indent=1)
@@ -173,7 +195,12 @@ def yes(condition):
 
 def write_report(args, r, kernels_markdown):
     m = r["machine"]
-    k12 = r["kernels_k12"]
+    k12 = r["kernels_k12"]["median"]
+    k12_runs = r["kernels_k12"]["runs"]
+
+    def k12_range(key, digits):
+        values = [run[key] for run in k12_runs]
+        return f"{min(values):.{digits}f}–{max(values):.{digits}f}"
     lines = [
         "# MixFill benchmarks",
         "",
@@ -224,6 +251,29 @@ def write_report(args, r, kernels_markdown):
         f"{rate['dgemm_gflops_same_threads']:.1f} GFLOP/s square DGEMM measured by `mixfill bench` on the same "
         f"{r['threads']} threads.",
         "",
+        "## K = 12, run after run",
+        "",
+        f"The K = 12 ratios move from one bench run to the next (the machine's speed drifts by "
+        f"more than the cases' differences), so the acceptance lines below take the median over "
+        f"{len(k12_runs)} runs: the kernel table's, then {len(k12_runs) - 1} runs of "
+        f"`{r['kernels_k12']['command'].split('/')[-1]}`, one after another.",
+        "",
+        "| run | naive ms | blas ms | × naive | ×5 batched ms, per restart | × naive | single / double | batched single / double |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, run in enumerate(k12_runs):
+        lines.append(
+            f"| {'table' if index == 0 else index} | {1000 * run['naive_seconds']:.2f} | {1000 * run['blas_seconds']:.3f} | "
+            f"{run['blas_over_naive']:.1f}× | {1000 * run['batched_seconds']:.3f} | {run['batched_over_naive']:.1f}× | "
+            f"{run['single_over_double']:.2f}× | {run['batched_single_over_double']:.2f}× |")
+    lines += [
+        f"| median | {1000 * k12['naive_seconds']:.2f} | {1000 * k12['blas_seconds']:.3f} | {k12['blas_over_naive']:.1f}× | "
+        f"{1000 * k12['batched_seconds']:.3f} | {k12['batched_over_naive']:.1f}× | {k12['single_over_double']:.2f}× | "
+        f"{k12['batched_single_over_double']:.2f}× |",
+        "",
+        f"{sum(run['blas_over_naive'] >= 15 for run in k12_runs)} of {len(k12_runs)} runs give one restart 15× or more; "
+        f"{sum(run['batched_over_naive'] >= 15 for run in k12_runs)} of {len(k12_runs)} give it per restart batched.",
+        "",
         "## Acceptance (issue 3)",
         "",
         "| target | measured | holds |",
@@ -231,11 +281,13 @@ def write_report(args, r, kernels_markdown):
         f"| course job fit_seconds ≥ 4× lower than numpy's (goal 6×) | {r['numpy_over_mixfill']['ratio_of_medians']:.2f}× | "
         f"{yes(r['numpy_over_mixfill']['ratio_of_medians'] >= 4)} |",
         f"| whole process ≤ 0.5 s | {whole['median_wall_seconds']:.3f} s | {yes(whole['median_wall_seconds'] <= 0.5)} |",
-        f"| BLAS ≥ 15× naive per iteration, K = 12 | one restart {k12['blas_over_naive']:.1f}×; batch of 5, per restart "
-        f"{k12['batched_over_naive']:.1f}× | {yes(k12['blas_over_naive'] >= 15)} / {yes(k12['batched_over_naive'] >= 15)} |",
+        f"| BLAS ≥ 15× naive per iteration, K = 12 (median of {len(k12_runs)} bench runs) | one restart {k12['blas_over_naive']:.1f}× "
+        f"({k12_range('blas_over_naive', 1)}); batch of 5, per restart {k12['batched_over_naive']:.1f}× "
+        f"({k12_range('batched_over_naive', 1)}) | {yes(k12['blas_over_naive'] >= 15)} / {yes(k12['batched_over_naive'] >= 15)} |",
         f"| course-fit rate ≥ 50% of square DGEMM | {100 * rate['fraction_of_dgemm']:.0f}% | {yes(rate['fraction_of_dgemm'] >= 0.5)} |",
-        f"| single ≥ 1.7× double per iteration, K = 12 | one restart {k12['single_over_double']:.2f}×; batch of 5 "
-        f"{k12['batched_single_over_double']:.2f}× | {yes(k12['single_over_double'] >= 1.7)} / {yes(k12['batched_single_over_double'] >= 1.7)} |",
+        f"| single ≥ 1.7× double per iteration, K = 12 (median of {len(k12_runs)} bench runs) | one restart "
+        f"{k12['single_over_double']:.2f}× ({k12_range('single_over_double', 2)}); batch of 5 "
+        f"{k12['batched_single_over_double']:.2f}× ({k12_range('batched_single_over_double', 2)}) | {yes(k12['single_over_double'] >= 1.7)} / {yes(k12['batched_single_over_double'] >= 1.7)} |",
         f"| single's final LL within 1e-5 of double's | {r['single_largest_relative_ll_difference_vs_double']:.1e} | "
         f"{yes(r['single_largest_relative_ll_difference_vs_double'] <= 1e-5)} |",
         f"| peak RSS of the course job ≤ 80 MB | {whole['largest_peak_rss_mib']:.1f} MiB | {yes(whole['largest_peak_rss_mib'] * 1.048576 <= 80)} |",
