@@ -1,9 +1,9 @@
 /// The shards' statistics records of a batched E-step, kept from one iteration to the
 /// next, and the threads that fill them.
 ///
-/// Every shard accumulates into its own records; `total(_:)` then adds one mixture's
-/// records in shard order into fresh totals, exactly as `ExpectationMaximization.eStep(_:)`
-/// adds its partials, so neither batching nor the number of worker threads changes a bit.
+/// Every shard computes its own records; `total(_:)` then adds one mixture's records in
+/// shard order, exactly as `ExpectationMaximization.eStep(_:)` adds its partials to zeroed
+/// totals, so neither batching nor the number of worker threads changes a bit.
 final class BatchWorkspace {
     /// One shard's kernel and its statistics records (one per mixture of the batch).
     final class Slot {
@@ -12,13 +12,12 @@ final class BatchWorkspace {
 
         init(kernel: any StatisticsKernel) { self.kernel = kernel }
 
-        /// Zeroes the records, reshaping them when the batch's mixtures changed.
+        /// Reshapes the records when the batch's mixtures changed (the kernel then writes
+        /// over them: `computeEach`).
         func prepare(for mixtures: [Mixture]) {
             let shapesMatch = statistics.count == mixtures.count
                 && zip(statistics, mixtures).allSatisfy { $0.componentCount == $1.componentCount && $0.itemCount == $1.itemCount }
-            if shapesMatch {
-                for index in statistics.indices { statistics[index].reset() }
-            } else {
+            if !shapesMatch {
                 statistics = mixtures.map { SufficientStatistics(componentCount: $0.componentCount, itemCount: $0.itemCount) }
             }
         }
@@ -37,15 +36,16 @@ final class BatchWorkspace {
         for slot in slots { slot.prepare(for: mixtures) }
         let slots = self.slots
         forEachConcurrently(slots.count, workers: parallelism.workerCount) { index in
-            slots[index].kernel.accumulateEach(mixtures, into: &slots[index].statistics)
+            slots[index].kernel.computeEach(mixtures, into: &slots[index].statistics)
         }
     }
 
-    /// Mixture `position`'s statistics over all shards, added in shard order.
+    /// Mixture `position`'s statistics over all shards, added in shard order. Starting from
+    /// the first shard's record gives the bits that adding it to zeros would: its values are
+    /// 0 + x (`computeEach`), never −0, and 0 + y is y for every other y.
     func total(_ position: Int) -> SufficientStatistics {
-        let first = slots[0].statistics[position]
-        var total = SufficientStatistics(componentCount: first.componentCount, itemCount: first.itemCount)
-        for slot in slots { total.add(slot.statistics[position]) }
+        var total = slots[0].statistics[position]
+        for slot in slots.dropFirst() { total.add(slot.statistics[position]) }
         return total
     }
 }

@@ -510,6 +510,17 @@ public final class BLASKernel: BatchedStatisticsKernel {
     }
 
     public func accumulate(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
+        run(mixtures, into: &statistics, adding: true)
+    }
+
+    public func compute(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
+        run(mixtures, into: &statistics, adding: false)
+    }
+
+    /// The batched E-step; its sums are added to `statistics` or, without `adding`, written
+    /// over them as 0 + x, which is what adding them to a zeroed record gives, bit for bit
+    /// (+0 + x is x for every x but −0, which it makes +0), without the pass that zeroes it.
+    private func run(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics], adding: Bool) {
         precondition(mixtures.count == statistics.count, "one statistics record per mixture")
         for (mixture, record) in zip(mixtures, statistics) {
             precondition(record.componentCount == mixture.componentCount && record.itemCount == mixture.itemCount,
@@ -527,33 +538,46 @@ public final class BLASKernel: BatchedStatisticsKernel {
             accumulateSums(block, columns: columns)
         }
         let d = itemCount
+        @inline(__always) func combined(_ old: Double, _ value: Double) -> Double { adding ? old + value : 0 + value }
 
         // Into each mixture's statistics; N_ji = N'_ji + c·D_ji undoes the shift.
         var start = 0
         for index in mixtures.indices {
             let componentCount = mixtures[index].componentCount
-            statistics[index].logLikelihood += logLikelihoods[index]
-            statistics[index].userCount += userCount
+            statistics[index].logLikelihood = combined(statistics[index].logLikelihood, logLikelihoods[index])
+            statistics[index].userCount = (adding ? statistics[index].userCount : 0) + userCount
             for j in 0..<componentCount {
-                statistics[index].responsibilities[j] += columnResponsibilities[start + j]
-                statistics[index].weightedSquaredNorms[j] += columnSquaredNorms[start + j]
-                statistics[index].weightedObservedCounts[j] += columnObservedCounts[start + j]
+                statistics[index].responsibilities[j] = combined(statistics[index].responsibilities[j],
+                                                                 columnResponsibilities[start + j])
+                statistics[index].weightedSquaredNorms[j] = combined(statistics[index].weightedSquaredNorms[j],
+                                                                     columnSquaredNorms[start + j])
+                statistics[index].weightedObservedCounts[j] = combined(statistics[index].weightedObservedCounts[j],
+                                                                       columnObservedCounts[start + j])
             }
             let offset = ratingOffset
             var ratingSums = statistics[index].ratingSums
             var observedWeights = statistics[index].observedWeights
             statistics[index].ratingSums = []      // keep the two arrays uniquely referenced
             statistics[index].observedWeights = []
+            // Item by item, so the rows of [Nᵀ ; Dᵀ] are read in order (each mixture's K
+            // columns of a row are adjacent) and K outputs are written per item.
             sumsDouble.withUnsafeBufferPointer { s in
                 ratingSums.withUnsafeMutableBufferPointer { ratingSums in
                     observedWeights.withUnsafeMutableBufferPointer { observedWeights in
-                        for j in 0..<componentCount {
-                            let c = start + j
-                            for i in 0..<d {
-                                let observedWeight = s[(d + i) * columns + c]
-                                let shiftedSum = s[i * columns + c]
-                                ratingSums[j * d + i] += offset == 0 ? shiftedSum : shiftedSum + offset * observedWeight
-                                observedWeights[j * d + i] += observedWeight
+                        for i in 0..<d {
+                            let sumsRow = i * columns + start
+                            let weightsRow = (d + i) * columns + start
+                            for j in 0..<componentCount {
+                                let observedWeight = s[weightsRow + j]
+                                let shiftedSum = s[sumsRow + j]
+                                let sum = offset == 0 ? shiftedSum : shiftedSum + offset * observedWeight
+                                if adding {
+                                    ratingSums[j * d + i] += sum
+                                    observedWeights[j * d + i] += observedWeight
+                                } else {
+                                    ratingSums[j * d + i] = 0 + sum
+                                    observedWeights[j * d + i] = 0 + observedWeight
+                                }
                             }
                         }
                     }

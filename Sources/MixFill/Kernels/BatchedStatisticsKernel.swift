@@ -13,18 +13,25 @@ public protocol BatchedStatisticsKernel: StatisticsKernel {
     /// Runs the E-step for every mixture over this shard's users and adds mixture r's
     /// log-likelihood and M-step sums to `statistics[r]`.
     func accumulate(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics])
+
+    /// Sets `statistics[r]` (shaped for mixture r) to this shard's log-likelihood and sums
+    /// for mixture r: bit for bit what zeroing it and then `accumulate` would leave, without
+    /// the pass that zeroes it.
+    func compute(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics])
 }
 
 extension StatisticsKernel {
-    /// The batched E-step where the kernel has one, else one mixture after another (which
-    /// meets the batched contract trivially).
-    func accumulateEach(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
+    /// Sets every record to this shard's statistics for its mixture, as zeroing it and
+    /// accumulating would: with the batched E-step where the kernel has one, else one
+    /// mixture after another (which meets the batched contract trivially).
+    func computeEach(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
         precondition(mixtures.count == statistics.count, "one statistics record per mixture")
         if let batched = self as? any BatchedStatisticsKernel {
-            batched.accumulate(mixtures, into: &statistics)
+            batched.compute(mixtures, into: &statistics)
             return
         }
         for index in mixtures.indices {
+            statistics[index].reset()
             accumulate(mixtures[index], into: &statistics[index])
         }
     }
