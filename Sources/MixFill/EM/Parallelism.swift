@@ -31,18 +31,21 @@ public enum Parallelism: Sendable, Equatable {
 
 /// Runs `body(0)`, …, `body(count − 1)` on up to `workers` threads, worker w taking w,
 /// w + workers, w + 2·workers, … (so with as many items as workers each gets one). Returns
-/// when all are done. Safe when `body(i)` changes only what belongs to item i.
-func forEachConcurrently(_ count: Int, workers: Int, _ body: (Int) -> Void) {
+/// when all are done. Safe when `body(i)` changes only what belongs to item i. The threads
+/// are the process's `WorkerPool` of that size (Dispatch's when the pool is busy).
+public func forEachConcurrently(_ count: Int, workers: Int, _ body: (Int) -> Void) {
     let workers = min(workers, count)
     guard workers > 1 else {
         for index in 0..<count { body(index) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        let work = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for index in stride(from: worker, to: count, by: workers) { work.value(index) }
-        }
+    let share: (Int) -> Void = { worker in
+        for index in stride(from: worker, to: count, by: workers) { body(index) }
+    }
+    if WorkerPool.shared(workers: workers).run(share) { return }
+    withoutActuallyEscaping(share) { share in
+        let work = UncheckedSendable(share)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in work.value(worker) }
     }
 }
 
