@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// How the batched EM loop spreads its work over the cores. The shards are the same
 /// either way and their statistics are added in shard order, so the choice changes the
@@ -29,23 +30,30 @@ public enum Parallelism: Sendable, Equatable {
     }
 }
 
-/// Runs `body(0)`, …, `body(count − 1)` on up to `workers` threads, worker w taking w,
-/// w + workers, w + 2·workers, … (so with as many items as workers each gets one). Returns
-/// when all are done. Safe when `body(i)` changes only what belongs to item i. The threads
-/// are the process's `WorkerPool` of that size (Dispatch's when the pool is busy).
+/// Runs `body(0)`, …, `body(count − 1)` on n = min(`workers`, `count`) threads, worker w
+/// taking w, w + n, w + 2·n, … (so with as many items as workers each gets one). Returns
+/// when all are done. Safe when `body(i)` changes only what belongs to item i.
+///
+/// The threads are the process's `WorkerPool` of `workers` threads (one pool per thread
+/// count, whatever the item count, so an E-step over the shards and the M-steps of fewer
+/// restarts share it) when there are no more of them than cores; otherwise, or when that
+/// pool is busy, Dispatch's.
 public func forEachConcurrently(_ count: Int, workers: Int, _ body: (Int) -> Void) {
-    let workers = min(workers, count)
-    guard workers > 1 else {
+    let active = min(workers, count)
+    guard active > 1 else {
         for index in 0..<count { body(index) }
         return
     }
     let share: (Int) -> Void = { worker in
-        for index in stride(from: worker, to: count, by: workers) { body(index) }
+        guard worker < active else { return }
+        for index in stride(from: worker, to: count, by: active) { body(index) }
     }
-    if WorkerPool.shared(workers: workers).run(share) { return }
+    if workers <= ProcessInfo.processInfo.activeProcessorCount, WorkerPool.shared(workers: workers).run(share) {
+        return
+    }
     withoutActuallyEscaping(share) { share in
         let work = UncheckedSendable(share)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in work.value(worker) }
+        DispatchQueue.concurrentPerform(iterations: active) { worker in work.value(worker) }
     }
 }
 

@@ -3,21 +3,19 @@ import Foundation
 import Synchronization
 
 /// Threads that stay up between the parallel loops of an EM run, so that handing them the
-/// next E-step costs a store and a few loads instead of waking pooled threads: with
-/// `DispatchQueue.concurrentPerform`, each loop waited about 50 µs for its second thread
-/// to start and 45 µs to learn that it had finished, twice per iteration (the E-step, then
-/// the restarts' M-steps) — 4% of a lone K = 12 iteration on the course matrix.
+/// next E-step costs a few atomic operations and an uncontended lock instead of waking
+/// pooled threads: with `DispatchQueue.concurrentPerform`, each loop waited about 50 µs
+/// for its second thread to start and 45 µs to learn that it had finished, twice per
+/// iteration (the E-step, then the restarts' M-steps) — 4% of a lone K = 12 iteration on
+/// the course matrix.
 ///
-/// Between loops a helper spins for `spinNanoseconds`, then sleeps on a semaphore until
-/// the next loop wakes it; it never spins when the pool has more threads than the
-/// machine has cores. One caller at a time: `run` returns false when the pool is busy
-/// (another thread's loop, or a loop nested in one of this pool's), and the caller then
-/// uses Dispatch.
-///
-/// A thread that has spun long enough sleeps on `condition`, and every change it can be
-/// waiting for (a new loop, the last helper done) is announced by taking that lock and
-/// broadcasting, so a sleeper re-checks its condition under the lock and no wake-up is
-/// lost.
+/// Between loops a thread spins for `spinNanoseconds`, then sleeps on `condition` until
+/// the next change it waits for (a new loop, the last helper done); every such change is
+/// announced by taking that lock and broadcasting, so a sleeper re-checks its condition
+/// under the lock and no wake-up is lost. It never spins when the pool has more threads
+/// than the machine has cores (`forEachConcurrently` does not use a pool that size). One
+/// caller at a time: `run` returns false when the pool is busy (another thread's loop, or
+/// a loop nested in one of this pool's), and the caller then uses Dispatch.
 ///
 /// Unchecked Sendable: `job` is written by the one caller holding `busy` before it
 /// publishes the loop (the add to `generation`) and cleared after every helper has
@@ -41,8 +39,12 @@ final class WorkerPool: @unchecked Sendable {
         helperCount = max(0, workers - 1)
         spinNanoseconds = workers <= ProcessInfo.processInfo.activeProcessorCount ? Self.defaultSpinNanoseconds : 0
         for helper in 0..<helperCount {
-            let thread = Thread { [self] in self.helperLoop(helper + 1) }
-            thread.name = "mixfill worker \(helper + 1)"
+            let thread = Thread { [self] in
+                // Named from the thread itself, where Foundation passes it on to the system
+                // (`top -H`); Linux keeps at most 15 bytes.
+                Thread.current.name = "mixfill pool \(helper + 1)"
+                self.helperLoop(helper + 1)
+            }
             thread.start()
         }
     }

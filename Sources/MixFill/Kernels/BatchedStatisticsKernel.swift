@@ -20,6 +20,15 @@ public protocol BatchedStatisticsKernel: StatisticsKernel {
     func compute(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics])
 }
 
+extension BatchedStatisticsKernel {
+    /// The general form: zero each record, then `accumulate`. Kernels override it to skip
+    /// the zeroing pass.
+    public func compute(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
+        for index in statistics.indices { statistics[index].reset() }
+        accumulate(mixtures, into: &statistics)
+    }
+}
+
 extension StatisticsKernel {
     /// Sets every record to this shard's statistics for its mixture, as zeroing it and
     /// accumulating would: with the batched E-step where the kernel has one, else one
