@@ -12,9 +12,9 @@ import Synchronization
 /// Between loops a thread spins for `spinNanoseconds`, then sleeps on `condition` until
 /// the next change it waits for (a new loop, the last helper done); every such change is
 /// announced by taking that lock and broadcasting, so a sleeper re-checks its condition
-/// under the lock and no wake-up is lost. It never spins when the pool has more threads
-/// than the machine has cores (`forEachConcurrently` does not use a pool that size). One
-/// caller at a time: `run` returns false when the pool is busy (another thread's loop, or
+/// under the lock and no wake-up is lost. `forEachConcurrently` uses a pool only when it
+/// has no more threads than the machine has cores, so a spinning thread never takes a core
+/// from a working one. One caller at a time: `run` returns false when the pool is busy (another thread's loop, or
 /// a loop nested in one of this pool's), and the caller then uses Dispatch.
 ///
 /// Unchecked Sendable: `job` is written by the one caller holding `busy` before it
@@ -24,7 +24,6 @@ import Synchronization
 final class WorkerPool: @unchecked Sendable {
     /// Threads besides the caller's.
     let helperCount: Int
-    private let spinNanoseconds: UInt64
     private let generation = Atomic<Int>(0)
     private let pending = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
@@ -33,11 +32,10 @@ final class WorkerPool: @unchecked Sendable {
 
     /// How long a waiting thread spins before it sleeps: longer than the gap between an
     /// iteration's loops (the M-steps of a batch of restarts, ~0.2 ms on the course matrix).
-    static let defaultSpinNanoseconds: UInt64 = 300_000
+    static let spinNanoseconds: UInt64 = 300_000
 
     private init(workers: Int) {
         helperCount = max(0, workers - 1)
-        spinNanoseconds = workers <= ProcessInfo.processInfo.activeProcessorCount ? Self.defaultSpinNanoseconds : 0
         for helper in 0..<helperCount {
             let thread = Thread { [self] in
                 // Named from the thread itself, where Foundation passes it on to the system
@@ -92,7 +90,7 @@ final class WorkerPool: @unchecked Sendable {
         var spins = 0
         while pending.load(ordering: .acquiring) != 0 {
             spins += 1
-            guard spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart >= spinNanoseconds else { continue }
+            guard spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart >= Self.spinNanoseconds else { continue }
             condition.lock()
             while pending.load(ordering: .acquiring) != 0 { condition.wait() }
             condition.unlock()
@@ -119,7 +117,7 @@ final class WorkerPool: @unchecked Sendable {
             let current = generation.load(ordering: .acquiring)
             if current != seen { return current }
             spins += 1
-            guard spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart >= spinNanoseconds else { continue }
+            guard spins % 64 == 0, DispatchTime.now().uptimeNanoseconds - spinStart >= Self.spinNanoseconds else { continue }
             condition.lock()
             while generation.load(ordering: .acquiring) == seen { condition.wait() }
             let published = generation.load(ordering: .acquiring)
