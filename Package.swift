@@ -19,20 +19,27 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // The library: data, models, kernels, the EM loop and evaluation.
         .target(
             name: "MixFill",
             dependencies: ["CBLAS"]
+        ),
+        // What the commands add around a fit: batches of jobs, checkpoints, serving.
+        .target(
+            name: "MixFillTools",
+            dependencies: ["MixFill"]
         ),
         .executableTarget(
             name: "mixfill",
             dependencies: [
                 "MixFill",
+                "MixFillTools",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(
             name: "MixFillTests",
-            dependencies: ["MixFill", "mixfill"],
+            dependencies: ["MixFill", "MixFillTools", "mixfill"],
             resources: []
         ),
     ],

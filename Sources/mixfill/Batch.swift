@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 /// `mixfill bench`: seconds per EM iteration of every backend and precision, against the
 /// naive kernel and against this machine's own GEMM rate.
@@ -124,20 +125,24 @@ struct Bench: ParsableCommand {
         // Every case is timed in each of --rounds rounds, the cases taking turns within a
         // round, so that a change in the machine's load shows in all of them alike; the
         // medians are over all rounds' iterations.
-        // The engines as `fit` builds them (`FitEngine`), plus the one-shard-on-threaded-
-        // OpenBLAS configuration that the thread policy was chosen against.
-        let naive = try FitEngine(matrix: matrix, backend: .naive, threads: 1)
-        var blasByPrecision = [Precision: FitEngine]()
+        // The engines as `fit` builds them, plus the one-shard-on-threaded-OpenBLAS
+        // configuration that the thread policy was chosen against; each loop's kernels are
+        // built once and reused by every case and round.
+        let input = RatingInput(storage: .dense(matrix), format: .dense)
+        let rule = StoppingRule(relativeTolerance: -.infinity, maxIterations: 1 + iterations)
+        let naive = try TimedEngine(Engine(kernel: .naive, threads: 1), input, rule)
+        var blasByPrecision = [Precision: TimedEngine]()
         for precision in Precision.allCases {
-            blasByPrecision[precision] = try FitEngine(matrix: matrix, precision: precision, threads: threadCount)
+            blasByPrecision[precision] = try TimedEngine(Engine(kernel: .dense(precision), threads: threadCount), input, rule)
         }
-        let oneShard = try FitEngine(matrix: matrix, threads: threadCount, threading: .oneShardOnBLASThreads)
+        let oneShard = try TimedEngine(Engine(kernel: .dense(.double), threads: threadCount, threading: .oneShardOnBLASThreads),
+                                       input, rule)
         struct Timed {
             var k: Int
             var backend: String
             var precision: Precision
             var restarts: Int
-            var engine: FitEngine
+            var engine: TimedEngine
             var samples: [Double] = []
         }
         var timed = [Timed]()
@@ -230,21 +235,44 @@ struct Bench: ParsableCommand {
         }
     }
 
+    /// An engine and its EM loop on the benchmark's matrix, built once.
+    struct TimedEngine {
+        let engine: Engine
+        let loop: EMLoop<CourseFamily>
+
+        init(_ engine: Engine, _ input: RatingInput, _ rule: StoppingRule) throws {
+            self.engine = engine
+            loop = try Result { () throws(EngineConflict) in try engine.courseLoop(for: input, rule: rule) }
+                .mapError { $0.error(.commandLine) }.get()
+        }
+
+        /// Wall seconds of every iteration of one run of the loop from `initials`, timed
+        /// by the loop's observer (called after each iteration).
+        func iterationSeconds(from initials: [Mixture]) throws -> [Double] {
+            let clock = ContinuousClock()
+            var seconds = [Double]()
+            var last = clock.now
+            _ = try loop.run(initials.map { EMState(initial: $0) }) { (_: [RestartProgress<Mixture>]) throws(MixFillError) in
+                let now = clock.now
+                seconds.append((now - last).seconds)
+                last = now
+            }
+            return seconds
+        }
+    }
+
     /// Seconds per iteration per restart of `iterations` timed iterations: `restarts` seeds
     /// from the course initialisation run as one batch, after one untimed warm-up (the
     /// stopping rule is off, so every iteration is timed at full batch width).
-    func timeIterations(_ engine: FitEngine, _ data: DenseRatingMatrix,
+    func timeIterations(_ timed: TimedEngine, _ data: DenseRatingMatrix,
                         _ componentCount: Int, restarts: Int) throws -> [Double] {
-        let rule = StoppingRule(relativeTolerance: -.infinity, maxIterations: 1 + iterations)
-        let em = engine.expectationMaximization(rule)
         var initials = [Mixture]()
         for seed in 0..<restarts {
             initials.append(try Initialization.courseMixture(data: data, componentCount: componentCount, seed: UInt32(seed)))
         }
         // As in `fit`: the engine's threads, without OpenBLAS's idle pool spinning beside them.
-        engine.claimThreads(stopIdleBLASPool: true)
-        let batch = try em.runBatched(from: initials, parallelism: engine.parallelism)
-        return batch.iterationSeconds.dropFirst().map { $0 / Double(restarts) }
+        timed.engine.claimBLASThreads(stopIdlePool: true)
+        return try timed.iterationSeconds(from: initials).dropFirst().map { $0 / Double(restarts) }
     }
 
     /// The median (the mean of the middle two for an even count; 0 for none).
@@ -264,37 +292,38 @@ struct Bench: ParsableCommand {
         let clock = ContinuousClock()
         let rounds = self.rounds
 
-        let oneShardEngine = try FitEngine(matrix: data, threads: threads, threading: .oneShardOnBLASThreads)
-        let shardEngine = try FitEngine(matrix: data, threads: threads)
-        let oneShard = oneShardEngine.expectationMaximization()
-        let shards = shardEngine.expectationMaximization()
+        let input = RatingInput(storage: .dense(data), format: .dense)
+        let rule = StoppingRule()
+        let oneShard = try TimedEngine(Engine(kernel: .dense(.double), threads: threads, threading: .oneShardOnBLASThreads),
+                                       input, rule)
+        let shards = try TimedEngine(Engine(kernel: .dense(.double), threads: threads), input, rule)
         let groups = (0..<min(threads, initials.count)).map { worker in
             stride(from: worker, to: initials.count, by: threads).map { initials[$0] }
         }
         // One single-threaded engine per restart worker.
-        let groupEngines = try groups.map { _ in try FitEngine(matrix: data, threads: 1).expectationMaximization() }
+        let groupLoops = try groups.map { _ in try TimedEngine(Engine(kernel: .dense(.double), threads: 1), input, rule).loop }
+        let states = initials.map { EMState(initial: $0) }
         var blasThreadsSeconds = [Double]()
         var shardWorkersSeconds = [Double]()
         var restartWorkersSeconds = [Double]()
         var iterations = 0
         for _ in 0..<rounds {
-            oneShardEngine.claimThreads()
+            oneShard.engine.claimBLASThreads()
             var start = clock.now
-            let reference = try oneShard.runBatched(from: initials, parallelism: oneShardEngine.parallelism)
+            let reference = try oneShard.loop.run(states)
             blasThreadsSeconds.append((clock.now - start).seconds)
-            iterations = reference.results.reduce(0) { $0 + $1.iterations }
+            iterations = reference.reduce(0) { $0 + $1.iterations }
 
-            shardEngine.claimThreads(stopIdleBLASPool: true)
+            shards.engine.claimBLASThreads(stopIdlePool: true)
             start = clock.now
-            _ = try shards.runBatched(from: initials, parallelism: shardEngine.parallelism)
+            _ = try shards.loop.run(states)
             shardWorkersSeconds.append((clock.now - start).seconds)
 
             let outcomes = groups.map { _ in GroupOutcome() }
             start = clock.now
-            let work = GroupWork(engines: groupEngines, groups: groups, outcomes: outcomes)
+            let work = GroupWork(loops: groupLoops, groups: groups, outcomes: outcomes)
             DispatchQueue.concurrentPerform(iterations: groups.count) { worker in work.run(worker) }
             restartWorkersSeconds.append((clock.now - start).seconds)
-            BLASThreads.set(threads)
             for outcome in outcomes { _ = try outcome.runs?.get() }
         }
         return BenchReport.FitPolicies(
@@ -305,18 +334,18 @@ struct Bench: ParsableCommand {
 
     /// One thread's share of the restart-workers policy.
     private final class GroupOutcome {
-        var runs: Result<BatchedRuns, any Error>?
+        var runs: Result<[FitResult<Mixture>], MixFillError>?
     }
 
     /// The restart-workers policy's threads: worker w runs group w with its own kernel and
     /// writes only outcome w, hence safe to send.
     private struct GroupWork: @unchecked Sendable {
-        let engines: [ExpectationMaximization]
+        let loops: [EMLoop<CourseFamily>]
         let groups: [[Mixture]]
         let outcomes: [GroupOutcome]
 
         func run(_ worker: Int) {
-            outcomes[worker].runs = Result { try engines[worker].runBatched(from: groups[worker], parallelism: .blasThreads(1)) }
+            outcomes[worker].runs = Result { () throws(MixFillError) in try loops[worker].run(groups[worker].map { EMState(initial: $0) }) }
         }
     }
 

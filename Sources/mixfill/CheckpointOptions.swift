@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 /// `--checkpoint-every`, `--checkpoint-dir` and `--resume` for `mixfill fit`.
 struct CheckpointOptions: ParsableArguments {
@@ -23,23 +24,17 @@ struct CheckpointOptions: ParsableArguments {
 
     var isActive: Bool { checkpointEvery != nil || resume }
 
-    /// Fits every seed for one K: `multiStart` (the engine's own batched loop) when
-    /// nothing needs to watch the iterations, else the same batch through `ResumableFit`,
-    /// with checkpoints and progress (the same runs, bit for bit). Checkpoints record the
-    /// engine's settings (backend, kernel, precision) with `fingerprint`, the data's.
-    func fit(em: ExpectationMaximization, data: any RatingData, fingerprint: String, engine: FitEngine,
-             componentCount: Int, seeds: [UInt32],
-             multiStart: () throws(MixFillError) -> MultiStartFit) throws(MixFillError) -> MultiStartFit {
-        guard isActive || Display.shared.isActive else {
-            return try multiStart()
-        }
-        let checkpointing = isActive ? ResumableFit.Checkpointing(
+    /// The fit's observer: progress on the terminal's live line or as JSON lines, and with
+    /// these options checkpoints and signals. Nil when nothing needs to watch the fit.
+    func observer(input: RatingInput, engine: Engine, rule: StoppingRule) -> FitProgress? {
+        guard isActive || Display.shared.isActive else { return nil }
+        let checkpointing = isActive ? FitProgress.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        let fitter = ResumableFit(em: em, data: data, fingerprint: fingerprint, settings: engine.settings,
-                                  checkpointing: checkpointing, threads: engine.threads, parallelism: engine.parallelism,
-                                  report: { Display.shared.event($0) }, stopRequested: StopSignals.pending)
-        return try fitter.fitBatched(componentCount: componentCount, seeds: seeds)
+        return FitProgress(context: FitProgress.Context(input: input, rule: rule, varianceFloor: Mixture.defaultVarianceFloor,
+                                                        engine: engine),
+                           checkpointing: checkpointing, report: { Display.shared.event($0) },
+                           stopRequested: StopSignals.pending)
     }
 
     /// Before fitting: refuses to overwrite the checkpoints of an earlier fit unless asked to

@@ -1,5 +1,6 @@
 import Foundation
 import MixFill
+import MixFillTools
 
 /// Rating data as the commands load it, with the ids every output speaks: a dense course
 /// matrix (ids are the 0-based row and column numbers) or rating records — triplets, CSV,
@@ -35,7 +36,11 @@ struct LoadedRatings {
     /// recommend). Record data is densified when that fits in half of this machine's memory
     /// and no rating is 0 (the dense form's "missing"); otherwise the command is refused.
     func denseMatrix() throws(MixFillError) -> DenseRatingMatrix {
-        try input.densified { .badFile(file: path, message: "\($0); this command works on the dense form of the data") }
+        do {
+            return try input.densified()
+        } catch {
+            throw .badFile(file: path, message: "\(error.reason); this command works on the dense form of the data")
+        }
     }
 
     /// What a model file records about this data (nil when it holds no rating).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 import Synchronization
 
 /// How progress and warnings reach stderr.

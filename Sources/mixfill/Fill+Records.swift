@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 extension Fill {
     /// `fill` on rating records (or with `--pairs`): the data's items are matched to the
@@ -27,8 +28,7 @@ extension Fill {
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
-        let em = try engine.makeEngine(for: alignedInput, kernel: input.kernel).expectationMaximization()
-        let posteriors = em.posteriors(file.mixture).posteriors
+        let posteriors = try engine.makeEngine(for: alignedInput, kernel: input.kernel).posteriors(of: file.mixture, on: alignedInput)
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems,
                                       mixture: file.mixture, posteriors: posteriors)
         if let pairs {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 struct Fill: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,8 +39,7 @@ struct Fill: ParsableCommand {
         guard let matrix = loaded.denseMatrix, matrix.itemCount == file.mixture.itemCount else {
             throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
         }
-        let em = try engine.makeEngine(for: loaded, kernel: input.kernel).expectationMaximization()
-        let posteriors = em.posteriors(file.mixture).posteriors
+        let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: file.mixture, on: loaded)
         let filled = Completion.fill(matrix, mixture: file.mixture, posteriors: posteriors)
         try DenseMatrixWriter.write(filled, to: out)
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -103,55 +104,32 @@ struct Fit: ParsableCommand {
             goldMatrix = complete
         }
 
-        // Each K's seeds run as one batch: the same runs, bit for bit, as one seed after another.
         let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
-        let em = fitEngine.expectationMaximization(StoppingRule(maxIterations: maxIterations))
-        var fitSeconds = 0.0
+        let rule = StoppingRule(maxIterations: maxIterations)
+        let fitStart: FitStart = warmStart.map {
+            .model($0.model.mixture, seed: $0.model.seed, previousObjective: $0.sameData ? $0.model.logLikelihood : nil)
+        } ?? .seeds(seedList)
+        let job = FitJob(componentCounts: componentCounts, start: fitStart, rule: rule, gold: goldMatrix)
+        let outcome = try job.run(on: loaded.input, engine: fitEngine,
+                                  observer: checkpoints.observer(input: loaded.input, engine: fitEngine, rule: rule))
         var reports = [FitReport.KReport]()
-        for componentCount in componentCounts {
-            let fitStart = clock.now
-            let fit = try warmStart?.run(em, parallelism: fitEngine.parallelism) ?? checkpoints.fit(
-                em: em, data: loaded.input.data, fingerprint: loaded.fingerprint, engine: fitEngine,
-                componentCount: componentCount, seeds: seedList) { () throws(MixFillError) in
-                // The seeds as one batch: the same runs, bit for bit, as one seed after another.
-                try em.fitBatched(data: loaded.input.data, componentCount: componentCount, seeds: seedList,
-                                  parallelism: fitEngine.parallelism)
-            }
-            fitSeconds += (clock.now - fitStart).seconds
-            let best = fit.best
-            var rmse: FitReport.RMSE?
-            if let goldMatrix, let matrix = loaded.input.denseMatrix {
-                let posteriors = em.posteriors(best.result.mixture).posteriors
-                let errors = Completion.rootMeanSquareErrors(of: best.result.mixture, posteriors: posteriors,
-                                                             data: matrix, gold: goldMatrix)
-                rmse = FitReport.RMSE(all_entries: errors.allEntries, missing_entries: errors.missingEntries)
-            }
+        for fit in outcome.fits {
+            let componentCount = fit.fit.componentCount
             if let modelOut {
                 let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
-                let file = ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
-                                     seed: best.seed, iterations: (warmStart?.previousIterations ?? 0) + best.result.iterations,
-                                     converged: best.result.converged, userCount: loaded.userCount,
-                                     observedCount: loaded.observedCount, training: loaded.trainingRecord())
-                try file.write(to: path)
+                try fit.modelFile(for: loaded.input, path: absolutePath(data), previousIterations: warmStart?.previousIterations ?? 0)
+                    .write(to: path)
             }
-            let bic = Completion.bayesianInformationCriterion(
-                logLikelihood: best.result.logLikelihood, mixture: best.result.mixture, userCount: loaded.userCount)
-            reports.append(FitReport.KReport(
-                k: componentCount,
-                runs: fit.runs.map {
-                    FitReport.Run(seed: $0.seed, log_likelihood: $0.result.logLikelihood,
-                                  iterations: $0.result.iterations, converged: $0.result.converged, seconds: $0.seconds)
-                },
-                best: FitReport.Best(seed: best.seed, log_likelihood: best.result.logLikelihood, bic: bic),
-                rmse: rmse))
-            for run in fit.runs where !run.result.converged {
-                Terminal.warning("K = \(componentCount), seed \(run.seed) stopped at --max-iterations \(maxIterations) before converging")
-            }
+            reports.append(FitReport.KReport(fit))
         }
+        for warning in outcome.warnings {
+            Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
+        }
+        let fitSeconds = outcome.seconds
         let report = FitReport(
             data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount,
                                         observed: loaded.observedCount),
-            backend: fitEngine.name, precision: precision.rawValue, threads: fitEngine.threads,
+            backend: fitEngine.kernel.legacyName, precision: precision.rawValue, threads: fitEngine.threads,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },
@@ -203,13 +181,4 @@ struct WarmStart {
 
     /// Iterations already run on this data by the saved fit.
     var previousIterations: Int { sameData ? model.iterations : 0 }
-
-    /// The continued run, on the batched loop (one restart) so that it runs on the fit's
-    /// threads; it equals `em.run(from:previousLogLikelihood:)` bit for bit.
-    func run(_ em: ExpectationMaximization, parallelism: Parallelism) throws -> MultiStartFit {
-        let batch = try em.runBatched(from: [model.mixture], previousLogLikelihoods: [sameData ? model.logLikelihood : nil],
-                                      parallelism: parallelism)
-        return MultiStartFit(componentCount: model.mixture.componentCount,
-                             runs: [SeededRun(seed: model.seed, result: batch.results[0], seconds: batch.seconds[0])])
-    }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import MixFill
+import MixFillTools
 
 /// What `mixfill fit` reports, as tables or as one JSON object (field names are the JSON's).
 struct FitReport: Encodable {
@@ -33,6 +35,16 @@ struct FitReport: Encodable {
         var runs: [Run]
         var best: Best
         var rmse: RMSE?
+
+        init(_ fit: ComponentCountFit) {
+            k = fit.fit.componentCount
+            runs = fit.fit.runs.map {
+                Run(seed: $0.seed, log_likelihood: $0.result.objective, iterations: $0.result.iterations,
+                    converged: $0.result.converged, seconds: $0.result.seconds)
+            }
+            best = Best(seed: fit.best.seed, log_likelihood: fit.best.result.objective, bic: fit.bayesianInformationCriterion)
+            rmse = fit.goldErrors.map { RMSE(all_entries: $0.allEntries, missing_entries: $0.missingEntries) }
+        }
     }
 
     struct WarmStartSummary: Encodable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 /// How `eval` and `select` hold ratings out: exactly one of a test file, a random
 /// holdout, k folds, or a gold matrix that reveals the missing entries.

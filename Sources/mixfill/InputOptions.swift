@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 extension RatingFormat: ExpressibleByArgument {}
 extension KernelChoice: ExpressibleByArgument {}

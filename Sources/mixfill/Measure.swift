@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 #if canImport(Glibc)
 import Glibc
@@ -78,8 +79,10 @@ struct Measure: ParsableCommand {
         // The engine every command runs for these options: the same kernel, shards and threads.
         let fitEngine = try engine.makeEngine(for: loaded, kernel: input.kernel)
         let threadCount = fitEngine.threads
+        // One iteration at a time through the fit's own loop, so each is timed alone.
+        let loop = try Result { () throws(EngineConflict) in try fitEngine.courseLoop(for: loaded, rule: StoppingRule(maxIterations: 1)) }
+            .mapError { $0.error(.commandLine) }.get()
         let kernelSeconds = (clock.now - kernelStart).seconds
-        let em = fitEngine.expectationMaximization()
         let initStart = clock.now
         var mixture = try Initialization.courseMixture(data: loaded.data, componentCount: k, seed: seed)
         let initSeconds = (clock.now - initStart).seconds
@@ -89,18 +92,18 @@ struct Measure: ParsableCommand {
         for _ in 0..<iterations {
             let iterationStart = clock.now
             let cpuStart = Self.processorSeconds()
-            let statistics = em.eStep(mixture)
-            mixture = MStep.update(mixture, with: statistics)
+            let result = try loop.run([EMState(initial: mixture)])[0]
+            mixture = result.model
             times.append((clock.now - iterationStart).seconds)
             cpuTimes.append(Self.processorSeconds() - cpuStart)
-            logLikelihoods.append(statistics.logLikelihood)
+            logLikelihoods.append(result.objective)
         }
         let sorted = times.sorted()
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let report = Report(
             path: data, format: loaded.format.rawValue, users: loaded.userCount, items: loaded.itemCount,
-            ratings: loaded.observedCount, kernel: fitEngine.name, threads: threadCount, k: k,
+            ratings: loaded.observedCount, kernel: fitEngine.kernel.legacyName, threads: threadCount, k: k,
             load_seconds: loadSeconds, kernel_seconds: kernelSeconds, initialization_seconds: initSeconds,
             iteration_seconds: times, median_iteration_seconds: sorted[sorted.count / 2],
             fastest_iteration_seconds: sorted[0],

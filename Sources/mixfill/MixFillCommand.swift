@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 /// `mixfill`: fit Gaussian mixtures to incomplete rating matrices and fill them in.
 ///

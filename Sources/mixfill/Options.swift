@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 extension Backend: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
@@ -22,12 +23,15 @@ struct EngineOptions: ParsableArguments {
     /// The thread count asked for: `--threads`, or all cores.
     var threadCount: Int { threads ?? ProcessInfo.processInfo.activeProcessorCount }
 
-    /// The E-step engine for `input` on `--threads` (see `FitEngine` for who owns the
-    /// threads). The CLI owns its process, so OpenBLAS's idle pool is stopped when the
-    /// engine runs BLAS on one thread beside threads of its own.
-    func makeEngine(for input: RatingInput, kernel: KernelChoice = .auto, precision: Precision = .double) throws -> FitEngine {
-        try FitEngine(input: input, kernel: kernel, backend: backend, precision: precision, threads: threadCount,
-                      stopIdleBLASPool: true)
+    /// The E-step engine for `input` on `--threads` (see `Engine` for the thread policy),
+    /// its BLAS threads claimed: a command owns its process and runs one engine, so it
+    /// also stops OpenBLAS's idle pool when the engine runs BLAS on one thread beside
+    /// threads of its own.
+    func makeEngine(for input: RatingInput, kernel: KernelChoice = .auto, precision: Precision = .double) throws -> Engine {
+        let engine = try Engine.resolve(backend: backend, kernel: kernel, precision: precision, threads: threadCount,
+                                        for: input, spelling: .commandLine)
+        engine.claimBLASThreads(stopIdlePool: true)
+        return engine
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 struct Recommend: ParsableCommand {
     static let configuration = CommandConfiguration(

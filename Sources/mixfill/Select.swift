@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 extension SelectionCriterion: ExpressibleByArgument {}
 
@@ -86,8 +87,8 @@ struct Select: ParsableCommand {
         if splitsTrainOnAll, let scores = scoresBySplit.first {
             fullFits = scores.compactMap(\.fit)
         } else {
-            let fitEngine = try evaluator.engine(for: matrix)
-            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, engine: fitEngine, componentCount: $0) }
+            evaluator.engine.claimBLASThreads(stopIdlePool: evaluator.stopsIdleBLASPool)
+            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, componentCount: $0) }
         }
         var candidates = [ComponentCountCandidate]()
         for (index, fit) in fullFits.enumerated() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixFill
+import MixFillTools
 
 /// What `predict` and `recommend` share: the model, where its training ratings are, and
 /// a user folded in from ratings given on the command line or in a file.
@@ -102,6 +103,6 @@ struct ServingOptions: ParsableArguments {
     /// p(j | u) for every training user: one E-step over the training data with the
     /// saved mixture (the kernel `--kernel auto` picks for the data; dense ones by --backend).
     func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) throws -> [Double] {
-        try engine.makeEngine(for: loaded.input).expectationMaximization().posteriors(file.mixture).posteriors
+        try engine.makeEngine(for: loaded.input).posteriors(of: file.mixture, on: loaded.input)
     }
 }

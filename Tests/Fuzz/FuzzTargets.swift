@@ -125,9 +125,9 @@ func fuzzCheckpoint(_ body: [UInt8]) {
     do {
         let checkpoint = try Checkpoint.decode(bytes, name: "fuzz.ckpt")
         let state = checkpoint.state
-        require(state.mixture.componentCount == checkpoint.identity.componentCount, "K")
+        require(state.model.componentCount == checkpoint.identity.componentCount, "K")
         require(state.iterations <= checkpoint.identity.maxIterations, "iterations beyond the cap")
-        require(state.logLikelihoodTrace.allSatisfy { $0.isFinite }, "non-finite LL accepted")
+        require(state.trace.allSatisfy { $0.isFinite }, "non-finite LL accepted")
         let again = try Checkpoint.decode(checkpoint.encoded(), name: "again.ckpt")
         require(again == checkpoint, "encode → decode changed the checkpoint")
     } catch {

@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// `mixfill bench` and `fit --precision`, end to end. These pin what is reported and its

@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Runs the built `mixfill` binary, as a user would.

@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Checkpoints: a run saved and continued is bit for bit the run never interrupted, and a
@@ -9,27 +10,32 @@ import Testing
 
     static func bits(_ values: [Double]) -> [UInt64] { values.map(\.bitPattern) }
 
-    static func expectIdentical(_ resumed: FitResult, _ reference: FitResult, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectIdentical(_ resumed: FitResult<Mixture>, _ reference: FitResult<Mixture>,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(resumed.iterations == reference.iterations, sourceLocation: sourceLocation)
         #expect(resumed.converged == reference.converged, sourceLocation: sourceLocation)
-        #expect(resumed.logLikelihood.bitPattern == reference.logLikelihood.bitPattern, sourceLocation: sourceLocation)
-        #expect(bits(resumed.logLikelihoodTrace) == bits(reference.logLikelihoodTrace), sourceLocation: sourceLocation)
-        #expect(bits(resumed.mixture.means) == bits(reference.mixture.means), sourceLocation: sourceLocation)
-        #expect(bits(resumed.mixture.variances) == bits(reference.mixture.variances), sourceLocation: sourceLocation)
-        #expect(bits(resumed.mixture.weights) == bits(reference.mixture.weights), sourceLocation: sourceLocation)
+        #expect(resumed.objective.bitPattern == reference.objective.bitPattern, sourceLocation: sourceLocation)
+        #expect(bits(resumed.trace) == bits(reference.trace), sourceLocation: sourceLocation)
+        #expect(bits(resumed.model.means) == bits(reference.model.means), sourceLocation: sourceLocation)
+        #expect(bits(resumed.model.variances) == bits(reference.model.variances), sourceLocation: sourceLocation)
+        #expect(bits(resumed.model.weights) == bits(reference.model.weights), sourceLocation: sourceLocation)
     }
 
-    func identity(_ data: DenseRatingMatrix, k: Int, seed: UInt32, backend: Backend = .blas) -> Checkpoint.Identity {
+    func identity(_ data: DenseRatingMatrix, k: Int, seed: UInt32, backend: Backend = .blas, threads: Int = 1) -> Checkpoint.Identity {
         Checkpoint.Identity(dataFingerprint: data.fingerprint, userCount: data.userCount, itemCount: data.itemCount,
                             observedCount: data.observedCount, componentCount: k, seed: seed, relativeTolerance: 1e-6,
-                            varianceFloor: 0.25, maxIterations: 1000, settings: ["backend": backend.rawValue])
+                            varianceFloor: 0.25, maxIterations: 1000, settings: ["backend": backend.rawValue], threads: threads)
+    }
+
+    static func kernel(_ backend: Backend, _ data: DenseRatingMatrix) -> any StatisticsKernel<Mixture> {
+        backend == .naive ? NaiveKernel(data) : BLASKernel(data)
     }
 
     @Test(arguments: [Backend.naive, .blas])
     func stoppedSavedAndResumedIsBitIdentical(_ backend: Backend) throws {
         let data = try #require(Fixtures.netflix)
         let subset = DenseRatingMatrix(userCount: 300, itemCount: 1200, values: Array(data.values[0..<(300 * 1200)]))
-        let em = ExpectationMaximization(kernel: backend.makeKernel(for: subset))
+        let em = CourseEM(kernel: Self.kernel(backend, subset))
         let initial = try Initialization.courseMixture(data: subset, componentCount: 6, seed: 0)
         let reference = try em.run(from: initial)
         #expect(reference.iterations > 10)
@@ -37,10 +43,10 @@ import Testing
         for stopAt in [1, 7, reference.iterations - 1] {
             var saved: [UInt8]?
             let stop = thrownError {
-                _ = try em.run(resuming: EMState(initial: initial)) { (state: EMState) throws(MixFillError) in
+                _ = try em.run(resuming: EMState(initial: initial)) { (state: EMState<Mixture>) throws(MixFillError) in
                     if state.iterations == stopAt {
                         saved = Checkpoint(identity: identity(subset, k: 6, seed: 0, backend: backend), state: state,
-                                           seconds: 1.5, threads: 1).encoded()
+                                           seconds: 1.5).encoded()
                         throw .interrupted(signal: SIGTERM, message: "test stop")
                     }
                 }
@@ -50,7 +56,7 @@ import Testing
             #expect(checkpoint.state.iterations == stopAt)
             #expect(checkpoint.seconds == 1.5)
             // A fresh engine, as after a restart of the process.
-            let freshEngine = ExpectationMaximization(kernel: backend.makeKernel(for: subset))
+            let freshEngine = CourseEM(kernel: Self.kernel(backend, subset))
             let resumed = try freshEngine.run(resuming: checkpoint.state)
             Self.expectIdentical(resumed, reference)
         }
@@ -63,25 +69,23 @@ import Testing
     @Test func singlePrecisionRunsResumeBitForBitAndRecordTheirPrecision() throws {
         let data = try #require(Fixtures.netflix)
         let subset = DenseRatingMatrix(userCount: 300, itemCount: 1200, values: Array(data.values[0..<(300 * 1200)]))
-        func engine(_ precision: Precision) -> ExpectationMaximization {
-            var em = ExpectationMaximization(shards: BLASKernel.shards(of: subset, count: 2, precision: precision))
-            em.shardWorkers = 2
-            return em
+        func engine(_ precision: Precision) -> CourseEM {
+            CourseEM(shards: BLASKernel.shards(of: subset, count: 2, precision: precision), workers: 2)
         }
         let initial = try Initialization.courseMixture(data: subset, componentCount: 6, seed: 0)
         let reference = try engine(.single).run(from: initial)
         let double = try engine(.double).run(from: initial)
         #expect(reference.iterations > 8)
-        #expect(reference.logLikelihood != double.logLikelihood, "single precision should not give double's bits")
-        #expect(abs(reference.logLikelihood - double.logLikelihood) < 1e-5 * abs(double.logLikelihood))
+        #expect(reference.objective != double.objective, "single precision should not give double's bits")
+        #expect(abs(reference.objective - double.objective) < 1e-5 * abs(double.objective))
 
-        var single = identity(subset, k: 6, seed: 0)
+        var single = identity(subset, k: 6, seed: 0, threads: 2)
         single.settings["precision"] = "single"
         var saved: [UInt8]?
         let stop = thrownError {
-            _ = try engine(.single).run(resuming: EMState(initial: initial)) { (state: EMState) throws(MixFillError) in
+            _ = try engine(.single).run(resuming: EMState(initial: initial)) { (state: EMState<Mixture>) throws(MixFillError) in
                 if state.iterations == 5 {
-                    saved = Checkpoint(identity: single, state: state, seconds: 1, threads: 2).encoded()
+                    saved = Checkpoint(identity: single, state: state, seconds: 1).encoded()
                     throw .interrupted(signal: SIGTERM, message: "test stop")
                 }
             }
@@ -100,50 +104,50 @@ import Testing
         unrecorded.settings["precision"] = nil
         #expect(unrecorded.mismatch(continuing: doubleRun) == nil)
         #expect(unrecorded.mismatch(continuing: single) == "was written with precision double, this run uses single")
+        // The thread count decides the shards, so it is part of the run's identity.
+        var oneThread = single
+        oneThread.threads = 1
+        #expect(checkpoint.identity.mismatch(continuing: oneThread) == "was written with --threads 2 and this run uses 1: the thread count decides how the users are cut into shards and so the last bits of every sum; continue it with --threads 2")
     }
 
     @Test func aFinishedRunResumesToItselfWithoutIterating() throws {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
-        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let em = CourseEM(kernel: NaiveKernel(data))
         let reference = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
-        let state = EMState(mixture: reference.mixture, logLikelihoodTrace: reference.logLikelihoodTrace, converged: true)
+        let state = EMState(model: reference.model, trace: reference.trace, converged: true)
         var calls = 0
-        let again = try em.run(resuming: state) { (_: EMState) throws(MixFillError) in calls += 1 }
+        let again = try em.run(resuming: state) { (_: EMState<Mixture>) throws(MixFillError) in calls += 1 }
         #expect(calls == 0)
         Self.expectIdentical(again, reference)
     }
 
-    @Test func resumableFitInterruptedBySignalThenResumedMatchesThePlainFit() throws {
+    @Test func aFitInterruptedBySignalThenResumedMatchesThePlainFit() throws {
         let data = try #require(Fixtures.netflix)
         let subset = DenseRatingMatrix(userCount: 400, itemCount: 1200, values: Array(data.values[0..<(400 * 1200)]))
-        let em = ExpectationMaximization(kernel: BLASKernel(subset))
-        let reference = try em.fit(data: subset, componentCount: 5, seeds: [0, 1, 2])
+        let input = RatingInput(subset)
+        let engine = Engine(kernel: .dense(.double), threads: 1)
+        let reference = try CourseEM(kernel: BLASKernel(subset)).fit(data: subset, componentCount: 5, seeds: [0, 1, 2])
         let folder = try Fixtures.scratchFolder() + "/checkpoints"
 
         // Stop in seed 1's run, at its 4th iteration, as a SIGTERM would.
         final class Counter: @unchecked Sendable { var iterations = 0; var seed: UInt32 = 0 }
         let counter = Counter()
-        let stopping = ResumableFit(
-            em: em, data: subset, settings: ["backend": "blas"],
-            checkpointing: .init(folder: folder, every: 3, resume: false, resumeHint: "rerun with --resume"),
-            threads: 1,
-            report: { event in
-                if event.kind == .iteration { counter.iterations = event.iteration ?? 0; counter.seed = event.seed ?? 0 }
-            },
-            stopRequested: { counter.seed == 1 && counter.iterations == 4 ? SIGTERM : nil })
         #expect(throws: MixFillError.interrupted(signal: SIGTERM, message: "SIGTERM received: K = 5, seed 1 saved at iteration 4 in \(folder)/k5-seed1.ckpt; rerun with --resume")) {
-            try stopping.fit(componentCount: 5, seeds: [0, 1, 2])
+            try checkpointedFit(input, engine: engine, componentCount: 5, seeds: [1], folder: folder, every: 3, resume: false,
+                                report: { event in
+                                    if event.kind == .iteration { counter.iterations = event.iteration ?? 0; counter.seed = event.seed ?? 0 }
+                                },
+                                stopRequested: { counter.seed == 1 && counter.iterations == 4 ? SIGTERM : nil })
         }
+        _ = try checkpointedFit(input, engine: engine, componentCount: 5, seeds: [0], folder: folder, every: 3, resume: true)
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["k5-seed0.ckpt", "k5-seed1.ckpt"])
         #expect(try Checkpoint.read(path: folder + "/k5-seed1.ckpt").state.iterations == 4)
         #expect(try Checkpoint.read(path: folder + "/k5-seed0.ckpt").isFinished)
 
         var events = [FitEvent]()
-        let resuming = ResumableFit(
-            em: ExpectationMaximization(kernel: BLASKernel(subset)), data: subset, settings: ["backend": "blas"],
-            checkpointing: .init(folder: folder, every: 3, resume: true, resumeHint: "rerun with --resume"),
-            threads: 1, report: { events.append($0) })
-        let resumed = try resuming.fit(componentCount: 5, seeds: [0, 1, 2])
+        let resumed = try checkpointedFit(input, engine: engine, componentCount: 5, seeds: [0, 1, 2], folder: folder,
+                                          every: 3, resume: true, report: { events.append($0) })
+        #expect(resumed.runs.count == reference.runs.count)
         for (run, expected) in zip(resumed.runs, reference.runs) {
             #expect(run.seed == expected.seed)
             Self.expectIdentical(run.result, expected.result)
@@ -157,43 +161,39 @@ import Testing
     @Test func aCheckpointFromOtherDataOrSettingsIsRefused() throws {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
         let folder = try Fixtures.scratchFolder()
-        let em = ExpectationMaximization(kernel: NaiveKernel(data))
-        let writer = ResumableFit(em: em, data: data, settings: ["backend": "naive"],
-                                  checkpointing: .init(folder: folder, every: 2, resume: false, resumeHint: "resume"),
-                                  threads: 1)
-        _ = try writer.fit(componentCount: 3, seeds: [0])
+        let naive = Engine(kernel: .naive, threads: 1)
+        _ = try checkpointedFit(RatingInput(data), engine: naive, componentCount: 3, seeds: [0], folder: folder, every: 2, resume: false)
         let path = folder + "/k3-seed0.ckpt"
 
         var changed = data.values
         changed[7] = changed[7] == 0 ? 1 : 0
         let other = DenseRatingMatrix(userCount: 20, itemCount: 5, values: changed)
-        let otherData = ResumableFit(em: ExpectationMaximization(kernel: NaiveKernel(other)), data: other,
-                                     settings: ["backend": "naive"],
-                                     checkpointing: .init(folder: folder, every: 2, resume: true, resumeHint: "resume"),
-                                     threads: 1)
-        let error = try #require(thrownError { _ = try otherData.fit(componentCount: 3, seeds: [0]) })
+        let error = try #require(thrownError {
+            _ = try checkpointedFit(RatingInput(other), engine: naive, componentCount: 3, seeds: [0], folder: folder, every: 2, resume: true)
+        })
         #expect(error.exitCode == 2)
         guard case let .badFile(file, message) = error else { Issue.record("\(error)"); return }
         #expect(file == path)
         #expect(message.hasPrefix("this checkpoint was written for other data (20 users × 5 items, 81 ratings, fingerprint "))
         #expect(message.hasSuffix("give the data and options it was written with, or delete \(folder) to start over"))
 
-        let otherBackend = ResumableFit(em: ExpectationMaximization(kernel: BLASKernel(data)), data: data,
-                                        settings: ["backend": "blas"],
-                                        checkpointing: .init(folder: folder, every: 2, resume: true, resumeHint: "resume"),
-                                        threads: 1)
         #expect(throws: MixFillError.badFile(file: path, message: "this checkpoint was written with backend naive, this run uses blas; give the data and options it was written with, or delete \(folder) to start over")) {
-            try otherBackend.fit(componentCount: 3, seeds: [0])
+            try checkpointedFit(RatingInput(data), engine: Engine(kernel: .dense(.double), threads: 1), componentCount: 3,
+                                seeds: [0], folder: folder, every: 2, resume: true)
+        }
+        #expect(throws: MixFillError.badFile(file: path, message: "this checkpoint was written with --threads 1 and this run uses 2: the thread count decides how the users are cut into shards and so the last bits of every sum; continue it with --threads 1; give the data and options it was written with, or delete \(folder) to start over")) {
+            try checkpointedFit(RatingInput(data), engine: Engine(kernel: .naive, threads: 2), componentCount: 3,
+                                seeds: [0], folder: folder, every: 2, resume: true)
         }
     }
 
     func sampleCheckpoint() throws -> Checkpoint {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
-        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let em = CourseEM(kernel: NaiveKernel(data))
         let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
-        return Checkpoint(identity: identity(data, k: 4, seed: 0, backend: .naive),
-                          state: EMState(mixture: result.mixture, logLikelihoodTrace: result.logLikelihoodTrace, converged: true),
-                          seconds: 0.25, threads: 2)
+        return Checkpoint(identity: identity(data, k: 4, seed: 0, backend: .naive, threads: 2),
+                          state: EMState(model: result.model, trace: result.trace, converged: true),
+                          seconds: 0.25)
     }
 
     @Test func roundTripsBitForBit() throws {
@@ -206,8 +206,7 @@ import Testing
         #expect(header.hasPrefix("MIXFILL-CHECKPOINT 1\ndata mix64:"))
         // A warm-started run's state carries the LL its first E-step is compared with.
         var warm = checkpoint
-        warm.state = EMState(mixture: checkpoint.state.mixture, logLikelihoodTrace: [-90.5],
-                             converged: false, previousLogLikelihood: -91.25)
+        warm.state = EMState(model: checkpoint.state.model, trace: [-90.5], converged: false, previousObjective: -91.25)
         #expect(try Checkpoint.decode(warm.encoded(), name: "w.ckpt") == warm)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// `mixfill eval`, `select` and `fit --init-model`, run as a user would.

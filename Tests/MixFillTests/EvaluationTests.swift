@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Held-out splits, accuracy metrics, the baselines and the evaluation harness.
@@ -137,18 +138,18 @@ import Testing
 
     @Test func mixturePredictionsAreTheCourseFill() throws {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
-        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let em = CourseEM(kernel: NaiveKernel(data))
         let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
-        let posteriors = em.posteriors(result.mixture).posteriors
-        let filled = Completion.fill(data, mixture: result.mixture, posteriors: posteriors)
-        let predictor = MixturePredictor(mixture: result.mixture, posteriors: posteriors,
+        let posteriors = try em.posteriors(result.model).posteriors
+        let filled = Completion.fill(data, mixture: result.model, posteriors: posteriors)
+        let predictor = MixturePredictor(mixture: result.model, posteriors: posteriors,
                                          itemRatingCounts: [Int](repeating: 1, count: 5), fallback: 3)
         for user in 0..<20 {
             for item in 0..<5 where !data.isObserved(user: user, item: item) {
                 #expect(predictor.predict(user: user, item: item) == filled[user, item])
             }
         }
-        let noRatings = MixturePredictor(mixture: result.mixture, posteriors: posteriors,
+        let noRatings = MixturePredictor(mixture: result.model, posteriors: posteriors,
                                          itemRatingCounts: [1, 1, 0, 1, 1], fallback: 3.25)
         #expect(noRatings.predict(user: 0, item: 2) == 3.25)
     }

@@ -1,4 +1,5 @@
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// The numpy-compatible initialiser: np.random.seed(s); np.random.choice(n, K, replace=False).

@@ -1,13 +1,14 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 @Suite(.blasProcessState) struct ModelFileTests {
     func sampleModel() throws -> ModelFile {
         let data = try Fixtures.load(Fixtures.smallIncomplete)
-        let em = ExpectationMaximization(kernel: BLASKernel(data))
+        let em = CourseEM(kernel: BLASKernel(data))
         let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: 4, seed: 0))
-        return ModelFile(mixture: result.mixture, logLikelihood: result.logLikelihood, seed: 0,
+        return ModelFile(mixture: result.model, logLikelihood: result.objective, seed: 0,
                          iterations: result.iterations, converged: result.converged,
                          userCount: data.userCount, observedCount: data.observedCount)
     }

@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Issue 6's bad-input cases for rating records (triplets, CSV, the Netflix layout, the

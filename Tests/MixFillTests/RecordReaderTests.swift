@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// The reader's block size (8 MB), to make a file that spans several blocks.

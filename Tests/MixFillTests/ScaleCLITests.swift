@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 #if canImport(Glibc)
@@ -78,9 +79,9 @@ import Glibc
         let table = try RecordReader.read(path: folder + "/planted.csv", layout: .csv)
         let planted = try String(contentsOfFile: folder + "/planted.csv.memberships", encoding: .utf8)
             .split(separator: "\n").map { line -> Int in Int(line.split(separator: "\t")[1]) ?? -1 }
-        let em = ExpectationMaximization(kernel: SparseKernel(table.matrix, threadCount: 2))
+        let em = CourseEM(shards: SparseKernel.shards(of: table.matrix, count: 2), workers: 2)
         let fit = try em.fit(data: table.matrix, componentCount: 4, seeds: [0, 1, 2, 3, 4])
-        let posteriors = em.posteriors(fit.best.result.mixture).posteriors
+        let posteriors: [Double] = try em.posteriors(fit.best.result.model).posteriors
         let found = (0..<table.matrix.userCount).map { user in
             (0..<4).max { posteriors[user * 4 + $0] < posteriors[user * 4 + $1] } ?? 0
         }
@@ -113,7 +114,7 @@ import Glibc
         #expect(lines[0][2] == "5")  // observed ratings are kept
         // Unobserved: Σ_j p(j|u)·μ_ji; unknown user: Σ_j p_j·μ_ji.
         let table = try RecordReader.read(path: data, layout: .csv)
-        let posteriors = ExpectationMaximization(kernel: SparseKernel(table.matrix)).posteriors(model.mixture).posteriors
+        let posteriors = try CourseEM(kernel: SparseKernel(table.matrix)).posteriors(model.mixture).posteriors
         let mixture = model.mixture
         let expected = (0..<2).reduce(0.0) { $0 + posteriors[$1] * mixture.means[$1 * 3 + 2] }
         #expect(Double(lines[1][2]) == expected)

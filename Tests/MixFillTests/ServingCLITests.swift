@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// `mixfill predict` and `recommend`, with training users, folded-in users and strangers.

@@ -1,17 +1,18 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Fold-in, the model server, fingerprints and saved models used again.
 @Suite(.blasProcessState) struct ServingTests {
     static func fittedModel(_ data: DenseRatingMatrix, componentCount: Int = 4, seed: UInt32 = 0) throws -> (ModelFile, [Double]) {
-        let em = ExpectationMaximization(kernel: BLASKernel(data))
+        let em = CourseEM(kernel: BLASKernel(data))
         let result = try em.run(from: try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed))
-        let model = ModelFile(mixture: result.mixture, logLikelihood: result.logLikelihood, seed: seed,
+        let model = ModelFile(mixture: result.model, logLikelihood: result.objective, seed: seed,
                               iterations: result.iterations, converged: result.converged, userCount: data.userCount,
                               observedCount: data.observedCount,
                               training: TrainingDataRecord(describing: data, path: "/data/train.txt"))
-        return (model, em.posteriors(result.mixture).posteriors)
+        return (model, try em.posteriors(result.model).posteriors)
     }
 
     @Test func foldingInATrainingUsersRatingsGivesTheirTrainingPosterior() throws {

@@ -1,22 +1,23 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// The naive kernel's runs on a dense matrix, computed once and shared by the tests that
 /// compare the sparse and blocked kernels against them.
 final class NaiveRuns: @unchecked Sendable {
     let data: DenseRatingMatrix
-    private var cache: [Int: [FitResult]] = [:]
+    private var cache: [Int: [FitResult<Mixture>]] = [:]
     private let lock = NSLock()
 
     init(_ data: DenseRatingMatrix) { self.data = data }
 
     /// Runs for K and seeds 0–4, from the course initialisation on the dense matrix.
-    func runs(componentCount: Int) throws -> [FitResult] {
+    func runs(componentCount: Int) throws -> [FitResult<Mixture>] {
         lock.lock()
         defer { lock.unlock() }
         if let cached = cache[componentCount] { return cached }
-        let em = ExpectationMaximization(kernel: NaiveKernel(data))
+        let em = CourseEM(kernel: NaiveKernel(data))
         let results = try (0..<5).map { seed in
             try em.run(from: Initialization.courseMixture(data: data, componentCount: componentCount, seed: UInt32(seed)))
         }
@@ -59,22 +60,25 @@ final class NaiveRuns: @unchecked Sendable {
         return try? RecordReader.read(path: path, layout: .triplets)
     }()
 
-    func compare(_ table: RatingTable, _ reference: NaiveRuns, componentCount: Int, kernels: [any StatisticsKernel]) throws {
+    /// Each engine's shards (one kernel, or a kernel cut into shards run on as many threads).
+    typealias Shards = [any StatisticsKernel<Mixture>]
+
+    func compare(_ table: RatingTable, _ reference: NaiveRuns, componentCount: Int, engines: [Shards]) throws {
         let expected = try reference.runs(componentCount: componentCount)
         for seed in 0..<5 {
             let initial = try Initialization.courseMixture(data: table.matrix, componentCount: componentCount, seed: UInt32(seed))
             let denseInitial = try Initialization.courseMixture(data: reference.data, componentCount: componentCount, seed: UInt32(seed))
             #expect(initial.means == denseInitial.means)
             expectClose(initial.variances, denseInitial.variances, relative: 1e-13, absolute: 0, "initial variances, seed \(seed)")
-            for kernel in kernels {
-                let what = "\(kernel.name), K = \(componentCount), seed \(seed)"
-                let run = try ExpectationMaximization(kernel: kernel).run(from: initial)
-                #expect(relativeError(run.logLikelihood, expected[seed].logLikelihood) <= 1e-10, "\(what): \(run.logLikelihood) vs \(expected[seed].logLikelihood)")
+            for shards in engines {
+                let what = "\(shards[0].name) × \(shards.count), K = \(componentCount), seed \(seed)"
+                let run = try CourseEM(shards: shards, workers: shards.count).run(from: initial)
+                #expect(relativeError(run.objective, expected[seed].objective) <= 1e-10, "\(what): \(run.objective) vs \(expected[seed].objective)")
                 #expect(run.iterations == expected[seed].iterations, "\(what)")
                 #expect(run.converged == expected[seed].converged, "\(what)")
-                expectClose(run.mixture.means, expected[seed].mixture.means, absolute: 1e-8, "means, \(what)")
-                expectClose(run.mixture.variances, expected[seed].mixture.variances, relative: 1e-8, absolute: 0, "variances, \(what)")
-                expectClose(run.mixture.weights, expected[seed].mixture.weights, absolute: 1e-8, "weights, \(what)")
+                expectClose(run.model.means, expected[seed].model.means, absolute: 1e-8, "means, \(what)")
+                expectClose(run.model.variances, expected[seed].model.variances, relative: 1e-8, absolute: 0, "variances, \(what)")
+                expectClose(run.model.weights, expected[seed].model.weights, absolute: 1e-8, "weights, \(what)")
             }
         }
     }
@@ -85,38 +89,44 @@ final class NaiveRuns: @unchecked Sendable {
         let reference = try #require(NaiveRuns.netflix)
         #expect(table.matrix.userCount == 1200 && table.matrix.itemCount == 1200 && table.matrix.observedCount == 1_111_768)
         #expect(table.users.isIdentity && table.items.isIdentity)
-        try compare(table, reference, componentCount: componentCount, kernels: [
-            SparseKernel(table.matrix, threadCount: 1),
-            SparseKernel(table.matrix, threadCount: 3),
-            BlockedKernel(table.matrix),
+        try compare(table, reference, componentCount: componentCount, engines: [
+            [SparseKernel(table.matrix)],
+            SparseKernel.shards(of: table.matrix, count: 3),
+            [BlockedKernel(table.matrix)],
         ])
     }
 
     /// Asked for more threads than there are users (up to `--threads 1024` on the course's
-    /// 20-user test case), the kernel runs one per user and agrees with the naive kernel.
-    @Test func neverRunsMoreThreadsThanUsers() throws {
+    /// 20-user test case), the engine cuts one shard per user and agrees with the naive kernel.
+    @Test func neverCutsMoreShardsThanUsers() throws {
         let dense = try Fixtures.load(Fixtures.smallIncomplete)
-        let kernel = SparseKernel(RatingTable(dense: dense).matrix, threadCount: 1024)
-        #expect(kernel.threadCount == 20)
-        #expect(SparseKernel(RatingTable(dense: dense).matrix, threadCount: 7).threadCount == 7)
+        let input = RatingInput(storage: .records(RatingTable(dense: dense)), format: .triplets)
+        let engine = Engine(kernel: .sparse, threads: 1024)
+        #expect(engine.shardCount(userCount: 20) == 20)
+        #expect(Engine(kernel: .sparse, threads: 7).shardCount(userCount: 20) == 7)
+        let shards = try engine.courseShards(for: input)
+        #expect(shards.count == 20 && shards.reduce(0) { $0 + $1.userCount } == 20)
         let initial = try Initialization.courseMixture(data: dense, componentCount: 3, seed: 0)
-        let sparse = try ExpectationMaximization(kernel: kernel).run(from: initial)
-        let naive = try ExpectationMaximization(kernel: NaiveKernel(dense)).run(from: initial)
+        let sparse = try CourseEM(engine: engine, input: input).run(from: initial)
+        let naive = try CourseEM(kernel: NaiveKernel(dense)).run(from: initial)
         #expect(sparse.iterations == naive.iterations)
-        #expect(relativeError(sparse.logLikelihood, naive.logLikelihood) <= 1e-10)
+        #expect(relativeError(sparse.objective, naive.objective) <= 1e-10)
     }
 
-    /// `makeKernel` refuses a precision its kernel cannot run with a typed error (the CLI
-    /// checks first; a library caller that does not gets the error, not a trap).
+    /// `Engine.resolve` refuses a precision its kernel cannot run with a typed error, which
+    /// the command line words with its options.
     @Test func aPrecisionConflictIsAnErrorNotATrap() throws {
         let input = RatingInput(storage: .records(RatingTable(dense: try Fixtures.load(Fixtures.smallIncomplete))), format: .csv)
+        #expect(throws: EngineConflict.singleNeedsDense(kernel: .sparse)) {
+            try Engine.resolve(kernel: .sparse, precision: .single, threads: 1, for: input)
+        }
         #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' runs on the dense BLAS kernel only, and this fit runs the sparse kernel; add --kernel dense or leave --precision out")) {
-            try input.makeKernel(.sparse, backend: .blas, threads: 1, precision: .single)
+            try Engine.resolve(backend: .blas, kernel: .sparse, precision: .single, threads: 1, for: input, spelling: .commandLine)
         }
         #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' needs the blas backend; the naive backend computes in double only; add --kernel dense or leave --precision out")) {
-            try input.makeKernel(.auto, backend: .naive, threads: 1, precision: .single)
+            try Engine.resolve(backend: .naive, kernel: .auto, precision: .single, threads: 1, for: input, spelling: .commandLine)
         }
-        #expect(try input.makeKernel(.dense, backend: .blas, threads: 1, precision: .single).name == "blas")
+        #expect(try Engine.resolve(kernel: .dense, precision: .single, threads: 1, for: input).kernel == .dense(.single))
     }
 
     /// On one thread the sparse kernel does the naive kernel's arithmetic in the naive
@@ -131,9 +141,9 @@ final class NaiveRuns: @unchecked Sendable {
             let expected = try reference.runs(componentCount: 12)
             for seed in 0..<5 {
                 let initial = try Initialization.courseMixture(data: reference.data, componentCount: 12, seed: UInt32(seed))
-                let run = try ExpectationMaximization(kernel: SparseKernel(table.matrix, threadCount: 1)).run(from: initial)
-                #expect(run.logLikelihoodTrace == expected[seed].logLikelihoodTrace, "\(table.matrix.userCount) users, seed \(seed)")
-                #expect(run.mixture == expected[seed].mixture, "\(table.matrix.userCount) users, seed \(seed)")
+                let run = try CourseEM(kernel: SparseKernel(table.matrix)).run(from: initial)
+                #expect(run.trace == expected[seed].trace, "\(table.matrix.userCount) users, seed \(seed)")
+                #expect(run.model == expected[seed].model, "\(table.matrix.userCount) users, seed \(seed)")
             }
         }
     }
@@ -144,11 +154,14 @@ final class NaiveRuns: @unchecked Sendable {
         let reference = try #require(NaiveRuns.movieLens)
         #expect(table.matrix.userCount == 610 && table.matrix.itemCount == 9724 && table.matrix.observedCount == 100_836)
         // `--kernel dense` on these records: the BLAS kernel on the densified matrix.
-        let densified = try RatingInput(storage: .records(table), format: .csv).makeKernel(.dense, backend: .blas, threads: 2)
-        #expect(densified.name == "blas")
-        try compare(table, reference, componentCount: componentCount, kernels: [
-            SparseKernel(table.matrix, threadCount: 2),
-            BlockedKernel(table.matrix, blockSize: 100),
+        let records = RatingInput(storage: .records(table), format: .csv)
+        let engine = try Engine.resolve(kernel: .dense, threads: 2, for: records)
+        #expect(engine.kernel == .dense(.double))
+        let densified = try engine.courseShards(for: records)
+        #expect(densified.count == 2 && densified[0].name == "blas")
+        try compare(table, reference, componentCount: componentCount, engines: [
+            SparseKernel.shards(of: table.matrix, count: 2),
+            [BlockedKernel(table.matrix, blockSize: 100)],
             densified,
         ])
     }
@@ -163,14 +176,14 @@ final class NaiveRuns: @unchecked Sendable {
         let peaked = try Initialization.courseMixture(data: rows, componentCount: componentCount, seed: 7)
         var spread = peaked
         spread.variances = spread.variances.map { $0 * 1e4 }
-        let naive = ExpectationMaximization(kernel: NaiveKernel(rows))
+        let naive = CourseEM(kernel: NaiveKernel(rows))
         for (name, mixture) in [("peaked", peaked), ("spread", spread)] {
-            let expected = naive.eStep(mixture)
-            let expectedPosteriors = naive.posteriors(mixture)
-            for kernel in [SparseKernel(table.matrix, threadCount: 2), BlockedKernel(table.matrix, blockSize: 37)] as [any StatisticsKernel] {
-                let em = ExpectationMaximization(kernel: kernel)
-                let actual = em.eStep(mixture)
-                let what = "\(kernel.name), \(name), K = \(componentCount)"
+            let expected = try naive.eStep(mixture)
+            let expectedPosteriors = try naive.posteriors(mixture)
+            for shards in [SparseKernel.shards(of: table.matrix, count: 2), [BlockedKernel(table.matrix, blockSize: 37)]] as [Shards] {
+                let em = CourseEM(shards: shards, workers: shards.count)
+                let actual = try em.eStep(mixture)
+                let what = "\(shards[0].name) × \(shards.count), \(name), K = \(componentCount)"
                 #expect(relativeError(actual.logLikelihood, expected.logLikelihood) <= 1e-12, "\(what)")
                 #expect(actual.userCount == expected.userCount)
                 expectClose(actual.responsibilities, expected.responsibilities, relative: 1e-10, absolute: 1e-10, "n̂, \(what)")
@@ -178,13 +191,13 @@ final class NaiveRuns: @unchecked Sendable {
                 expectClose(actual.weightedObservedCounts, expected.weightedObservedCounts, relative: 1e-10, absolute: 1e-9, "Σp|C|, \(what)")
                 expectClose(actual.ratingSums, expected.ratingSums, relative: 1e-10, absolute: 1e-9, "N, \(what)")
                 expectClose(actual.observedWeights, expected.observedWeights, relative: 1e-10, absolute: 1e-9, "D, \(what)")
-                let posteriors = em.posteriors(mixture)
+                let posteriors = try em.posteriors(mixture)
                 expectClose(posteriors.posteriors, expectedPosteriors.posteriors, absolute: 1e-12, "posteriors, \(what)")
                 #expect(relativeError(posteriors.logLikelihood, expectedPosteriors.logLikelihood) <= 1e-12)
             }
         }
         // The spread case really is spread: every user has several non-zero posteriors.
-        let spreadPosteriors = naive.posteriors(spread).posteriors
+        let spreadPosteriors = try naive.posteriors(spread).posteriors
         #expect(componentCount == 1 || (0..<300).allSatisfy { user in
             (0..<componentCount).filter { spreadPosteriors[user * componentCount + $0] > 0 }.count * 4 > componentCount
         })
@@ -199,11 +212,11 @@ final class NaiveRuns: @unchecked Sendable {
         let indices = (0..<base.observedCount).map { base.items[$0] }
         let values = (0..<base.observedCount).map { base.ratings[$0] }
         let mixture = try Initialization.courseMixture(data: rows, componentCount: 12, seed: 3)
-        let reference = ExpectationMaximization(kernel: SparseKernel(base)).eStep(mixture)
+        let reference = try CourseEM(kernel: SparseKernel(base)).eStep(mixture)
         for ratings in [RatingValues.exact(values), SparseRatingMatrix.compactRatings(values)] {
             let matrix = SparseRatingMatrix(userCount: 200, itemCount: dense.itemCount, rowStarts: base.rowStarts,
                                             items: .narrow(indices.map { UInt16($0) }), ratings: ratings)
-            #expect(ExpectationMaximization(kernel: SparseKernel(matrix)).eStep(mixture) == reference)
+            #expect(try CourseEM(kernel: SparseKernel(matrix)).eStep(mixture) == reference)
         }
         // 32-bit indices need more than 65,536 items: the same ratings spread over 70,000 columns.
         let wideCount = 70_000
@@ -212,7 +225,7 @@ final class NaiveRuns: @unchecked Sendable {
         var wideMeans = [Double](repeating: 0, count: 12 * wideCount)
         for j in 0..<12 { for i in 0..<dense.itemCount { wideMeans[j * wideCount + i * 58] = mixture.means[j * dense.itemCount + i] } }
         let wideMixture = Mixture(componentCount: 12, itemCount: wideCount, means: wideMeans, variances: mixture.variances, weights: mixture.weights)
-        let wide = ExpectationMaximization(kernel: SparseKernel(wideMatrix)).eStep(wideMixture)
+        let wide = try CourseEM(kernel: SparseKernel(wideMatrix)).eStep(wideMixture)
         #expect(wide.logLikelihood == reference.logLikelihood)
         #expect(wide.responsibilities == reference.responsibilities)
         for j in 0..<12 {
@@ -227,35 +240,37 @@ final class NaiveRuns: @unchecked Sendable {
         // and differ from treating it as missing.
         let table = try RecordReader.parse(Array("1 1 0\n1 2 4\n2 1 5\n2 2 0\n3 1 1\n3 2 2\n".utf8), name: "zeros", layout: .triplets)
         let mixture = try Initialization.courseMixture(data: table.matrix, componentCount: 2, seed: 0)
-        let sparse = ExpectationMaximization(kernel: SparseKernel(table.matrix)).eStep(mixture)
-        let blocked = ExpectationMaximization(kernel: BlockedKernel(table.matrix)).eStep(mixture)
+        let sparse = try CourseEM(kernel: SparseKernel(table.matrix)).eStep(mixture)
+        let blocked = try CourseEM(kernel: BlockedKernel(table.matrix)).eStep(mixture)
         #expect(relativeError(sparse.logLikelihood, blocked.logLikelihood) <= 1e-14)
         #expect(sparse.weightedObservedCounts.reduce(0, +) == 6)
         let input = RatingInput(storage: .records(table), format: .triplets)
         #expect(throws: MixFillError.badOption(option: "--kernel", message: "user 1 has a rating of 0, which the dense form reads as missing; use --kernel sparse or blocked")) {
-            _ = try input.makeKernel(.dense, backend: .blas, threads: 1)
+            _ = try Engine.resolve(backend: .blas, kernel: .dense, precision: .double, threads: 1, for: input, spelling: .commandLine)
         }
     }
 
     @Test func automaticChoiceFollowsTheDensityCrossover() throws {
+        func kernel(_ input: RatingInput, _ choice: KernelChoice, _ backend: Backend = .blas) throws -> Engine.Kernel {
+            try Engine.resolve(backend: backend, kernel: choice, threads: 2, for: input).kernel
+        }
         let netflix = RatingInput(storage: .dense(try #require(Fixtures.netflix)), format: .dense)
         #expect(KernelChoice.sparseBelowDensity < 0.77)
-        #expect(netflix.resolvedKernel(.auto, backend: .blas) == .dense)
-        #expect(netflix.resolvedKernel(.sparse, backend: .blas) == .sparse)
-        #expect(netflix.resolvedKernel(.auto, backend: .naive) == .dense)
+        #expect(try kernel(netflix, .auto) == .dense(.double))
+        #expect(try kernel(netflix, .sparse) == .sparse)
+        #expect(try kernel(netflix, .auto, .naive) == .naive)
         let diagonal = DenseRatingMatrix(rows: (0..<5).map { user in (0..<5).map { $0 == user ? 4 : 0 } })
-        #expect(RatingInput(storage: .dense(diagonal), format: .dense).resolvedKernel(.auto, backend: .blas) == .sparse)
+        #expect(try kernel(RatingInput(storage: .dense(diagonal), format: .dense), .auto) == .sparse)
         let sparse = try RecordReader.parse(Array("1 1 4\n2 2 3\n3 3 5\n4 4 1\n5 5 2\n".utf8), name: "diagonal", layout: .triplets)
         let records = RatingInput(storage: .records(sparse), format: .triplets)
         #expect(records.density == 0.2)
-        #expect(records.resolvedKernel(.auto, backend: .blas) == .sparse)
-        #expect(RatingInput(storage: .records(RatingTable(dense: try #require(Fixtures.netflix))), format: .triplets)
-            .resolvedKernel(.auto, backend: .blas) == .sparse)
-        #expect(try records.makeKernel(.auto, backend: .blas, threads: 2).name == "sparse")
-        #expect(try records.makeKernel(.blocked, backend: .blas, threads: 2).name == "blocked")
-        #expect(try records.makeKernel(.dense, backend: .blas, threads: 2).name == "blas")
+        #expect(try kernel(records, .auto) == .sparse)
+        #expect(try kernel(RatingInput(storage: .records(RatingTable(dense: try #require(Fixtures.netflix))), format: .triplets), .auto) == .sparse)
+        #expect(try Engine.resolve(kernel: .auto, threads: 2, for: records).courseShards(for: records).map(\.name) == ["sparse", "sparse"])
+        #expect(try Engine.resolve(kernel: .blocked, threads: 2, for: records).courseShards(for: records).map(\.name) == ["blocked"])
+        #expect(try Engine.resolve(kernel: .dense, threads: 2, for: records).courseShards(for: records).map(\.name) == ["blas", "blas"])
         #expect(throws: MixFillError.badOption(option: "--backend", message: "'naive' is the dense textbook kernel and cannot run with --kernel sparse; drop --backend naive or use --kernel dense")) {
-            _ = try records.makeKernel(.sparse, backend: .naive, threads: 1)
+            _ = try Engine.resolve(backend: .naive, kernel: .sparse, precision: .double, threads: 1, for: records, spelling: .commandLine)
         }
     }
 }

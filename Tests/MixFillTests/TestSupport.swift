@@ -1,5 +1,6 @@
 import Foundation
-import MixFill
+@testable import MixFill
+@testable import MixFillTools
 import Testing
 
 /// Paths and helpers shared by the tests.
@@ -209,5 +210,132 @@ actor AsyncLock {
         } else {
             waiting.removeFirst().resume()
         }
+    }
+}
+
+/// A course statistics record (`CourseRecord`) as named fields, to compare kernels.
+struct CourseStatistics: Equatable {
+    var logLikelihood: Double
+    var userCount: Double
+    var responsibilities: [Double]
+    var weightedSquaredNorms: [Double]
+    var weightedObservedCounts: [Double]
+    var ratingSums: [Double]
+    var observedWeights: [Double]
+
+    init(_ record: ArraySlice<Double>, componentCount: Int, itemCount: Int) {
+        let fields = CourseRecord(componentCount: componentCount, itemCount: itemCount)
+        let values = Array(record)
+        precondition(values.count == fields.length, "a record of \(fields.length) values, not \(values.count)")
+        logLikelihood = values[CourseRecord.logLikelihood]
+        userCount = values[CourseRecord.userCount]
+        responsibilities = Array(values[CourseRecord.responsibilities..<fields.weightedSquaredNorms])
+        weightedSquaredNorms = Array(values[fields.weightedSquaredNorms..<fields.weightedCounts])
+        weightedObservedCounts = Array(values[fields.weightedCounts..<fields.ratingSums])
+        ratingSums = Array(values[fields.ratingSums..<fields.observedWeights])
+        observedWeights = Array(values[fields.observedWeights..<fields.length])
+    }
+}
+
+/// The course model's EM loop as the tests drive it: one run is a batch of one, a batch is
+/// several runs through the same loop.
+struct CourseEM {
+    let loop: EMLoop<CourseFamily>
+
+    init(shards: [any StatisticsKernel<Mixture>], workers: Int = 1, stoppingRule: StoppingRule = StoppingRule(),
+         varianceFloor: Double = Mixture.defaultVarianceFloor) {
+        loop = EMLoop(family: CourseFamily(varianceFloor: varianceFloor), shards: shards, workers: workers, rule: stoppingRule)
+    }
+
+    init(kernel: any StatisticsKernel<Mixture>, stoppingRule: StoppingRule = StoppingRule()) {
+        self.init(shards: [kernel], stoppingRule: stoppingRule)
+    }
+
+    /// The loop of `engine` on `input`, as the commands build it.
+    init(engine: Engine, input: RatingInput, stoppingRule: StoppingRule = StoppingRule()) throws {
+        loop = try engine.courseLoop(for: input, rule: stoppingRule)
+    }
+
+    func run(from initial: Mixture, previousLogLikelihood: Double? = nil) throws -> FitResult<Mixture> {
+        try loop.run([EMState(initial: initial, previousObjective: previousLogLikelihood)])[0]
+    }
+
+    /// One run from `state`; `observer` sees its state after every iteration and may throw
+    /// to stop it there.
+    func run(resuming state: EMState<Mixture>,
+             observer: ((EMState<Mixture>) throws(MixFillError) -> Void)? = nil) throws -> FitResult<Mixture> {
+        try loop.run([state]) { (progress: [RestartProgress<Mixture>]) throws(MixFillError) in
+            for run in progress { try observer?(run.state) }
+        }[0]
+    }
+
+    func runBatched(from initials: [Mixture], previousLogLikelihoods: [Double?]? = nil) throws -> [FitResult<Mixture>] {
+        try loop.run(initials.indices.map { EMState(initial: initials[$0], previousObjective: previousLogLikelihoods?[$0] ?? nil) })
+    }
+
+    func eStep(_ mixture: Mixture) throws -> CourseStatistics {
+        let (layout, sum) = try loop.statistics([mixture])
+        return CourseStatistics(sum[layout.record(0)], componentCount: mixture.componentCount, itemCount: mixture.itemCount)
+    }
+
+    func posteriors(_ mixture: Mixture) throws -> (posteriors: [Double], logLikelihood: Double) {
+        let states = try loop.userStates(mixture)
+        return (states.states, states.logLikelihood)
+    }
+
+    /// Every seed's run for K from the course initialisation, as one batch.
+    func fit(data: some RatingData, componentCount: Int, seeds: [UInt32]) throws -> MultiStartFit<Mixture> {
+        try loop.fit(data: data, componentCounts: [componentCount], start: .seeds(seeds))[0]
+    }
+}
+
+extension StatisticsKernel where Model == Mixture {
+    /// p(j|u) of this kernel's users and their log-likelihood.
+    func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+        let states = userStates(mixture)
+        return (states.states, states.logLikelihood)
+    }
+}
+
+extension CourseStatistics {
+    /// The flat record these fields came from.
+    var record: [Double] {
+        [logLikelihood, userCount] + responsibilities + weightedSquaredNorms + weightedObservedCounts + ratingSums + observedWeights
+    }
+}
+
+/// The course M-step on statistics given as fields.
+enum MStep {
+    static func update(_ mixture: Mixture, with statistics: CourseStatistics,
+                       varianceFloor: Double = Mixture.defaultVarianceFloor) -> Mixture {
+        statistics.record.withUnsafeBufferPointer { CourseFamily(varianceFloor: varianceFloor).maximise(mixture, record: $0) }
+    }
+}
+
+/// A fit of every seed for one K through `FitJob` on `engine`, watched by a `FitProgress`
+/// with checkpoints in `folder` (as `fit --checkpoint-every` and `batch` run it).
+func checkpointedFit(_ input: RatingInput, engine: Engine, componentCount: Int, seeds: [UInt32], folder: String,
+                     every: Int?, resume: Bool, rule: StoppingRule = StoppingRule(),
+                     report: @escaping (FitEvent) -> Void = { _ in },
+                     stopRequested: @escaping () -> Int32? = { nil }) throws -> MultiStartFit<Mixture> {
+    let progress = FitProgress(
+        context: FitProgress.Context(input: input, rule: rule, varianceFloor: Mixture.defaultVarianceFloor, engine: engine),
+        checkpointing: .init(folder: folder, every: every, resume: resume, resumeHint: "rerun with --resume"),
+        report: report, stopRequested: stopRequested)
+    return try FitJob(componentCounts: [componentCount], start: .seeds(seeds), rule: rule)
+        .run(on: input, engine: engine, observer: progress).fits[0].fit
+}
+
+extension RatingInput {
+    /// A dense matrix as loaded data.
+    init(_ matrix: DenseRatingMatrix) {
+        self.init(storage: .dense(matrix), format: .dense)
+    }
+}
+
+extension Backend {
+    /// The dense kernel of this backend over `data`.
+    func makeKernel(for data: DenseRatingMatrix) -> any StatisticsKernel<Mixture> {
+        self == .naive ? NaiveKernel(data) : BLASKernel(data)
     }
 }

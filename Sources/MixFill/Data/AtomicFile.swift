@@ -10,8 +10,8 @@ import Darwin
 /// is removed and the target is untouched. A process killed mid-write can leave only its
 /// hidden temporary file, `.NAME.tmp-XXXXXX`, never a partial target;
 /// `removeStaleTemporaries` clears those.
-public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(MixFillError) {
+package enum AtomicFile {
+    package static func write(_ bytes: [UInt8], to path: String) throws(MixFillError) {
         let temporary = try TemporaryFile(for: path)
         try temporary.write(contentsOf: bytes)
         try temporary.moveIntoPlace()
@@ -21,7 +21,7 @@ public enum AtomicFile {
     /// followed by mkstemp's six characters) and returns their names. Only safe while no
     /// other process writes into the folder (the batch runner holds a lock for that).
     @discardableResult
-    public static func removeStaleTemporaries(inFolder folder: String) -> [String] {
+    package static func removeStaleTemporaries(inFolder folder: String) -> [String] {
         guard let directory = opendir(folder) else { return [] }
         var stale = [String]()
         while let entry = readdir(directory) {
@@ -36,14 +36,14 @@ public enum AtomicFile {
     }
 
     /// `.NAME.tmp-XXXXXX` as `write` creates it.
-    static func isTemporaryName(_ name: String) -> Bool {
+    package static func isTemporaryName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         let marker = Array(".tmp-".utf8)
         guard bytes.count >= 1 + 1 + marker.count + 6, bytes[0] == UInt8(ascii: ".") else { return false }
         return Array(bytes[(bytes.count - 11)..<(bytes.count - 6)]) == marker
     }
 
-    static func parentFolder(of path: String) -> String {
+    package static func parentFolder(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let folder = String(path[..<slash])
         return folder.isEmpty ? "/" : folder

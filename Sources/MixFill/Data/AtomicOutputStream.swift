@@ -9,24 +9,24 @@ import Darwin
 /// temporary file in the target's folder; `commit()` fsyncs it, renames it over the target
 /// and fsyncs the folder. Until then the target is untouched, and a stream that is not
 /// committed (an error, a throw on the way) removes its temporary file when it goes away.
-public final class AtomicOutputStream {
-    public let path: String
+package final class AtomicOutputStream {
+    package let path: String
     private let file: TemporaryFile
     private var buffer: [UInt8] = []
     /// Bytes accepted so far.
-    public private(set) var byteCount = 0
+    package private(set) var byteCount = 0
     static let bufferSize = 1 << 20
 
     /// Refuses a target that exists and is not a regular file (as `AtomicFile` does), then
     /// creates the temporary file.
-    public init(path: String) throws(MixFillError) {
+    package init(path: String) throws(MixFillError) {
         self.path = path
         file = try TemporaryFile(for: path)
         buffer.reserveCapacity(Self.bufferSize)
     }
 
     /// Appends bytes (buffered).
-    public func write(_ bytes: [UInt8]) throws(MixFillError) {
+    package func write(_ bytes: [UInt8]) throws(MixFillError) {
         if buffer.count + bytes.count > Self.bufferSize { try flush() }
         if bytes.count >= Self.bufferSize {
             try writeDirectly(bytes)
@@ -37,7 +37,7 @@ public final class AtomicOutputStream {
 
     /// Appends one byte (buffered).
     @inline(__always)
-    public func write(byte: UInt8) throws(MixFillError) {
+    package func write(byte: UInt8) throws(MixFillError) {
         if buffer.count == Self.bufferSize { try flush() }
         buffer.append(byte)
     }
@@ -60,14 +60,14 @@ public final class AtomicOutputStream {
     }
 
     /// Writes out the buffer.
-    public func flush() throws(MixFillError) {
+    package func flush() throws(MixFillError) {
         guard !buffer.isEmpty else { return }
         try writeDirectly(buffer)
         buffer.removeAll(keepingCapacity: true)
     }
 
     /// Makes the file visible at `path`, complete. After this the stream takes no more bytes.
-    public func commit() throws(MixFillError) {
+    package func commit() throws(MixFillError) {
         try flush()
         try file.moveIntoPlace()
     }

@@ -29,22 +29,22 @@ import Darwin
 /// every section's checksum, and the contents (ascending ids, monotone row starts, indices
 /// and codes in range, strictly increasing items within each row, finite ratings): a
 /// damaged or truncated file is an error naming the file, never a crash.
-public enum BinaryRatingFile {
-    public static let magic: [UInt8] = Array("MIXFILLR".utf8)
-    public static let currentVersion: UInt32 = 1
+package enum BinaryRatingFile {
+    package static let magic: [UInt8] = Array("MIXFILLR".utf8)
+    package static let currentVersion: UInt32 = 1
     static let headerSize = 256
     static let alignment = 64
     static let sectionNames = ["user ids", "item ids", "row starts", "item indices", "ratings", "palette"]
 
     /// Whether `prefix` (the first bytes of a file) starts like a binary rating file.
-    public static func hasMagic(_ prefix: [UInt8]) -> Bool {
+    package static func hasMagic(_ prefix: [UInt8]) -> Bool {
         prefix.count >= magic.count && Array(prefix[0..<magic.count]) == magic
     }
 
     // MARK: Writing
 
     /// Writes `table` to `path` atomically.
-    public static func write(_ table: RatingTable, to path: String) throws(MixFillError) {
+    package static func write(_ table: RatingTable, to path: String) throws(MixFillError) {
         let matrix = table.matrix
         let userIds = table.users.ids
         let itemIds = table.items.ids
@@ -123,7 +123,7 @@ public enum BinaryRatingFile {
 
     // MARK: Reading
 
-    public static func read(path: String) throws(MixFillError) -> RatingTable {
+    package static func read(path: String) throws(MixFillError) -> RatingTable {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))

@@ -5,14 +5,14 @@
 /// GB/s, so verifying a 300 MB file costs a small fraction of reading it, while any
 /// flipped bit, truncation or swapped block changes the sum (it is not a cryptographic
 /// hash and does not need to be: it guards against damage, not forgery).
-public enum Checksum {
+package enum Checksum {
     private static let prime1: UInt64 = 0x9E37_79B1_85EB_CA87
     private static let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
     private static let prime3: UInt64 = 0x1656_67B1_9E37_79F9
     private static let prime4: UInt64 = 0x85EB_CA77_C2B2_AE63
     private static let prime5: UInt64 = 0x27D4_EB2F_1656_67C5
 
-    public static func xxh64(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
+    package static func xxh64(_ bytes: [UInt8], seed: UInt64 = 0) -> UInt64 {
         bytes.withUnsafeBytes { xxh64($0, seed: seed) }
     }
 

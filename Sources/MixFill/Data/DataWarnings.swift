@@ -1,11 +1,11 @@
 /// Data the course model accepts but handles in ways worth a warning.
-public enum DataWarnings {
+package enum DataWarnings {
     /// - A user with no ratings has |C_u| = 0, so every component explains them equally:
     ///   p(j|u) = p_j and the filled row is Σ_j p_j·μ_j, the mixture's overall average.
     /// - An item nobody rated never reaches the M-step's soft count of 1, so its means keep
     ///   their initial values, the initial users' entries, which are 0 for an unrated item:
     ///   its predictions are 0, outside any rating scale.
-    public static func check(_ matrix: DenseRatingMatrix, name: String) -> [String] {
+    package static func check(_ matrix: DenseRatingMatrix, name: String) -> [String] {
         var ratedItems = [Bool](repeating: false, count: matrix.itemCount)
         var emptyUsers = [Int]()
         for user in 0..<matrix.userCount {

@@ -6,15 +6,15 @@
 /// and a leading UTF-8 byte-order mark (as spreadsheet programs write) are accepted. Every
 /// rejection names `file:line:column` and says what to change. Ratings (every non-zero
 /// value) follow `RatingRules`, as in every other format.
-public enum DenseMatrixReader {
+package enum DenseMatrixReader {
     /// Reads and validates the file at `path`; `rules` may declare a rating scale.
-    public static func read(path: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
+    package static func read(path: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
         let bytes = try FileBytes.read(path)
         return try parse(bytes, name: path, rules: rules)
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
-    public static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
+    package static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
         var values = [Double]()
         values.reserveCapacity(bytes.count / 2)
         var itemCount = -1
@@ -104,12 +104,12 @@ public enum DenseMatrixReader {
     }
 
     /// `text` for a message, shortened and with control bytes escaped.
-    static func printable(_ text: String) -> String {
+    package static func printable(_ text: String) -> String {
         Array(text.utf8).withUnsafeBufferPointer { printable($0) }
     }
 
     /// The token as text for a message, shortened and with control bytes escaped.
-    static func printable(_ token: UnsafeBufferPointer<UInt8>) -> String {
+    package static func printable(_ token: UnsafeBufferPointer<UInt8>) -> String {
         var text = ""
         for byte in token.prefix(40) {
             if byte >= 0x20, byte < 0x7F {
@@ -123,7 +123,7 @@ public enum DenseMatrixReader {
 
     /// A byte as messages show it: `\x0A`, always two hex digits, so `\x0A` followed by a
     /// `2` cannot read as `\xA2`.
-    static func escaped(_ byte: UInt8) -> String {
+    package static func escaped(_ byte: UInt8) -> String {
         let digits = String(byte, radix: 16, uppercase: true)
         return "\\x" + (digits.count == 1 ? "0" + digits : digits)
     }

@@ -1,8 +1,8 @@
 /// Writes a matrix in the course's dense text format: one row per line, values separated
 /// by single spaces. Whole numbers are written without a fraction (`3`), others in the
 /// shortest form that reads back to the same Double.
-public enum DenseMatrixWriter {
-    public static func encode(_ matrix: DenseRatingMatrix) -> [UInt8] {
+package enum DenseMatrixWriter {
+    package static func encode(_ matrix: DenseRatingMatrix) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(matrix.values.count * 8)
         for user in 0..<matrix.userCount {
@@ -16,7 +16,7 @@ public enum DenseMatrixWriter {
     }
 
     /// Writes atomically (see `AtomicFile`).
-    public static func write(_ matrix: DenseRatingMatrix, to path: String) throws(MixFillError) {
+    package static func write(_ matrix: DenseRatingMatrix, to path: String) throws(MixFillError) {
         try AtomicFile.write(encode(matrix), to: path)
     }
 

@@ -70,12 +70,12 @@ enum FieldLines {
 /// ratings file can serve as a pair list, and so can its header: a first line whose first
 /// field holds no digit (`userId,movieId,…`) is skipped. `predict --pairs` and
 /// `fill --pairs` both read pairs here.
-public enum PairsReader {
-    public static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
+package enum PairsReader {
+    package static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
         try parse(FileBytes.read(path), name: path)
     }
 
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
+    package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
         var pairs = [(user: Int64, item: Int64)]()
         pairs.reserveCapacity(bytes.count / 8)
         try forEach(bytes, name: name) { _, _, user, item throws(MixFillError) in pairs.append((user, item)) }
@@ -84,7 +84,7 @@ public enum PairsReader {
 
     /// Calls `body` with each pair, its 1-based line and the column of its item, in file
     /// order, without holding them; stops at the first malformed line or error of `body`.
-    public static func forEach(_ bytes: [UInt8], name: String,
+    package static func forEach(_ bytes: [UInt8], name: String,
                                _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
         var first = true
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
@@ -110,12 +110,12 @@ public enum PairsReader {
 /// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
 /// (the file form of `--ratings ITEM:RATING,…`). Ratings follow `RatingRules` (finite,
 /// within ±1e100).
-public enum UserRatingsReader {
-    public static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
+package enum UserRatingsReader {
+    package static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         try parse(FileBytes.read(path), name: path)
     }
 
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
+    package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             guard fields.count == 2 else {
@@ -138,7 +138,7 @@ public enum UserRatingsReader {
     /// The command-line form, `--ratings 12:5,40:3.5`: ITEM:RATING pairs separated by
     /// commas (spaces and tabs around a pair ignored), ratings under the same rule.
     /// Errors name `option` and show the offending pair on one line.
-    public static func parseList(_ text: String, option: String = "--ratings") throws(MixFillError) -> [(item: Int64, rating: Double)] {
+    package static func parseList(_ text: String, option: String = "--ratings") throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
         for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pair = IntegerRanges.trimSpaces(piece)

@@ -6,8 +6,8 @@ import Darwin
 
 /// Reads whole files as bytes through POSIX calls, so errors can say exactly what went
 /// wrong (missing, a directory, no permission) with the path the user gave.
-enum FileBytes {
-    static func read(_ path: String) throws(MixFillError) -> [UInt8] {
+package enum FileBytes {
+    package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: openFailure(errno))
@@ -29,7 +29,7 @@ enum FileBytes {
 
     /// SHA-256 of the file's bytes, read 1 MB at a time (a file of any size in constant
     /// memory), as 64 hex digits.
-    static func sha256(_ path: String) throws(MixFillError) -> String {
+    package static func sha256(_ path: String) throws(MixFillError) -> String {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: openFailure(errno))
@@ -62,7 +62,7 @@ enum FileBytes {
         }
     }
 
-    static func openFailure(_ code: Int32) -> String {
+    package static func openFailure(_ code: Int32) -> String {
         switch code {
         case ENOENT: return "no such file; check the path"
         case EACCES: return "permission denied; check the file's permissions"
@@ -70,7 +70,7 @@ enum FileBytes {
         }
     }
 
-    static func describe(_ code: Int32) -> String {
+    package static func describe(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "error \(code)" }
         return String(cString: text)
     }

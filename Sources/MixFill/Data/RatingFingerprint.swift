@@ -9,11 +9,11 @@
 /// mix is SplitMix64's finaliser and φ the 64-bit golden ratio; the order of words
 /// matters, and one changed bit changes the result everywhere. Written as `mix64:` and
 /// 16 hexadecimal digits so that another algorithm can be told apart later.
-public struct RatingFingerprint: Sendable {
+package struct RatingFingerprint: Sendable {
     private var state: UInt64 = 0x6A09_E667_F3BC_C908
     private var words: UInt64 = 0
 
-    public init() {}
+    package init() {}
 
     @inline(__always)
     static func mix(_ word: UInt64) -> UInt64 {
@@ -24,7 +24,7 @@ public struct RatingFingerprint: Sendable {
     }
 
     @inline(__always)
-    public mutating func combine(_ word: UInt64) {
+    package mutating func combine(_ word: UInt64) {
         let mixed = state ^ Self.mix(word)
         state = ((mixed << 27) | (mixed >> 37)) &* 0x9E37_79B9_7F4A_7C15 &+ 0x632B_E59B_D9B4_E019
         words &+= 1
@@ -32,13 +32,13 @@ public struct RatingFingerprint: Sendable {
 
     /// A rating at (user, item): two words, the indices packed, then the rating's bits.
     @inline(__always)
-    public mutating func combine(user: Int, item: Int, rating: Double) {
+    package mutating func combine(user: Int, item: Int, rating: Double) {
         combine(UInt64(truncatingIfNeeded: user) << 32 | UInt64(truncatingIfNeeded: item) & 0xFFFF_FFFF)
         combine(rating.bitPattern)
     }
 
     /// An id map: a tag saying which kind, then the count and, for a list, every id.
-    public mutating func combine(_ map: IdMap) {
+    package mutating func combine(_ map: IdMap) {
         combine(map.isIdentity ? 1 : 2)
         combine(UInt64(map.count))
         if !map.isIdentity {
@@ -46,14 +46,14 @@ public struct RatingFingerprint: Sendable {
         }
     }
 
-    public var value: String {
+    package var value: String {
         let final = Self.mix(state ^ words)
         let digits = String(final, radix: 16)
         return "mix64:" + String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// Starts a fingerprint with the data's shape (users, items, observed ratings).
-    public static func start(userCount: Int, itemCount: Int, observedCount: Int) -> RatingFingerprint {
+    package static func start(userCount: Int, itemCount: Int, observedCount: Int) -> RatingFingerprint {
         var fingerprint = RatingFingerprint()
         fingerprint.combine(UInt64(userCount))
         fingerprint.combine(UInt64(itemCount))
@@ -64,7 +64,7 @@ public struct RatingFingerprint: Sendable {
 
 extension DenseRatingMatrix {
     /// The fingerprint of this matrix with index ids (see `RatingFingerprint`).
-    public var fingerprint: String {
+    package var fingerprint: String {
         var fingerprint = RatingFingerprint.start(userCount: userCount, itemCount: itemCount, observedCount: observedCount)
         for user in 0..<userCount {
             let base = user * itemCount

@@ -23,7 +23,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     static let sniffedBytes = 1 << 16
 
     /// The record layout this format reads with, if it is one.
-    public var recordLayout: RecordLayout? {
+    package var recordLayout: RecordLayout? {
         switch self {
         case .triplets: return .triplets
         case .csv: return .csv

@@ -1,5 +1,5 @@
 /// The layouts of rating records MixFill reads.
-public enum RecordLayout: String, Sendable, CaseIterable {
+package enum RecordLayout: String, Sendable, CaseIterable {
     /// `user item rating [timestamp]`, separated by spaces or tabs (MovieLens 100k `u.data`).
     case triplets
     /// `user,item,rating[,timestamp]`, with or without a header line (MovieLens `ratings.csv`).
@@ -24,8 +24,8 @@ public enum RecordLayout: String, Sendable, CaseIterable {
 ///   number), except in the Netflix layout, which has none;
 /// - several ratings for one (user, item) pair: the last one in the file is kept and the
 ///   number of dropped records is reported (`RatingTable.duplicatePairs`).
-public enum RecordReader {
-    public static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
+package enum RecordReader {
+    package static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
         var parser = RecordLineParser(layout: layout, name: path, rules: rules)
         try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
             try parser.consume(block)
@@ -34,7 +34,7 @@ public enum RecordReader {
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
-    public static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
+    package static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
         var parser = RecordLineParser(layout: layout, name: name, rules: rules)
         var failure: MixFillError?
         bytes.withUnsafeBufferPointer { buffer in

@@ -3,8 +3,8 @@
 /// header. Ratings are written as `DenseMatrixWriter` writes values (whole numbers without
 /// a fraction, others in the shortest form that reads back exactly), so reading the output
 /// gives the same table.
-public enum RecordWriter {
-    public static func write(_ table: RatingTable, to path: String, layout: RecordLayout) throws(MixFillError) {
+package enum RecordWriter {
+    package static func write(_ table: RatingTable, to path: String, layout: RecordLayout) throws(MixFillError) {
         guard layout != .netflix else {
             throw .badOption(option: "--to", message: "writing the Netflix layout is not supported; use triplets, csv or binary")
         }

@@ -1,6 +1,6 @@
 /// Item indices in the smallest unsigned type that holds them: two bytes per rating while
 /// there are at most 65,536 items (the Netflix Prize has 17,770), four beyond.
-public enum ItemIndices: Sendable, Equatable {
+package enum ItemIndices: Sendable, Equatable {
     case narrow([UInt16])
     case wide([UInt32])
 
@@ -35,7 +35,7 @@ public enum ItemIndices: Sendable, Equatable {
 /// Ratings as given in the file, stored compactly: one byte per rating indexing a palette of
 /// the distinct values when there are at most 256 of them (whole and half stars have 5 and
 /// 10), else the Doubles themselves. Either way each rating reads back exactly as parsed.
-public enum RatingValues: Sendable, Equatable {
+package enum RatingValues: Sendable, Equatable {
     case coded(palette: [Double], codes: [UInt8])
     case exact([Double])
 
@@ -74,15 +74,15 @@ public struct SparseRatingMatrix: Sendable, Equatable {
     public let itemCount: Int
     /// `userCount + 1` offsets, from 0 to the number of ratings.
     public let rowStarts: [Int]
-    public let items: ItemIndices
-    public let ratings: RatingValues
+    package let items: ItemIndices
+    package let ratings: RatingValues
     /// S_i = Σ_u x_ui per item and Σ over all ratings of x², for `squaredDeviationTotal`.
     let columnSums: [Double]
     let squaredRatingTotal: Double
 
     /// A matrix from its parts; they must describe valid CSR (callers that read files check
     /// this and report bad input before calling).
-    public init(userCount: Int, itemCount: Int, rowStarts: [Int], items: ItemIndices, ratings: RatingValues) {
+    package init(userCount: Int, itemCount: Int, rowStarts: [Int], items: ItemIndices, ratings: RatingValues) {
         precondition(rowStarts.count == userCount + 1 && rowStarts.first == 0)
         precondition(items.count == rowStarts[userCount] && ratings.count == items.count)
         precondition(ItemIndices.isNarrow(itemCount: itemCount) == (items.byteWidth == 2))
@@ -140,7 +140,7 @@ public struct SparseRatingMatrix: Sendable, Equatable {
     }
 
     /// `indices` in the narrowest type `itemCount` allows.
-    public static func compactItems(_ indices: [Int], itemCount: Int) -> ItemIndices {
+    package static func compactItems(_ indices: [Int], itemCount: Int) -> ItemIndices {
         if ItemIndices.isNarrow(itemCount: itemCount) {
             return .narrow(indices.map { UInt16(truncatingIfNeeded: $0) })
         }
@@ -148,7 +148,7 @@ public struct SparseRatingMatrix: Sendable, Equatable {
     }
 
     /// `values` as palette codes when they take at most 256 distinct values, else as given.
-    public static func compactRatings(_ values: [Double]) -> RatingValues {
+    package static func compactRatings(_ values: [Double]) -> RatingValues {
         var palette = RatingPalette()
         var codes = [UInt8]()
         codes.reserveCapacity(values.count)

@@ -24,16 +24,16 @@ import Darwin
 /// Output: records sorted by user, then item; user ids 1…n and item ids 1…d (items nobody
 /// happened to rate are absent). The planted component of every user goes to a side file,
 /// `user<TAB>component` (components from 0).
-public struct SyntheticRatings: Sendable {
-    public var userCount: Int
-    public var itemCount: Int
-    public var ratingCount: Int
-    public var componentCount: Int
-    public var seed: UInt64
+package struct SyntheticRatings: Sendable {
+    package var userCount: Int
+    package var itemCount: Int
+    package var ratingCount: Int
+    package var componentCount: Int
+    package var seed: UInt64
     /// Standard deviation of a rating around its component's mean, in stars.
-    public var noise: Double
+    package var noise: Double
 
-    public init(userCount: Int, itemCount: Int, ratingCount: Int, componentCount: Int, seed: UInt64, noise: Double = 0.5) {
+    package init(userCount: Int, itemCount: Int, ratingCount: Int, componentCount: Int, seed: UInt64, noise: Double = 0.5) {
         self.userCount = userCount
         self.itemCount = itemCount
         self.ratingCount = ratingCount
@@ -43,7 +43,7 @@ public struct SyntheticRatings: Sendable {
     }
 
     /// Why these sizes cannot be generated, naming the option; nil when they can.
-    public func problem() -> MixFillError? {
+    package func problem() -> MixFillError? {
         if userCount < 1 { return .badOption(option: "--users", message: "\(userCount) is not allowed; give 1 or more") }
         if itemCount < 1 { return .badOption(option: "--items", message: "\(itemCount) is not allowed; give 1 or more") }
         if itemCount > Int(UInt32.max) { return .badOption(option: "--items", message: "at most \(UInt32.max) items") }
@@ -74,16 +74,16 @@ public struct SyntheticRatings: Sendable {
     /// work lists, the per-user marks, whether it was rated, the list of free items.
     static let bytesPerItem = 64.0
 
-    public struct Summary: Sendable, Equatable {
-        public var users: Int
+    package struct Summary: Sendable, Equatable {
+        package var users: Int
         /// Items with at least one rating.
-        public var ratedItems: Int
-        public var ratings: Int
+        package var ratedItems: Int
+        package var ratings: Int
     }
 
     /// Writes the records to `path` (`layout` `.triplets`: tab-separated; `.csv`: with a
     /// header) and the planted memberships to `membershipsPath`, both atomically.
-    public func write(to path: String, layout: RecordLayout, membershipsPath: String) throws(MixFillError) -> Summary {
+    package func write(to path: String, layout: RecordLayout, membershipsPath: String) throws(MixFillError) -> Summary {
         if let problem = problem() { throw problem }
         var random = SplitMix64(seed: seed)
         let means = (0..<(componentCount * itemCount)).map { _ in min(5, max(1, 3 + 1.25 * random.nextGaussian())) }

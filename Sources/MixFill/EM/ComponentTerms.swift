@@ -11,12 +11,12 @@ import Darwin
 /// The 1e-16 keeps log finite for a component whose weight fell to zero, exactly as in
 /// the course. Operations are ordered as in the course's numpy code, so the rounding
 /// matches it as closely as the summation order allows.
-public struct ComponentTerms: Sendable {
-    public let logWeights: [Double]
-    public let logNormalisers: [Double]
-    public let variances: [Double]
+package struct ComponentTerms: Sendable {
+    package let logWeights: [Double]
+    package let logNormalisers: [Double]
+    package let variances: [Double]
 
-    public init(_ mixture: Mixture) {
+    package init(_ mixture: Mixture) {
         logWeights = mixture.weights.map { log($0 + 1e-16) }
         logNormalisers = mixture.variances.map { log(2 * Double.pi * $0) }
         variances = mixture.variances
@@ -24,7 +24,7 @@ public struct ComponentTerms: Sendable {
 
     /// f(u, j) for a user with `observedCount` ratings at squared distance `squaredDistance`.
     @inline(__always)
-    public func logDensity(_ component: Int, observedCount: Double, squaredDistance: Double) -> Double {
+    package func logDensity(_ component: Int, observedCount: Double, squaredDistance: Double) -> Double {
         logWeights[component] - 0.5 * observedCount * logNormalisers[component]
             - 0.5 * squaredDistance / variances[component]
     }

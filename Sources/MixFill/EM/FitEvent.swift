@@ -1,8 +1,8 @@
 /// What a running fit or batch reports as it goes: the CLI turns these into a live line on
 /// a terminal or JSON lines (`--log-format json`), and the batch runner keeps them in each
 /// job's `log.jsonl`. Fields a kind of event does not have are nil and left out of JSON.
-public struct FitEvent: Sendable, Equatable, Encodable {
-    public enum Kind: String, Sendable, Encodable {
+package struct FitEvent: Sendable, Equatable, Encodable {
+    package enum Kind: String, Sendable, Encodable {
         case jobStart = "job_start"
         case jobSkip = "job_skip"
         case jobEnd = "job_end"
@@ -14,28 +14,28 @@ public struct FitEvent: Sendable, Equatable, Encodable {
         case warning
     }
 
-    public var kind: Kind
-    public var job: String?
-    public var componentCount: Int?
-    public var seed: UInt32?
+    package var kind: Kind
+    package var job: String?
+    package var componentCount: Int?
+    package var seed: UInt32?
     /// E-steps run so far in this run (over all its sessions).
-    public var iteration: Int?
-    public var maxIterations: Int?
-    public var logLikelihood: Double?
+    package var iteration: Int?
+    package var maxIterations: Int?
+    package var logLikelihood: Double?
     /// LL − LL of the previous E-step.
-    public var logLikelihoodChange: Double?
+    package var logLikelihoodChange: Double?
     /// The stopping rule's relative tolerance, so a reader can forecast the end.
-    public var tolerance: Double?
-    public var converged: Bool?
+    package var tolerance: Double?
+    package var converged: Bool?
     /// Seconds spent in the run (or job) so far, over all its sessions.
-    public var seconds: Double?
+    package var seconds: Double?
     /// The iteration a resumed run continued from.
-    public var resumedFrom: Int?
-    public var path: String?
-    public var message: String?
-    public var exitCode: Int32?
+    package var resumedFrom: Int?
+    package var path: String?
+    package var message: String?
+    package var exitCode: Int32?
 
-    public init(_ kind: Kind, job: String? = nil, componentCount: Int? = nil, seed: UInt32? = nil,
+    package init(_ kind: Kind, job: String? = nil, componentCount: Int? = nil, seed: UInt32? = nil,
                 iteration: Int? = nil, maxIterations: Int? = nil, logLikelihood: Double? = nil,
                 logLikelihoodChange: Double? = nil, tolerance: Double? = nil, converged: Bool? = nil,
                 seconds: Double? = nil, resumedFrom: Int? = nil, path: String? = nil,
@@ -65,12 +65,12 @@ public struct FitEvent: Sendable, Equatable, Encodable {
 }
 
 /// A forecast of when EM will meet its stopping rule, from its last two steps.
-public enum ConvergenceForecast {
+package enum ConvergenceForecast {
     /// Near an optimum EM's LL changes shrink geometrically, Δ_t ≈ r·Δ_{t−1} with r < 1, so
     /// the rule Δ ≤ tolerance·|LL| holds after about log(tolerance·|LL| / Δ_t) / log r more
     /// iterations. Nil when the changes do not shrink yet (no honest forecast); never more
     /// than the iterations left before the cap.
-    public static func remainingIterations(previousChange: Double, change: Double, logLikelihood: Double,
+    package static func remainingIterations(previousChange: Double, change: Double, logLikelihood: Double,
                                            tolerance: Double, iterationsLeft: Int) -> Int? {
         let target = tolerance * abs(logLikelihood)
         guard iterationsLeft > 0 else { return 0 }

@@ -28,7 +28,7 @@ final class WorkerPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let condition = NSCondition()
-    private var job: UncheckedSendable<(Int) -> Void>?
+    private var job: (@Sendable (Int) -> Void)?
 
     /// How long a waiting thread spins before it sleeps: longer than the gap between an
     /// iteration's loops (the M-steps of a batch of restarts, ~0.2 ms on the course matrix).
@@ -63,17 +63,15 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs `body(0)` on the calling thread and `body(1)`, …, `body(helperCount)` on the
     /// helpers; returns when all have returned. False, without running anything, when the
     /// pool is busy.
-    func run(_ body: (Int) -> Void) -> Bool {
+    func run(_ body: @escaping @Sendable (Int) -> Void) -> Bool {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        withoutActuallyEscaping(body) { body in
-            job = UncheckedSendable(body)
-            pending.store(helperCount, ordering: .relaxed)
-            announce { generation.add(1, ordering: .sequentiallyConsistent) }
-            body(0)
-            waitForHelpers()
-            job = nil
-        }
+        job = body
+        pending.store(helperCount, ordering: .relaxed)
+        announce { generation.add(1, ordering: .sequentiallyConsistent) }
+        body(0)
+        waitForHelpers()
+        job = nil
         return true
     }
 
@@ -102,7 +100,7 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             seen = nextGeneration(after: seen)
-            job?.value(index)
+            job?(index)
             if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
                 announce {}
             }

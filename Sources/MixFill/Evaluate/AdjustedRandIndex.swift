@@ -7,8 +7,8 @@
 ///     E = Σ C(r_a, 2)·Σ C(c_b, 2) / C(n, 2)
 ///
 /// Used to check that a fit recovers the components `mixfill synth` planted.
-public enum AdjustedRandIndex {
-    public static func between(_ first: [Int], _ second: [Int]) -> Double {
+package enum AdjustedRandIndex {
+    package static func between(_ first: [Int], _ second: [Int]) -> Double {
         precondition(first.count == second.count, "both labellings must cover the same items")
         var pairs = [Int: [Int: Int]]()
         var rows = [Int: Int]()

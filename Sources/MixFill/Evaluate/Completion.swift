@@ -4,47 +4,77 @@ import Glibc
 import Darwin
 #endif
 
+/// A filled matrix's root-mean-square errors against the complete (gold) matrix: over all
+/// entries (the course's figure, which includes the observed entries the model was given)
+/// and over the entries missing from the data only (the honest figure; nil when none is
+/// missing). Both count a 0 in the gold matrix as a rating of 0, and neither clips.
+public struct GoldErrors: Sendable, Equatable {
+    public var allEntries: Double
+    public var missingEntries: Double?
+}
+
 /// Filling in missing ratings and scoring the result.
 public enum Completion {
     /// The course's fill: a missing entry (u, i) becomes Σ_j p(j|u)·μ_ji, observed entries
     /// stay as they are. `posteriors` is users × K, row-major.
     public static func fill(_ data: DenseRatingMatrix, mixture: Mixture, posteriors: [Double]) -> DenseRatingMatrix {
+        var values = data.values
+        forEachFilledEntry(data, mixture: mixture, posteriors: posteriors) { index, prediction in
+            values[index] = prediction
+        }
+        return DenseRatingMatrix(userCount: data.userCount, itemCount: data.itemCount, values: values)
+    }
+
+    /// The errors of the course's fill of `data` against `gold`, without building the
+    /// filled matrix: each prediction is made where it is scored and dropped.
+    public static func rootMeanSquareErrors(of mixture: Mixture, posteriors: [Double], data: DenseRatingMatrix,
+                                            gold: DenseRatingMatrix) -> GoldErrors {
+        precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
+        var allTotal = 0.0
+        var missingTotal = 0.0
+        var missingCount = 0
+        var next = 0
+        forEachFilledEntry(data, mixture: mixture, posteriors: posteriors) { index, prediction in
+            // The observed entries before this one are predicted exactly (difference 0 added
+            // with their gold's), in index order.
+            while next < index {
+                let difference = data.values[next] - gold.values[next]
+                allTotal += difference * difference
+                next += 1
+            }
+            let difference = prediction - gold.values[index]
+            allTotal += difference * difference
+            missingTotal += difference * difference
+            missingCount += 1
+            next = index + 1
+        }
+        while next < gold.values.count {
+            let difference = data.values[next] - gold.values[next]
+            allTotal += difference * difference
+            next += 1
+        }
+        let all = (allTotal / Double(gold.values.count)).squareRoot()
+        let missing = missingCount > 0 ? (missingTotal / Double(missingCount)).squareRoot() : nil
+        return GoldErrors(allEntries: all, missingEntries: missing)
+    }
+
+    /// Calls `body(index, Σ_j p(j|u)·μ_ji)` for every missing entry (u, i) of `data`, in
+    /// index order (user-major).
+    @inline(__always)
+    private static func forEachFilledEntry(_ data: DenseRatingMatrix, mixture: Mixture, posteriors: [Double],
+                                           _ body: (Int, Double) -> Void) {
         let componentCount = mixture.componentCount
         let itemCount = data.itemCount
         precondition(mixture.itemCount == itemCount && posteriors.count == data.userCount * componentCount)
-        var values = data.values
         for user in 0..<data.userCount {
-            for item in 0..<itemCount where values[user * itemCount + item] == 0 {
+            for item in 0..<itemCount where data.values[user * itemCount + item] == 0 {
                 var prediction = 0.0
                 for j in 0..<componentCount {
                     prediction += posteriors[user * componentCount + j] * mixture.means[j * itemCount + item]
                 }
-                values[user * itemCount + item] = prediction
+                body(user * itemCount + item, prediction)
             }
         }
-        return DenseRatingMatrix(userCount: data.userCount, itemCount: itemCount, values: values)
-    }
-
-    /// Root-mean-square error of `predicted` against `gold`: over all entries (the course's
-    /// figure, which includes the observed entries the model was given), and over the
-    /// entries missing from `observed` only (the honest figure; nil when none is missing).
-    public static func rootMeanSquareErrors(predicted: DenseRatingMatrix, gold: DenseRatingMatrix,
-                                            observed: DenseRatingMatrix) -> (allEntries: Double, missingEntries: Double?) {
-        precondition(predicted.values.count == gold.values.count && observed.values.count == gold.values.count)
-        var allTotal = 0.0
-        var missingTotal = 0.0
-        var missingCount = 0
-        for index in gold.values.indices {
-            let difference = predicted.values[index] - gold.values[index]
-            allTotal += difference * difference
-            if observed.values[index] == 0 {
-                missingTotal += difference * difference
-                missingCount += 1
-            }
-        }
-        let all = (allTotal / Double(gold.values.count)).squareRoot()
-        let missing = missingCount > 0 ? (missingTotal / Double(missingCount)).squareRoot() : nil
-        return (all, missing)
     }
 
     /// The course's Bayesian information criterion (larger is better):

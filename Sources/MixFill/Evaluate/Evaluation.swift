@@ -60,10 +60,11 @@ public struct Evaluator: Sendable {
     public var seeds: [UInt32]
     public var backend: Backend
     public var stoppingRule: StoppingRule
-    /// Threads of the fits' engines (`FitEngine`: the same kernel, shards and threads as
-    /// `mixfill fit --threads` on the same matrix, so the same fits bit for bit).
+    /// Threads of the fits' engine: the dense kernel of `backend` with the same shards and
+    /// threads as `mixfill fit --kernel dense --threads` on the same matrix, so the same
+    /// fits bit for bit.
     public var threads: Int
-    /// Passed to every engine (`FitEngine`'s `stopIdleBLASPool`): only for the CLI.
+    /// Passed to the engine's `claimBLASThreads`: only for the CLI, which owns its process.
     public var stopsIdleBLASPool: Bool
 
     public init(seeds: [UInt32], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule(), threads: Int = 1,
@@ -76,28 +77,24 @@ public struct Evaluator: Sendable {
         self.stopsIdleBLASPool = stopsIdleBLASPool
     }
 
-    /// The engine the fits of `data` run on.
-    public func engine(for data: DenseRatingMatrix) throws(MixFillError) -> FitEngine {
-        try FitEngine(matrix: data, backend: backend, threads: threads, stopIdleBLASPool: stopsIdleBLASPool)
+    /// The engine the fits run on.
+    public var engine: Engine {
+        Engine(kernel: backend == .naive ? .naive : .dense(.double), threads: threads)
     }
 
-    /// Fits K components on `data` (the matrix `engine` was built for) from every seed and
-    /// keeps the best run.
-    public func fitCourse(_ data: DenseRatingMatrix, engine: FitEngine, componentCount: Int) throws(MixFillError) -> CourseFit {
-        let em = engine.expectationMaximization(stoppingRule)
-        // The seeds as one batch: the same runs, bit for bit, with the data read once per
-        // iteration for all of them.
-        let fit = try em.fitBatched(data: data, componentCount: componentCount, seeds: seeds,
-                                    parallelism: engine.parallelism)
+    /// Fits K components on `data` from every seed and keeps the best run (the fit every
+    /// command runs, `FitJob`, on `engine`, whose BLAS threads the caller has claimed).
+    public func fitCourse(_ data: DenseRatingMatrix, componentCount: Int) throws(MixFillError) -> CourseFit {
+        let job = FitJob(componentCounts: [componentCount], start: .seeds(seeds), rule: stoppingRule, keepsUserStates: true)
+        let outcome = try job.run(on: RatingInput(storage: .dense(data), format: .dense), engine: engine)
+        let fit = outcome.fits[0]
         let best = fit.best
         return CourseFit(
-            componentCount: componentCount, bestSeed: best.seed, mixture: best.result.mixture,
-            logLikelihood: best.result.logLikelihood, iterations: best.result.iterations,
-            converged: best.result.converged,
-            bayesianInformationCriterion: Completion.bayesianInformationCriterion(
-                logLikelihood: best.result.logLikelihood, mixture: best.result.mixture, userCount: data.userCount),
-            unconvergedSeeds: fit.runs.filter { !$0.result.converged }.map(\.seed),
-            posteriors: em.posteriors(best.result.mixture).posteriors)
+            componentCount: componentCount, bestSeed: best.seed, mixture: best.result.model,
+            logLikelihood: best.result.objective, iterations: best.result.iterations,
+            converged: best.result.converged, bayesianInformationCriterion: fit.bayesianInformationCriterion,
+            unconvergedSeeds: fit.fit.runs.filter { !$0.result.converged }.map(\.seed),
+            posteriors: fit.userStates ?? [])
     }
 
     /// Trains every model in `models` on `training` and scores it on `test`, predictions
@@ -117,7 +114,6 @@ public struct Evaluator: Sendable {
         var itemRatingCounts = [Int](repeating: 0, count: itemCount)
         for rating in training { itemRatingCounts[rating.item] += 1 }
         var matrix: DenseRatingMatrix?
-        var engine: FitEngine?
         var scores = [ModelScore]()
         let unclipped = RatingScale(minimum: -.infinity, maximum: .infinity)
         func missingEntryError(_ predictor: some RatingPredictor) -> Double? {
@@ -138,12 +134,11 @@ public struct Evaluator: Sendable {
                                          seconds: (clock.now - start).seconds))
             case let .course(componentCount):
                 if matrix == nil {
-                    let dense = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
-                    matrix = dense
-                    engine = try self.engine(for: dense)
+                    matrix = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
+                    engine.claimBLASThreads(stopIdlePool: stopsIdleBLASPool)
                 }
-                guard let matrix, let engine else { continue }
-                let fit = try fitCourse(matrix, engine: engine, componentCount: componentCount)
+                guard let matrix else { continue }
+                let fit = try fitCourse(matrix, componentCount: componentCount)
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
                 scores.append(ModelScore(model: model, metrics: .score(predictor, on: test, scale: scale), fit: fit,

@@ -8,25 +8,25 @@
 ///   measures what a recommender cares about, at the price of fitting once per fold.
 ///
 /// Ties go to the smaller K.
-public enum SelectionCriterion: String, Sendable, CaseIterable {
+package enum SelectionCriterion: String, Sendable, CaseIterable {
     case bic
     case heldout
 }
 
 /// What `select` knows about one K.
-public struct ComponentCountCandidate: Sendable {
-    public var componentCount: Int
+package struct ComponentCountCandidate: Sendable {
+    package var componentCount: Int
     /// The best fit on all the data.
-    public var bestSeed: UInt32
-    public var logLikelihood: Double
-    public var bayesianInformationCriterion: Double
-    public var iterations: Int
-    public var converged: Bool
+    package var bestSeed: UInt32
+    package var logLikelihood: Double
+    package var bayesianInformationCriterion: Double
+    package var iterations: Int
+    package var converged: Bool
     /// Held-out RMSE and MAE over the folds (one value for a single split); nil without a split.
-    public var heldOutRootMeanSquareError: MeanAndSpread?
-    public var heldOutMeanAbsoluteError: MeanAndSpread?
+    package var heldOutRootMeanSquareError: MeanAndSpread?
+    package var heldOutMeanAbsoluteError: MeanAndSpread?
 
-    public init(componentCount: Int, bestSeed: UInt32, logLikelihood: Double, bayesianInformationCriterion: Double,
+    package init(componentCount: Int, bestSeed: UInt32, logLikelihood: Double, bayesianInformationCriterion: Double,
                 iterations: Int, converged: Bool, heldOutRootMeanSquareError: MeanAndSpread? = nil,
                 heldOutMeanAbsoluteError: MeanAndSpread? = nil) {
         self.componentCount = componentCount
@@ -40,10 +40,10 @@ public struct ComponentCountCandidate: Sendable {
     }
 }
 
-public enum ModelSelection {
+package enum ModelSelection {
     /// The index of the chosen candidate; nil when the criterion has no figures (held-out
     /// without a split) or there are no candidates.
-    public static func choose(_ candidates: [ComponentCountCandidate], by criterion: SelectionCriterion) -> Int? {
+    package static func choose(_ candidates: [ComponentCountCandidate], by criterion: SelectionCriterion) -> Int? {
         var chosen: Int?
         for (index, candidate) in candidates.enumerated() {
             switch criterion {

@@ -8,16 +8,16 @@ import Darwin
 /// the rating of (user, item) is the observed one if the data has it, else the course's
 /// fill Σ_j p(j|u)·μ_ji. A user the data does not have gets p(j|u) = p_j (the E-step of a
 /// user with no ratings); an item the model was not fitted on cannot be predicted.
-public struct PairPredictor: Sendable {
+package struct PairPredictor: Sendable {
     /// The data's ratings with items renumbered to the model's columns.
-    public let matrix: SparseRatingMatrix
-    public let users: IdMap
-    public let items: IdMap
-    public let mixture: Mixture
+    package let matrix: SparseRatingMatrix
+    package let users: IdMap
+    package let items: IdMap
+    package let mixture: Mixture
     /// p(j|u), users × K.
-    public let posteriors: [Double]
+    package let posteriors: [Double]
 
-    public init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
+    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
         precondition(matrix.itemCount == mixture.itemCount && items.count == mixture.itemCount)
         precondition(posteriors.count == matrix.userCount * mixture.componentCount && users.count == matrix.userCount)
         self.matrix = matrix
@@ -31,7 +31,7 @@ public struct PairPredictor: Sendable {
     /// (both id lists ascend, so rows stay sorted); ratings of items the model does not
     /// have are dropped and counted. When the model's items are the data's (predicting for
     /// the training data) the matrix is used as it is, without a copy.
-    public static func align(_ table: RatingTable, to modelItems: IdMap) -> (matrix: SparseRatingMatrix, droppedRatings: Int) {
+    package static func align(_ table: RatingTable, to modelItems: IdMap) -> (matrix: SparseRatingMatrix, droppedRatings: Int) {
         if table.items == modelItems { return (table.matrix, 0) }
         let column = (0..<table.items.count).map { modelItems.index(of: table.items.id($0)) }
         let source = table.matrix
@@ -56,7 +56,7 @@ public struct PairPredictor: Sendable {
         return (matrix, source.observedCount - kept.count)
     }
 
-    public enum Prediction: Equatable, Sendable {
+    package enum Prediction: Equatable, Sendable {
         /// The data has this rating; it is kept.
         case observed(Double)
         /// Σ_j p(j|u)·μ_ji.
@@ -64,7 +64,7 @@ public struct PairPredictor: Sendable {
         /// The item is not one of the model's columns.
         case unknownItem
 
-        public var value: Double? {
+        package var value: Double? {
             switch self {
             case let .observed(value), let .predicted(value): return value
             case .unknownItem: return nil
@@ -74,7 +74,7 @@ public struct PairPredictor: Sendable {
 
     /// The prediction for the user with id `user` and the item with id `item`; also says
     /// whether the user was in the data.
-    public func predict(user: Int64, item: Int64) -> (prediction: Prediction, knownUser: Bool) {
+    package func predict(user: Int64, item: Int64) -> (prediction: Prediction, knownUser: Bool) {
         guard let column = items.index(of: item) else { return (.unknownItem, users.index(of: user) != nil) }
         guard let row = users.index(of: user) else {
             return (.predicted(mix(mixture.weights[...], column: column)), false)
@@ -109,7 +109,7 @@ public struct PairPredictor: Sendable {
     /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
     /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
     /// Returns the number of pairs and of pairs whose user was not in the data.
-    public func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
+    package func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
         let bytes = try FileBytes.read(pairsPath)
         let stream = try AtomicOutputStream(path: outPath)
         var pairCount = 0
@@ -137,7 +137,7 @@ public struct PairPredictor: Sendable {
     /// Writes the completed matrix in the dense text format, streaming one row at a time
     /// (O(d) memory): rows are the data's users by ascending id, columns the model's items
     /// by ascending id. The caller checks first that the result fits (`denseOutputProblem`).
-    public func writeDenseMatrix(to outPath: String) throws(MixFillError) {
+    package func writeDenseMatrix(to outPath: String) throws(MixFillError) {
         let stream = try AtomicOutputStream(path: outPath)
         let componentCount = mixture.componentCount
         let itemCount = mixture.itemCount
@@ -167,7 +167,7 @@ public struct PairPredictor: Sendable {
     /// it may: it is refused when reading it back would take more than half of this
     /// machine's memory (8 bytes per entry), or when its text (about 18 bytes per entry for
     /// filled values) would not fit in the free space of the target's file system.
-    public static func denseOutputProblem(userCount: Int, itemCount: Int, outPath: String) -> String? {
+    package static func denseOutputProblem(userCount: Int, itemCount: Int, outPath: String) -> String? {
         let entries = Double(userCount) * Double(itemCount)
         let memory = KernelChoice.physicalMemoryBytes
         let textBytes = entries * 18

@@ -68,19 +68,19 @@ enum BLAS {
 }
 
 /// The CLI's handle on BLAS threading, so that only Kernels/ imports the C module.
-public enum BLASThreads {
-    public static func set(_ count: Int) { BLAS.setThreadCount(count) }
+package enum BLASThreads {
+    package static func set(_ count: Int) { BLAS.setThreadCount(count) }
     /// OpenBLAS's build configuration and the kernel family it chose for this CPU, e.g.
     /// "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64" (for bench reports).
-    public static var configuration: String {
+    package static var configuration: String {
         guard let text = openblas_get_config() else { return "unknown" }
         return String(cString: text).split(separator: " ").joined(separator: " ")
     }
-    public static var current: Int { BLAS.threadCount }
+    package static var current: Int { BLAS.threadCount }
     /// Stops OpenBLAS's idle worker threads (they spin for ~0.1 s after each use) before
     /// a process runs its own threads on single-threaded BLAS. Call it only when no other
     /// thread of the process can be inside BLAS: a program's main, not a library.
-    public static func stopIdleThreads() { BLAS.stopIdleThreads() }
+    package static func stopIdleThreads() { BLAS.stopIdleThreads() }
 }
 
 /// The element types the BLAS kernel runs its GEMMs in: Double (DGEMM) and Float (SGEMM).

@@ -28,17 +28,17 @@
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
 /// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
 /// `shards(of:count:precision:)`.
-public final class BLASKernel: BatchedStatisticsKernel {
-    public let userCount: Int
-    public let itemCount: Int
-    public let name = "blas"
-    public let precision: Precision
-    /// c, subtracted from every observed rating before it is stored: the integer nearest
-    /// the shard's mean rating in single precision (see `Precision`), 0 in double.
-    public let ratingOffset: Double
+final class BLASKernel: StatisticsKernel {
+    let userCount: Int
+    let itemCount: Int
+    let name = "blas"
+    let precision: Precision
+    /// c, subtracted from every observed rating before it is stored (see `ratingOffset(of:)`).
+    let ratingOffset: Double
 
     /// X − c·M for this shard's users, row-major, starting at `ratingsStart`. In double
-    /// precision this is the data's own array (shared, not copied), in single a Float copy.
+    /// precision with c = 0 this is the data's own array (shared, not copied), otherwise a
+    /// copy of the shard's rows (Float in single precision).
     private let ratingsDouble: [Double]
     private let ratingsSingle: [Float]
     private let ratingsStart: Int
@@ -72,65 +72,110 @@ public final class BLASKernel: BatchedStatisticsKernel {
     /// large data (sums of ~1e5 terms).
     static let singlePrecisionUserBlock = 4096
 
-    /// A kernel over `users` (all of them by default) of `data`.
-    public init(_ data: DenseRatingMatrix, users: Range<Int>? = nil, precision: Precision = .double) {
+    /// The c every shard of `data` stores its ratings shifted by: the integer nearest the
+    /// median observed rating (0 for a matrix without ratings). The squared distance
+    /// ‖x_{C_u} − μ_{j,C_u}‖² = ‖x_u‖² − 2 x_u·μ_j + m_u·(μ_j∘μ_j) is a small difference of
+    /// large terms when the ratings sit far from 0; shifting x and μ by c leaves it unchanged
+    /// and shrinks the terms (tenfold on 1–5 stars), so fewer digits cancel. The median, not
+    /// the mean, so that a few huge ratings cannot move c away from the bulk (where the shift
+    /// would cancel the ordinary ratings' digits instead). Integer and half-star ratings
+    /// stay exact after the shift, in Float too. One c for the whole matrix, so every shard
+    /// count shifts alike.
+    static func ratingOffset(of data: DenseRatingMatrix) -> Double {
+        var observed = data.values.filter { $0 != 0 }
+        guard !observed.isEmpty else { return 0 }
+        return selectInPlace(&observed, rank: observed.count / 2).rounded()
+    }
+
+    /// The value of rank `rank` (0-based) in ascending order, by quickselect (expected O(n)):
+    /// `values` is reordered.
+    static func selectInPlace(_ values: inout [Double], rank: Int) -> Double {
+        precondition(rank >= 0 && rank < values.count)
+        var low = 0
+        var high = values.count - 1
+        while low < high {
+            // Median of three as the pivot, then a three-way partition (equal values are
+            // common: ratings take few distinct values).
+            let middle = low + (high - low) / 2
+            let pivot = Swift.max(Swift.min(values[low], values[middle]), Swift.min(Swift.max(values[low], values[middle]), values[high]))
+            var below = low
+            var index = low
+            var above = high
+            while index <= above {
+                if values[index] < pivot {
+                    values.swapAt(index, below)
+                    below += 1
+                    index += 1
+                } else if values[index] > pivot {
+                    values.swapAt(index, above)
+                    above -= 1
+                } else {
+                    index += 1
+                }
+            }
+            if rank < below {
+                high = below - 1
+            } else if rank > above {
+                low = above + 1
+            } else {
+                return pivot
+            }
+        }
+        return values[rank]
+    }
+
+    /// A kernel over `users` (all of them by default) of `data`, its ratings shifted by
+    /// `ratingOffset` (by default `ratingOffset(of: data)`).
+    init(_ data: DenseRatingMatrix, users: Range<Int>? = nil, precision: Precision = .double, ratingOffset: Double? = nil) {
         let users = users ?? 0..<data.userCount
         precondition(users.lowerBound >= 0 && users.upperBound <= data.userCount, "users out of range")
         userCount = users.count
         itemCount = data.itemCount
         self.precision = precision
         let d = data.itemCount
+        let offset = ratingOffset ?? Self.ratingOffset(of: data)
+        self.ratingOffset = offset
 
         var squaredNorms = [Double](repeating: 0, count: users.count)
         var observedCounts = [Double](repeating: 0, count: users.count)
-        var ratingTotal = 0.0
+        var shiftedSquaredNorms = [Double](repeating: 0, count: users.count)
         var mask = [Double](repeating: 0, count: precision == .double ? users.count * d : 0)
         var maskSingle = [Float](repeating: 0, count: precision == .single ? users.count * d : 0)
+        let copiesRatings = precision == .single || offset != 0
+        var shiftedDouble = [Double](repeating: 0, count: precision == .double && copiesRatings ? users.count * d : 0)
+        var shiftedSingle = [Float](repeating: 0, count: precision == .single ? users.count * d : 0)
         for (local, user) in users.enumerated() {
             var norm = 0.0
+            var shiftedNorm = 0.0
             var count = 0.0
             for item in 0..<d {
                 let rating = data.values[user * d + item]
-                if rating != 0 {
-                    norm += rating * rating
-                    count += 1
-                    ratingTotal += rating
-                    switch precision {
-                    case .double: mask[local * d + item] = 1
-                    case .single: maskSingle[local * d + item] = 1
-                    }
+                guard rating != 0 else { continue }
+                norm += rating * rating
+                count += 1
+                let shifted = rating - offset
+                shiftedNorm += shifted * shifted
+                switch precision {
+                case .double:
+                    mask[local * d + item] = 1
+                    if copiesRatings { shiftedDouble[local * d + item] = shifted }
+                case .single:
+                    maskSingle[local * d + item] = 1
+                    shiftedSingle[local * d + item] = Float(shifted)
                 }
             }
             squaredNorms[local] = norm
+            shiftedSquaredNorms[local] = shiftedNorm
             observedCounts[local] = count
         }
-        let observedTotal = observedCounts.reduce(0, +)
-        let offset = precision == .single && observedTotal > 0 ? (ratingTotal / observedTotal).rounded() : 0
-        ratingOffset = offset
-
-        var shiftedSquaredNorms = squaredNorms
-        var ratingsSingle = [Float]()
-        switch precision {
-        case .double:
+        if precision == .double && !copiesRatings {
             ratingsDouble = data.values
             ratingsStart = users.lowerBound * d
-        case .single:
-            ratingsDouble = []
+        } else {
+            ratingsDouble = shiftedDouble
             ratingsStart = 0
-            ratingsSingle = [Float](repeating: 0, count: users.count * d)
-            for (local, user) in users.enumerated() {
-                var shiftedNorm = 0.0
-                for item in 0..<d {
-                    let rating = data.values[user * d + item]
-                    guard rating != 0 else { continue }
-                    let shifted = rating - offset
-                    shiftedNorm += shifted * shifted
-                    ratingsSingle[local * d + item] = Float(shifted)
-                }
-                shiftedSquaredNorms[local] = shiftedNorm
-            }
         }
-        self.ratingsSingle = ratingsSingle
+        self.ratingsSingle = shiftedSingle
         self.maskDouble = mask
         self.maskSingle = maskSingle
         self.squaredNorms = squaredNorms
@@ -139,21 +184,22 @@ public final class BLASKernel: BatchedStatisticsKernel {
     }
 
     /// `count` kernels over consecutive, nearly equal ranges of users (at least one user
-    /// each), in user order: the shards of one E-step.
-    public static func shards(of data: DenseRatingMatrix, count: Int, precision: Precision = .double) -> [BLASKernel] {
+    /// each), in user order, all shifted by the matrix's c: the shards of one E-step.
+    static func shards(of data: DenseRatingMatrix, count: Int, precision: Precision = .double) -> [BLASKernel] {
         let shardCount = max(1, min(count, data.userCount))
+        let offset = ratingOffset(of: data)
         return (0..<shardCount).map { shard in
             let start = shard * data.userCount / shardCount
             let end = (shard + 1) * data.userCount / shardCount
-            return BLASKernel(data, users: start..<end, precision: precision)
+            return BLASKernel(data, users: start..<end, precision: precision, ratingOffset: offset)
         }
     }
 
     /// Bytes of data this kernel holds itself: the mask, and in single precision the
     /// ratings (in double it shares the data's array). Workspaces come on top:
     /// O((n + 2d)·ΣK).
-    public var dataBytes: Int {
-        maskDouble.count * MemoryLayout<Double>.stride
+    var dataBytes: Int {
+        (maskDouble.count + (ratingsStart == 0 ? ratingsDouble.count : 0)) * MemoryLayout<Double>.stride
             + (maskSingle.count + ratingsSingle.count) * MemoryLayout<Float>.stride
     }
 
@@ -254,8 +300,9 @@ public final class BLASKernel: BatchedStatisticsKernel {
                     case .double:
                         coefficientsDouble.withUnsafeMutableBufferPointer { b in
                             for i in 0..<d {
-                                b[column * width + i] = -2 * mean[i]
-                                b[column * width + d + i] = mean[i] * mean[i]
+                                let shifted = mean[i] - offset
+                                b[column * width + i] = -2 * shifted
+                                b[column * width + d + i] = shifted * shifted
                             }
                         }
                     case .single:
@@ -455,12 +502,14 @@ public final class BLASKernel: BatchedStatisticsKernel {
             let weights = UnsafeRawPointer(w + c).loadUnaligned(as: SIMD4<Double>.self)
             let normalisers = UnsafeRawPointer(l + c).loadUnaligned(as: SIMD4<Double>.self)
             let spreads = UnsafeRawPointer(v + c).loadUnaligned(as: SIMD4<Double>.self)
-            let densities = (weights - halfCount * normalisers) - half * (norms + products) / spreads
+            let distances = (norms + products).replacing(with: 0, where: norms + products .< 0)
+            let densities = (weights - halfCount * normalisers) - half * distances / spreads
             UnsafeMutableRawPointer(g + c).storeBytes(of: densities, as: SIMD4<Double>.self)
             c += 4
         }
         while c < columns {
-            g[c] = w[c] - 0.5 * observedCount * l[c] - 0.5 * (norm + g[c]) / v[c]
+            let distance = norm + g[c]
+            g[c] = w[c] - 0.5 * observedCount * l[c] - 0.5 * (distance < 0 ? 0 : distance) / v[c]
             c += 1
         }
     }
@@ -502,30 +551,8 @@ public final class BLASKernel: BatchedStatisticsKernel {
         return stride(from: 0, to: userCount, by: size).map { $0..<min($0 + size, userCount) }
     }
 
-    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
-        var batch = [statistics]
-        statistics = SufficientStatistics(componentCount: 0, itemCount: 0)   // keep `batch` unique
-        accumulate([mixture], into: &batch)
-        statistics = batch[0]
-    }
-
-    public func accumulate(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
-        run(mixtures, into: &statistics, adding: true)
-    }
-
-    public func compute(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics]) {
-        run(mixtures, into: &statistics, adding: false)
-    }
-
-    /// The batched E-step; its sums are added to `statistics` or, without `adding`, written
-    /// over them as 0 + x, which is what adding them to a zeroed record gives, bit for bit
-    /// (+0 + x is x for every x but −0, which it makes +0), without the pass that zeroes it.
-    private func run(_ mixtures: [Mixture], into statistics: inout [SufficientStatistics], adding: Bool) {
-        precondition(mixtures.count == statistics.count, "one statistics record per mixture")
-        for (mixture, record) in zip(mixtures, statistics) {
-            precondition(record.componentCount == mixture.componentCount && record.itemCount == mixture.itemCount,
-                         "statistics shaped for the mixture")
-        }
+    func computeStatistics(_ mixtures: [Mixture], layout: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
+        precondition(mixtures.count == layout.modelCount, "one record per mixture")
         let (columns, segmentEnds) = prepareBatch(mixtures)
         for c in 0..<columns {
             columnResponsibilities[c] = 0
@@ -538,58 +565,41 @@ public final class BLASKernel: BatchedStatisticsKernel {
             accumulateSums(block, columns: columns)
         }
         let d = itemCount
-        @inline(__always) func combined(_ old: Double, _ value: Double) -> Double { adding ? old + value : 0 + value }
-
-        // Into each mixture's statistics; N_ji = N'_ji + c·D_ji undoes the shift.
+        let offset = ratingOffset
+        // Into each mixture's record, every value as 0 + x; N_ji = N'_ji + c·D_ji undoes the shift.
         var start = 0
         for index in mixtures.indices {
             let componentCount = mixtures[index].componentCount
-            statistics[index].logLikelihood = combined(statistics[index].logLikelihood, logLikelihoods[index])
-            statistics[index].userCount = (adding ? statistics[index].userCount : 0) + userCount
+            let fields = CourseRecord(mixtures[index])
+            let record = UnsafeMutableBufferPointer(rebasing: buffer[layout.record(index)])
+            precondition(record.count == fields.length, "a course record for the mixture's shape")
+            record[CourseRecord.logLikelihood] = 0 + logLikelihoods[index]
+            record[CourseRecord.userCount] = 0 + Double(userCount)
             for j in 0..<componentCount {
-                statistics[index].responsibilities[j] = combined(statistics[index].responsibilities[j],
-                                                                 columnResponsibilities[start + j])
-                statistics[index].weightedSquaredNorms[j] = combined(statistics[index].weightedSquaredNorms[j],
-                                                                     columnSquaredNorms[start + j])
-                statistics[index].weightedObservedCounts[j] = combined(statistics[index].weightedObservedCounts[j],
-                                                                       columnObservedCounts[start + j])
+                record[CourseRecord.responsibilities + j] = 0 + columnResponsibilities[start + j]
+                record[fields.weightedSquaredNorms + j] = 0 + columnSquaredNorms[start + j]
+                record[fields.weightedCounts + j] = 0 + columnObservedCounts[start + j]
             }
-            let offset = ratingOffset
-            var ratingSums = statistics[index].ratingSums
-            var observedWeights = statistics[index].observedWeights
-            statistics[index].ratingSums = []      // keep the two arrays uniquely referenced
-            statistics[index].observedWeights = []
             // Item by item, so the rows of [Nᵀ ; Dᵀ] are read in order (each mixture's K
             // columns of a row are adjacent) and K outputs are written per item.
             sumsDouble.withUnsafeBufferPointer { s in
-                ratingSums.withUnsafeMutableBufferPointer { ratingSums in
-                    observedWeights.withUnsafeMutableBufferPointer { observedWeights in
-                        for i in 0..<d {
-                            let sumsRow = i * columns + start
-                            let weightsRow = (d + i) * columns + start
-                            for j in 0..<componentCount {
-                                let observedWeight = s[weightsRow + j]
-                                let shiftedSum = s[sumsRow + j]
-                                let sum = offset == 0 ? shiftedSum : shiftedSum + offset * observedWeight
-                                if adding {
-                                    ratingSums[j * d + i] += sum
-                                    observedWeights[j * d + i] += observedWeight
-                                } else {
-                                    ratingSums[j * d + i] = 0 + sum
-                                    observedWeights[j * d + i] = 0 + observedWeight
-                                }
-                            }
-                        }
+                for i in 0..<d {
+                    let sumsRow = i * columns + start
+                    let weightsRow = (d + i) * columns + start
+                    for j in 0..<componentCount {
+                        let observedWeight = s[weightsRow + j]
+                        let shiftedSum = s[sumsRow + j]
+                        let sum = offset == 0 ? shiftedSum : shiftedSum + offset * observedWeight
+                        record[fields.ratingSums + j * d + i] = 0 + sum
+                        record[fields.observedWeights + j * d + i] = 0 + observedWeight
                     }
                 }
             }
-            statistics[index].ratingSums = ratingSums
-            statistics[index].observedWeights = observedWeights
             start += componentCount
         }
     }
 
-    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+    func userStates(_ mixture: Mixture) -> (states: [Double], logLikelihood: Double) {
         let (columns, segmentEnds) = prepareBatch([mixture])
         var logLikelihoods = [0.0]
         for block in userBlocks {

@@ -8,13 +8,13 @@
 /// Memory is O(B·d) whatever the number of users: no n × d matrix is ever built. After a
 /// block only the entries it set are cleared again, so rebuilding costs O(ratings of the
 /// block), not O(B·d). GEMMs use OpenBLAS's threads (`--threads`); no Swift threads run.
-public final class BlockedKernel: StatisticsKernel {
-    public let userCount: Int
-    public let itemCount: Int
-    public let name = "blocked"
-    public let matrix: SparseRatingMatrix
+final class BlockedKernel: StatisticsKernel {
+    let userCount: Int
+    let itemCount: Int
+    let name = "blocked"
+    let matrix: SparseRatingMatrix
     /// Users per block.
-    public let blockSize: Int
+    let blockSize: Int
 
     private let squaredNorms: [Double]
     private let ratingCounts: [Double]
@@ -28,11 +28,11 @@ public final class BlockedKernel: StatisticsKernel {
 
     /// Block rows so that the buffer is about 16 MB (fits in this machine's 32 MB L3 with
     /// room for the GEMM's panels), at least 64 and at most 1024 users.
-    public static func defaultBlockSize(itemCount: Int) -> Int {
+    static func defaultBlockSize(itemCount: Int) -> Int {
         min(1024, max(64, (16 << 20) / max(1, 16 * itemCount)))
     }
 
-    public init(_ matrix: SparseRatingMatrix, blockSize: Int? = nil) {
+    init(_ matrix: SparseRatingMatrix, blockSize: Int? = nil) {
         self.matrix = matrix
         userCount = matrix.userCount
         itemCount = matrix.itemCount
@@ -112,7 +112,17 @@ public final class BlockedKernel: StatisticsKernel {
         return logLikelihood
     }
 
-    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
+    func computeStatistics(_ models: [Mixture], layout: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
+        for (index, mixture) in models.enumerated() {
+            let record = UnsafeMutableBufferPointer(rebasing: buffer[layout.record(index)])
+            for position in record.indices { record[position] = 0 }
+            accumulate(mixture, into: record)
+        }
+    }
+
+    /// Adds the matrix's statistics for `mixture` to `record` (a `CourseRecord`).
+    private func accumulate(_ mixture: Mixture, into record: UnsafeMutableBufferPointer<Double>) {
+        let fields = CourseRecord(mixture)
         prepareWorkspaces(mixture)
         let componentCount = mixture.componentCount
         let terms = ComponentTerms(mixture)
@@ -122,14 +132,14 @@ public final class BlockedKernel: StatisticsKernel {
         while first < userCount {
             let count = min(blockSize, userCount - first)
             fillBlock(first: first, count: count, set: true)
-            statistics.logLikelihood += blockPosteriors(first: first, count: count, terms: terms, componentCount: componentCount)
+            record[CourseRecord.logLikelihood] += blockPosteriors(first: first, count: count, terms: terms, componentCount: componentCount)
             for row in 0..<count {
                 let user = first + row
                 for j in 0..<componentCount {
                     let posterior = products[row * componentCount + j]
-                    statistics.responsibilities[j] += posterior
-                    statistics.weightedSquaredNorms[j] += posterior * squaredNorms[user]
-                    statistics.weightedObservedCounts[j] += posterior * ratingCounts[user]
+                    record[CourseRecord.responsibilities + j] += posterior
+                    record[fields.weightedSquaredNorms + j] += posterior * squaredNorms[user]
+                    record[fields.weightedCounts + j] += posterior * ratingCounts[user]
                 }
             }
             products.withUnsafeBufferPointer { p in
@@ -151,14 +161,14 @@ public final class BlockedKernel: StatisticsKernel {
         }
         for j in 0..<componentCount {
             for i in 0..<itemCount {
-                statistics.ratingSums[j * itemCount + i] += totals[j * width + i]
-                statistics.observedWeights[j * itemCount + i] += totals[j * width + itemCount + i]
+                record[fields.ratingSums + j * itemCount + i] += totals[j * width + i]
+                record[fields.observedWeights + j * itemCount + i] += totals[j * width + itemCount + i]
             }
         }
-        statistics.userCount += userCount
+        record[CourseRecord.userCount] += Double(userCount)
     }
 
-    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+    func userStates(_ mixture: Mixture) -> (states: [Double], logLikelihood: Double) {
         prepareWorkspaces(mixture)
         let componentCount = mixture.componentCount
         let terms = ComponentTerms(mixture)

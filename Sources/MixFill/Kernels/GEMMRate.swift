@@ -2,11 +2,11 @@
 /// against. A square product C = A·B of size s does 2s³ floating-point operations (one
 /// multiply and one add per term); large s makes it compute-bound, so its rate is about
 /// the most OpenBLAS gets from these cores.
-public enum GEMMRate {
+package enum GEMMRate {
     /// Why a square GEMM of `size` cannot be measured here, or nil when it can: its three
     /// size × size double matrices (24·size² bytes) must fit in half of this machine's
     /// memory, and size must fit OpenBLAS's Int32 dimensions.
-    public static func sizeProblem(_ size: Int) -> String? {
+    package static func sizeProblem(_ size: Int) -> String? {
         let (entries, overflow) = size.multipliedReportingOverflow(by: size)
         let bytes = 24 * Double(size) * Double(size)
         let available = KernelChoice.physicalMemoryBytes / 2
@@ -21,7 +21,7 @@ public enum GEMMRate {
     /// Median floating-point operations per second of `repeats` square `size` × `size`
     /// GEMMs in `precision` on `threads` OpenBLAS threads (after one untimed warm-up).
     /// Leaves OpenBLAS's thread count as it found it.
-    public static func measure(size: Int, precision: Precision, threads: Int, repeats: Int = 5) -> Double {
+    package static func measure(size: Int, precision: Precision, threads: Int, repeats: Int = 5) -> Double {
         precondition(size > 0 && repeats > 0 && sizeProblem(size) == nil, "check GEMMRate.sizeProblem first")
         let previous = BLAS.threadCount
         BLAS.setThreadCount(threads)

@@ -1,41 +1,51 @@
 /// The textbook algorithm: for every user, every component and every observed item, plain
 /// loops over Swift arrays. It is the correctness oracle for the other kernels and the
 /// baseline the BLAS engine is benchmarked against, so it is deliberately not tuned.
-public final class NaiveKernel: StatisticsKernel {
-    public let data: DenseRatingMatrix
-    public var userCount: Int { data.userCount }
-    public var itemCount: Int { data.itemCount }
-    public let name = "naive"
+final class NaiveKernel: StatisticsKernel {
+    let data: DenseRatingMatrix
+    var userCount: Int { data.userCount }
+    var itemCount: Int { data.itemCount }
+    let name = "naive"
 
-    public init(_ data: DenseRatingMatrix) {
+    init(_ data: DenseRatingMatrix) {
         self.data = data
     }
 
-    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
+    func computeStatistics(_ models: [Mixture], layout: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
+        for (index, mixture) in models.enumerated() {
+            let record = UnsafeMutableBufferPointer(rebasing: buffer[layout.record(index)])
+            for position in record.indices { record[position] = 0 }
+            accumulate(mixture, into: record)
+        }
+    }
+
+    /// Adds this matrix's statistics for `mixture` to `record` (a `CourseRecord`).
+    private func accumulate(_ mixture: Mixture, into record: UnsafeMutableBufferPointer<Double>) {
         let componentCount = mixture.componentCount
+        let layout = CourseRecord(mixture)
         let terms = ComponentTerms(mixture)
         var userPosteriors = [Double](repeating: 0, count: componentCount)
         for user in 0..<data.userCount {
             let observed = posteriorRow(user, mixture, terms, &userPosteriors)
-            statistics.logLikelihood += observed.logLikelihood
+            record[CourseRecord.logLikelihood] += observed.logLikelihood
             for j in 0..<componentCount {
                 let posterior = userPosteriors[j]
-                statistics.responsibilities[j] += posterior
-                statistics.weightedSquaredNorms[j] += posterior * observed.squaredNorm
-                statistics.weightedObservedCounts[j] += posterior * observed.count
+                record[CourseRecord.responsibilities + j] += posterior
+                record[layout.weightedSquaredNorms + j] += posterior * observed.squaredNorm
+                record[layout.weightedCounts + j] += posterior * observed.count
                 for item in 0..<data.itemCount {
                     let rating = data[user, item]
                     if rating != 0 {
-                        statistics.ratingSums[j * data.itemCount + item] += posterior * rating
-                        statistics.observedWeights[j * data.itemCount + item] += posterior
+                        record[layout.ratingSums + j * data.itemCount + item] += posterior * rating
+                        record[layout.observedWeights + j * data.itemCount + item] += posterior
                     }
                 }
             }
         }
-        statistics.userCount += data.userCount
+        record[CourseRecord.userCount] += Double(data.userCount)
     }
 
-    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+    func userStates(_ mixture: Mixture) -> (states: [Double], logLikelihood: Double) {
         let componentCount = mixture.componentCount
         let terms = ComponentTerms(mixture)
         var row = [Double](repeating: 0, count: componentCount)

@@ -1,4 +1,3 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -27,63 +26,69 @@ import Darwin
 /// components have p(j|u) > 0 only those are updated (scalar code), the same sums bit
 /// for bit.
 ///
-/// Threads: users are split into `threadCount` contiguous ranges of about equal work (ratings
-/// plus a per-user cost); each thread has its own d × 2K accumulators and scalar sums, added
-/// at the end. The kernel never calls BLAS, so Swift threads are not stacked on BLAS threads.
-/// It runs at most one thread per user (`threadCount` is the asked count capped at the
-/// number of users): more would only start threads with nothing to do, each with its own
-/// d × 2K accumulators.
+/// Shards: a kernel covers a contiguous range of users and runs on the thread it is given;
+/// `shards(of:count:)` cuts the users into ranges of about equal work (ratings plus a
+/// per-user cost) for the engine's threads, each shard with its own d × 2K accumulators.
+/// The kernel never calls BLAS, so its threads are never stacked on BLAS threads.
 ///
-/// Results: on one thread the same arithmetic in the same order as the naive kernel, so the
-/// same bits (tested on whole runs); on T threads deterministic for that T (the partition
-/// and the order of the final sums are fixed), equal to the naive kernel's up to the
-/// rounding of adding T partial sums instead of one running sum.
-public final class SparseKernel: StatisticsKernel {
-    public let userCount: Int
-    public let itemCount: Int
-    public let name = "sparse"
-    public let threadCount: Int
-    public let matrix: SparseRatingMatrix
+/// Results: one shard does the naive kernel's arithmetic in the same order, so the same
+/// bits (tested on whole runs); T shards are deterministic for that T (the partition and
+/// the order of the reduction are fixed), equal to the naive kernel's up to the rounding
+/// of adding T partial sums instead of one running sum.
+final class SparseKernel: StatisticsKernel {
+    let userCount: Int
+    let itemCount: Int
+    let name = "sparse"
+    let matrix: SparseRatingMatrix
+    /// The matrix's users this shard covers.
+    let users: Range<Int>
 
-    /// ‖x_u‖² and |C_u| per user.
+    /// ‖x_u‖² and |C_u| per user of the shard.
     private let squaredNorms: [Double]
     private let ratingCounts: [Double]
-    /// Thread t handles users `boundaries[t] ..< boundaries[t + 1]`.
-    private let boundaries: [Int]
 
     // Workspaces, sized for `workspaceComponents` components and reused across iterations.
     private var workspaceComponents = 0
     private var groups = ComponentGroups(componentCount: 1)
     /// μ item-major: d × paddedCount.
     private var itemMajorMeans: [Double] = []
-    /// Per thread, per item: [N_i· | D_i·], each paddedCount wide.
+    /// Per item: [N_i· | D_i·], each paddedCount wide.
     private var accumulators: [Double] = []
-    /// Per thread: LL, then n̂, Σp‖x‖², Σp|C| (paddedCount each).
+    /// LL, then n̂, Σp‖x‖², Σp|C| (paddedCount each).
     private var scalars: [Double] = []
 
     /// The work of one user, in ratings: its logsumexp and bookkeeping cost about as much
-    /// as this many ratings' updates (a guess that only affects how evenly threads finish).
+    /// as this many ratings' updates (a guess that only affects how evenly shards finish).
     static let perUserCost = 16
 
-    public init(_ matrix: SparseRatingMatrix, threadCount: Int = 1) {
+    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil) {
+        let users = users ?? 0..<matrix.userCount
+        precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
         self.matrix = matrix
-        userCount = matrix.userCount
+        self.users = users
+        userCount = users.count
         itemCount = matrix.itemCount
-        self.threadCount = max(1, min(threadCount, matrix.userCount))
-        var norms = [Double](repeating: 0, count: matrix.userCount)
-        var counts = [Double](repeating: 0, count: matrix.userCount)
-        for user in 0..<matrix.userCount {
+        var norms = [Double](repeating: 0, count: users.count)
+        var counts = [Double](repeating: 0, count: users.count)
+        for (local, user) in users.enumerated() {
             var norm = 0.0
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                 let rating = matrix.ratings[position]
                 norm += rating * rating
             }
-            norms[user] = norm
-            counts[user] = Double(matrix.ratingCount(ofUser: user))
+            norms[local] = norm
+            counts[local] = Double(matrix.ratingCount(ofUser: user))
         }
         squaredNorms = norms
         ratingCounts = counts
-        boundaries = Self.balancedBoundaries(rowStarts: matrix.rowStarts, parts: self.threadCount)
+    }
+
+    /// `count` kernels over consecutive ranges of about equal work (at most one per user),
+    /// in user order: the shards of one E-step.
+    static func shards(of matrix: SparseRatingMatrix, count: Int) -> [SparseKernel] {
+        let parts = max(1, min(count, matrix.userCount))
+        let boundaries = balancedBoundaries(rowStarts: matrix.rowStarts, parts: parts)
+        return (0..<parts).map { SparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1]) }
     }
 
     /// Splits users into `parts` contiguous ranges of about equal ratings + per-user cost.
@@ -92,18 +97,13 @@ public final class SparseKernel: StatisticsKernel {
         let total = Double(rowStarts[userCount] + perUserCost * userCount)
         var boundaries = [0]
         var user = 0
-        for part in 1..<parts {
+        for part in 1..<max(1, parts) {
             let target = total * Double(part) / Double(parts)
             while user < userCount, Double(rowStarts[user] + perUserCost * user) < target { user += 1 }
             boundaries.append(user)
         }
         boundaries.append(userCount)
         return boundaries
-    }
-
-    /// Doubles per thread in `scalars`: LL, n̂, Σp‖x‖², Σp|C|, rounded up to whole cache lines.
-    static func scalarStride(_ padded: Int) -> Int {
-        (1 + 3 * padded + 7) / 8 * 8
     }
 
     private func prepareWorkspaces(_ mixture: Mixture) {
@@ -113,8 +113,8 @@ public final class SparseKernel: StatisticsKernel {
             groups = ComponentGroups(componentCount: componentCount)
             let padded = groups.paddedCount
             itemMajorMeans = [Double](repeating: 0, count: itemCount * padded)
-            accumulators = [Double](repeating: 0, count: threadCount * itemCount * 2 * padded)
-            scalars = [Double](repeating: 0, count: threadCount * Self.scalarStride(padded))
+            accumulators = [Double](repeating: 0, count: itemCount * 2 * padded)
+            scalars = [Double](repeating: 0, count: 1 + 3 * padded)
         }
         let padded = groups.paddedCount
         itemMajorMeans.withUnsafeMutableBufferPointer { table in
@@ -128,66 +128,54 @@ public final class SparseKernel: StatisticsKernel {
         }
     }
 
-    public func accumulate(_ mixture: Mixture, into statistics: inout SufficientStatistics) {
-        prepareWorkspaces(mixture)
-        run(mixture, posteriorsOut: nil)
-        let componentCount = mixture.componentCount
-        let padded = groups.paddedCount
-        let scalarStride = Self.scalarStride(padded)
-        for thread in 0..<threadCount {
-            let base = thread * scalarStride
-            statistics.logLikelihood += scalars[base]
+    func computeStatistics(_ models: [Mixture], layout: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
+        for (index, mixture) in models.enumerated() {
+            let record = UnsafeMutableBufferPointer(rebasing: buffer[layout.record(index)])
+            prepareWorkspaces(mixture)
+            run(mixture, posteriorsOut: nil)
+            let fields = CourseRecord(mixture)
+            precondition(record.count == fields.length, "a course record for the mixture's shape")
+            let componentCount = mixture.componentCount
+            let padded = groups.paddedCount
+            record[CourseRecord.logLikelihood] = 0 + scalars[0]
+            record[CourseRecord.userCount] = 0 + Double(userCount)
             for j in 0..<componentCount {
-                statistics.responsibilities[j] += scalars[base + 1 + j]
-                statistics.weightedSquaredNorms[j] += scalars[base + 1 + padded + j]
-                statistics.weightedObservedCounts[j] += scalars[base + 1 + 2 * padded + j]
+                record[CourseRecord.responsibilities + j] = 0 + scalars[1 + j]
+                record[fields.weightedSquaredNorms + j] = 0 + scalars[1 + padded + j]
+                record[fields.weightedCounts + j] = 0 + scalars[1 + 2 * padded + j]
             }
-        }
-        let itemStride = 2 * padded
-        let threadStride = itemCount * itemStride
-        accumulators.withUnsafeBufferPointer { sums in
-            statistics.ratingSums.withUnsafeMutableBufferPointer { ratingSums in
-                statistics.observedWeights.withUnsafeMutableBufferPointer { observedWeights in
-                    for item in 0..<itemCount {
-                        for j in 0..<componentCount {
-                            var ratingSum = 0.0
-                            var weight = 0.0
-                            for thread in 0..<threadCount {
-                                let slot = thread * threadStride + item * itemStride + j
-                                ratingSum += sums[slot]
-                                weight += sums[slot + padded]
-                            }
-                            ratingSums[j * itemCount + item] += ratingSum
-                            observedWeights[j * itemCount + item] += weight
-                        }
+            let itemStride = 2 * padded
+            accumulators.withUnsafeBufferPointer { sums in
+                for item in 0..<itemCount {
+                    for j in 0..<componentCount {
+                        let slot = item * itemStride + j
+                        record[fields.ratingSums + j * itemCount + item] = 0 + sums[slot]
+                        record[fields.observedWeights + j * itemCount + item] = 0 + sums[slot + padded]
                     }
                 }
             }
         }
-        statistics.userCount += userCount
     }
 
-    public func posteriors(_ mixture: Mixture) -> (posteriors: [Double], logLikelihood: Double) {
+    func userStates(_ mixture: Mixture) -> (states: [Double], logLikelihood: Double) {
         prepareWorkspaces(mixture)
         var posteriors = [Double](repeating: 0, count: userCount * mixture.componentCount)
         posteriors.withUnsafeMutableBufferPointer { out in
             guard let base = out.baseAddress else { return }
             run(mixture, posteriorsOut: SharedMutableBuffer(base: base))
         }
-        let scalarStride = Self.scalarStride(groups.paddedCount)
-        let logLikelihood = (0..<threadCount).reduce(0.0) { $0 + scalars[$1 * scalarStride] }
-        return (posteriors, logLikelihood)
+        return (posteriors, scalars[0])
     }
 
-    /// One pass over all users on all threads. With `posteriorsOut`, writes p(j|u) there
-    /// (users × K) and skips the M-step sums; otherwise fills the accumulators and scalars.
+    /// One pass over the shard's users. With `posteriorsOut`, writes p(j|u) there (the
+    /// shard's users × K) and skips the M-step sums; otherwise fills the accumulators and
+    /// scalars.
     private func run(_ mixture: Mixture, posteriorsOut: SharedMutableBuffer?) {
         let terms = ComponentTerms(mixture)
         let componentCount = mixture.componentCount
         let groups = self.groups
-        let boundaries = self.boundaries
-        let threadCount = self.threadCount
         let itemCount = self.itemCount
+        let users = self.users
         itemMajorMeans.withUnsafeBufferPointer { means in
             accumulators.withUnsafeMutableBufferPointer { sums in
                 scalars.withUnsafeMutableBufferPointer { scalars in
@@ -196,12 +184,11 @@ public final class SparseKernel: StatisticsKernel {
                             guard let means = means.baseAddress, let sums = sums.baseAddress,
                                   let scalars = scalars.baseAddress else { return }
                             let pass = SparsePass(
-                                means: means, accumulators: SharedMutableBuffer(base: sums),
-                                scalars: SharedMutableBuffer(base: scalars),
+                                means: means, sums: sums, scalars: scalars,
                                 squaredNorms: norms.baseAddress ?? means, ratingCounts: counts.baseAddress ?? means,
                                 posteriorsOut: posteriorsOut, terms: terms, componentCount: componentCount,
                                 groups: groups.groups, paddedCount: groups.paddedCount, itemCount: itemCount,
-                                boundaries: boundaries, threadCount: threadCount)
+                                users: users)
                             matrix.withRows(pass)
                         }
                     }
@@ -211,12 +198,13 @@ public final class SparseKernel: StatisticsKernel {
     }
 }
 
-/// One E-step pass of `SparseKernel` over its rows: what each thread needs, as pointers into
-/// the kernel's arrays (valid for the duration of `SparseKernel.run`).
-private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
+/// One E-step pass of `SparseKernel` over its shard's rows, as pointers into the kernel's
+/// arrays (valid for the duration of `SparseKernel.run`).
+private struct SparsePass: SparseRowsVisitor {
     let means: UnsafePointer<Double>
-    let accumulators: SharedMutableBuffer
-    let scalars: SharedMutableBuffer
+    let sums: UnsafeMutablePointer<Double>
+    let scalars: UnsafeMutablePointer<Double>
+    /// Indexed by user − users.lowerBound.
     let squaredNorms: UnsafePointer<Double>
     let ratingCounts: UnsafePointer<Double>
     let posteriorsOut: SharedMutableBuffer?
@@ -225,26 +213,14 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
     let groups: [(offset: Int, width: Int)]
     let paddedCount: Int
     let itemCount: Int
-    let boundaries: [Int]
-    let threadCount: Int
+    let users: Range<Int>
 
     func visit<Index: RowIndex, Ratings: RatingReader>(_ rows: SparseRows<Index, Ratings>) {
-        if threadCount == 1 {
-            runThread(0, rows)
-        } else {
-            DispatchQueue.concurrentPerform(iterations: threadCount) { thread in
-                runThread(thread, rows)
-            }
-        }
-    }
-
-    private func runThread<Index: RowIndex, Ratings: RatingReader>(_ thread: Int, _ rows: SparseRows<Index, Ratings>) {
         let padded = paddedCount
         let componentCount = self.componentCount
-        let sums = accumulators.base + thread * itemCount * 2 * padded
+        let sums = self.sums
         if posteriorsOut == nil { sums.initialize(repeating: 0, count: itemCount * 2 * padded) }
-        // distances, posteriors, then this thread's n̂, Σp‖x‖², Σp|C| — one local buffer,
-        // so threads share no cache line while running.
+        // distances, posteriors, then the shard's n̂, Σp‖x‖², Σp|C| — one local buffer.
         var local = [Double](repeating: 0, count: 5 * padded)
         var nonzero = [Int](repeating: 0, count: padded)
         var logLikelihood = 0.0
@@ -255,7 +231,8 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                 let weightSums = distance + 2 * padded
                 let normSums = distance + 3 * padded
                 let countSums = distance + 4 * padded
-                for user in boundaries[thread]..<boundaries[thread + 1] {
+                for user in users {
+                    let shardUser = user - users.lowerBound
                     let start = rows.rowStarts[user]
                     let end = rows.rowStarts[user + 1]
                     for group in groups {
@@ -266,16 +243,16 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                         default: Self.distances(SIMD16<Double>.self, rows, start, end, means, padded, group.offset, distance)
                         }
                     }
-                    let count = ratingCounts[user]
+                    let count = ratingCounts[shardUser]
                     for j in 0..<componentCount {
                         posterior[j] = terms.logDensity(j, observedCount: count, squaredDistance: distance[j])
                     }
                     logLikelihood += Self.normalise(posterior, componentCount)
                     if let out = posteriorsOut {
-                        (out.base + user * componentCount).update(from: posterior, count: componentCount)
+                        (out.base + shardUser * componentCount).update(from: posterior, count: componentCount)
                         continue
                     }
-                    let norm = squaredNorms[user]
+                    let norm = squaredNorms[shardUser]
                     var nonzeroCount = 0
                     for j in 0..<componentCount {
                         let p = posterior[j]
@@ -303,12 +280,11 @@ private struct SparsePass: SparseRowsVisitor, @unchecked Sendable {
                         }
                     }
                 }
-                let shared = scalars.base + thread * SparseKernel.scalarStride(padded)
-                shared[0] = logLikelihood
+                scalars[0] = logLikelihood
                 for j in 0..<padded {
-                    shared[1 + j] = weightSums[j]
-                    shared[1 + padded + j] = normSums[j]
-                    shared[1 + 2 * padded + j] = countSums[j]
+                    scalars[1 + j] = weightSums[j]
+                    scalars[1 + padded + j] = normSums[j]
+                    scalars[1 + 2 * padded + j] = countSums[j]
                 }
             }
         }

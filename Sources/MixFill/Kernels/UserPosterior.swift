@@ -15,14 +15,14 @@
 /// weights p_j, as for a user with no ratings: predictions then come from the population,
 /// never NaN. The log-likelihood is returned as computed (then −∞ or NaN), so a caller
 /// can tell.
-public enum UserPosterior {
+package enum UserPosterior {
     /// `ratings` hold item indices in 0..<d; each item should appear once.
-    public static func compute(_ mixture: Mixture, ratings: [(item: Int, rating: Double)]) -> (posterior: [Double], logLikelihood: Double) {
+    package static func compute(_ mixture: Mixture, ratings: [(item: Int, rating: Double)]) -> (posterior: [Double], logLikelihood: Double) {
         compute(mixture, terms: ComponentTerms(mixture), ratings: ratings)
     }
 
     /// As above with the component terms computed once for many users.
-    public static func compute(_ mixture: Mixture, terms: ComponentTerms,
+    package static func compute(_ mixture: Mixture, terms: ComponentTerms,
                                ratings: [(item: Int, rating: Double)]) -> (posterior: [Double], logLikelihood: Double) {
         let itemCount = mixture.itemCount
         var row = [Double](repeating: 0, count: mixture.componentCount)

@@ -10,16 +10,16 @@
 /// variance floor (0.25). Any positive variance is kept as the course computes it, even
 /// below the floor: sparse data (ml-latest-small) has initial variances near 0.23, and
 /// raising them would change the fits a numpy user gets from the same seeds.
-public enum Initialization {
+package enum Initialization {
     /// The users whose rows become the initial means, in component order.
-    public static func initialUsers(userCount: Int, componentCount: Int, seed: UInt32) -> [Int] {
+    package static func initialUsers(userCount: Int, componentCount: Int, seed: UInt32) -> [Int] {
         var generator = MersenneTwister(seed: seed)
         return generator.choiceWithoutReplacement(populationSize: userCount, count: componentCount)
     }
 
     /// The initial mixture for `componentCount` components and `seed`.
     /// Throws when K is not in 1...n (the option is named `-k`).
-    public static func courseMixture(data: some RatingData, componentCount: Int, seed: UInt32) throws(MixFillError) -> Mixture {
+    package static func courseMixture(data: some RatingData, componentCount: Int, seed: UInt32) throws(MixFillError) -> Mixture {
         guard componentCount >= 1 else {
             throw .badOption(option: "-k", message: "K = \(componentCount) is not allowed; K must be at least 1")
         }
@@ -34,7 +34,7 @@ public enum Initialization {
         let variances = (0..<componentCount).map { component in
             let start = component * data.itemCount
             let variance = data.squaredDeviationTotal(from: means[start..<(start + data.itemCount)]) / entryCount
-            return variance > 0 && variance.isFinite ? variance : MStep.defaultVarianceFloor
+            return variance > 0 && variance.isFinite ? variance : Mixture.defaultVarianceFloor
         }
         return Mixture(
             componentCount: componentCount,

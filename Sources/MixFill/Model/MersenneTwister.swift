@@ -1,10 +1,10 @@
 /// MT19937, bit-compatible with numpy's legacy `np.random.seed(s)` (Matsumoto and
 /// Nishimura's `init_genrand`) and `next_uint32` (`genrand_int32`, tempered output).
-public struct MersenneTwister: Sendable {
+package struct MersenneTwister: Sendable {
     private var state = [UInt32](repeating: 0, count: 624)
     private var index = 624
 
-    public init(seed: UInt32) {
+    package init(seed: UInt32) {
         state[0] = seed
         for i in 1..<624 {
             let previous = state[i - 1]
@@ -12,7 +12,7 @@ public struct MersenneTwister: Sendable {
         }
     }
 
-    public mutating func nextUInt32() -> UInt32 {
+    package mutating func nextUInt32() -> UInt32 {
         if index >= 624 { twist() }
         var y = state[index]
         index += 1
@@ -37,7 +37,7 @@ public struct MersenneTwister: Sendable {
 
     /// A uniform integer in 0...maximum by numpy's legacy rejection rule: mask to the
     /// smallest all-ones bit pattern ≥ maximum and redraw until the value is ≤ maximum.
-    public mutating func nextInterval(_ maximum: UInt32) -> UInt32 {
+    package mutating func nextInterval(_ maximum: UInt32) -> UInt32 {
         if maximum == 0 { return 0 }
         var mask = maximum
         mask |= mask >> 1
@@ -53,7 +53,7 @@ public struct MersenneTwister: Sendable {
 
     /// numpy's legacy `permutation(n)[:count]`, i.e. `choice(n, count, replace=False)`:
     /// shuffle 0..<n by swapping a[i] with a[j], j uniform in [0, i], for i = n−1 down to 1.
-    public mutating func choiceWithoutReplacement(populationSize: Int, count: Int) -> [Int] {
+    package mutating func choiceWithoutReplacement(populationSize: Int, count: Int) -> [Int] {
         precondition(count <= populationSize && populationSize <= Int(UInt32.max))
         var permutation = Array(0..<populationSize)
         var i = populationSize - 1

@@ -1,6 +1,9 @@
 /// A mixture of K spherical Gaussians over d items: weights p_j, means μ_j ∈ R^d and one
 /// variance σ²_j per component.
 public struct Mixture: Sendable, Equatable {
+    /// The course's variance floor (see `CourseFamily`).
+    public static let defaultVarianceFloor = 0.25
+
     public let componentCount: Int
     public let itemCount: Int
     /// Row-major K × d: `means[j * itemCount + i]` is μ_ji.

@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// Creating output folders with errors that say which folder and why.
-public enum Folders {
+package enum Folders {
     /// Creates `path` and any missing parents (like `mkdir -p`). `purpose` names the folder
     /// in messages ("output folder", "checkpoint folder").
-    public static func create(_ path: String, purpose: String) throws(MixFillError) {
+    package static func create(_ path: String, purpose: String) throws(MixFillError) {
         var prefix = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             prefix += component

@@ -5,12 +5,12 @@
 /// write the list. A list may hold at most `maximumCount` values in all (counted before
 /// anything is allocated), so a typo such as `0-4294967295`, or many long ranges, cannot
 /// exhaust memory.
-public enum IntegerRanges {
+package enum IntegerRanges {
     /// The most values one list may hold: 100,000 — far more seeds or component counts
     /// than any fit runs (each value is at least one EM run), few enough to hold at once.
-    public static let maximumCount = 100_000
+    package static let maximumCount = 100_000
 
-    public static func parse(_ text: String, option: String, what: String, example: String) throws(MixFillError) -> [Int] {
+    package static func parse(_ text: String, option: String, what: String, example: String) throws(MixFillError) -> [Int] {
         var values = [Int]()
         let trimmed = trimSpaces(Substring(text))
         guard !trimmed.isEmpty else {
@@ -37,17 +37,17 @@ public enum IntegerRanges {
     }
 
     /// The error for a list of more than `maximumCount` values (also for job files' JSON lists).
-    public static func tooMany(_ text: String, option: String) -> MixFillError {
+    package static func tooMany(_ text: String, option: String) -> MixFillError {
         .badOption(option: option, message: "'\(shown(text))' holds more than \(maximumCount) values; give at most \(maximumCount)")
     }
 
     /// Seeds: 0 to 2³² − 1, as numpy's legacy `seed` takes them.
-    public static func seeds(_ text: String, option: String = "--seeds") throws(MixFillError) -> [UInt32] {
+    package static func seeds(_ text: String, option: String = "--seeds") throws(MixFillError) -> [UInt32] {
         let values = try parse(text, option: option, what: "seed", example: "0-4 or 0,1,2")
         return try seeds(values, option: option)
     }
 
-    public static func seeds(_ values: [Int], option: String) throws(MixFillError) -> [UInt32] {
+    package static func seeds(_ values: [Int], option: String) throws(MixFillError) -> [UInt32] {
         var seeds = [UInt32]()
         for value in values {
             guard let seed = UInt32(exactly: value) else {
@@ -59,13 +59,13 @@ public enum IntegerRanges {
     }
 
     /// Numbers of mixture components: at least 1 each.
-    public static func componentCounts(_ text: String, option: String = "-k") throws(MixFillError) -> [Int] {
+    package static func componentCounts(_ text: String, option: String = "-k") throws(MixFillError) -> [Int] {
         let values = try parse(text, option: option, what: "component count", example: "1,12 or 1-16")
         try checkComponentCounts(values, option: option)
         return values
     }
 
-    public static func checkComponentCounts(_ values: [Int], option: String) throws(MixFillError) {
+    package static func checkComponentCounts(_ values: [Int], option: String) throws(MixFillError) {
         for value in values where value < 1 {
             throw .badOption(option: option, message: "K = \(value) is not allowed; K must be at least 1")
         }

@@ -4,36 +4,36 @@
 ///
 /// Streaming: `update` any number of times, then `finalize`. About 300 MB/s in a release
 /// build, so hashing a data file costs less than parsing it.
-public struct SHA256: Sendable {
+package struct SHA256: Sendable {
     private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
         (0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19)
     private var pending = [UInt8]()
     private var length: UInt64 = 0
 
-    public init() {
+    package init() {
         pending.reserveCapacity(64)
     }
 
     /// The hash of `bytes` as 64 lowercase hex digits.
-    public static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+    package static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
         var hasher = SHA256()
         hasher.update(bytes)
         return hasher.finalizeHex()
     }
 
-    public mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
+    package mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
         if let done: Void = bytes.withContiguousStorageIfAvailable({ update(buffer: $0) }) {
             return done
         }
         Array(bytes).withUnsafeBufferPointer { update(buffer: $0) }
     }
 
-    public mutating func update(_ text: String) {
+    package mutating func update(_ text: String) {
         update(Array(text.utf8))
     }
 
     /// Feeds a 64-bit value as 8 little-endian bytes.
-    public mutating func update(_ value: UInt64) {
+    package mutating func update(_ value: UInt64) {
         var bytes = [UInt8](repeating: 0, count: 8)
         for index in 0..<8 { bytes[index] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(index))) }
         update(bytes)
@@ -63,7 +63,7 @@ public struct SHA256: Sendable {
         }
     }
 
-    public mutating func finalize() -> [UInt8] {
+    package mutating func finalize() -> [UInt8] {
         let bitLength = length &* 8
         var tail = pending
         tail.append(0x80)
@@ -83,7 +83,7 @@ public struct SHA256: Sendable {
         return words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * UInt32($0))) } }
     }
 
-    public mutating func finalizeHex() -> String {
+    package mutating func finalizeHex() -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text = [UInt8]()
         for byte in finalize() {

@@ -1,3 +1,5 @@
+import MixFill
+
 /// A saved model answering questions in its data's own ids: predictions for (user, item)
 /// pairs and top-N recommendations, for training users, for users folded in from their
 /// ratings, and for users it has never seen.
@@ -15,38 +17,38 @@
 /// Predictions are clipped to the training ratings' range. Version 1 model files record
 /// neither that range nor per-item counts: their predictions are not clipped and their
 /// item fallback is the weighted mean of all means, Σ_j p_j·(1/d)Σ_i μ_ji.
-public struct ModelServer: Sendable {
-    public enum Basis: String, Sendable, CaseIterable {
+package struct ModelServer: Sendable {
+    package enum Basis: String, Sendable, CaseIterable {
         case training
         case foldIn = "fold-in"
         case prior
         case itemFallback = "item-fallback"
     }
 
-    public struct Prediction: Sendable, Equatable {
+    package struct Prediction: Sendable, Equatable {
         /// Clipped to the rating scale (when the model records one).
-        public var rating: Double
-        public var basis: Basis
+        package var rating: Double
+        package var basis: Basis
     }
 
-    public struct Recommendation: Sendable, Equatable {
-        public var item: Int
+    package struct Recommendation: Sendable, Equatable {
+        package var item: Int
         /// Σ_j p(j | u)·μ_ji before clipping: the ranking key.
-        public var score: Double
+        package var score: Double
         /// The score clipped to the rating scale: what `predict` says for the pair.
-        public var rating: Double
+        package var rating: Double
     }
 
-    public let model: ModelFile
-    public let scale: RatingScale?
-    public let fallback: Double
+    package let model: ModelFile
+    package let scale: RatingScale?
+    package let fallback: Double
     /// Training ratings per item; nil for version 1 files.
-    public let itemRatingCounts: [Int]?
+    package let itemRatingCounts: [Int]?
     private let terms: ComponentTerms
     private var trainingPosteriors: [Double]?
     private var foldedIn: [Int64: [Double]] = [:]
 
-    public init(model: ModelFile) {
+    package init(model: ModelFile) {
         self.model = model
         terms = ComponentTerms(model.mixture)
         let mixture = model.mixture
@@ -66,36 +68,36 @@ public struct ModelServer: Sendable {
     }
 
     /// The training users' posteriors, users × K in training index order.
-    public mutating func attachTrainingPosteriors(_ posteriors: [Double]) {
+    package mutating func attachTrainingPosteriors(_ posteriors: [Double]) {
         precondition(posteriors.count == model.userCount * model.mixture.componentCount)
         trainingPosteriors = posteriors
     }
 
-    public var hasTrainingPosteriors: Bool { trainingPosteriors != nil }
+    package var hasTrainingPosteriors: Bool { trainingPosteriors != nil }
 
     /// Folds in `user` from `ratings` (item indices): one E-step with the saved mixture.
     /// From then on the user's predictions use this posterior, whether or not the id is
     /// also a training user's. Returns the posterior.
     @discardableResult
-    public mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
+    package mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
         let posterior = UserPosterior.compute(model.mixture, terms: terms, ratings: ratings).posterior
         foldedIn[user] = posterior
         return posterior
     }
 
     /// Whether `user` was folded in.
-    public func isFoldedIn(_ user: Int64) -> Bool {
+    package func isFoldedIn(_ user: Int64) -> Bool {
         foldedIn[user] != nil
     }
 
     /// Whether `user` is a training user the model knows by id.
-    public func isTrainingUser(_ user: Int64) -> Bool {
+    package func isTrainingUser(_ user: Int64) -> Bool {
         model.users.index(of: user) != nil
     }
 
     /// The posterior behind `user`'s predictions and where it comes from. A training
     /// user without attached training posteriors is answered from the prior.
-    public func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
+    package func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
         if let folded = foldedIn[user] { return (folded, .foldIn) }
         let componentCount = model.mixture.componentCount
         if let index = model.users.index(of: user), let trainingPosteriors {
@@ -107,7 +109,7 @@ public struct ModelServer: Sendable {
     /// The prediction for item index `item` under `posterior` (unclipped), or nil when the
     /// item has no training rating.
     @inline(__always)
-    public func score(posterior: [Double], item: Int) -> Double? {
+    package func score(posterior: [Double], item: Int) -> Double? {
         if let itemRatingCounts, itemRatingCounts[item] == 0 { return nil }
         let mixture = model.mixture
         var prediction = 0.0
@@ -117,19 +119,19 @@ public struct ModelServer: Sendable {
         return prediction
     }
 
-    public func clip(_ value: Double) -> Double {
+    package func clip(_ value: Double) -> Double {
         scale?.clip(value) ?? value
     }
 
     /// The prediction for a user with `posterior` (from `posterior(forUser:)`) and an item id.
-    public func predict(posterior: [Double], basis: Basis, item: Int64) -> Prediction {
+    package func predict(posterior: [Double], basis: Basis, item: Int64) -> Prediction {
         guard let index = model.items.index(of: item), let value = score(posterior: posterior, item: index) else {
             return Prediction(rating: clip(fallback), basis: .itemFallback)
         }
         return Prediction(rating: clip(value), basis: basis)
     }
 
-    public func predict(user: Int64, item: Int64) -> Prediction {
+    package func predict(user: Int64, item: Int64) -> Prediction {
         let (posterior, basis) = posterior(forUser: user)
         return predict(posterior: posterior, basis: basis, item: item)
     }
@@ -137,7 +139,7 @@ public struct ModelServer: Sendable {
     /// The `top` items with the highest score under `posterior`, excluding `excluded` item
     /// indices and items with fewer than `minimumRatings` training ratings. Ties go to the
     /// lower item index.
-    public func recommend(posterior: [Double], excluding excluded: Set<Int>, top: Int, minimumRatings: Int) -> [Recommendation] {
+    package func recommend(posterior: [Double], excluding excluded: Set<Int>, top: Int, minimumRatings: Int) -> [Recommendation] {
         var candidates = [Recommendation]()
         for item in 0..<model.mixture.itemCount where !excluded.contains(item) {
             if let itemRatingCounts, itemRatingCounts[item] < minimumRatings { continue }

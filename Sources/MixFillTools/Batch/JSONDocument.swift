@@ -1,3 +1,4 @@
+import MixFill
 /// JSON (RFC 8259) parsed with the line and column of every value and field name, so a
 /// job file's errors can point at the exact place: "jobs.json:7:5: unknown field …".
 ///
@@ -5,8 +6,8 @@
 /// error (most parsers keep the last silently), as are a trailing comma, comments, control
 /// characters in strings, invalid UTF-8 and nesting deeper than 64 levels. A leading UTF-8
 /// byte-order mark is skipped. Numbers keep their literal text; callers decide their type.
-public struct JSONValue: Sendable, Equatable {
-    public indirect enum Kind: Sendable, Equatable {
+package struct JSONValue: Sendable, Equatable {
+    package indirect enum Kind: Sendable, Equatable {
         case object([Member])
         case array([JSONValue])
         case string(String)
@@ -15,20 +16,20 @@ public struct JSONValue: Sendable, Equatable {
         case null
     }
 
-    public struct Member: Sendable, Equatable {
-        public var key: String
-        public var line: Int
-        public var column: Int
-        public var value: JSONValue
+    package struct Member: Sendable, Equatable {
+        package var key: String
+        package var line: Int
+        package var column: Int
+        package var value: JSONValue
     }
 
-    public var kind: Kind
+    package var kind: Kind
     /// 1-based line and byte column where the value starts.
-    public var line: Int
-    public var column: Int
+    package var line: Int
+    package var column: Int
 
     /// What the value is, for messages ("an object", "the string \"x\"", …).
-    public var description: String {
+    package var description: String {
         switch kind {
         case .object: return "an object"
         case .array: return "a list"
@@ -40,10 +41,10 @@ public struct JSONValue: Sendable, Equatable {
     }
 }
 
-public enum JSONDocument {
+package enum JSONDocument {
     static let deepestNesting = 64
 
-    public static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> JSONValue {
         var parser = Parser(bytes: bytes, name: name)
         return try parser.document()
     }

@@ -1,21 +1,22 @@
 import Foundation
+import MixFill
 
 /// A batch job's `result.json`: what the job produced, or why it failed. It holds no
 /// timings (those are in `log.jsonl`), so rerunning a job gives a byte-identical file;
 /// `jobHash` is the content hash that lets a rerun skip a job whose result is current.
-public struct JobResult: Sendable, Equatable, Codable {
-    public static let formatName = "mixfill-job-result"
-    public static let currentVersion = 1
+package struct JobResult: Sendable, Equatable, Codable {
+    package static let formatName = "mixfill-job-result"
+    package static let currentVersion = 1
 
-    public struct DataSummary: Sendable, Equatable, Codable {
-        public var path: String
+    package struct DataSummary: Sendable, Equatable, Codable {
+        package var path: String
         /// The format the file was read as (`dense`, `triplets`, …).
-        public var format: String
-        public var users: Int
-        public var items: Int
-        public var observed: Int
+        package var format: String
+        package var users: Int
+        package var items: Int
+        package var observed: Int
 
-        public init(path: String, format: String, users: Int, items: Int, observed: Int) {
+        package init(path: String, format: String, users: Int, items: Int, observed: Int) {
             self.path = path
             self.format = format
             self.users = users
@@ -24,13 +25,13 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Run: Sendable, Equatable, Codable {
-        public var seed: UInt32
-        public var logLikelihood: Double
-        public var iterations: Int
-        public var converged: Bool
+    package struct Run: Sendable, Equatable, Codable {
+        package var seed: UInt32
+        package var logLikelihood: Double
+        package var iterations: Int
+        package var converged: Bool
 
-        public init(seed: UInt32, logLikelihood: Double, iterations: Int, converged: Bool) {
+        package init(seed: UInt32, logLikelihood: Double, iterations: Int, converged: Bool) {
             self.seed = seed
             self.logLikelihood = logLikelihood
             self.iterations = iterations
@@ -42,12 +43,12 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Best: Sendable, Equatable, Codable {
-        public var seed: UInt32
-        public var logLikelihood: Double
-        public var bic: Double
+    package struct Best: Sendable, Equatable, Codable {
+        package var seed: UInt32
+        package var logLikelihood: Double
+        package var bic: Double
 
-        public init(seed: UInt32, logLikelihood: Double, bic: Double) {
+        package init(seed: UInt32, logLikelihood: Double, bic: Double) {
             self.seed = seed
             self.logLikelihood = logLikelihood
             self.bic = bic
@@ -58,11 +59,11 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public struct RootMeanSquareErrors: Sendable, Equatable, Codable {
-        public var allEntries: Double
-        public var missingEntries: Double?
+    package struct RootMeanSquareErrors: Sendable, Equatable, Codable {
+        package var allEntries: Double
+        package var missingEntries: Double?
 
-        public init(allEntries: Double, missingEntries: Double?) {
+        package init(allEntries: Double, missingEntries: Double?) {
             self.allEntries = allEntries
             self.missingEntries = missingEntries
         }
@@ -72,15 +73,15 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Fit: Sendable, Equatable, Codable {
-        public var k: Int
-        public var runs: [Run]
-        public var best: Best
-        public var rmse: RootMeanSquareErrors?
+    package struct Fit: Sendable, Equatable, Codable {
+        package var k: Int
+        package var runs: [Run]
+        package var best: Best
+        package var rmse: RootMeanSquareErrors?
         /// The model file's name in the job folder, when models are written.
-        public var model: String?
+        package var model: String?
 
-        public init(k: Int, runs: [Run], best: Best, rmse: RootMeanSquareErrors?, model: String?) {
+        package init(k: Int, runs: [Run], best: Best, rmse: RootMeanSquareErrors?, model: String?) {
             self.k = k
             self.runs = runs
             self.best = best
@@ -89,11 +90,11 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Failure: Sendable, Equatable, Codable {
-        public var message: String
-        public var exitCode: Int32
+    package struct Failure: Sendable, Equatable, Codable {
+        package var message: String
+        package var exitCode: Int32
 
-        public init(message: String, exitCode: Int32) {
+        package init(message: String, exitCode: Int32) {
             self.message = message
             self.exitCode = exitCode
         }
@@ -103,34 +104,34 @@ public struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
-    public enum Status: String, Sendable, Codable {
+    package enum Status: String, Sendable, Codable {
         case ok
         case failed
     }
 
-    public var format = formatName
-    public var version = currentVersion
-    public var job: String
-    public var jobHash: String
-    public var status: Status
-    public var error: Failure?
-    public var data: DataSummary?
-    public var backend: String?
+    package var format = formatName
+    package var version = currentVersion
+    package var job: String
+    package var jobHash: String
+    package var status: Status
+    package var error: Failure?
+    package var data: DataSummary?
+    package var backend: String?
     /// The E-step kernel that ran (`auto` resolved).
-    public var kernel: String?
+    package var kernel: String?
     /// `single` when the job ran in single precision; absent for double (as before the
     /// field existed, so earlier results stay byte-identical).
-    public var precision: String?
-    public var seeds: [UInt32]?
-    public var maxIterations: Int?
-    public var fits: [Fit]?
+    package var precision: String?
+    package var seeds: [UInt32]?
+    package var maxIterations: Int?
+    package var fits: [Fit]?
 
     enum CodingKeys: String, CodingKey {
         case format, version, job, jobHash = "job_hash", status, error, data, backend, kernel, precision, seeds
         case maxIterations = "max_iterations", fits
     }
 
-    public init(job: String, jobHash: String, status: Status, error: Failure? = nil, data: DataSummary? = nil,
+    package init(job: String, jobHash: String, status: Status, error: Failure? = nil, data: DataSummary? = nil,
                 backend: String? = nil, kernel: String? = nil, precision: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
                 fits: [Fit]? = nil) {
         self.job = job
@@ -146,13 +147,13 @@ public struct JobResult: Sendable, Equatable, Codable {
         self.fits = fits
     }
 
-    public func encoded() throws(MixFillError) -> [UInt8] {
+    package func encoded() throws(MixFillError) -> [UInt8] {
         try BatchJSON.encode(self, what: "the result of job \(job)")
     }
 
     /// The result at `path`, or nil when there is none or it is not a current-format
     /// result (a rerun then simply redoes the job).
-    public static func readIfPresent(path: String) -> JobResult? {
+    package static func readIfPresent(path: String) -> JobResult? {
         guard let bytes = try? FileBytes.read(path),
               let result = try? JSONDecoder().decode(JobResult.self, from: Data(bytes)),
               result.format == formatName, result.version == currentVersion else { return nil }
@@ -161,22 +162,22 @@ public struct JobResult: Sendable, Equatable, Codable {
 }
 
 /// The batch's `summary.json`: one entry per job of the job file, in its order.
-public struct BatchSummary: Sendable, Equatable, Codable {
-    public static let formatName = "mixfill-batch-summary"
+package struct BatchSummary: Sendable, Equatable, Codable {
+    package static let formatName = "mixfill-batch-summary"
 
-    public enum Status: String, Sendable, Codable {
+    package enum Status: String, Sendable, Codable {
         case ok, failed
         /// Not finished: the batch was interrupted before or while running it.
         case pending
     }
 
-    public struct Entry: Sendable, Equatable, Codable {
-        public var name: String
-        public var status: Status
-        public var error: JobResult.Failure?
-        public var fits: [JobResult.Fit]?
+    package struct Entry: Sendable, Equatable, Codable {
+        package var name: String
+        package var status: Status
+        package var error: JobResult.Failure?
+        package var fits: [JobResult.Fit]?
 
-        public init(name: String, status: Status, error: JobResult.Failure?, fits: [JobResult.Fit]?) {
+        package init(name: String, status: Status, error: JobResult.Failure?, fits: [JobResult.Fit]?) {
             self.name = name
             self.status = status
             self.error = error
@@ -184,13 +185,13 @@ public struct BatchSummary: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Counts: Sendable, Equatable, Codable {
-        public var total: Int
-        public var ok: Int
-        public var failed: Int
-        public var pending: Int
+    package struct Counts: Sendable, Equatable, Codable {
+        package var total: Int
+        package var ok: Int
+        package var failed: Int
+        package var pending: Int
 
-        public init(total: Int, ok: Int, failed: Int, pending: Int) {
+        package init(total: Int, ok: Int, failed: Int, pending: Int) {
             self.total = total
             self.ok = ok
             self.failed = failed
@@ -198,25 +199,25 @@ public struct BatchSummary: Sendable, Equatable, Codable {
         }
     }
 
-    public var format = formatName
-    public var version = 1
-    public var counts: Counts
-    public var jobs: [Entry]
+    package var format = formatName
+    package var version = 1
+    package var counts: Counts
+    package var jobs: [Entry]
 
-    public init(jobs: [Entry]) {
+    package init(jobs: [Entry]) {
         self.jobs = jobs
         counts = Counts(total: jobs.count, ok: jobs.filter { $0.status == .ok }.count,
                         failed: jobs.filter { $0.status == .failed }.count,
                         pending: jobs.filter { $0.status == .pending }.count)
     }
 
-    public func encoded() throws(MixFillError) -> [UInt8] {
+    package func encoded() throws(MixFillError) -> [UInt8] {
         try BatchJSON.encode(self, what: "the batch summary")
     }
 
     /// `summary.csv`: one row per job and K (one row for a job without fits), RFC 4180
     /// quoting, numbers in the shortest form that reads back to the same Double.
-    public func csv() -> [UInt8] {
+    package func csv() -> [UInt8] {
         var text = "job,status,k,best_seed,log_likelihood,bic,iterations,converged,rmse_all_entries,rmse_missing_entries,model,error\r\n"
         func field(_ value: String) -> String {
             guard value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return value }
@@ -270,7 +271,7 @@ enum BatchJSON {
 
 extension FitEvent {
     /// The event as one line of JSON, with `time` (UTC, ISO 8601) first when given.
-    public func jsonLine(time: String? = nil) -> String {
+    package func jsonLine(time: String? = nil) -> String {
         let body = BatchJSON.line(self)
         guard let time, body.hasPrefix("{") else { return body }
         return "{\"time\":\"\(time)\"" + (body == "{}" ? "}" : "," + body.dropFirst())

@@ -1,3 +1,4 @@
+import MixFill
 /// A batch job file: JSON naming the fits to run, each with its data and settings.
 ///
 ///     {
@@ -26,18 +27,18 @@
 ///
 /// Every error names `file:line:column` of the offending field or value. New settings
 /// (evaluation) slot in as new entries in `JobFields` and `canonicalText`.
-public struct JobFile: Sendable, Equatable {
-    public static let currentVersion = 1
-    public var path: String
-    public var jobs: [JobSpec]
+package struct JobFile: Sendable, Equatable {
+    package static let currentVersion = 1
+    package var path: String
+    package var jobs: [JobSpec]
 
-    public static func read(path: String) throws(MixFillError) -> JobFile {
+    package static func read(path: String) throws(MixFillError) -> JobFile {
         let bytes = try FileBytes.read(path)
         return try parse(bytes, name: path, baseFolder: AtomicFile.parentFolder(of: path))
     }
 
     /// Parses a job file's bytes; relative data paths are resolved against `baseFolder`.
-    public static func parse(_ bytes: [UInt8], name: String, baseFolder: String) throws(MixFillError) -> JobFile {
+    package static func parse(_ bytes: [UInt8], name: String, baseFolder: String) throws(MixFillError) -> JobFile {
         let document = try JSONDocument.parse(bytes, name: name)
         func error(_ at: (line: Int, column: Int), _ message: String) -> MixFillError {
             .badInput(file: name, line: at.line, column: at.column, message: message)
@@ -109,27 +110,27 @@ public struct JobFile: Sendable, Equatable {
 }
 
 /// One job, with defaults applied and paths resolved.
-public struct JobSpec: Sendable, Equatable {
-    public var name: String
+package struct JobSpec: Sendable, Equatable {
+    package var name: String
     /// The data path as written in the job file, and resolved against its folder.
-    public var data: String
-    public var dataPath: String
-    public var format: RatingFormat
-    public var componentCounts: [Int]
-    public var seeds: [UInt32]
-    public var backend: Backend
-    public var kernel: KernelChoice
-    public var precision: Precision
+    package var data: String
+    package var dataPath: String
+    package var format: RatingFormat
+    package var componentCounts: [Int]
+    package var seeds: [UInt32]
+    package var backend: Backend
+    package var kernel: KernelChoice
+    package var precision: Precision
     /// The declared rating scale (`rating_scale`), or nil.
-    public var ratingScale: RatingScale?
-    public var threads: Int?
-    public var maxIterations: Int
-    public var gold: String?
-    public var goldPath: String?
-    public var writeModels: Bool
-    public var checkpointEvery: Int?
+    package var ratingScale: RatingScale?
+    package var threads: Int?
+    package var maxIterations: Int
+    package var gold: String?
+    package var goldPath: String?
+    package var writeModels: Bool
+    package var checkpointEvery: Int?
     /// Where the job's object starts in the job file.
-    public var line: Int
+    package var line: Int
 
     /// The settings that decide a job's outputs, one per line, in a fixed order: with the
     /// bytes of the data and gold files, what the content hash covers. Threads and
@@ -137,7 +138,7 @@ public struct JobSpec: Sendable, Equatable {
     /// Settings added later (`precision`, `rating_scale`) appear only when they differ from
     /// what every job did before they existed (double precision, no declared scale), so
     /// the hashes of jobs written before them stay the same.
-    public var canonicalText: String {
+    package var canonicalText: String {
         var text = "name=\(name)\ndata=\(data)\nformat=\(format.rawValue)\n"
         text += "k=\(componentCounts.map(String.init).joined(separator: ","))\n"
         text += "seeds=\(seeds.map(String.init).joined(separator: ","))\n"
@@ -149,7 +150,7 @@ public struct JobSpec: Sendable, Equatable {
     }
 
     /// What the job's data readers accept (`RatingRules`), naming `rating_scale` in errors.
-    public var ratingRules: RatingRules {
+    package var ratingRules: RatingRules {
         RatingRules(scale: ratingScale, declaredBy: "\"rating_scale\"")
     }
 }

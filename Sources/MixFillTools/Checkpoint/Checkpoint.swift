@@ -18,7 +18,8 @@
 ///     iterations <t>
 ///     converged <0|1>
 ///     seconds <bit pattern of the seconds spent so far>
-///     threads <BLAS threads of the writer; informational>
+///     threads <the run's thread count: part of its identity, since the number of shards
+///              decides the order its statistics are summed in>
 ///     <empty line>
 ///     body: t log-likelihoods, K weights, K variances, K·d means (row-major), each the
 ///           Double's bit pattern as 8 little-endian bytes
@@ -27,8 +28,10 @@
 /// Doubles travel as bit patterns, so nothing is lost to decimal formatting; the seal
 /// turns any damage (a torn copy, a flipped bit) into a clear refusal rather than a
 /// silently different fit. Checkpoints are written with `AtomicFile`.
-public struct Checkpoint: Sendable, Equatable {
-    public static let currentVersion = 1
+import MixFill
+
+package struct Checkpoint: Sendable, Equatable {
+    package static let currentVersion = 1
     static let magic = "MIXFILL-CHECKPOINT"
     /// Bounds a damaged header cannot exceed (the largest real one is a few hundred bytes).
     static let largestHeader = 1 << 16
@@ -36,27 +39,29 @@ public struct Checkpoint: Sendable, Equatable {
     /// What a run depends on besides its state: the data, K, the seed and every setting
     /// that changes the arithmetic. Two runs with equal identities and equal states go on
     /// identically.
-    public struct Identity: Sendable, Equatable {
-        public var dataFingerprint: String
-        public var userCount: Int
-        public var itemCount: Int
-        public var observedCount: Int
-        public var componentCount: Int
-        public var seed: UInt32
-        public var relativeTolerance: Double
-        public var varianceFloor: Double
-        public var maxIterations: Int
+    package struct Identity: Sendable, Equatable {
+        package var dataFingerprint: String
+        package var userCount: Int
+        package var itemCount: Int
+        package var observedCount: Int
+        package var componentCount: Int
+        package var seed: UInt32
+        package var relativeTolerance: Double
+        package var varianceFloor: Double
+        package var maxIterations: Int
         /// Named settings that change results (`backend`, `kernel`, `precision`). Names and
         /// values are single words.
-        public var settings: [String: String]
+        package var settings: [String: String]
+        /// The thread count the run was fitted with (see the format above).
+        package var threads: Int
 
         /// The value a setting had before checkpoints recorded it: checkpoints written
         /// before `precision` existed come from double-precision fits.
-        public static let settingsBeforeRecorded = ["precision": "double"]
+        package static let settingsBeforeRecorded = ["precision": "double"]
 
-        public init(dataFingerprint: String, userCount: Int, itemCount: Int, observedCount: Int,
+        package init(dataFingerprint: String, userCount: Int, itemCount: Int, observedCount: Int,
                     componentCount: Int, seed: UInt32, relativeTolerance: Double, varianceFloor: Double,
-                    maxIterations: Int, settings: [String: String]) {
+                    maxIterations: Int, settings: [String: String], threads: Int) {
             self.dataFingerprint = dataFingerprint
             self.userCount = userCount
             self.itemCount = itemCount
@@ -67,11 +72,12 @@ public struct Checkpoint: Sendable, Equatable {
             self.varianceFloor = varianceFloor
             self.maxIterations = maxIterations
             self.settings = settings
+            self.threads = threads
         }
 
         /// Why a checkpoint with identity `self` cannot continue a run with identity
         /// `current`, or nil when it can.
-        public func mismatch(continuing current: Identity) -> String? {
+        package func mismatch(continuing current: Identity) -> String? {
             if dataFingerprint != current.dataFingerprint || userCount != current.userCount
                 || itemCount != current.itemCount || observedCount != current.observedCount {
                 return "was written for other data (\(userCount) users × \(itemCount) items, \(observedCount) ratings, fingerprint \(dataFingerprint.prefix(12))…) than this run's (\(current.userCount) × \(current.itemCount), \(current.observedCount) ratings, fingerprint \(current.dataFingerprint.prefix(12))…)"
@@ -85,6 +91,9 @@ public struct Checkpoint: Sendable, Equatable {
             if maxIterations != current.maxIterations {
                 return "was written with --max-iterations \(maxIterations), this run uses \(current.maxIterations)"
             }
+            if threads != current.threads {
+                return "was written with --threads \(threads) and this run uses \(current.threads): the thread count decides how the users are cut into shards and so the last bits of every sum; continue it with --threads \(threads)"
+            }
             for name in Set(settings.keys).union(current.settings.keys).sorted() {
                 let written = settings[name] ?? Self.settingsBeforeRecorded[name]
                 let wanted = current.settings[name] ?? Self.settingsBeforeRecorded[name]
@@ -96,30 +105,34 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    public var identity: Identity
-    public var state: EMState
+    package var identity: Identity
+    package var state: EMState<Mixture>
     /// Seconds the run has spent so far, over all its sessions.
-    public var seconds: Double
-    /// BLAS threads of the process that wrote it (informational).
-    public var threads: Int
+    package var seconds: Double
 
-    public init(identity: Identity, state: EMState, seconds: Double, threads: Int) {
-        precondition(state.mixture.componentCount == identity.componentCount && state.mixture.itemCount == identity.itemCount,
+    package init(identity: Identity, state: EMState<Mixture>, seconds: Double) {
+        precondition(state.model.componentCount == identity.componentCount && state.model.itemCount == identity.itemCount,
                      "the state's mixture must have the identity's shape")
         self.identity = identity
         self.state = state
         self.seconds = seconds
-        self.threads = threads
+    }
+
+    /// The settings of `engine` that change a run's arithmetic, as checkpoints record them
+    /// (the naive kernel as `backend naive, kernel dense`, as it always was).
+    package static func settings(of engine: Engine) -> [String: String] {
+        let kernel = engine.kernel == .naive ? "dense" : engine.kernel.name
+        return ["backend": engine.kernel.backend.rawValue, "kernel": kernel, "precision": engine.kernel.precision.rawValue]
     }
 
     /// Whether the run is over (converged or at its iteration cap).
-    public var isFinished: Bool {
+    package var isFinished: Bool {
         state.converged || state.iterations >= identity.maxIterations
     }
 
     // MARK: Encoding
 
-    public func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var header = "\(Self.magic) \(Self.currentVersion)\n"
         header += "data \(identity.dataFingerprint)\n"
         header += "users \(identity.userCount)\nitems \(identity.itemCount)\nobserved \(identity.observedCount)\n"
@@ -129,15 +142,15 @@ public struct Checkpoint: Sendable, Equatable {
         for name in identity.settings.keys.sorted() {
             header += "setting.\(name) \(identity.settings[name] ?? "")\n"
         }
-        if let previous = state.previousLogLikelihood {
+        if let previous = state.previousObjective {
             header += "previous-log-likelihood \(Self.hex(previous))\n"
         }
         header += "iterations \(state.iterations)\nconverged \(state.converged ? 1 : 0)\n"
-        header += "seconds \(Self.hex(seconds))\nthreads \(threads)\n\n"
+        header += "seconds \(Self.hex(seconds))\nthreads \(identity.threads)\n\n"
         var bytes = Array(header.utf8)
-        let mixture = state.mixture
+        let mixture = state.model
         bytes.reserveCapacity(bytes.count + 8 * (state.iterations + 2 * mixture.componentCount + mixture.means.count) + 32)
-        for value in state.logLikelihoodTrace { Self.append(value, to: &bytes) }
+        for value in state.trace { Self.append(value, to: &bytes) }
         for value in mixture.weights { Self.append(value, to: &bytes) }
         for value in mixture.variances { Self.append(value, to: &bytes) }
         for value in mixture.means { Self.append(value, to: &bytes) }
@@ -145,11 +158,11 @@ public struct Checkpoint: Sendable, Equatable {
         return bytes
     }
 
-    public func write(to path: String) throws(MixFillError) {
+    package func write(to path: String) throws(MixFillError) {
         try AtomicFile.write(encoded(), to: path)
     }
 
-    public static func read(path: String) throws(MixFillError) -> Checkpoint {
+    package static func read(path: String) throws(MixFillError) -> Checkpoint {
         try decode(FileBytes.read(path), name: path)
     }
 
@@ -174,7 +187,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// Reads a checkpoint, refusing anything damaged, truncated, from a newer version or
     /// internally inconsistent with one message that names the file.
-    public static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> Checkpoint {
+    package static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> Checkpoint {
         func refuse(_ what: String) -> MixFillError {
             .badFile(file: name, message: "\(what); delete the checkpoint to start that run over")
         }
@@ -303,12 +316,12 @@ public struct Checkpoint: Sendable, Equatable {
         let identity = Identity(dataFingerprint: fingerprint, userCount: userCount, itemCount: itemCount,
                                 observedCount: observedCount, componentCount: componentCount, seed: seed,
                                 relativeTolerance: tolerance, varianceFloor: floor, maxIterations: maxIterations,
-                                settings: settings)
+                                settings: settings, threads: threads)
         let mixture = Mixture(componentCount: componentCount, itemCount: itemCount, means: means,
                               variances: variances, weights: weights)
         return Checkpoint(identity: identity,
-                          state: EMState(mixture: mixture, logLikelihoodTrace: trace, converged: convergedFlag == 1,
-                                         previousLogLikelihood: previous),
-                          seconds: seconds, threads: threads)
+                          state: EMState(model: mixture, trace: trace, converged: convergedFlag == 1,
+                                         previousObjective: previous),
+                          seconds: seconds)
     }
 }

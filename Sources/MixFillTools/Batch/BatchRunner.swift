@@ -3,6 +3,7 @@ import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
+import MixFill
 #endif
 
 /// Runs a job file into an output folder so that nothing is lost, nothing is left
@@ -22,23 +23,23 @@ import Glibc
 /// with the current hash continues from its checkpoints; any other job folder is cleared
 /// of MixFill's files and the job starts over. A failing job records its error in
 /// `result.json` and the batch goes on.
-public struct BatchRunner: Sendable {
-    public struct Options: Sendable {
-        public var outputFolder: String
+package struct BatchRunner: Sendable {
+    package struct Options: Sendable {
+        package var outputFolder: String
         /// Jobs run at once, each on its own thread; above 1 every job's BLAS runs on one
         /// thread so threads never stack.
-        public var parallel: Int
+        package var parallel: Int
         /// Periodic checkpoints for jobs that do not set "checkpoint_every".
-        public var checkpointEvery: Int?
+        package var checkpointEvery: Int?
         /// Threads for jobs that do not set "threads" (when `parallel` is 1), used as
         /// `FitEngine` uses them (the same as `mixfill fit --threads`).
-        public var defaultThreads: Int
+        package var defaultThreads: Int
         /// Whether the batch may stop OpenBLAS's idle worker pool when a job runs BLAS on
         /// one thread beside threads of its own (`FitEngine`'s `stopIdleBLASPool`): only for
         /// a caller that owns the process, the CLI.
-        public var stopsIdleBLASPool: Bool
+        package var stopsIdleBLASPool: Bool
 
-        public init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int,
+        package init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int,
                     stopsIdleBLASPool: Bool = false) {
             self.outputFolder = outputFolder
             self.parallel = parallel
@@ -48,26 +49,26 @@ public struct BatchRunner: Sendable {
         }
     }
 
-    public enum JobOutcome: Sendable, Equatable {
+    package enum JobOutcome: Sendable, Equatable {
         case completed(JobResult, skipped: Bool)
         case failed(JobResult)
         /// Interrupted while running, or never started because the batch was interrupted.
         case pending
     }
 
-    public struct Outcome: Sendable {
-        public var jobs: [(spec: JobSpec, outcome: JobOutcome)]
-        public var summary: BatchSummary
+    package struct Outcome: Sendable {
+        package var jobs: [(spec: JobSpec, outcome: JobOutcome)]
+        package var summary: BatchSummary
         /// Set when a signal stopped the batch.
-        public var interruption: MixFillError?
+        package var interruption: MixFillError?
     }
 
-    public let jobFile: JobFile
-    public let options: Options
-    public let report: @Sendable (FitEvent) -> Void
-    public let stopRequested: @Sendable () -> Int32?
+    package let jobFile: JobFile
+    package let options: Options
+    package let report: @Sendable (FitEvent) -> Void
+    package let stopRequested: @Sendable () -> Int32?
 
-    public init(jobFile: JobFile, options: Options, report: @escaping @Sendable (FitEvent) -> Void = { _ in },
+    package init(jobFile: JobFile, options: Options, report: @escaping @Sendable (FitEvent) -> Void = { _ in },
                 stopRequested: @escaping @Sendable () -> Int32? = { nil }) {
         self.jobFile = jobFile
         self.options = options
@@ -75,13 +76,13 @@ public struct BatchRunner: Sendable {
         self.stopRequested = stopRequested
     }
 
-    public static let resultName = "result.json"
-    public static let markerName = "job.json"
-    public static let logName = "log.jsonl"
-    public static let checkpointFolderName = "checkpoints"
+    package static let resultName = "result.json"
+    package static let markerName = "job.json"
+    package static let logName = "log.jsonl"
+    package static let checkpointFolderName = "checkpoints"
     static let lockName = ".mixfill-batch.lock"
 
-    public func run() throws(MixFillError) -> Outcome {
+    package func run() throws(MixFillError) -> Outcome {
         let folder = options.outputFolder
         try Folders.create(folder, purpose: "output folder")
         let lock = try FolderLock(folder: folder, name: Self.lockName)
@@ -109,7 +110,7 @@ public struct BatchRunner: Sendable {
                 if let signal = stopRequested() {
                     interruption.withLock { stopped in
                         if stopped == nil {
-                            stopped = .interrupted(signal: signal, message: "\(ResumableFit.signalName(signal)) received: the batch stopped before job \(jobs[index].name); rerun the same command to continue")
+                            stopped = .interrupted(signal: signal, message: "\(FitProgress.signalName(signal)) received: the batch stopped before job \(jobs[index].name); rerun the same command to continue")
                         }
                     }
                     return
@@ -202,12 +203,11 @@ public struct BatchRunner: Sendable {
         if input.duplicatePairs > 0 {
             log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
         }
-        let data = input.data
         try input.requireRatings(name: job.dataPath)
         for count in job.componentCounts where count > input.userCount {
             throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
         }
-        var gold: (complete: DenseRatingMatrix, observed: DenseRatingMatrix)?
+        var gold: DenseRatingMatrix?
         if let goldPath = job.goldPath {
             guard let matrix = input.denseMatrix else {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"gold\" in job \"\(job.name)\"", message: "compares dense matrices, but \(job.dataPath) holds rating records; leave \"gold\" out and score held-out records with 'mixfill eval'")
@@ -216,7 +216,7 @@ public struct BatchRunner: Sendable {
             guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
                 throw .badFile(file: goldPath, message: "is \(complete.userCount) × \(complete.itemCount) but \(job.dataPath) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
             }
-            gold = (complete, matrix)
+            gold = complete
         }
         if let matrix = input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: job.dataPath) {
@@ -229,50 +229,45 @@ public struct BatchRunner: Sendable {
         } else if let asked = job.threads, asked > 1 {
             log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
-        let engine = try FitEngine(input: input, kernel: job.kernel, backend: job.backend, precision: job.precision,
-                                   threads: threads, spelling: .jobFile(jobFile.path, line: job.line, job: job.name),
-                                   stopIdleBLASPool: options.stopsIdleBLASPool && options.parallel <= 1)
-        let em = engine.expectationMaximization(StoppingRule(maxIterations: job.maxIterations))
-        let checkpointing = ResumableFit.Checkpointing(
+        let engine = try Engine.resolve(backend: job.backend, kernel: job.kernel, precision: job.precision, threads: threads,
+                                        for: input, spelling: .jobFile(jobFile.path, line: job.line, job: job.name))
+        engine.claimBLASThreads(stopIdlePool: options.stopsIdleBLASPool && options.parallel <= 1)
+        let rule = StoppingRule(maxIterations: job.maxIterations)
+        let checkpointing = FitProgress.Checkpointing(
             folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
             resume: true, resumeHint: "rerun the same batch command to continue")
-        let fitter = ResumableFit(em: em, data: data, fingerprint: input.fingerprint, settings: engine.settings,
-                                  checkpointing: checkpointing, threads: threads, parallelism: engine.parallelism,
-                                  job: job.name, report: { event in log.add(event) }, stopRequested: stopRequested)
+        let progress = FitProgress(context: FitProgress.Context(input: input, rule: rule,
+                                                                varianceFloor: Mixture.defaultVarianceFloor, engine: engine),
+                                   checkpointing: checkpointing, job: job.name, report: { event in log.add(event) },
+                                   stopRequested: stopRequested)
+        // The fit `mixfill fit` runs: each K's seeds as one batch, the same runs bit for bit.
+        let outcome = try FitJob(componentCounts: job.componentCounts, start: .seeds(job.seeds), rule: rule, gold: gold)
+            .run(on: input, engine: engine, observer: progress)
         // Model files remember their training data as `fit --model-out` writes them.
-        let training = TrainingDataRecord(describing: input, path: URL(fileURLWithPath: job.dataPath).standardizedFileURL.path)
+        let trainingPath = URL(fileURLWithPath: job.dataPath).standardizedFileURL.path
         var fits = [JobResult.Fit]()
         var models = [(name: String, file: ModelFile)]()
-        for componentCount in job.componentCounts {
-            // The seeds as one batch, as `mixfill fit` runs them: the same runs, bit for bit.
-            let fit = try fitter.fitBatched(componentCount: componentCount, seeds: job.seeds)
-            let best = fit.best
-            var rmse: JobResult.RootMeanSquareErrors?
-            if let gold {
-                let posteriors = em.posteriors(best.result.mixture).posteriors
-                let filled = Completion.fill(gold.observed, mixture: best.result.mixture, posteriors: posteriors)
-                let errors = Completion.rootMeanSquareErrors(predicted: filled, gold: gold.complete, observed: gold.observed)
-                rmse = JobResult.RootMeanSquareErrors(allEntries: errors.allEntries, missingEntries: errors.missingEntries)
-            }
+        for fit in outcome.fits {
+            let componentCount = fit.fit.componentCount
             let modelName = job.writeModels ? "model-k\(componentCount).json" : nil
             if let modelName {
-                models.append((modelName, ModelFile(mixture: best.result.mixture, logLikelihood: best.result.logLikelihood,
-                                                    seed: best.seed, iterations: best.result.iterations,
-                                                    converged: best.result.converged, userCount: input.userCount,
-                                                    observedCount: input.observedCount, training: training)))
+                models.append((modelName, fit.modelFile(for: input, path: trainingPath)))
             }
-            let bic = Completion.bayesianInformationCriterion(logLikelihood: best.result.logLikelihood,
-                                                              mixture: best.result.mixture, userCount: input.userCount)
+            let best = fit.best
             fits.append(JobResult.Fit(
                 k: componentCount,
-                runs: fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.logLikelihood,
-                                                   iterations: $0.result.iterations, converged: $0.result.converged) },
-                best: JobResult.Best(seed: best.seed, logLikelihood: best.result.logLikelihood, bic: bic),
-                rmse: rmse, model: modelName))
-            for run in fit.runs where !run.result.converged {
-                log.add(FitEvent(.warning, job: job.name, componentCount: componentCount, seed: run.seed,
-                                 message: "K = \(componentCount), seed \(run.seed) stopped at max_iterations \(job.maxIterations) before converging"))
+                runs: fit.fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.objective,
+                                                       iterations: $0.result.iterations, converged: $0.result.converged) },
+                best: JobResult.Best(seed: best.seed, logLikelihood: best.result.objective, bic: fit.bayesianInformationCriterion),
+                rmse: fit.goldErrors.map { JobResult.RootMeanSquareErrors(allEntries: $0.allEntries, missingEntries: $0.missingEntries) },
+                model: modelName))
+        }
+        for warning in outcome.warnings {
+            let (componentCount, seed): (Int, UInt32) = switch warning {
+            case let .unconverged(k, seed, _), let .objectiveFell(k, seed, _): (k, seed)
             }
+            log.add(FitEvent(.warning, job: job.name, componentCount: componentCount, seed: seed,
+                             message: warning.text(maxIterationsOption: "max_iterations")))
         }
         for model in models {
             try model.file.write(to: folder + "/" + model.name)
@@ -280,14 +275,14 @@ public struct BatchRunner: Sendable {
         return JobResult(job: job.name, jobHash: jobHash, status: .ok,
                          data: JobResult.DataSummary(path: job.data, format: input.format.rawValue, users: input.userCount,
                                                      items: input.itemCount, observed: input.observedCount),
-                         backend: job.backend.rawValue, kernel: engine.kernel.rawValue,
+                         backend: job.backend.rawValue, kernel: (engine.kernel == .naive ? KernelChoice.dense.rawValue : engine.kernel.name),
                          precision: job.precision == .double ? nil : job.precision.rawValue, seeds: job.seeds,
                          maxIterations: job.maxIterations, fits: fits)
     }
 
     /// SHA-256 over the job's result-deciding settings and the bytes of its data and gold
     /// files, under a version tag that changes whenever results would.
-    public static func contentHash(_ job: JobSpec, dataHash: String, goldHash: String?) -> String {
+    package static func contentHash(_ job: JobSpec, dataHash: String, goldHash: String?) -> String {
         var hasher = SHA256()
         hasher.update("mixfill-job 1\n")
         hasher.update(job.canonicalText)

@@ -1,0 +1,192 @@
+/// How MixFill runs EM on this machine: which kernel computes the statistics, in which
+/// precision, and how the threads are used. A value of this type names only combinations
+/// that can run; `Engine.resolve` is the one place a request (the CLI's options, a job's
+/// fields) becomes one, and `shards(for:)` the one place kernels are built.
+///
+/// The thread policy, for `threads` = N:
+///
+/// - the dense BLAS kernel: the users cut into N shards run on N threads, each on
+///   single-threaded OpenBLAS (`Threading.standard`). One shard on N-threaded OpenBLAS
+///   (`Threading.oneShardOnBLASThreads`) makes OpenBLAS's threads synchronise on every
+///   one of the kernel's block-sized GEMMs; `mixfill bench` compares the two;
+/// - the sparse kernel: N shards on N threads; it never calls BLAS;
+/// - the blocked kernel: one shard, its GEMMs on N-threaded OpenBLAS;
+/// - the naive kernel: one shard on one thread (the textbook loops, never tuned).
+///
+/// Shards are summed in shard order, so a result depends on the shard count (about 1e-15
+/// relative) but never on timing. Swift threads are never stacked on multi-threaded
+/// OpenBLAS: `blasThreads` is 1 whenever the engine runs threads of its own. OpenBLAS's
+/// thread count is one setting for the whole process, so the engine does not set it
+/// while it runs: its owner (a command, a batch job) calls `claimBLASThreads` once.
+public struct Engine: Sendable, Equatable {
+    /// The E-step's kernel: only combinations that run.
+    public enum Kernel: Sendable, Hashable {
+        /// Plain loops over the dense matrix: the oracle and the benchmark baseline.
+        case naive
+        /// GEMMs on the dense matrix (`BLASKernel`), in double or single precision.
+        case dense(Precision)
+        /// GEMMs on blocks of users densified from records (`BlockedKernel`).
+        case blocked
+        /// Observed ratings only (`SparseKernel`).
+        case sparse
+
+        /// The kernel's name in reports: `naive`, `dense`, `blocked`, `sparse`.
+        public var name: String {
+            switch self {
+            case .naive: return "naive"
+            case .dense: return "dense"
+            case .blocked: return "blocked"
+            case .sparse: return "sparse"
+            }
+        }
+
+        /// The kernel as reports have always named it, the dense BLAS kernel `blas`: the
+        /// value of the reports' `backend` field.
+        public var legacyName: String {
+            self == .dense(.double) || self == .dense(.single) ? "blas" : name
+        }
+
+        /// The arithmetic's precision (only the dense kernel has a single-precision form).
+        public var precision: Precision {
+            if case let .dense(precision) = self { return precision }
+            return .double
+        }
+
+        /// The backend the kernel belongs to, as `--backend` names it.
+        public var backend: Backend { self == .naive ? .naive : .blas }
+    }
+
+    /// How the dense BLAS kernel uses the threads (see the type's documentation); the
+    /// other kernels have one policy each.
+    public enum Threading: Sendable, Equatable {
+        case standard
+        case oneShardOnBLASThreads
+    }
+
+    public let kernel: Kernel
+    /// The thread count asked for (1 or more).
+    public let threads: Int
+    public let threading: Threading
+
+    public init(kernel: Kernel, threads: Int, threading: Threading = .standard) {
+        self.kernel = kernel
+        self.threads = max(1, threads)
+        self.threading = threading
+    }
+
+    /// Threads the shards (and the runs' M-steps) are spread over.
+    public var workers: Int {
+        switch kernel {
+        case .naive, .blocked: return 1
+        case .dense: return threading == .standard ? threads : 1
+        case .sparse: return threads
+        }
+    }
+
+    /// OpenBLAS threads inside each GEMM.
+    public var blasThreads: Int {
+        switch kernel {
+        case .naive, .sparse: return 1
+        case .blocked: return threads
+        case .dense: return threading == .standard ? 1 : threads
+        }
+    }
+
+    /// Shards the users are cut into (never more than the users).
+    public func shardCount(userCount: Int) -> Int {
+        max(1, min(workers, userCount))
+    }
+
+    /// Sets OpenBLAS's thread count to `blasThreads`. With `stopIdlePool`, when this engine
+    /// runs threads of its own on single-threaded OpenBLAS, also stops OpenBLAS's pool of
+    /// idle workers, which otherwise spin for a while after each multi-threaded call beside
+    /// this engine's threads. Only for a caller that owns the process (no other thread may be
+    /// inside BLAS): the CLI.
+    public func claimBLASThreads(stopIdlePool: Bool = false) {
+        BLAS.setThreadCount(blasThreads)
+        if stopIdlePool && blasThreads == 1 && threads > 1 {
+            BLAS.stopIdleThreads()
+        }
+    }
+
+    /// The engine a request asks for on `input`: `auto` decided by the data, the naive
+    /// backend meaning the dense textbook loops. Throws the conflict when the request
+    /// cannot run (single precision off the dense BLAS kernel, the naive backend with a
+    /// non-dense kernel, a dense kernel for records that do not fit in memory or hold a 0).
+    public static func resolve(backend: Backend = .blas, kernel choice: KernelChoice = .auto,
+                               precision: Precision = .double, threads: Int,
+                               threading: Threading = .standard, for input: RatingInput) throws(EngineConflict) -> Engine {
+        if backend == .naive {
+            guard choice == .auto || choice == .dense else { throw .naiveNeedsDense(kernel: choice) }
+            guard precision == .double else { throw .singleNeedsBLAS }
+            if input.isRecords { _ = try input.densified() }
+            return Engine(kernel: .naive, threads: threads, threading: threading)
+        }
+        let resolved = choice == .auto ? KernelChoice.automatic(density: input.density, isRecords: input.isRecords) : choice
+        let kernel: Kernel
+        switch resolved {
+        case .auto, .dense:
+            if input.isRecords { _ = try input.densified() }
+            kernel = .dense(precision)
+        case .blocked: kernel = .blocked
+        case .sparse: kernel = .sparse
+        }
+        if precision == .single, kernel != .dense(.single) { throw .singleNeedsDense(kernel: kernel) }
+        return Engine(kernel: kernel, threads: threads, threading: threading)
+    }
+
+    /// The course model's E-step shards for `input`, in user order.
+    package func courseShards(for input: RatingInput) throws(EngineConflict) -> [any StatisticsKernel<Mixture>] {
+        switch kernel {
+        case .naive:
+            return [NaiveKernel(try input.densified())]
+        case let .dense(precision):
+            let matrix = try input.densified()
+            return BLASKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount), precision: precision)
+        case .blocked:
+            return [BlockedKernel(input.table.matrix)]
+        case .sparse:
+            let matrix = input.table.matrix
+            return SparseKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount))
+        }
+    }
+
+    /// The course model's EM loop on `input`.
+    package func courseLoop(for input: RatingInput, rule: StoppingRule = StoppingRule(),
+                            varianceFloor: Double = Mixture.defaultVarianceFloor,
+                            reducer: any StatisticsReducer = ThreadReducer()) throws(EngineConflict) -> EMLoop<CourseFamily> {
+        EMLoop(family: CourseFamily(varianceFloor: varianceFloor), shards: try courseShards(for: input), workers: workers,
+               reducer: reducer, rule: rule)
+    }
+}
+
+/// Why a requested engine cannot run. The callers say it in their own words (the CLI's
+/// options, a job file's fields).
+public enum EngineConflict: Error, Sendable, Equatable {
+    /// `single` precision with the naive backend, which computes in double only.
+    case singleNeedsBLAS
+    /// `single` precision with a kernel other than the dense BLAS one.
+    case singleNeedsDense(kernel: Engine.Kernel)
+    /// The naive backend (the dense textbook loops) with another kernel.
+    case naiveNeedsDense(kernel: KernelChoice)
+    /// Record data too large to densify in half of this machine's memory.
+    case denseTooLarge(userCount: Int, itemCount: Int, neededBytes: Double, availableBytes: Double)
+    /// Record data with a rating of 0, which the dense form reads as missing.
+    case zeroRating(user: Int64)
+
+    /// The reason, without the option's name or what to change.
+    public var reason: String {
+        switch self {
+        case .singleNeedsBLAS:
+            return "'single' needs the blas backend; the naive backend computes in double only"
+        case let .singleNeedsDense(kernel):
+            return "'single' runs on the dense BLAS kernel only, and this fit runs the \(kernel.name) kernel"
+        case let .naiveNeedsDense(kernel):
+            return "'naive' is the dense textbook kernel and cannot run with kernel \(kernel.rawValue)"
+        case let .denseTooLarge(users, items, needed, available):
+            return "the dense form needs \(RatingInput.gigabytes(needed)) GB for \(users) users × \(items) items but half of this machine's memory is \(RatingInput.gigabytes(available)) GB"
+        case let .zeroRating(user):
+            return "user \(user) has a rating of 0, which the dense form reads as missing"
+        }
+    }
+}
