@@ -27,7 +27,7 @@ public struct RatingInput: Sendable {
             let table = try BinaryRatingFile.read(path: path)
             if rules.scale != nil { try rules.check(table, name: path) }
             return RatingInput(storage: .records(table), format: .binary)
-        case .triplets, .csv, .netflix:
+        case .triplets, .csv, .netflix, .movielensDat:
             let layout = resolved.recordLayout ?? .triplets
             return RatingInput(storage: .records(try RecordReader.read(path: path, layout: layout, rules: rules)), format: resolved)
         }
