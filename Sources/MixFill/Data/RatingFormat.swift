@@ -35,8 +35,13 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// The format of the file at `path`, from its first 64 KB.
+    /// The format of the file at `path`, from its first 64 KB. For `-`, those of standard
+    /// input, which are kept for the reader that follows (see `StandardInput`).
     public static func detect(path: String) throws(MixFillError) -> RatingFormat {
+        if StandardInput.isStandardInput(path) {
+            let (prefix, isWhole) = try StandardInput.prefix(sniffedBytes)
+            return detect(prefix: prefix, isWholeFile: isWhole)
+        }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))

@@ -27,12 +27,14 @@ public enum RecordLayout: String, Sendable, CaseIterable {
 /// - several ratings for one (user, item) pair: the last one in the file is kept and the
 ///   number of dropped records is reported (`RatingTable.duplicatePairs`).
 public enum RecordReader {
+    /// Reads the file at `path`; `-` reads standard input (errors then name `<stdin>`).
     public static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
-        var parser = RecordLineParser(layout: layout, name: path, rules: rules)
+        let name = StandardInput.displayName(path)
+        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
         try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
             try parser.consume(block)
         }
-        return try parser.collector.makeTable(name: path)
+        return try parser.collector.makeTable(name: name)
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
