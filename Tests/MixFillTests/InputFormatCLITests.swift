@@ -186,6 +186,18 @@ extension CLI {
         }
     }
 
+    /// `-` with nothing piped in: a terminal is refused rather than waited on (script(1)
+    /// gives the process one), and an empty pipe is an empty file.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) to run mixfill on a terminal"))
+    func aTerminalOrAnEmptyPipeAsStandardInputIsRefused() throws {
+        let terminal = try CLI.run(["-qec", "'\(CLI.binary)' fit - -k 1", "/dev/null"], executable: "/usr/bin/script")
+        #expect(terminal.status == 2)
+        #expect(terminal.stdout.contains("mixfill: error: <stdin>: is a terminal, not data; pipe or redirect the data into mixfill (for example 'mixfill fit - < ratings.dat'), or give the file's path instead of '-'"), "\(terminal.stdout)")
+        let empty = try CLI.runPiped(from: "/dev/null", ["fit", "-", "-k", "1"])
+        #expect(empty.status == 2)
+        #expect(empty.stderr == "mixfill: error: <stdin>: no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line\n")
+    }
+
     /// Standard input can feed one input of a command; a second `-` is refused before
     /// anything is read, and so is a batch job's data, whose hash is taken before it is read.
     @Test func standardInputFeedsOneInputAndIsRefusedWhereItCannotServe() throws {
