@@ -127,7 +127,7 @@ struct Recommend: ParsableCommand {
                                              score: recommendation.score, title: titles.map { $0[id] ?? "" })
             })
         if let titles, let items {
-            Self.warnUntitled(report.recommendations.map(\.item), titles: titles, file: items)
+            Self.warnUntitled(Set(report.recommendations.map(\.item).filter { titles[$0] == nil }).sorted(), file: items)
         }
         if json {
             try printJSON(report)
@@ -175,8 +175,8 @@ struct Recommend: ParsableCommand {
         if let stream {
             try stream.commit()
         }
-        if let items, !untitled.isEmpty {
-            Terminal.warning("\(StandardInput.displayName(items)): no title for \(ServingOptions.list(untitled.sorted(), verb: false)) recommended; \(untitled.count == 1 ? "its title is" : "their titles are") left empty")
+        if let items {
+            Self.warnUntitled(untitled.sorted(), file: items)
         }
         if let out {
             try printText("wrote \(out): \(rowCount) recommendations for \(file.userCount) users (top \(top), \(layout.rawValue))\n")
@@ -193,9 +193,9 @@ struct Recommend: ParsableCommand {
         bytes.removeAll(keepingCapacity: true)
     }
 
-    /// Warns once about recommended items the titles file does not have.
-    static func warnUntitled(_ recommended: [Int64], titles: ItemTitles, file: String) {
-        let missing = Array(Set(recommended.filter { titles[$0] == nil })).sorted()
+    /// Warns once about the recommended items (`missing`, ascending) that the titles
+    /// file `file` does not have.
+    static func warnUntitled(_ missing: [Int64], file: String) {
         guard !missing.isEmpty else { return }
         Terminal.warning("\(StandardInput.displayName(file)): no title for \(ServingOptions.list(missing, verb: false)) recommended; \(missing.count == 1 ? "its title is" : "their titles are") left empty")
     }
@@ -231,14 +231,26 @@ struct RecommendationRows {
         bytes.append(UInt8(ascii: "\n"))
     }
 
+    /// `text` as one field. Scalar by scalar, not by Character: a quote followed by a
+    /// combining mark is one Character but still a quote to a CSV reader.
     static func field(_ text: String, layout: Recommend.RowFormat) -> String {
+        let scalars = text.unicodeScalars
         switch layout {
         case .tsv:
-            guard text.contains(where: { $0 == "\t" || $0.isNewline }) else { return text }
-            return String(text.map { $0 == "\t" || $0.isNewline ? " " : $0 })
+            guard scalars.contains(where: { $0 == "\t" || $0.endsLine }) else { return text }
+            var cleaned = String.UnicodeScalarView()
+            for scalar in scalars { cleaned.append(scalar == "\t" || scalar.endsLine ? " " : scalar) }
+            return String(cleaned)
         case .csv:
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
-            return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+            guard scalars.contains(where: { $0 == "," || $0 == "\"" || $0.endsLine }) else { return text }
+            var quoted = String.UnicodeScalarView()
+            quoted.append("\"")
+            for scalar in scalars {
+                quoted.append(scalar)
+                if scalar == "\"" { quoted.append(scalar) }
+            }
+            quoted.append("\"")
+            return String(quoted)
         }
     }
 }
@@ -288,5 +300,16 @@ struct RecommendReport: Encodable {
             table.rows.append(cells + (title.map { [$0] } ?? []))
         }
         return out + table.rendered
+    }
+}
+
+private extension Unicode.Scalar {
+    /// Whether the scalar ends a line, as `Character.isNewline` counts them: LF, VT, FF,
+    /// CR, NEL, and the line and paragraph separators.
+    var endsLine: Bool {
+        switch value {
+        case 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029: return true
+        default: return false
+        }
     }
 }

@@ -34,12 +34,14 @@ import Testing
         """
 
     /// A movies.csv as MovieLens writes it: quoted titles with commas and a doubled quote;
+    /// one quoted title holds a line break (which TSV rows and tables show as a space);
     /// item 50 has no line.
     static let movies = """
         movieId,title,genres
         10,GoldenEye (1995),Action|Adventure|Thriller
         20,"The ""Money"" Train (1995)",Action|Comedy|Crime|Drama|Thriller
-        30,Shanghai Triad (Yao a yao yao dao waipo qiao) (1995),Crime|Drama
+        30,"Shanghai Triad
+        (Yao a yao yao dao waipo qiao) (1995)",Crime|Drama
         40,"Cry, the Beloved Country (1995)",Drama
 
         """
@@ -123,6 +125,8 @@ import Testing
             4,1,10,4.5,GoldenEye (1995)
 
             """)
+        let csvTwo = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2", "--items", movies, "--out-format", "csv"])
+        #expect(csvTwo.stdout.hasPrefix("user,rank,item,score,title\n1,1,40,3.75,\"Cry, the Beloved Country (1995)\"\n1,2,30,2.5,\"Shanghai Triad\n(Yao a yao yao dao waipo qiao) (1995)\"\n2,1,20,4.5,"), "\(csvTwo.stdout)")
         // One user: a title column in the table and a "title" in JSON; a movies.dat too.
         let table = try CLI.run(["recommend", "--model", model, "--user", "1", "--top", "2", "--items", movies])
         #expect(table.stdout.hasSuffix("""
