@@ -59,8 +59,7 @@ struct LoadedRatings {
         try load(path, format: options.format, rules: options.rules())
     }
 
-    /// The data as a dense matrix, for the commands that work on one (eval, select, predict,
-    /// recommend). Record data is densified when that fits in half of this machine's memory
+    /// The data as a dense matrix, for the commands that work on one (eval, select). Record data is densified when that fits in half of this machine's memory
     /// and no rating is 0 (the dense form's "missing"); otherwise the command is refused.
     func denseMatrix() throws(MixFillError) -> DenseRatingMatrix {
         try input.densified { .badFile(file: displayPath, message: "\($0); this command works on the dense form of the data") }
