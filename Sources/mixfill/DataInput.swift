@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MixFill
 import MixFillTools
@@ -6,25 +7,52 @@ import MixFillTools
 /// matrix (ids are the 0-based row and column numbers) or rating records — triplets, CSV,
 /// the Netflix layout or a binary rating file — with their own ids (see `RatingInput`).
 struct LoadedRatings {
+    /// The path as given; `-` for standard input.
     var path: String
     var input: RatingInput
+    /// The `--format` asked for: `.auto` when the format was detected from the content.
+    var requestedFormat: RatingFormat = .auto
 
     var users: IdMap { input.users }
     var items: IdMap { input.items }
-    /// The format the file was read as (`dense`, `triplets`, `csv`, `netflix`, `binary`).
+    /// The format the file was read as, as `--format` spells it (`dense`, `triplets`,
+    /// `csv`, `netflix`, `movielens-dat`, `binary`): what a JSON report's `"format"` holds.
     var format: String { input.format.rawValue }
+    /// Whether `format` was detected from the content (`--format auto`) rather than given.
+    var formatWasDetected: Bool { requestedFormat == .auto }
+    /// The path as messages and reports show it: `<stdin>` for `-`.
+    var displayPath: String { StandardInput.displayName(path) }
+
+    /// The format and how it was chosen, for a report's header: `csv, detected` or
+    /// `movielens-dat, --format`.
+    var formatDescription: String {
+        Self.formatDescription(format: format, detected: formatWasDetected)
+    }
+
+    /// The same from a report's fields (`"format"`, `"format_detected"` in JSON), for
+    /// reports that keep those rather than the loaded data.
+    static func formatDescription(format: String, detected: Bool) -> String {
+        "\(format), \(detected ? "detected" : "--format")"
+    }
+
+    /// A report's data line: `data: ratings.csv (csv, detected): 610 users × 9724 items,
+    /// 100836 ratings` (for a dense matrix the ratings are its non-zero entries).
+    var headerLine: String {
+        "data: \(displayPath) (\(formatDescription)): \(userCount) users × \(itemCount) items, \(observedCount) ratings"
+    }
     var userCount: Int { input.userCount }
     var itemCount: Int { input.itemCount }
     var observedCount: Int { input.observedCount }
     var fingerprint: String { input.fingerprint }
 
-    /// Reads `path` in `format` (detected by default), warning about dropped duplicate records.
+    /// Reads `path` in `format` (detected by default), warning about dropped duplicate
+    /// records. `-` reads standard input, detection included.
     static func load(_ path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> LoadedRatings {
         let input = try RatingInput.load(path: path, format: format, rules: rules)
         if input.duplicatePairs > 0 {
-            Terminal.warning("\(path): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
+            Terminal.warning("\(StandardInput.displayName(path)): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
         }
-        return LoadedRatings(path: path, input: input)
+        return LoadedRatings(path: path, input: input, requestedFormat: format)
     }
 
     /// Reads `path` as the command's data options say (format, rating scale).
@@ -32,20 +60,30 @@ struct LoadedRatings {
         try load(path, format: options.format, rules: options.rules())
     }
 
-    /// The data as a dense matrix, for the commands that work on one (eval, select, predict,
-    /// recommend). Record data is densified when that fits in half of this machine's memory
-    /// and no rating is 0 (the dense form's "missing"); otherwise the command is refused.
+    /// The data as a dense matrix, for the commands that work on one (eval, select). Record
+    /// data is densified when that fits in half of this machine's memory and no rating is 0
+    /// (the dense form's "missing"); otherwise the command is refused.
     func denseMatrix() throws(MixFillError) -> DenseRatingMatrix {
         do {
             return try input.densified()
         } catch {
-            throw .badFile(file: path, message: "\(error.reason); this command works on the dense form of the data")
+            throw .badFile(file: displayPath, message: "\(error.reason); this command works on the dense form of the data")
         }
     }
 
-    /// What a model file records about this data (nil when it holds no rating).
-    func trainingRecord() -> TrainingDataRecord? {
-        TrainingDataRecord(describing: input, path: absolutePath(path))
+    /// The path a model file records for this data: absolute, or nil for standard input.
+    var recordedPath: String? {
+        StandardInput.isStandardInput(path) ? nil : absolutePath(path)
+    }
+}
+
+/// Refuses a command line that gives `-` (standard input) to more than one input: the
+/// first reader would take all of it and the next would see nothing. `inputs` pairs each
+/// input's name (`DATA`, `--pairs`) with its value.
+func requireOneStandardInput(_ inputs: [(name: String, value: String?)]) throws {
+    let named = inputs.filter { $0.value.map(StandardInput.isStandardInput) ?? false }.map(\.name)
+    if named.count > 1 {
+        throw ValidationError("\(named.joined(separator: ", ")): only one input can come from standard input ('-'); save the others to files and give their paths")
     }
 }
 

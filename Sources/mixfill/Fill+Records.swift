@@ -7,13 +7,15 @@ extension Fill {
     /// `fill` on rating records (or with `--pairs`): the data's items are matched to the
     /// model's by id, then either the requested pairs are predicted, or — when it fits in
     /// memory and on disk — the dense completed matrix is streamed out row by row.
-    func fillRecords(_ loaded: RatingInput, _ file: ModelFile) throws {
+    /// `header` (the data line) is printed before the line saying what was written.
+    func fillRecords(_ loaded: RatingInput, _ file: ModelFile, header: String) throws {
+        let dataName = StandardInput.displayName(data)
         let modelItems: IdMap
         if loaded.isRecords {
             modelItems = file.items
         } else {
             guard loaded.itemCount == file.mixture.itemCount else {
-                throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+                throw MixFillError.badFile(file: dataName, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
             }
             modelItems = .identity(file.mixture.itemCount)
         }
@@ -24,7 +26,7 @@ extension Fill {
         let aligned = PairPredictor.align(table, to: modelItems)
         if aligned.droppedRatings > 0 {
             let one = aligned.droppedRatings == 1
-            Terminal.warning("\(data): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored")
+            Terminal.warning("\(dataName): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored")
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
@@ -34,11 +36,13 @@ extension Fill {
         if let pairs {
             let written = try predictor.writePredictions(pairsPath: pairs, to: out)
             if written.unknownUsers > 0 {
-                Terminal.warning("\(pairs): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(data); predicted from the mixture weights alone")
+                Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(dataName); predicted from the mixture weights alone")
             }
+            print(header)
             print("wrote \(out): \(written.pairs) predictions")
         } else {
             try predictor.writeDenseMatrix(to: out)
+            print(header)
             print("wrote \(out): \(loaded.userCount) × \(modelItems.count), users and items in ascending id order")
         }
     }

@@ -9,11 +9,11 @@ struct Fill: ParsableCommand {
         discussion: """
             A missing entry becomes Σ_j p(j|u)·μ_ji; observed entries are kept. With --pairs, \
             writes 'user<TAB>item<TAB>rating' for each requested pair instead of a matrix. \
-            The output is written atomically.
+            The output is written atomically. DATA or PAIRS '-' reads standard input (one of them).
             """
     )
 
-    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records or a binary rating file.")
+    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records or a binary rating file; '-' reads standard input.")
     var data: String
 
     @Option(help: "A model written by 'mixfill fit --model-out'.")
@@ -29,20 +29,26 @@ struct Fill: ParsableCommand {
 
     @OptionGroup var input: InputOptions
 
+    func validate() throws {
+        try requireOneStandardInput([("DATA", data), ("--model", model), ("--pairs", pairs)])
+    }
+
     func run() throws {
         let file = try ModelFile.read(path: model)
-        let loaded = try LoadedRatings.load(data, input.data).input
+        let loadedRatings = try LoadedRatings.load(data, input.data)
+        let loaded = loadedRatings.input
         if pairs != nil || loaded.isRecords {
-            try fillRecords(loaded, file)
+            try fillRecords(loaded, file, header: loadedRatings.headerLine)
             return
         }
         guard let matrix = loaded.denseMatrix, matrix.itemCount == file.mixture.itemCount else {
-            throw MixFillError.badFile(file: data, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+            throw MixFillError.badFile(file: loadedRatings.displayPath, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
         }
         let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: file.mixture, on: loaded)
         let filled = Completion.fill(matrix, mixture: file.mixture, posteriors: posteriors)
         try DenseMatrixWriter.write(filled, to: out)
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount
+        print(loadedRatings.headerLine)
         print("wrote \(out): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
     }
 }

@@ -117,7 +117,7 @@ struct Fit: ParsableCommand {
             let componentCount = fit.fit.componentCount
             if let modelOut {
                 let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
-                try fit.modelFile(for: loaded.input, path: absolutePath(data), previousIterations: warmStart?.previousIterations ?? 0)
+                try fit.modelFile(for: loaded.input, path: loaded.recordedPath, previousIterations: warmStart?.previousIterations ?? 0)
                     .write(to: path)
             }
             reports.append(FitReport.KReport(fit))

@@ -9,7 +9,9 @@ extension KernelChoice: ExpressibleByArgument {}
 /// How every command that reads rating data reads it (`fit`, `fill`, `eval`, `select`,
 /// `convert`, `measure`): its format, and the rating scale its ratings must lie in.
 struct DataOptions: ParsableArguments {
-    @Option(help: "Data format: auto (detect from the content), dense, triplets, csv, netflix or binary.")
+    @Option(help: ArgumentHelp(
+        "Data format: auto (detect from the content), dense, triplets, csv, netflix, movielens-dat or binary.",
+        discussion: "movielens-dat is MovieLens 1M/10M's ratings.dat, user::item::rating::timestamp. DATA '-' reads standard input (detection works there too)."))
     var format: RatingFormat = .auto
 
     @Option(name: .customLong("rating-scale"), help: ArgumentHelp(

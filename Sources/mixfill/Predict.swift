@@ -19,7 +19,7 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var serving: ServingOptions
 
-    @Option(help: "Pairs to predict: a file of 'USER ITEM' lines (spaces, tabs or a comma; further fields ignored).")
+    @Option(help: "Pairs to predict: a file of 'USER ITEM' lines (spaces, tabs or a comma; further fields ignored); '-' reads standard input.")
     var pairs: String?
 
     @Option(help: "Predict for this user (with --items, or every item).")
@@ -35,6 +35,8 @@ struct Predict: ParsableCommand {
     var json = false
 
     func validate() throws {
+        try requireOneStandardInput([("--pairs", pairs), ("--model", serving.model), ("--data", serving.data),
+                                     ("--ratings-file", serving.ratingsFile)])
         if (pairs == nil) == (user == nil) {
             throw ValidationError("give the pairs to predict: --pairs FILE, or --user ID (with --items LIST or every item)")
         }

@@ -14,27 +14,67 @@ struct Recommend: ParsableCommand {
             E-step with the saved mixture, no refit), their rated items left out. A user the \
             model does not know, without ratings, gets the population's ranking (the mixture's \
             weights), with a warning. Items with fewer than --min-ratings training ratings are \
-            not recommended.
+            not recommended. --all-users ranks for every training user in one pass and writes \
+            rows 'user rank item score [title]' with a header line, tab-separated (TSV), or \
+            comma-separated (CSV, titles quoted as needed) when --out ends in .csv or with \
+            --out-format csv; to --out atomically, or to stdout. --items adds each item's title.
             """
     )
+
+    /// The layouts of `--all-users`' rows.
+    enum RowFormat: String, CaseIterable, ExpressibleByArgument {
+        case tsv, csv
+    }
 
     @OptionGroup var serving: ServingOptions
 
     @Option(help: "The user to recommend for: a training user, or the id for the folded-in ratings.")
     var user: Int64?
 
-    @Option(help: "How many items to recommend.")
+    @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")
+    var allUsers = false
+
+    @Option(help: "How many items to recommend (per user).")
     var top: Int = 10
 
     @Option(name: .customLong("min-ratings"), help: "Leave out items with fewer training ratings than this (their means rest on little or nothing).")
     var minRatings: Int = 1
 
+    @Option(help: ArgumentHelp("With --all-users: write the rows to FILE (atomically) instead of stdout; CSV when FILE ends in .csv, else TSV.", valueName: "FILE"))
+    var out: String?
+
+    @Option(name: .customLong("out-format"), help: "With --all-users: the rows' layout, tsv or csv (default: csv for an --out ending in .csv, else tsv).")
+    var outFormat: RowFormat?
+
+    @Option(help: ArgumentHelp("Show titles beside item ids, from a MovieLens movies.csv (movieId,title,genres) or movies.dat (movieId::title::genres); '-' reads standard input.", valueName: "FILE"))
+    var items: String?
+
     @Flag(help: "Print one JSON object on stdout instead of a table.")
     var json = false
 
     func validate() throws {
-        if user == nil, !serving.hasFoldIn {
-            throw ValidationError("say whom to recommend for: --user ID, or a new user's --ratings / --ratings-file")
+        try requireOneStandardInput([("--model", serving.model), ("--data", serving.data),
+                                     ("--ratings-file", serving.ratingsFile), ("--items", items)])
+        if allUsers {
+            if user != nil {
+                throw ValidationError("--all-users, --user: --all-users recommends for every training user; give one or the other")
+            }
+            if serving.hasFoldIn {
+                throw ValidationError("--all-users, --ratings, --ratings-file: --all-users recommends for the training users; fold in a new user with --user ID and their ratings instead")
+            }
+            if json {
+                throw ValidationError("--json: describes one user; --all-users writes rows, as TSV or CSV (--out-format)")
+            }
+        } else {
+            if out != nil {
+                throw ValidationError("--out: writes the rows of --all-users; for one user, redirect the table or --json")
+            }
+            if outFormat != nil {
+                throw ValidationError("--out-format: the layout of --all-users' rows; give --all-users")
+            }
+            if user == nil, !serving.hasFoldIn {
+                throw ValidationError("say whom to recommend for: --user ID, a new user's --ratings / --ratings-file, or --all-users")
+            }
         }
         if top < 1 {
             throw ValidationError("--top: \(top) is not allowed; give 1 or more")
@@ -46,6 +86,14 @@ struct Recommend: ParsableCommand {
 
     func run() throws {
         let file = try ModelFile.read(path: serving.model)
+        let titles = try items.map { path throws(MixFillError) in try ItemTitles.read(path: path) }
+        if file.training == nil, minRatings > 0 {
+            Terminal.warning("--min-ratings: \(serving.model) is a version 1 model without item rating counts; no item is left out for it")
+        }
+        if allUsers {
+            try recommendForAllUsers(file, titles: titles)
+            return
+        }
         var server = ModelServer(model: file)
         var excluded = Set<Int>()
         var ratedCount = 0
@@ -70,21 +118,140 @@ struct Recommend: ParsableCommand {
             (posterior, basis) = server.posterior(forUser: user ?? -1)
             Terminal.warning("user \(user.map(String.init) ?? "?") is not in the model and has no ratings given; recommending by the mixture's weights (the population's ranking)")
         }
-        if file.training == nil, minRatings > 0 {
-            Terminal.warning("--min-ratings: \(serving.model) is a version 1 model without item rating counts; no item is left out for it")
-        }
         let recommendations = server.recommend(posterior: posterior, excluding: excluded, top: top, minimumRatings: minRatings)
         let report = RecommendReport(
             model: serving.model, user: user, basis: basis.rawValue, rated_items: ratedCount,
             posterior: posterior, min_ratings: minRatings,
             recommendations: recommendations.enumerated().map { rank, recommendation in
-                RecommendReport.Entry(rank: rank + 1, item: file.items.id(recommendation.item),
-                                      prediction: recommendation.rating, score: recommendation.score)
+                let id = file.items.id(recommendation.item)
+                return RecommendReport.Entry(rank: rank + 1, item: id, prediction: recommendation.rating,
+                                             score: recommendation.score, title: titles.map { $0[id] ?? "" })
             })
+        if let titles, let items {
+            Self.warnUntitled(Set(report.recommendations.map(\.item).filter { titles[$0] == nil }).sorted(), file: items)
+        }
         if json {
             try printJSON(report)
         } else {
             try printText(report.table())
+        }
+    }
+
+    /// `--all-users`: one E-step over the training data for every user's posterior, then
+    /// each training user's top items (their rated items left out) as rows, in the
+    /// model's user order (ascending ids). The output file is opened first, so a
+    /// folder that does not exist fails before any work, and nothing appears at --out
+    /// unless every row was written.
+    func recommendForAllUsers(_ file: ModelFile, titles: ItemTitles?) throws {
+        let layout = outFormat ?? (out.map { $0.lowercased().hasSuffix(".csv") } == true ? .csv : .tsv)
+        let stream = try out.map { path throws(MixFillError) in try AtomicOutputStream(path: path) }
+        let loaded = try serving.trainingData(for: file, why: "--all-users")
+        var server = ModelServer(model: file)
+        server.attachTrainingPosteriors(try serving.trainingPosteriors(loaded, file))
+        let matrix = loaded.input.table.matrix
+        let rows = RecommendationRows(layout: layout, titles: titles)
+        var bytes = rows.header()
+        var scores = [Double]()
+        var excluded = [Int]()
+        var rowCount = 0
+        var untitled = Set<Int64>()
+        for index in 0..<file.userCount {
+            let user = file.users.id(index)
+            let (posterior, _) = server.posterior(forUser: user)
+            excluded.removeAll(keepingCapacity: true)
+            for position in matrix.rowStarts[index]..<matrix.rowStarts[index + 1] { excluded.append(matrix.items[position]) }
+            let best = server.recommend(posterior: posterior, excludingAscending: excluded, top: top,
+                                        minimumRatings: minRatings, scores: &scores)
+            for (rank, recommendation) in best.enumerated() {
+                let item = file.items.id(recommendation.item)
+                if let titles, titles[item] == nil { untitled.insert(item) }
+                rows.append(user: user, rank: rank + 1, item: item, score: recommendation.score, to: &bytes)
+            }
+            rowCount += best.count
+            if bytes.count >= 1 << 20 {
+                try Self.emit(&bytes, to: stream)
+            }
+        }
+        try Self.emit(&bytes, to: stream)
+        if let stream {
+            try stream.commit()
+        }
+        if let items {
+            Self.warnUntitled(untitled.sorted(), file: items)
+        }
+        if let out {
+            try printText("wrote \(out): \(rowCount) recommendations for \(file.userCount) users (top \(top), \(layout.rawValue))\n")
+        }
+    }
+
+    /// Writes `bytes` to the output file, or stdout without one, and empties them.
+    private static func emit(_ bytes: inout [UInt8], to stream: AtomicOutputStream?) throws {
+        if let stream {
+            try stream.write(bytes)
+        } else {
+            try writeStandardOutput(Data(bytes))
+        }
+        bytes.removeAll(keepingCapacity: true)
+    }
+
+    /// Warns once about the recommended items (`missing`, ascending) that the titles
+    /// file `file` does not have.
+    static func warnUntitled(_ missing: [Int64], file: String) {
+        guard !missing.isEmpty else { return }
+        Terminal.warning("\(StandardInput.displayName(file)): no title for \(ServingOptions.list(missing, verb: false)) recommended; \(missing.count == 1 ? "its title is" : "their titles are") left empty")
+    }
+}
+
+/// The rows of `recommend --all-users`: `user rank item score [title]` with a header line;
+/// scores in the shortest form that reads back to the same Double. TSV has no quoting,
+/// so a tab or line break inside a title becomes a space there; CSV quotes a title that
+/// holds a comma, a quote or a line break (RFC 4180, `""` for a quote).
+struct RecommendationRows {
+    var layout: Recommend.RowFormat
+    var titles: ItemTitles?
+
+    private var separator: UInt8 { layout == .csv ? UInt8(ascii: ",") : UInt8(ascii: "\t") }
+
+    func header() -> [UInt8] {
+        let names = ["user", "rank", "item", "score"] + (titles == nil ? [] : ["title"])
+        return Array((names.joined(separator: layout == .csv ? "," : "\t") + "\n").utf8)
+    }
+
+    func append(user: Int64, rank: Int, item: Int64, score: Double, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: String(user).utf8)
+        bytes.append(separator)
+        bytes.append(contentsOf: String(rank).utf8)
+        bytes.append(separator)
+        bytes.append(contentsOf: String(item).utf8)
+        bytes.append(separator)
+        bytes.append(contentsOf: score.description.utf8)
+        if let titles {
+            bytes.append(separator)
+            bytes.append(contentsOf: Self.field(titles[item] ?? "", layout: layout).utf8)
+        }
+        bytes.append(UInt8(ascii: "\n"))
+    }
+
+    /// `text` as one field. Scalar by scalar, not by Character: a quote followed by a
+    /// combining mark is one Character but still a quote to a CSV reader.
+    static func field(_ text: String, layout: Recommend.RowFormat) -> String {
+        let scalars = text.unicodeScalars
+        switch layout {
+        case .tsv:
+            guard scalars.contains(where: { $0 == "\t" || $0.endsLine }) else { return text }
+            var cleaned = String.UnicodeScalarView()
+            for scalar in scalars { cleaned.append(scalar == "\t" || scalar.endsLine ? " " : scalar) }
+            return String(cleaned)
+        case .csv:
+            guard scalars.contains(where: { $0 == "," || $0 == "\"" || $0.endsLine }) else { return text }
+            var quoted = String.UnicodeScalarView()
+            quoted.append("\"")
+            for scalar in scalars {
+                quoted.append(scalar)
+                if scalar == "\"" { quoted.append(scalar) }
+            }
+            quoted.append("\"")
+            return String(quoted)
         }
     }
 }
@@ -98,6 +265,8 @@ struct RecommendReport: Encodable {
         var prediction: Double
         /// Σ_j p(j|u)·μ_ji, the ranking key.
         var score: Double
+        /// The item's title, with --items ("" when the file has none for it).
+        var title: String?
     }
 
     var model: String
@@ -122,10 +291,26 @@ struct RecommendReport: Encodable {
         let largest = posterior.indices.max { posterior[$0] < posterior[$1] } ?? 0
         var out = "\(who): \(source); most likely component \(largest + 1) of \(posterior.count) (p = \(fixed(posterior[largest], 3)))\n"
         out += "top \(recommendations.count), rated items left out, items with fewer than \(min_ratings) training ratings left out\n\n"
-        var table = TextTable(header: ["rank", "item", "prediction", "score"])
+        let hasTitles = recommendations.contains { $0.title != nil }
+        var table = TextTable(header: ["rank", "item", "prediction", "score"] + (hasTitles ? ["title"] : []))
+        if hasTitles { table.leftAligned = [4] }
         for entry in recommendations {
-            table.rows.append([String(entry.rank), String(entry.item), fixed(entry.prediction, 4), fixed(entry.score, 6)])
+            let cells = [String(entry.rank), String(entry.item), fixed(entry.prediction, 4), fixed(entry.score, 6)]
+            // A table row is one line: control characters in a title become spaces.
+            let title = entry.title.map { String($0.map { $0.isNewline || $0 == "\t" || ($0.asciiValue ?? 0x20) < 0x20 ? " " : $0 }) }
+            table.rows.append(cells + (title.map { [$0] } ?? []))
         }
         return out + table.rendered
+    }
+}
+
+private extension Unicode.Scalar {
+    /// Whether the scalar ends a line, as `Character.isNewline` counts them: LF, VT, FF,
+    /// CR, NEL, and the line and paragraph separators.
+    var endsLine: Bool {
+        switch value {
+        case 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029: return true
+        default: return false
+        }
     }
 }

@@ -9,13 +9,13 @@ struct ServingOptions: ParsableArguments {
     @Option(help: "A model written by 'mixfill fit --model-out'.")
     var model: String
 
-    @Option(help: "The model's training data (default: the path the model records). Needed for training users; checked against the model's fingerprint.")
+    @Option(help: "The model's training data (default: the path the model records; '-' reads standard input). Needed for training users; checked against the model's fingerprint.")
     var data: String?
 
     @Option(help: "Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.")
     var ratings: String?
 
-    @Option(name: .customLong("ratings-file"), help: "Fold in a user from this file of 'ITEM RATING' lines.")
+    @Option(name: .customLong("ratings-file"), help: "Fold in a user from this file of 'ITEM RATING' lines ('-' reads standard input).")
     var ratingsFile: String?
 
     @OptionGroup var engine: EngineOptions
@@ -34,7 +34,7 @@ struct ServingOptions: ParsableArguments {
     /// The fold-in ratings by id, from --ratings or --ratings-file; nil when neither.
     func foldInRatings() throws -> (ratings: [(item: Int64, rating: Double)], source: String)? {
         if let ratings { return (try UserRatingsReader.parseList(ratings), "--ratings") }
-        if let ratingsFile { return (try UserRatingsReader.read(path: ratingsFile), ratingsFile) }
+        if let ratingsFile { return (try UserRatingsReader.read(path: ratingsFile), StandardInput.displayName(ratingsFile)) }
         return nil
     }
 
@@ -89,12 +89,12 @@ struct ServingOptions: ParsableArguments {
         let loaded = try readResult.get()
         if let fingerprint = file.training?.fingerprint {
             guard loaded.fingerprint == fingerprint else {
-                throw MixFillError.badFile(file: path, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
+                throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
             }
         } else {
             guard loaded.userCount == file.userCount, loaded.itemCount == file.mixture.itemCount,
                   loaded.observedCount == file.observedCount else {
-                throw MixFillError.badFile(file: path, message: "is \(loaded.userCount) × \(loaded.itemCount) with \(loaded.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
+                throw MixFillError.badFile(file: loaded.displayPath, message: "is \(loaded.userCount) × \(loaded.itemCount) with \(loaded.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
             }
         }
         return loaded

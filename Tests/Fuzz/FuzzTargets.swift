@@ -13,6 +13,7 @@
 //     triplets    RecordReader, triplets layout      `user item rating [timestamp]` records
 //     csv         RecordReader, CSV layout           `user,item,rating[,timestamp]` records
 //     netflix     RecordReader, Netflix layout       `movieId:` blocks of `user,rating[,date]`
+//     dat         RecordReader, MovieLens .dat       `user::item::rating[::timestamp]` records
 //                                                    (each record target parses the bytes in
 //                                                    one buffer and again from a file through
 //                                                    LineBlocks in small blocks: same table or
@@ -31,6 +32,9 @@
 //     scale       RatingScale.parse                  `--rating-scale` / `rating_scale` text
 //     ranges      IntegerRanges (seeds, K lists)     `-k 1,12`, `--seeds 0-4`, job-file strings
 //     ratinglist  UserRatingsReader.parseList        `--ratings 12:5,40:3.5`
+//     titles      ItemTitles.parse                   `recommend --items` movies.csv (RFC 4180
+//                                                    quoting) and movies.dat; accepted titles
+//                                                    are written as quoted CSV and read back
 //
 // The file-based targets write each input to a scratch folder in /dev/shm (tmpfs, so
 // the atomic writers' fsyncs cost nothing), or in /tmp where there is no /dev/shm.
@@ -44,7 +48,7 @@ import Glibc
 #endif
 
 enum FuzzTarget: String, CaseIterable {
-    case dense, model, jobs, checkpoint, triplets, csv, netflix, auto, binary, pairs, ratings, scale, ranges, ratinglist
+    case dense, model, jobs, checkpoint, triplets, csv, netflix, dat, auto, binary, pairs, ratings, scale, ranges, ratinglist, titles
 }
 
 let fuzzTarget: FuzzTarget = {
@@ -446,6 +450,30 @@ func fuzzRatingList(_ bytes: [UInt8]) {
     }
 }
 
+/// Titles parse into one per id, or are refused with a place; accepted ones, written back
+/// as a movies.csv with every title quoted (`""` for a quote), read back the same.
+func fuzzTitles(_ bytes: [UInt8]) {
+    do {
+        let titles = try ItemTitles.parse(bytes, name: "movies.csv")
+        require(titles.count <= bytes.count, "\(titles.count) titles from \(bytes.count) bytes")
+        // Quotes doubled byte by byte (a quote followed by a combining mark is one
+        // Character, but still a quote byte to the parser).
+        var text = Array("movieId,title,genres\n".utf8)
+        for (id, title) in titles.titles.sorted(by: { $0.key < $1.key }) {
+            text += Array("\(id),\"".utf8)
+            for byte in title.utf8 {
+                text.append(byte)
+                if byte == UInt8(ascii: "\"") { text.append(byte) }
+            }
+            text += Array("\",Drama\n".utf8)
+        }
+        let again = try ItemTitles.parse(text, name: "again.csv")
+        require(again == titles, "write → read changed the titles")
+    } catch {
+        checkRefusal(error)
+    }
+}
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? []
@@ -457,6 +485,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .triplets: fuzzRecords(bytes, layout: .triplets)
     case .csv: fuzzRecords(bytes, layout: .csv)
     case .netflix: fuzzRecords(bytes, layout: .netflix)
+    case .dat: fuzzRecords(bytes, layout: .movielensDat)
     case .auto: fuzzAuto(bytes)
     case .binary: fuzzBinary(bytes)
     case .pairs: fuzzPairs(bytes)
@@ -464,6 +493,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .scale: fuzzScale(bytes)
     case .ranges: fuzzRanges(bytes)
     case .ratinglist: fuzzRatingList(bytes)
+    case .titles: fuzzTitles(bytes)
     }
     return 0
 }

@@ -112,7 +112,7 @@ enum CLI {
         let fill = try CLI.run(["fill", "data/test_incomplete.txt", "--model", folder + "/model-k4.json",
                                 "--out", folder + "/filled.txt"])
         #expect(fill.status == 0, "\(fill.stderr)")
-        #expect(fill.stdout == "wrote \(folder)/filled.txt: 20 × 5, 19 missing entries filled\n")
+        #expect(fill.stdout == "data: data/test_incomplete.txt (dense, detected): 20 users × 5 items, 81 ratings\nwrote \(folder)/filled.txt: 20 × 5, 19 missing entries filled\n")
         let filled = try DenseMatrixReader.read(path: folder + "/filled.txt")
         let solutions = try CourseSolutions(path: Fixtures.data("test_solutions.txt"))
         expectClose(filled.values, solutions.filled, absolute: 1e-8, "filled by the CLI")

@@ -103,7 +103,7 @@ import Testing
         #expect(failure(head + #""threads": 4294967296}]}"#) == "jobs.json:1:63: \"threads\" in job \"a\" must be a whole number from 1 to 1024, not the number 4294967296")
         #expect(failure(head + #""max_iterations": "10"}]}"#) == "jobs.json:1:70: \"max_iterations\" in job \"a\" must be a whole number ≥ 1, not the string \"10\"")
         #expect(failure(head + #""models": 1}]}"#) == "jobs.json:1:62: \"models\" in job \"a\" must be true or false, not the number 1")
-        #expect(failure(head + #""format": "xlsx"}]}"#) == "jobs.json:1:62: format \"xlsx\" in job \"a\" is not one this MixFill reads; use one of: auto, dense, triplets, csv, netflix, binary")
+        #expect(failure(head + #""format": "xlsx"}]}"#) == "jobs.json:1:62: format \"xlsx\" in job \"a\" is not one this MixFill reads; use one of: auto, dense, triplets, csv, netflix, movielens-dat, binary")
         #expect(failure(head + #""kernel": "gpu"}]}"#) == "jobs.json:1:62: kernel \"gpu\" in job \"a\" is unknown; use one of: auto, dense, blocked, sparse")
         #expect(failure(head + #""backend": "naive", "kernel": "sparse"}]}"#) == "jobs.json:1:11: in job \"a\" asks for backend \"naive\" (the dense textbook kernel) with kernel \"sparse\"; drop one of them")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [0]}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" has K = 0; K must be at least 1")

@@ -8,7 +8,7 @@ enum LineBlocksSize {
     static let bytes = 1 << 23
 }
 
-/// The record readers (triplets, CSV, Netflix layout), format detection and their errors.
+/// The record readers (triplets, CSV, Netflix layout, MovieLens .dat), format detection and their errors.
 @Suite struct RecordReaderTests {
     func parse(_ text: String, _ layout: RecordLayout) throws(MixFillError) -> RatingTable {
         try RecordReader.parse(Array(text.utf8), name: "ratings", layout: layout)
@@ -67,6 +67,18 @@ enum LineBlocksSize {
         #expect(table.users.ids == [30878, 822109, 1488844])
         #expect(table.items.ids == [1, 8])
         #expect(records(table) == [[30878, 8, 2.5], [822109, 1, 5], [1488844, 1, 3], [1488844, 8, 4]])
+    }
+
+    /// MovieLens 1M's ratings.dat (whole stars) and 10M's (half stars), `::` between the
+    /// fields: the same table as the CSV of the same records, with or without timestamps,
+    /// CRLF, blanks around fields, a comment and a BOM.
+    @Test func movielensDatReadsLikeTheSameRecordsInCSV() throws {
+        let csv = try parse("userId,movieId,rating,timestamp\n1,1193,5,978300760\n1,661,3,978302109\n6040,1097,4,956715569\n71567,2338,2.5,912580553\n", .csv)
+        let dat = try parse("1::1193::5::978300760\n1::661::3::978302109\n6040::1097::4::956715569\n71567::2338::2.5::912580553\n", .movielensDat)
+        #expect(dat == csv)
+        #expect(records(dat) == [[1, 661, 3], [1, 1193, 5], [6040, 1097, 4], [71567, 2338, 2.5]])
+        let untidy = try parse("\u{FEFF}# MovieLens 10M\r\n1 :: 1193 ::5\r\n\r\n1::661::3::978302109\r\n6040::1097::4\n71567:: 2338 ::2.5::\n", .movielensDat)
+        #expect(untidy == csv)
     }
 
     @Test func orderOfRecordsDoesNotChangeTheTable() throws {
@@ -194,7 +206,26 @@ enum LineBlocksSize {
         }
     }
 
-    static let filesWithoutRatings: [(String, RecordLayout)] = [("", .triplets), ("\n# comment\n\n", .csv), ("userId,movieId,rating\n", .csv), ("1:\n2:\n", .netflix)]
+    static let malformedDatCases: [(String, MixFillError)] = {
+        let shape = "a MovieLens .dat line is 'user::item::rating[::timestamp]', fields separated by two colons"
+        return [
+            // One colon where two belong: the field '2:5' is no id.
+            ("1::1193::5::978300760\n1::2:5::978302109\n", .badInput(file: "ratings", line: 2, column: 4, message: "'2:5' is not an item id; ids are whole numbers")),
+            ("1::1193\n", .badInput(file: "ratings", line: 1, column: 8, message: "line has 2 fields; \(shape)")),
+            ("1::1193::5::978300760::x\n", .badInput(file: "ratings", line: 1, column: 24, message: "line has more than 4 fields; \(shape)")),
+            ("1::1193::five::978300760\n", .badInput(file: "ratings", line: 1, column: 10, message: "'five' is not a rating; ratings are decimal numbers such as 4 or 3.5")),
+            ("1::1193::5\n::1193::5\n", .badInput(file: "ratings", line: 2, column: 1, message: "the user id field is empty; ids are whole numbers")),
+            ("1::1193::5\n1,1193,5\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1,1193,5' is not a user id; ids are whole numbers")),
+        ]
+    }()
+
+    @Test func malformedMovielensDat() {
+        for (text, error) in Self.malformedDatCases {
+            #expect(throws: error, "\(text.debugDescription)") { try parse(text, .movielensDat) }
+        }
+    }
+
+    static let filesWithoutRatings: [(String, RecordLayout)] = [("", .triplets), ("\n# comment\n\n", .csv), ("userId,movieId,rating\n", .csv), ("1:\n2:\n", .netflix), ("# no ratings\n", .movielensDat)]
 
     @Test func filesWithoutRatingsAreRejected() {
         let message = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
@@ -214,6 +245,13 @@ enum LineBlocksSize {
         #expect(detect("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n") == .csv)
         #expect(detect("1,1,4.0\n") == .csv)
         #expect(detect("\u{FEFF}# Netflix\n1:\n1488844,3,2005-09-06\n") == .netflix)
+        // A Netflix Prize mv_0000001.txt (one movie) and a combined_data_1.txt (movie blocks), CRLF too.
+        #expect(detect("1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n885013,4,2005-10-19\n") == .netflix)
+        #expect(detect("1:\r\n1488844,3,2005-09-06\r\n2:\r\n2059652,4,2005-09-05\r\n") == .netflix)
+        // MovieLens 1M/10M ratings.dat, with or without timestamps; '::' wins over a comma.
+        #expect(detect("1::1193::5::978300760\n1::661::3::978302109\n") == .movielensDat)
+        #expect(detect("\u{FEFF}\n# 10M\n71567::2338::2.5\n") == .movielensDat)
+        #expect(detect("1::1193::5,6\n") == .movielensDat)
         #expect(detect("2 5 3 0 0\n3 5 0 4 3\n") == .dense)
         // Three columns with a 0 or a negative third value, or a ragged row: a dense matrix.
         #expect(detect("1 2 0\n4 5 6\n") == .dense)
@@ -243,9 +281,10 @@ enum LineBlocksSize {
         cases += Self.malformedTripletsCases.map { ($0.0, "triplets", $0.1) }
         cases += Self.malformedCSVCases.map { ($0.0, "csv", $0.1) }
         cases += Self.malformedNetflixCases.map { ($0.0, "netflix", $0.1) }
+        cases += Self.malformedDatCases.map { ($0.0, "movielens-dat", $0.1) }
         let empty = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
         cases += Self.filesWithoutRatings.map { ($0.0, $0.1.rawValue, MixFillError.badFile(file: "ratings", message: empty)) }
-        #expect(cases.count == 9 + 7 + 6 + 4)
+        #expect(cases.count == 9 + 7 + 6 + 6 + 5)
         for (index, item) in cases.enumerated() {
             let path = try Fixtures.write(item.text, named: "case\(index).\(item.layout)", in: folder)
             let place: String

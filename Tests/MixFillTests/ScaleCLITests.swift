@@ -107,7 +107,7 @@ import Glibc
         let pairs = try Fixtures.write("user,item\n10,100\n10,300\n99,200\n", named: "pairs.csv", in: folder)
         let fill = try CLI.run(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
         #expect(fill.status == 0, "\(fill.stderr)")
-        #expect(fill.stdout == "wrote \(folder)/p.tsv: 3 predictions\n")
+        #expect(fill.stdout == "data: \(data) (csv, detected): 4 users × 3 items, 7 ratings\nwrote \(folder)/p.tsv: 3 predictions\n")
         #expect(fill.stderr == "mixfill: warning: \(pairs): 1 pair has a user not in \(data); predicted from the mixture weights alone\n")
         let lines = try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
         #expect(lines.map { "\($0[0]) \($0[1])" } == ["10 100", "10 300", "99 200"])
@@ -137,9 +137,9 @@ import Glibc
         #expect(alignedLines[1][2] == lines[1][2])  // user 10's ratings of the model's items are the same
 
         // Small record data may still be written as a dense matrix (ids ascending).
-        let dense = try CLI.run(["fill", data, "--model", folder + "/m.json", "--out", folder + "/dense.txt"])
+        let dense = try CLI.run(["fill", data, "--model", folder + "/m.json", "--out", folder + "/dense.txt", "--format", "csv"])
         #expect(dense.status == 0, "\(dense.stderr)")
-        #expect(dense.stdout == "wrote \(folder)/dense.txt: 4 × 3, users and items in ascending id order\n")
+        #expect(dense.stdout == "data: \(data) (csv, --format): 4 users × 3 items, 7 ratings\nwrote \(folder)/dense.txt: 4 × 3, users and items in ascending id order\n")
         let filled = try DenseMatrixReader.read(path: folder + "/dense.txt")
         #expect(filled.userCount == 4 && filled.itemCount == 3)
         #expect(filled[0, 0] == 5 && filled[0, 1] == 4.5 && filled[0, 2] == expected)

@@ -205,7 +205,7 @@ import Testing
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--ratings", "0:5,0:4"])
                 == "mixfill: error: --ratings: item 0 is rated twice; give each item one rating")
         #expect(try CLI.usageFailure(["recommend", "--model", model])
-                .hasPrefix("mixfill: error: say whom to recommend for: --user ID, or a new user's --ratings / --ratings-file"))
+                .hasPrefix("mixfill: error: say whom to recommend for: --user ID, a new user's --ratings / --ratings-file, or --all-users"))
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--user", "1"])
                 .hasPrefix("mixfill: error: give the pairs to predict: --pairs FILE, or --user ID"))
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--ratings", "1:4"])

@@ -105,6 +105,38 @@ import Testing
         #expect(server.recommend(posterior: posterior, excluding: [], top: 5, minimumRatings: 1_000_000).isEmpty)
     }
 
+    /// `recommend --all-users`' path (all scores at once, top kept by insertion) gives
+    /// the one-user path's list bit for bit, for every netflix user, at several lengths
+    /// and minimum counts; and on a mixture whose scores all tie, both order by item index.
+    @Test func theAllUsersPathRanksExactlyLikeTheOneUserPath() throws {
+        let data = try #require(Fixtures.netflix)
+        let (model, posteriors) = try Self.fittedModel(data, componentCount: 12, seed: 1)
+        var server = ModelServer(model: model)
+        server.attachTrainingPosteriors(posteriors)
+        var scores = [Double]()
+        var compared = 0
+        for user in stride(from: 0, to: 1200, by: 7) {
+            let rated = (0..<1200).filter { data.isObserved(user: user, item: $0) }
+            let posterior = server.posterior(forUser: Int64(user)).posterior
+            for (top, minimum) in [(10, 1), (1, 0), (200, 400), (5000, 0)] {
+                let one = server.recommend(posterior: posterior, excluding: Set(rated), top: top, minimumRatings: minimum)
+                let all = server.recommend(posterior: posterior, excludingAscending: rated, top: top, minimumRatings: minimum, scores: &scores)
+                #expect(one == all, "user \(user), top \(top), at least \(minimum) ratings")
+                compared += one.count
+            }
+        }
+        #expect(compared > 50_000)
+
+        // Equal means in both components: every score is the same, so ties decide.
+        let tied = Mixture(componentCount: 2, itemCount: 6, means: [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3],
+                           variances: [1, 1], weights: [0.5, 0.5])
+        let tiedServer = ModelServer(model: ModelFile(mixture: tied, logLikelihood: -1, seed: 0, iterations: 1, converged: true,
+                                                      userCount: 2, observedCount: 6))
+        let one = tiedServer.recommend(posterior: [0.3, 0.7], excluding: [1, 4], top: 3, minimumRatings: 0)
+        let all = tiedServer.recommend(posterior: [0.3, 0.7], excludingAscending: [1, 4], top: 3, minimumRatings: 0, scores: &scores)
+        #expect(one.map(\.item) == [0, 2, 3] && all == one)
+    }
+
     @Test func aSavedModelLoadedAgainGivesIdenticalPredictions() throws {
         let data = try #require(Fixtures.netflix)
         let (model, posteriors) = try Self.fittedModel(data, componentCount: 12, seed: 1)

@@ -123,12 +123,20 @@ package enum BinaryRatingFile {
 
     // MARK: Reading
 
+    /// Reads the file at `path`. `-` reads standard input, through a temporary copy (the
+    /// reader seeks to each section); errors then name `<stdin>`.
     package static func read(path: String) throws(MixFillError) -> RatingTable {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = StandardInput.isStandardInput(path) ? try StandardInput.spooledCopy() : open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))
         }
         defer { close(descriptor) }
+        return try read(descriptor: descriptor, name: StandardInput.displayName(path))
+    }
+
+    /// Reads the open file `descriptor` (positioned reads; the descriptor's offset is not
+    /// used); `path` names it in errors.
+    private static func read(descriptor: Int32, name path: String) throws(MixFillError) -> RatingTable {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")

@@ -7,10 +7,11 @@
 /// rejection names `file:line:column` and says what to change. Ratings (every non-zero
 /// value) follow `RatingRules`, as in every other format.
 package enum DenseMatrixReader {
-    /// Reads and validates the file at `path`; `rules` may declare a rating scale.
+    /// Reads and validates the file at `path` (`-`: standard input, named `<stdin>` in
+    /// errors); `rules` may declare a rating scale.
     package static func read(path: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
         let bytes = try FileBytes.read(path)
-        return try parse(bytes, name: path, rules: rules)
+        return try parse(bytes, name: StandardInput.displayName(path), rules: rules)
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).

@@ -71,8 +71,9 @@ enum FieldLines {
 /// field holds no digit (`userId,movieId,…`) is skipped. `predict --pairs` and
 /// `fill --pairs` both read pairs here.
 package enum PairsReader {
+    /// The pairs of the file at `path` (`-`: standard input, named `<stdin>` in errors).
     package static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
-        try parse(FileBytes.read(path), name: path)
+        try parse(FileBytes.read(path), name: StandardInput.displayName(path))
     }
 
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
@@ -111,8 +112,9 @@ package enum PairsReader {
 /// (the file form of `--ratings ITEM:RATING,…`). Ratings follow `RatingRules` (finite,
 /// within ±1e100).
 package enum UserRatingsReader {
+    /// The ratings of the file at `path` (`-`: standard input, named `<stdin>` in errors).
     package static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
-        try parse(FileBytes.read(path), name: path)
+        try parse(FileBytes.read(path), name: StandardInput.displayName(path))
     }
 
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {

@@ -7,7 +7,9 @@ import Darwin
 /// Reads whole files as bytes through POSIX calls, so errors can say exactly what went
 /// wrong (missing, a directory, no permission) with the path the user gave.
 package enum FileBytes {
+    /// The file's bytes; `-` reads standard input to its end (see `StandardInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
+        if StandardInput.isStandardInput(path) { return try StandardInput.readAll() }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: openFailure(errno))
@@ -28,8 +30,12 @@ package enum FileBytes {
     }
 
     /// SHA-256 of the file's bytes, read 1 MB at a time (a file of any size in constant
-    /// memory), as 64 hex digits.
+    /// memory), as 64 hex digits. Refuses `-`: a hash is taken to decide whether to read
+    /// the file (a batch job's data), and standard input, once hashed, is gone.
     package static func sha256(_ path: String) throws(MixFillError) -> String {
+        if StandardInput.isStandardInput(path) {
+            throw .badFile(file: path, message: "standard input cannot be used here: its hash is needed before it is read, and it can be read only once; save the data to a file and give its path")
+        }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: openFailure(errno))

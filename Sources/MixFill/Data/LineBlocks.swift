@@ -14,8 +14,16 @@ enum LineBlocks {
 
     /// Calls `body` with successive blocks of the file at `path`. Every block but the last
     /// ends just after a newline; the last holds the rest (possibly without a newline).
+    /// `-` streams standard input the same way, starting with the bytes format detection
+    /// read ahead (see `StandardInput`); its errors name `<stdin>`.
     static func forEachBlock(path: String, blockSize: Int = blockSize,
                              _ body: (UnsafeBufferPointer<UInt8>) throws(MixFillError) -> Void) throws(MixFillError) {
+        if StandardInput.isStandardInput(path) {
+            let (buffered, reachedEnd) = try StandardInput.claim()
+            try forEachBlock(descriptor: STDIN_FILENO, name: StandardInput.name, initial: buffered,
+                             reachedEnd: reachedEnd, bufferSize: blockSize, body)
+            return
+        }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))
@@ -36,11 +44,21 @@ enum LineBlocks {
         #if canImport(Glibc)
         posix_fadvise(descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
-        var buffer = [UInt8](repeating: 0, count: bufferSize)
-        var filled = 0
+        try forEachBlock(descriptor: descriptor, name: path, initial: [], reachedEnd: false, bufferSize: bufferSize, body)
+    }
+
+    /// The loop behind `forEachBlock(path:)`: `initial` holds bytes already read from
+    /// `descriptor` (none for a file), `reachedEnd` whether the input ended within them.
+    private static func forEachBlock(descriptor: Int32, name path: String, initial: [UInt8], reachedEnd: Bool, bufferSize: Int,
+                                     _ body: (UnsafeBufferPointer<UInt8>) throws(MixFillError) -> Void) throws(MixFillError) {
+        // One byte more than the bytes already held, so the first read asks for at least
+        // one (a read of 0 bytes would look like the end of the input).
+        var buffer = initial
+        buffer.append(contentsOf: repeatElement(0, count: max(bufferSize, initial.count + 1) - initial.count))
+        var filled = initial.count
         var failure: MixFillError?
         while failure == nil {
-            let count = buffer.withUnsafeMutableBytes { bytes -> Int in
+            let count = reachedEnd ? 0 : buffer.withUnsafeMutableBytes { bytes -> Int in
                 guard let base = bytes.baseAddress else { return 0 }
                 return read(descriptor, base + filled, bytes.count - filled)
             }

@@ -16,6 +16,8 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     case csv
     /// The Netflix Prize layout: `movieId:` lines, each followed by `userId,rating,date` lines.
     case netflix
+    /// MovieLens 1M's and 10M's `ratings.dat`: `user::item::rating::timestamp`.
+    case movielensDat = "movielens-dat"
     /// MixFill's binary rating file (`mixfill convert`).
     case binary
 
@@ -28,12 +30,18 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         case .triplets: return .triplets
         case .csv: return .csv
         case .netflix: return .netflix
+        case .movielensDat: return .movielensDat
         case .auto, .dense, .binary: return nil
         }
     }
 
-    /// The format of the file at `path`, from its first 64 KB.
+    /// The format of the file at `path`, from its first 64 KB. For `-`, those of standard
+    /// input, which are kept for the reader that follows (see `StandardInput`).
     public static func detect(path: String) throws(MixFillError) -> RatingFormat {
+        if StandardInput.isStandardInput(path) {
+            let (prefix, isWhole) = try StandardInput.prefix(sniffedBytes)
+            return detect(prefix: prefix, isWholeFile: isWhole)
+        }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))
@@ -64,12 +72,15 @@ public enum RatingFormat: String, Sendable, CaseIterable {
 
     /// The rules, in order:
     /// 1. the binary magic `MIXFILLR` → binary;
-    /// 2. the first line with content (after blank lines and `#` comments) ends with `:` → netflix;
-    /// 3. it contains a comma → csv;
-    /// 4. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
+    /// 2. the first line with content (after blank lines and `#` comments) contains `::`
+    ///    → movielens-dat (no other format has two colons in a row: a Netflix movie line
+    ///    is one id and one colon);
+    /// 3. it ends with `:` → netflix;
+    /// 4. it contains a comma → csv;
+    /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two whole numbers and the third a positive number → triplets;
-    /// 5. otherwise → dense.
-    /// Rule 4 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
+    /// 6. otherwise → dense.
+    /// Rule 5 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
     /// whose ratings can be 0 or negative as dense: give `--format` for such files.
     public static func detect(prefix: [UInt8], isWholeFile: Bool) -> RatingFormat {
         if BinaryRatingFile.hasMagic(prefix) { return .binary }
@@ -86,6 +97,9 @@ public enum RatingFormat: String, Sendable, CaseIterable {
             if contentLines.count == 201 { break }
         }
         guard let first = contentLines.first else { return .dense }
+        if zip(first, first.dropFirst()).contains(where: { $0 == UInt8(ascii: ":") && $1 == UInt8(ascii: ":") }) {
+            return .movielensDat
+        }
         if first.last == UInt8(ascii: ":") { return .netflix }
         if first.contains(UInt8(ascii: ",")) { return .csv }
 

@@ -17,7 +17,8 @@ public struct RatingInput: Sendable {
 
     /// Reads `path` in `format`, detecting it first when `.auto`. Every rating must pass
     /// `rules` (within ±1e100, and a declared scale): text formats refuse the first one that
-    /// does not at its `file:line:column`, a binary file with its user and item ids.
+    /// does not at its `file:line:column`, a binary file with its user and item ids. `-`
+    /// reads standard input (detection included), and errors name it `<stdin>`.
     public static func load(path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> RatingInput {
         let resolved = format == .auto ? try RatingFormat.detect(path: path) : format
         switch resolved {
@@ -25,9 +26,9 @@ public struct RatingInput: Sendable {
             return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path, rules: rules)), format: .dense)
         case .binary:
             let table = try BinaryRatingFile.read(path: path)
-            if rules.scale != nil { try rules.check(table, name: path) }
+            if rules.scale != nil { try rules.check(table, name: StandardInput.displayName(path)) }
             return RatingInput(storage: .records(table), format: .binary)
-        case .triplets, .csv, .netflix:
+        case .triplets, .csv, .netflix, .movielensDat:
             let layout = resolved.recordLayout ?? .triplets
             return RatingInput(storage: .records(try RecordReader.read(path: path, layout: layout, rules: rules)), format: resolved)
         }

@@ -6,6 +6,8 @@ package enum RecordLayout: String, Sendable, CaseIterable {
     case csv
     /// The Netflix Prize layout: a `movieId:` line, then `userId,rating[,date]` lines.
     case netflix
+    /// MovieLens 1M's and 10M's `ratings.dat`: `user::item::rating[::timestamp]`.
+    case movielensDat = "movielens-dat"
 }
 
 /// Reads rating records, streaming and byte by byte: the file passes through an 8 MB
@@ -25,12 +27,14 @@ package enum RecordLayout: String, Sendable, CaseIterable {
 /// - several ratings for one (user, item) pair: the last one in the file is kept and the
 ///   number of dropped records is reported (`RatingTable.duplicatePairs`).
 package enum RecordReader {
+    /// Reads the file at `path`; `-` reads standard input (errors then name `<stdin>`).
     package static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
-        var parser = RecordLineParser(layout: layout, name: path, rules: rules)
+        let name = StandardInput.displayName(path)
+        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
         try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
             try parser.consume(block)
         }
-        return try parser.collector.makeTable(name: path)
+        return try parser.collector.makeTable(name: name)
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
@@ -81,6 +85,7 @@ struct RecordLineParser {
             case .triplets: try parseTriplet(block, position, end, lineStart)
             case .csv: try parseCSV(block, position, end, lineStart)
             case .netflix: try parseNetflix(block, position, end, lineStart)
+            case .movielensDat: try parseDat(block, position, end, lineStart)
             }
             position = lineEnd + 1
             lineStart = position
@@ -160,6 +165,31 @@ struct RecordLineParser {
         guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
         let rating = try parseRating(bytes, ratingField, lineStart)
         collector.add(user: user, item: movie, rating: rating)
+    }
+
+    /// `user::item::rating[::timestamp]`: the fields between `::` separators, blanks around
+    /// them trimmed; a header line is allowed as in the other layouts (MovieLens's own files
+    /// have none).
+    private mutating func parseDat(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
+        var cursor = DoubleColonCursor(start: start, end: end)
+        guard let first = cursor.next(bytes) else { return }
+        if first.isEmpty, cursor.atEnd { return }  // blank line
+        if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
+        let isFirstContent = !sawContent
+        sawContent = true
+        guard let user = Self.parseInteger(bytes, first) else {
+            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
+            throw notAnId(bytes, first, lineStart, "user")
+        }
+        let shape = "a MovieLens .dat line is 'user::item::rating[::timestamp]', fields separated by two colons"
+        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
+        if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
+            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
+        }
+        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let rating = try parseRating(bytes, third, lineStart)
+        collector.add(user: user, item: item, rating: rating)
     }
 
     // MARK: Fields
@@ -301,5 +331,35 @@ struct FieldCursor {
         while stop < end, !Self.isBlank(bytes[stop]) { stop += 1 }
         position = stop
         return start..<stop
+    }
+}
+
+/// Walks the fields of a `::`-separated line (MovieLens `.dat`): the text between
+/// separators, blanks around it trimmed. A single `:` is part of a field (and then no id
+/// or rating, so the line is refused at that field).
+struct DoubleColonCursor {
+    var position: Int
+    let end: Int
+    private var finished = false
+
+    init(start: Int, end: Int) {
+        position = start
+        self.end = end
+    }
+
+    var atEnd: Bool { finished || position >= end }
+
+    @inline(__always)
+    mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        guard !finished else { return nil }
+        let colon = UInt8(ascii: ":")
+        var start = position
+        while start < end, FieldCursor.isBlank(bytes[start]) { start += 1 }
+        var stop = start
+        while stop < end, !(bytes[stop] == colon && stop + 1 < end && bytes[stop + 1] == colon) { stop += 1 }
+        if stop >= end { finished = true } else { position = stop + 2 }
+        var last = stop
+        while last > start, FieldCursor.isBlank(bytes[last - 1]) { last -= 1 }
+        return start..<last
     }
 }

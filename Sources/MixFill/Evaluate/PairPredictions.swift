@@ -108,17 +108,19 @@ package struct PairPredictor: Sendable {
     /// ignored — plus one header line: a first line whose first field holds no digit) and
     /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
     /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
-    /// Returns the number of pairs and of pairs whose user was not in the data.
+    /// Returns the number of pairs and of pairs whose user was not in the data. `-` reads
+    /// the pairs from standard input (named `<stdin>` in errors).
     package func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
         let bytes = try FileBytes.read(pairsPath)
+        let pairsName = StandardInput.displayName(pairsPath)
         let stream = try AtomicOutputStream(path: outPath)
         var pairCount = 0
         var unknownUsers = 0
         var text = [UInt8]()
-        try PairsReader.forEach(bytes, name: pairsPath) { line, itemColumn, user, item throws(MixFillError) in
+        try PairsReader.forEach(bytes, name: pairsName) { line, itemColumn, user, item throws(MixFillError) in
             let (prediction, knownUser) = predict(user: user, item: item)
             guard let value = prediction.value else {
-                throw .badInput(file: pairsPath, line: line, column: itemColumn,
+                throw .badInput(file: pairsName, line: line, column: itemColumn,
                                 message: "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
             }
             if !knownUser { unknownUsers += 1 }

@@ -107,8 +107,9 @@ public struct ModelFile: Sendable, Equatable {
         try AtomicFile.write(encoded(), to: path)
     }
 
+    /// Reads the model file at `path` (`-`: standard input, named `<stdin>` in errors).
     public static func read(path: String) throws(MixFillError) -> ModelFile {
-        try decode(FileBytes.read(path), name: path)
+        try decode(FileBytes.read(path), name: StandardInput.displayName(path))
     }
 
     public static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> ModelFile {

@@ -149,4 +149,45 @@ package struct ModelServer: Sendable {
         candidates.sort { $0.score > $1.score || ($0.score == $1.score && $0.item < $1.item) }
         return Array(candidates.prefix(top))
     }
+
+    /// `recommend(posterior:excluding:top:minimumRatings:)` for one user after another
+    /// (`recommend --all-users`), with the same ranking and the same scores, bit for bit:
+    /// every item's score is summed into `scores` (kept by the caller across users) as K
+    /// passes of scores_i += p(j|u)·μ_ji over the contiguous rows of the means — the
+    /// terms of `score(posterior:item:)`, added in the same order, j = 0 first — and the
+    /// best `top` are kept by inserting into a list of at most `top` (a later item enters
+    /// only with a strictly higher score, so ties still go to the lower item index)
+    /// instead of sorting every item. `excluded` lists item indices in ascending order
+    /// (a user's row of the training data).
+    public func recommend(posterior: [Double], excludingAscending excluded: [Int], top: Int, minimumRatings: Int,
+                          scores: inout [Double]) -> [Recommendation] {
+        let mixture = model.mixture
+        let itemCount = mixture.itemCount
+        if scores.count != itemCount { scores = [Double](repeating: 0, count: itemCount) }
+        scores.withUnsafeMutableBufferPointer { scores in
+            mixture.means.withUnsafeBufferPointer { means in
+                for item in 0..<itemCount { scores[item] = 0 }
+                for j in 0..<mixture.componentCount {
+                    let weight = posterior[j]
+                    let row = j * itemCount
+                    for item in 0..<itemCount { scores[item] += weight * means[row + item] }
+                }
+            }
+        }
+        var best = [Recommendation]()
+        best.reserveCapacity(min(top, itemCount) + 1)
+        var nextExcluded = 0
+        for item in 0..<itemCount {
+            while nextExcluded < excluded.count, excluded[nextExcluded] < item { nextExcluded += 1 }
+            if nextExcluded < excluded.count, excluded[nextExcluded] == item { continue }
+            if let itemRatingCounts, itemRatingCounts[item] == 0 || itemRatingCounts[item] < minimumRatings { continue }
+            let value = scores[item]
+            if best.count == top, let last = best.last, !(value > last.score) { continue }
+            var slot = best.count
+            while slot > 0, value > best[slot - 1].score { slot -= 1 }
+            best.insert(Recommendation(item: item, score: value, rating: clip(value)), at: slot)
+            if best.count > top { best.removeLast() }
+        }
+        return best
+    }
 }
