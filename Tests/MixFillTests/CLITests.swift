@@ -47,6 +47,14 @@ enum CLI {
 
     /// Runs a command that must fail with exit code 2 and exactly one line on stderr
     /// (no trap, no stack trace) and returns that line.
+    /// Runs a command that must succeed (exit 0): a comparison with its output means
+    /// nothing if it failed.
+    static func succeeded(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
+        let outcome = try run(arguments)
+        #expect(outcome.status == 0, "exit code for \(arguments): \(outcome.stderr)", sourceLocation: sourceLocation)
+        return outcome
+    }
+
     static func usageFailure(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let outcome = try run(arguments)
         #expect(outcome.status == 2, "exit code for \(arguments)", sourceLocation: sourceLocation)
@@ -264,15 +272,15 @@ enum CLI {
     /// Help says what options do and offers only values that work; README's synopsis of
     /// every subcommand names every option its --help lists.
     @Test func helpTextsAndREADMESynopsesAgree() throws {
-        let help = try CLI.run(["fit", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let help = try CLI.succeeded(["fit", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(help.contains("--threads <threads> Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel."), "\(help)")
         #expect(!help.contains("OpenBLAS threads (default"))
-        let convert = try CLI.run(["convert", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let convert = try CLI.succeeded(["convert", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         #expect(convert.contains("(values: binary, triplets, csv; default: binary)"), "\(convert)")
         let dense = try CLI.usageFailure(["convert", "data/test_incomplete.txt", "/nonexistent/x", "--to", "dense"])
         #expect(dense == "mixfill: error: The value 'dense' is invalid for '--to <to>'. Please provide one of 'binary', 'triplets' or 'csv'. (see 'mixfill help')")
         for command in ["eval", "select"] {
-            let text = try CLI.run([command, "--help"]).stdout
+            let text = try CLI.succeeded([command, "--help"]).stdout
             #expect(!text.contains("Dense rating matrix") && text.contains("Rating data: a dense matrix (0 = missing), rating"), "\(command)")
         }
 
@@ -282,7 +290,7 @@ enum CLI {
             let start = try #require(readme.range(of: "\n`mixfill \(command) "), "no synopsis for \(command)")
             let rest = readme[start.upperBound...]
             let synopsis = String(rest[..<(rest.firstIndex(of: "`") ?? rest.endIndex)])
-            let text = try CLI.run([command, "--help"]).stdout
+            let text = try CLI.succeeded([command, "--help"]).stdout
             var options = Set<String>()
             for line in text.split(separator: "\n") {
                 let words = line.split(separator: " ")

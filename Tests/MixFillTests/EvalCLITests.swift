@@ -53,7 +53,7 @@ import Testing
             #expect(abs((rmse["mean"] ?? 0) - spread.mean) <= 1e-15 && abs((rmse["std"] ?? 0) - spread.standardDeviation) <= 1e-15)
             #expect(rmses.allSatisfy { $0 > 0 && $0 < 4 })
         }
-        let table = try CLI.run(["eval", "data/test_incomplete.txt", "--folds", "3", "--split-seed", "5", "-k", "2", "--seeds", "0"])
+        let table = try CLI.succeeded(["eval", "data/test_incomplete.txt", "--folds", "3", "--split-seed", "5", "-k", "2", "--seeds", "0"])
         #expect(table.stdout.contains("held out: 3-fold cross-validation of 81 observed ratings, folds of 27 ratings, split seed 5"))
         #expect(table.stdout.contains("RMSE per fold"))
         #expect(table.stdout.contains(" ± "))
@@ -145,7 +145,7 @@ import Testing
         let smallest = errors.indices.min { errors[$0] < errors[$1] } ?? -1
         #expect(rows.dropFirst().map { $0[10] } == (0..<4).map { $0 == smallest ? "true" : "false" })
 
-        let table = try CLI.run(["select", "data/test_incomplete.txt", "-k", "1-4", "--seeds", "0,1", "--folds", "3", "--criterion", "heldout"])
+        let table = try CLI.succeeded(["select", "data/test_incomplete.txt", "-k", "1-4", "--seeds", "0,1", "--folds", "3", "--criterion", "heldout"])
         #expect(table.stdout.contains("chosen: K = \(smallest + 1) (the smallest held-out RMSE)"))
         #expect(table.stdout.contains("held-out RMSE (mean ± sd)"))
     }

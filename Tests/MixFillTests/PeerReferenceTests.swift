@@ -24,6 +24,7 @@ import Testing
         let reference = try #require(NaiveRuns.movieLens)
         let runs = try reference.runs(componentCount: componentCount)
         let expected = try #require(Self.peer[componentCount])
+        #expect(runs.count == expected.count)
         for (seed, (run, peer)) in zip(runs, expected).enumerated() {
             // Summation order differs from numpy's (and numpy's scipy logsumexp differs in
             // its last bits), so allow a little more than the kernels' mutual 1e-10.

@@ -53,7 +53,7 @@ import Testing
         #expect(written.stdout == "wrote \(folder)/r.tsv: 8 recommendations for 4 users (top 2, tsv)\n")
         #expect(try String(contentsOfFile: folder + "/r.tsv", encoding: .utf8) == Self.expectedTSV)
         // Without --out the rows go to stdout; a .csv name, or --out-format, gives CSV.
-        let printed = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2"])
+        let printed = try CLI.succeeded(["recommend", "--model", model, "--all-users", "--top", "2"])
         #expect(printed.stdout == Self.expectedTSV)
         let csv = Self.expectedTSV.replacingOccurrences(of: "\t", with: ",")
         #expect(try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2", "--out", folder + "/r.csv"]).status == 0)
@@ -61,7 +61,7 @@ import Testing
         #expect(try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2", "--out-format", "csv"]).stdout == csv)
         // --top larger than what is left: every unrated item once; --min-ratings 3 leaves
         // nothing (every item has two ratings), just the header.
-        let all = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "50"]).stdout.split(separator: "\n")
+        let all = try CLI.succeeded(["recommend", "--model", model, "--all-users", "--top", "50"]).stdout.split(separator: "\n")
         #expect(all.count == 1 + 3 + 2 + 2 + 3)
         let most = try CLI.run(["recommend", "--model", model, "--all-users", "--top", String(Int.max)])
         #expect(most.status == 0 && most.stdout.split(separator: "\n") == all, "\(most.stderr)")
@@ -82,7 +82,7 @@ import Testing
         let model = try ModelFile.read(path: folder + "/m.json")
         #expect(Set(lines.map { $0[0] }).isSubset(of: model.users.ids.map(String.init)) && lines.count > 100)
         for user in model.users.ids {
-            let single = try CLI.run(["recommend", "--model", folder + "/m.json", "--user", String(user), "--top", "4", "--json"])
+            let single = try CLI.succeeded(["recommend", "--model", folder + "/m.json", "--user", String(user), "--top", "4", "--json"])
             let entries = try #require(try InputFormatCLITests.object(single.stdout)["recommendations"] as? [[String: Any]])
             // The scores as printed: JSONSerialization may round a double's last digit.
             let scores = single.stdout.split(separator: "\n").filter { $0.contains("\"score\" : ") }.map {
@@ -125,10 +125,10 @@ import Testing
             4,1,10,4.5,GoldenEye (1995)
 
             """)
-        let csvTwo = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2", "--items", movies, "--out-format", "csv"])
+        let csvTwo = try CLI.succeeded(["recommend", "--model", model, "--all-users", "--top", "2", "--items", movies, "--out-format", "csv"])
         #expect(csvTwo.stdout.hasPrefix("user,rank,item,score,title\n1,1,40,3.75,\"Cry, the Beloved Country (1995)\"\n1,2,30,2.5,\"Shanghai Triad\n(Yao a yao yao dao waipo qiao) (1995)\"\n2,1,20,4.5,"), "\(csvTwo.stdout)")
         // One user: a title column in the table and a "title" in JSON; a movies.dat too.
-        let table = try CLI.run(["recommend", "--model", model, "--user", "1", "--top", "2", "--items", movies])
+        let table = try CLI.succeeded(["recommend", "--model", model, "--user", "1", "--top", "2", "--items", movies])
         #expect(table.stdout.hasSuffix("""
               rank  item  prediction     score  title
                  1    40      3.7500  3.750000  Cry, the Beloved Country (1995)
@@ -136,10 +136,10 @@ import Testing
 
             """), "\(table.stdout)")
         let dat = try Fixtures.write("10::GoldenEye (1995)::Action\n20::Money Train (1995)::Action\n", named: "movies.dat", in: folder)
-        let json = try CLI.run(["recommend", "--model", model, "--user", "4", "--top", "2", "--items", dat, "--json"])
+        let json = try CLI.succeeded(["recommend", "--model", model, "--user", "4", "--top", "2", "--items", dat, "--json"])
         let entries = try #require(try InputFormatCLITests.object(json.stdout)["recommendations"] as? [[String: Any]])
         #expect(entries.map { $0["title"] as? String } == ["GoldenEye (1995)", "Money Train (1995)"])
-        let plain = try CLI.run(["recommend", "--model", model, "--user", "4", "--top", "2", "--json"])
+        let plain = try CLI.succeeded(["recommend", "--model", model, "--user", "4", "--top", "2", "--json"])
         #expect(!plain.stdout.contains("\"title\""))
     }
 

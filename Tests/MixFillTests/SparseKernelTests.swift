@@ -96,6 +96,35 @@ final class NaiveRuns: @unchecked Sendable {
         ])
     }
 
+    /// Genuinely sparse data made here (`synth`: 400 users × 300 items, 3% observed), so the
+    /// record kernels meet the naive kernel on data like real ratings files without
+    /// ../shared: one sparse shard bit for bit, sparse shards and the blocked kernel to
+    /// 1e-10, over whole runs.
+    @Test(arguments: [1, 4])
+    func recordKernelsAgreeWithNaiveOnSyntheticSparseData(componentCount: Int) throws {
+        let folder = try Fixtures.scratchFolder()
+        let synthetic = SyntheticRatings(userCount: 400, itemCount: 300, ratingCount: 3600, componentCount: 3, seed: 4)
+        _ = try synthetic.write(to: folder + "/r.csv", layout: .csv, membershipsPath: folder + "/m.tsv")
+        let table = try RecordReader.read(path: folder + "/r.csv", layout: .csv)
+        #expect(Double(table.matrix.observedCount) / Double(table.matrix.userCount * table.matrix.itemCount) < 0.05)
+        let dense = NaiveRuns.densify(table.matrix)
+        let naive = CourseEM(kernel: NaiveKernel(dense))
+        for seed: UInt32 in [0, 1] {
+            let initial = try Initialization.courseMixture(data: table.matrix, componentCount: componentCount, seed: seed)
+            let expected = try naive.run(from: initial)
+            #expect(expected.iterations > 2)
+            let single = try CourseEM(kernel: SparseKernel(table.matrix)).run(from: initial)
+            #expect(single.trace == expected.trace && single.model == expected.model, "one sparse shard, seed \(seed)")
+            for shards in [SparseKernel.shards(of: table.matrix, count: 3), [BlockedKernel(table.matrix, blockSize: 64)]] as [Shards] {
+                let run = try CourseEM(shards: shards, workers: shards.count).run(from: initial)
+                let what = "\(shards[0].name) × \(shards.count), K = \(componentCount), seed \(seed)"
+                #expect(run.iterations == expected.iterations, "\(what)")
+                #expect(relativeError(run.objective, expected.objective) <= 1e-10, "\(what)")
+                expectClose(run.model.means, expected.model.means, absolute: 1e-8, "means, \(what)")
+            }
+        }
+    }
+
     /// Asked for more threads than there are users (up to `--threads 1024` on the course's
     /// 20-user test case), the engine cuts one shard per user and agrees with the naive kernel.
     @Test func neverCutsMoreShardsThanUsers() throws {
