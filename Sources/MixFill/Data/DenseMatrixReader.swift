@@ -1,8 +1,7 @@
 /// Reads the course's dense text format: one user per line, one item per column,
 /// whitespace-separated decimal numbers, `0` for a missing rating.
 ///
-/// The parser walks the bytes once (no `String` splitting), so the 2.9 MB netflix matrix
-/// reads in a few milliseconds. Blank lines and `#` comments are skipped, CRLF line ends
+/// The parser walks the bytes once (no `String` splitting). Blank lines and `#` comments are skipped, CRLF line ends
 /// and a leading UTF-8 byte-order mark (as spreadsheet programs write) are accepted. Every
 /// rejection names `file:line:column` and says what to change. Ratings (every non-zero
 /// value) follow `RatingRules`, as in every other format.

@@ -22,9 +22,9 @@ enum BLAS {
     }
 
     /// Stops OpenBLAS's pool of worker threads, which it starts at load time and which
-    /// spin (sched_yield) for about 0.1 s after each multi-threaded call. When MixFill runs
-    /// its own threads on single-threaded BLAS, those spinners only steal cycles from them
-    /// (~10% of the samples of a course fit in `perf`). OpenBLAS restarts the pool by itself
+    /// spin (sched_yield) for a while after each multi-threaded call. When MixFill runs
+    /// its own threads on single-threaded BLAS, those spinners only steal cycles from them.
+    /// OpenBLAS restarts the pool by itself
     /// on the next multi-threaded call. Only safe while no other thread is inside BLAS,
     /// so only the CLI, which owns its process, calls it. Looked up at run time because
     /// only the pthreads build of OpenBLAS has it; elsewhere this does nothing.
@@ -77,7 +77,7 @@ package enum BLASThreads {
         return String(cString: text).split(separator: " ").joined(separator: " ")
     }
     package static var current: Int { BLAS.threadCount }
-    /// Stops OpenBLAS's idle worker threads (they spin for ~0.1 s after each use) before
+    /// Stops OpenBLAS's idle worker threads (they spin for a while after each use) before
     /// a process runs its own threads on single-threaded BLAS. Call it only when no other
     /// thread of the process can be inside BLAS: a program's main, not a library.
     package static func stopIdleThreads() { BLAS.stopIdleThreads() }

@@ -7,9 +7,9 @@
 ///     Nᵀ = Xᵀ·P,  Dᵀ = Mᵀ·P                                       d × n × K, twice
 ///
 /// so an iteration is four GEMMs plus O(n·K + K·d) loops. (Stacking Z = [X | M] would
-/// make them two GEMMs of twice the depth; measured on the course matrix, that is no
-/// faster, and keeping X apart lets a double-precision kernel use the data's own array
-/// instead of a copy: 11.5 MB less on the course job.) The users are taken in blocks of
+/// make them two GEMMs of twice the depth, which does no less work, and keeping X apart
+/// lets a double-precision kernel whose ratings need no shift use the data's own array
+/// instead of a copy.) The users are taken in blocks of
 /// `usersPerBlock`, both products of a block running while its rows of X and M are in
 /// cache. Several restarts (mixtures, any K each) run as one batch by stacking their B's:
 /// the GEMMs get ΣK columns, so the data are read once per iteration for all of them.
@@ -18,11 +18,12 @@
 /// in the same order whatever the other columns are, and the statistics are taken as
 /// Xᵀ·P (d × ΣK), not Pᵀ·X, because in that orientation OpenBLAS's DGEMM likewise sums
 /// every output over the users in an order that does not depend on the other columns
-/// (with Pᵀ·X its narrow-edge kernels and its threaded split reorder the sums; measured
-/// on OpenBLAS 0.3.21). The tests check batches against solo runs bit for bit, so a BLAS
-/// that broke this would be caught there. SGEMM's kernels do not keep columns apart this
-/// way: single-precision batches match solo runs to Float rounding only. In single
-/// precision the distances are taken component-major, B·Xᵀ (measured faster there; see
+/// (with Pᵀ·X its narrow-edge kernels and its threaded split reorder the sums). This is a
+/// property of OpenBLAS's DGEMM kernels for the CPU it selects (its Haswell kernels, which
+/// the tests and CI run), not of the BLAS interface: the tests check batches against solo
+/// runs bit for bit, so a BLAS that broke it would be caught there. SGEMM's kernels do not
+/// keep columns apart this way: single-precision batches match solo runs to Float rounding
+/// only. In single precision the distances are taken component-major, B·Xᵀ (see
 /// `distanceProductsByComponent`).
 ///
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
@@ -215,13 +216,10 @@ final class BLASKernel: StatisticsKernel {
     }
 
     /// The same products component-major (columns × users): B·Xᵀ instead of X·Bᵀ. OpenBLAS
-    /// then packs the block of X and M as the other operand of its GEMM. Measured on the
-    /// course matrix (K = 12, `mixfill bench`, the two builds side by side, 3 alternating
-    /// runs): for SGEMM 5–7% faster per iteration (1.17 → 1.11 ms alone, 0.85 → 0.79 ms
-    /// per restart batched); for DGEMM about 10% slower (its copy of that operand,
-    /// dgemm_incopy, took 13% of a fit's `perf` samples against dgemm_oncopy's 11%), so
-    /// single precision uses this form and double the one above. Each output is one dot
-    /// product over the items either way.
+    /// then packs the block of X and M as the other operand of its GEMM, which suits its
+    /// SGEMM kernels and not its DGEMM ones (`mixfill bench` and bench/kernels.md compare
+    /// the two), so single precision uses this form and double the one above. Each output
+    /// is one dot product over the items either way.
     @inline(__always)
     private static func distanceProductsByComponent<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
@@ -270,9 +268,8 @@ final class BLASKernel: StatisticsKernel {
 
     /// Users per block of the E-step: both GEMMs of a block run while its rows of X and M
     /// (2·d values per user) are still in the core's cache, so the data are fetched from
-    /// memory once per iteration instead of once per GEMM. 64 double (128 single) rows of
-    /// the course matrix are about 1.2 MB; measured on it, blocks of 32 to 64 users are
-    /// fastest (K = 12: 1.5–2× over whole-shard GEMMs, 60 columns: ~3%).
+    /// memory once per iteration instead of once per GEMM. 64 double (128 single) rows of a
+    /// few thousand items fit in a core's private cache; `mixfill bench` measures the effect.
     var usersPerBlock: Int { precision == .double ? 64 : 128 }
 
     /// Sets up a batch: B = [−2(μ − c) | (μ − c)²] and the E-step's constants for every

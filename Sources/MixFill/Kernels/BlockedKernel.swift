@@ -26,8 +26,9 @@ final class BlockedKernel: StatisticsKernel {
     private var blockSums: [Double] = []       // K × 2d
     private var totals: [Double] = []          // K × 2d
 
-    /// Block rows so that the buffer is about 16 MB (fits in this machine's 32 MB L3 with
-    /// room for the GEMM's panels), at least 64 and at most 1024 users.
+    /// Block rows so that the buffer is 16 MiB, a size that stays in a server core's share
+    /// of the last-level cache with room for the GEMM's panels; at least 64 and at most
+    /// 1024 users.
     static func defaultBlockSize(itemCount: Int) -> Int {
         min(1024, max(64, (16 << 20) / max(1, 16 * itemCount)))
     }

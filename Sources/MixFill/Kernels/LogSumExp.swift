@@ -25,8 +25,7 @@ func normaliseLogDensities(_ row: UnsafeMutableBufferPointer<Double>) -> Double 
 /// The posteriors are exp(f − logsumexp), not exp(f − max) / Σ: with a dominant component
 /// the former is exactly 1 (log Σ vanishes against max), the latter 1 − 2⁻⁵², and the
 /// course's M-step rule "update μ_ji where D_ji ≥ 1" turns that last bit into a different
-/// mean for every item rated by a single user (measured on ml-latest-small: 28 items
-/// after the first iteration, a different fit by the end).
+/// mean for every item rated by a single user (on ml-latest-small, a different fit).
 @inline(__always)
 func normaliseLogDensitiesSkippingUnderflow(_ row: UnsafeMutableBufferPointer<Double>) -> Double {
     var largest = -Double.infinity
