@@ -9,6 +9,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // OpenBLAS's CBLAS and LAPACKE, found through pkg-config (Debian: libopenblas-dev,
@@ -22,7 +23,7 @@ let package = Package(
         // The library: data, models, kernels, the EM loop and evaluation.
         .target(
             name: "MixFill",
-            dependencies: ["CBLAS"]
+            dependencies: ["CBLAS", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // What the commands add around a fit: batches of jobs, checkpoints, serving.
         .target(

@@ -245,7 +245,7 @@ import Testing
         let at = try #require((0..<(bytes.count - from.count)).first { Array(bytes[$0..<($0 + from.count)]) == from })
         var changed = Array(bytes.dropLast(32))
         changed[at + 3] = UInt8(ascii: "3")
-        var hasher = SHA256()
+        var hasher = ContentHasher()
         hasher.update(changed)
         changed += hasher.finalize()
         let error = try #require(thrownError { _ = try Checkpoint.decode(changed, name: "c.ckpt") })

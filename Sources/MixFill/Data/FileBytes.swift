@@ -45,7 +45,7 @@ package enum FileBytes {
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
             throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
         }
-        var hasher = SHA256()
+        var hasher = ContentHasher()
         try forEachChunk(of: descriptor, path: path) { hasher.update($0) }
         return hasher.finalizeHex()
     }

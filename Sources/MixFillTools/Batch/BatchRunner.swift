@@ -283,7 +283,7 @@ package struct BatchRunner: Sendable {
     /// SHA-256 over the job's result-deciding settings and the bytes of its data and gold
     /// files, under a version tag that changes whenever results would.
     package static func contentHash(_ job: JobSpec, dataHash: String, goldHash: String?) -> String {
-        var hasher = SHA256()
+        var hasher = ContentHasher()
         hasher.update("mixfill-job 1\n")
         hasher.update(job.canonicalText)
         hasher.update("data-sha256=\(dataHash)\n")

@@ -168,7 +168,7 @@ package struct Checkpoint: Sendable, Equatable {
 
     /// SHA-256 of `bytes`, the seal that ends every checkpoint.
     static func seal(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
-        var hasher = SHA256()
+        var hasher = ContentHasher()
         hasher.update(bytes)
         return hasher.finalize()
     }
