@@ -79,14 +79,27 @@ final class BLASKernel: StatisticsKernel {
     /// large terms when the ratings sit far from 0; shifting x and μ by c leaves it unchanged
     /// and shrinks the terms (tenfold on 1–5 stars), so fewer digits cancel. The median, not
     /// the mean, so that a few huge ratings cannot move c away from the bulk (where the shift
-    /// would cancel the ordinary ratings' digits instead). Integer and half-star ratings
-    /// stay exact after the shift, in Float too. One c for the whole matrix, so every shard
-    /// count shifts alike.
+    /// would cancel the ordinary ratings' digits instead); of an even sample of at most
+    /// `offsetSample` entries, since c only has to lie in the bulk, and exactly where it
+    /// lies changes nothing but rounding. Integer and half-star ratings stay exact after the
+    /// shift, in Float too. One c for the whole matrix, so every shard count shifts alike.
     static func ratingOffset(of data: DenseRatingMatrix) -> Double {
-        var observed = data.values.filter { $0 != 0 }
-        guard !observed.isEmpty else { return 0 }
-        return selectInPlace(&observed, rank: observed.count / 2).rounded()
+        let stride = max(1, data.values.count / offsetSample)
+        var sample = [Double]()
+        sample.reserveCapacity(min(data.values.count, offsetSample + 1))
+        for index in Swift.stride(from: 0, to: data.values.count, by: stride) where data.values[index] != 0 {
+            sample.append(data.values[index])
+        }
+        if sample.isEmpty {
+            // Every sampled entry missing: take the observed ones themselves.
+            sample = data.values.filter { $0 != 0 }
+        }
+        guard !sample.isEmpty else { return 0 }
+        return selectInPlace(&sample, rank: sample.count / 2).rounded()
     }
+
+    /// Entries `ratingOffset` looks at, at most.
+    static let offsetSample = 1 << 16
 
     /// The value of rank `rank` (0-based) in ascending order, by quickselect (expected O(n)):
     /// `values` is reordered.
