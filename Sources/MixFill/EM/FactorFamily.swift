@@ -1,0 +1,183 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the factor family's statistics sit in one record (K components, q factors, d items,
+/// D = q + K), every field a sum over the users of a shard:
+///
+///     [0] Σ_u LL_u            [1] users with a rating       [2] Σ e²_ui over their ratings
+///     [3] their ratings m     [4 + j] Σ_u p(j|u)
+///     item i, from items + i·itemStride:
+///         G_i = Σ_{u rated i} E_u[z̃z̃ᵀ]   (D × D, packed upper triangle)
+///         h_i = Σ_{u rated i} e_ui·E_u[z̃]  (D)
+///
+/// with z̃ = [z; onehot(component)] and, for a user with posteriors p_j, factor means z̄_j
+/// and posterior factor covariance A⁻¹,
+///
+///     E_u[z̃z̃ᵀ] = [[A⁻¹ + Σ_j p_j z̄_j z̄_jᵀ, (p_j z̄_j)_j], [(p_j z̄_jᵀ)_j, diag(p)]],
+///     E_u[z̃] = [Σ_j p_j z̄_j; p].
+package struct FactorRecord: Sendable {
+    package let componentCount: Int
+    package let factorCount: Int
+    package let itemCount: Int
+
+    package init(componentCount: Int, factorCount: Int, itemCount: Int) {
+        self.componentCount = componentCount
+        self.factorCount = factorCount
+        self.itemCount = itemCount
+    }
+
+    package init(_ model: FactorMixture) {
+        self.init(componentCount: model.componentCount, factorCount: model.factorCount, itemCount: model.itemCount)
+    }
+
+    package static let logLikelihood = 0
+    package static let activeUsers = 1
+    package static let squaredResiduals = 2
+    package static let ratingCount = 3
+    package static let responsibilities = 4
+    package var dimension: Int { factorCount + componentCount }
+    package var items: Int { 4 + componentCount }
+    /// G_i's packed entries, then h_i.
+    package var itemStride: Int { SmallMatrices.packedCount(dimension) + dimension }
+    package var length: Int { items + itemCount * itemStride }
+}
+
+/// The factor family (`mppca`) as an EM family: the variational EM of `FactorMixture`.
+///
+/// M-step per item i, with Λ = diag(λ_W·1_q, λ_m·1_K) and σ²_old the model's noise:
+///
+///     H_i = G_i + σ²_old Λ,   θ̄_i = H_i⁻¹ h_i,   Σ_i = σ²_old H_i⁻¹
+///     σ² = (Σ e² − 2 Σ_i θ̄_iᵀh_i + Σ_i θ̄_iᵀG_iθ̄_i + Σ_i tr(G_i Σ_i)) / m
+///     π_j = Σ_u p(j|u) / (users with a rating)
+///
+/// The objective is the evidence lower bound Σ_u LL_u − Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)),
+/// with LL_u the user's log-likelihood under the expected item parameters (the kernels'
+/// E-step); each step maximises it in one block of parameters given the others, so it
+/// never falls.
+package struct FactorFamily: EMFamily {
+    package init() {}
+
+    package func recordLength(_ model: FactorMixture) -> Int {
+        FactorRecord(model).length
+    }
+
+    package func objective(_ model: FactorMixture, record: UnsafeBufferPointer<Double>) -> Double {
+        record[FactorRecord.logLikelihood] - Self.divergence(model)
+    }
+
+    package func guaranteesAscent(from model: FactorMixture) -> Bool { true }
+
+    /// Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)) = ½ Σ_i [tr(ΛΣ_i) + θ̄_iᵀΛθ̄_i − D − Σ_k log λ_k − log det Σ_i].
+    package static func divergence(_ model: FactorMixture) -> Double {
+        let dimension = model.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = model.factorCount
+        let componentCount = model.componentCount
+        var logPrecisions = 0.0
+        for index in 0..<dimension { logPrecisions += log(model.priorPrecision(index)) }
+        var total = 0.0
+        var full = [Double](repeating: 0, count: dimension * dimension)
+        model.covariances.withUnsafeBufferPointer { covariances in
+            full.withUnsafeMutableBufferPointer { full in
+                guard let covariances = covariances.baseAddress, let full = full.baseAddress else { return }
+                for item in 0..<model.itemCount {
+                    let sigma = covariances + item * packed
+                    var trace = 0.0
+                    var quadratic = 0.0
+                    for index in 0..<dimension {
+                        let precision = model.priorPrecision(index)
+                        trace += precision * sigma[SmallMatrices.packedIndex(index, index, dimension)]
+                        let mean = index < q ? model.loadings[item * q + index] : model.means[item * componentCount + index - q]
+                        quadratic += precision * mean * mean
+                    }
+                    SmallMatrices.unpack(sigma, dimension, into: full)
+                    let logDeterminant = SmallMatrices.cholesky(full, dimension)
+                        ? SmallMatrices.logDeterminant(full, dimension) : -.infinity
+                    total += 0.5 * (trace + quadratic - Double(dimension) - logPrecisions - logDeterminant)
+                }
+            }
+        }
+        return total
+    }
+
+    package func maximise(_ previous: FactorMixture, record: UnsafeBufferPointer<Double>) -> FactorMixture {
+        let layout = FactorRecord(previous)
+        precondition(record.count == layout.length, "a factor record for the model's shape")
+        let dimension = layout.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = previous.factorCount
+        let componentCount = previous.componentCount
+        let oldNoise = previous.noiseVariance
+        var next = previous
+        var expectedSquares = record[FactorRecord.squaredResiduals]
+        var full = [Double](repeating: 0, count: dimension * dimension)
+        var inverse = [Double](repeating: 0, count: dimension * dimension)
+        var column = [Double](repeating: 0, count: dimension)
+        var theta = [Double](repeating: 0, count: dimension)
+        full.withUnsafeMutableBufferPointer { full in
+            inverse.withUnsafeMutableBufferPointer { inverse in
+                column.withUnsafeMutableBufferPointer { column in
+                    theta.withUnsafeMutableBufferPointer { theta in
+                        next.covariances.withUnsafeMutableBufferPointer { covariances in
+                            guard let full = full.baseAddress, let inverse = inverse.baseAddress,
+                                  let column = column.baseAddress, let theta = theta.baseAddress,
+                                  let covariances = covariances.baseAddress, let record = record.baseAddress else { return }
+                            for item in 0..<previous.itemCount {
+                                let gram = record + layout.items + item * layout.itemStride
+                                let right = gram + packed
+                                SmallMatrices.unpack(gram, dimension, into: full)
+                                for index in 0..<dimension {
+                                    full[index * dimension + index] += oldNoise * previous.priorPrecision(index)
+                                }
+                                // G_i is positive semi-definite and σ²Λ positive: H_i is positive
+                                // definite, so the factorisation can fail only on non-finite input.
+                                guard SmallMatrices.cholesky(full, dimension) else { continue }
+                                SmallMatrices.inverse(full, dimension, into: inverse, column: column)
+                                for r in 0..<dimension {
+                                    var value = 0.0
+                                    for c in 0..<dimension { value += inverse[r * dimension + c] * right[c] }
+                                    theta[r] = value
+                                }
+                                // −2 θ̄ᵀh + θ̄ᵀGθ̄ + tr(G Σ), G read from its packed triangle.
+                                var cross = 0.0
+                                var quadratic = 0.0
+                                var trace = 0.0
+                                for r in 0..<dimension {
+                                    cross += theta[r] * right[r]
+                                    for c in r..<dimension {
+                                        let g = gram[SmallMatrices.packedIndex(r, c, dimension)]
+                                        let weight = r == c ? 1.0 : 2.0
+                                        quadratic += weight * g * theta[r] * theta[c]
+                                        trace += weight * g * oldNoise * inverse[r * dimension + c]
+                                    }
+                                }
+                                expectedSquares += -2 * cross + quadratic + trace
+                                let sigma = covariances + item * packed
+                                for r in 0..<dimension {
+                                    for c in r..<dimension {
+                                        sigma[SmallMatrices.packedIndex(r, c, dimension)] = oldNoise * inverse[r * dimension + c]
+                                    }
+                                }
+                                for r in 0..<q { next.loadings[item * q + r] = theta[r] }
+                                for j in 0..<componentCount { next.means[item * componentCount + j] = theta[q + j] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let ratings = record[FactorRecord.ratingCount]
+        let noise = expectedSquares / ratings
+        // An expected sum of squares is positive; rounding can only make a near-perfect fit's
+        // slightly negative, and then the old σ² is the better value.
+        if noise > 0, noise.isFinite { next.noiseVariance = noise }
+        let users = record[FactorRecord.activeUsers]
+        if users > 0 {
+            for j in 0..<componentCount { next.weights[j] = record[FactorRecord.responsibilities + j] / users }
+        }
+        return next
+    }
+}

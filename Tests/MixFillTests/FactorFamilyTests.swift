@@ -1,0 +1,125 @@
+import Foundation
+@testable import MixFill
+@testable import MixFillTools
+import Testing
+
+/// The factor family (`mppca`) against the numpy reference implementation
+/// (Scripts/reference/mppca.py, values in Tests/Fixtures/mppca by mppca_reference.py): the
+/// 30 × 40 top-left block of the netflix matrix as records, q = 2, λ_W = 5, λ_m = 1, the
+/// initial parameters given by formula.
+@Suite(.blasProcessState) struct FactorFamilyTests {
+    struct Initial: Decodable {
+        var W0: [[Double]]
+        var sigma2_0: Double
+        var m0_K2: [[Double]]
+        var pi0_K2: [Double]
+    }
+
+    struct Offsets: Decodable {
+        var mu0: Double
+        var b_u: [Double]
+        var b_i: [Double]
+        var residuals: [Double]
+    }
+
+    struct Reference: Decodable {
+        var objective_trace: [Double]
+        var iterations: Int
+        var W: [[Double]]
+        var m: [[Double]]
+        var sigma2: Double
+        var pi: [Double]
+        var responsibilities: [[Double]]
+        var LL_users: [Double]
+        var predictions_row_major_30x40: [Double]
+        var Sig_diag: [[Double]]
+    }
+
+    static func fixture<T: Decodable>(_ name: String, as type: T.Type) throws -> T {
+        let url = URL(fileURLWithPath: Fixtures.root + "/Tests/Fixtures/mppca/" + name)
+        return try JSONDecoder().decode(T.self, from: Data(contentsOf: url))
+    }
+
+    /// The reference's data: the non-zero entries of the netflix matrix's top-left 30 × 40.
+    static func block() throws -> SparseRatingMatrix {
+        let netflix = try #require(Fixtures.netflix)
+        var values = [Double]()
+        for user in 0..<30 { values += (0..<40).map { netflix[user, $0] } }
+        return SparseRatingMatrix(dense: DenseRatingMatrix(userCount: 30, itemCount: 40, values: values))
+    }
+
+    static func initialModel(componentCount: Int, offsets: RatingOffsets) throws -> FactorMixture {
+        let initial = try fixture("init.json", as: Initial.self)
+        let q = 2
+        let dimension = q + componentCount
+        var covariance = [Double](repeating: 0, count: SmallMatrices.packedCount(dimension))
+        for index in 0..<dimension {
+            covariance[SmallMatrices.packedIndex(index, index, dimension)] = 0.01 / (index < q ? 5.0 : 1.0)
+        }
+        return FactorMixture(
+            componentCount: componentCount, factorCount: q, itemCount: 40, offsets: offsets,
+            priors: FactorPriors(loadings: 5, means: 1), loadings: initial.W0.flatMap { $0 },
+            means: componentCount == 1 ? [Double](repeating: 0, count: 40) : initial.m0_K2.flatMap { $0 },
+            covariances: (0..<40).flatMap { _ in covariance }, noiseVariance: initial.sigma2_0,
+            weights: componentCount == 1 ? [1] : initial.pi0_K2)
+    }
+
+    static func offsets(_ matrix: SparseRatingMatrix) -> RatingOffsets {
+        var training = [IndexedRating]()
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                training.append(IndexedRating(user: user, item: matrix.items[position], rating: matrix.ratings[position]))
+            }
+        }
+        return RatingOffsets(BiasBaseline(training: training, userCount: matrix.userCount, itemCount: matrix.itemCount))
+    }
+
+    @Test func theOffsetsAreTheBiasBaselinesAsNumpyFitsThem() throws {
+        let reference = try Self.fixture("offsets.json", as: Offsets.self)
+        let offsets = Self.offsets(try Self.block())
+        #expect(abs(offsets.globalMean - reference.mu0) <= 1e-15)
+        expectClose(offsets.userOffsets, reference.b_u, absolute: 1e-10, "b_u")
+        expectClose(offsets.itemOffsets, reference.b_i, absolute: 1e-10, "b_i")
+    }
+
+    /// Whole runs of the naive kernel: the objective trace of every iteration (relative
+    /// 1e-10), the iteration count, and the parameters, posteriors and predictions of the
+    /// reference's final model.
+    @Test(arguments: [1, 2])
+    func naiveRunsMatchTheNumpyReference(componentCount: Int) throws {
+        let matrix = try Self.block()
+        let reference = try Self.fixture("vb_K\(componentCount).json", as: Reference.self)
+        let offsets = Self.offsets(matrix)
+        let initial = try Self.initialModel(componentCount: componentCount, offsets: offsets)
+        let loop = EMLoop(family: FactorFamily(), shards: [FactorNaiveKernel(matrix)])
+        let run = try loop.run([EMState(initial: initial)])[0]
+        // numpy counts M-steps, the loop E-steps: one more, the one that meets the rule.
+        #expect(run.iterations == reference.iterations + 1 && run.converged)
+        #expect(run.trace.count == reference.objective_trace.count)
+        expectClose(run.trace, reference.objective_trace, relative: 1e-10, absolute: 0, "objective trace")
+        #expect(run.falls.isEmpty)
+        for (earlier, later) in zip(run.trace, run.trace.dropFirst()) { #expect(later >= earlier) }
+
+        // The reference's final model: after as many M-steps as it ran.
+        let capped = EMLoop(family: FactorFamily(), shards: [FactorNaiveKernel(matrix)],
+                            rule: StoppingRule(maxIterations: reference.iterations))
+        let model = try capped.run([EMState(initial: initial)])[0].model
+        expectClose(model.loadings, reference.W.flatMap { $0 }, relative: 1e-8, absolute: 1e-10, "W")
+        expectClose(model.means, reference.m.flatMap { $0 }, relative: 1e-8, absolute: 1e-10, "m")
+        #expect(relativeError(model.noiseVariance, reference.sigma2) <= 1e-10)
+        expectClose(model.weights, reference.pi, relative: 1e-8, absolute: 1e-12, "π")
+        let dimension = model.dimension
+        let diagonal = (0..<40).flatMap { item in
+            (0..<dimension).map { model.covariances[item * SmallMatrices.packedCount(dimension) + SmallMatrices.packedIndex($0, $0, dimension)] }
+        }
+        expectClose(diagonal, reference.Sig_diag.flatMap { $0 }, relative: 1e-8, absolute: 1e-12, "Σ diagonals")
+
+        let states = try capped.userStates(model)
+        expectClose(states.states.enumerated().filter { $0.offset % (componentCount * 3) < componentCount }.map(\.element),
+                    reference.responsibilities.flatMap { $0 }, absolute: 1e-9, "posteriors")
+        #expect(relativeError(states.logLikelihood, reference.LL_users.reduce(0, +)) <= 1e-10)
+        let predictor = FactorPredictor(model: model, states: states.states, scale: RatingScale(minimum: 1, maximum: 5))
+        let predictions = (0..<30).flatMap { user in (0..<40).map { predictor.clipped(user: user, item: $0) } }
+        expectClose(predictions, reference.predictions_row_major_30x40, absolute: 1e-9, "predictions")
+    }
+}
