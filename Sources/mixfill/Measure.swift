@@ -21,8 +21,20 @@ struct Measure: ParsableCommand {
     @Argument(help: "Rating data in any format mixfill reads.")
     var data: String
 
+    @Option(help: "Model family: course (default) or mppca.")
+    var family: ModelFamily = .course
+
     @Option(name: .short, help: "Number of components.")
     var k: Int = 12
+
+    @Option(help: "mppca: latent factors q.")
+    var factors: Int = 10
+
+    @Option(name: .customLong("prior-loadings"), help: "mppca: prior precision of the loadings, λ_W.")
+    var priorLoadings: Double = 100
+
+    @Option(name: .customLong("prior-means"), help: "mppca: prior precision of the component means, λ_m.")
+    var priorMeans: Double = 10
 
     @Option(help: "EM iterations to time.")
     var iterations: Int = 5
@@ -40,6 +52,10 @@ struct Measure: ParsableCommand {
     func validate() throws {
         if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
         if k < 1 { throw ValidationError("-k: K = \(k) is not allowed; K must be at least 1") }
+        if factors < 0 { throw ValidationError("--factors: \(factors) is not allowed; give 0 or more") }
+        if !(priorLoadings > 0) || !(priorMeans > 0) {
+            throw ValidationError("--prior-loadings, --prior-means: give positive precisions")
+        }
     }
 
     struct Report: Encodable {
@@ -79,24 +95,45 @@ struct Measure: ParsableCommand {
         // The engine every command runs for these options: the same kernel, shards and threads.
         let fitEngine = try engine.makeEngine(for: loaded, kernel: input.kernel)
         let threadCount = fitEngine.threads
-        // One iteration at a time through the fit's own loop, so each is timed alone.
-        let loop = try Result { () throws(EngineConflict) in try fitEngine.courseLoop(for: loaded, rule: StoppingRule(maxIterations: 1)) }
-            .mapError { $0.error(.commandLine) }.get()
-        let kernelSeconds = (clock.now - kernelStart).seconds
-        let initStart = clock.now
-        var mixture = try Initialization.courseMixture(data: loaded.data, componentCount: k, seed: seed)
-        let initSeconds = (clock.now - initStart).seconds
+        let kernelSeconds: Double
+        let initSeconds: Double
         var times = [Double]()
         var cpuTimes = [Double]()
         var logLikelihoods = [Double]()
-        for _ in 0..<iterations {
-            let iterationStart = clock.now
-            let cpuStart = Self.processorSeconds()
-            let result = try loop.run([EMState(initial: mixture)])[0]
-            mixture = result.model
-            times.append((clock.now - iterationStart).seconds)
-            cpuTimes.append(Self.processorSeconds() - cpuStart)
-            logLikelihoods.append(result.objective)
+        /// Runs `iterations` EM iterations from `initial` through `loop`, one at a time so
+        /// each is timed alone.
+        func time<Family: EMFamily>(_ loop: EMLoop<Family>, from initial: Family.Model) throws {
+            var model = initial
+            for _ in 0..<iterations {
+                let iterationStart = clock.now
+                let cpuStart = Self.processorSeconds()
+                let result = try loop.run([EMState(initial: model)])[0]
+                model = result.model
+                times.append((clock.now - iterationStart).seconds)
+                cpuTimes.append(Self.processorSeconds() - cpuStart)
+                logLikelihoods.append(result.objective)
+            }
+        }
+        let rule = StoppingRule(maxIterations: 1)
+        switch family {
+        case .course:
+            let loop = try Result { () throws(EngineConflict) in try fitEngine.courseLoop(for: loaded, rule: rule) }
+                .mapError { $0.error(.commandLine) }.get()
+            kernelSeconds = (clock.now - kernelStart).seconds
+            let initStart = clock.now
+            let mixture = try Initialization.courseMixture(data: loaded.data, componentCount: k, seed: seed)
+            initSeconds = (clock.now - initStart).seconds
+            try time(loop, from: mixture)
+        case .mppca:
+            let loop = fitEngine.factorLoop(for: loaded, rule: rule)
+            kernelSeconds = (clock.now - kernelStart).seconds
+            let initStart = clock.now
+            let matrix = loaded.table.matrix
+            let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
+            let model = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: factors, componentCount: k,
+                                                    priors: FactorPriors(loadings: priorLoadings, means: priorMeans), seed: UInt64(seed))
+            initSeconds = (clock.now - initStart).seconds
+            try time(loop, from: model)
         }
         let sorted = times.sorted()
         var usage = rusage()

@@ -5,6 +5,7 @@ import MixFillTools
 
 extension Backend: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
+extension ModelFamily: ExpressibleByArgument {}
 
 /// Options shared by every command that runs the E-step.
 struct EngineOptions: ParsableArguments {

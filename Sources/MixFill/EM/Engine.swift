@@ -151,6 +151,22 @@ public struct Engine: Sendable, Equatable {
         }
     }
 
+    /// The factor family's E-step shards for `input`, in user order. Every kernel reads the
+    /// ratings as records (`RatingInput.table`); the dense matrix is never needed.
+    package func factorShards(for input: RatingInput) -> [any StatisticsKernel<FactorMixture>] {
+        let matrix = input.table.matrix
+        switch kernel {
+        case .naive, .dense, .blocked, .sparse:
+            return [FactorNaiveKernel(matrix)]
+        }
+    }
+
+    /// The factor family's EM loop on `input`.
+    package func factorLoop(for input: RatingInput, rule: StoppingRule = StoppingRule(),
+                            reducer: any StatisticsReducer = ThreadReducer()) -> EMLoop<FactorFamily> {
+        EMLoop(family: FactorFamily(), shards: factorShards(for: input), workers: workers, reducer: reducer, rule: rule)
+    }
+
     /// The course model's EM loop on `input`.
     package func courseLoop(for input: RatingInput, rule: StoppingRule = StoppingRule(),
                             varianceFloor: Double = Mixture.defaultVarianceFloor,

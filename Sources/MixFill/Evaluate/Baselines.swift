@@ -56,14 +56,46 @@ public struct BiasBaseline: RatingPredictor {
                 userRegularisation: Double = defaultUserRegularisation,
                 itemRegularisation: Double = defaultItemRegularisation,
                 tolerance: Double = 1e-10, maxSweeps: Int = 1000) {
-        precondition(!training.isEmpty && userRegularisation >= 0 && itemRegularisation >= 0)
-        let mean = training.reduce(0) { $0 + $1.rating } / Double(training.count)
+        self.init(userCount: userCount, itemCount: itemCount, userRegularisation: userRegularisation,
+                  itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps) { body in
+            for rating in training { body(rating.user, rating.item, rating.rating) }
+        }
+    }
+
+    /// The baseline of a matrix's ratings (every stored rating counts, 0 included), read in
+    /// place: no copy of the ratings, so it runs on data of any size that fits in memory.
+    public init(matrix: SparseRatingMatrix,
+                userRegularisation: Double = defaultUserRegularisation,
+                itemRegularisation: Double = defaultItemRegularisation,
+                tolerance: Double = 1e-10, maxSweeps: Int = 1000) {
+        self.init(userCount: matrix.userCount, itemCount: matrix.itemCount, userRegularisation: userRegularisation,
+                  itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps) { body in
+            for user in 0..<matrix.userCount {
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    body(user, matrix.items[position], matrix.ratings[position])
+                }
+            }
+        }
+    }
+
+    /// The sweeps over whatever holds the ratings: `forEachRating` calls its argument with
+    /// (user, item, rating) for every training rating, in the same order every time.
+    private init(userCount: Int, itemCount: Int, userRegularisation: Double, itemRegularisation: Double,
+                 tolerance: Double, maxSweeps: Int,
+                 forEachRating: ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void) {
+        precondition(userRegularisation >= 0 && itemRegularisation >= 0)
+        var total = 0.0
+        var count = 0.0
         var userCounts = [Double](repeating: 0, count: userCount)
         var itemCounts = [Double](repeating: 0, count: itemCount)
-        for rating in training {
-            userCounts[rating.user] += 1
-            itemCounts[rating.item] += 1
+        forEachRating { user, item, rating in
+            total += rating
+            count += 1
+            userCounts[user] += 1
+            itemCounts[item] += 1
         }
+        precondition(count > 0, "the baseline needs a training rating")
+        let mean = total / count
         let ratedUsers = Double(userCounts.lazy.filter { $0 > 0 }.count)
         let ratedItems = Double(itemCounts.lazy.filter { $0 > 0 }.count)
         var userBiases = [Double](repeating: 0, count: userCount)
@@ -75,14 +107,14 @@ public struct BiasBaseline: RatingPredictor {
             sweeps += 1
             var largestChange = 0.0
             sums = [Double](repeating: 0, count: userCount)
-            for rating in training { sums[rating.user] += rating.rating - mean - itemBiases[rating.item] }
+            forEachRating { user, item, rating in sums[user] += rating - mean - itemBiases[item] }
             for user in 0..<userCount where userCounts[user] > 0 {
                 let next = sums[user] / (userRegularisation + userCounts[user])
                 largestChange = max(largestChange, abs(next - userBiases[user]))
                 userBiases[user] = next
             }
             sums = [Double](repeating: 0, count: itemCount)
-            for rating in training { sums[rating.item] += rating.rating - mean - userBiases[rating.user] }
+            forEachRating { user, item, rating in sums[item] += rating - mean - userBiases[user] }
             for item in 0..<itemCount where itemCounts[item] > 0 {
                 let next = sums[item] / (itemRegularisation + itemCounts[item])
                 largestChange = max(largestChange, abs(next - itemBiases[item]))
