@@ -11,8 +11,10 @@ struct Eval: ParsableCommand {
             model is trained on the rest and scored by RMSE and MAE on the held-out ratings, \
             predictions clipped to the training ratings' range. Models: 'mean' (the mean \
             training rating), 'bias' (mean + user bias + item bias, regularised ALS, \
-            λ_user = 15, λ_item = 10) and 'course' (the course mixture for each K of -k, best \
-            log-likelihood over --seeds).
+            λ_user = 15, λ_item = 10), 'course' (the course mixture for each K of -k, best \
+            log-likelihood over --seeds) and 'mppca' (the accurate mixture of probabilistic \
+            PCA on centred ratings; --factors, -k and the priors not given are chosen from \
+            each split's training ratings alone).
             """
     )
 
@@ -21,14 +23,18 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var heldOut: HeldOutOptions
 
-    @Option(help: "Models to score, a list of mean, bias, course.")
-    var model: String = "mean,bias,course"
+    @Option(name: [.customLong("models"), .customLong("model")], help: ArgumentHelp(
+        "Models to score, a list of mean, bias, course, mppca (--model is the old spelling).", valueName: "LIST"))
+    var models: String = "mean,bias,course"
 
-    @Option(name: .short, help: "Components of the course model: a list or range, e.g. 12 or 1,4,12.")
-    var k: String = "12"
+    @Option(name: .short, help: ArgumentHelp(
+        "Components: a list or range, e.g. 12 or 1,4,12 (default: 12 for course, chosen for mppca).", valueName: "K-LIST"))
+    var k: String?
 
-    @Option(help: "Seeds for the course model: a list or range, e.g. 0-4.")
-    var seeds: String = "0-4"
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    var seeds: String?
+
+    @OptionGroup var factor: FactorOptions
 
     @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
     var maxIterations: Int = 1000
@@ -41,8 +47,8 @@ struct Eval: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
 
     func validate() throws {
-        _ = try Self.models(model, k: k)
-        _ = try IntegerList.seeds(seeds)
+        _ = try Self.models(models, k: k, factor: factor)
+        _ = try IntegerList.seeds(seeds ?? "0")
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
         }
@@ -51,16 +57,20 @@ struct Eval: ParsableCommand {
         }
     }
 
-    /// `mean,bias,course` with `-k 1,12` → mean, bias, course K=1, course K=12.
-    static func models(_ text: String, k: String) throws -> [EvaluatedModel] {
+    /// `mean,bias,course,mppca` with `-k 1,12` → mean, bias, course K=1, course K=12,
+    /// mppca K=1, mppca K=2; without -k, course K=12 and mppca with K chosen.
+    static func models(_ text: String, k: String?, factor: FactorOptions) throws -> [EvaluatedModel] {
         var models = [EvaluatedModel]()
         for name in text.split(separator: ",", omittingEmptySubsequences: false).map({ $0.trimmingCharacters(in: .whitespaces) }) {
             switch name {
             case "mean": models.append(.globalMean)
             case "bias": models.append(.bias)
-            case "course": models.append(contentsOf: try IntegerList.componentCounts(k).map { .course(componentCount: $0) })
+            case "course": models.append(contentsOf: try IntegerList.componentCounts(k ?? "12").map { .course(componentCount: $0) })
+            case ModelFamily.mppca.rawValue:
+                let counts: [Int?] = try k.map { try IntegerList.componentCounts($0) } ?? [nil]
+                models.append(contentsOf: counts.map { .factor(factor.settings(componentCount: $0)) })
             default:
-                throw ValidationError("--model: '\(name)' is not a model; choose from mean, bias, course (a comma-separated list)")
+                throw ValidationError("--models: '\(name)' is not a model; choose from mean, bias, course, mppca (a comma-separated list)")
             }
         }
         var seen = Set<EvaluatedModel>()
@@ -70,17 +80,20 @@ struct Eval: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let models = try Self.models(model, k: k)
-        let seedList = try IntegerList.seeds(seeds)
+        let models = try Self.models(self.models, k: k, factor: factor)
+        let seedList = try IntegerList.seeds(seeds ?? "0-4")
+        let factorSeeds = try IntegerList.seeds(seeds ?? "0")
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
+        try factor.check(itemCount: loaded.itemCount)
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         let (splits, missingEntries) = try heldOut.splits(of: loaded)
         let loadSeconds = (clock.now - start).seconds
-        let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
+        let evaluator = Evaluator(seeds: seedList, factorSeeds: factorSeeds, backend: engine.backend,
+                                  stoppingRule: StoppingRule(maxIterations: maxIterations),
                                   threads: threadCount, stopsIdleBLASPool: true)
         var scoresBySplit = [[ModelScore]]()
         for split in splits {
@@ -157,6 +170,46 @@ struct EvalReport: Encodable {
         var converged: Bool
     }
 
+    /// An mppca fit: the hyperparameters it used and how they were chosen.
+    struct FactorFit: Encodable {
+        struct PathPoint: Encodable {
+            var prior_loadings: Double
+            var inner_rmse: Double
+            var iterations: Int
+        }
+
+        var factors: Int
+        var k: Int
+        var prior_loadings: Double
+        var prior_means: Double
+        var critical_prior: Double?
+        var path: [PathPoint]
+        var inner_rmse_by_factors: [String: Double]
+        var inner_rmse_by_k: [String: Double]
+        var inner_held_out_ratings: Int
+        var best_seed: UInt32
+        var objective: Double
+        var iterations: Int
+        var converged: Bool
+
+        init(_ summary: FactorFitSummary) {
+            let tuning = summary.tuning
+            factors = tuning.factorCount
+            k = tuning.componentCount
+            prior_loadings = tuning.priors.loadings
+            prior_means = tuning.priors.means
+            critical_prior = tuning.criticalPrior
+            path = tuning.path.map { PathPoint(prior_loadings: $0.loadingsPrior, inner_rmse: $0.rootMeanSquareError, iterations: $0.iterations) }
+            inner_rmse_by_factors = Dictionary(uniqueKeysWithValues: tuning.factorCountErrors.map { (String($0.key), $0.value) })
+            inner_rmse_by_k = Dictionary(uniqueKeysWithValues: tuning.componentCountErrors.map { (String($0.key), $0.value) })
+            inner_held_out_ratings = tuning.heldOutRatings
+            best_seed = summary.bestSeed
+            objective = summary.objective
+            iterations = summary.iterations
+            converged = summary.converged
+        }
+    }
+
     struct SplitResult: Encodable {
         var split: Int
         var training_ratings: Int
@@ -165,6 +218,7 @@ struct EvalReport: Encodable {
         var mae: Double
         var seconds: Double
         var fit: Fit?
+        var factor_fit: FactorFit?
         /// With --gold: RMSE over every entry missing from DATA as `fit --gold` computes it
         /// (unclipped; a 0 in the gold counts as a rating of 0).
         var rmse_missing_entries: Double?
@@ -191,6 +245,7 @@ struct EvalReport: Encodable {
                         Fit(best_seed: $0.bestSeed, log_likelihood: $0.logLikelihood, bic: $0.bayesianInformationCriterion,
                             iterations: $0.iterations, converged: $0.converged)
                     },
+                    factor_fit: score.factorFit.map(FactorFit.init),
                     rmse_missing_entries: score.missingEntryRootMeanSquareError)
             }
         }

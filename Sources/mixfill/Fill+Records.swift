@@ -14,10 +14,10 @@ extension Fill {
         if loaded.isRecords {
             modelItems = file.items
         } else {
-            guard loaded.itemCount == file.mixture.itemCount else {
-                throw MixFillError.badFile(file: dataName, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+            guard loaded.itemCount == file.itemCount else {
+                throw MixFillError.badFile(file: dataName, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items")
             }
-            modelItems = .identity(file.mixture.itemCount)
+            modelItems = .identity(file.itemCount)
         }
         if pairs == nil, let problem = PairPredictor.denseOutputProblem(userCount: loaded.userCount, itemCount: modelItems.count, outPath: out) {
             throw MixFillError.badOption(option: "--out", message: "\(problem); give --pairs FILE to predict the entries you need")
@@ -30,9 +30,10 @@ extension Fill {
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
-        let posteriors = try engine.makeEngine(for: alignedInput, kernel: input.kernel).posteriors(of: file.mixture, on: alignedInput)
-        let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems,
-                                      mixture: file.mixture, posteriors: posteriors)
+        let isTrainingData = file.training.map { $0.fingerprint == loaded.fingerprint } ?? false
+        let source = try engine.makeEngine(for: alignedInput, kernel: input.kernel)
+            .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
+        let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
         if let pairs {
             let written = try predictor.writePredictions(pairsPath: pairs, to: out)
             if written.unknownUsers > 0 {

@@ -41,11 +41,16 @@ struct Fill: ParsableCommand {
             try fillRecords(loaded, file, header: loadedRatings.headerLine)
             return
         }
-        guard let matrix = loaded.denseMatrix, matrix.itemCount == file.mixture.itemCount else {
-            throw MixFillError.badFile(file: loadedRatings.displayPath, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.mixture.itemCount); give data with the model's items")
+        guard let matrix = loaded.denseMatrix, matrix.itemCount == file.itemCount else {
+            throw MixFillError.badFile(file: loadedRatings.displayPath, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items")
         }
-        let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: file.mixture, on: loaded)
-        let filled = Completion.fill(matrix, mixture: file.mixture, posteriors: posteriors)
+        guard let mixture = file.mixture else {
+            // The factor family's fill goes through the records path, which handles any model.
+            try fillRecords(loaded, file, header: loadedRatings.headerLine)
+            return
+        }
+        let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: mixture, on: loaded)
+        let filled = Completion.fill(matrix, mixture: mixture, posteriors: posteriors)
         try DenseMatrixWriter.write(filled, to: out)
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount
         print(loadedRatings.headerLine)

@@ -20,11 +20,18 @@ struct Fit: ParsableCommand {
     @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
     var data: String
 
-    @Option(name: .short, help: "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default 1,12; with --init-model, the model's K).")
+    @Option(help: "Model family: course (the course's mixture, the default) or mppca (the accurate mixture of probabilistic PCA on centred ratings).")
+    var family: ModelFamily?
+
+    @Option(name: .short, help: ArgumentHelp(
+        "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: 1,12 for course, chosen for mppca; with --init-model, the model's K).",
+        valueName: "K-LIST"))
     var k: String?
 
-    @Option(help: "Seeds: a list or range, e.g. 0-4 or 0,1,2 (default 0-4).")
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 or 0,1,2 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
+
+    @OptionGroup var factor: FactorOptions
 
     @Option(name: .customLong("init-model"), help: "Warm start: continue from this saved model (same items as DATA).")
     var initModel: String?
@@ -77,8 +84,15 @@ struct Fit: ParsableCommand {
         let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
+        if let warmStart, let family, family != warmStart.model.family {
+            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
+        }
+        if (warmStart?.model.family ?? family ?? .course) == .mppca {
+            try runFactor(loaded, warmStart: warmStart, loadSeconds: loadSeconds, clock: clock, start: start)
+            return
+        }
         let componentCounts = try warmStart.map { start throws in
-            let count = start.model.mixture.componentCount
+            let count = start.model.componentCount
             if let k, try IntegerList.componentCounts(k) != [count] {
                 throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(count) components of --init-model \(start.path); leave -k out or give -k \(count)")
             }
@@ -106,8 +120,8 @@ struct Fit: ParsableCommand {
 
         let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
-        let fitStart: FitStart = warmStart.map {
-            .model($0.model.mixture, seed: $0.model.seed, previousObjective: $0.sameData ? $0.model.logLikelihood : nil)
+        let fitStart: FitStart<Mixture> = warmStart.flatMap { start in
+            start.model.mixture.map { .model($0, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil) }
         } ?? .seeds(seedList)
         let job = FitJob(componentCounts: componentCounts, start: fitStart, rule: rule, gold: goldMatrix)
         let outcome = try job.run(on: loaded.input, engine: fitEngine,
@@ -170,11 +184,11 @@ struct WarmStart {
     init(path: String, data: LoadedRatings) throws {
         self.path = path
         model = try ModelFile.read(path: path)
-        guard model.mixture.itemCount == data.itemCount, model.items == data.items else {
-            throw MixFillError.badFile(file: data.path, message: "has \(data.itemCount) items but --init-model \(path) was fitted on \(model.mixture.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
+        guard model.itemCount == data.itemCount, model.items == data.items else {
+            throw MixFillError.badFile(file: data.path, message: "has \(data.itemCount) items but --init-model \(path) was fitted on \(model.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
         }
-        guard model.mixture.componentCount <= data.userCount else {
-            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.mixture.componentCount) is more than the \(data.userCount) users in \(data.path)")
+        guard model.componentCount <= data.userCount else {
+            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(data.userCount) users in \(data.path)")
         }
         sameData = model.training?.fingerprint == data.fingerprint
     }

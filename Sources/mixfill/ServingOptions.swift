@@ -92,17 +92,24 @@ struct ServingOptions: ParsableArguments {
                 throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
             }
         } else {
-            guard loaded.userCount == file.userCount, loaded.itemCount == file.mixture.itemCount,
+            guard loaded.userCount == file.userCount, loaded.itemCount == file.itemCount,
                   loaded.observedCount == file.observedCount else {
-                throw MixFillError.badFile(file: loaded.displayPath, message: "is \(loaded.userCount) × \(loaded.itemCount) with \(loaded.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.mixture.itemCount) with \(file.observedCount); give the training data with --data")
+                throw MixFillError.badFile(file: loaded.displayPath, message: "is \(loaded.userCount) × \(loaded.itemCount) with \(loaded.observedCount) ratings but \(model) was fitted on \(file.userCount) × \(file.itemCount) with \(file.observedCount); give the training data with --data")
             }
         }
         return loaded
     }
 
-    /// p(j | u) for every training user: one E-step over the training data with the
-    /// saved mixture (the kernel `--kernel auto` picks for the data; dense ones by --backend).
+    /// Every training user's E-step under the saved model (the kernel `--kernel auto`
+    /// picks for the data; dense ones by --backend): p(j | u) for the course model, the
+    /// kernels' states for the factor family (`ModelServer.attachTrainingPosteriors`).
     func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) throws -> [Double] {
-        try engine.makeEngine(for: loaded.input).posteriors(of: file.mixture, on: loaded.input)
+        let fitEngine = try engine.makeEngine(for: loaded.input)
+        switch file.parameters {
+        case let .course(mixture):
+            return try fitEngine.posteriors(of: mixture, on: loaded.input)
+        case let .factor(model):
+            return try fitEngine.factorLoop(for: loaded.input).userStates(model).states
+        }
     }
 }

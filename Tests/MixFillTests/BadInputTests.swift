@@ -88,7 +88,7 @@ import Glibc
         let outcome = try CLI.run(["fit", path, "-k", "3", "--seeds", "0-2", "--model-out", folder + "/m.json"])
         #expect(outcome.status == 0 && outcome.stderr.isEmpty, "\(outcome.stderr)")
         let model = try ModelFile.read(path: folder + "/m.json")
-        #expect(model.mixture.variances == [0.25, 0.25, 0.25])
+        #expect(model.course.variances == [0.25, 0.25, 0.25])
         #expect(model.logLikelihood.isFinite && model.converged)
     }
 
@@ -99,8 +99,9 @@ import Glibc
         #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
         let text = try String(contentsOfFile: folder + "/m.json", encoding: .utf8)
         let current = ModelFile.currentVersion
-        #expect(text.contains("\"version\":\(current)"))
-        let newer = try Fixtures.write(text.replacingOccurrences(of: "\"version\":\(current)", with: "\"version\":\(current + 1)"), named: "newer.json", in: folder)
+        // A course model is written as version 2 (version 3 added the factor family).
+        #expect(text.contains("\"version\":2"))
+        let newer = try Fixtures.write(text.replacingOccurrences(of: "\"version\":2", with: "\"version\":\(current + 1)"), named: "newer.json", in: folder)
         let out = try Fixtures.write("keep me\n", named: "out.txt", in: folder)
         #expect(try CLI.usageFailure(["fill", "data/test_incomplete.txt", "--model", newer, "--out", out])
             == "mixfill: error: \(newer): model format version \(current + 1) is newer than this MixFill reads (\(current)); upgrade MixFill")
@@ -230,7 +231,7 @@ import Glibc
         let failed = try #require(JobResult.readIfPresent(path: disk + "/out/large/result.json"))
         #expect(failed.status == .failed && failed.error?.exitCode == 1)
         #expect(JobResult.readIfPresent(path: disk + "/out/small/result.json")?.status == .ok)
-        #expect(try ModelFile.read(path: disk + "/out/small/model-k3.json").mixture.componentCount == 3)
+        #expect(try ModelFile.read(path: disk + "/out/small/model-k3.json").course.componentCount == 3)
         let leftovers = filesBelow(disk + "/out").filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }

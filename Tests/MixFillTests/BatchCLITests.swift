@@ -301,7 +301,7 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(outcome.stderr == "mixfill: warning: [a] cannot write the job's log: \(out)/a/log.jsonl: exists and is not a regular file; give the path of a file to write; the job goes on and its result is still written\n")
         let result = try #require(JobResult.readIfPresent(path: out + "/a/result.json"))
         #expect(result.status == .ok && result.fits?.count == 1)
-        #expect(try ModelFile.read(path: out + "/a/model-k2.json").mixture.componentCount == 2)
+        #expect(try ModelFile.read(path: out + "/a/model-k2.json").course.componentCount == 2)
         var status = stat()
         #expect(stat(out + "/a/log.jsonl", &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR)
     }

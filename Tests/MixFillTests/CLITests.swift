@@ -114,7 +114,7 @@ enum CLI {
         #expect(fit.status == 0, "\(fit.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["model-k3.json", "model-k4.json"])
         let model = try ModelFile.read(path: folder + "/model-k4.json")
-        #expect(model.mixture.componentCount == 4 && model.seed == 0 && model.converged)
+        #expect(model.course.componentCount == 4 && model.seed == 0 && model.converged)
         #expect(abs(model.logLikelihood - -84.98451993042474) <= 1e-10)
 
         let fill = try CLI.run(["fill", "data/test_incomplete.txt", "--model", folder + "/model-k4.json",

@@ -93,7 +93,7 @@ import Testing
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--gold", "data/test_complete.txt", "--split-seed", "3"])
                 .hasPrefix("mixfill: error: --split-seed: only a random split (--holdout or --folds) has a seed"))
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "--model", "mean,svd"])
-                .hasPrefix("mixfill: error: --model: 'svd' is not a model; choose from mean, bias, course"))
+                .hasPrefix("mixfill: error: --models: 'svd' is not a model; choose from mean, bias, course, mppca"))
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "-k", "21"])
                 == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--test", "data/test_complete.txt"])

@@ -28,7 +28,7 @@ import Testing
         let model = try sampleModel()
         var text = String(decoding: try model.encoded(), as: UTF8.self)
         text = text.replacingOccurrences(of: "\"version\":1", with: "\"version\":7")
-        #expect(throws: MixFillError.badFile(file: "m.json", message: "model format version 7 is newer than this MixFill reads (2); upgrade MixFill")) {
+        #expect(throws: MixFillError.badFile(file: "m.json", message: "model format version 7 is newer than this MixFill reads (3); upgrade MixFill")) {
             try ModelFile.decode(Array(text.utf8), name: "m.json")
         }
     }
@@ -78,7 +78,7 @@ import Testing
             """
         let model = try ModelFile.decode(Array(text.utf8), name: "old.json")
         #expect(model.training == nil)
-        #expect(model.mixture.means == [3, 4.5] && model.userCount == 2 && model.observedCount == 3)
+        #expect(model.course.means == [3, 4.5] && model.userCount == 2 && model.observedCount == 3)
         #expect(model.users == .identity(2) && model.items.index(of: 1) == 1)
         let server = ModelServer(model: model)
         #expect(server.scale == nil && server.fallback == 3.75)

@@ -15,7 +15,7 @@ import Testing
         let fit = try CLI.run(["fit", data, "-k", "1", "--seeds", "0", "--model-out", folder + "/m.json"])
         #expect(fit.status == 0, "\(fit.stderr)")
         let file = try ModelFile.read(path: folder + "/m.json")
-        #expect(file.mixture.means == [4.5, 4.5, 2.5, 3.75, 1.5], "the premise of the expected rows")
+        #expect(file.course.means == [4.5, 4.5, 2.5, 3.75, 1.5], "the premise of the expected rows")
         return (folder, data, folder + "/m.json")
     }
 

@@ -299,7 +299,7 @@ import Testing
         let outcome = try CLI.run(["fit", data, "-k", "3", "--seeds", "0-2", "--model-out", folder + "/m.json", "--json"])
         #expect(outcome.status == 0 && outcome.stderr.isEmpty, "\(outcome.stderr)")
         let model = try ModelFile.read(path: folder + "/m.json")
-        #expect(model.mixture.variances == [0.25, 0.25, 0.25])
+        #expect(model.course.variances == [0.25, 0.25, 0.25])
         // Every user at distance 0 from every mean: LL = n·(−|C_u|/2)·log(2π·0.25).
         let expected = 9 * (-4.0 / 2) * log(2 * Double.pi * 0.25)
         #expect(abs(model.logLikelihood - expected) <= 1e-12 * abs(expected))

@@ -114,8 +114,8 @@ import Glibc
         #expect(lines[0][2] == "5")  // observed ratings are kept
         // Unobserved: Σ_j p(j|u)·μ_ji; unknown user: Σ_j p_j·μ_ji.
         let table = try RecordReader.read(path: data, layout: .csv)
-        let posteriors = try CourseEM(kernel: SparseKernel(table.matrix)).posteriors(model.mixture).posteriors
-        let mixture = model.mixture
+        let posteriors = try CourseEM(kernel: SparseKernel(table.matrix)).posteriors(model.course).posteriors
+        let mixture: Mixture = model.course
         let expected = (0..<2).reduce(0.0) { $0 + posteriors[$1] * mixture.means[$1 * 3 + 2] }
         #expect(Double(lines[1][2]) == expected)
         let prior = (0..<2).reduce(0.0) { $0 + mixture.weights[$1] * mixture.means[$1 * 3 + 1] }

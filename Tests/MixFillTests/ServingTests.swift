@@ -18,18 +18,18 @@ import Testing
     @Test func foldingInATrainingUsersRatingsGivesTheirTrainingPosterior() throws {
         let data = try #require(Fixtures.netflix)
         let (model, _) = try Self.fittedModel(data, componentCount: 12, seed: 1)
-        let naive = NaiveKernel(data).posteriors(model.mixture).posteriors
+        let naive = NaiveKernel(data).posteriors(model.course).posteriors
         for user in [0, 17, 599, 1199] {
             let ratings = (0..<1200).filter { data.isObserved(user: user, item: $0) }.map { (item: $0, rating: data[user, $0]) }
-            let folded = UserPosterior.compute(model.mixture, ratings: ratings)
+            let folded = UserPosterior.compute(model.course, ratings: ratings)
             expectClose(folded.posterior, Array(naive[(user * 12)..<(user * 12 + 12)]), absolute: 1e-12, "user \(user)")
         }
     }
 
     @Test func aUserWithoutRatingsGetsTheWeights() throws {
         let (model, _) = try Self.fittedModel(try Fixtures.load(Fixtures.smallIncomplete))
-        let folded = UserPosterior.compute(model.mixture, ratings: [])
-        expectClose(folded.posterior, model.mixture.weights, absolute: 1e-15, "prior")
+        let folded = UserPosterior.compute(model.course, ratings: [])
+        expectClose(folded.posterior, model.course.weights, absolute: 1e-15, "prior")
         #expect(folded.logLikelihood.isFinite)
     }
 
@@ -59,12 +59,12 @@ import Testing
         let training = server.predict(user: 3, item: 0)
         #expect(training.basis == .training)
         var expected = 0.0
-        for j in 0..<4 { expected += posteriors[3 * 4 + j] * model.mixture.means[j * 5] }
+        for j in 0..<4 { expected += posteriors[3 * 4 + j] * model.course.means[j * 5] }
         #expect(training.rating == expected)
         let unknownUser = server.predict(user: 20, item: 1)
         #expect(unknownUser.basis == .prior)
         var population = 0.0
-        for j in 0..<4 { population += model.mixture.weights[j] * model.mixture.means[j * 5 + 1] }
+        for j in 0..<4 { population += model.course.weights[j] * model.course.means[j * 5 + 1] }
         #expect(unknownUser.rating == population)
         for item: Int64 in [5, -1, 1 << 40] {
             let unknownItem = server.predict(user: 3, item: item)
@@ -147,7 +147,7 @@ import Testing
         let loaded = try ModelFile.read(path: folder + "/model.json")
         #expect(loaded == model)
         var after = ModelServer(model: loaded)
-        after.attachTrainingPosteriors(BLASKernel(data).posteriors(loaded.mixture).posteriors)
+        after.attachTrainingPosteriors(BLASKernel(data).posteriors(loaded.course).posteriors)
         for user: Int64 in stride(from: 0, to: 1200, by: 7) {
             for item: Int64 in stride(from: Int64(user % 5), to: 1200, by: 5) {
                 #expect(before.predict(user: user, item: item) == after.predict(user: user, item: item))

@@ -339,3 +339,11 @@ extension Backend {
         self == .naive ? NaiveKernel(data) : BLASKernel(data)
     }
 }
+
+extension ModelFile {
+    /// The course mixture of a model file the test wrote with the course family.
+    var course: Mixture {
+        guard let mixture else { preconditionFailure("a course model file") }
+        return mixture
+    }
+}

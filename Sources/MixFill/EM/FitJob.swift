@@ -5,7 +5,7 @@
 /// in the observer they pass (progress, checkpoints, signals).
 public struct FitJob: Sendable {
     public var componentCounts: [Int]
-    public var start: FitStart
+    public var start: FitStart<Mixture>
     public var rule: StoppingRule
     public var varianceFloor: Double
     /// The complete matrix of a dense input, to report RMSE against.
@@ -13,7 +13,7 @@ public struct FitJob: Sendable {
     /// Keep the best model's per-user states (p(j|u)) for the caller's predictions.
     public var keepsUserStates: Bool
 
-    public init(componentCounts: [Int], start: FitStart, rule: StoppingRule = StoppingRule(),
+    public init(componentCounts: [Int], start: FitStart<Mixture>, rule: StoppingRule = StoppingRule(),
                  varianceFloor: Double = Mixture.defaultVarianceFloor, gold: DenseRatingMatrix? = nil,
                  keepsUserStates: Bool = false) {
         self.componentCounts = componentCounts

@@ -32,12 +32,12 @@ public struct MultiStartFit<Model: Sendable & Equatable>: Sendable {
 
 /// Where to start a fit: from each seed's initialisation, or from a saved model (a warm
 /// start: one run).
-public enum FitStart: Sendable {
+public enum FitStart<Model: Sendable & Equatable>: Sendable {
     case seeds([UInt32])
     /// Continue `model`. With `previousObjective` (the saved fit's last one, on the same
     /// data) the first E-step is tested against it, so the run stops exactly where the
     /// uninterrupted fit would have; `seed` is the saved fit's, for the report.
-    case model(Mixture, seed: UInt32, previousObjective: Double?)
+    case model(Model, seed: UInt32, previousObjective: Double?)
 }
 
 /// A run saved part-way (a checkpoint's): its state and the seconds it had run.
@@ -83,18 +83,19 @@ public enum FitWarning: Sendable, Equatable {
     case objectiveFell(componentCount: Int, seed: UInt32, iterations: [Int])
 }
 
-extension EMLoop where Family == CourseFamily {
-    /// Fits each K: every seed's run from the course initialisation (or the observer's
-    /// saved state), all seeds of a K as one batch, the K's in turn. A warm start is one
-    /// run from the saved model (its K only).
-    package func fit(data: some RatingData, componentCounts: [Int], start: FitStart,
-                     observer: (any FitObserver<Mixture>)? = nil) throws(MixFillError) -> [MultiStartFit<Mixture>] {
-        var fits = [MultiStartFit<Mixture>]()
+extension EMLoop {
+    /// Fits each K: every seed's run from `initial(K, seed)` (or the observer's saved
+    /// state), all seeds of a K as one batch, the K's in turn. A warm start is one run from
+    /// the saved model (its K only).
+    package func fit(componentCounts: [Int], start: FitStart<Model>,
+                     initial: (_ componentCount: Int, _ seed: UInt32) throws(MixFillError) -> Model,
+                     observer: (any FitObserver<Model>)? = nil) throws(MixFillError) -> [MultiStartFit<Model>] {
+        var fits = [MultiStartFit<Model>]()
         for componentCount in componentCounts {
             let clock = ContinuousClock()
             let begin = clock.now
             let seeds: [UInt32]
-            var states: [EMState<Mixture>]
+            var states: [EMState<Model>]
             var earlierSeconds: [Double]
             switch start {
             case let .seeds(list):
@@ -108,11 +109,10 @@ extension EMLoop where Family == CourseFamily {
                     if let run {
                         states.append(run.state)
                     } else {
-                        states.append(EMState(initial: try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed)))
+                        states.append(EMState(initial: try initial(componentCount, seed)))
                     }
                 }
             case let .model(model, seed, previous):
-                precondition(model.componentCount == componentCount, "a warm start fits the model's K")
                 seeds = [seed]
                 states = [EMState(initial: model, previousObjective: previous)]
                 earlierSeconds = [0]
@@ -120,7 +120,7 @@ extension EMLoop where Family == CourseFamily {
             // Initialisation time goes to the runs in equal parts.
             let initialSeconds = (clock.now - begin).seconds / Double(seeds.count)
             try observer?.runsStarting(componentCount: componentCount, seeds: seeds, states: states)
-            let results = try run(states, earlierSeconds: earlierSeconds.map { $0 + initialSeconds }) { (progress: [RestartProgress<Mixture>]) throws(MixFillError) in
+            let results = try run(states, earlierSeconds: earlierSeconds.map { $0 + initialSeconds }) { (progress: [RestartProgress<Model>]) throws(MixFillError) in
                 try observer?.iterationEnded(componentCount: componentCount, seeds: seeds, progress: progress)
             }
             try observer?.runsEnded(componentCount: componentCount, seeds: seeds, results: results)
@@ -128,6 +128,16 @@ extension EMLoop where Family == CourseFamily {
                                       runs: zip(seeds, results).map { SeededRun(seed: $0, result: $1) }))
         }
         return fits
+    }
+}
+
+extension EMLoop where Family == CourseFamily {
+    /// Fits each K of the course model from the course initialisation of every seed.
+    package func fit(data: some RatingData, componentCounts: [Int], start: FitStart<Mixture>,
+                     observer: (any FitObserver<Mixture>)? = nil) throws(MixFillError) -> [MultiStartFit<Mixture>] {
+        try fit(componentCounts: componentCounts, start: start, initial: { (componentCount, seed) throws(MixFillError) in
+            try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed)
+        }, observer: observer)
     }
 }
 

@@ -58,6 +58,31 @@ public enum Completion {
         return GoldErrors(allEntries: all, missingEntries: missing)
     }
 
+    /// The errors against `gold` of filling `data`'s missing entries with `prediction(user,
+    /// item)` (observed entries kept): for a model other than the course's.
+    public static func rootMeanSquareErrors(filling data: DenseRatingMatrix, gold: DenseRatingMatrix,
+                                            prediction: (_ user: Int, _ item: Int) -> Double) -> GoldErrors {
+        precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
+        var allTotal = 0.0
+        var missingTotal = 0.0
+        var missingCount = 0
+        for user in 0..<data.userCount {
+            for item in 0..<data.itemCount {
+                let index = user * data.itemCount + item
+                let missing = data.values[index] == 0
+                let difference = (missing ? prediction(user, item) : data.values[index]) - gold.values[index]
+                allTotal += difference * difference
+                if missing {
+                    missingTotal += difference * difference
+                    missingCount += 1
+                }
+            }
+        }
+        let all = (allTotal / Double(gold.values.count)).squareRoot()
+        let missing = missingCount > 0 ? (missingTotal / Double(missingCount)).squareRoot() : nil
+        return GoldErrors(allEntries: all, missingEntries: missing)
+    }
+
     /// Calls `body(index, Σ_j p(j|u)·μ_ji)` for every missing entry (u, i) of `data`, in
     /// index order (user-major).
     @inline(__always)

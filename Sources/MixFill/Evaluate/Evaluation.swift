@@ -6,19 +6,26 @@ public enum EvaluatedModel: Sendable, Hashable, CustomStringConvertible {
     case bias
     /// The course's mixture with K components (best log-likelihood over the seeds).
     case course(componentCount: Int)
+    /// The factor family (`FactorMixture`) with these settings; what is not given is
+    /// chosen from each split's training ratings.
+    case factor(FactorSettings)
 
-    /// The name as the CLI spells it (`mean`, `bias`, `course`).
+    /// The name as the CLI spells it (`mean`, `bias`, `course`, `mppca`).
     public var name: String {
         switch self {
         case .globalMean: return "mean"
         case .bias: return "bias"
         case .course: return "course"
+        case .factor: return ModelFamily.mppca.rawValue
         }
     }
 
     public var componentCount: Int? {
-        if case let .course(componentCount) = self { return componentCount }
-        return nil
+        switch self {
+        case let .course(componentCount): return componentCount
+        case let .factor(settings): return settings.componentCount
+        case .globalMean, .bias: return nil
+        }
     }
 
     public var description: String {
@@ -42,12 +49,23 @@ public struct CourseFit: Sendable {
     public var posteriors: [Double]
 }
 
+/// The best run of a factor fit on some training data, and how its settings were chosen.
+public struct FactorFitSummary: Sendable {
+    public var tuning: FactorTuning
+    public var bestSeed: UInt32
+    public var objective: Double
+    public var iterations: Int
+    public var converged: Bool
+}
+
 /// One model trained on one split's training part and scored on its test part.
 public struct ModelScore: Sendable {
     public var model: EvaluatedModel
     public var metrics: AccuracyMetrics
     /// The mixture fit behind a `course` score.
     public var fit: CourseFit?
+    /// The factor fit behind an `mppca` score: its hyperparameters and best run.
+    public var factorFit: FactorFitSummary?
     /// RMSE over `missingEntries` when given: unclipped, as `fit --gold` computes it.
     public var missingEntryRootMeanSquareError: Double?
     /// Seconds spent training and scoring.
@@ -67,10 +85,15 @@ public struct Evaluator: Sendable {
     /// Passed to the engine's `claimBLASThreads`: only for the CLI, which owns its process.
     public var stopsIdleBLASPool: Bool
 
-    public init(seeds: [UInt32], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule(), threads: Int = 1,
-                stopsIdleBLASPool: Bool = false) {
-        precondition(!seeds.isEmpty)
+    /// Seeds of the factor family's fits (one run is the default: its objective is smooth
+    /// in the start, so restarts change little).
+    public var factorSeeds: [UInt32]
+
+    public init(seeds: [UInt32], factorSeeds: [UInt32] = [0], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule(),
+                threads: Int = 1, stopsIdleBLASPool: Bool = false) {
+        precondition(!seeds.isEmpty && !factorSeeds.isEmpty)
         self.seeds = seeds
+        self.factorSeeds = factorSeeds
         self.backend = backend
         self.stoppingRule = stoppingRule
         self.threads = threads
@@ -80,6 +103,26 @@ public struct Evaluator: Sendable {
     /// The engine the fits run on.
     public var engine: Engine {
         Engine(kernel: backend == .naive ? .naive : .dense(.double), threads: threads)
+    }
+
+    /// The engine the factor family's fits run on: its record kernel (sparse), or the
+    /// naive one with the naive backend.
+    public var factorEngine: Engine {
+        Engine(kernel: backend == .naive ? .naive : .sparse, threads: threads)
+    }
+
+    /// Fits the factor family on `training` (settings not given chosen from it) and keeps
+    /// the best seed's run, with the users' E-step states for predictions.
+    public func fitFactor(_ training: SparseRatingMatrix, settings: FactorSettings) throws(MixFillError)
+        -> (summary: FactorFitSummary, model: FactorMixture, states: [Double]) {
+        let fitter = FactorFitter(engine: factorEngine, rule: stoppingRule, settings: settings)
+        let tuning = try fitter.tune(training)
+        let fit = try fitter.fit(training, tuning: tuning, start: .seeds(factorSeeds))
+        let best = fit.best
+        let states = try factorEngine.factorLoop(for: RatingInput(training)).userStates(best.result.model).states
+        return (FactorFitSummary(tuning: tuning, bestSeed: best.seed, objective: best.result.objective,
+                                 iterations: best.result.iterations, converged: best.result.converged),
+                best.result.model, states)
     }
 
     /// Fits K components on `data` from every seed and keeps the best run (the fit every
@@ -124,12 +167,12 @@ public struct Evaluator: Sendable {
             let start = clock.now
             switch model {
             case .globalMean:
-                scores.append(ModelScore(model: model, metrics: .score(mean, on: test, scale: scale), fit: nil,
+                scores.append(ModelScore(model: model, metrics: .score(mean, on: test, scale: scale), fit: nil, factorFit: nil,
                                          missingEntryRootMeanSquareError: missingEntryError(mean),
                                          seconds: (clock.now - start).seconds))
             case .bias:
                 let bias = BiasBaseline(training: training, userCount: userCount, itemCount: itemCount)
-                scores.append(ModelScore(model: model, metrics: .score(bias, on: test, scale: scale), fit: nil,
+                scores.append(ModelScore(model: model, metrics: .score(bias, on: test, scale: scale), fit: nil, factorFit: nil,
                                          missingEntryRootMeanSquareError: missingEntryError(bias),
                                          seconds: (clock.now - start).seconds))
             case let .course(componentCount):
@@ -142,7 +185,14 @@ public struct Evaluator: Sendable {
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
                 scores.append(ModelScore(model: model, metrics: .score(predictor, on: test, scale: scale), fit: fit,
-                                         missingEntryRootMeanSquareError: missingEntryError(predictor),
+                                         factorFit: nil, missingEntryRootMeanSquareError: missingEntryError(predictor),
+                                         seconds: (clock.now - start).seconds))
+            case let .factor(settings):
+                let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
+                let (summary, model, states) = try fitFactor(matrix, settings: settings)
+                let predictor = FactorPredictor(model: model, states: states, scale: scale)
+                scores.append(ModelScore(model: .factor(settings), metrics: .score(predictor, on: test, scale: scale), fit: nil,
+                                         factorFit: summary, missingEntryRootMeanSquareError: missingEntryError(predictor),
                                          seconds: (clock.now - start).seconds))
             }
         }

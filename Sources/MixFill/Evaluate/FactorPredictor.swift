@@ -35,7 +35,7 @@ public struct FactorPredictor: RatingPredictor {
     /// means) is `state` and whose offset is that of training user `user` (nil: a user the
     /// model was not fitted on, offset `userOffset`).
     @inline(__always)
-    static func prediction(model: FactorMixture, state: ArraySlice<Double>, user: Int?, userOffset: Double = 0,
+    package static func prediction(model: FactorMixture, state: ArraySlice<Double>, user: Int?, userOffset: Double = 0,
                            item: Int) -> Double {
         let q = model.factorCount
         let componentCount = model.componentCount

@@ -5,26 +5,46 @@ import Darwin
 #endif
 
 /// Predictions for rating records with a fitted model, speaking the file's ids:
-/// the rating of (user, item) is the observed one if the data has it, else the course's
-/// fill Σ_j p(j|u)·μ_ji. A user the data does not have gets p(j|u) = p_j (the E-step of a
-/// user with no ratings); an item the model was not fitted on cannot be predicted.
+/// the rating of (user, item) is the observed one if the data has it, else the model's:
+/// the course's fill Σ_j p(j|u)·μ_ji, or the factor family's prediction clipped to its
+/// training ratings' range (`FactorPredictor`). A user the data does not have gets the
+/// E-step of a user with no ratings (p(j|u) = p_j, and for the factor family a user
+/// offset of 0); an item the model was not fitted on cannot be predicted.
 package struct PairPredictor: Sendable {
+    /// The model and the data users' E-step results.
+    package enum Source: Sendable {
+        /// p(j|u), users × K.
+        case course(Mixture, posteriors: [Double])
+        /// The factor model with the data users' offsets, the kernels' states
+        /// (users × K(1 + q)), and the range predictions are clipped to.
+        case factor(FactorMixture, states: [Double], scale: RatingScale)
+    }
+
     /// The data's ratings with items renumbered to the model's columns.
     package let matrix: SparseRatingMatrix
     package let users: IdMap
     package let items: IdMap
-    package let mixture: Mixture
-    /// p(j|u), users × K.
-    package let posteriors: [Double]
+    package let source: Source
 
-    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
-        precondition(matrix.itemCount == mixture.itemCount && items.count == mixture.itemCount)
-        precondition(posteriors.count == matrix.userCount * mixture.componentCount && users.count == matrix.userCount)
+    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, source: Source) {
+        switch source {
+        case let .course(mixture, posteriors):
+            precondition(matrix.itemCount == mixture.itemCount && items.count == mixture.itemCount)
+            precondition(posteriors.count == matrix.userCount * mixture.componentCount)
+        case let .factor(model, states, _):
+            precondition(matrix.itemCount == model.itemCount && items.count == model.itemCount)
+            precondition(states.count == matrix.userCount * model.componentCount * (1 + model.factorCount))
+            precondition(model.offsets.userOffsets.count == matrix.userCount)
+        }
+        precondition(users.count == matrix.userCount)
         self.matrix = matrix
         self.users = users
         self.items = items
-        self.mixture = mixture
-        self.posteriors = posteriors
+        self.source = source
+    }
+
+    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
+        self.init(matrix: matrix, users: users, items: items, source: .course(mixture, posteriors: posteriors))
     }
 
     /// The table's ratings with each item renumbered to the model's column of the same id
@@ -76,12 +96,27 @@ package struct PairPredictor: Sendable {
     /// whether the user was in the data.
     package func predict(user: Int64, item: Int64) -> (prediction: Prediction, knownUser: Bool) {
         guard let column = items.index(of: item) else { return (.unknownItem, users.index(of: user) != nil) }
-        guard let row = users.index(of: user) else {
-            return (.predicted(mix(mixture.weights[...], column: column)), false)
-        }
+        guard let row = users.index(of: user) else { return (.predicted(predicted(row: nil, column: column)), false) }
         if let rating = observed(row: row, column: column) { return (.observed(rating), true) }
-        let componentCount = mixture.componentCount
-        return (.predicted(mix(posteriors[(row * componentCount)..<((row + 1) * componentCount)], column: column)), true)
+        return (.predicted(predicted(row: row, column: column)), true)
+    }
+
+    /// The model's prediction for the data's user `row` (nil: a user with no ratings).
+    func predicted(row: Int?, column: Int) -> Double {
+        switch source {
+        case let .course(mixture, posteriors):
+            guard let row else { return mix(mixture, mixture.weights[...], column: column) }
+            let componentCount = mixture.componentCount
+            return mix(mixture, posteriors[(row * componentCount)..<((row + 1) * componentCount)], column: column)
+        case let .factor(model, states, scale):
+            let width = model.componentCount * (1 + model.factorCount)
+            guard let row else {
+                let prior = model.weights + [Double](repeating: 0, count: model.componentCount * model.factorCount)
+                return scale.clip(FactorPredictor.prediction(model: model, state: prior[...], user: nil, item: column))
+            }
+            return scale.clip(FactorPredictor.prediction(model: model, state: states[(row * width)..<((row + 1) * width)],
+                                                         user: row, item: column))
+        }
     }
 
     /// The observed rating of (row, column), found by binary search in the sorted row.
@@ -95,7 +130,7 @@ package struct PairPredictor: Sendable {
         return low < matrix.rowStarts[row + 1] && matrix.items[low] == column ? matrix.ratings[low] : nil
     }
 
-    private func mix(_ weights: ArraySlice<Double>, column: Int) -> Double {
+    private func mix(_ mixture: Mixture, _ weights: ArraySlice<Double>, column: Int) -> Double {
         var prediction = 0.0
         for (j, weight) in zip(0..., weights) {
             prediction += weight * mixture.means[j * mixture.itemCount + column]
@@ -141,14 +176,19 @@ package struct PairPredictor: Sendable {
     /// by ascending id. The caller checks first that the result fits (`denseOutputProblem`).
     package func writeDenseMatrix(to outPath: String) throws(MixFillError) {
         let stream = try AtomicOutputStream(path: outPath)
-        let componentCount = mixture.componentCount
-        let itemCount = mixture.itemCount
+        let itemCount = items.count
         var row = [Double](repeating: 0, count: itemCount)
         for user in 0..<matrix.userCount {
-            for column in 0..<itemCount { row[column] = 0 }
-            for j in 0..<componentCount {
-                let posterior = posteriors[user * componentCount + j]
-                for column in 0..<itemCount { row[column] += posterior * mixture.means[j * itemCount + column] }
+            switch source {
+            case let .course(mixture, posteriors):
+                let componentCount = mixture.componentCount
+                for column in 0..<itemCount { row[column] = 0 }
+                for j in 0..<componentCount {
+                    let posterior = posteriors[user * componentCount + j]
+                    for column in 0..<itemCount { row[column] += posterior * mixture.means[j * itemCount + column] }
+                }
+            case .factor:
+                for column in 0..<itemCount { row[column] = predicted(row: user, column: column) }
             }
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                 row[matrix.items[position]] = matrix.ratings[position]

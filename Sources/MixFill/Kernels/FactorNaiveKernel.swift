@@ -90,16 +90,16 @@ final class FactorNaiveKernel: StatisticsKernel {
 
 /// One user's E-step under a factor mixture, straight from the formulas (`FactorNaiveKernel`;
 /// also the fold-in of a user given by their ratings).
-struct FactorUserState {
+package struct FactorUserState {
     /// p(j|u), K values.
-    var posteriors: [Double]
+    package var posteriors: [Double]
     /// z̄_j, K × q row-major.
-    var factorMeans: [Double]
+    package var factorMeans: [Double]
     /// A⁻¹, q × q row-major.
-    var factorCovariance: [Double]
-    var logLikelihood: Double
+    package var factorCovariance: [Double]
+    package var logLikelihood: Double
 
-    init(_ model: FactorMixture, items: [Int], residuals: [Double]) {
+    package init(_ model: FactorMixture, items: [Int], residuals: [Double]) {
         let q = model.factorCount
         let componentCount = model.componentCount
         let dimension = model.dimension

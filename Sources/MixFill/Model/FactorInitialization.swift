@@ -51,4 +51,123 @@ package enum FactorInitialization {
         for _ in 0..<itemCount { all += one }
         return all
     }
+
+    /// A K-component start from a one-component fit `single` and its users' states (p, z̄):
+    /// the users' factor means z̄_u clustered by k-means (k-means++ seeding from
+    /// SplitMix64(`seed`), then Lloyd steps until no user moves, at most 50), component j's
+    /// mean m_j = m + W̄·c_j for cluster centre c_j (the single component's mean moved along
+    /// the loadings to where those users' tastes lie), π_j the cluster's share. W̄, σ² and
+    /// the loadings' posterior covariance are kept; each new mean gets the single mean's
+    /// variance and no covariance with the loadings or the other means (a block-diagonal Σ,
+    /// so positive definite; the first M-step sets it properly). Random starts of the means
+    /// instead end in nearly uniform weights, and K-means starts score better.
+    package static func clustered(_ single: FactorMixture, states: [Double], componentCount: Int, seed: UInt64) -> FactorMixture {
+        precondition(single.componentCount == 1, "a start from one component")
+        let q = single.factorCount
+        let d = single.itemCount
+        let userCount = states.count / (1 + q)
+        let points = (0..<userCount).map { user in Array(states[(user * (1 + q) + 1)..<((user + 1) * (1 + q))]) }
+        let centres = kMeans(points, clusters: componentCount, dimension: q, seed: seed)
+        var counts = [Double](repeating: 0, count: componentCount)
+        for point in points { counts[nearest(point, centres)] += 1 }
+        let total = counts.reduce(0, +)
+        let weights = counts.map { max($0, 1) / (total + Double(componentCount)) }
+        let weightTotal = weights.reduce(0, +)
+
+        var means = [Double](repeating: 0, count: d * componentCount)
+        // Without factors there is nothing to cluster: the means start apart by small
+        // random steps instead (identical means would stay identical).
+        var jitter = SplitMix64(seed: seed)
+        for item in 0..<d {
+            for j in 0..<componentCount {
+                var value = single.means[item]
+                for r in 0..<q { value += single.loadings[item * q + r] * centres[j][r] }
+                means[item * componentCount + j] = q == 0 ? value + 0.1 * jitter.nextGaussian() : value
+            }
+        }
+        let oldDimension = q + 1
+        let newDimension = q + componentCount
+        var covariances = [Double](repeating: 0, count: d * SmallMatrices.packedCount(newDimension))
+        for item in 0..<d {
+            let old = item * SmallMatrices.packedCount(oldDimension)
+            let new = item * SmallMatrices.packedCount(newDimension)
+            for r in 0..<q {
+                for c in r..<q {
+                    covariances[new + SmallMatrices.packedIndex(r, c, newDimension)] = single.covariances[old + SmallMatrices.packedIndex(r, c, oldDimension)]
+                }
+            }
+            let meanVariance = single.covariances[old + SmallMatrices.packedIndex(q, q, oldDimension)]
+            for j in 0..<componentCount {
+                covariances[new + SmallMatrices.packedIndex(q + j, q + j, newDimension)] = meanVariance
+            }
+        }
+        return FactorMixture(componentCount: componentCount, factorCount: q, itemCount: d, offsets: single.offsets,
+                             priors: single.priors, loadings: single.loadings, means: means, covariances: covariances,
+                             noiseVariance: single.noiseVariance, weights: weights.map { $0 / weightTotal })
+    }
+
+    /// k-means++ then Lloyd's algorithm; with no factors (q = 0) every centre is empty.
+    static func kMeans(_ points: [[Double]], clusters: Int, dimension: Int, seed: UInt64) -> [[Double]] {
+        guard dimension > 0, !points.isEmpty else { return [[Double]](repeating: [], count: clusters) }
+        var random = SplitMix64(seed: seed)
+        var centres = [points[random.nextInt(below: points.count)]]
+        var distances = points.map { squaredDistance($0, centres[0]) }
+        while centres.count < clusters {
+            let total = distances.reduce(0, +)
+            var chosen = random.nextInt(below: points.count)
+            if total > 0 {
+                var target = random.nextUniform() * total
+                for (index, distance) in distances.enumerated() {
+                    target -= distance
+                    if target < 0 {
+                        chosen = index
+                        break
+                    }
+                }
+            }
+            centres.append(points[chosen])
+            for index in points.indices { distances[index] = min(distances[index], squaredDistance(points[index], points[chosen])) }
+        }
+        var assignment = [Int](repeating: -1, count: points.count)
+        for _ in 0..<50 {
+            var moved = false
+            for index in points.indices {
+                let cluster = nearest(points[index], centres)
+                if cluster != assignment[index] {
+                    assignment[index] = cluster
+                    moved = true
+                }
+            }
+            if !moved { break }
+            var sums = [[Double]](repeating: [Double](repeating: 0, count: dimension), count: clusters)
+            var sizes = [Double](repeating: 0, count: clusters)
+            for (index, cluster) in assignment.enumerated() {
+                sizes[cluster] += 1
+                for r in 0..<dimension { sums[cluster][r] += points[index][r] }
+            }
+            for cluster in 0..<clusters where sizes[cluster] > 0 {
+                centres[cluster] = sums[cluster].map { $0 / sizes[cluster] }
+            }
+        }
+        return centres
+    }
+
+    static func nearest(_ point: [Double], _ centres: [[Double]]) -> Int {
+        var best = 0
+        var bestDistance = Double.infinity
+        for (index, centre) in centres.enumerated() {
+            let distance = squaredDistance(point, centre)
+            if distance < bestDistance {
+                best = index
+                bestDistance = distance
+            }
+        }
+        return best
+    }
+
+    static func squaredDistance(_ a: [Double], _ b: [Double]) -> Double {
+        var sum = 0.0
+        for index in a.indices { sum += (a[index] - b[index]) * (a[index] - b[index]) }
+        return sum
+    }
 }

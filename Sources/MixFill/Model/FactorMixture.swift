@@ -99,3 +99,26 @@ public struct FactorMixture: Sendable, Equatable {
         index < factorCount ? priors.loadings : priors.means
     }
 }
+
+extension FactorMixture {
+    /// This model with user offsets for the users of `matrix` (the same items), each
+    /// b_u = Σ (x_ui − μ₀ − b_i) / (λ_u + n_u): the bias baseline's user step with the
+    /// items' offsets fixed, as a new user is folded in. For data other than the training
+    /// data, whose users the saved offsets do not describe.
+    package func refittingUserOffsets(to matrix: SparseRatingMatrix,
+                                      userPrior: Double = BiasBaseline.defaultUserRegularisation) -> FactorMixture {
+        precondition(matrix.itemCount == itemCount, "data with the model's items")
+        var userOffsets = [Double](repeating: 0, count: matrix.userCount)
+        for user in 0..<matrix.userCount {
+            var sum = 0.0
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                sum += matrix.ratings[position] - offsets.globalMean - offsets.itemOffsets[matrix.items[position]]
+            }
+            let count = Double(matrix.ratingCount(ofUser: user))
+            userOffsets[user] = count > 0 ? sum / (userPrior + count) : 0
+        }
+        var copy = self
+        copy.offsets.userOffsets = userOffsets
+        return copy
+    }
+}

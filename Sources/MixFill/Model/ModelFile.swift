@@ -16,11 +16,22 @@ import Foundation
 /// format). Version 1 files are still read: their ids are indices and they have no
 /// `training` record. Readers refuse a version newer than theirs (with a message saying
 /// so) rather than guess at fields they do not know.
+///
+/// Version 3 holds the factor family (`"family": "mppca"`, see `FactorModelDocument`);
+/// course models are still written as version 2, so older readers keep reading them.
 public struct ModelFile: Sendable, Equatable {
-    public static let currentVersion = 2
+    public static let currentVersion = 3
     public static let formatName = "mixfill-model"
 
-    public var mixture: Mixture
+    /// The fitted parameters, of either family.
+    public enum Parameters: Sendable, Equatable {
+        case course(Mixture)
+        case factor(FactorMixture)
+    }
+
+    public var parameters: Parameters
+    /// The final objective: the course model's log-likelihood, the factor family's evidence
+    /// lower bound.
     public var logLikelihood: Double
     public var seed: UInt32
     public var iterations: Int
@@ -29,12 +40,28 @@ public struct ModelFile: Sendable, Equatable {
     public var observedCount: Int
     /// The training data's record; nil in version 1 files.
     public var training: TrainingDataRecord?
+    /// How a factor model's hyperparameters were chosen (informational; nil for the course).
+    public var tuning: FactorTuning?
 
     public init(mixture: Mixture, logLikelihood: Double, seed: UInt32, iterations: Int, converged: Bool,
                 userCount: Int, observedCount: Int, training: TrainingDataRecord? = nil) {
-        precondition(training.map { $0.users.count == userCount && $0.items.count == mixture.itemCount } ?? true,
+        self.init(parameters: .course(mixture), logLikelihood: logLikelihood, seed: seed, iterations: iterations,
+                  converged: converged, userCount: userCount, observedCount: observedCount, training: training)
+    }
+
+    public init(parameters: Parameters, logLikelihood: Double, seed: UInt32, iterations: Int, converged: Bool,
+                userCount: Int, observedCount: Int, training: TrainingDataRecord? = nil, tuning: FactorTuning? = nil) {
+        let items: Int
+        switch parameters {
+        case let .course(mixture): items = mixture.itemCount
+        case let .factor(model):
+            items = model.itemCount
+            precondition(model.offsets.userOffsets.count == userCount, "one user offset per training user")
+        }
+        precondition(training.map { $0.users.count == userCount && $0.items.count == items } ?? true,
                      "the training record's id maps must match the model's shape")
-        self.mixture = mixture
+        self.parameters = parameters
+        self.tuning = tuning
         self.logLikelihood = logLikelihood
         self.seed = seed
         self.iterations = iterations
@@ -47,8 +74,40 @@ public struct ModelFile: Sendable, Equatable {
     /// The training users' ids (indices in version 1 files).
     public var users: IdMap { training?.users ?? .identity(userCount) }
     /// The items' ids (indices in version 1 files).
-    public var items: IdMap { training?.items ?? .identity(mixture.itemCount) }
+    public var items: IdMap { training?.items ?? .identity(itemCount) }
 
+    public var family: ModelFamily {
+        if case .factor = parameters { return .mppca }
+        return .course
+    }
+
+    /// The course model's mixture (nil for a factor model).
+    public var mixture: Mixture? {
+        if case let .course(mixture) = parameters { return mixture }
+        return nil
+    }
+
+    /// The factor model (nil for a course model).
+    public var factorMixture: FactorMixture? {
+        if case let .factor(model) = parameters { return model }
+        return nil
+    }
+
+    public var itemCount: Int {
+        switch parameters {
+        case let .course(mixture): return mixture.itemCount
+        case let .factor(model): return model.itemCount
+        }
+    }
+
+    public var componentCount: Int {
+        switch parameters {
+        case let .course(mixture): return mixture.componentCount
+        case let .factor(model): return model.componentCount
+        }
+    }
+
+    /// The training data's record as files spell it (the `data` object).
     struct Shape: Codable {
         var users: Int
         var items: Int
@@ -80,11 +139,17 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     public func encoded() throws(MixFillError) -> [UInt8] {
+        let mixture: Mixture
+        switch parameters {
+        case let .course(course): mixture = course
+        case let .factor(model): return try FactorModelDocument.encode(self, model)
+        }
         let k = mixture.componentCount
         let d = mixture.itemCount
         let document = Document(
-            // Without a training record there is nothing version 2 adds: write version 1.
-            format: Self.formatName, version: training == nil ? 1 : Self.currentVersion, k: k, d: d,
+            // Without a training record there is nothing version 2 adds: write version 1. Course
+            // models need nothing version 3 added either (the factor family's form).
+            format: Self.formatName, version: training == nil ? 1 : 2, k: k, d: d,
             weights: mixture.weights, variances: mixture.variances,
             means: (0..<k).map { Array(mixture.mean($0)) },
             log_likelihood: logLikelihood, seed: seed, iterations: iterations, converged: converged,
@@ -113,7 +178,7 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     public static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> ModelFile {
-        struct Header: Decodable { var format: String?; var version: Int? }
+        struct Header: Decodable { var format: String?; var version: Int?; var family: String? }
         let decoder = JSONDecoder()
         let header: Header
         do {
@@ -126,6 +191,12 @@ public struct ModelFile: Sendable, Equatable {
         }
         guard version <= currentVersion else {
             throw .badFile(file: name, message: "model format version \(version) is newer than this MixFill reads (\(currentVersion)); upgrade MixFill")
+        }
+        if let family = header.family, family != ModelFamily.course.rawValue {
+            guard family == ModelFamily.mppca.rawValue, version >= 3 else {
+                throw .badFile(file: name, message: "model family \"\(DenseMatrixReader.printable(family))\" is not one this MixFill reads (course, mppca); give a file written by `mixfill fit --model-out`")
+            }
+            return try FactorModelDocument.decode(bytes, name: name)
         }
         let document: Document
         do {
@@ -158,7 +229,8 @@ public struct ModelFile: Sendable, Equatable {
         for (field, value) in [("users", document.data.users), ("observed", document.data.observed)] where value < 0 {
             throw .badFile(file: name, message: "\"data\".\"\(field)\" is \(value); it must be a count, 0 or more (the training data's \(field == "users" ? "users" : "observed ratings")); refit and write the model again")
         }
-        let training = version >= 2 ? try trainingRecord(document, name: name) : nil
+        let training = version >= 2 ? try trainingRecord(document.data, userIds: document.user_ids, itemIds: document.item_ids,
+                                                         itemCount: d, name: name) : nil
         return ModelFile(mixture: mixture, logLikelihood: document.log_likelihood, seed: document.seed,
                          iterations: document.iterations, converged: document.converged,
                          userCount: document.data.users, observedCount: document.data.observed,
@@ -166,14 +238,14 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     /// The version 2 fields, checked for consistency with the model's shape.
-    private static func trainingRecord(_ document: Document, name: String) throws(MixFillError) -> TrainingDataRecord {
-        let data = document.data
+    static func trainingRecord(_ data: Shape, userIds: [Int64]?, itemIds: [Int64]?, itemCount: Int,
+                               name: String) throws(MixFillError) -> TrainingDataRecord {
         guard let format = data.format, let fingerprint = data.fingerprint, let minimum = data.rating_min,
               let maximum = data.rating_max, let mean = data.rating_mean, let counts = data.item_rating_counts else {
             throw .badFile(file: name, message: "version 2 model file lacks its training data record (\"data\" needs format, fingerprint, rating_min, rating_max, rating_mean, item_rating_counts); refit and write it again")
         }
         guard minimum.isFinite, maximum.isFinite, minimum <= maximum, mean.isFinite,
-              counts.count == document.d, counts.allSatisfy({ $0 >= 0 }) else {
+              counts.count == itemCount, counts.allSatisfy({ $0 >= 0 }) else {
             throw .badFile(file: name, message: "model's training data record is inconsistent (rating range, mean or item_rating_counts); refit and write it again")
         }
         func map(_ ids: [Int64]?, count: Int, what: String) throws(MixFillError) -> IdMap {
@@ -185,17 +257,28 @@ public struct ModelFile: Sendable, Equatable {
         }
         return TrainingDataRecord(
             path: data.path, format: format, fingerprint: fingerprint,
-            users: try map(document.user_ids, count: data.users, what: "user"),
-            items: try map(document.item_ids, count: document.d, what: "item"),
+            users: try map(userIds, count: data.users, what: "user"),
+            items: try map(itemIds, count: itemCount, what: "item"),
             ratingScale: RatingScale(minimum: minimum, maximum: maximum), ratingMean: mean, itemRatingCounts: counts)
     }
 
-    private static func describe(_ error: Error) -> String {
+    static func describe(_ error: Error) -> String {
         switch error {
         case let DecodingError.keyNotFound(key, _): return "missing \"\(key.stringValue)\""
         case let DecodingError.typeMismatch(_, context), let DecodingError.valueNotFound(_, context):
             return "bad value at \(context.codingPath.map(\.stringValue).joined(separator: "."))"
         default: return "unreadable"
         }
+    }
+}
+
+extension ModelFile.Shape {
+    /// The record of `file`'s training data.
+    init(_ file: ModelFile) {
+        let training = file.training
+        self.init(users: file.userCount, items: file.itemCount, observed: file.observedCount,
+                  path: training?.path, format: training?.format, fingerprint: training?.fingerprint,
+                  rating_min: training?.ratingScale.minimum, rating_max: training?.ratingScale.maximum,
+                  rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts)
     }
 }

@@ -17,6 +17,12 @@ import MixFill
 /// Predictions are clipped to the training ratings' range. Version 1 model files record
 /// neither that range nor per-item counts: their predictions are not clipped and their
 /// item fallback is the weighted mean of all means, Σ_j p_j·(1/d)Σ_i μ_ji.
+///
+/// A user's "posterior" here is the state predictions need, per family: the course model's
+/// p(j|u) (K values); the factor family's [b_u, p(j|u), z̄_j(u)] (1 + K + K·q values: the
+/// user offset, the components' posteriors, their factor means), so a folded-in user's
+/// offset, fitted from their ratings given the items' offsets, travels with the rest.
+/// `componentPosterior` gives the p(j|u) part either way.
 package struct ModelServer: Sendable {
     package enum Basis: String, Sendable, CaseIterable {
         case training
@@ -44,14 +50,13 @@ package struct ModelServer: Sendable {
     package let fallback: Double
     /// Training ratings per item; nil for version 1 files.
     package let itemRatingCounts: [Int]?
-    private let terms: ComponentTerms
+    private let terms: ComponentTerms?
     private var trainingPosteriors: [Double]?
     private var foldedIn: [Int64: [Double]] = [:]
 
     package init(model: ModelFile) {
         self.model = model
-        terms = ComponentTerms(model.mixture)
-        let mixture = model.mixture
+        terms = model.mixture.map(ComponentTerms.init)
         if let training = model.training {
             scale = training.ratingScale
             fallback = training.ratingMean
@@ -59,18 +64,51 @@ package struct ModelServer: Sendable {
         } else {
             scale = nil
             var total = 0.0
-            for j in 0..<mixture.componentCount {
-                total += mixture.weights[j] * mixture.mean(j).reduce(0, +) / Double(mixture.itemCount)
+            if let mixture = model.mixture {
+                for j in 0..<mixture.componentCount {
+                    total += mixture.weights[j] * mixture.mean(j).reduce(0, +) / Double(mixture.itemCount)
+                }
             }
             fallback = total
             itemRatingCounts = nil
         }
     }
 
-    /// The training users' posteriors, users × K in training index order.
+    /// Values per user in a state (see the type's documentation).
+    package var stateWidth: Int {
+        switch model.parameters {
+        case let .course(mixture): return mixture.componentCount
+        case let .factor(factor): return 1 + factor.componentCount * (1 + factor.factorCount)
+        }
+    }
+
+    /// The p(j|u) part of a state.
+    package func componentPosterior(_ state: [Double]) -> [Double] {
+        switch model.parameters {
+        case .course: return state
+        case let .factor(factor): return Array(state[1..<(1 + factor.componentCount)])
+        }
+    }
+
+    /// The training users' E-step results in training index order: the course model's
+    /// posteriors (users × K) or the factor kernels' states (users × K(1 + q)), which get
+    /// each user's offset put in front.
     package mutating func attachTrainingPosteriors(_ posteriors: [Double]) {
-        precondition(posteriors.count == model.userCount * model.mixture.componentCount)
-        trainingPosteriors = posteriors
+        switch model.parameters {
+        case let .course(mixture):
+            precondition(posteriors.count == model.userCount * mixture.componentCount)
+            trainingPosteriors = posteriors
+        case let .factor(factor):
+            let width = factor.componentCount * (1 + factor.factorCount)
+            precondition(posteriors.count == model.userCount * width)
+            var states = [Double]()
+            states.reserveCapacity(model.userCount * (1 + width))
+            for user in 0..<model.userCount {
+                states.append(factor.offsets.userOffsets[user])
+                states.append(contentsOf: posteriors[(user * width)..<((user + 1) * width)])
+            }
+            trainingPosteriors = states
+        }
     }
 
     package var hasTrainingPosteriors: Bool { trainingPosteriors != nil }
@@ -80,9 +118,34 @@ package struct ModelServer: Sendable {
     /// also a training user's. Returns the posterior.
     @discardableResult
     package mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
-        let posterior = UserPosterior.compute(model.mixture, terms: terms, ratings: ratings).posterior
-        foldedIn[user] = posterior
-        return posterior
+        let state: [Double]
+        switch model.parameters {
+        case let .course(mixture):
+            state = UserPosterior.compute(mixture, terms: terms ?? ComponentTerms(mixture), ratings: ratings).posterior
+        case let .factor(factor):
+            state = Self.foldIn(factor, ratings: ratings)
+        }
+        foldedIn[user] = state
+        return state
+    }
+
+    /// A new user's state under a factor model: their offset b_u = Σ (r − μ₀ − b_i) / (λ_u + n),
+    /// the bias baseline's user step with the items' offsets fixed, then one E-step over
+    /// the ratings centred by it (the mixture unchanged). No ratings: b_u = 0, p = π, z̄ = 0.
+    static func foldIn(_ factor: FactorMixture, ratings: [(item: Int, rating: Double)]) -> [Double] {
+        var prior = [0] + factor.weights + [Double](repeating: 0, count: factor.componentCount * factor.factorCount)
+        guard !ratings.isEmpty else { return prior }
+        var sum = 0.0
+        for (item, rating) in ratings { sum += rating - factor.offsets.globalMean - factor.offsets.itemOffsets[item] }
+        let offset = sum / (BiasBaseline.defaultUserRegularisation + Double(ratings.count))
+        let items = ratings.map(\.item)
+        let residuals = ratings.map { $0.rating - factor.offsets.globalMean - offset - factor.offsets.itemOffsets[$0.item] }
+        let user = FactorUserState(factor, items: items, residuals: residuals)
+        guard user.logLikelihood.isFinite, user.posteriors.allSatisfy(\.isFinite), user.factorMeans.allSatisfy(\.isFinite) else {
+            prior[0] = offset
+            return prior
+        }
+        return [offset] + user.posteriors + user.factorMeans
     }
 
     /// Whether `user` was folded in.
@@ -99,11 +162,14 @@ package struct ModelServer: Sendable {
     /// user without attached training posteriors is answered from the prior.
     package func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
         if let folded = foldedIn[user] { return (folded, .foldIn) }
-        let componentCount = model.mixture.componentCount
+        let width = stateWidth
         if let index = model.users.index(of: user), let trainingPosteriors {
-            return (Array(trainingPosteriors[(index * componentCount)..<((index + 1) * componentCount)]), .training)
+            return (Array(trainingPosteriors[(index * width)..<((index + 1) * width)]), .training)
         }
-        return (model.mixture.weights, .prior)
+        switch model.parameters {
+        case let .course(mixture): return (mixture.weights, .prior)
+        case let .factor(factor): return (Self.foldIn(factor, ratings: []), .prior)
+        }
     }
 
     /// The prediction for item index `item` under `posterior` (unclipped), or nil when the
@@ -111,12 +177,16 @@ package struct ModelServer: Sendable {
     @inline(__always)
     package func score(posterior: [Double], item: Int) -> Double? {
         if let itemRatingCounts, itemRatingCounts[item] == 0 { return nil }
-        let mixture = model.mixture
-        var prediction = 0.0
-        for j in 0..<mixture.componentCount {
-            prediction += posterior[j] * mixture.means[j * mixture.itemCount + item]
+        switch model.parameters {
+        case let .course(mixture):
+            var prediction = 0.0
+            for j in 0..<mixture.componentCount {
+                prediction += posterior[j] * mixture.means[j * mixture.itemCount + item]
+            }
+            return prediction
+        case let .factor(factor):
+            return FactorPredictor.prediction(model: factor, state: posterior[1...], user: nil, userOffset: posterior[0], item: item)
         }
-        return prediction
     }
 
     package func clip(_ value: Double) -> Double {
@@ -141,7 +211,7 @@ package struct ModelServer: Sendable {
     /// lower item index.
     package func recommend(posterior: [Double], excluding excluded: Set<Int>, top: Int, minimumRatings: Int) -> [Recommendation] {
         var candidates = [Recommendation]()
-        for item in 0..<model.mixture.itemCount where !excluded.contains(item) {
+        for item in 0..<model.itemCount where !excluded.contains(item) {
             if let itemRatingCounts, itemRatingCounts[item] < minimumRatings { continue }
             guard let value = score(posterior: posterior, item: item) else { continue }
             candidates.append(Recommendation(item: item, score: value, rating: clip(value)))
@@ -159,19 +229,26 @@ package struct ModelServer: Sendable {
     /// only with a strictly higher score, so ties still go to the lower item index)
     /// instead of sorting every item. `excluded` lists item indices in ascending order
     /// (a user's row of the training data).
-    public func recommend(posterior: [Double], excludingAscending excluded: [Int], top: Int, minimumRatings: Int,
-                          scores: inout [Double]) -> [Recommendation] {
-        let mixture = model.mixture
-        let itemCount = mixture.itemCount
+    package func recommend(posterior: [Double], excludingAscending excluded: [Int], top: Int, minimumRatings: Int,
+                           scores: inout [Double]) -> [Recommendation] {
+        let itemCount = model.itemCount
         if scores.count != itemCount { scores = [Double](repeating: 0, count: itemCount) }
-        scores.withUnsafeMutableBufferPointer { scores in
-            mixture.means.withUnsafeBufferPointer { means in
-                for item in 0..<itemCount { scores[item] = 0 }
-                for j in 0..<mixture.componentCount {
-                    let weight = posterior[j]
-                    let row = j * itemCount
-                    for item in 0..<itemCount { scores[item] += weight * means[row + item] }
+        switch model.parameters {
+        case let .course(mixture):
+            scores.withUnsafeMutableBufferPointer { scores in
+                mixture.means.withUnsafeBufferPointer { means in
+                    for item in 0..<itemCount { scores[item] = 0 }
+                    for j in 0..<mixture.componentCount {
+                        let weight = posterior[j]
+                        let row = j * itemCount
+                        for item in 0..<itemCount { scores[item] += weight * means[row + item] }
+                    }
                 }
+            }
+        case let .factor(factor):
+            for item in 0..<itemCount {
+                scores[item] = FactorPredictor.prediction(model: factor, state: posterior[1...], user: nil,
+                                                          userOffset: posterior[0], item: item)
             }
         }
         var best = [Recommendation]()

@@ -1,0 +1,407 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The factor family's hyperparameters as the user gave them; nil means "choose from the
+/// training ratings" (`FactorFitter.tune`).
+public struct FactorSettings: Sendable, Hashable {
+    /// q, the latent factors.
+    public var factorCount: Int?
+    /// K, the components.
+    public var componentCount: Int?
+    /// λ_W, the loadings' prior precision.
+    public var loadingsPrior: Double?
+    /// λ_m, the component means' prior precision.
+    public var meansPrior: Double?
+
+    public init(factorCount: Int? = nil, componentCount: Int? = nil, loadingsPrior: Double? = nil, meansPrior: Double? = nil) {
+        self.factorCount = factorCount
+        self.componentCount = componentCount
+        self.loadingsPrior = loadingsPrior
+        self.meansPrior = meansPrior
+    }
+
+    /// λ_m when not given: the bias baseline's item regularisation (`BiasBaseline`), the
+    /// same pull towards the offsets for an item's component means as for its offset.
+    public static let defaultMeansPrior = BiasBaseline.defaultItemRegularisation
+    /// The q values tried when q is not given: the first for the path of priors, the
+    /// others at the prior it chose.
+    public static let factorCandidates = [10, 20]
+    /// The K values tried when K is not given.
+    public static let componentCandidates = [1, 2]
+}
+
+/// The hyperparameters a factor fit used, and how the ones not given were chosen.
+public struct FactorTuning: Sendable, Equatable {
+    /// One point of the path of loading priors: its inner held-out RMSE.
+    public struct Point: Sendable, Equatable {
+        public var loadingsPrior: Double
+        public var rootMeanSquareError: Double
+        public var iterations: Int
+
+        public init(loadingsPrior: Double, rootMeanSquareError: Double, iterations: Int) {
+            self.loadingsPrior = loadingsPrior
+            self.rootMeanSquareError = rootMeanSquareError
+            self.iterations = iterations
+        }
+    }
+
+    public var factorCount: Int
+    public var componentCount: Int
+    public var priors: FactorPriors
+    /// λ_crit, the prior above which the loadings vanish (when the path was walked).
+    public var criticalPrior: Double?
+    /// The path of λ_W, strongest first (empty when λ_W was given).
+    public var path: [Point]
+    /// Inner held-out RMSE of each q and K tried (at the chosen prior).
+    public var factorCountErrors: [Int: Double]
+    public var componentCountErrors: [Int: Double]
+    /// Training ratings held out for the choice (0 when everything was given).
+    public var heldOutRatings: Int
+
+    /// Every hyperparameter given: nothing was chosen.
+    public init(given factorCount: Int, componentCount: Int, priors: FactorPriors) {
+        self.factorCount = factorCount
+        self.componentCount = componentCount
+        self.priors = priors
+        criticalPrior = nil
+        path = []
+        factorCountErrors = [:]
+        componentCountErrors = [:]
+        heldOutRatings = 0
+    }
+}
+
+/// Fits the factor family: chooses the hyperparameters not given from the training ratings
+/// alone, then fits every seed at them.
+///
+/// The choice (`tune`), on an inner split of the training ratings (10% held out by numpy's
+/// permutation with seed 0, as `HeldOutSplits` draws them):
+///
+/// 1. λ_crit, the critical loading prior: the largest λ_W at which W = 0 is not a stable
+///    fixed point of EM. Linearising one M-step at W = 0 (m and σ² at their W = 0 optimum,
+///    R the residuals after m) gives w ← D⁻¹RᵀR w/σ² with D = diag(n_i + σ²λ_W), unstable
+///    while the top eigenvalue of D^{-½}RᵀR D^{-½}/σ² exceeds 1; that eigenvalue falls as
+///    λ_W grows, so λ_crit is found by bisection on log λ_W (power iteration inside). It
+///    scales the path to the data: an item's prior weighs like λ_W·σ² ratings.
+/// 2. A path λ_W = λ_crit·2^{−k}, k = 1, 2, …, 12, at q = 10, each fit warm-started from the
+///    previous one and scored on the inner held-out ratings; it stops after two rises in a
+///    row and keeps the best. Starting below λ_crit matters: from a stronger prior EM sits
+///    at W = 0 and never leaves.
+/// 3. The other q (20) and then K = 2 at the chosen prior, kept where they score better.
+///
+/// The final fit is on all the training ratings (new offsets), from random loadings for
+/// K = 1, and for K > 1 from the K = 1 fit with the users' factor means clustered by k-means.
+package struct FactorFitter {
+    package var engine: Engine
+    /// The final fits' stopping rule.
+    package var rule: StoppingRule
+    package var settings: FactorSettings
+
+    /// Held-out share of the training ratings for the choice.
+    package static let innerHoldout = 0.1
+    /// The path's fits stop at this relative change or iteration count: they only rank priors.
+    package static let pathRule = StoppingRule(relativeTolerance: 1e-5, maxIterations: 100)
+    package static let pathLength = 12
+    package static let pathPatience = 2
+
+    package init(engine: Engine, rule: StoppingRule = StoppingRule(), settings: FactorSettings) {
+        self.engine = engine
+        self.rule = rule
+        self.settings = settings
+    }
+
+    // MARK: Choosing the hyperparameters
+
+    /// The hyperparameters for `matrix` (training ratings): those given, and the others
+    /// chosen on an inner split of it.
+    package func tune(_ matrix: SparseRatingMatrix) throws(MixFillError) -> FactorTuning {
+        let meansPrior = settings.meansPrior ?? FactorSettings.defaultMeansPrior
+        if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
+            return FactorTuning(given: q, componentCount: k, priors: FactorPriors(loadings: loadings, means: meansPrior))
+        }
+        let heldOutCount = HeldOutSplits.holdoutCount(matrix.observedCount, fraction: Self.innerHoldout)
+        guard heldOutCount >= 1, heldOutCount < matrix.observedCount else {
+            throw .runtime(message: "\(matrix.observedCount) training ratings are too few to choose the factor model's settings from; give --factors, -k and --prior-loadings")
+        }
+        let order = HeldOutSplits.permutation(count: matrix.observedCount, seed: 0)
+        var heldOut = [Bool](repeating: false, count: matrix.observedCount)
+        for position in order.prefix(heldOutCount) { heldOut[position] = true }
+        let (inner, validation) = matrix.splitting(heldOut: heldOut)
+        let offsets = RatingOffsets(BiasBaseline(matrix: inner))
+        let scale = RatingScale(of: (0..<inner.observedCount).lazy.map { inner.ratings[$0] })
+            ?? RatingScale(minimum: -.infinity, maximum: .infinity)
+        let input = RatingInput(inner)
+        let loop = engine.factorLoop(for: input, rule: Self.pathRule)
+        func score(_ model: FactorMixture) throws(MixFillError) -> Double {
+            let states = try loop.userStates(model).states
+            let predictor = FactorPredictor(model: model, states: states, scale: scale)
+            return AccuracyMetrics.score(predictor, on: validation, scale: scale).rootMeanSquareError
+        }
+        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+
+        var tuning = FactorTuning(given: firstFactors, componentCount: 1,
+                                  priors: FactorPriors(loadings: settings.loadingsPrior ?? 0, means: meansPrior))
+        tuning.heldOutRatings = validation.count
+        var best: FactorMixture
+        if let loadings = settings.loadingsPrior {
+            let model = try run(loop, from: FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: firstFactors, componentCount: 1,
+                                                                        priors: FactorPriors(loadings: loadings, means: meansPrior), seed: 0)).model
+            tuning.factorCountErrors[firstFactors] = try score(model)
+            best = model
+        } else {
+            let critical = Self.criticalPrior(inner, offsets: offsets, meansPrior: meansPrior)
+            tuning.criticalPrior = critical
+            var previousError = Double.infinity
+            var rises = 0
+            var current: FactorMixture?
+            var bestError = Double.infinity
+            var bestModel: FactorMixture?
+            for step in 1...Self.pathLength {
+                let prior = FactorPriors(loadings: critical * pow(2, -Double(step)), means: meansPrior)
+                let start = current.map { Self.withPriors($0, prior) }
+                    ?? FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: firstFactors, componentCount: 1,
+                                                   priors: prior, seed: 0)
+                let result = try run(loop, from: start)
+                current = result.model
+                let error = try score(result.model)
+                tuning.path.append(.init(loadingsPrior: prior.loadings, rootMeanSquareError: error, iterations: result.iterations))
+                if error < bestError {
+                    bestError = error
+                    bestModel = result.model
+                }
+                rises = error > previousError ? rises + 1 : 0
+                previousError = error
+                if rises >= Self.pathPatience { break }
+            }
+            guard let chosen = bestModel else { throw .runtime(message: "the path of loading priors ran no fit") }
+            best = chosen
+            tuning.priors = chosen.priors
+            tuning.factorCountErrors[firstFactors] = bestError
+        }
+        if settings.factorCount == nil {
+            for q in FactorSettings.factorCandidates.dropFirst() {
+                let model = try run(loop, from: FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: q, componentCount: 1,
+                                                                            priors: tuning.priors, seed: 0)).model
+                let error = try score(model)
+                tuning.factorCountErrors[q] = error
+                if error < tuning.factorCountErrors[tuning.factorCount] ?? .infinity {
+                    tuning.factorCount = q
+                    best = model
+                }
+            }
+        }
+        if let k = settings.componentCount {
+            tuning.componentCount = k
+        } else {
+            tuning.componentCountErrors[1] = tuning.factorCountErrors[tuning.factorCount]
+            for k in FactorSettings.componentCandidates where k > 1 {
+                let states = try loop.userStates(best).states
+                let model = try run(loop, from: FactorInitialization.clustered(best, states: states, componentCount: k, seed: 0)).model
+                let error = try score(model)
+                tuning.componentCountErrors[k] = error
+                if error < tuning.componentCountErrors[tuning.componentCount] ?? .infinity {
+                    tuning.componentCount = k
+                }
+            }
+        }
+        return tuning
+    }
+
+    private func run(_ loop: EMLoop<FactorFamily>, from model: FactorMixture) throws(MixFillError) -> FitResult<FactorMixture> {
+        try loop.run([EMState(initial: model)])[0]
+    }
+
+    /// `model` with other priors (a warm start along the path).
+    private static func withPriors(_ model: FactorMixture, _ priors: FactorPriors) -> FactorMixture {
+        var next = model
+        next.priors = priors
+        return next
+    }
+
+    /// λ_crit (see the type's documentation) for centred ratings of `matrix`.
+    package static func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double) -> Double {
+        let d = matrix.itemCount
+        var residuals = [Double](repeating: 0, count: matrix.observedCount)
+        var itemCounts = [Double](repeating: 0, count: d)
+        var itemSums = [Double](repeating: 0, count: d)
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                let item = matrix.items[position]
+                let e = matrix.ratings[position] - offsets.baseline(user: user, item: item)
+                residuals[position] = e
+                itemCounts[item] += 1
+                itemSums[item] += e
+            }
+        }
+        let count = Double(max(1, matrix.observedCount))
+        // m and σ² at their W = 0 optimum: m_i = Σ e / (n_i + σ²λ_m), σ² = Σ (e − m_i)² / N.
+        var noise = residuals.reduce(0) { $0 + $1 * $1 } / count
+        var means = [Double](repeating: 0, count: d)
+        for _ in 0..<50 {
+            for item in 0..<d { means[item] = itemSums[item] / (itemCounts[item] + noise * meansPrior) }
+            var squares = 0.0
+            for user in 0..<matrix.userCount {
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    let r = residuals[position] - means[matrix.items[position]]
+                    squares += r * r
+                }
+            }
+            let next = squares / count
+            let settled = abs(next - noise) <= 1e-12 * noise
+            noise = max(next, .leastNormalMagnitude)
+            if settled { break }
+        }
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                residuals[position] -= means[matrix.items[position]]
+            }
+        }
+        var vector = [Double](repeating: 1, count: d)
+        /// The top eigenvalue of D^{-½}RᵀR D^{-½}/σ² by power iteration from `vector`
+        /// (left as the eigenvector, for the next prior's start).
+        func topEigenvalue(_ prior: Double) -> Double {
+            let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
+            var value = 0.0
+            for _ in 0..<200 {
+                var userSums = [Double](repeating: 0, count: matrix.userCount)
+                for user in 0..<matrix.userCount {
+                    var sum = 0.0
+                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                        let item = matrix.items[position]
+                        sum += residuals[position] * scale[item] * vector[item]
+                    }
+                    userSums[user] = sum
+                }
+                var next = [Double](repeating: 0, count: d)
+                for user in 0..<matrix.userCount {
+                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                        next[matrix.items[position]] += residuals[position] * userSums[user]
+                    }
+                }
+                var norm = 0.0
+                for item in 0..<d {
+                    next[item] *= scale[item] / noise
+                    norm += next[item] * next[item]
+                }
+                norm = norm.squareRoot()
+                guard norm > 0, norm.isFinite else { return 0 }
+                let settled = abs(norm - value) <= 1e-4 * norm
+                value = norm
+                for item in 0..<d { vector[item] = next[item] / norm }
+                if settled { break }
+            }
+            return value
+        }
+        // Bisection on log₁₀ λ over [−3, 9] to a twentieth of a decade: the path steps by
+        // factors of 2 (0.3 decades), so λ_crit needs no more.
+        var low = -3.0
+        var high = 9.0
+        while high - low > 0.05 {
+            let middle = 0.5 * (low + high)
+            if topEigenvalue(pow(10, middle)) > 1 { low = middle } else { high = middle }
+        }
+        return pow(10, low)
+    }
+
+    // MARK: Fitting
+
+    /// Every seed's fit of `matrix` at `tuning`, as one batch through `EMLoop.fit`: the
+    /// offsets fitted on `matrix`, random loadings from each seed, and for K > 1 the K = 1
+    /// fit clustered (`FactorInitialization.clustered`).
+    package func fit(_ matrix: SparseRatingMatrix, tuning: FactorTuning, start: FitStart<FactorMixture>,
+                     observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> MultiStartFit<FactorMixture> {
+        let input = RatingInput(matrix)
+        let loop = engine.factorLoop(for: input, rule: rule)
+        let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
+        let fits = try loop.fit(componentCounts: [tuning.componentCount], start: start, initial: { (componentCount, seed) throws(MixFillError) in
+            let single = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: tuning.factorCount,
+                                                     componentCount: 1, priors: tuning.priors, seed: UInt64(seed))
+            guard componentCount > 1 else { return single }
+            // The one-component fit the components start from, to the path's looser rule: a
+            // start need not be converged, and it must not depend on the caller's cap.
+            let first = try engine.factorLoop(for: input, rule: Self.pathRule).run([EMState(initial: single)])[0].model
+            return FactorInitialization.clustered(first, states: try loop.userStates(first).states,
+                                                  componentCount: componentCount, seed: UInt64(seed))
+        }, observer: observer)
+        return fits[0]
+    }
+}
+
+/// What a factor fit reports: the hyperparameters and how they were chosen, every K's runs,
+/// the errors against a gold matrix, the warnings.
+package struct FactorFitOutcome: Sendable {
+    package var tuning: FactorTuning
+    package var fits: [MultiStartFit<FactorMixture>]
+    /// Per K, against the gold matrix of a dense input, when given.
+    package var goldErrors: [GoldErrors?]
+    package var warnings: [FitWarning]
+    package var seconds: Double
+}
+
+extension FactorFitter {
+    /// The factor family's fit-and-report: the hyperparameters (those of `start`'s model for
+    /// a warm start, else `tune`), then each K of `componentCounts` (nil: the chosen K) from
+    /// every seed, and each best model's errors against `gold`. The choice of q and the
+    /// priors does not depend on K (it is made at K = 1), so it is made once for all of them.
+    package func run(on input: RatingInput, componentCounts: [Int]?, start: FitStart<FactorMixture>,
+                     gold: DenseRatingMatrix? = nil, observer: (any FitObserver<FactorMixture>)? = nil)
+        throws(MixFillError) -> FactorFitOutcome {
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let matrix = input.table.matrix
+        var tuning: FactorTuning
+        var counts: [Int]
+        switch start {
+        case let .model(model, _, _):
+            tuning = FactorTuning(given: model.factorCount, componentCount: model.componentCount, priors: model.priors)
+            counts = [model.componentCount]
+        case .seeds:
+            var fixed = settings
+            if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
+            tuning = try FactorFitter(engine: engine, rule: rule, settings: fixed).tune(matrix)
+            counts = componentCounts ?? [tuning.componentCount]
+        }
+        var fits = [MultiStartFit<FactorMixture>]()
+        var errors = [GoldErrors?]()
+        var warnings = [FitWarning]()
+        for count in counts {
+            tuning.componentCount = count
+            let fit = try self.fit(matrix, tuning: tuning, start: start, observer: observer)
+            fits.append(fit)
+            warnings.append(contentsOf: fit.warnings)
+            if let gold, let dense = input.denseMatrix {
+                let model = fit.best.result.model
+                let states = try engine.factorLoop(for: input).userStates(model).states
+                let predictor = FactorPredictor(model: model, states: states, scale: RatingScale(minimum: -.infinity, maximum: .infinity))
+                errors.append(Completion.rootMeanSquareErrors(filling: dense, gold: gold) { predictor.predict(user: $0, item: $1) })
+            } else {
+                errors.append(nil)
+            }
+        }
+        if componentCounts == nil, counts.count == 1 { tuning.componentCount = counts[0] }
+        return FactorFitOutcome(tuning: tuning, fits: fits, goldErrors: errors, warnings: warnings,
+                                seconds: (clock.now - begin).seconds)
+    }
+}
+
+extension MultiStartFit where Model == FactorMixture {
+    /// The model file of the best run.
+    package func modelFile(for input: RatingInput, path: String?, tuning: FactorTuning, previousIterations: Int = 0) -> ModelFile {
+        let best = self.best
+        return ModelFile(parameters: .factor(best.result.model), logLikelihood: best.result.objective, seed: best.seed,
+                         iterations: previousIterations + best.result.iterations, converged: best.result.converged,
+                         userCount: input.userCount, observedCount: input.observedCount,
+                         training: TrainingDataRecord(describing: input, path: path), tuning: tuning)
+    }
+}
+
+extension RatingInput {
+    /// A matrix of records with index ids, as loaded data.
+    init(_ matrix: SparseRatingMatrix) {
+        self.init(storage: .records(RatingTable(matrix: matrix, users: .identity(matrix.userCount), items: .identity(matrix.itemCount))),
+                  format: .triplets)
+    }
+}

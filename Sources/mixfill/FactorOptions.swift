@@ -1,0 +1,49 @@
+import ArgumentParser
+import MixFill
+
+/// The factor family's hyperparameters on the command line (`fit`, `eval`, `select`,
+/// `measure`): whatever is left out is chosen from the training ratings.
+struct FactorOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("mppca: latent factors q (default: chosen from the training ratings among 10 and 20).",
+                               valueName: "Q"))
+    var factors: Int?
+
+    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
+        "mppca: prior precision λ_W of the loadings (default: chosen from the training ratings).", valueName: "λ"))
+    var priorLoadings: Double?
+
+    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
+        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).",
+        valueName: "λ"))
+    var priorMeans: Double?
+
+    func validate() throws {
+        if let factors, factors < 0 {
+            throw ValidationError("--factors: \(factors) is not allowed; give 0 or more latent factors")
+        }
+        for (name, value) in [("--prior-loadings", priorLoadings), ("--prior-means", priorMeans)] {
+            if let value, !(value > 0 && value.isFinite) {
+                throw ValidationError("\(name): \(value) is not allowed; give a positive prior precision, e.g. 100")
+            }
+        }
+    }
+
+    /// The settings for K (nil: chosen).
+    func settings(componentCount: Int?) -> FactorSettings {
+        FactorSettings(factorCount: factors, componentCount: componentCount, loadingsPrior: priorLoadings, meansPrior: priorMeans)
+    }
+
+    /// Refuses q ≥ d: the loadings would have more columns than the data has items.
+    func check(itemCount: Int) throws {
+        if let factors, factors >= itemCount {
+            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(itemCount) items of the data; give fewer factors")
+        }
+    }
+}
+
+extension Double {
+    /// The shortest text that reads back as this value ("10", "0.25").
+    func formatted() -> String {
+        self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
+    }
+}

@@ -1,0 +1,202 @@
+import ArgumentParser
+import Foundation
+import MixFill
+import MixFillTools
+
+extension Fit {
+    /// `fit --family mppca` (or a warm start from an mppca model): the hyperparameters not
+    /// given chosen from DATA's ratings (an inner held-out split), then each K from every
+    /// seed; the report says what was chosen and how.
+    func runFactor(_ loaded: LoadedRatings, warmStart: WarmStart?, loadSeconds: Double, clock: ContinuousClock,
+                   start: ContinuousClock.Instant) throws {
+        if checkpoints.isActive {
+            throw MixFillError.badOption(option: "--checkpoint-every", message: "checkpoints are kept for the course model's fits; an mppca fit is short enough to rerun, so leave --checkpoint-every and --resume out")
+        }
+        if precision != .double {
+            throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
+        }
+        try loaded.input.requireRatings(name: data)
+        try factor.check(itemCount: loaded.itemCount)
+        let componentCounts = try k.map { try IntegerList.componentCounts($0) }
+        if let warmStart, let componentCounts, componentCounts != [warmStart.model.componentCount] {
+            throw MixFillError.badOption(option: "-k", message: "\(k ?? "") disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out")
+        }
+        for count in componentCounts ?? [] where count > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+        }
+        var goldMatrix: DenseRatingMatrix?
+        if let gold {
+            guard let matrix = loaded.input.denseMatrix else {
+                throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
+            }
+            let complete = try DenseMatrixReader.read(path: gold)
+            guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
+                throw MixFillError.badFile(file: gold, message: "is \(complete.userCount) × \(complete.itemCount) but \(data) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
+            }
+            goldMatrix = complete
+        }
+        let seedList = try IntegerList.seeds(seeds ?? "0")
+        let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
+        let rule = StoppingRule(maxIterations: maxIterations)
+        let fitter = FactorFitter(engine: fitEngine, rule: rule, settings: factor.settings(componentCount: nil))
+        let fitStart: FitStart<FactorMixture> = warmStart.flatMap { start in
+            start.model.factorMixture.map { model in
+                // On other data the saved offsets describe other users: fit theirs.
+                let startModel = start.sameData ? model : model.refittingUserOffsets(to: loaded.input.table.matrix)
+                return .model(startModel, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil)
+            }
+        } ?? .seeds(seedList)
+        let outcome = try fitter.run(on: loaded.input, componentCounts: componentCounts, start: fitStart, gold: goldMatrix)
+        let counts = outcome.fits.map(\.componentCount)
+        for (fit, count) in zip(outcome.fits, counts) {
+            guard let modelOut else { break }
+            var tuning = outcome.tuning
+            tuning.componentCount = count
+            let path = counts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: count)
+            try fit.modelFile(for: loaded.input, path: loaded.recordedPath, tuning: tuning,
+                              previousIterations: warmStart?.previousIterations ?? 0).write(to: path)
+        }
+        for warning in outcome.warnings {
+            Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
+        }
+        let report = FactorFitReport(
+            data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount, observed: loaded.observedCount),
+            family: ModelFamily.mppca.rawValue, kernel: fitEngine.kernel.name, threads: fitEngine.threads,
+            warm_start: warmStart.map {
+                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
+            },
+            settings: FactorFitReport.Settings(outcome.tuning),
+            fits: zip(outcome.fits, outcome.goldErrors).map { FactorFitReport.KReport($0, goldErrors: $1) },
+            timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: outcome.seconds,
+                                     total_seconds: (clock.now - start).seconds))
+        Display.shared.finish()
+        if json {
+            try report.printJSON()
+        } else {
+            try writeStandardOutput(Data(report.table().utf8))
+        }
+    }
+}
+
+/// What `mixfill fit --family mppca` reports (field names are the JSON's).
+struct FactorFitReport: Encodable {
+    /// The hyperparameters, and how those not given were chosen.
+    struct Settings: Encodable {
+        struct PathPoint: Encodable {
+            var prior_loadings: Double
+            var inner_rmse: Double
+            var iterations: Int
+        }
+
+        var factors: Int
+        var prior_loadings: Double
+        var prior_means: Double
+        var critical_prior: Double?
+        var path: [PathPoint]
+        var inner_rmse_by_factors: [String: Double]
+        var inner_rmse_by_k: [String: Double]
+        var inner_held_out_ratings: Int
+
+        init(_ tuning: FactorTuning) {
+            factors = tuning.factorCount
+            prior_loadings = tuning.priors.loadings
+            prior_means = tuning.priors.means
+            critical_prior = tuning.criticalPrior
+            path = tuning.path.map { PathPoint(prior_loadings: $0.loadingsPrior, inner_rmse: $0.rootMeanSquareError, iterations: $0.iterations) }
+            inner_rmse_by_factors = Dictionary(uniqueKeysWithValues: tuning.factorCountErrors.map { (String($0.key), $0.value) })
+            inner_rmse_by_k = Dictionary(uniqueKeysWithValues: tuning.componentCountErrors.map { (String($0.key), $0.value) })
+            inner_held_out_ratings = tuning.heldOutRatings
+        }
+    }
+
+    struct Run: Encodable {
+        var seed: UInt32
+        var objective: Double
+        var iterations: Int
+        var converged: Bool
+        var seconds: Double
+    }
+
+    struct Best: Encodable {
+        var seed: UInt32
+        var objective: Double
+        var noise_variance: Double
+    }
+
+    struct KReport: Encodable {
+        var k: Int
+        var runs: [Run]
+        var best: Best
+        var rmse: FitReport.RMSE?
+
+        init(_ fit: MultiStartFit<FactorMixture>, goldErrors: GoldErrors?) {
+            k = fit.componentCount
+            runs = fit.runs.map {
+                Run(seed: $0.seed, objective: $0.result.objective, iterations: $0.result.iterations,
+                    converged: $0.result.converged, seconds: $0.result.seconds)
+            }
+            best = Best(seed: fit.best.seed, objective: fit.best.result.objective, noise_variance: fit.best.result.model.noiseVariance)
+            rmse = goldErrors.map { FitReport.RMSE(all_entries: $0.allEntries, missing_entries: $0.missingEntries) }
+        }
+    }
+
+    var data: FitReport.DataSummary
+    var family: String
+    var kernel: String
+    var threads: Int
+    var warm_start: FitReport.WarmStartSummary?
+    var settings: Settings
+    var fits: [KReport]
+    var timing: FitReport.Timing
+
+    func printJSON() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try writeStandardOutput(try encoder.encode(self) + Data("\n".utf8))
+    }
+
+    func table() -> String {
+        var out = ""
+        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
+        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
+        out += "family: mppca, kernel: \(kernel), threads: \(threads)\n"
+        if let warm_start {
+            out += warm_start.same_data
+                ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
+                : "warm start: \(warm_start.model), fitted on other data: a new run from its parameters\n"
+        }
+        out += "settings: q = \(settings.factors) factors, prior precisions λ_W = \(fixed(settings.prior_loadings, 1)), λ_m = \(settings.prior_means.formatted())\n"
+        if settings.inner_held_out_ratings > 0 {
+            var how = "  chosen on \(settings.inner_held_out_ratings) training ratings held out"
+            if let critical = settings.critical_prior {
+                how += ": λ_W along λ_crit·2^-k from λ_crit = \(fixed(critical, 1)) ("
+                how += settings.path.map { "\(fixed($0.prior_loadings, 1)): \(fixed($0.inner_rmse, 4))" }.joined(separator: ", ") + ")"
+            }
+            out += how + "\n"
+            let factors = settings.inner_rmse_by_factors.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }
+            if factors.count > 1 { out += "  inner RMSE by q: " + factors.map { "\($0.key): \(fixed($0.value, 4))" }.joined(separator: ", ") + "\n" }
+            let components = settings.inner_rmse_by_k.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }
+            if components.count > 1 { out += "  inner RMSE by K: " + components.map { "\($0.key): \(fixed($0.value, 4))" }.joined(separator: ", ") + "\n" }
+        }
+        for fit in fits {
+            out += "\nK = \(fit.k)\n"
+            out += "  " + pad("seed", 6) + "  " + pad("objective (ELBO)", 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"
+            for run in fit.runs {
+                out += "  " + pad("\(run.seed)", 6) + "  " + pad("\(run.objective)", 22) + "  "
+                    + pad("\(run.iterations)", 10) + "  " + pad(run.converged ? "yes" : "no", 9) + "  " + pad(fixed(run.seconds, 3), 8) + "\n"
+            }
+            out += "  best: seed \(fit.best.seed), objective \(fit.best.objective), σ² = \(fixed(fit.best.noise_variance, 4))\n"
+            if let rmse = fit.rmse {
+                out += "  RMSE vs gold: \(rmse.all_entries) over all entries"
+                if let missing = rmse.missing_entries { out += ", \(missing) over missing entries only" }
+                out += "\n"
+            }
+        }
+        out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        return out
+    }
+
+    private func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
+}

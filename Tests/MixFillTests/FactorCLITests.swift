@@ -1,0 +1,124 @@
+import Foundation
+@testable import MixFill
+@testable import MixFillTools
+import Testing
+
+/// The factor family end to end: fit (settings chosen or given), the model file, fill,
+/// predict and recommend with it, eval, and the refusals of bad settings.
+@Suite(.serialized) struct FactorCLITests {
+    /// Synthetic MovieLens-like records (400 users × 150 items, 8,000 ratings, 3 taste groups).
+    static func ratings(in folder: String) throws -> String {
+        let path = folder + "/ratings.csv"
+        _ = try SyntheticRatings(userCount: 400, itemCount: 150, ratingCount: 8000, componentCount: 3, seed: 7)
+            .write(to: path, layout: .csv, membershipsPath: folder + "/memberships.tsv")
+        return path
+    }
+
+    static func object(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test func fitChoosesItsSettingsAndWritesAModelThatServes() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        let fit = try CLI.succeeded(["fit", data, "--family", "mppca", "--model-out", folder + "/m.json", "--json"])
+        let report = try Self.object(fit.stdout)
+        #expect(report["family"] as? String == "mppca")
+        let settings = try #require(report["settings"] as? [String: Any])
+        let factors = try #require(settings["factors"] as? Int)
+        #expect([10, 20].contains(factors))
+        let critical = try #require(settings["critical_prior"] as? Double)
+        let prior = try #require(settings["prior_loadings"] as? Double)
+        #expect(prior < critical && prior > 0, "the path walks down from λ_crit")
+        let path = try #require(settings["path"] as? [[String: Any]])
+        #expect(path.count >= 3)
+        #expect(settings["inner_held_out_ratings"] as? Int == 800)
+        let fits = try #require(report["fits"] as? [[String: Any]])
+        #expect(fits.count == 1)
+        let runs = try #require(fits[0]["runs"] as? [[String: Any]])
+        #expect(runs.count == 1 && runs[0]["converged"] as? Bool == true)
+
+        let file = try ModelFile.read(path: folder + "/m.json")
+        #expect(file.family == .mppca)
+        let model = try #require(file.factorMixture)
+        #expect(model.factorCount == factors && model.priors.loadings == prior)
+        #expect(model.offsets.userOffsets.count == 400 && file.tuning?.criticalPrior == critical)
+        #expect(String(decoding: try #require(fileBytes(folder + "/m.json")), as: UTF8.self).contains("\"version\":3"))
+
+        // Predictions for training users: the fit's own E-step, in the file's ids.
+        let predict = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "1", "--items", "1,2,3", "--json"])
+        let predicted = try #require(try Self.object(predict.stdout)["predictions"] as? [[String: Any]])
+        #expect(predicted.count == 3)
+        let states = try Engine(kernel: .naive, threads: 1).factorLoop(for: try RatingInput.load(path: data)).userStates(model).states
+        let server = FactorPredictor(model: model, states: states, scale: try #require(file.training?.ratingScale))
+        for entry in predicted {
+            let item = try #require(entry["item"] as? Int)
+            let index = try #require(file.items.index(of: Int64(item)))
+            let expected = server.clipped(user: try #require(file.users.index(of: 1)), item: index)
+            #expect(abs(try #require(entry["prediction"] as? Double) - expected) <= 1e-9, "item \(item)")
+        }
+        // A new user folded in from ratings, and recommendations for a training user.
+        let folded = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "999999", "--ratings", "1:5,2:4,3:1", "--items", "4,5"])
+        #expect(folded.stdout.split(separator: "\n").count == 2)
+        let recommend = try CLI.succeeded(["recommend", "--model", folder + "/m.json", "--user", "2", "--top", "5", "--json"])
+        let recommended = try #require(try Self.object(recommend.stdout)["recommendations"] as? [[String: Any]])
+        #expect(recommended.count == 5)
+        let scores = recommended.compactMap { $0["score"] as? Double }
+        #expect(scores.count == 5 && zip(scores, scores.dropFirst()).allSatisfy { $0 >= $1 })
+        // fill --pairs: observed ratings kept, others the model's predictions.
+        let pairs = try Fixtures.write("user,item\n1,1\n1,149\n", named: "pairs.csv", in: folder)
+        _ = try CLI.succeeded(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
+        let lines = try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+    }
+
+    @Test func givenSettingsAreUsedAsGivenAndAWarmStartContinuesTheFit() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        let arguments = ["fit", data, "--family", "mppca", "--factors", "3", "-k", "2", "--prior-loadings", "40", "--prior-means", "5", "--json"]
+        let whole = try Self.object(try CLI.succeeded(arguments).stdout)
+        let settings = try #require(whole["settings"] as? [String: Any])
+        #expect(settings["factors"] as? Int == 3 && settings["prior_loadings"] as? Double == 40 && settings["prior_means"] as? Double == 5)
+        #expect(settings["inner_held_out_ratings"] as? Int == 0 && settings["critical_prior"] == nil)
+        let wholeRun = try #require(((whole["fits"] as? [[String: Any]])?.first?["runs"] as? [[String: Any]])?.first)
+        let iterations = try #require(wholeRun["iterations"] as? Int)
+        #expect(iterations > 6)
+
+        // Stop early, save, continue: the continued run ends where the whole run ended.
+        _ = try CLI.succeeded(Array(arguments.dropLast()) + ["--max-iterations", "5", "--model-out", folder + "/early.json"])
+        let continued = try Self.object(try CLI.succeeded(["fit", data, "--init-model", folder + "/early.json", "--json"]).stdout)
+        let run = try #require(((continued["fits"] as? [[String: Any]])?.first?["runs"] as? [[String: Any]])?.first)
+        #expect(run["iterations"] as? Int == iterations - 5)
+        let objective = try #require(run["objective"] as? Double)
+        #expect(relativeError(objective, try #require(wholeRun["objective"] as? Double)) <= 1e-12)
+    }
+
+    @Test func evalScoresMppcaBesideTheBaselines() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        let eval = try CLI.succeeded(["eval", data, "--folds", "3", "--models", "bias,mppca", "--json"])
+        let results = try #require(try Self.object(eval.stdout)["results"] as? [[String: Any]])
+        #expect(results.map { $0["model"] as? String } == ["bias", "mppca"])
+        let rmse = results.compactMap { ($0["rmse"] as? [String: Any])?["mean"] as? Double }
+        #expect(rmse.count == 2)
+        #expect(rmse[1] < rmse[0], "mppca \(rmse[1]) should beat bias \(rmse[0]) on data with taste groups")
+        let split = try #require((results[1]["splits"] as? [[String: Any]])?.first)
+        #expect((split["factor_fit"] as? [String: Any])?["factors"] as? Int != nil)
+        // --model is the old spelling of --models.
+        _ = try CLI.succeeded(["eval", data, "--folds", "2", "--model", "bias", "--json"])
+    }
+
+    @Test func badSettingsAreRefusedWithExitTwo() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--factors=-1"])
+                == "mixfill: error: --factors: -1 is not allowed; give 0 or more latent factors (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--factors", "150"])
+                == "mixfill: error: --factors: q = 150 is not below the 150 items of the data; give fewer factors")
+        #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--prior-loadings=-3"])
+                == "mixfill: error: --prior-loadings: -3.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["eval", data, "--folds", "2", "--models", "mppca", "--prior-means", "0"])
+                == "mixfill: error: --prior-means: 0.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--family", "gmm"]).contains("--family"))
+    }
+}
