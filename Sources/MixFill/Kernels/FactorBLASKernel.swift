@@ -53,12 +53,12 @@ final class FactorBLASKernel: StatisticsKernel {
     private var workspace: [Double] = []
     private var regions: Regions?
 
-    /// Users per block so that E_b and M_b together take 16 MiB (as `BlockedKernel`'s block
-    /// buffer): a size that stays in a server core's share of the last-level cache with room
-    /// for the GEMMs' packed panels, so the four products of a block read it from cache; at
-    /// least 32 and at most 1024 users.
+    /// Users per block: 256, or fewer when E_b and M_b would take more than 64 MiB (many
+    /// items), at least 32. A few hundred users make GEMMs wide enough to run at their rate
+    /// while the block's products and moments (O(B·D²)) stay in cache between the GEMMs that
+    /// write and read them and the lane runs; bench/factor-blas.md compares other sizes.
     static func defaultBlockSize(itemCount: Int) -> Int {
-        min(1024, max(32, (16 << 20) / max(1, 16 * itemCount)))
+        min(256, max(32, (64 << 20) / max(1, 16 * itemCount)))
     }
 
     init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil, blockSize: Int? = nil) {
