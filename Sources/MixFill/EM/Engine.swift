@@ -152,11 +152,18 @@ public struct Engine: Sendable, Equatable {
     }
 
     /// The factor family's E-step shards for `input`, in user order. Every kernel reads the
-    /// ratings as records (`RatingInput.table`); the dense matrix is never needed.
+    /// ratings as records (`RatingInput.table`); the dense matrix is never needed. Both GEMM
+    /// policies run `FactorBLASKernel`, which densifies blocks of users itself: `.dense` as
+    /// one shard per worker on single-threaded OpenBLAS, `.blocked` as one shard on
+    /// OpenBLAS's threads.
     package func factorShards(for input: RatingInput) -> [any StatisticsKernel<FactorMixture>] {
         let matrix = input.table.matrix
         switch kernel {
-        case .naive, .dense, .blocked, .sparse:
+        case .dense:
+            return FactorBLASKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount))
+        case .blocked:
+            return [FactorBLASKernel(matrix)]
+        case .naive, .sparse:
             return [FactorNaiveKernel(matrix)]
         }
     }
