@@ -7,24 +7,43 @@ extension SelectionCriterion: ExpressibleByArgument {}
 
 struct Select: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Choose the number of components K by BIC or by held-out RMSE.",
+        abstract: "Choose the number of components K (and, for mppca, q and the priors) by BIC or by held-out RMSE.",
         discussion: """
             For each K, fits all of DATA from every seed and keeps the best run (its \
             log-likelihood and the course BIC, LL − ½·(K·d + 2K − 1)·ln n). With --holdout, \
             --folds, --test or --gold it also trains on the training part and reports the \
             held-out RMSE and MAE (clipped to the rating range). --criterion picks K: 'bic' \
-            (largest BIC) or 'heldout' (smallest held-out RMSE); ties go to the smaller K.
+            (largest BIC) or 'heldout' (smallest held-out RMSE); ties go to the smaller K. \
+            With --family mppca it sweeps K × q (--factors) × λ_W (--prior-loadings; left \
+            out, each candidate chooses its own from its training ratings) and picks the \
+            smallest held-out RMSE.
             """
     )
 
     @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
     var data: String
 
-    @Option(name: .short, help: "Candidate numbers of components: a list or range, e.g. 1-16.")
-    var k: String = "1-16"
+    @Option(help: "Model family: course (the default) or mppca.")
+    var family: ModelFamily = .course
 
-    @Option(help: "Seeds: a list or range, e.g. 0-4.")
-    var seeds: String = "0-4"
+    @Option(name: .short, help: ArgumentHelp(
+        "Candidate numbers of components: a list or range, e.g. 1-16 (default: 1-16 for course, 1,2,4 for mppca).",
+        valueName: "K-LIST"))
+    var k: String?
+
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    var seeds: String?
+
+    @Option(help: ArgumentHelp("mppca: candidate latent factors q, a list (default 10,20).", valueName: "Q-LIST"))
+    var factors: String?
+
+    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
+        "mppca: candidate prior precisions λ_W, a comma-separated list (default: each candidate chooses its own).", valueName: "LIST"))
+    var priorLoadings: String?
+
+    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
+        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).", valueName: "λ"))
+    var priorMeans: Double?
 
     @OptionGroup var heldOut: HeldOutOptions
 
@@ -48,8 +67,19 @@ struct Select: ParsableCommand {
     @OptionGroup var dataOptions: DataOptions
 
     func validate() throws {
-        _ = try IntegerList.componentCounts(k)
-        _ = try IntegerList.seeds(seeds)
+        _ = try IntegerList.componentCounts(k ?? "1")
+        _ = try IntegerList.seeds(seeds ?? "0")
+        if family == .mppca {
+            _ = try Self.factorCandidates(factors, priorLoadings)
+            if !heldOut.isGiven {
+                throw ValidationError("--family mppca: select chooses its settings by held-out RMSE; add --holdout F, --folds K, --test FILE or --gold FILE")
+            }
+            if let priorMeans, !(priorMeans > 0 && priorMeans.isFinite) {
+                throw ValidationError("--prior-means: \(priorMeans) is not allowed; give a positive prior precision, e.g. 100")
+            }
+        } else if factors != nil || priorLoadings != nil || priorMeans != nil {
+            throw ValidationError("--factors, --prior-loadings, --prior-means: these are the mppca family's; add --family mppca")
+        }
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
         }
@@ -62,10 +92,14 @@ struct Select: ParsableCommand {
     }
 
     func run() throws {
+        if family == .mppca {
+            try runFactor()
+            return
+        }
         let clock = ContinuousClock()
         let start = clock.now
-        let componentCounts = Array(Set(try IntegerList.componentCounts(k))).sorted()
-        let seedList = try IntegerList.seeds(seeds)
+        let componentCounts = Array(Set(try IntegerList.componentCounts(k ?? "1-16"))).sorted()
+        let seedList = try IntegerList.seeds(seeds ?? "0-4")
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)

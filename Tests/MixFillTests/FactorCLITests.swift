@@ -108,6 +108,37 @@ import Testing
         _ = try CLI.succeeded(["eval", data, "--folds", "2", "--model", "bias", "--json"])
     }
 
+    @Test func selectSweepsKAndQAndPicksTheSmallestHeldOutRMSE() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        let select = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2", "--factors", "2,4",
+                                        "--prior-loadings", "30", "--holdout", "0.2", "--json"])
+        let report = try Self.object(select.stdout)
+        let candidates = try #require(report["candidates"] as? [[String: Any]])
+        #expect(candidates.count == 4, "K ∈ {1, 2} × q ∈ {2, 4} × one λ_W")
+        let pairs = candidates.compactMap { c -> [Int]? in
+            guard let k = c["k"] as? Int, let q = c["factors"] as? Int else { return nil }
+            return [k, q]
+        }
+        #expect(pairs == [[1, 2], [1, 4], [2, 2], [2, 4]])
+        let rmse = candidates.compactMap { ($0["heldout_rmse"] as? [String: Any])?["mean"] as? Double }
+        #expect(rmse.count == 4 && rmse.allSatisfy { $0 > 0.3 && $0 < 2 })
+        let chosenPair = [try #require(report["chosen_k"] as? Int), try #require(report["chosen_factors"] as? Int)]
+        let chosen = try #require(pairs.firstIndex(of: chosenPair))
+        #expect(rmse[chosen] == rmse.min())
+        #expect(report["family"] as? String == "mppca" && report["chosen_prior_loadings"] as? Double == 30)
+        // The chosen candidate's figure is the one eval gives for the same settings and split.
+        let best = candidates[chosen]
+        let eval = try Self.object(try CLI.succeeded([
+            "eval", data, "--models", "mppca", "-k", String(try #require(best["k"] as? Int)),
+            "--factors", String(try #require(best["factors"] as? Int)), "--prior-loadings", "30",
+            "--holdout", "0.2", "--json"]).stdout)
+        let evalRMSE = try #require(((eval["results"] as? [[String: Any]])?.first?["rmse"] as? [String: Any])?["mean"] as? Double)
+        #expect(abs(evalRMSE - rmse[chosen]) <= 1e-12)
+        #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--factors", "2,x", "--holdout", "0.2"])
+                .contains("--factors: 'x'"))
+    }
+
     @Test func badSettingsAreRefusedWithExitTwo() throws {
         let folder = try Fixtures.scratchFolder()
         let data = try Self.ratings(in: folder)

@@ -1,0 +1,165 @@
+import ArgumentParser
+import Foundation
+import MixFill
+import MixFillTools
+
+extension Select {
+    /// `--factors` and `--prior-loadings` as candidate lists (nil prior: chosen per candidate).
+    static func factorCandidates(_ factors: String?, _ priors: String?) throws -> (factors: [Int], priors: [Double?]) {
+        let factorList = try (factors ?? FactorSettings.factorCandidates.map(String.init).joined(separator: ","))
+            .split(separator: ",", omittingEmptySubsequences: false).map { text -> Int in
+                guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+                    throw ValidationError("--factors: '\(text)' is not a number of latent factors; give a list such as 10,20")
+                }
+                return value
+            }
+        let priorList: [Double?] = try priors.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { item -> Double? in
+                guard let value = Double(item.trimmingCharacters(in: .whitespaces)), value > 0, value.isFinite else {
+                    throw ValidationError("--prior-loadings: '\(item)' is not a positive prior precision; give a list such as 50,100,200")
+                }
+                return value
+            }
+        } ?? [nil]
+        return (Array(Set(factorList)).sorted(), priorList)
+    }
+
+    /// The mppca sweep: every K × q × λ_W candidate trained on each split's training part
+    /// (what is not given chosen from it) and scored on its held-out part; the smallest mean
+    /// held-out RMSE wins, ties to the smaller K, then q.
+    func runFactor() throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let componentCounts = Array(Set(try IntegerList.componentCounts(k ?? "1,2,4"))).sorted()
+        let seedList = try IntegerList.seeds(seeds ?? "0")
+        let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings)
+        let loaded = try LoadedRatings.load(data, dataOptions)
+        try loaded.input.requireRatings(name: data)
+        for count in componentCounts where count > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+        }
+        for q in factorList where q >= loaded.itemCount {
+            throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(loaded.itemCount) items of the data; give fewer factors")
+        }
+        let (splits, _) = try heldOut.splits(of: loaded)
+        let evaluator = Evaluator(seeds: seedList, factorSeeds: seedList, backend: engine.backend,
+                                  stoppingRule: StoppingRule(maxIterations: maxIterations), threads: engine.threadCount,
+                                  stopsIdleBLASPool: true)
+        var models = [EvaluatedModel]()
+        for count in componentCounts {
+            for q in factorList {
+                for prior in priorList {
+                    models.append(.factor(FactorSettings(factorCount: q, componentCount: count, loadingsPrior: prior, meansPrior: priorMeans)))
+                }
+            }
+        }
+        let scoresBySplit = try splits.map { split in
+            try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
+                                   training: split.training, test: split.test)
+        }
+        var candidates = [FactorSelectReport.Candidate]()
+        for index in models.indices {
+            guard case let .factor(settings) = models[index] else { continue }
+            let scores = scoresBySplit.map { $0[index] }
+            candidates.append(FactorSelectReport.Candidate(settings: settings, scores: scores))
+        }
+        var chosen = 0
+        for (index, candidate) in candidates.enumerated() where candidate.heldout_rmse.mean < candidates[chosen].heldout_rmse.mean {
+            chosen = index
+        }
+        let report = FactorSelectReport(
+            data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
+            chosen: chosen, candidates: candidates, total_seconds: (clock.now - start).seconds)
+        if json {
+            try printJSON(report)
+        } else if csv {
+            try printText(report.csv())
+        } else {
+            try printText(report.table(heldOutLine: heldOut.summary(splits, observed: loaded.observedCount)))
+        }
+    }
+}
+
+/// What `mixfill select --family mppca` reports (field names are the JSON's).
+struct FactorSelectReport: Encodable {
+    struct Candidate: Encodable {
+        var k: Int
+        var factors: Int
+        /// As given, or nil when each split chose its own (`chosen_prior_loadings`).
+        var prior_loadings: Double?
+        var chosen_prior_loadings: [Double]
+        var prior_means: Double
+        var heldout_rmse: EvalReport.Spread
+        var heldout_mae: EvalReport.Spread
+        var seconds: Double
+
+        init(settings: FactorSettings, scores: [ModelScore]) {
+            k = settings.componentCount ?? 1
+            factors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+            prior_loadings = settings.loadingsPrior
+            chosen_prior_loadings = scores.compactMap { $0.factorFit?.tuning.priors.loadings }
+            prior_means = settings.meansPrior ?? FactorSettings.defaultMeansPrior
+            heldout_rmse = EvalReport.Spread(scores.map(\.metrics.rootMeanSquareError))
+            heldout_mae = EvalReport.Spread(scores.map(\.metrics.meanAbsoluteError))
+            seconds = scores.reduce(0) { $0 + $1.seconds }
+        }
+    }
+
+    var data: EvalReport.DataSummary
+    var held_out: HeldOutOptions.Method?
+    var seeds: [UInt32]
+    var chosen: Int
+    var candidates: [Candidate]
+    var total_seconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case data, held_out, seeds, chosen_k, chosen_factors, chosen_prior_loadings, candidates, total_seconds, family
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(data, forKey: .data)
+        try container.encodeIfPresent(held_out, forKey: .held_out)
+        try container.encode(seeds, forKey: .seeds)
+        try container.encode(ModelFamily.mppca.rawValue, forKey: .family)
+        try container.encode(candidates[chosen].k, forKey: .chosen_k)
+        try container.encode(candidates[chosen].factors, forKey: .chosen_factors)
+        try container.encodeIfPresent(candidates[chosen].prior_loadings, forKey: .chosen_prior_loadings)
+        try container.encode(candidates, forKey: .candidates)
+        try container.encode(total_seconds, forKey: .total_seconds)
+    }
+
+    func prior(_ candidate: Candidate) -> String {
+        if let given = candidate.prior_loadings { return given.formatted() }
+        let chosen = candidate.chosen_prior_loadings.map { fixed($0, 1) }
+        return Set(chosen).count == 1 ? "chosen: \(chosen[0])" : "chosen: " + chosen.joined(separator: ", ")
+    }
+
+    func table(heldOutLine: String) -> String {
+        var out = "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed\n"
+        out += heldOutLine + "\n"
+        out += "family mppca: held-out RMSE of every K × q × λ_W; seeds \(seeds.map(String.init).joined(separator: ","))\n\n"
+        var table = TextTable(header: ["", "K", "q", "λ_W", "held-out RMSE (mean ± sd)", "held-out MAE", "seconds"], leftAligned: [0])
+        for (index, candidate) in candidates.enumerated() {
+            table.rows.append([index == chosen ? "*" : "", String(candidate.k), String(candidate.factors), prior(candidate),
+                               fixed(candidate.heldout_rmse.mean, 6) + " ± " + fixed(candidate.heldout_rmse.std, 6),
+                               fixed(candidate.heldout_mae.mean, 6), fixed(candidate.seconds, 3)])
+        }
+        out += table.rendered
+        let best = candidates[chosen]
+        out += "\nchosen: K = \(best.k), q = \(best.factors), λ_W \(prior(best)) (the smallest held-out RMSE)\n"
+        out += "total: \(fixed(total_seconds, 3)) s\n"
+        return out
+    }
+
+    func csv() -> String {
+        var out = "k,factors,prior_loadings,prior_means,heldout_rmse,heldout_rmse_std,heldout_mae,heldout_mae_std,chosen\n"
+        for (index, candidate) in candidates.enumerated() {
+            let prior = candidate.prior_loadings.map { String($0) } ?? candidate.chosen_prior_loadings.map { String($0) }.joined(separator: ";")
+            out += [String(candidate.k), String(candidate.factors), prior, String(candidate.prior_means),
+                    String(candidate.heldout_rmse.mean), String(candidate.heldout_rmse.std),
+                    String(candidate.heldout_mae.mean), String(candidate.heldout_mae.std), String(index == chosen)].joined(separator: ",") + "\n"
+        }
+        return out
+    }
+}
