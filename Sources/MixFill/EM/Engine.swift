@@ -156,8 +156,10 @@ public struct Engine: Sendable, Equatable {
     package func factorShards(for input: RatingInput) -> [any StatisticsKernel<FactorMixture>] {
         let matrix = input.table.matrix
         switch kernel {
-        case .naive, .dense, .blocked, .sparse:
+        case .naive, .dense, .blocked:
             return [FactorNaiveKernel(matrix)]
+        case .sparse:
+            return FactorSparseKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount))
         }
     }
 
