@@ -49,7 +49,7 @@ final class FactorSparseKernel: StatisticsKernel {
     let name = "sparse"
     var userCount: Int { users.count }
 
-    /// One user's own work (a q × q Cholesky, inverse and solves, the posteriors and the
+    /// One user's own work (a q × q Cholesky, the triangular inverse, the posteriors and the
     /// moments) in units of one rating's work in both passes: for q ≈ 10, about q³ against
     /// about q². It only decides how evenly shards finish.
     static let perUserCost = 8
@@ -428,7 +428,8 @@ struct FactorSparseLayout: Equatable {
     // Scratch, in Doubles from the start of the kernel's scratch array: one user's
     // matrices first, then the rows of a block of `blockUsers` users.
     var matrixOffset: Int { 0 }
-    var inverseOffset: Int { matrixOffset + factorCount * factorCount }
+    var triangleOffset: Int { matrixOffset + factorCount * factorCount }
+    var inverseOffset: Int { triangleOffset + factorCount * factorCount }
     var columnOffset: Int { inverseOffset + factorCount * factorCount }
     var solvedOffset: Int { columnOffset + factorCount }
     var densitiesOffset: Int { solvedOffset + componentCount * factorCount }
@@ -573,6 +574,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
         let componentCount = layout.componentCount
         let dimension = layout.dimension
         let a = scratch + layout.matrixOffset
+        let triangle = scratch + layout.triangleOffset
         let inverse = scratch + layout.inverseOffset
         let column = scratch + layout.columnOffset
         let solved = scratch + layout.solvedOffset
@@ -592,19 +594,28 @@ private struct FactorSparsePass: SparseRowsVisitor {
         }
         let factored = SmallMatrices.cholesky(a, q)
         let logDeterminant = factored ? SmallMatrices.logDeterminant(a, q) : .nan
+        if factored {
+            Self.invertTriangle(a, q, into: triangle)
+        } else {
+            triangle.initialize(repeating: .nan, count: q * q)
+        }
         let constant = -0.5 * Double(ratingCount) * (log(2 * Double.pi) + log(noise)) - 0.5 * logDeterminant
         for j in 0..<componentCount {
             let b = solved + j * q
             // r_j = Σ e² − 2 Σ e m̄_j + Σ s_j.
             let residualSquares = squares - 2 * userSums[q + j] + userSums[layout.meanSquaresStart + j]
+            // With A = UᵀU and V = U⁻¹: y = Vᵀb, bᵀA⁻¹b = ‖y‖², A⁻¹b = V y.
             var quadratic = 0.0
-            if factored {
-                for r in 0..<q { column[r] = b[r] }
-                SmallMatrices.solve(a, q, column)
-                for r in 0..<q {
-                    quadratic += b[r] * column[r]
-                    b[r] = column[r] / noise
-                }
+            for c in 0..<q {
+                var value = 0.0
+                for r in 0...c { value += triangle[r * q + c] * b[r] }
+                column[c] = value
+                quadratic += value * value
+            }
+            for r in 0..<q {
+                var value = 0.0
+                for c in r..<q { value += triangle[r * q + c] * column[c] }
+                b[r] = value / noise
             }
             densities[j] = logWeights[j] + constant - (residualSquares - quadratic / noise) / (2 * noise)
         }
@@ -623,10 +634,13 @@ private struct FactorSparsePass: SparseRowsVisitor {
         for j in 0..<componentCount { scalars[4 + j] += densities[j] }
 
         // [E_u[z̃] | E_u[z̃z̃ᵀ] packed], as `FactorUserState.moments` forms them.
-        if factored {
-            SmallMatrices.inverse(a, q, into: inverse, column: column)
-        } else {
-            inverse.initialize(repeating: .nan, count: q * q)
+        // A⁻¹ = V Vᵀ, its upper triangle.
+        for r in 0..<q {
+            for c in r..<q {
+                var value = 0.0
+                for k in c..<q { value += triangle[r * q + k] * triangle[c * q + k] }
+                inverse[r * q + c] = value
+            }
         }
         let second = moments + dimension
         for r in 0..<q {
@@ -649,6 +663,23 @@ private struct FactorSparsePass: SparseRowsVisitor {
             moments[q + j] = densities[j]
         }
         for index in (dimension + SmallMatrices.packedCount(dimension))..<layout.sumStride { moments[index] = 0 }
+    }
+
+    /// V = U⁻¹ (upper triangular, row-major q × q; the lower triangle is left alone) for the
+    /// factor U of `SmallMatrices.cholesky`, column by column: U·V = I read from the bottom,
+    /// V_cc = 1/U_cc and V_rc = −(Σ_{r<k≤c} U_rk V_kc)/U_rr.
+    @inline(__always)
+    private static func invertTriangle(_ u: UnsafePointer<Double>, _ q: Int, into v: UnsafeMutablePointer<Double>) {
+        for c in 0..<q {
+            v[c * q + c] = 1 / u[c * q + c]
+            var r = c - 1
+            while r >= 0 {
+                var value = 0.0
+                for k in (r + 1)...c { value += u[r * q + k] * v[k * q + c] }
+                v[r * q + c] = -value / u[r * q + r]
+                r -= 1
+            }
+        }
     }
 
     /// The coefficient lanes of a mixed block: (scale, unit) with coefficient = e·scale +
