@@ -19,7 +19,8 @@ import Darwin
 ///
 ///     A = I + Σ P_i / σ²,   b_j = Σ e w̄_i − Σ c_ij,   r_j = Σ e² − 2 Σ e m̄_ji + Σ s_ij.
 ///
-/// A small Cholesky of A gives log det A, z̄_j and A⁻¹; then the user's moments
+/// A small Cholesky A = UᵀU gives log det A, and V = U⁻¹ gives z̄_j = V Vᵀ b_j / σ²,
+/// b_jᵀA⁻¹b_j = ‖Vᵀb_j‖² and A⁻¹ = V Vᵀ; then the user's moments
 /// [E_u[z̃] | E_u[z̃z̃ᵀ] packed] are formed once, and every rated item's accumulator row
 /// [h_i | G_i] gets [e·E_u[z̃] | E_u[z̃z̃ᵀ]]. Users without ratings contribute nothing.
 ///
@@ -30,8 +31,10 @@ import Darwin
 /// pass one adds each rated item's table row to its raters' sums, the per-user step turns
 /// sums into moments, pass two adds the raters' moments into the item's accumulator row,
 /// held in SIMD lanes over all its raters. An item's rows are then read once per block.
-/// The regrouping (`FactorUserBlocks`) keeps positions only; ratings are read from the
-/// matrix and e_ui = x_ui − μ₀ − b_u − b_i computed on the fly from the model's offsets.
+/// The regrouping (`FactorUserBlocks`, 6 bytes per rating, built at the first E-step since
+/// the block size depends on the model's shape) keeps positions only; ratings are read
+/// from the matrix and e_ui = x_ui − μ₀ − b_u − b_i computed on the fly from the model's
+/// offsets.
 ///
 /// Both passes work on blocks of 8 or 16 consecutive columns in SIMD lanes
 /// (`ComponentLanes`); the block straddling the e-scaled and plain columns multiplies by a
