@@ -163,8 +163,10 @@ public struct Engine: Sendable, Equatable {
             return FactorBLASKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount))
         case .blocked:
             return [FactorBLASKernel(matrix)]
-        case .naive, .sparse:
+        case .naive:
             return [FactorNaiveKernel(matrix)]
+        case .sparse:
+            return FactorSparseKernel.shards(of: matrix, count: shardCount(userCount: matrix.userCount))
         }
     }
 

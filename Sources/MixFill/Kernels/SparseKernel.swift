@@ -91,8 +91,9 @@ final class SparseKernel: StatisticsKernel {
         return (0..<parts).map { SparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1]) }
     }
 
-    /// Splits users into `parts` contiguous ranges of about equal ratings + per-user cost.
-    static func balancedBoundaries(rowStarts: [Int], parts: Int) -> [Int] {
+    /// Splits users into `parts` contiguous ranges of about equal ratings + per-user cost
+    /// (`perUserCost`: what one user's own work costs, in ratings).
+    static func balancedBoundaries(rowStarts: [Int], parts: Int, perUserCost: Int = SparseKernel.perUserCost) -> [Int] {
         let userCount = rowStarts.count - 1
         let total = Double(rowStarts[userCount] + perUserCost * userCount)
         var boundaries = [0]
