@@ -80,9 +80,14 @@ struct HeldOutOptions: ParsableArguments {
         if let test {
             var line = "held out: the \(sizes[0]) ratings in \(test)"
             if let unmatched = splits.first?.unmatched, unmatched.count > 0 {
-                line += "\nunknown to the data: \(counted(unmatched.unknownUserCount, "user")) (\(counted(unmatched.newUserRatings.count, "rating")) of known items, "
-                    + "predicted as for a user with no ratings), \(counted(unmatched.unknownItemCount, "item")) (\(counted(unmatched.newItemRatings.count, "rating")), "
-                    + "predicted by the mean training rating); neither is ranked"
+                var parts = [String]()
+                if unmatched.unknownUserCount > 0 {
+                    parts.append("\(counted(unmatched.unknownUserCount, "user")) (\(counted(unmatched.newUserRatings.count, "rating")) of known items, predicted as for a user with no ratings)")
+                }
+                if unmatched.unknownItemCount > 0 {
+                    parts.append("\(counted(unmatched.unknownItemCount, "item")) (\(counted(unmatched.newItemRatings.count, "rating")), predicted by the mean training rating)")
+                }
+                line += "\nunknown to the data: " + parts.joined(separator: ", ") + "; not ranked"
             }
             return line
         }
