@@ -71,6 +71,16 @@ struct LoadedRatings {
         }
     }
 
+    /// Refuses what `denseMatrix()` refuses, without building the matrix; `why` ends the
+    /// message (what needs the dense form, and what to do instead).
+    func requireDenseForm(_ why: String) throws(MixFillError) {
+        do {
+            try input.checkDensifiable()
+        } catch {
+            throw .badFile(file: displayPath, message: "\(error.reason); \(why)")
+        }
+    }
+
     /// The path a model file records for this data: absolute, or nil for standard input.
     var recordedPath: String? {
         StandardInput.isStandardInput(path) ? nil : absolutePath(path)

@@ -9,7 +9,12 @@ struct Eval: ParsableCommand {
         discussion: """
             Hold ratings out with exactly one of --test, --holdout, --folds or --gold; every \
             model is trained on the rest and scored by RMSE and MAE on the held-out ratings, \
-            predictions clipped to the training ratings' range. Models: 'mean' (the mean \
+            predictions clipped to the training ratings' range, and by precision, recall and \
+            NDCG of its top --top items per user (all items the user did not rate in \
+            training ranked; relevant: a held-out rating ≥ --relevance; docs/evaluation.md). \
+            A --test file of records is matched to DATA by id: a user DATA lacks gets the \
+            model's prediction for a user with no ratings, an item DATA lacks the mean \
+            training rating. Models: 'mean' (the mean \
             training rating), 'bias' (mean + user bias + item bias, regularised ALS, \
             λ_user = 15, λ_item = 10), 'course' (the course mixture for each K of -k, best \
             log-likelihood over --seeds) and 'mppca' (the accurate mixture of probabilistic \
@@ -39,6 +44,12 @@ struct Eval: ParsableCommand {
     @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
     var maxIterations: Int = 1000
 
+    @Option(help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
+    var top: Int = 10
+
+    @Option(help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
+    var relevance: Double = 4
+
     @Flag(help: "Print one JSON object on stdout instead of tables.")
     var json = false
 
@@ -55,6 +66,13 @@ struct Eval: ParsableCommand {
         if !heldOut.isGiven {
             throw ValidationError("give the ratings to score: --test FILE, --holdout F, --folds K or --gold FILE")
         }
+        if top < 1 {
+            throw ValidationError("--top: \(top) is not allowed; give a list length of 1 or more")
+        }
+        if !relevance.isFinite {
+            throw ValidationError("--relevance: \(relevance) is not a rating; give a finite number, e.g. 4")
+        }
+        try requireOneStandardInput([("DATA", data), ("--test", heldOut.test), ("--gold", heldOut.gold)])
     }
 
     /// `mean,bias,course,mppca` with `-k 1,12` → mean, bias, course K=1, course K=12,
@@ -90,7 +108,11 @@ struct Eval: ParsableCommand {
         for case let .course(count) in models where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
-        let (splits, missingEntries) = try heldOut.splits(of: loaded)
+        if models.contains(where: { if case .course = $0 { return true } else { return false } }) {
+            try loaded.requireDenseForm("the course model works on the dense form of the data; leave course out of --models to score the others")
+        }
+        let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
+        let ranking = RankingSettings(cutoff: top, relevance: relevance)
         let loadSeconds = (clock.now - start).seconds
         let evaluator = Evaluator(seeds: seedList, factorSeeds: factorSeeds, backend: engine.backend,
                                   stoppingRule: StoppingRule(maxIterations: maxIterations),
@@ -98,8 +120,8 @@ struct Eval: ParsableCommand {
         var scoresBySplit = [[ModelScore]]()
         for split in splits {
             scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
-                                                        training: split.training, test: split.test,
-                                                        missingEntries: missingEntries))
+                                                        training: split.training, test: split.test, unmatched: split.unmatched,
+                                                        missingEntries: missingEntries, ranking: ranking))
         }
         for (index, scores) in scoresBySplit.enumerated() {
             for score in scores {
@@ -110,7 +132,8 @@ struct Eval: ParsableCommand {
         }
         let report = EvalReport(
             data: EvalReport.DataSummary(loaded),
-            held_out: try requireProtocol(),
+            held_out: try requireProtocol(splits),
+            ranking: EvalReport.RankingProtocol(k: top, relevance: relevance),
             seeds: seedList, backend: engine.backend.rawValue, threads: threadCount,
             results: models.indices.map { index in
                 EvalReport.Result(model: models[index], splits: splits, scores: scoresBySplit.map { $0[index] })
@@ -124,8 +147,9 @@ struct Eval: ParsableCommand {
         }
     }
 
-    private func requireProtocol() throws -> HeldOutOptions.Method {
-        guard let description = heldOut.description else { throw MixFillError.runtime(message: "no held-out ratings") }
+    private func requireProtocol(_ splits: [HeldOutSplits.Split]) throws -> HeldOutOptions.Method {
+        guard var description = heldOut.description else { throw MixFillError.runtime(message: "no held-out ratings") }
+        if heldOut.test != nil, let split = splits.first { description.count(split.unmatched) }
         return description
     }
 }
@@ -222,6 +246,44 @@ struct EvalReport: Encodable {
         /// With --gold: RMSE over every entry missing from DATA as `fit --gold` computes it
         /// (unclipped; a 0 in the gold counts as a rating of 0).
         var rmse_missing_entries: Double?
+        var ranking: SplitRanking?
+    }
+
+    /// How the ranking metrics were taken (the same for every model).
+    struct RankingProtocol: Encodable {
+        /// N of the top-N lists.
+        var k: Int
+        /// The held-out rating from which an item is relevant.
+        var relevance: Double
+    }
+
+    /// One split's ranking metrics (`RankingMetrics`).
+    struct SplitRanking: Encodable {
+        var k: Int
+        var users: Int
+        var relevant: Int
+        var precision: Double
+        var recall: Double
+        var ndcg: Double
+        var seconds: Double
+
+        init(_ metrics: RankingMetrics, seconds: Double) {
+            k = metrics.settings.cutoff
+            users = metrics.userCount
+            relevant = metrics.relevantCount
+            precision = metrics.precision
+            recall = metrics.recall
+            ndcg = metrics.normalizedDiscountedCumulativeGain
+            self.seconds = seconds
+        }
+    }
+
+    /// A model's ranking metrics over the splits: mean and standard deviation of each.
+    struct RankingSummary: Encodable {
+        var k: Int
+        var precision: Spread
+        var recall: Spread
+        var ndcg: Spread
     }
 
     struct Result: Encodable {
@@ -229,6 +291,8 @@ struct EvalReport: Encodable {
         var k: Int?
         var rmse: Spread
         var mae: Spread
+        /// Nil for the global mean (no ranking), and when a split had no user to rank.
+        var ranking: RankingSummary?
         var splits: [SplitResult]
 
         init(model: EvaluatedModel, splits: [HeldOutSplits.Split], scores: [ModelScore]) {
@@ -236,6 +300,12 @@ struct EvalReport: Encodable {
             k = model.componentCount
             rmse = Spread(scores.map(\.metrics.rootMeanSquareError))
             mae = Spread(scores.map(\.metrics.meanAbsoluteError))
+            let rankings = scores.compactMap(\.ranking)
+            if let first = rankings.first, rankings.count == scores.count {
+                ranking = RankingSummary(k: first.settings.cutoff, precision: Spread(rankings.map(\.precision)),
+                                         recall: Spread(rankings.map(\.recall)),
+                                         ndcg: Spread(rankings.map(\.normalizedDiscountedCumulativeGain)))
+            }
             self.splits = scores.indices.map { index in
                 let score = scores[index]
                 return SplitResult(
@@ -246,7 +316,8 @@ struct EvalReport: Encodable {
                             iterations: $0.iterations, converged: $0.converged)
                     },
                     factor_fit: score.factorFit.map(FactorFit.init),
-                    rmse_missing_entries: score.missingEntryRootMeanSquareError)
+                    rmse_missing_entries: score.missingEntryRootMeanSquareError,
+                    ranking: score.ranking.map { SplitRanking($0, seconds: score.rankingSeconds) })
             }
         }
     }
@@ -258,6 +329,7 @@ struct EvalReport: Encodable {
 
     var data: DataSummary
     var held_out: HeldOutOptions.Method
+    var ranking: RankingProtocol
     var seeds: [UInt32]
     var backend: String
     var threads: Int
@@ -271,13 +343,15 @@ struct EvalReport: Encodable {
         out += heldOutLine + "\n"
         out += "predictions clipped to the training ratings' range; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
         let splitCount = results.first?.splits.count ?? 0
+        let rankingHeader = ["P@\(ranking.k)", "R@\(ranking.k)", "NDCG@\(ranking.k)"]
         if splitCount == 1 {
             let gold = results.contains { $0.splits[0].rmse_missing_entries != nil }
-            var table = TextTable(header: ["model", "K", "RMSE", "MAE"] + (gold ? ["RMSE, missing entries*"] : [])
+            var table = TextTable(header: ["model", "K", "RMSE", "MAE"] + rankingHeader + (gold ? ["RMSE, missing entries*"] : [])
                                   + ["best seed", "log-likelihood", "seconds"], leftAligned: [0])
             for result in results {
                 let split = result.splits[0]
                 var row = [result.model, result.k.map(String.init) ?? "-", fixed(result.rmse.mean, 10), fixed(result.mae.mean, 10)]
+                row += split.ranking.map { [fixed($0.precision, 4), fixed($0.recall, 4), fixed($0.ndcg, 4)] } ?? ["-", "-", "-"]
                 if gold { row.append(split.rmse_missing_entries.map { fixed($0, 10) } ?? "-") }
                 row.append(split.fit.map { String($0.best_seed) } ?? "-")
                 row.append(split.fit.map { String($0.log_likelihood) } ?? "-")
@@ -289,12 +363,13 @@ struct EvalReport: Encodable {
                 out += "\n* as 'fit --gold' computes it: over every entry missing from the data, predictions not clipped,\n  a 0 in the gold matrix (a rating it does not know either) counted as a rating of 0\n"
             }
         } else {
-            var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd", "seconds"], leftAligned: [0])
+            var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd"] + rankingHeader + ["seconds"], leftAligned: [0])
             for result in results {
                 table.rows.append([result.model, result.k.map(String.init) ?? "-",
                                    fixed(result.rmse.mean, 6) + " ± " + fixed(result.rmse.std, 6),
-                                   fixed(result.mae.mean, 6) + " ± " + fixed(result.mae.std, 6),
-                                   fixed(result.splits.reduce(0) { $0 + $1.seconds }, 3)])
+                                   fixed(result.mae.mean, 6) + " ± " + fixed(result.mae.std, 6)]
+                                  + (result.ranking.map { [fixed($0.precision.mean, 4), fixed($0.recall.mean, 4), fixed($0.ndcg.mean, 4)] } ?? ["-", "-", "-"])
+                                  + [fixed(result.splits.reduce(0) { $0 + $1.seconds }, 3)])
             }
             out += table.rendered
             out += "\nRMSE per fold\n"
@@ -304,7 +379,29 @@ struct EvalReport: Encodable {
             }
             out += folds.rendered
         }
+        out += "\n" + rankingNote(splitCount: splitCount)
         out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
         return out
     }
+
+    /// What P@N, R@N and NDCG@N mean, and over how many users they were averaged.
+    func rankingNote(splitCount: Int) -> String {
+        let users = results.flatMap { $0.splits.compactMap { $0.ranking?.users } }
+        let n = ranking.k
+        var note = "P@\(n), R@\(n), NDCG@\(n): each user's top \(n) among the items they did not rate in training (items with a training rating);"
+        note += " relevant: held-out rating ≥ \(shortNumber(ranking.relevance)); recall = hits / relevant items; binary-gain NDCG\n"
+        if let low = users.min(), let high = users.max() {
+            let counted = low == high ? "\(low)" : "\(low)–\(high)"
+            note += "averaged over the \(counted) users with a relevant held-out item\(splitCount > 1 ? " in each split, then over the splits" : "")"
+            note += results.contains { $0.model == "mean" } ? "; mean: no ranking (one score for every item)\n" : "\n"
+        } else {
+            note += "no user has a relevant held-out item: nothing to rank\n"
+        }
+        return note
+    }
+}
+
+/// A number as people write it: 4, 3.5, 1e+100 (C's %g).
+private func shortNumber(_ value: Double) -> String {
+    String(format: "%g", value)
 }

@@ -16,7 +16,7 @@ struct DataOptions: ParsableArguments {
 
     @Option(name: .customLong("rating-scale"), help: ArgumentHelp(
         "Refuse a rating outside MIN-MAX, e.g. 1-5 or 0.5-5 (both ends included), naming its file:line:column.",
-        discussion: "Checks DATA only. In a dense matrix 0 still means missing.", valueName: "MIN-MAX"))
+        discussion: "Checks DATA, and the --test of eval and select (read like DATA); no other file. In a dense matrix 0 still means missing.", valueName: "MIN-MAX"))
     var ratingScale: String?
 
     func validate() throws {

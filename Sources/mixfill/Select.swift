@@ -107,7 +107,7 @@ struct Select: ParsableCommand {
         for count in componentCounts where count > matrix.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
         }
-        let (splits, _) = try heldOut.splits(of: loaded)
+        let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
                                   threads: threadCount, stopsIdleBLASPool: true)
         // --test and --gold train on all of DATA: their fit is the BIC fit.
@@ -115,7 +115,7 @@ struct Select: ParsableCommand {
         let models = componentCounts.map { EvaluatedModel.course(componentCount: $0) }
         let scoresBySplit = try splits.map { split in
             try evaluator.evaluate(models, userCount: matrix.userCount, itemCount: matrix.itemCount,
-                                   training: split.training, test: split.test)
+                                   training: split.training, test: split.test, unmatched: split.unmatched)
         }
         var fullFits = [CourseFit]()
         if splitsTrainOnAll, let scores = scoresBySplit.first {

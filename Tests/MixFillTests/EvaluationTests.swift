@@ -41,6 +41,7 @@ import Testing
     struct Fixed: RatingPredictor {
         var values: [Int: Double]
         func predict(user: Int, item: Int) -> Double { values[user * 10 + item] ?? 0 }
+        func newUserPrediction(item: Int) -> Double { 0 }
     }
 
     @Test func metricsClipToTheScaleFirst() {

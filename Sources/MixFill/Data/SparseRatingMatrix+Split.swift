@@ -54,3 +54,16 @@ extension SparseRatingMatrix {
                   ratings: Self.compactRatings(sorted.map(\.rating)))
     }
 }
+
+extension SparseRatingMatrix {
+    /// Whether `user` rated `item` (a binary search of the user's row, whose items ascend).
+    package func contains(user: Int, item: Int) -> Bool {
+        var low = rowStarts[user]
+        var high = rowStarts[user + 1]
+        while low < high {
+            let middle = (low + high) / 2
+            if items[middle] < item { low = middle + 1 } else { high = middle }
+        }
+        return low < rowStarts[user + 1] && items[low] == item
+    }
+}

@@ -12,6 +12,8 @@ public struct GlobalMeanBaseline: RatingPredictor {
     }
 
     public func predict(user: Int, item: Int) -> Double { mean }
+
+    public func newUserPrediction(item: Int) -> Double { mean }
 }
 
 /// User and item biases, r̂_ui = μ + b_u + b_i, minimising
@@ -50,6 +52,16 @@ public struct BiasBaseline: RatingPredictor {
 
     public func predict(user: Int, item: Int) -> Double {
         mean + userBiases[user] + itemBiases[item]
+    }
+
+    /// μ + b_i: a user without ratings has b_u = 0.
+    public func newUserPrediction(item: Int) -> Double {
+        mean + itemBiases[item]
+    }
+
+    public func scores(user: Int, into scores: inout [Double]) {
+        let base = mean + userBiases[user]
+        for item in scores.indices { scores[item] = base + itemBiases[item] }
     }
 
     public init(training: [IndexedRating], userCount: Int, itemCount: Int,

@@ -68,8 +68,25 @@ public struct ModelScore: Sendable {
     public var factorFit: FactorFitSummary?
     /// RMSE over `missingEntries` when given: unclipped, as `fit --gold` computes it.
     public var missingEntryRootMeanSquareError: Double?
-    /// Seconds spent training and scoring.
+    /// Seconds spent training and scoring RMSE and MAE (ranking not included).
     public var seconds: Double
+    /// Top-N metrics, when asked for (nil for the global mean, and when no user has a
+    /// relevant held-out item).
+    public var ranking: RankingMetrics?
+    /// Seconds spent ranking.
+    public var rankingSeconds: Double = 0
+
+    public init(model: EvaluatedModel, metrics: AccuracyMetrics, fit: CourseFit?, factorFit: FactorFitSummary?,
+                missingEntryRootMeanSquareError: Double?, seconds: Double, ranking: RankingMetrics? = nil, rankingSeconds: Double = 0) {
+        self.model = model
+        self.metrics = metrics
+        self.fit = fit
+        self.factorFit = factorFit
+        self.missingEntryRootMeanSquareError = missingEntryRootMeanSquareError
+        self.seconds = seconds
+        self.ranking = ranking
+        self.rankingSeconds = rankingSeconds
+    }
 }
 
 /// Trains models on training ratings and scores them on held-out ones, all in one
@@ -140,15 +157,20 @@ public struct Evaluator: Sendable {
             posteriors: fit.userStates ?? [])
     }
 
-    /// Trains every model in `models` on `training` and scores it on `test`, predictions
-    /// clipped to the training ratings' range.
+    /// Trains every model in `models` on `training` and scores it on `test` and `unmatched`
+    /// (see `AccuracyMetrics.score(_:on:unmatched:scale:mean:)`), predictions clipped to the
+    /// training ratings' range; with `ranking`, also ranks every model but the global mean
+    /// (whose one score for every item makes no ranking) by `RankingMetrics` on `test`.
     ///
     /// `missingEntries` (with a gold matrix: every entry missing from the data, with the
     /// gold's value, 0 included) are scored the course's way as well: RMSE of the
     /// unclipped predictions, the figure `fit --gold` reports as "missing entries only".
+    ///
+    /// Only the course model densifies `training`; the others work on the list or on a
+    /// compressed-row copy, so data too large for a dense matrix can be scored.
     public func evaluate(_ models: [EvaluatedModel], userCount: Int, itemCount: Int,
-                         training: [IndexedRating], test: [IndexedRating],
-                         missingEntries: [IndexedRating]? = nil) throws(MixFillError) -> [ModelScore] {
+                         training: [IndexedRating], test: [IndexedRating], unmatched: UnmatchedRatings = .none,
+                         missingEntries: [IndexedRating]? = nil, ranking: RankingSettings? = nil) throws(MixFillError) -> [ModelScore] {
         guard let scale = RatingScale(of: training.lazy.map(\.rating)) else {
             throw .runtime(message: "the training part of a split holds no rating; hold out fewer ratings")
         }
@@ -157,24 +179,43 @@ public struct Evaluator: Sendable {
         var itemRatingCounts = [Int](repeating: 0, count: itemCount)
         for rating in training { itemRatingCounts[rating.item] += 1 }
         var matrix: DenseRatingMatrix?
+        var compressed: SparseRatingMatrix?
+        func trainingRows() -> SparseRatingMatrix {
+            if let compressed { return compressed }
+            let rows = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
+            compressed = rows
+            return rows
+        }
         var scores = [ModelScore]()
         let unclipped = RatingScale(minimum: -.infinity, maximum: .infinity)
         func missingEntryError(_ predictor: some RatingPredictor) -> Double? {
             guard let missingEntries, !missingEntries.isEmpty else { return nil }
             return AccuracyMetrics.score(predictor, on: missingEntries, scale: unclipped).rootMeanSquareError
         }
+        func accuracy(_ predictor: some RatingPredictor) -> AccuracyMetrics {
+            AccuracyMetrics.score(predictor, on: test, unmatched: unmatched, scale: scale, mean: mean.mean)
+        }
+        /// The ranking metrics and the seconds they took.
+        func ranked(_ predictor: some RatingPredictor) -> (RankingMetrics?, Double) {
+            guard let ranking else { return (nil, 0) }
+            let start = clock.now
+            let metrics = RankingMetrics.score(predictor, training: trainingRows(), test: test, settings: ranking)
+            return (metrics, (clock.now - start).seconds)
+        }
         for model in models {
             let start = clock.now
             switch model {
             case .globalMean:
-                scores.append(ModelScore(model: model, metrics: .score(mean, on: test, scale: scale), fit: nil, factorFit: nil,
+                scores.append(ModelScore(model: model, metrics: accuracy(mean), fit: nil, factorFit: nil,
                                          missingEntryRootMeanSquareError: missingEntryError(mean),
                                          seconds: (clock.now - start).seconds))
             case .bias:
                 let bias = BiasBaseline(training: training, userCount: userCount, itemCount: itemCount)
-                scores.append(ModelScore(model: model, metrics: .score(bias, on: test, scale: scale), fit: nil, factorFit: nil,
-                                         missingEntryRootMeanSquareError: missingEntryError(bias),
-                                         seconds: (clock.now - start).seconds))
+                var score = ModelScore(model: model, metrics: accuracy(bias), fit: nil, factorFit: nil,
+                                       missingEntryRootMeanSquareError: missingEntryError(bias),
+                                       seconds: (clock.now - start).seconds)
+                (score.ranking, score.rankingSeconds) = ranked(bias)
+                scores.append(score)
             case let .course(componentCount):
                 if matrix == nil {
                     matrix = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
@@ -184,16 +225,19 @@ public struct Evaluator: Sendable {
                 let fit = try fitCourse(matrix, componentCount: componentCount)
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
-                scores.append(ModelScore(model: model, metrics: .score(predictor, on: test, scale: scale), fit: fit,
-                                         factorFit: nil, missingEntryRootMeanSquareError: missingEntryError(predictor),
-                                         seconds: (clock.now - start).seconds))
+                var score = ModelScore(model: model, metrics: accuracy(predictor), fit: fit,
+                                       factorFit: nil, missingEntryRootMeanSquareError: missingEntryError(predictor),
+                                       seconds: (clock.now - start).seconds)
+                (score.ranking, score.rankingSeconds) = ranked(predictor)
+                scores.append(score)
             case let .factor(settings):
-                let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
-                let (summary, model, states) = try fitFactor(matrix, settings: settings)
+                let (summary, model, states) = try fitFactor(trainingRows(), settings: settings)
                 let predictor = FactorPredictor(model: model, states: states, scale: scale)
-                scores.append(ModelScore(model: .factor(settings), metrics: .score(predictor, on: test, scale: scale), fit: nil,
-                                         factorFit: summary, missingEntryRootMeanSquareError: missingEntryError(predictor),
-                                         seconds: (clock.now - start).seconds))
+                var score = ModelScore(model: .factor(settings), metrics: accuracy(predictor), fit: nil,
+                                       factorFit: summary, missingEntryRootMeanSquareError: missingEntryError(predictor),
+                                       seconds: (clock.now - start).seconds)
+                (score.ranking, score.rankingSeconds) = ranked(predictor)
+                scores.append(score)
             }
         }
         return scores

@@ -13,17 +13,34 @@ public struct FactorPredictor: RatingPredictor {
     /// The training ratings' range, for `clipped`.
     public let scale: RatingScale
 
+    /// The state of a user without ratings: posteriors π, factor means 0 (the prior).
+    private let priorState: [Double]
+
     public init(model: FactorMixture, states: [Double], scale: RatingScale) {
         precondition(states.count == model.offsets.userOffsets.count * model.componentCount * (1 + model.factorCount),
                      "one state per training user")
         self.model = model
         self.states = states
         self.scale = scale
+        priorState = model.weights + [Double](repeating: 0, count: model.componentCount * model.factorCount)
     }
 
     public func predict(user: Int, item: Int) -> Double {
         let width = model.componentCount * (1 + model.factorCount)
         return Self.prediction(model: model, state: states[(user * width)..<((user + 1) * width)], user: user, item: item)
+    }
+
+    /// μ₀ + b_i + Σ_j π_j·m̄_ji: a user without ratings has b_u = 0, posteriors π and
+    /// factor means 0 (the state `mixfill predict` gives a user it has never seen).
+    public func newUserPrediction(item: Int) -> Double {
+        Self.prediction(model: model, state: priorState[...], user: nil, userOffset: 0, item: item)
+    }
+
+    public func scores(user: Int, into scores: inout [Double]) {
+        precondition(scores.count == model.itemCount, "one score per item")
+        let width = model.componentCount * (1 + model.factorCount)
+        let state = states[(user * width)..<((user + 1) * width)]
+        for item in scores.indices { scores[item] = Self.prediction(model: model, state: state, user: user, item: item) }
     }
 
     /// The prediction clipped to the training ratings' range.

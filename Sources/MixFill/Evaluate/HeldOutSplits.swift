@@ -14,12 +14,20 @@
 public enum HeldOutSplits {
     public struct Split: Sendable {
         public var training: [IndexedRating]
+        /// Held-out ratings of users and items the training data has (by index).
         public var test: [IndexedRating]
+        /// Held-out ratings whose user or item id the training data does not have (only a
+        /// test file's ids can be unknown).
+        public var unmatched: UnmatchedRatings
 
-        public init(training: [IndexedRating], test: [IndexedRating]) {
+        public init(training: [IndexedRating], test: [IndexedRating], unmatched: UnmatchedRatings = .none) {
             self.training = training
             self.test = test
+            self.unmatched = unmatched
         }
+
+        /// Every held-out rating, matched or not.
+        public var testCount: Int { test.count + unmatched.count }
     }
 
     /// The permutation of 0..<count numpy's `np.random.seed(seed); np.random.permutation(count)` gives.
@@ -62,6 +70,79 @@ public enum HeldOutSplits {
         training.reserveCapacity(ratings.count - testRange.count)
         for index in ratings.indices where !heldOut[index] { training.append(ratings[index]) }
         return Split(training: training, test: test)
+    }
+}
+
+/// Held-out ratings of a test file whose ids the training file does not have, with the
+/// fallback each is scored by (see `AccuracyMetrics.score(_:on:unmatched:scale:mean:)`):
+///
+/// - user unknown, item known: the model's prediction for a user with no ratings;
+/// - item unknown (whatever the user): the mean training rating, for every model.
+public struct UnmatchedRatings: Sendable, Equatable {
+    /// Ratings of unknown users for known items: `item` is the training item index, `user`
+    /// numbers the unknown users 0, 1, … in the test file's order of ids.
+    public var newUserRatings: [IndexedRating]
+    /// Ratings of unknown items (the rating is all their score needs).
+    public var newItemRatings: [Double]
+    /// Distinct test user ids the training data does not have (over all their ratings).
+    public var unknownUserCount: Int
+    /// Distinct test item ids the training data does not have.
+    public var unknownItemCount: Int
+
+    public init(newUserRatings: [IndexedRating] = [], newItemRatings: [Double] = [], unknownUserCount: Int = 0, unknownItemCount: Int = 0) {
+        self.newUserRatings = newUserRatings
+        self.newItemRatings = newItemRatings
+        self.unknownUserCount = unknownUserCount
+        self.unknownItemCount = unknownItemCount
+    }
+
+    public static let none = UnmatchedRatings()
+
+    /// Ratings scored by a fallback.
+    public var count: Int { newUserRatings.count + newItemRatings.count }
+}
+
+extension HeldOutSplits {
+    /// A test file's ratings matched to the training data by id: `testUsers`/`testItems`
+    /// are the test file's id maps, `test` its ratings by its own indices; `trainingUsers`
+    /// and `trainingItems` the training data's maps. Ratings whose user and item both
+    /// exist in training come back by training index (in the test file's order, which is
+    /// the training order too: both maps are sorted by id); the rest as `UnmatchedRatings`.
+    /// `isTraining(user, item)` (training indices) says whether training has the pair:
+    /// the first such pair is returned as `overlap` (ids), for the caller to refuse.
+    public static func match(test: some Sequence<IndexedRating>, testUsers: IdMap, testItems: IdMap,
+                             trainingUsers: IdMap, trainingItems: IdMap,
+                             isTraining: (_ user: Int, _ item: Int) -> Bool)
+        -> (matched: [IndexedRating], unmatched: UnmatchedRatings, overlap: (user: Int64, item: Int64)?) {
+        // Index maps test → training, -1 for an unknown id; unknown users numbered in order.
+        let itemIndex = (0..<testItems.count).map { trainingItems.index(of: testItems.id($0)) ?? -1 }
+        let userIndex = (0..<testUsers.count).map { trainingUsers.index(of: testUsers.id($0)) ?? -1 }
+        var newUserNumber = [Int](repeating: -1, count: testUsers.count)
+        var unknownItemSeen = [Bool](repeating: false, count: testItems.count)
+        var matched = [IndexedRating]()
+        var unmatched = UnmatchedRatings()
+        for rating in test {
+            let item = itemIndex[rating.item]
+            let user = userIndex[rating.user]
+            if user < 0, newUserNumber[rating.user] < 0 {
+                newUserNumber[rating.user] = unmatched.unknownUserCount
+                unmatched.unknownUserCount += 1
+            }
+            if item < 0 {
+                if !unknownItemSeen[rating.item] {
+                    unknownItemSeen[rating.item] = true
+                    unmatched.unknownItemCount += 1
+                }
+                unmatched.newItemRatings.append(rating.rating)
+            } else if user < 0 {
+                unmatched.newUserRatings.append(IndexedRating(user: newUserNumber[rating.user], item: item, rating: rating.rating))
+            } else if isTraining(user, item) {
+                return (matched, unmatched, (testUsers.id(rating.user), testItems.id(rating.item)))
+            } else {
+                matched.append(IndexedRating(user: user, item: item, rating: rating.rating))
+            }
+        }
+        return (matched, unmatched, nil)
     }
 }
 

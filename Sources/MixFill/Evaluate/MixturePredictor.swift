@@ -29,6 +29,31 @@ public struct MixturePredictor: RatingPredictor {
                             mixture: mixture, itemRatingCounts: itemRatingCounts, fallback: fallback)
     }
 
+    /// Σ_j p_j·μ_ji: a user without ratings has the weights as posterior.
+    public func newUserPrediction(item: Int) -> Double {
+        Self.expectedRating(posteriors: mixture.weights, offset: 0, item: item,
+                            mixture: mixture, itemRatingCounts: itemRatingCounts, fallback: fallback)
+    }
+
+    /// Every item's Σ_j p(j|u)·μ_ji as K passes of scores_i += p(j|u)·μ_ji over the means'
+    /// contiguous rows, j = 0 first: the terms of `expectedRating`, added in its order.
+    public func scores(user: Int, into scores: inout [Double]) {
+        let itemCount = mixture.itemCount
+        precondition(scores.count == itemCount, "one score per item")
+        let offset = user * mixture.componentCount
+        scores.withUnsafeMutableBufferPointer { scores in
+            mixture.means.withUnsafeBufferPointer { means in
+                for item in 0..<itemCount { scores[item] = 0 }
+                for j in 0..<mixture.componentCount {
+                    let weight = posteriors[offset + j]
+                    let row = j * itemCount
+                    for item in 0..<itemCount { scores[item] += weight * means[row + item] }
+                }
+            }
+        }
+        for item in 0..<itemCount where itemRatingCounts[item] == 0 { scores[item] = fallback }
+    }
+
     /// Σ_j posteriors[offset + j]·μ_ji, or `fallback` for an item without training ratings.
     @inline(__always)
     public static func expectedRating(posteriors: [Double], offset: Int, item: Int, mixture: Mixture,

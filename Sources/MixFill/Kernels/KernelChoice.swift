@@ -62,21 +62,33 @@ extension RatingInput {
         case let .dense(matrix):
             return matrix
         case let .records(table):
-            let needed = KernelChoice.denseBytes(userCount: userCount, itemCount: itemCount)
-            let available = KernelChoice.physicalMemoryBytes / 2
-            guard needed <= available else {
-                throw .denseTooLarge(userCount: userCount, itemCount: itemCount, neededBytes: needed, availableBytes: available)
-            }
+            try checkDensifiable()
             let matrix = table.matrix
             var values = [Double](repeating: 0, count: matrix.userCount * matrix.itemCount)
             for user in 0..<matrix.userCount {
                 for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                    let rating = matrix.ratings[position]
-                    guard rating != 0 else { throw .zeroRating(user: table.users.id(user)) }
-                    values[user * matrix.itemCount + matrix.items[position]] = rating
+                    values[user * matrix.itemCount + matrix.items[position]] = matrix.ratings[position]
                 }
             }
             return DenseRatingMatrix(userCount: matrix.userCount, itemCount: matrix.itemCount, values: values)
+        }
+    }
+
+    /// Refuses what `densified()` refuses (too large for half of this machine's memory, a
+    /// rating of 0), without building the matrix: for commands that densify only parts
+    /// of the data later (eval's course model densifies each split's training ratings).
+    package func checkDensifiable() throws(EngineConflict) {
+        guard case let .records(table) = storage else { return }
+        let needed = KernelChoice.denseBytes(userCount: userCount, itemCount: itemCount)
+        let available = KernelChoice.physicalMemoryBytes / 2
+        guard needed <= available else {
+            throw .denseTooLarge(userCount: userCount, itemCount: itemCount, neededBytes: needed, availableBytes: available)
+        }
+        let matrix = table.matrix
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] where matrix.ratings[position] == 0 {
+                throw .zeroRating(user: table.users.id(user))
+            }
         }
     }
 
