@@ -41,7 +41,7 @@ extension Select {
         for q in factorList where q >= loaded.itemCount {
             throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(loaded.itemCount) items of the data; give fewer factors")
         }
-        let (splits, _) = try heldOut.splits(of: loaded)
+        let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, factorSeeds: seedList, backend: engine.backend,
                                   stoppingRule: StoppingRule(maxIterations: maxIterations), threads: engine.threadCount,
                                   stopsIdleBLASPool: true)
