@@ -72,7 +72,7 @@ package struct CourseFamily: EMFamily {
         model.variances.allSatisfy { $0 >= varianceFloor }
     }
 
-    package func maximise(_ previous: Mixture, record: UnsafeBufferPointer<Double>) -> Mixture {
+    package func maximise(_ previous: Mixture, record: UnsafeBufferPointer<Double>, workers: Int = 1) -> Mixture {
         let layout = CourseRecord(previous)
         let componentCount = previous.componentCount
         let itemCount = previous.itemCount

@@ -12,8 +12,10 @@ package protocol EMFamily: Sendable {
     /// it (up to rounding).
     func objective(_ model: Model, record: UnsafeBufferPointer<Double>) -> Double
 
-    /// The M-step: the next model from `model` and its summed statistics.
-    func maximise(_ model: Model, record: UnsafeBufferPointer<Double>) -> Model
+    /// The M-step: the next model from `model` and its summed statistics. `workers` threads
+    /// are the M-step's to use (the loop's threads not taken by other runs' M-steps); the
+    /// result must not depend on them.
+    func maximise(_ model: Model, record: UnsafeBufferPointer<Double>, workers: Int) -> Model
 
     /// Whether EM's guarantee holds for an M-step from `model`: the objective of the next
     /// E-step is at least this one's. It fails only for a model outside the set the M-step
@@ -165,10 +167,12 @@ package struct EMLoop<Family: EMFamily> {
             let running = active
             let family = self.family
             let rule = self.rule
+            // Runs' M-steps side by side, and the threads left over inside each.
+            let spare = max(1, workers / max(1, running.count))
             forEachConcurrently(running.count, workers: workers) { position in
                 sum.withUnsafeBufferPointer { buffer in
                     running[position].advance(family: family, record: UnsafeBufferPointer(rebasing: buffer[layout.record(position)]),
-                                              rule: rule)
+                                              rule: rule, workers: spare)
                 }
             }
             let elapsed = (clock.now - start).seconds
@@ -254,7 +258,7 @@ package struct EMLoop<Family: EMFamily> {
         init(state: EMState<Model>) { self.state = state }
 
         /// Tests the E-step's objective, then takes the M-step.
-        func advance(family: Family, record: UnsafeBufferPointer<Double>, rule: StoppingRule) {
+        func advance(family: Family, record: UnsafeBufferPointer<Double>, rule: StoppingRule, workers: Int) {
             let objective = family.objective(state.model, record: record)
             guard objective.isFinite else {
                 failure = .runtime(message: "the objective became \(objective) at iteration \(state.iterations + 1); check the data for extreme values")
@@ -266,7 +270,7 @@ package struct EMLoop<Family: EMFamily> {
                 falls.append(state.iterations)
             }
             ascentGuaranteed = family.guaranteesAscent(from: state.model)
-            state.model = family.maximise(state.model, record: record)
+            state.model = family.maximise(state.model, record: record, workers: workers)
             if let previous, objective - previous <= rule.relativeTolerance * abs(objective) {
                 state.converged = true
             }

@@ -103,72 +103,39 @@ package struct FactorFamily: EMFamily {
         return total
     }
 
-    package func maximise(_ previous: FactorMixture, record: UnsafeBufferPointer<Double>) -> FactorMixture {
+    package func maximise(_ previous: FactorMixture, record: UnsafeBufferPointer<Double>, workers: Int = 1) -> FactorMixture {
         let layout = FactorRecord(previous)
         precondition(record.count == layout.length, "a factor record for the model's shape")
-        let dimension = layout.dimension
-        let packed = SmallMatrices.packedCount(dimension)
-        let q = previous.factorCount
+        let itemCount = previous.itemCount
         let componentCount = previous.componentCount
-        let oldNoise = previous.noiseVariance
         var next = previous
-        var expectedSquares = record[FactorRecord.squaredResiduals]
-        var full = [Double](repeating: 0, count: dimension * dimension)
-        var inverse = [Double](repeating: 0, count: dimension * dimension)
-        var column = [Double](repeating: 0, count: dimension)
-        var theta = [Double](repeating: 0, count: dimension)
-        full.withUnsafeMutableBufferPointer { full in
-            inverse.withUnsafeMutableBufferPointer { inverse in
-                column.withUnsafeMutableBufferPointer { column in
-                    theta.withUnsafeMutableBufferPointer { theta in
-                        next.covariances.withUnsafeMutableBufferPointer { covariances in
-                            guard let full = full.baseAddress, let inverse = inverse.baseAddress,
-                                  let column = column.baseAddress, let theta = theta.baseAddress,
-                                  let covariances = covariances.baseAddress, let record = record.baseAddress else { return }
-                            for item in 0..<previous.itemCount {
-                                let gram = record + layout.items + item * layout.itemStride
-                                let right = gram + packed
-                                SmallMatrices.unpack(gram, dimension, into: full)
-                                for index in 0..<dimension {
-                                    full[index * dimension + index] += oldNoise * previous.priorPrecision(index)
-                                }
-                                // G_i is positive semi-definite and σ²Λ positive: H_i is positive
-                                // definite, so the factorisation can fail only on non-finite input.
-                                guard SmallMatrices.cholesky(full, dimension) else { continue }
-                                SmallMatrices.inverse(full, dimension, into: inverse, column: column)
-                                for r in 0..<dimension {
-                                    var value = 0.0
-                                    for c in 0..<dimension { value += inverse[r * dimension + c] * right[c] }
-                                    theta[r] = value
-                                }
-                                // −2 θ̄ᵀh + θ̄ᵀGθ̄ + tr(G Σ), G read from its packed triangle.
-                                var cross = 0.0
-                                var quadratic = 0.0
-                                var trace = 0.0
-                                for r in 0..<dimension {
-                                    cross += theta[r] * right[r]
-                                    for c in r..<dimension {
-                                        let g = gram[SmallMatrices.packedIndex(r, c, dimension)]
-                                        let weight = r == c ? 1.0 : 2.0
-                                        quadratic += weight * g * theta[r] * theta[c]
-                                        trace += weight * g * oldNoise * inverse[r * dimension + c]
-                                    }
-                                }
-                                expectedSquares += -2 * cross + quadratic + trace
-                                let sigma = covariances + item * packed
-                                for r in 0..<dimension {
-                                    for c in r..<dimension {
-                                        sigma[SmallMatrices.packedIndex(r, c, dimension)] = oldNoise * inverse[r * dimension + c]
-                                    }
-                                }
-                                for r in 0..<q { next.loadings[item * q + r] = theta[r] }
-                                for j in 0..<componentCount { next.means[item * componentCount + j] = theta[q + j] }
+        // Items are independent given σ²_old: contiguous ranges of them go to the workers,
+        // and each item's share of the expected squares is added in item order afterwards,
+        // so the result does not depend on the number of workers.
+        var contributions = [Double](repeating: 0, count: itemCount)
+        next.loadings.withUnsafeMutableBufferPointer { loadings in
+            next.means.withUnsafeMutableBufferPointer { means in
+                next.covariances.withUnsafeMutableBufferPointer { covariances in
+                    contributions.withUnsafeMutableBufferPointer { contributions in
+                        guard let record = record.baseAddress, let covariances = covariances.baseAddress,
+                              let contributions = contributions.baseAddress else { return }
+                        // q = 0 has no loadings and K ≥ 1 always has means; a stand-in is never written.
+                        var spare = 0.0
+                        withUnsafeMutablePointer(to: &spare) { spare in
+                            let step = ItemStep(model: previous, layout: layout, record: record,
+                                                loadings: loadings.baseAddress ?? spare, means: means.baseAddress ?? spare,
+                                                covariances: covariances, contributions: contributions)
+                            let chunks = max(1, min(workers, itemCount))
+                            forEachConcurrently(chunks, workers: chunks) { chunk in
+                                step.run(items: (chunk * itemCount / chunks)..<((chunk + 1) * itemCount / chunks))
                             }
                         }
                     }
                 }
             }
         }
+        var expectedSquares = record[FactorRecord.squaredResiduals]
+        for contribution in contributions { expectedSquares += contribution }
         let ratings = record[FactorRecord.ratingCount]
         let noise = expectedSquares / ratings
         // An expected sum of squares is positive; rounding can only make a near-perfect fit's
@@ -179,5 +146,78 @@ package struct FactorFamily: EMFamily {
             for j in 0..<componentCount { next.weights[j] = record[FactorRecord.responsibilities + j] / users }
         }
         return next
+    }
+}
+
+/// One M-step's per-item updates over a range of items, writing each item's loadings, means,
+/// covariance and share of the expected squares at its own places (`@unchecked Sendable`:
+/// the workers' item ranges are disjoint, and the pointers outlive the call).
+private struct ItemStep: @unchecked Sendable {
+    let model: FactorMixture
+    let layout: FactorRecord
+    let record: UnsafePointer<Double>
+    let loadings: UnsafeMutablePointer<Double>
+    let means: UnsafeMutablePointer<Double>
+    let covariances: UnsafeMutablePointer<Double>
+    let contributions: UnsafeMutablePointer<Double>
+
+    func run(items: Range<Int>) {
+        let dimension = layout.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = model.factorCount
+        let componentCount = model.componentCount
+        let oldNoise = model.noiseVariance
+        let full = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
+        let inverse = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
+        let triangle = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
+        let theta = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        defer {
+            full.deallocate()
+            inverse.deallocate()
+            triangle.deallocate()
+            theta.deallocate()
+        }
+        for item in items {
+            let gram = record + layout.items + item * layout.itemStride
+            let right = gram + packed
+            SmallMatrices.unpack(gram, dimension, into: full)
+            for index in 0..<dimension {
+                full[index * dimension + index] += oldNoise * model.priorPrecision(index)
+            }
+            // G_i is positive semi-definite and σ²Λ positive: H_i is positive definite, so
+            // the factorisation can fail only on non-finite input (the item keeps its values).
+            guard SmallMatrices.cholesky(full, dimension) else {
+                contributions[item] = 0
+                continue
+            }
+            SmallMatrices.inverseByTriangle(full, dimension, into: inverse, triangle: triangle)
+            for r in 0..<dimension {
+                var value = 0.0
+                for c in 0..<dimension { value += inverse[r * dimension + c] * right[c] }
+                theta[r] = value
+            }
+            // −2 θ̄ᵀh + θ̄ᵀGθ̄ + tr(G Σ), G read from its packed triangle.
+            var cross = 0.0
+            var quadratic = 0.0
+            var trace = 0.0
+            for r in 0..<dimension {
+                cross += theta[r] * right[r]
+                for c in r..<dimension {
+                    let g = gram[SmallMatrices.packedIndex(r, c, dimension)]
+                    let weight = r == c ? 1.0 : 2.0
+                    quadratic += weight * g * theta[r] * theta[c]
+                    trace += weight * g * oldNoise * inverse[r * dimension + c]
+                }
+            }
+            contributions[item] = -2 * cross + quadratic + trace
+            let sigma = covariances + item * packed
+            for r in 0..<dimension {
+                for c in r..<dimension {
+                    sigma[SmallMatrices.packedIndex(r, c, dimension)] = oldNoise * inverse[r * dimension + c]
+                }
+            }
+            for r in 0..<q { loadings[item * q + r] = theta[r] }
+            for j in 0..<componentCount { means[item * componentCount + j] = theta[q + j] }
+        }
     }
 }

@@ -598,7 +598,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
         let factored = SmallMatrices.cholesky(a, q)
         let logDeterminant = factored ? SmallMatrices.logDeterminant(a, q) : .nan
         if factored {
-            Self.invertTriangle(a, q, into: triangle)
+            SmallMatrices.invertTriangle(a, q, into: triangle)
         } else {
             triangle.initialize(repeating: .nan, count: q * q)
         }
@@ -666,23 +666,6 @@ private struct FactorSparsePass: SparseRowsVisitor {
             moments[q + j] = densities[j]
         }
         for index in (dimension + SmallMatrices.packedCount(dimension))..<layout.sumStride { moments[index] = 0 }
-    }
-
-    /// V = U⁻¹ (upper triangular, row-major q × q; the lower triangle is left alone) for the
-    /// factor U of `SmallMatrices.cholesky`, column by column: U·V = I read from the bottom,
-    /// V_cc = 1/U_cc and V_rc = −(Σ_{r<k≤c} U_rk V_kc)/U_rr.
-    @inline(__always)
-    private static func invertTriangle(_ u: UnsafePointer<Double>, _ q: Int, into v: UnsafeMutablePointer<Double>) {
-        for c in 0..<q {
-            v[c * q + c] = 1 / u[c * q + c]
-            var r = c - 1
-            while r >= 0 {
-                var value = 0.0
-                for k in (r + 1)...c { value += u[r * q + k] * v[k * q + c] }
-                v[r * q + c] = -value / u[r * q + r]
-                r -= 1
-            }
-        }
     }
 
     /// The coefficient lanes of a mixed block: (scale, unit) with coefficient = e·scale +

@@ -74,6 +74,40 @@ enum SmallMatrices {
         }
     }
 
+    /// V = U⁻¹ (upper triangular, row-major m × m; the lower triangle is left alone) for the
+    /// factor U of `cholesky`, column by column: U·V = I read from the bottom,
+    /// V_cc = 1/U_cc and V_rc = −(Σ_{r<k≤c} U_rk V_kc)/U_rr. About m³/6 multiplications.
+    @inline(__always)
+    static func invertTriangle(_ u: UnsafePointer<Double>, _ m: Int, into v: UnsafeMutablePointer<Double>) {
+        for c in 0..<m {
+            v[c * m + c] = 1 / u[c * m + c]
+            var r = c - 1
+            while r >= 0 {
+                var value = 0.0
+                for k in (r + 1)...c { value += u[r * m + k] * v[k * m + c] }
+                v[r * m + c] = -value / u[r * m + r]
+                r -= 1
+            }
+        }
+    }
+
+    /// The inverse (Uᵀ·U)⁻¹ = V·Vᵀ with V = U⁻¹, into the full m × m `inverse` (exactly
+    /// symmetric: each pair (r, c), (c, r) is one sum Σ_{k ≥ max(r, c)} V_rk V_ck, over rows of
+    /// V, which are contiguous); `triangle` is scratch of m × m values. About m³/3
+    /// multiplications in all, a third of m solves against the factor.
+    static func inverseByTriangle(_ u: UnsafePointer<Double>, _ m: Int, into inverse: UnsafeMutablePointer<Double>,
+                                  triangle: UnsafeMutablePointer<Double>) {
+        invertTriangle(u, m, into: triangle)
+        for r in 0..<m {
+            for c in r..<m {
+                var value = 0.0
+                for k in c..<m { value += triangle[r * m + k] * triangle[c * m + k] }
+                inverse[r * m + c] = value
+                inverse[c * m + r] = value
+            }
+        }
+    }
+
     /// The inverse (Uᵀ·U)⁻¹, symmetric, into the full m × m `inverse`, column by column;
     /// `column` is scratch of m values.
     static func inverse(_ u: UnsafePointer<Double>, _ m: Int, into inverse: UnsafeMutablePointer<Double>,
