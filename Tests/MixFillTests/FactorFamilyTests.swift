@@ -122,4 +122,23 @@ import Testing
         let predictions = (0..<30).flatMap { user in (0..<40).map { predictor.clipped(user: user, item: $0) } }
         expectClose(predictions, reference.predictions_row_major_30x40, absolute: 1e-9, "predictions")
     }
+
+    /// The M-step spreads items over workers and adds their shares of σ² in item order: any
+    /// number of workers gives the same model, bit for bit, and the model moved.
+    @Test(arguments: [1, 2])
+    func theMStepDoesNotDependOnItsWorkers(componentCount: Int) throws {
+        let matrix = try Self.block()
+        let initial = try Self.initialModel(componentCount: componentCount, offsets: Self.offsets(matrix))
+        let loop = EMLoop(family: FactorFamily(), shards: [FactorNaiveKernel(matrix)])
+        let (layout, sum) = try loop.statistics([initial])
+        let models = sum.withUnsafeBufferPointer { buffer in
+            let record = UnsafeBufferPointer(rebasing: buffer[layout.record(0)])
+            return [1, 2, 3, 7, 64].map { FactorFamily().maximise(initial, record: record, workers: $0) }
+        }
+        #expect(models.count == 5)
+        #expect(models[0].loadings != initial.loadings && models[0].noiseVariance != initial.noiseVariance)
+        for (index, model) in models.enumerated().dropFirst() {
+            #expect(model == models[0], "model \(index)")
+        }
+    }
 }
