@@ -37,17 +37,22 @@ enum SmallMatrices {
     /// Overwrites the upper triangle of `a` (m × m, symmetric positive definite) with U such
     /// that a = Uᵀ·U (the lower triangle is left alone). Returns false when a pivot is not
     /// positive and finite: the matrix is not positive definite to working precision.
+    ///
+    /// Right-looking: row j of U is finished, then its outer product leaves the rows below,
+    /// so every inner loop runs along a row (contiguous, vectorisable). Each entry still
+    /// receives its subtractions in increasing k, as the textbook's column sums give them.
     static func cholesky(_ a: UnsafeMutablePointer<Double>, _ m: Int) -> Bool {
         for j in 0..<m {
-            var diagonal = a[j * m + j]
-            for k in 0..<j { diagonal -= a[k * m + j] * a[k * m + j] }
+            let row = a + j * m
+            let diagonal = row[j]
             guard diagonal > 0, diagonal.isFinite else { return false }
             let pivot = diagonal.squareRoot()
-            a[j * m + j] = pivot
-            for c in (j + 1)..<max(j + 1, m) {
-                var value = a[j * m + c]
-                for k in 0..<j { value -= a[k * m + j] * a[k * m + c] }
-                a[j * m + c] = value / pivot
+            row[j] = pivot
+            for c in (j + 1)..<m { row[c] /= pivot }
+            for r in (j + 1)..<m {
+                let factor = row[r]
+                let target = a + r * m
+                for c in r..<m { target[c] -= factor * row[c] }
             }
         }
         return true
@@ -75,19 +80,23 @@ enum SmallMatrices {
     }
 
     /// V = U⁻¹ (upper triangular, row-major m × m; the lower triangle is left alone) for the
-    /// factor U of `cholesky`, column by column: U·V = I read from the bottom,
-    /// V_cc = 1/U_cc and V_rc = −(Σ_{r<k≤c} U_rk V_kc)/U_rr. About m³/6 multiplications.
+    /// factor U of `cholesky`: U·V = I read from the bottom row up, V_rr = 1/U_rr and
+    /// V_rc = −(Σ_{r<k≤c} U_rk V_kc)/U_rr, row r of V gathered as a sum of the rows below it
+    /// (contiguous inner loops; each entry's terms still added in increasing k). About m³/6
+    /// multiplications.
     @inline(__always)
     static func invertTriangle(_ u: UnsafePointer<Double>, _ m: Int, into v: UnsafeMutablePointer<Double>) {
-        for c in 0..<m {
-            v[c * m + c] = 1 / u[c * m + c]
-            var r = c - 1
-            while r >= 0 {
-                var value = 0.0
-                for k in (r + 1)...c { value += u[r * m + k] * v[k * m + c] }
-                v[r * m + c] = -value / u[r * m + r]
-                r -= 1
+        for r in stride(from: m - 1, through: 0, by: -1) {
+            let row = v + r * m
+            let diagonal = u[r * m + r]
+            row[r] = 1 / diagonal
+            for c in (r + 1)..<m { row[c] = 0 }
+            for k in (r + 1)..<m {
+                let factor = u[r * m + k]
+                let below = v + k * m
+                for c in k..<m { row[c] += factor * below[c] }
             }
+            for c in (r + 1)..<m { row[c] = -row[c] / diagonal }
         }
     }
 
@@ -98,13 +107,20 @@ enum SmallMatrices {
     static func inverseByTriangle(_ u: UnsafePointer<Double>, _ m: Int, into inverse: UnsafeMutablePointer<Double>,
                                   triangle: UnsafeMutablePointer<Double>) {
         invertTriangle(u, m, into: triangle)
+        // Vᵀ into the free lower triangle: row k holds column k of V up to the diagonal.
+        for k in 0..<m {
+            for c in 0..<k { triangle[k * m + c] = triangle[c * m + k] }
+        }
+        // Row r of V·Vᵀ (upper part) as Σ_k V_rk · (row k of Vᵀ), k increasing.
         for r in 0..<m {
-            for c in r..<m {
-                var value = 0.0
-                for k in c..<m { value += triangle[r * m + k] * triangle[c * m + k] }
-                inverse[r * m + c] = value
-                inverse[c * m + r] = value
+            let out = inverse + r * m
+            for c in r..<m { out[c] = 0 }
+            for k in r..<m {
+                let factor = triangle[r * m + k]
+                let column = triangle + k * m
+                for c in r...k { out[c] += factor * column[c] }
             }
+            for c in (r + 1)..<m { inverse[c * m + r] = out[c] }
         }
     }
 
