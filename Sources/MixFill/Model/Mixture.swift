@@ -16,6 +16,10 @@ public struct Mixture: Sendable, Equatable {
     public init(componentCount: Int, itemCount: Int, means: [Double], variances: [Double], weights: [Double]) {
         precondition(means.count == componentCount * itemCount, "means must be K × d")
         precondition(variances.count == componentCount && weights.count == componentCount, "one variance and weight per component")
+        // A variance is ≥ 0 (the course's initial variance of identical users is 0, and the
+        // first M-step floors it); a negative or NaN one is a caller's bug, since model files
+        // and checkpoints refuse theirs with a message before building a mixture.
+        precondition(variances.allSatisfy { $0 >= 0 }, "variances are non-negative numbers")
         self.componentCount = componentCount
         self.itemCount = itemCount
         self.means = means
