@@ -17,7 +17,7 @@ struct Batch: ParsableCommand {
             """
     )
 
-    @Argument(help: "The job file (JSON; see README for the schema).")
+    @Argument(help: "The job file (JSON; see docs/batch.md for the schema).")
     var jobs: String
 
     @Option(help: ArgumentHelp("Output folder (created if missing).", valueName: "DIR"))

@@ -146,7 +146,7 @@ struct PredictReport: Encodable {
         var user: Int64
         var item: Int64
         var prediction: Double
-        /// training, fold-in, prior or item-fallback (see README).
+        /// training, fold-in, prior or item-fallback (see docs/usage.md).
         var basis: String
     }
 

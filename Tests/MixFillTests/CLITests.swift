@@ -269,46 +269,6 @@ enum CLI {
         }
     }
 
-    /// Help says what options do and offers only values that work; README's synopsis of
-    /// every subcommand names every option its --help lists.
-    @Test func helpTextsAndREADMESynopsesAgree() throws {
-        let help = try CLI.succeeded(["fit", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        #expect(help.contains("--threads <threads> Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel."), "\(help)")
-        #expect(!help.contains("OpenBLAS threads (default"))
-        let convert = try CLI.succeeded(["convert", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-        #expect(convert.contains("(values: binary, triplets, csv; default: binary)"), "\(convert)")
-        let dense = try CLI.usageFailure(["convert", "data/test_incomplete.txt", "/nonexistent/x", "--to", "dense"])
-        #expect(dense == "mixfill: error: The value 'dense' is invalid for '--to <to>'. Please provide one of 'binary', 'triplets' or 'csv'. (see 'mixfill help')")
-        for command in ["eval", "select"] {
-            let text = try CLI.succeeded([command, "--help"]).stdout
-            #expect(!text.contains("Dense rating matrix") && text.contains("Rating data: a dense matrix (0 = missing), rating"), "\(command)")
-        }
-
-        let readme = try String(contentsOfFile: Fixtures.root + "/README.md", encoding: .utf8)
-        for command in ["fit", "fill", "eval", "select", "predict", "recommend", "synth", "convert", "measure", "batch", "bench"] {
-            // The synopsis: the backquoted text starting a line with "`mixfill COMMAND ".
-            let start = try #require(readme.range(of: "\n`mixfill \(command) "), "no synopsis for \(command)")
-            let rest = readme[start.upperBound...]
-            let synopsis = String(rest[..<(rest.firstIndex(of: "`") ?? rest.endIndex)])
-            let text = try CLI.succeeded([command, "--help"]).stdout
-            var options = Set<String>()
-            for line in text.split(separator: "\n") {
-                let words = line.split(separator: " ")
-                guard line.hasPrefix("  -"), var first = words.first.map(String.init) else { continue }
-                if first.hasSuffix(","), words.count > 1 { first = String(words[1]) }   // "-h, --help"
-                options.insert(first)
-            }
-            options.subtract(["--version", "--help", "-h"])
-            #expect(options.count >= 3, "\(command): \(options)")
-            for option in options.sorted() {
-                let mentioned = synopsis.ranges(of: option).contains { range in
-                    range.upperBound == synopsis.endIndex || !(synopsis[range.upperBound].isLetter || synopsis[range.upperBound] == "-")
-                }
-                #expect(mentioned, "README's synopsis of \(command) lacks \(option)")
-            }
-        }
-    }
-
     @Test func unknownBackendAndBadThreads() throws {
         let backend = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "gpu"])
         #expect(backend.contains("--backend"))

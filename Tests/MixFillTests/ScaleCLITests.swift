@@ -70,7 +70,7 @@ import Glibc
 
     /// A clear case: 2,000 users, 100 items, 40% observed, K = 4. (On much sparser data the
     /// course's initialisation — user rows with zeros at unrated items — lets components
-    /// collapse; the README shows it.)
+    /// collapse; docs/accuracy.md shows it.)
     @Test func fitRecoversThePlantedMemberships() throws {
         let folder = try Fixtures.scratchFolder()
         let synth = try CLI.run(["synth", "--users", "2000", "--items", "100", "--ratings", "80000", "-k", "4",
