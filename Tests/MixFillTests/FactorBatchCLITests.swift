@@ -75,11 +75,11 @@ import Glibc
         let data = try FactorCLITests.ratings(in: folder)
         let typo = try Fixtures.write(#"{"jobs": [{"name": "m", "data": "r.csv", "family": "ppca"}]}"#, named: "typo.json", in: folder)
         #expect(try CLI.usageFailure(["batch", typo, "--out", folder + "/out"])
-                == "mixfill: error: \(typo):1:51: family \"ppca\" in job \"m\" is unknown; use one of: course, mppca")
+                == "mixfill: error: \(typo):1:52: family \"ppca\" in job \"m\" is unknown; use one of: course, mppca")
         let negative = try Fixtures.write(#"{"jobs": [{"name": "m", "data": "r.csv", "family": "mppca", "prior_loadings": -1}]}"#,
                                           named: "negative.json", in: folder)
         #expect(try CLI.usageFailure(["batch", negative, "--out", folder + "/out"])
-                == "mixfill: error: \(negative):1:86: \"prior_loadings\" in job \"m\" must be a positive prior precision, e.g. 100, not -1")
+                == "mixfill: error: \(negative):1:79: \"prior_loadings\" in job \"m\" must be a positive prior precision, e.g. 100, not the number -1")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"), "nothing runs before the job file is valid")
 
         // q ≥ d is known only with the data: that job fails with its place and exit code 2 in

@@ -72,12 +72,12 @@ import Testing
 
     @Test func badMppcaFieldsNameTheFileTheJobAndTheField() {
         func job(_ fields: String) -> String { "{\"jobs\": [{\"name\": \"m\", \"data\": \"r.csv\", \(fields)}]}" }
-        #expect(failure(job(#""family": "mpcca""#)) == "jobs.json:1:51: family \"mpcca\" in job \"m\" is unknown; use one of: course, mppca")
-        #expect(failure(job(#""family": "mppca", "factors": -1"#)) == "jobs.json:1:69: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not -1")
-        #expect(failure(job(#""family": "mppca", "factors": 2.5"#)) == "jobs.json:1:69: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not 2.5")
-        #expect(failure(job(#""family": "mppca", "prior_loadings": -3"#)) == "jobs.json:1:76: \"prior_loadings\" in job \"m\" must be a positive prior precision, e.g. 100, not -3")
-        #expect(failure(job(#""family": "mppca", "prior_means": 0"#)) == "jobs.json:1:73: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not 0")
-        #expect(failure(job(#""family": "mppca", "prior_means": "5""#)) == "jobs.json:1:73: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the string \"5\"")
+        #expect(failure(job(#""family": "mpcca""#)) == "jobs.json:1:52: family \"mpcca\" in job \"m\" is unknown; use one of: course, mppca")
+        #expect(failure(job(#""family": "mppca", "factors": -1"#)) == "jobs.json:1:72: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not the number -1")
+        #expect(failure(job(#""family": "mppca", "factors": 2.5"#)) == "jobs.json:1:72: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not the number 2.5")
+        #expect(failure(job(#""family": "mppca", "prior_loadings": -3"#)) == "jobs.json:1:79: \"prior_loadings\" in job \"m\" must be a positive prior precision, e.g. 100, not the number -3")
+        #expect(failure(job(#""family": "mppca", "prior_means": 0"#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the number 0")
+        #expect(failure(job(#""family": "mppca", "prior_means": "5""#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the string \"5\"")
         #expect(failure(job(#""k": [2], "factors": 10"#)) == "jobs.json:1:52: \"factors\" in job \"m\" is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"factors\"")
         #expect(failure(job(#""family": "mppca", "precision": "single""#)) == "jobs.json:1:11: in job \"m\" asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
         #expect(failure(job(#""family": "course""#)) == "jobs.json:1:11: in job \"m\" has no \"k\"; add it, e.g. \"k\": [1, 12]")
