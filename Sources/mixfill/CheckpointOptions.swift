@@ -26,13 +26,15 @@ struct CheckpointOptions: ParsableArguments {
 
     /// The fit's observer: progress on the terminal's live line or as JSON lines, and with
     /// these options checkpoints and signals. Nil when nothing needs to watch the fit.
-    func observer(input: RatingInput, engine: Engine, rule: StoppingRule) -> FitProgress? {
+    /// `Model` is the family's; the course's variance floor is recorded for course fits.
+    func observer<Model: CheckpointModel>(for _: Model.Type, input: RatingInput, engine: Engine,
+                                          rule: StoppingRule) -> RunProgress<Model>? {
         guard isActive || Display.shared.isActive else { return nil }
-        let checkpointing = isActive ? FitProgress.Checkpointing(
+        let checkpointing = isActive ? RunProgress<Model>.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        return FitProgress(context: FitProgress.Context(input: input, rule: rule, varianceFloor: Mixture.defaultVarianceFloor,
-                                                        engine: engine),
+        let floor = Model.family == .course ? Mixture.defaultVarianceFloor : nil
+        return RunProgress(context: RunProgress<Model>.Context(input: input, rule: rule, varianceFloor: floor, engine: engine),
                            checkpointing: checkpointing, report: { Display.shared.event($0) },
                            stopRequested: StopSignals.pending)
     }

@@ -9,9 +9,6 @@ extension Fit {
     /// seed; the report says what was chosen and how.
     func runFactor(_ loaded: LoadedRatings, warmStart: WarmStart?, loadSeconds: Double, clock: ContinuousClock,
                    start: ContinuousClock.Instant) throws {
-        if checkpoints.isActive {
-            throw MixFillError.badOption(option: "--checkpoint-every", message: "checkpoints are kept for the course model's fits; an mppca fit is short enough to rerun, so leave --checkpoint-every and --resume out")
-        }
         if precision != .double {
             throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
         }
@@ -46,15 +43,15 @@ extension Fit {
                 return .model(startModel, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil)
             }
         } ?? .seeds(seedList)
-        let outcome = try fitter.run(on: loaded.input, componentCounts: componentCounts, start: fitStart, gold: goldMatrix)
-        let counts = outcome.fits.map(\.componentCount)
-        for (fit, count) in zip(outcome.fits, counts) {
-            guard let modelOut else { break }
-            var tuning = outcome.tuning
-            tuning.componentCount = count
-            let path = counts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: count)
-            try fit.modelFile(for: loaded.input, path: loaded.recordedPath, tuning: tuning,
-                              previousIterations: warmStart?.previousIterations ?? 0).write(to: path)
+        let outcome = try fitter.run(on: loaded.input, componentCounts: componentCounts, start: fitStart, gold: goldMatrix,
+                                     observer: checkpoints.observer(for: FactorMixture.self, input: loaded.input, engine: fitEngine, rule: rule))
+        if let modelOut {
+            let files = outcome.modelFiles(for: loaded.input, path: loaded.recordedPath,
+                                           previousIterations: warmStart?.previousIterations ?? 0)
+            for file in files {
+                let path = files.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: file.componentCount)
+                try file.write(to: path)
+            }
         }
         for warning in outcome.warnings {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))

@@ -125,7 +125,7 @@ struct Fit: ParsableCommand {
         } ?? .seeds(seedList)
         let job = FitJob(componentCounts: componentCounts, start: fitStart, rule: rule, gold: goldMatrix)
         let outcome = try job.run(on: loaded.input, engine: fitEngine,
-                                  observer: checkpoints.observer(input: loaded.input, engine: fitEngine, rule: rule))
+                                  observer: checkpoints.observer(for: Mixture.self, input: loaded.input, engine: fitEngine, rule: rule))
         var reports = [FitReport.KReport]()
         for fit in outcome.fits {
             let componentCount = fit.fit.componentCount

@@ -113,7 +113,7 @@ func fuzzJobs(_ bytes: [UInt8]) {
         require(Set(file.jobs.map(\.name)).count == file.jobs.count, "duplicate names accepted")
         for job in file.jobs {
             require(JobFields.isValidName(job.name), "bad name accepted: \(job.name)")
-            require(!job.componentCounts.isEmpty && job.componentCounts.allSatisfy { $0 >= 1 }, "bad K accepted")
+            require(!(job.componentCounts ?? [1]).isEmpty && (job.componentCounts ?? [1]).allSatisfy { $0 >= 1 }, "bad K accepted")
             require(!job.seeds.isEmpty && job.maxIterations >= 1, "bad seeds or cap accepted")
             // Bytes, not Characters: "/" and a leading combining mark form one Character.
             require(Array(job.dataPath.utf8).suffix(job.data.utf8.count).elementsEqual(job.data.utf8),

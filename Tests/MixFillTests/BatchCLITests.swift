@@ -284,7 +284,7 @@ func filesBelow(_ folder: String) -> [String] {
         let jobs = try Fixtures.write("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"ratings.txt\", \"k\": [2], \"kernal\": \"blas\"}\n]}\n",
                                       named: "jobs.json", in: folder)
         let line = try CLI.usageFailure(["batch", jobs, "--out", folder + "/out"])
-        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
+        #expect(line == "mixfill: error: \(jobs):2:50: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, family, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every, factors, prior_loadings, prior_means")
         #expect(!FileManager.default.fileExists(atPath: folder + "/out"))
     }
 

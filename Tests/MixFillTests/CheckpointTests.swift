@@ -202,8 +202,8 @@ import Testing
         let decoded = try Checkpoint.decode(bytes, name: "c.ckpt")
         #expect(decoded == checkpoint)
         #expect(decoded.encoded() == bytes)
-        let header = String(decoding: bytes.prefix(40), as: UTF8.self)
-        #expect(header.hasPrefix("MIXFILL-CHECKPOINT 1\ndata mix64:"))
+        let header = String(decoding: bytes.prefix(60), as: UTF8.self)
+        #expect(header.hasPrefix("MIXFILL-CHECKPOINT 2\nfamily course\ndata mix64:"))
         // A warm-started run's state carries the LL its first E-step is compared with.
         var warm = checkpoint
         warm.state = EMState(model: checkpoint.state.model, trace: [-90.5], converged: false, previousObjective: -91.25)
@@ -232,8 +232,8 @@ import Testing
         }
         // A newer version is refused before its seal is even looked at.
         var newer = bytes
-        newer[19] = UInt8(ascii: "2")
-        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "checkpoint format version 2 is newer than this MixFill reads (1); continue it with a newer MixFill, or delete it to start over")) {
+        newer[19] = UInt8(ascii: "3")
+        #expect(throws: MixFillError.badFile(file: "c.ckpt", message: "checkpoint format version 3 is newer than this MixFill reads (2); continue it with a newer MixFill, or delete it to start over")) {
             try Checkpoint.decode(newer, name: "c.ckpt")
         }
     }

@@ -49,6 +49,40 @@ import Testing
         #expect(job.format == .auto && job.kernel == .auto && job.writeModels && job.checkpointEvery == nil)
     }
 
+    @Test func mppcaJobsTakeFitsVocabulary() throws {
+        let file = try parse("""
+            {"defaults": {"family": "mppca"},
+             "jobs": [
+               {"name": "chosen", "data": "r.csv"},
+               {"name": "given", "data": "r.csv", "k": [2], "factors": 0, "prior_loadings": 40, "prior_means": 2.5, "seeds": "1-2"},
+               {"name": "course", "data": "r.csv", "family": "course", "k": [3]}
+             ]}
+            """)
+        let chosen = file.jobs[0]
+        #expect(chosen.family == .mppca && chosen.componentCounts == nil && chosen.seeds == [0])
+        #expect(chosen.factors == nil && chosen.priorLoadings == nil && chosen.priorMeans == nil)
+        #expect(chosen.canonicalText.hasSuffix("models=true\nfamily=mppca\nfactors=chosen\nprior_loadings=chosen\nprior_means=default\n"))
+        let given = file.jobs[1]
+        #expect(given.componentCounts == [2] && given.factors == 0 && given.priorLoadings == 40 && given.priorMeans == 2.5)
+        #expect(given.seeds == [1, 2])
+        #expect(given.canonicalText.hasSuffix("family=mppca\nfactors=0\nprior_loadings=40.0\nprior_means=2.5\n"))
+        // A course job's text (and so its content hash) is what it was before families existed.
+        #expect(file.jobs[2].family == .course && file.jobs[2].canonicalText == "name=course\ndata=r.csv\nformat=auto\nk=3\nseeds=0,1,2,3,4\nbackend=blas\nkernel=auto\nmax_iterations=1000\ngold=\nmodels=true\n")
+    }
+
+    @Test func badMppcaFieldsNameTheFileTheJobAndTheField() {
+        func job(_ fields: String) -> String { "{\"jobs\": [{\"name\": \"m\", \"data\": \"r.csv\", \(fields)}]}" }
+        #expect(failure(job(#""family": "mpcca""#)) == "jobs.json:1:52: family \"mpcca\" in job \"m\" is unknown; use one of: course, mppca")
+        #expect(failure(job(#""family": "mppca", "factors": -1"#)) == "jobs.json:1:72: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not the number -1")
+        #expect(failure(job(#""family": "mppca", "factors": 2.5"#)) == "jobs.json:1:72: \"factors\" in job \"m\" must be a whole number ≥ 0 (latent factors q), not the number 2.5")
+        #expect(failure(job(#""family": "mppca", "prior_loadings": -3"#)) == "jobs.json:1:79: \"prior_loadings\" in job \"m\" must be a positive prior precision, e.g. 100, not the number -3")
+        #expect(failure(job(#""family": "mppca", "prior_means": 0"#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the number 0")
+        #expect(failure(job(#""family": "mppca", "prior_means": "5""#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the string \"5\"")
+        #expect(failure(job(#""k": [2], "factors": 10"#)) == "jobs.json:1:52: \"factors\" in job \"m\" is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"factors\"")
+        #expect(failure(job(#""family": "mppca", "precision": "single""#)) == "jobs.json:1:11: in job \"m\" asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
+        #expect(failure(job(#""family": "course""#)) == "jobs.json:1:11: in job \"m\" has no \"k\"; add it, e.g. \"k\": [1, 12]")
+    }
+
     @Test func byteOrderMarkAndCRLFAreAccepted() throws {
         let text = "\u{FEFF}{\r\n  \"jobs\": [\r\n    {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2]}\r\n  ]\r\n}\r\n"
         #expect(try parse(text).jobs.map(\.name) == ["a"])
@@ -58,9 +92,9 @@ import Testing
 
     @Test func unknownJobFieldsAreErrorsWithTheirPlace() {
         #expect(failure("{\"jobs\": [\n  {\"name\": \"a\", \"data\": \"r.txt\", \"k\": [2],\n   \"kernal\": \"blas\"}]}")
-            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
+            == "jobs.json:3:4: unknown field \"kernal\" in job \"a\"; job fields are name, data, format, family, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every, factors, prior_loadings, prior_means")
         #expect(failure(#"{"defaults": {"precison": "single"}, "jobs": []}"#)
-            == "jobs.json:1:15: unknown field \"precison\" in \"defaults\"; job fields are name, data, format, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every")
+            == "jobs.json:1:15: unknown field \"precison\" in \"defaults\"; job fields are name, data, format, family, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every, factors, prior_loadings, prior_means")
     }
 
     @Test func emptyAndMalformedFiles() {

@@ -74,6 +74,14 @@ public struct FactorTuning: Sendable, Equatable {
     }
 }
 
+extension FactorTuning {
+    /// The hyperparameters that decide a run besides K, as checkpoints record them: q and
+    /// the priors, each Double in its shortest text that reads back to the same bits.
+    package var runSettings: [String: String] {
+        ["factors": String(factorCount), "prior-loadings": "\(priors.loadings)", "prior-means": "\(priors.means)"]
+    }
+}
+
 /// Fits the factor family: chooses the hyperparameters not given from the training ratings
 /// alone, then fits every seed at them.
 ///
@@ -367,6 +375,7 @@ extension FactorFitter {
         var fits = [MultiStartFit<FactorMixture>]()
         var errors = [GoldErrors?]()
         var warnings = [FitWarning]()
+        try observer?.settingsChosen(tuning.runSettings)
         for count in counts {
             tuning.componentCount = count
             let fit = try self.fit(matrix, tuning: tuning, start: start, observer: observer)
@@ -384,6 +393,18 @@ extension FactorFitter {
         if componentCounts == nil, counts.count == 1 { tuning.componentCount = counts[0] }
         return FactorFitOutcome(tuning: tuning, fits: fits, goldErrors: errors, warnings: warnings,
                                 seconds: (clock.now - begin).seconds)
+    }
+}
+
+extension FactorFitOutcome {
+    /// Each K's model file (the best run, with the tuning and that K), as `fit --model-out`
+    /// and `batch` write them. `previousIterations` are a warm start's on the same data.
+    package func modelFiles(for input: RatingInput, path: String?, previousIterations: Int = 0) -> [ModelFile] {
+        fits.map { fit in
+            var tuning = self.tuning
+            tuning.componentCount = fit.componentCount
+            return fit.modelFile(for: input, path: path, tuning: tuning, previousIterations: previousIterations)
+        }
     }
 }
 

@@ -55,6 +55,10 @@ public struct SavedRun<Model: Sendable & Equatable>: Sendable {
 /// a default that does nothing, so an observer implements what it needs.
 public protocol FitObserver<Model>: AnyObject {
     associatedtype Model: Sendable & Equatable
+    /// Settings that decide the runs to come besides the data, K and seed, which the fit
+    /// chose itself before them (the factor family's q and priors, chosen from the training
+    /// ratings): single-word names and values, for checkpoints to record and compare.
+    func settingsChosen(_ settings: [String: String]) throws(MixFillError)
     /// Saved runs to continue instead of initialising, one per seed (nil: initialise).
     func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?]
     /// The runs of one K are about to start (each from its saved state, if any).
@@ -66,6 +70,7 @@ public protocol FitObserver<Model>: AnyObject {
 }
 
 extension FitObserver {
+    public func settingsChosen(_ settings: [String: String]) throws(MixFillError) {}
     public func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?] {
         seeds.map { _ in nil }
     }

@@ -5,9 +5,14 @@ package enum FactorInitialization {
     static let startingCovarianceShare = 0.01
 
     /// A start from random loadings: w̄_ik ~ N(0, 0.1²) from SplitMix64(`seed`) item by
-    /// item (0 for an item without ratings), every component mean 0, σ² the mean squared
-    /// centred rating, π uniform, Σ_i = diag(1/λ)/100. Small loadings start EM near W = 0
-    /// but off it: W = 0 is itself a fixed point of the updates.
+    /// item (0 for an item without ratings), σ² the mean squared centred rating, π uniform,
+    /// Σ_i = diag(1/λ)/100. Small loadings start EM near W = 0 but off it: W = 0 is itself a
+    /// fixed point of the updates. One component's mean starts at 0; with K > 1 each m_ji
+    /// of a rated item is then drawn ~ N(0, 0.1²) from the same stream (after all the
+    /// loadings, so K = 1 draws what it always drew): equal means are a fixed point too —
+    /// every user's p(j|u) is then π_j, every component gets the same statistics, and the
+    /// components never separate. (Fits with K > 1 start from `clustered` instead; this
+    /// start serves `measure` and tests.)
     package static func random(matrix: SparseRatingMatrix, offsets: RatingOffsets, factorCount: Int, componentCount: Int,
                        priors: FactorPriors, seed: UInt64) -> FactorMixture {
         let d = matrix.itemCount
@@ -29,10 +34,19 @@ package enum FactorInitialization {
                 if rated[item] { loadings[item * factorCount + k] = value }
             }
         }
+        var means = [Double](repeating: 0, count: d * componentCount)
+        if componentCount > 1 {
+            for item in 0..<d {
+                for j in 0..<componentCount {
+                    let value = 0.1 * random.nextGaussian()
+                    if rated[item] { means[item * componentCount + j] = value }
+                }
+            }
+        }
         let noise = matrix.observedCount > 0 ? squares / Double(matrix.observedCount) : 1
         return FactorMixture(
             componentCount: componentCount, factorCount: factorCount, itemCount: d, offsets: offsets, priors: priors,
-            loadings: loadings, means: [Double](repeating: 0, count: d * componentCount),
+            loadings: loadings, means: means,
             covariances: startingCovariances(itemCount: d, factorCount: factorCount, componentCount: componentCount, priors: priors),
             noiseVariance: noise > 0 ? noise : 1,
             weights: [Double](repeating: 1 / Double(componentCount), count: componentCount))

@@ -204,7 +204,7 @@ package struct BatchRunner: Sendable {
             log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
         }
         try input.requireRatings(name: job.dataPath)
-        for count in job.componentCounts where count > input.userCount {
+        for count in job.componentCounts ?? [] where count > input.userCount {
             throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
         }
         var gold: DenseRatingMatrix?
@@ -233,36 +233,55 @@ package struct BatchRunner: Sendable {
                                         for: input, spelling: .jobFile(jobFile.path, line: job.line, job: job.name))
         engine.claimBLASThreads(stopIdlePool: options.stopsIdleBLASPool && options.parallel <= 1)
         let rule = StoppingRule(maxIterations: job.maxIterations)
-        let checkpointing = FitProgress.Checkpointing(
-            folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
-            resume: true, resumeHint: "rerun the same batch command to continue")
-        let progress = FitProgress(context: FitProgress.Context(input: input, rule: rule,
-                                                                varianceFloor: Mixture.defaultVarianceFloor, engine: engine),
-                                   checkpointing: checkpointing, job: job.name, report: { event in log.add(event) },
-                                   stopRequested: stopRequested)
-        // The fit `mixfill fit` runs: each K's seeds as one batch, the same runs bit for bit.
-        let outcome = try FitJob(componentCounts: job.componentCounts, start: .seeds(job.seeds), rule: rule, gold: gold)
-            .run(on: input, engine: engine, observer: progress)
+        /// The checkpointing observer of the job's family; every family's runs go through it.
+        func progress<Model: CheckpointModel>(_: Model.Type) -> RunProgress<Model> {
+            RunProgress(context: RunProgress<Model>.Context(input: input, rule: rule,
+                                                            varianceFloor: Model.family == .course ? Mixture.defaultVarianceFloor : nil,
+                                                            engine: engine),
+                        checkpointing: RunProgress<Model>.Checkpointing(
+                            folder: folder + "/" + Self.checkpointFolderName, every: job.checkpointEvery ?? options.checkpointEvery,
+                            resume: true, resumeHint: "rerun the same batch command to continue"),
+                        job: job.name, report: { event in log.add(event) }, stopRequested: stopRequested)
+        }
         // Model files remember their training data as `fit --model-out` writes them.
         let trainingPath = URL(fileURLWithPath: job.dataPath).standardizedFileURL.path
         var fits = [JobResult.Fit]()
         var models = [(name: String, file: ModelFile)]()
-        for fit in outcome.fits {
-            let componentCount = fit.fit.componentCount
-            let modelName = job.writeModels ? "model-k\(componentCount).json" : nil
-            if let modelName {
-                models.append((modelName, fit.modelFile(for: input, path: trainingPath)))
+        var warnings = [FitWarning]()
+        var factorSettings: JobResult.FactorSettings?
+        switch job.family {
+        case .mppca:
+            if let q = job.factors, q >= input.itemCount {
+                throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(input.itemCount) items of \(job.dataPath); give fewer factors")
             }
-            let best = fit.best
-            fits.append(JobResult.Fit(
-                k: componentCount,
-                runs: fit.fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.objective,
-                                                       iterations: $0.result.iterations, converged: $0.result.converged) },
-                best: JobResult.Best(seed: best.seed, logLikelihood: best.result.objective, bic: fit.bayesianInformationCriterion),
-                rmse: fit.goldErrors.map { JobResult.RootMeanSquareErrors(allEntries: $0.allEntries, missingEntries: $0.missingEntries) },
-                model: modelName))
+            // The fit `mixfill fit --family mppca` runs: the settings not given chosen from the
+            // training ratings, then each K's seeds as one batch, the same runs bit for bit.
+            let settings = FactorSettings(factorCount: job.factors, componentCount: nil, loadingsPrior: job.priorLoadings,
+                                          meansPrior: job.priorMeans)
+            let outcome = try FactorFitter(engine: engine, rule: rule, settings: settings)
+                .run(on: input, componentCounts: job.componentCounts, start: .seeds(job.seeds), gold: gold,
+                     observer: progress(FactorMixture.self))
+            let files = outcome.modelFiles(for: input, path: trainingPath)
+            for (fit, (file, errors)) in zip(outcome.fits, zip(files, outcome.goldErrors)) {
+                let modelName = job.writeModels ? "model-k\(fit.componentCount).json" : nil
+                if let modelName { models.append((modelName, file)) }
+                fits.append(JobResult.Fit(fit, bic: nil, goldErrors: errors, model: modelName))
+            }
+            warnings = outcome.warnings
+            factorSettings = JobResult.FactorSettings(factors: outcome.tuning.factorCount, priorLoadings: outcome.tuning.priors.loadings,
+                                                      priorMeans: outcome.tuning.priors.means)
+        case .course:
+            // The fit `mixfill fit` runs: each K's seeds as one batch, the same runs bit for bit.
+            let outcome = try FitJob(componentCounts: job.componentCounts ?? [], start: .seeds(job.seeds), rule: rule, gold: gold)
+                .run(on: input, engine: engine, observer: progress(Mixture.self))
+            for fit in outcome.fits {
+                let modelName = job.writeModels ? "model-k\(fit.fit.componentCount).json" : nil
+                if let modelName { models.append((modelName, fit.modelFile(for: input, path: trainingPath))) }
+                fits.append(JobResult.Fit(fit.fit, bic: fit.bayesianInformationCriterion, goldErrors: fit.goldErrors, model: modelName))
+            }
+            warnings = outcome.warnings
         }
-        for warning in outcome.warnings {
+        for warning in warnings {
             let (componentCount, seed): (Int, UInt32) = switch warning {
             case let .unconverged(k, seed, _), let .objectiveFell(k, seed, _): (k, seed)
             }
@@ -277,7 +296,8 @@ package struct BatchRunner: Sendable {
                                                      items: input.itemCount, observed: input.observedCount),
                          backend: job.backend.rawValue, kernel: (engine.kernel == .naive ? KernelChoice.dense.rawValue : engine.kernel.name),
                          precision: job.precision == .double ? nil : job.precision.rawValue, seeds: job.seeds,
-                         maxIterations: job.maxIterations, fits: fits)
+                         maxIterations: job.maxIterations, fits: fits,
+                         family: job.family == .course ? nil : job.family.rawValue, settings: factorSettings)
     }
 
     /// SHA-256 over the job's result-deciding settings and the bytes of its data and gold

@@ -13,8 +13,13 @@ import MixFill
 ///                       1 to 100 characters, not starting with '.'; unique in the file
 ///     data              required; the rating matrix (relative paths are from the job file's folder)
 ///     format            "auto" (default: detected), "dense", "triplets", "csv", "netflix", "binary"
-///     k                 required; a list [1, 12] or a string "1,12", "1-16"
-///     seeds             a list or a string, default "0-4"
+///     family            "course" (default) or "mppca", as `fit --family`
+///     k                 a list [1, 12] or a string "1,12", "1-16"; required for course, for mppca
+///                       chosen from the training ratings when left out (as `fit -k`)
+///     seeds             a list or a string, default "0-4" for course, "0" for mppca
+///     factors           mppca: latent factors q ≥ 0, below the data's items (default: chosen), as `fit --factors`
+///     prior_loadings    mppca: prior precision λ_W > 0 (default: chosen), as `fit --prior-loadings`
+///     prior_means       mppca: prior precision λ_m > 0, as `fit --prior-means`
 ///     backend           "blas" (default) or "naive"
 ///     kernel            "auto" (default), "dense", "blocked" or "sparse", as `fit --kernel`
 ///     precision         "double" (default) or "single" (the dense BLAS kernel only), as `fit --precision`
@@ -116,7 +121,9 @@ package struct JobSpec: Sendable, Equatable {
     package var data: String
     package var dataPath: String
     package var format: RatingFormat
-    package var componentCounts: [Int]
+    package var family: ModelFamily
+    /// K per fit; nil for an mppca job that leaves K to be chosen.
+    package var componentCounts: [Int]?
     package var seeds: [UInt32]
     package var backend: Backend
     package var kernel: KernelChoice
@@ -129,23 +136,34 @@ package struct JobSpec: Sendable, Equatable {
     package var goldPath: String?
     package var writeModels: Bool
     package var checkpointEvery: Int?
+    /// mppca's hyperparameters as given (nil: chosen from the training ratings).
+    package var factors: Int?
+    package var priorLoadings: Double?
+    package var priorMeans: Double?
     /// Where the job's object starts in the job file.
     package var line: Int
 
     /// The settings that decide a job's outputs, one per line, in a fixed order: with the
     /// bytes of the data and gold files, what the content hash covers. Threads and
     /// checkpoint intervals change how a job runs, not what it writes, so they are left out.
-    /// Settings added later (`precision`, `rating_scale`) appear only when they differ from
-    /// what every job did before they existed (double precision, no declared scale), so
-    /// the hashes of jobs written before them stay the same.
+    /// Settings added later (`precision`, `rating_scale`, `family` and mppca's) appear only
+    /// when they differ from what every job did before they existed (double precision, no
+    /// declared scale, the course family), so the hashes of jobs written before them stay
+    /// the same.
     package var canonicalText: String {
         var text = "name=\(name)\ndata=\(data)\nformat=\(format.rawValue)\n"
-        text += "k=\(componentCounts.map(String.init).joined(separator: ","))\n"
+        text += "k=\((componentCounts ?? []).map(String.init).joined(separator: ","))\n"
         text += "seeds=\(seeds.map(String.init).joined(separator: ","))\n"
         text += "backend=\(backend.rawValue)\nkernel=\(kernel.rawValue)\nmax_iterations=\(maxIterations)\n"
         text += "gold=\(gold ?? "")\nmodels=\(writeModels)\n"
         if precision != .double { text += "precision=\(precision.rawValue)\n" }
         if let ratingScale { text += "rating_scale=\(ratingScale.text)\n" }
+        if family != .course {
+            text += "family=\(family.rawValue)\n"
+            text += "factors=\(factors.map(String.init) ?? "chosen")\n"
+            text += "prior_loadings=\(priorLoadings.map { "\($0)" } ?? "chosen")\n"
+            text += "prior_means=\(priorMeans.map { "\($0)" } ?? "default")\n"
+        }
         return text
     }
 
@@ -160,6 +178,7 @@ struct JobFields {
     var name: String?
     var data: String?
     var format: RatingFormat?
+    var family: ModelFamily?
     var componentCounts: [Int]?
     var seeds: [UInt32]?
     var backend: Backend?
@@ -171,12 +190,21 @@ struct JobFields {
     var gold: String?
     var writeModels: Bool?
     var checkpointEvery: Int?
+    var factors: Int?
+    var priorLoadings: Double?
+    var priorMeans: Double?
+    /// Where each field was set, for errors about fields that only fit together.
+    var places = [String: (line: Int, column: Int)]()
 
-    static let known = ["name", "data", "format", "k", "seeds", "backend", "kernel", "precision", "rating_scale",
-                        "threads", "max_iterations", "gold", "models", "checkpoint_every"]
+    static let known = ["name", "data", "format", "family", "k", "seeds", "backend", "kernel", "precision", "rating_scale",
+                        "threads", "max_iterations", "gold", "models", "checkpoint_every",
+                        "factors", "prior_loadings", "prior_means"]
+    /// The fields of the mppca family only.
+    static let factorFields = ["factors", "prior_loadings", "prior_means"]
 
     mutating func apply(_ field: JSONValue.Member, file: String, context: String) throws(MixFillError) {
         let value = field.value
+        places[field.key] = (field.line, field.column)
         func error(_ message: String) -> MixFillError {
             .badInput(file: file, line: value.line, column: value.column, message: message)
         }
@@ -325,6 +353,22 @@ struct JobFields {
             writeModels = flag
         case "checkpoint_every":
             checkpointEvery = try integer(atLeast: 1)
+        case "family":
+            let text = try string("a model family")
+            guard let chosen = ModelFamily(rawValue: text) else {
+                throw error("family \"\(DenseMatrixReader.printable(text))\" \(context) is unknown; use one of: \(ModelFamily.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            family = chosen
+        case "factors":
+            guard case let .number(text) = value.kind, let number = Int(text), number >= 0 else {
+                throw error("\"factors\" \(context) must be a whole number ≥ 0 (latent factors q), not \(value.description)")
+            }
+            factors = number
+        case "prior_loadings", "prior_means":
+            guard case let .number(text) = value.kind, let number = Double(text), number > 0, number.isFinite else {
+                throw error("\"\(field.key)\" \(context) must be a positive prior precision, e.g. 100, not \(value.description)")
+            }
+            if field.key == "prior_loadings" { priorLoadings = number } else { priorMeans = number }
         default:
             throw MixFillError.badInput(file: file, line: field.line, column: field.column,
                 message: "unknown field \"\(DenseMatrixReader.printable(field.key))\" \(context); job fields are \(Self.known.joined(separator: ", "))")
@@ -341,7 +385,19 @@ struct JobFields {
         }
         guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
         guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
-        guard let componentCounts else { throw missing("k", "\"k\": [1, 12]") }
+        let family = self.family ?? .course
+        if family == .course {
+            guard componentCounts != nil else { throw missing("k", "\"k\": [1, 12]") }
+            if let field = Self.factorFields.first(where: { places[$0] != nil }), let at = places[field] {
+                throw .badInput(file: file, line: at.line, column: at.column,
+                                message: "\"\(field)\" \(context) is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"\(field)\"")
+            }
+        } else {
+            if precision == .single {
+                throw .badInput(file: file, line: place.line, column: place.column,
+                                message: "\(context) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
+            }
+        }
         if backend == .naive, let kernel, kernel == .blocked || kernel == .sparse {
             throw .badInput(file: file, line: place.line, column: place.column,
                             message: "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them")
@@ -354,13 +410,14 @@ struct JobFields {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
         }
-        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto,
-                       componentCounts: componentCounts, seeds: seeds ?? [0, 1, 2, 3, 4],
+        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto, family: family,
+                       componentCounts: componentCounts, seeds: seeds ?? (family == .course ? [0, 1, 2, 3, 4] : [0]),
                        backend: backend ?? .blas, kernel: kernel ?? .auto, precision: precision ?? .double,
                        ratingScale: ratingScale, threads: threads,
                        maxIterations: maxIterations ?? 1000,
                        gold: gold, goldPath: gold.map(resolve), writeModels: writeModels ?? true,
-                       checkpointEvery: checkpointEvery, line: place.line)
+                       checkpointEvery: checkpointEvery, factors: factors, priorLoadings: priorLoadings, priorMeans: priorMeans,
+                       line: place.line)
     }
 
     static func isValidName(_ name: String) -> Bool {

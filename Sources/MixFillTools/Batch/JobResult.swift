@@ -46,9 +46,10 @@ package struct JobResult: Sendable, Equatable, Codable {
     package struct Best: Sendable, Equatable, Codable {
         package var seed: UInt32
         package var logLikelihood: Double
-        package var bic: Double
+        /// The course BIC; absent for mppca, whose objective (an ELBO with priors) has none.
+        package var bic: Double?
 
-        package init(seed: UInt32, logLikelihood: Double, bic: Double) {
+        package init(seed: UInt32, logLikelihood: Double, bic: Double?) {
             self.seed = seed
             self.logLikelihood = logLikelihood
             self.bic = bic
@@ -90,6 +91,23 @@ package struct JobResult: Sendable, Equatable, Codable {
         }
     }
 
+    /// An mppca job's hyperparameters, as given or chosen from the training ratings.
+    package struct FactorSettings: Sendable, Equatable, Codable {
+        package var factors: Int
+        package var priorLoadings: Double
+        package var priorMeans: Double
+
+        package init(factors: Int, priorLoadings: Double, priorMeans: Double) {
+            self.factors = factors
+            self.priorLoadings = priorLoadings
+            self.priorMeans = priorMeans
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case factors, priorLoadings = "prior_loadings", priorMeans = "prior_means"
+        }
+    }
+
     package struct Failure: Sendable, Equatable, Codable {
         package var message: String
         package var exitCode: Int32
@@ -125,15 +143,19 @@ package struct JobResult: Sendable, Equatable, Codable {
     package var seeds: [UInt32]?
     package var maxIterations: Int?
     package var fits: [Fit]?
+    /// `mppca` for a job of that family; absent for course (as before the field existed).
+    package var family: String?
+    /// An mppca job's hyperparameters.
+    package var settings: FactorSettings?
 
     enum CodingKeys: String, CodingKey {
         case format, version, job, jobHash = "job_hash", status, error, data, backend, kernel, precision, seeds
-        case maxIterations = "max_iterations", fits
+        case maxIterations = "max_iterations", fits, family, settings
     }
 
     package init(job: String, jobHash: String, status: Status, error: Failure? = nil, data: DataSummary? = nil,
                 backend: String? = nil, kernel: String? = nil, precision: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
-                fits: [Fit]? = nil) {
+                fits: [Fit]? = nil, family: String? = nil, settings: FactorSettings? = nil) {
         self.job = job
         self.jobHash = jobHash
         self.status = status
@@ -145,6 +167,8 @@ package struct JobResult: Sendable, Equatable, Codable {
         self.seeds = seeds
         self.maxIterations = maxIterations
         self.fits = fits
+        self.family = family
+        self.settings = settings
     }
 
     package func encoded() throws(MixFillError) -> [UInt8] {
@@ -158,6 +182,19 @@ package struct JobResult: Sendable, Equatable, Codable {
               let result = try? JSONDecoder().decode(JobResult.self, from: Data(bytes)),
               result.format == formatName, result.version == currentVersion else { return nil }
         return result
+    }
+}
+
+extension JobResult.Fit {
+    /// A K's runs as a result records them.
+    package init<Model>(_ fit: MultiStartFit<Model>, bic: Double?, goldErrors: GoldErrors?, model: String?) {
+        let best = fit.best
+        self.init(k: fit.componentCount,
+                  runs: fit.runs.map { JobResult.Run(seed: $0.seed, logLikelihood: $0.result.objective,
+                                                     iterations: $0.result.iterations, converged: $0.result.converged) },
+                  best: JobResult.Best(seed: best.seed, logLikelihood: best.result.objective, bic: bic),
+                  rmse: goldErrors.map { JobResult.RootMeanSquareErrors(allEntries: $0.allEntries, missingEntries: $0.missingEntries) },
+                  model: model)
     }
 }
 
@@ -233,7 +270,7 @@ package struct BatchSummary: Sendable, Equatable, Codable {
                 let bestRun = fit.runs.first { $0.seed == fit.best.seed }
                 var cells: [String] = [entry.name, entry.status.rawValue, String(fit.k), String(fit.best.seed)]
                 cells.append(String(describing: fit.best.logLikelihood))
-                cells.append(String(describing: fit.best.bic))
+                cells.append(fit.best.bic.map { String(describing: $0) } ?? "")
                 cells.append(bestRun.map { String($0.iterations) } ?? "")
                 cells.append(bestRun.map { String($0.converged) } ?? "")
                 cells.append(fit.rmse.map { String(describing: $0.allEntries) } ?? "")

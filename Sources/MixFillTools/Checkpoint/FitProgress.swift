@@ -5,6 +5,9 @@ import Glibc
 import Darwin
 #endif
 
+/// The course model's observer, by the name it always had.
+package typealias FitProgress = RunProgress<Mixture>
+
 /// A fit's observer for the commands: reports every run's start, iterations, checkpoints
 /// and end as `FitEvent`s, and — with `checkpointing` — saves each run's state to its own
 /// checkpoint file `FOLDER/k<K>-seed<s>.ckpt`, written
@@ -21,8 +24,12 @@ import Darwin
 /// precision whatever the batch; single-precision SGEMM sums depend on the batch's width,
 /// which a resumed batch reproduces when its runs were saved together — by a signal or a
 /// periodic checkpoint — but not after a SIGKILL between two of their checkpoint writes).
-package final class FitProgress: FitObserver {
-    package typealias Model = Mixture
+///
+/// Every family runs through this one observer; a family's checkpoints differ only in
+/// what `CheckpointModel` adds. Settings a fit chooses itself before its runs (the factor
+/// family's q and priors, from the training ratings) reach it through `settingsChosen` and
+/// join each run's identity.
+package final class RunProgress<Model: CheckpointModel>: FitObserver {
 
     package struct Checkpointing: Sendable {
         /// Where the run files go (created if missing).
@@ -51,10 +58,11 @@ package final class FitProgress: FitObserver {
         package var itemCount: Int
         package var observedCount: Int
         package var rule: StoppingRule
-        package var varianceFloor: Double
+        /// The course's variance floor; nil for a family without one.
+        package var varianceFloor: Double?
         package var engine: Engine
 
-        package init(input: RatingInput, rule: StoppingRule, varianceFloor: Double, engine: Engine) {
+        package init(input: RatingInput, rule: StoppingRule, varianceFloor: Double?, engine: Engine) {
             fingerprint = input.fingerprint
             userCount = input.userCount
             itemCount = input.itemCount
@@ -80,6 +88,8 @@ package final class FitProgress: FitObserver {
     private var resumedFrom: [Int?] = []
     /// The K `savedStates` prepared the arrays above for (a warm start skips it).
     private var preparedFor: Int?
+    /// Settings the fit chose before its runs (`settingsChosen`).
+    private var chosenSettings: [String: String] = [:]
 
     package init(context: Context, checkpointing: Checkpointing?, job: String? = nil,
                  report: @escaping (FitEvent) -> Void = { _ in }, stopRequested: @escaping () -> Int32? = { nil }) {
@@ -94,15 +104,20 @@ package final class FitProgress: FitObserver {
         "k\(componentCount)-seed\(seed).ckpt"
     }
 
-    package func identity(componentCount: Int, seed: UInt32) -> Checkpoint.Identity {
-        Checkpoint.Identity(dataFingerprint: context.fingerprint, userCount: context.userCount, itemCount: context.itemCount,
+    package func identity(componentCount: Int, seed: UInt32) -> CheckpointIdentity {
+        CheckpointIdentity(family: Model.family, dataFingerprint: context.fingerprint, userCount: context.userCount, itemCount: context.itemCount,
                             observedCount: context.observedCount, componentCount: componentCount, seed: seed,
                             relativeTolerance: context.rule.relativeTolerance, varianceFloor: context.varianceFloor,
-                            maxIterations: context.rule.maxIterations, settings: Checkpoint.settings(of: context.engine),
+                            maxIterations: context.rule.maxIterations,
+                           settings: CheckpointIdentity.settings(of: context.engine).merging(chosenSettings) { $1 },
                             threads: context.engine.threads)
     }
 
-    package func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Mixture>?] {
+    package func settingsChosen(_ settings: [String: String]) throws(MixFillError) {
+        chosenSettings = settings
+    }
+
+    package func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?] {
         paths = seeds.map { seed in
             checkpointing.map { $0.folder + "/" + Self.checkpointName(componentCount: componentCount, seed: seed) }
         }
@@ -110,11 +125,11 @@ package final class FitProgress: FitObserver {
         resumedFrom = seeds.map { _ in nil }
         preparedFor = componentCount
         if let checkpointing { try Folders.create(checkpointing.folder, purpose: "checkpoint folder") }
-        var saved = [SavedRun<Mixture>?](repeating: nil, count: seeds.count)
+        var saved = [SavedRun<Model>?](repeating: nil, count: seeds.count)
         if let checkpointing, checkpointing.resume {
             for index in seeds.indices {
                 guard let path = paths[index], access(path, F_OK) == 0 else { continue }
-                let checkpoint = try Checkpoint.read(path: path)
+                let checkpoint = try ModelCheckpoint<Model>.read(path: path)
                 if let mismatch = checkpoint.identity.mismatch(continuing: identity(componentCount: componentCount, seed: seeds[index])) {
                     throw .badFile(file: path, message: "this checkpoint \(mismatch); give the data and options it was written with, or delete \(checkpointing.folder) to start over")
                 }
@@ -128,7 +143,7 @@ package final class FitProgress: FitObserver {
         return saved
     }
 
-    package func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Mixture>]) throws(MixFillError) {
+    package func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Model>]) throws(MixFillError) {
         if preparedFor != componentCount {
             // A warm start asks for no saved states: nothing is checkpointed.
             paths = seeds.map { _ in nil }
@@ -142,7 +157,7 @@ package final class FitProgress: FitObserver {
         }
     }
 
-    package func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<Mixture>]) throws(MixFillError) {
+    package func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<Model>]) throws(MixFillError) {
         let maxIterations = context.rule.maxIterations
         var savedNow = Set<Int>()
         for restart in progress {
@@ -184,7 +199,7 @@ package final class FitProgress: FitObserver {
         throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: \(summary); \(checkpointing.resumeHint)")
     }
 
-    package func runsEnded(componentCount: Int, seeds: [UInt32], results: [FitResult<Mixture>]) throws(MixFillError) {
+    package func runsEnded(componentCount: Int, seeds: [UInt32], results: [FitResult<Model>]) throws(MixFillError) {
         for index in seeds.indices where !ended[index] {
             // Finished before this batch (from its checkpoint): saved again, reported as ended.
             let result = results[index]
@@ -213,8 +228,8 @@ package final class FitProgress: FitObserver {
         return "K = \(componentCount), \(seedList(stopped.map(\.seed))) saved at \(at) in \(place)"
     }
 
-    private func save(_ state: EMState<Mixture>, componentCount: Int, seed: UInt32, seconds: Double, to path: String) throws(MixFillError) {
-        try Checkpoint(identity: identity(componentCount: componentCount, seed: seed), state: state, seconds: seconds).write(to: path)
+    private func save(_ state: EMState<Model>, componentCount: Int, seed: UInt32, seconds: Double, to path: String) throws(MixFillError) {
+        try ModelCheckpoint(identity: identity(componentCount: componentCount, seed: seed), state: state, seconds: seconds).write(to: path)
         report(FitEvent(.checkpoint, job: job, componentCount: componentCount, seed: seed, iteration: state.iterations, path: path))
     }
 
