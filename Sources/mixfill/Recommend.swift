@@ -121,7 +121,7 @@ struct Recommend: ParsableCommand {
         let recommendations = server.recommend(posterior: posterior, excluding: excluded, top: top, minimumRatings: minRatings)
         let report = RecommendReport(
             model: serving.model, user: user, basis: basis.rawValue, rated_items: ratedCount,
-            posterior: posterior, min_ratings: minRatings,
+            posterior: server.componentPosterior(posterior), min_ratings: minRatings,
             recommendations: recommendations.enumerated().map { rank, recommendation in
                 let id = file.items.id(recommendation.item)
                 return RecommendReport.Entry(rank: rank + 1, item: id, prediction: recommendation.rating,

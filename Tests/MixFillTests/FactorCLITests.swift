@@ -65,6 +65,11 @@ import Testing
         #expect(recommended.count == 5)
         let scores = recommended.compactMap { $0["score"] as? Double }
         #expect(scores.count == 5 && zip(scores, scores.dropFirst()).allSatisfy { $0 >= $1 })
+        // The report's posterior is p(j | user), one per component, not the user's whole state.
+        let posterior = try #require(try Self.object(recommend.stdout)["posterior"] as? [Double])
+        #expect(posterior.count == model.componentCount && abs(posterior.reduce(0, +) - 1) <= 1e-12, "\(posterior)")
+        let header = try CLI.succeeded(["recommend", "--model", folder + "/m.json", "--user", "2", "--top", "1"]).stdout
+        #expect(header.contains("of \(model.componentCount) (p = "), "\(header)")
         // fill --pairs: observed ratings kept, others the model's predictions.
         let pairs = try Fixtures.write("user,item\n1,1\n1,149\n", named: "pairs.csv", in: folder)
         _ = try CLI.succeeded(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
