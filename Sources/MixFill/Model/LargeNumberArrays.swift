@@ -213,8 +213,8 @@ package struct LargeNumberArrays {
             return row
         }
 
-        /// `[[n, …], …]`: the rows are found first (a row holds no bracket), then parsed
-        /// in contiguous chunks on the machine's cores, each chunk into its own slot.
+        /// `[[n, …], …]`: the rows are found first (a row of numbers holds no bracket), then
+        /// parsed in contiguous chunks on the machine's cores, each chunk into its own slot.
         mutating func numberArrays() -> [[Double]]? {
             guard consume(UInt8(ascii: "[")) else { return nil }
             var rows = [Range<Int>]()
@@ -222,15 +222,12 @@ package struct LargeNumberArrays {
                 repeat {
                     skipSpace()
                     guard position < bytes.count, bytes[position] == UInt8(ascii: "[") else { return nil }
+                    // The row ends at the next ']' (memchr); whatever lies between is checked
+                    // when the row is parsed, where anything but numbers fails.
                     let start = position
-                    position += 1
-                    while position < bytes.count, bytes[position] != UInt8(ascii: "]") {
-                        guard bytes[position] != UInt8(ascii: "["), bytes[position] != UInt8(ascii: "{"),
-                              bytes[position] != UInt8(ascii: "\"") else { return nil }
-                        position += 1
-                    }
-                    guard position < bytes.count else { return nil }
-                    position += 1
+                    guard let base = bytes.baseAddress,
+                          let close = memchr(base + position, Int32(UInt8(ascii: "]")), bytes.count - position) else { return nil }
+                    position = UnsafeRawPointer(close) - UnsafeRawPointer(base) + 1
                     rows.append(start..<position)
                 } while consume(UInt8(ascii: ","))
                 guard consume(UInt8(ascii: "]")) else { return nil }
