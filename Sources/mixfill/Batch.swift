@@ -17,20 +17,20 @@ struct Batch: ParsableCommand {
             """
     )
 
-    @Argument(help: "The job file (JSON; see docs/batch.md for the schema).")
+    @Argument(help: ArgumentHelp("The job file (JSON; see docs/batch.md for the schema).", valueName: "JOBS"))
     var jobs: String
 
-    @Option(help: ArgumentHelp("Output folder (created if missing).", valueName: "DIR"))
-    var out: String
+    @OptionGroup(title: HelpHeading.engine) var engine: BatchEngineOptions
 
-    @Option(help: ArgumentHelp("Jobs to run at once; above 1, each job's BLAS uses one thread.", valueName: "N"))
-    var parallel = 1
+    @OptionGroup(title: HelpHeading.checkpoints) var checkpoints: BatchCheckpointOptions
 
-    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
-        "Checkpoint every run every N iterations (jobs may set checkpoint_every).", valueName: "N"))
-    var checkpointEvery: Int?
+    @OptionGroup(title: HelpHeading.output) var output: BatchOutputOptions
 
-    @OptionGroup var logging: LogOptions
+    @OptionGroup(title: HelpHeading.output) var logging: LogOptions
+
+    var out: String { output.out }
+    var parallel: Int { engine.parallel }
+    var checkpointEvery: Int? { checkpoints.checkpointEvery }
 
     func validate() throws {
         if parallel < 1 {
@@ -81,4 +81,23 @@ struct Batch: ParsableCommand {
             throw ExitCode(3)
         }
     }
+}
+
+/// `batch --parallel`.
+struct BatchEngineOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Jobs to run at once; above 1, each job's BLAS uses one thread.", valueName: "N"))
+    var parallel = 1
+}
+
+/// `batch --checkpoint-every`.
+struct BatchCheckpointOptions: ParsableArguments {
+    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
+        "Checkpoint every run every N iterations (jobs may set checkpoint_every).", valueName: "N"))
+    var checkpointEvery: Int?
+}
+
+/// `batch --out`.
+struct BatchOutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Output folder (created if missing).", valueName: "DIR"))
+    var out: String
 }

@@ -13,20 +13,20 @@ struct Convert: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data in any format mixfill reads.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var input: String
 
-    @Argument(help: "Where to write the converted file.")
+    @Argument(help: ArgumentHelp("Where to write the converted file.", valueName: "OUT"))
     var output: String
 
-    @OptionGroup var inputOptions: DataOptions
+    @OptionGroup(title: HelpHeading.input) var inputOptions: DataOptions
 
     /// The formats `convert` writes (it reads every `RatingFormat`).
     enum OutputFormat: String, CaseIterable, ExpressibleByArgument {
         case binary, triplets, csv
     }
 
-    @Option(help: "Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header.")
+    @Option(help: ArgumentHelp("Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header.", valueName: "FORMAT"))
     var to: OutputFormat = .binary
 
     func run() throws {

@@ -17,7 +17,7 @@ struct LogOptions: ParsableArguments {
     @Flag(help: "No progress line and no JSON event lines (warnings and errors still go to stderr).")
     var quiet = false
 
-    @Option(name: .customLong("log-format"), help: "'text': a live progress line when stderr is a terminal; 'json': one JSON event per line on stderr.")
+    @Option(name: .customLong("log-format"), help: ArgumentHelp("text: a live progress line when stderr is a terminal; json: one JSON event per line on stderr.", valueName: "FORMAT"))
     var logFormat: LogFormat = .text
 
     /// Sets up the shared display and says whether anyone will see per-iteration events.

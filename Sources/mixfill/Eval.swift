@@ -23,41 +23,35 @@ struct Eval: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var data: String
 
-    @OptionGroup var heldOut: HeldOutOptions
+    @OptionGroup(title: HelpHeading.heldOut) var heldOut: HeldOutOptions
 
-    @Option(name: [.customLong("models"), .customLong("model")], help: ArgumentHelp(
-        "Models to score, a list of mean, bias, course, mppca (--model is the old spelling).", valueName: "LIST"))
-    var models: String = "mean,bias,course"
+    @OptionGroup(title: HelpHeading.heldOut) var ranking: RankingOptions
 
-    @Option(name: .short, help: ArgumentHelp(
-        "Components: a list or range, e.g. 12 or 1,4,12 (default: 12 for course, chosen for mppca).", valueName: "K-LIST"))
-    var k: String?
+    @OptionGroup(title: HelpHeading.model) var modelOptions: EvalModelOptions
 
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
-    var seeds: String?
+    @OptionGroup(title: HelpHeading.input) var dataOptions: DataOptions
 
-    @OptionGroup var factor: FactorOptions
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
 
-    @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
-    var maxIterations: Int = 1000
+    @OptionGroup(title: HelpHeading.output) var output: JSONOption
 
-    @Option(help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
-    var top: Int = 10
-
-    @Option(help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
-    var relevance: Double = 4
-
-    @Flag(help: "Print one JSON object on stdout instead of tables.")
-    var json = false
-
-    @OptionGroup var engine: EngineOptions
-
-    @OptionGroup var dataOptions: DataOptions
+    /// The models to score: `--models`, or its deprecated spelling `--model`.
+    var models: String { modelOptions.models ?? modelOptions.deprecatedModels ?? EvalModelOptions.defaultModels }
+    var k: String? { modelOptions.k }
+    var seeds: String? { modelOptions.seeds }
+    var factor: FactorOptions { modelOptions.factor }
+    var maxIterations: Int { modelOptions.maxIterations }
+    var top: Int { ranking.top }
+    var relevance: Double { ranking.relevance }
+    var json: Bool { output.json }
 
     func validate() throws {
+        if modelOptions.models != nil, modelOptions.deprecatedModels != nil {
+            throw ValidationError("--models, --model: --model is the old spelling of --models; give the list once")
+        }
         _ = try Self.models(models, k: k, factor: factor)
         _ = try IntegerList.seeds(seeds ?? "0")
         if maxIterations < 1 {
@@ -136,7 +130,8 @@ struct Eval: ParsableCommand {
             ranking: EvalReport.RankingProtocol(k: top, relevance: relevance),
             seeds: seedList, backend: engine.backend.rawValue, threads: threadCount,
             results: models.indices.map { index in
-                EvalReport.Result(model: models[index], splits: splits, scores: scoresBySplit.map { $0[index] })
+                EvalReport.Result(model: models[index], kernel: evaluator.kernel(of: models[index]), splits: splits,
+                                  scores: scoresBySplit.map { $0[index] })
             },
             timing: EvalReport.Timing(load_seconds: loadSeconds, total_seconds: (clock.now - start).seconds))
         if json {
@@ -154,21 +149,51 @@ struct Eval: ParsableCommand {
     }
 }
 
+/// `eval`'s models (the help's "Model" heading).
+struct EvalModelOptions: ParsableArguments {
+    static let defaultModels = "mean,bias,course"
+
+    @Option(name: .customLong("models"), help: ArgumentHelp(
+        "Models to score, a comma-separated list of mean, bias, course, mppca (default: \(defaultModels)).", valueName: "LIST"))
+    var models: String?
+
+    /// `--model LIST`, the spelling before `--models`: kept so scripts keep working, hidden
+    /// because `--model` means a model file everywhere else.
+    @Option(name: .customLong("model"), help: ArgumentHelp("Deprecated: the old spelling of --models.", valueName: "LIST", visibility: .hidden))
+    var deprecatedModels: String?
+
+    @Option(name: .short, help: ArgumentHelp(
+        "Components: a list or range, e.g. 12 or 1,4,12 (default: 12 for course, one model scored; chosen from each split's training ratings for mppca).",
+        valueName: "K-LIST"))
+    var k: String?
+
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    var seeds: String?
+
+    @OptionGroup var factor: FactorOptions
+
+    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
+    var maxIterations: Int = 1000
+}
+
+/// `eval`'s ranking metrics: the list length and what counts as relevant.
+struct RankingOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
+    var top: Int = 10
+
+    @Option(help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
+    var relevance: Double = 4
+}
+
+/// `--json` for the commands whose report has a JSON form (docs/json.md).
+struct JSONOption: ParsableArguments {
+    @Flag(help: "Print one JSON object on stdout instead of tables (keys: docs/json.md).")
+    var json = false
+}
+
 /// What `mixfill eval` reports (field names are the JSON's).
 struct EvalReport: Encodable {
-    struct DataSummary: Encodable {
-        var path: String
-        var users: Int
-        var items: Int
-        var observed: Int
-
-        init(_ loaded: LoadedRatings) {
-            path = loaded.path
-            users = loaded.userCount
-            items = loaded.itemCount
-            observed = loaded.observedCount
-        }
-    }
+    typealias DataSummary = FitReport.DataSummary
 
     struct Spread: Encodable {
         var mean: Double
@@ -289,15 +314,18 @@ struct EvalReport: Encodable {
     struct Result: Encodable {
         var model: String
         var k: Int?
+        /// The kernel the model's fits ran, as `--kernel` names it; nil for mean and bias.
+        var kernel: String?
         var rmse: Spread
         var mae: Spread
         /// Nil for the global mean (no ranking), and when a split had no user to rank.
         var ranking: RankingSummary?
         var splits: [SplitResult]
 
-        init(model: EvaluatedModel, splits: [HeldOutSplits.Split], scores: [ModelScore]) {
+        init(model: EvaluatedModel, kernel: String?, splits: [HeldOutSplits.Split], scores: [ModelScore]) {
             self.model = model.name
             k = model.componentCount
+            self.kernel = kernel
             rmse = Spread(scores.map(\.metrics.rootMeanSquareError))
             mae = Spread(scores.map(\.metrics.meanAbsoluteError))
             let rankings = scores.compactMap(\.ranking)
@@ -331,15 +359,14 @@ struct EvalReport: Encodable {
     var held_out: HeldOutOptions.Method
     var ranking: RankingProtocol
     var seeds: [UInt32]
+    /// The arithmetic, as `--backend` names it (the kernels are per result).
     var backend: String
     var threads: Int
     var results: [Result]
     var timing: Timing
 
     func table(heldOutLine: String) -> String {
-        var out = ""
-        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
-        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
+        var out = data.line + "\n"
         out += heldOutLine + "\n"
         out += "predictions clipped to the training ratings' range; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
         let splitCount = results.first?.splits.count ?? 0
@@ -404,4 +431,15 @@ struct EvalReport: Encodable {
 /// A number as people write it: 4, 3.5, 1e+100 (C's %g).
 private func shortNumber(_ value: Double) -> String {
     String(format: "%g", value)
+}
+
+extension Evaluator {
+    /// The kernel `model`'s fits run, as `--kernel` names it; nil for the baselines.
+    func kernel(of model: EvaluatedModel) -> String? {
+        switch model {
+        case .course: return engine.kernel.layoutName
+        case .factor: return factorEngine.kernel.layoutName
+        case .globalMean, .bias: return nil
+        }
+    }
 }

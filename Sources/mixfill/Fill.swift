@@ -13,21 +13,22 @@ struct Fill: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records or a binary rating file; '-' reads standard input.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var data: String
 
-    @Option(help: "A model written by 'mixfill fit --model-out'.")
-    var model: String
-
-    @Option(help: "Where to write the completed matrix (or the predictions, with --pairs).")
-    var out: String
-
-    @Option(help: "Predict these (user, item) pairs, one per line ('user item' or 'user,item'), instead of writing a dense matrix.")
-    var pairs: String?
-
-    @OptionGroup var engine: EngineOptions
+    @OptionGroup(title: HelpHeading.model) var modelOption: ModelFileOption
 
     @OptionGroup var input: InputOptions
+
+    @OptionGroup(title: HelpHeading.input) var pairsOption: FillPairsOption
+
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
+
+    @OptionGroup(title: HelpHeading.output) var output: FillOutputOption
+
+    var model: String { modelOption.model }
+    var out: String { output.out }
+    var pairs: String? { pairsOption.pairs }
 
     func validate() throws {
         try requireOneStandardInput([("DATA", data), ("--model", model), ("--pairs", pairs)])
@@ -56,4 +57,24 @@ struct Fill: ParsableCommand {
         print(loadedRatings.headerLine)
         print("wrote \(out): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
     }
+}
+
+/// `--model FILE`, a model file, wherever a command reads one.
+struct ModelFileOption: ParsableArguments {
+    @Option(help: ArgumentHelp("A model written by 'mixfill fit --model-out'.", valueName: "FILE"))
+    var model: String
+}
+
+/// `fill --pairs`.
+struct FillPairsOption: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Predict these (user, item) pairs, one per line ('user item' or 'user,item'), instead of writing a dense matrix; '-' reads standard input.",
+        valueName: "FILE"))
+    var pairs: String?
+}
+
+/// `fill --out`.
+struct FillOutputOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Where to write the completed matrix (or the predictions, with --pairs).", valueName: "FILE"))
+    var out: String
 }

@@ -57,8 +57,9 @@ extension Fit {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
         let report = FactorFitReport(
-            data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount, observed: loaded.observedCount),
-            family: ModelFamily.mppca.rawValue, kernel: fitEngine.kernel.name, threads: fitEngine.threads,
+            data: FitReport.DataSummary(loaded),
+            family: ModelFamily.mppca.rawValue, backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
+            threads: fitEngine.threads,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },
@@ -139,6 +140,8 @@ struct FactorFitReport: Encodable {
 
     var data: FitReport.DataSummary
     var family: String
+    /// As in `FitReport`: the arithmetic and the kernel that ran.
+    var backend: String
     var kernel: String
     var threads: Int
     var warm_start: FitReport.WarmStartSummary?
@@ -153,10 +156,8 @@ struct FactorFitReport: Encodable {
     }
 
     func table() -> String {
-        var out = ""
-        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
-        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
-        out += "family: mppca, kernel: \(kernel), threads: \(threads)\n"
+        var out = data.line + "\n"
+        out += "family: mppca, backend: \(backend), kernel: \(kernel), threads: \(threads)\n"
         if let warm_start {
             out += warm_start.same_data
                 ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"

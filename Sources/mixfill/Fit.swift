@@ -17,47 +17,35 @@ struct Fit: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var data: String
 
-    @Option(help: "Model family: course (the course's mixture, the default) or mppca (the accurate mixture of probabilistic PCA on centred ratings).")
-    var family: ModelFamily?
-
-    @Option(name: .short, help: ArgumentHelp(
-        "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: 1,12 for course, chosen for mppca; with --init-model, the model's K).",
-        valueName: "K-LIST"))
-    var k: String?
-
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 or 0,1,2 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
-    var seeds: String?
-
-    @OptionGroup var factor: FactorOptions
-
-    @Option(name: .customLong("init-model"), help: "Warm start: continue from this saved model (same items as DATA).")
-    var initModel: String?
-
-    @Option(help: "The complete matrix, to report RMSE over all entries and over the missing ones.")
-    var gold: String?
-
-    @Option(name: .customLong("model-out"), help: "Write the best model per K here (JSON).")
-    var modelOut: String?
-
-    @Option(name: .customLong("max-iterations"), help: "Stop a run after this many EM iterations.")
-    var maxIterations: Int = 1000
-
-    @Option(help: "Arithmetic of the blas backend: 'double' (default; the course's numbers) or 'single' (Float32 data and SGEMM, about twice as fast; log-likelihoods within 1e-5).")
-    var precision: Precision = .double
-
-    @Flag(help: "Print one JSON object on stdout instead of tables.")
-    var json = false
-
-    @OptionGroup var engine: EngineOptions
+    @OptionGroup(title: HelpHeading.model) var modelOptions: FitModelOptions
 
     @OptionGroup var input: InputOptions
 
-    @OptionGroup var checkpoints: CheckpointOptions
+    @OptionGroup(title: HelpHeading.input) var inputExtras: FitInputExtras
 
-    @OptionGroup var logging: LogOptions
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
+
+    @OptionGroup(title: HelpHeading.engine) var engineExtras: FitEngineExtras
+
+    @OptionGroup(title: HelpHeading.checkpoints) var checkpoints: CheckpointOptions
+
+    @OptionGroup(title: HelpHeading.output) var output: FitOutputOptions
+
+    @OptionGroup(title: HelpHeading.output) var logging: LogOptions
+
+    var family: ModelFamily? { modelOptions.family }
+    var k: String? { modelOptions.k }
+    var seeds: String? { modelOptions.seeds }
+    var factor: FactorOptions { modelOptions.factor }
+    var initModel: String? { modelOptions.initModel }
+    var maxIterations: Int { modelOptions.maxIterations }
+    var gold: String? { inputExtras.gold }
+    var precision: Precision { engineExtras.precision }
+    var modelOut: String? { output.modelOut }
+    var json: Bool { output.json }
 
     func validate() throws {
         _ = try IntegerList.componentCounts(k ?? "1")
@@ -141,9 +129,9 @@ struct Fit: ParsableCommand {
         }
         let fitSeconds = outcome.seconds
         let report = FitReport(
-            data: FitReport.DataSummary(path: data, users: loaded.userCount, items: loaded.itemCount,
-                                        observed: loaded.observedCount),
-            backend: fitEngine.kernel.legacyName, precision: precision.rawValue, threads: fitEngine.threads,
+            data: FitReport.DataSummary(loaded),
+            backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
+            precision: precision.rawValue, threads: fitEngine.threads,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },
@@ -166,6 +154,55 @@ struct Fit: ParsableCommand {
         }
         return path + "-k\(componentCount)"
     }
+}
+
+/// `fit`'s model options (the help's "Model" heading).
+struct FitModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Model family: course (the course's mixture, the default) or mppca (the accurate mixture of probabilistic PCA on centred ratings).",
+        valueName: "FAMILY"))
+    var family: ModelFamily?
+
+    @Option(name: .short, help: ArgumentHelp(
+        "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: 1,12 for course, the course's two K; chosen from the training ratings for mppca; with --init-model, the model's K).",
+        valueName: "K-LIST"))
+    var k: String?
+
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 or 0,1,2 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    var seeds: String?
+
+    @OptionGroup var factor: FactorOptions
+
+    @Option(name: .customLong("init-model"), help: ArgumentHelp(
+        "Warm start: continue from this saved model (same items as DATA).", valueName: "FILE"))
+    var initModel: String?
+
+    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop a run after this many EM iterations.", valueName: "N"))
+    var maxIterations: Int = 1000
+}
+
+/// `fit`'s input besides DATA.
+struct FitInputExtras: ParsableArguments {
+    @Option(help: ArgumentHelp("The complete matrix, to report RMSE over all entries and over the missing ones.", valueName: "FILE"))
+    var gold: String?
+}
+
+/// `fit`'s engine option besides `EngineOptions` and `--kernel`.
+struct FitEngineExtras: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Floating-point precision of the dense BLAS kernel: double (default; the course's numbers) or single (Float32 data and SGEMM, about twice as fast; log-likelihoods within 1e-5).",
+        valueName: "PRECISION"))
+    var precision: Precision = .double
+}
+
+/// `fit`'s outputs besides the progress options.
+struct FitOutputOptions: ParsableArguments {
+    @Option(name: .customLong("model-out"), help: ArgumentHelp(
+        "Write the best model per K here (JSON; with several K, FILE-k<K>.json each).", valueName: "FILE"))
+    var modelOut: String?
+
+    @Flag(help: "Print one JSON object on stdout instead of tables (keys: docs/json.md).")
+    var json = false
 }
 
 /// `fit --init-model`: one EM run from a saved mixture.

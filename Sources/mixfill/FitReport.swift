@@ -6,9 +6,28 @@ import MixFillTools
 struct FitReport: Encodable {
     struct DataSummary: Encodable {
         var path: String
+        /// The format DATA was read as, as `--format` names it.
+        var format: String
+        /// Whether `format` was detected from the content (`--format auto`).
+        var format_detected: Bool
         var users: Int
         var items: Int
         var observed: Int
+
+        init(_ loaded: LoadedRatings) {
+            path = loaded.path
+            format = loaded.format
+            format_detected = loaded.formatWasDetected
+            users = loaded.userCount
+            items = loaded.itemCount
+            observed = loaded.observedCount
+        }
+
+        /// The report's `data:` line: path, format, shape and observed share.
+        var line: String {
+            let share = users * items > 0 ? 100 * Double(observed) / Double(users * items) : 0
+            return "data: \(StandardInput.displayName(path)) (\(LoadedRatings.formatDescription(format: format, detected: format_detected))): \(users) users × \(items) items, \(observed) observed (\(fixed(share, 1))%)"
+        }
     }
 
     struct Run: Encodable {
@@ -62,7 +81,10 @@ struct FitReport: Encodable {
     }
 
     var data: DataSummary
+    /// The arithmetic, as `--backend` names it: `blas` or `naive`.
     var backend: String
+    /// The kernel that ran, as `--kernel` names it (`auto` resolved): `dense`, `blocked`, `sparse`.
+    var kernel: String
     var precision: String
     var threads: Int
     var warm_start: WarmStartSummary?
@@ -77,10 +99,8 @@ struct FitReport: Encodable {
     }
 
     func printTable() throws {
-        var out = ""
-        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
-        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed (\(fixed(share, 1))%)\n"
-        out += "backend: \(backend), threads: \(threads), precision: \(precision)\n"
+        var out = data.line + "\n"
+        out += "backend: \(backend), kernel: \(kernel), threads: \(threads), precision: \(precision)\n"
         if let warm_start {
             out += warm_start.same_data
                 ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
@@ -112,4 +132,10 @@ struct FitReport: Encodable {
 /// `value` with `digits` decimals.
 func fixed(_ value: Double, _ digits: Int) -> String {
     String(format: "%.\(digits)f", value)
+}
+
+extension Engine.Kernel {
+    /// The kernel as `--kernel` names it, the reports' `"kernel"`: the naive backend's loops
+    /// run on the dense layout, so they report `dense` beside `"backend": "naive"`.
+    var layoutName: String { self == .naive ? KernelChoice.dense.rawValue : name }
 }

@@ -8,19 +8,19 @@ import MixFillTools
 struct HeldOutOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Held-out ratings: rating records matched to DATA by user and item id (read like DATA), or, for a dense DATA, a matrix of its shape whose non-zero entries are scored; they must be missing from DATA.",
-        valueName: "TEST"))
+        valueName: "FILE"))
     var test: String?
 
-    @Option(help: "Hold out this fraction of the observed ratings at random (0 < F < 1), e.g. 0.2.")
+    @Option(help: ArgumentHelp("Hold out this fraction of the observed ratings at random (0 < F < 1), e.g. 0.2.", valueName: "F"))
     var holdout: Double?
 
-    @Option(help: "k-fold cross-validation over the observed ratings (k ≥ 2): per-fold figures and mean ± standard deviation.")
+    @Option(help: ArgumentHelp("k-fold cross-validation over the observed ratings (k ≥ 2): per-fold figures and mean ± standard deviation.", valueName: "K"))
     var folds: Int?
 
-    @Option(help: "The complete matrix: score the entries missing from DATA against it (training on all of DATA).")
+    @Option(help: ArgumentHelp("The complete matrix: score the entries missing from DATA against it (training on all of DATA).", valueName: "FILE"))
     var gold: String?
 
-    @Option(name: .customLong("split-seed"), help: "Seed of the random split for --holdout and --folds (numpy's permutation; default 0).")
+    @Option(name: .customLong("split-seed"), help: ArgumentHelp("Seed of the random split for --holdout and --folds (numpy's permutation; default 0).", valueName: "SEED"))
     var splitSeedOption: UInt32?
 
     var splitSeed: UInt32 { splitSeedOption ?? 0 }

@@ -11,7 +11,8 @@ extension KernelChoice: ExpressibleByArgument {}
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Data format: auto (detect from the content), dense, triplets, csv, netflix, movielens-dat or binary.",
-        discussion: "movielens-dat is MovieLens 1M/10M's ratings.dat, user::item::rating::timestamp. DATA '-' reads standard input (detection works there too)."))
+        discussion: "movielens-dat is MovieLens 1M/10M's ratings.dat, user::item::rating::timestamp. DATA '-' reads standard input (detection works there too).",
+        valueName: "FORMAT"))
     var format: RatingFormat = .auto
 
     @Option(name: .customLong("rating-scale"), help: ArgumentHelp(
@@ -34,10 +35,37 @@ struct DataOptions: ParsableArguments {
     }
 }
 
-/// How `fit`, `fill` and `measure` read their data and which E-step kernel they run.
+/// How `fit`, `fill` and `measure` read their data (under the help's "Input" heading) and
+/// which E-step kernel they run (under "Engine", beside `EngineOptions`).
 struct InputOptions: ParsableArguments {
-    @OptionGroup var data: DataOptions
+    @OptionGroup(title: HelpHeading.input) var data: DataOptions
 
-    @Option(help: "E-step kernel: auto (by density), dense (--backend blas or naive), blocked (GEMMs on user blocks) or sparse (observed ratings only).")
+    @OptionGroup(title: HelpHeading.engine) var kernelOptions: KernelOptions
+
+    var kernel: KernelChoice { kernelOptions.kernel }
+}
+
+/// `--kernel`: the E-step's data layout and algorithm (the arithmetic is `--backend`).
+struct KernelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Data layout of the E-step: auto (sparse for rating records and for matrices under \(Int(KernelChoice.sparseBelowDensity * 100))% observed, else dense), dense (the whole users × items matrix: GEMMs, or plain loops with --backend naive), blocked (GEMMs on blocks of users densified from records, in bounded memory) or sparse (observed ratings only).",
+        valueName: "KERNEL"))
     var kernel: KernelChoice = .auto
+}
+
+/// The headings options are grouped under in `--help`.
+enum HelpHeading {
+    static let input = "Input"
+    static let heldOut = "Held-out ratings"
+    static let model = "Model"
+    static let engine = "Engine"
+    static let checkpoints = "Checkpoints"
+    static let output = "Output"
+    static let query = "Query"
+    static let newUser = "New user"
+}
+
+/// The DATA argument's help, the same in every command that reads rating data.
+enum DataArgument {
+    static let help = "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, MovieLens ratings.dat, the Netflix layout) or a binary rating file; '-' reads standard input."
 }

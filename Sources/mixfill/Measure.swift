@@ -18,34 +18,34 @@ struct Measure: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data in any format mixfill reads.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var data: String
 
-    @Option(help: "Model family: course (default) or mppca.")
+    @Option(help: ArgumentHelp("Model family: course (default) or mppca.", valueName: "FAMILY"))
     var family: ModelFamily = .course
 
-    @Option(name: .short, help: "Number of components.")
+    @Option(name: .short, help: ArgumentHelp("Number of components.", valueName: "K"))
     var k: Int = 12
 
-    @Option(help: "mppca: latent factors q.")
+    @Option(help: ArgumentHelp("mppca: latent factors q.", valueName: "Q"))
     var factors: Int = 10
 
-    @Option(name: .customLong("prior-loadings"), help: "mppca: prior precision of the loadings, λ_W.")
+    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp("mppca: prior precision of the loadings, λ_W.", valueName: "λ"))
     var priorLoadings: Double = 100
 
-    @Option(name: .customLong("prior-means"), help: "mppca: prior precision of the component means, λ_m.")
+    @Option(name: .customLong("prior-means"), help: ArgumentHelp("mppca: prior precision of the component means, λ_m.", valueName: "λ"))
     var priorMeans: Double = 10
 
-    @Option(help: "EM iterations to time.")
+    @Option(help: ArgumentHelp("EM iterations to time.", valueName: "N"))
     var iterations: Int = 5
 
-    @Option(help: "Seed of the initialisation.")
+    @Option(help: ArgumentHelp("Seed of the initialisation.", valueName: "SEED"))
     var seed: UInt32 = 0
 
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    @OptionGroup var engine: EngineOptions
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
 
     @OptionGroup var input: InputOptions
 
@@ -64,6 +64,8 @@ struct Measure: ParsableCommand {
         var users: Int
         var items: Int
         var ratings: Int
+        /// The arithmetic (`--backend`) and the kernel that ran (`--kernel`'s names).
+        var backend: String
         var kernel: String
         var threads: Int
         var k: Int
@@ -140,7 +142,7 @@ struct Measure: ParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let report = Report(
             path: data, format: loaded.format.rawValue, users: loaded.userCount, items: loaded.itemCount,
-            ratings: loaded.observedCount, kernel: fitEngine.kernel.legacyName, threads: threadCount, k: k,
+            ratings: loaded.observedCount, backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName, threads: threadCount, k: k,
             load_seconds: loadSeconds, kernel_seconds: kernelSeconds, initialization_seconds: initSeconds,
             iteration_seconds: times, median_iteration_seconds: sorted[sorted.count / 2],
             fastest_iteration_seconds: sorted[0],
@@ -153,7 +155,7 @@ struct Measure: ParsableCommand {
         } else {
             print("""
                 data: \(data) (\(report.format)): \(report.users) users × \(report.items) items, \(report.ratings) ratings
-                kernel: \(report.kernel), threads: \(threadCount), K = \(k)
+                backend: \(report.backend), kernel: \(report.kernel), threads: \(threadCount), K = \(k)
                 load \(fixed(loadSeconds, 3)) s, kernel set-up \(fixed(kernelSeconds, 3)) s, initialisation \(fixed(initSeconds, 3)) s
                 per iteration: median \(fixed(report.median_iteration_seconds, 4)) s, fastest \(fixed(report.fastest_iteration_seconds, 4)) s over \(iterations) (processor time \(fixed(report.median_iteration_cpu_seconds, 4)) s)
                 peak resident memory: \(fixed(Double(report.peak_resident_bytes) / 1e6, 1)) MB

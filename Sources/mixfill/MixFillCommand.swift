@@ -15,11 +15,17 @@ struct MixFillCommand: ParsableCommand {
         commandName: "mixfill",
         abstract: "Fit Gaussian mixtures to incomplete rating matrices with EM and fill in the missing ratings.",
         discussion: """
+            Examples:
+              mixfill fit ratings.csv --family mppca --model-out model.json
+              mixfill recommend --model model.json --user 1
+
             Exit codes: 0 success, 1 runtime failure, 2 usage error or bad input, 3 a batch \
             finished with failed jobs, 130 / 143 stopped by SIGINT / SIGTERM after a checkpoint.
             """,
         version: MixFillVersion.string,
-        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Synth.self, Convert.self, Measure.self, Batch.self, Bench.self]
+        subcommands: [Fit.self, Fill.self, Eval.self, Select.self, Predict.self, Recommend.self, Batch.self, Convert.self],
+        // Benchmarks and test data, for developing MixFill rather than using it.
+        groupedSubcommands: [CommandGroup(name: "Developer", subcommands: [Measure.self, Bench.self, Synth.self])]
     )
 
     static func main() {

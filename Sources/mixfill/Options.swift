@@ -7,12 +7,20 @@ extension Backend: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 extension ModelFamily: ExpressibleByArgument {}
 
-/// Options shared by every command that runs the E-step.
+/// Options shared by every command that runs the E-step: the arithmetic (`--backend`) and
+/// the threads. The data layout, `--kernel`, is `KernelOptions`'.
+///
+/// Help texts here must not depend on the machine (no core count): docs/reference is
+/// generated from them and checked on other machines.
 struct EngineOptions: ParsableArguments {
-    @Option(help: "Kernel: 'blas' (OpenBLAS GEMMs) or 'naive' (plain loops, the reference).")
+    @Option(help: ArgumentHelp(
+        "Arithmetic of the E-step: blas (OpenBLAS GEMMs; the sparse kernel runs its own loops) or naive (plain loops over the dense matrix, the reference; needs the dense kernel).",
+        valueName: "BACKEND"))
     var backend: Backend = .blas
 
-    @Option(help: "Threads, 1 to 1024 (default: all \(ProcessInfo.processInfo.activeProcessorCount) cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel.")
+    @Option(help: ArgumentHelp(
+        "Threads, 1 to 1024 (default: all cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel.",
+        valueName: "N"))
     var threads: Int?
 
     func validate() throws {

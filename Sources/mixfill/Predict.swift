@@ -17,31 +17,30 @@ struct Predict: ParsableCommand {
             """
     )
 
+    @OptionGroup(title: HelpHeading.query) var query: PredictQueryOptions
+
     @OptionGroup var serving: ServingOptions
 
-    @Option(help: "Pairs to predict: a file of 'USER ITEM' lines (spaces, tabs or a comma; further fields ignored); '-' reads standard input.")
-    var pairs: String?
+    @OptionGroup(title: HelpHeading.output) var output: PredictOutputOptions
 
-    @Option(help: "Predict for this user (with --items, or every item).")
-    var user: Int64?
-
-    @Option(help: "Items to predict for --user, a comma-separated list of ids (default: every item of the model).")
-    var items: String?
-
-    @Option(help: "Write the predictions here (atomically) instead of stdout.")
-    var out: String?
-
-    @Flag(help: "Print one JSON object on stdout (the predictions in it unless --out is given).")
-    var json = false
+    var pairs: String? { query.pairs }
+    var user: Int64? { query.user }
+    /// `--item-ids`, or its deprecated spelling `--items`.
+    var items: String? { query.itemIds ?? query.deprecatedItems }
+    var out: String? { output.out }
+    var json: Bool { output.json }
 
     func validate() throws {
+        if query.itemIds != nil, query.deprecatedItems != nil {
+            throw ValidationError("--item-ids, --items: --items is the old spelling of --item-ids; give the list once")
+        }
         try requireOneStandardInput([("--pairs", pairs), ("--model", serving.model), ("--data", serving.data),
                                      ("--ratings-file", serving.ratingsFile)])
         if (pairs == nil) == (user == nil) {
-            throw ValidationError("give the pairs to predict: --pairs FILE, or --user ID (with --items LIST or every item)")
+            throw ValidationError("give the pairs to predict: --pairs FILE, or --user ID (with --item-ids LIST or every item)")
         }
         if items != nil, user == nil {
-            throw ValidationError("--items: names the items for --user; give --user ID")
+            throw ValidationError("--item-ids: names the items for --user; give --user ID")
         }
         if serving.hasFoldIn, user == nil {
             throw ValidationError("--ratings, --ratings-file: fold in the user named by --user; give --user ID")
@@ -52,7 +51,7 @@ struct Predict: ParsableCommand {
     static func parseItems(_ text: String) throws -> [Int64] {
         try text.split(separator: ",", omittingEmptySubsequences: false).map { piece in
             guard let id = Int64(piece.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--items: '\(piece)' is not an item id; write the items like 3,17,42")
+                throw ValidationError("--item-ids: '\(piece)' is not an item id; write the items like 3,17,42")
             }
             return id
         }
@@ -158,4 +157,33 @@ struct PredictReport: Encodable {
     var predictions: [Entry]?
     var out: String?
     var seconds: Double
+}
+
+/// What `predict` predicts: a pairs file, or one user's items.
+struct PredictQueryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Pairs to predict: a file of 'USER ITEM' lines (spaces, tabs or a comma; further fields ignored); '-' reads standard input.",
+        valueName: "FILE"))
+    var pairs: String?
+
+    @Option(help: ArgumentHelp("Predict for this user (with --item-ids, or every item).", valueName: "ID"))
+    var user: Int64?
+
+    @Option(name: .customLong("item-ids"), help: ArgumentHelp(
+        "Items to predict for --user, a comma-separated list of ids (default: every item of the model).", valueName: "LIST"))
+    var itemIds: String?
+
+    /// `--items LIST`, the spelling before `--item-ids`: kept so scripts keep working,
+    /// hidden because `recommend --items` is a titles file.
+    @Option(name: .customLong("items"), help: ArgumentHelp("Deprecated: the old spelling of --item-ids.", valueName: "LIST", visibility: .hidden))
+    var deprecatedItems: String?
+}
+
+/// Where `predict` writes.
+struct PredictOutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Write the predictions here (atomically) instead of stdout.", valueName: "FILE"))
+    var out: String?
+
+    @Flag(help: "Print one JSON object on stdout (the predictions in it unless --out is given; keys: docs/json.md).")
+    var json = false
 }

@@ -26,31 +26,20 @@ struct Recommend: ParsableCommand {
         case tsv, csv
     }
 
+    @OptionGroup(title: HelpHeading.query) var query: RecommendQueryOptions
+
     @OptionGroup var serving: ServingOptions
 
-    @Option(help: "The user to recommend for: a training user, or the id for the folded-in ratings.")
-    var user: Int64?
+    @OptionGroup(title: HelpHeading.output) var output: RecommendOutputOptions
 
-    @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")
-    var allUsers = false
-
-    @Option(help: "How many items to recommend (per user).")
-    var top: Int = 10
-
-    @Option(name: .customLong("min-ratings"), help: "Leave out items with fewer training ratings than this (their means rest on little or nothing).")
-    var minRatings: Int = 1
-
-    @Option(help: ArgumentHelp("With --all-users: write the rows to FILE (atomically) instead of stdout; CSV when FILE ends in .csv, else TSV.", valueName: "FILE"))
-    var out: String?
-
-    @Option(name: .customLong("out-format"), help: "With --all-users: the rows' layout, tsv or csv (default: csv for an --out ending in .csv, else tsv).")
-    var outFormat: RowFormat?
-
-    @Option(help: ArgumentHelp("Show titles beside item ids, from a MovieLens movies.csv (movieId,title,genres) or movies.dat (movieId::title::genres); '-' reads standard input.", valueName: "FILE"))
-    var items: String?
-
-    @Flag(help: "Print one JSON object on stdout instead of a table.")
-    var json = false
+    var user: Int64? { query.user }
+    var allUsers: Bool { query.allUsers }
+    var top: Int { query.top }
+    var minRatings: Int { query.minRatings }
+    var out: String? { output.out }
+    var outFormat: RowFormat? { output.outFormat }
+    var items: String? { output.items }
+    var json: Bool { output.json }
 
     func validate() throws {
         try requireOneStandardInput([("--model", serving.model), ("--data", serving.data),
@@ -313,4 +302,36 @@ private extension Unicode.Scalar {
         default: return false
         }
     }
+}
+
+/// Whom `recommend` recommends for, and how many items.
+struct RecommendQueryOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The user to recommend for: a training user, or the id for the folded-in ratings.", valueName: "ID"))
+    var user: Int64?
+
+    @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")
+    var allUsers = false
+
+    @Option(help: ArgumentHelp("How many items to recommend (per user).", valueName: "N"))
+    var top: Int = 10
+
+    @Option(name: .customLong("min-ratings"), help: ArgumentHelp(
+        "Leave out items with fewer training ratings than this (their means rest on little or nothing).", valueName: "N"))
+    var minRatings: Int = 1
+}
+
+/// How `recommend` writes.
+struct RecommendOutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("With --all-users: write the rows to FILE (atomically) instead of stdout; CSV when FILE ends in .csv, else TSV.", valueName: "FILE"))
+    var out: String?
+
+    @Option(name: .customLong("out-format"), help: ArgumentHelp(
+        "With --all-users: the rows' layout, tsv or csv (default: csv for an --out ending in .csv, else tsv).", valueName: "FORMAT"))
+    var outFormat: Recommend.RowFormat?
+
+    @Option(help: ArgumentHelp("Show titles beside item ids, from a MovieLens movies.csv (movieId,title,genres) or movies.dat (movieId::title::genres); '-' reads standard input.", valueName: "FILE"))
+    var items: String?
+
+    @Flag(help: "Print one JSON object on stdout instead of a table (keys: docs/json.md).")
+    var json = false
 }

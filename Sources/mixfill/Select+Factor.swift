@@ -69,7 +69,7 @@ extension Select {
         }
         let report = FactorSelectReport(
             data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
-            chosen: chosen, candidates: candidates, total_seconds: (clock.now - start).seconds)
+            backend: engine.backend.rawValue, kernel: evaluator.factorEngine.kernel.layoutName, chosen: chosen, candidates: candidates, total_seconds: (clock.now - start).seconds)
         if json {
             try printJSON(report)
         } else if csv {
@@ -108,12 +108,15 @@ struct FactorSelectReport: Encodable {
     var data: EvalReport.DataSummary
     var held_out: HeldOutOptions.Method?
     var seeds: [UInt32]
+    /// The arithmetic (`--backend`) and the kernel the fits ran (`--kernel`'s names).
+    var backend: String
+    var kernel: String
     var chosen: Int
     var candidates: [Candidate]
     var total_seconds: Double
 
     enum CodingKeys: String, CodingKey {
-        case data, held_out, seeds, chosen_k, chosen_factors, chosen_prior_loadings, candidates, total_seconds, family
+        case data, held_out, seeds, chosen_k, chosen_factors, chosen_prior_loadings, candidates, total_seconds, family, backend, kernel
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -122,6 +125,8 @@ struct FactorSelectReport: Encodable {
         try container.encodeIfPresent(held_out, forKey: .held_out)
         try container.encode(seeds, forKey: .seeds)
         try container.encode(ModelFamily.mppca.rawValue, forKey: .family)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(kernel, forKey: .kernel)
         try container.encode(candidates[chosen].k, forKey: .chosen_k)
         try container.encode(candidates[chosen].factors, forKey: .chosen_factors)
         try container.encodeIfPresent(candidates[chosen].prior_loadings, forKey: .chosen_prior_loadings)
@@ -136,7 +141,7 @@ struct FactorSelectReport: Encodable {
     }
 
     func table(heldOutLine: String) -> String {
-        var out = "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed\n"
+        var out = data.line + "\n"
         out += heldOutLine + "\n"
         out += "family mppca: held-out RMSE of every K × q × λ_W; seeds \(seeds.map(String.init).joined(separator: ","))\n\n"
         var table = TextTable(header: ["", "K", "q", "λ_W", "held-out RMSE (mean ± sd)", "held-out MAE", "seconds"], leftAligned: [0])

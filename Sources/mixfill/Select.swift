@@ -20,51 +20,30 @@ struct Select: ParsableCommand {
             """
     )
 
-    @Argument(help: "Rating data: a dense matrix (0 = missing), rating records (triplets, CSV, Netflix layout) or a binary rating file.")
+    @Argument(help: ArgumentHelp(DataArgument.help, valueName: "DATA"))
     var data: String
 
-    @Option(help: "Model family: course (the default) or mppca.")
-    var family: ModelFamily = .course
+    @OptionGroup(title: HelpHeading.model) var modelOptions: SelectModelOptions
 
-    @Option(name: .short, help: ArgumentHelp(
-        "Candidate numbers of components: a list or range, e.g. 1-16 (default: 1-16 for course, 1,2,4 for mppca).",
-        valueName: "K-LIST"))
-    var k: String?
+    @OptionGroup(title: HelpHeading.heldOut) var heldOut: HeldOutOptions
 
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
-    var seeds: String?
+    @OptionGroup(title: HelpHeading.input) var dataOptions: DataOptions
 
-    @Option(help: ArgumentHelp("mppca: candidate latent factors q, a list (default 10,20).", valueName: "Q-LIST"))
-    var factors: String?
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
 
-    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
-        "mppca: candidate prior precisions λ_W, a comma-separated list (default: each candidate chooses its own).", valueName: "LIST"))
-    var priorLoadings: String?
+    @OptionGroup(title: HelpHeading.output) var output: SelectOutputOptions
 
-    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
-        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).", valueName: "λ"))
-    var priorMeans: Double?
-
-    @OptionGroup var heldOut: HeldOutOptions
-
-    @Option(help: "How to choose K: 'bic' or 'heldout' (needs --holdout, --folds, --test or --gold).")
-    var criterion: SelectionCriterion = .bic
-
-    @Option(name: .customLong("max-iterations"), help: "Stop an EM run after this many iterations.")
-    var maxIterations: Int = 1000
-
-    @Flag(help: "Print one JSON object on stdout instead of a table.")
-    var json = false
-
-    @Flag(help: "Print CSV on stdout instead of a table: one row per K.")
-    var csv = false
-
-    @Option(help: "Write a chart of BIC (and held-out RMSE) against K here (SVG).")
-    var svg: String?
-
-    @OptionGroup var engine: EngineOptions
-
-    @OptionGroup var dataOptions: DataOptions
+    var family: ModelFamily { modelOptions.family }
+    var k: String? { modelOptions.k }
+    var seeds: String? { modelOptions.seeds }
+    var factors: String? { modelOptions.factors }
+    var priorLoadings: String? { modelOptions.priorLoadings }
+    var priorMeans: Double? { modelOptions.priorMeans }
+    var criterion: SelectionCriterion { modelOptions.criterion }
+    var maxIterations: Int { modelOptions.maxIterations }
+    var json: Bool { output.json }
+    var csv: Bool { output.csv }
+    var svg: String? { output.svg }
 
     func validate() throws {
         _ = try IntegerList.componentCounts(k ?? "1")
@@ -143,7 +122,7 @@ struct Select: ParsableCommand {
         }
         let report = SelectReport(
             data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
-            backend: engine.backend.rawValue, threads: threadCount, criterion: criterion.rawValue,
+            backend: engine.backend.rawValue, kernel: evaluator.engine.kernel.layoutName, threads: threadCount, criterion: criterion.rawValue,
             chosen_k: candidates[chosen].componentCount,
             candidates: candidates.map(SelectReport.Candidate.init),
             total_seconds: (clock.now - start).seconds)
@@ -158,6 +137,49 @@ struct Select: ParsableCommand {
             try printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: matrix.observedCount) : nil))
         }
     }
+}
+
+/// `select`'s candidates and how one is chosen (the help's "Model" heading).
+struct SelectModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Model family: course (the default) or mppca.", valueName: "FAMILY"))
+    var family: ModelFamily = .course
+
+    @Option(name: .short, help: ArgumentHelp(
+        "Candidate numbers of components: a list or range, e.g. 1-16 (default: 1-16 for course, 1,2,4 for mppca; a sweep, so wider than fit's).",
+        valueName: "K-LIST"))
+    var k: String?
+
+    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    var seeds: String?
+
+    @Option(help: ArgumentHelp("mppca: candidate latent factors q, a list (default 10,20).", valueName: "Q-LIST"))
+    var factors: String?
+
+    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
+        "mppca: candidate prior precisions λ_W, a comma-separated list (default: each candidate chooses its own).", valueName: "LIST"))
+    var priorLoadings: String?
+
+    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
+        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).", valueName: "λ"))
+    var priorMeans: Double?
+
+    @Option(help: ArgumentHelp("How to choose K: bic or heldout (needs --holdout, --folds, --test or --gold).", valueName: "CRITERION"))
+    var criterion: SelectionCriterion = .bic
+
+    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
+    var maxIterations: Int = 1000
+}
+
+/// `select`'s outputs.
+struct SelectOutputOptions: ParsableArguments {
+    @Flag(help: "Print one JSON object on stdout instead of a table (keys: docs/json.md).")
+    var json = false
+
+    @Flag(help: "Print CSV on stdout instead of a table: one row per K.")
+    var csv = false
+
+    @Option(help: ArgumentHelp("Write a chart of BIC (and held-out RMSE) against K here (SVG).", valueName: "FILE"))
+    var svg: String?
 }
 
 /// What `mixfill select` reports (field names are the JSON's).
@@ -187,7 +209,9 @@ struct SelectReport: Encodable {
     var data: EvalReport.DataSummary
     var held_out: HeldOutOptions.Method?
     var seeds: [UInt32]
+    /// The arithmetic (`--backend`) and the kernel the fits ran (`--kernel`'s names).
     var backend: String
+    var kernel: String
     var threads: Int
     var criterion: String
     var chosen_k: Int
@@ -198,9 +222,9 @@ struct SelectReport: Encodable {
 
     func table(heldOutLine: String?) -> String {
         var out = ""
-        out += "data: \(data.path): \(data.users) users × \(data.items) items, \(data.observed) observed\n"
+        out += data.line + "\n"
         if let heldOutLine { out += heldOutLine + "\n" }
-        out += "fits of all the data: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
+        out += "fits of all the data: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), kernel \(kernel), threads \(threads)\n\n"
         let folds = (held_out?.folds ?? 1) > 1
         var header = ["", "K", "best seed", "log-likelihood", "BIC"]
         if hasHeldOut { header += folds ? ["held-out RMSE (mean ± sd)", "held-out MAE"] : ["held-out RMSE", "held-out MAE"] }

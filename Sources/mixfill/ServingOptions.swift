@@ -6,19 +6,16 @@ import MixFillTools
 /// What `predict` and `recommend` share: the model, where its training ratings are, and
 /// a user folded in from ratings given on the command line or in a file.
 struct ServingOptions: ParsableArguments {
-    @Option(help: "A model written by 'mixfill fit --model-out'.")
-    var model: String
+    @OptionGroup(title: HelpHeading.model) var modelOptions: ServingModelOptions
 
-    @Option(help: "The model's training data (default: the path the model records; '-' reads standard input). Needed for training users; checked against the model's fingerprint.")
-    var data: String?
+    @OptionGroup(title: HelpHeading.newUser) var foldIn: FoldInOptions
 
-    @Option(help: "Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.")
-    var ratings: String?
+    @OptionGroup(title: HelpHeading.engine) var engine: EngineOptions
 
-    @Option(name: .customLong("ratings-file"), help: "Fold in a user from this file of 'ITEM RATING' lines ('-' reads standard input).")
-    var ratingsFile: String?
-
-    @OptionGroup var engine: EngineOptions
+    var model: String { modelOptions.model }
+    var data: String? { modelOptions.data }
+    var ratings: String? { foldIn.ratings }
+    var ratingsFile: String? { foldIn.ratingsFile }
 
     func validate() throws {
         if ratings != nil, ratingsFile != nil {
@@ -112,4 +109,25 @@ struct ServingOptions: ParsableArguments {
             return try fitEngine.factorLoop(for: loaded.input).userStates(model).states
         }
     }
+}
+
+/// The model `predict` and `recommend` serve, and its training data.
+struct ServingModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A model written by 'mixfill fit --model-out'.", valueName: "FILE"))
+    var model: String
+
+    @Option(help: ArgumentHelp(
+        "The model's training data (default: the path the model records; '-' reads standard input). Needed for training users; checked against the model's fingerprint.",
+        valueName: "FILE"))
+    var data: String?
+}
+
+/// A new user folded in from ratings given on the command line or in a file.
+struct FoldInOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.", valueName: "LIST"))
+    var ratings: String?
+
+    @Option(name: .customLong("ratings-file"), help: ArgumentHelp(
+        "Fold in a user from this file of 'ITEM RATING' lines ('-' reads standard input).", valueName: "FILE"))
+    var ratingsFile: String?
 }

@@ -15,28 +15,28 @@ struct Synth: ParsableCommand {
             """
     )
 
-    @Option(help: "Number of users.")
+    @Option(help: ArgumentHelp("Number of users.", valueName: "N"))
     var users: Int
 
-    @Option(help: "Number of items.")
+    @Option(help: ArgumentHelp("Number of items.", valueName: "N"))
     var items: Int
 
-    @Option(help: "Total number of ratings (each user gets at least one).")
+    @Option(help: ArgumentHelp("Total number of ratings (each user gets at least one).", valueName: "N"))
     var ratings: Int
 
-    @Option(name: .short, help: "Number of planted components.")
+    @Option(name: .short, help: ArgumentHelp("Number of planted components.", valueName: "K"))
     var k: Int
 
-    @Option(help: "Seed of the generator.")
+    @Option(help: ArgumentHelp("Seed of the generator.", valueName: "SEED"))
     var seed: UInt64 = 0
 
-    @Option(help: "Standard deviation of a rating around its component's mean, in stars.")
+    @Option(help: ArgumentHelp("Standard deviation of a rating around its component's mean, in stars.", valueName: "SD"))
     var noise: Double = 0.5
 
-    @Option(help: "Where to write the ratings ('.csv' writes CSV with a header, anything else tab-separated triplets).")
+    @Option(help: ArgumentHelp("Where to write the ratings ('.csv' writes CSV with a header, anything else tab-separated triplets).", valueName: "FILE"))
     var out: String
 
-    @Option(help: "Where to write 'user<TAB>component' lines (default: OUT.memberships).")
+    @Option(help: ArgumentHelp("Where to write 'user<TAB>component' lines (default: OUT.memberships).", valueName: "FILE"))
     var memberships: String?
 
     func run() throws {

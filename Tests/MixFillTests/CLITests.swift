@@ -24,11 +24,15 @@ enum CLI {
     }()
 
     /// Runs the binary; with `standardOutputPath` its stdout goes to that file (e.g.
-    /// /dev/full) instead of being captured.
-    static func run(_ arguments: [String], standardOutputPath: String? = nil) throws -> Outcome {
+    /// /dev/full) instead of being captured. `environment` adds to (or overrides) this
+    /// process's environment.
+    static func run(_ arguments: [String], standardOutputPath: String? = nil, environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.currentDirectoryURL = URL(fileURLWithPath: Fixtures.root)
         let out = Pipe()
         let err = Pipe()
@@ -74,7 +78,9 @@ enum CLI {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
         let data = try #require(object["data"] as? [String: Any])
         #expect(data["users"] as? Int == 1200 && data["items"] as? Int == 1200 && data["observed"] as? Int == 1_111_768)
-        #expect(object["backend"] as? String == "blas")
+        #expect(data["format"] as? String == "dense" && data["format_detected"] as? Bool == true)
+        // The arithmetic and, apart, the kernel `auto` chose for a matrix this dense.
+        #expect(object["backend"] as? String == "blas" && object["kernel"] as? String == "dense")
         let fits = try #require(object["fits"] as? [[String: Any]])
         #expect(fits.map { $0["k"] as? Int } == [1, 12])
         let one = try #require(fits[0]["best"] as? [String: Any])
@@ -100,8 +106,8 @@ enum CLI {
         let outcome = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4", "--seeds", "0",
                                    "--gold", "data/test_complete.txt", "--backend", "naive", "--threads", "1"])
         #expect(outcome.status == 0)
-        #expect(outcome.stdout.contains("data: data/test_incomplete.txt: 20 users × 5 items, 81 observed (81.0%)"))
-        #expect(outcome.stdout.contains("backend: naive, threads: 1"))
+        #expect(outcome.stdout.contains("data: data/test_incomplete.txt (dense, detected): 20 users × 5 items, 81 observed (81.0%)"))
+        #expect(outcome.stdout.contains("backend: naive, kernel: dense, threads: 1"))
         #expect(outcome.stdout.contains("best: seed 0, log-likelihood -84.9845199304"))
         #expect(outcome.stdout.contains("RMSE vs gold: 0.31523012057496"))
         #expect(outcome.stdout.contains("over missing entries only"))

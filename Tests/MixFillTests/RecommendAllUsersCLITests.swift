@@ -154,7 +154,7 @@ import Testing
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--user", "1", "--out", folder + "/x.tsv"])
                 .hasPrefix("mixfill: error: --out: writes the rows of --all-users"))
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--all-users", "--out-format", "xml"])
-                .hasPrefix("mixfill: error: The value 'xml' is invalid for '--out-format <out-format>'"))
+                .hasPrefix("mixfill: error: The value 'xml' is invalid for '--out-format <FORMAT>'"))
 
         // --out into a folder that does not exist: a runtime failure before any work, no file.
         let missing = try CLI.run(["recommend", "--model", model, "--all-users", "--out", folder + "/none/r.tsv"])

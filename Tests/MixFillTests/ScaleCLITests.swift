@@ -99,7 +99,11 @@ import Glibc
         let fit = try CLI.run(["fit", data, "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json", "--kernel", "sparse", "--json"])
         #expect(fit.status == 0, "\(fit.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
-        #expect(report["backend"] as? String == "sparse")
+        #expect(report["backend"] as? String == "blas" && report["kernel"] as? String == "sparse")
+        let summary = try #require(report["data"] as? [String: Any])
+        #expect(summary["format"] as? String == "csv" && summary["format_detected"] as? Bool == true)
+        let fitTable = try CLI.succeeded(["fit", data, "-k", "2", "--seeds", "0", "--kernel", "sparse"]).stdout
+        #expect(fitTable.hasPrefix("data: \(data) (csv, detected): 4 users × 3 items, 7 observed (58.3%)\nbackend: blas, kernel: sparse, threads: "))
         let model = try ModelFile.read(path: folder + "/m.json")
         #expect(model.items.ids == [100, 200, 300])
         #expect(model.training?.format == "csv")
@@ -160,7 +164,7 @@ import Glibc
         let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
         let summary = try #require(report["data"] as? [String: Any])
         #expect(summary["users"] as? Int == 1_000_000 && summary["observed"] as? Int == 3_000_000)
-        #expect(report["backend"] as? String == "sparse")
+        #expect(report["backend"] as? String == "blas" && report["kernel"] as? String == "sparse")
 
         let items = try ModelFile.read(path: folder + "/m.json").items.ids
         let pairs = try Fixtures.write("1 \(items[0])\n500000 \(items[items.count - 1])\n", named: "pairs.txt", in: folder)

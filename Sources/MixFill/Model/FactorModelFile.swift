@@ -92,10 +92,17 @@ struct FactorModelDocument: Codable {
         }
     }
 
-    static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> ModelFile {
-        let document: FactorModelDocument
+    /// `large`: the file's large arrays parsed apart (`LargeNumberArrays`), nil to decode
+    /// all of `bytes` with JSONDecoder.
+    static func decode(_ bytes: [UInt8], large: LargeNumberArrays? = nil, name: String) throws(MixFillError) -> ModelFile {
+        var document: FactorModelDocument
         do {
-            document = try JSONDecoder().decode(FactorModelDocument.self, from: Data(bytes))
+            document = try JSONDecoder().decode(FactorModelDocument.self, from: Data(large?.reducedBytes ?? bytes))
+            if let large {
+                if let loadings = large.arrays["loadings"] { document.loadings = loadings }
+                if let means = large.arrays["means"] { document.means = means }
+                if let covariances = large.arrays["covariances"] { document.covariances = covariances }
+            }
         } catch {
             throw .badFile(file: name, message: "model file is incomplete or has a field of the wrong type (\(ModelFile.describe(error))); refit and write it again")
         }

@@ -181,8 +181,10 @@ public struct ModelFile: Sendable, Equatable {
         struct Header: Decodable { var format: String?; var version: Int?; var family: String? }
         let decoder = JSONDecoder()
         let header: Header
+        // The large arrays parsed apart; JSONDecoder reads the rest (see `LargeNumberArrays`).
+        let large = LargeNumberArrays(bytes, keys: ["covariances", "loadings", "means"])
         do {
-            header = try decoder.decode(Header.self, from: Data(bytes))
+            header = try decoder.decode(Header.self, from: Data(large?.reducedBytes ?? bytes))
         } catch {
             throw .badFile(file: name, message: "not a MixFill model file (not valid JSON); give a file written by `mixfill fit --model-out`")
         }
@@ -196,11 +198,12 @@ public struct ModelFile: Sendable, Equatable {
             guard family == ModelFamily.mppca.rawValue, version >= 3 else {
                 throw .badFile(file: name, message: "model family \"\(DenseMatrixReader.printable(family))\" is not one this MixFill reads (course, mppca); give a file written by `mixfill fit --model-out`")
             }
-            return try FactorModelDocument.decode(bytes, name: name)
+            return try FactorModelDocument.decode(bytes, large: large, name: name)
         }
-        let document: Document
+        var document: Document
         do {
-            document = try decoder.decode(Document.self, from: Data(bytes))
+            document = try decoder.decode(Document.self, from: Data(large?.reducedBytes ?? bytes))
+            if let means = large?.arrays["means"] { document.means = means }
         } catch {
             throw .badFile(file: name, message: "model file is incomplete or has a field of the wrong type (\(describe(error))); refit and write it again")
         }

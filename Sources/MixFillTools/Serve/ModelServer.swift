@@ -220,6 +220,66 @@ package struct ModelServer: Sendable {
         return Array(candidates.prefix(top))
     }
 
+    /// Every item's `FactorPredictor.prediction` for a user whose state is `state` (offset,
+    /// p(j|u), z̄_uj), bit for bit: for each item, Σ_j p(j|u)·(m_ij + Σ_r w_ir·z̄_ujr) summed
+    /// in the same order, then μ₀ + b_u + b_i + that sum. Four items are computed side by
+    /// side, so the four chains of additions (each in its own item's order) overlap instead
+    /// of each waiting on its previous addition.
+    static func factorScores(_ factor: FactorMixture, state: [Double], into scores: inout [Double]) {
+        let q = factor.factorCount
+        let k = factor.componentCount
+        let itemCount = factor.itemCount
+        let constant = factor.offsets.globalMean + state[0]
+        scores.withUnsafeMutableBufferPointer { scores in
+            factor.means.withUnsafeBufferPointer { means in
+                factor.loadings.withUnsafeBufferPointer { loadings in
+                    factor.offsets.itemOffsets.withUnsafeBufferPointer { itemOffsets in
+                        state.withUnsafeBufferPointer { state in
+                            var item = 0
+                            while item + 4 <= itemCount {
+                                var (r0, r1, r2, r3) = (0.0, 0.0, 0.0, 0.0)
+                                for j in 0..<k {
+                                    var v0 = means[item * k + j]
+                                    var v1 = means[(item + 1) * k + j]
+                                    var v2 = means[(item + 2) * k + j]
+                                    var v3 = means[(item + 3) * k + j]
+                                    let z = 1 + k + j * q
+                                    for r in 0..<q {
+                                        let factor = state[z + r]
+                                        v0 += loadings[item * q + r] * factor
+                                        v1 += loadings[(item + 1) * q + r] * factor
+                                        v2 += loadings[(item + 2) * q + r] * factor
+                                        v3 += loadings[(item + 3) * q + r] * factor
+                                    }
+                                    let weight = state[1 + j]
+                                    r0 += weight * v0
+                                    r1 += weight * v1
+                                    r2 += weight * v2
+                                    r3 += weight * v3
+                                }
+                                scores[item] = constant + itemOffsets[item] + r0
+                                scores[item + 1] = constant + itemOffsets[item + 1] + r1
+                                scores[item + 2] = constant + itemOffsets[item + 2] + r2
+                                scores[item + 3] = constant + itemOffsets[item + 3] + r3
+                                item += 4
+                            }
+                            while item < itemCount {
+                                var residual = 0.0
+                                for j in 0..<k {
+                                    var value = means[item * k + j]
+                                    for r in 0..<q { value += loadings[item * q + r] * state[1 + k + j * q + r] }
+                                    residual += state[1 + j] * value
+                                }
+                                scores[item] = constant + itemOffsets[item] + residual
+                                item += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `recommend(posterior:excluding:top:minimumRatings:)` for one user after another
     /// (`recommend --all-users`), with the same ranking and the same scores, bit for bit:
     /// every item's score is summed into `scores` (kept by the caller across users) as K
@@ -246,10 +306,7 @@ package struct ModelServer: Sendable {
                 }
             }
         case let .factor(factor):
-            for item in 0..<itemCount {
-                scores[item] = FactorPredictor.prediction(model: factor, state: posterior[1...], user: nil,
-                                                          userOffset: posterior[0], item: item)
-            }
+            Self.factorScores(factor, state: posterior, into: &scores)
         }
         var best = [Recommendation]()
         best.reserveCapacity(min(top, itemCount) + 1)
