@@ -27,12 +27,18 @@ struct CheckpointOptions: ParsableArguments {
     /// The fit's observer: progress on the terminal's live line or as JSON lines, and with
     /// these options checkpoints and signals. Nil when nothing needs to watch the fit.
     func observer(input: RatingInput, engine: Engine, rule: StoppingRule) -> FitProgress? {
+        observer(context: FitProgress.Context(input: input, rule: rule, varianceFloor: Mixture.defaultVarianceFloor,
+                                              engine: engine))
+    }
+
+    /// The same for data described by `context` (a distributed fit's, whose ranks each hold
+    /// a part of the data).
+    func observer(context: FitProgress.Context) -> FitProgress? {
         guard isActive || Display.shared.isActive else { return nil }
         let checkpointing = isActive ? FitProgress.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        return FitProgress(context: FitProgress.Context(input: input, rule: rule, varianceFloor: Mixture.defaultVarianceFloor,
-                                                        engine: engine),
+        return FitProgress(context: context,
                            checkpointing: checkpointing, report: { Display.shared.event($0) },
                            stopRequested: StopSignals.pending)
     }

@@ -51,6 +51,9 @@ struct Fit: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout instead of tables.")
     var json = false
 
+    @Flag(help: "Under mpirun: each rank fits its share of the users, statistics reduced every iteration (course family; needs a build from Scripts/build-mpi).")
+    var distributed = false
+
     @OptionGroup var engine: EngineOptions
 
     @OptionGroup var input: InputOptions
@@ -79,6 +82,10 @@ struct Fit: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
+        if distributed {
+            try runDistributed()
+            return
+        }
         logging.configureDisplay()
         try checkpoints.prepare()
         let loaded = try LoadedRatings.load(data, input.data)

@@ -53,15 +53,27 @@ package final class FitProgress: FitObserver {
         package var rule: StoppingRule
         package var varianceFloor: Double
         package var engine: Engine
+        /// The number of MPI ranks of a distributed fit (nil for one process): like the
+        /// thread count, it decides how the users are cut into shards.
+        package var ranks: Int?
 
         package init(input: RatingInput, rule: StoppingRule, varianceFloor: Double, engine: Engine) {
-            fingerprint = input.fingerprint
-            userCount = input.userCount
-            itemCount = input.itemCount
-            observedCount = input.observedCount
+            self.init(fingerprint: input.fingerprint, userCount: input.userCount, itemCount: input.itemCount,
+                      observedCount: input.observedCount, rule: rule, varianceFloor: varianceFloor, engine: engine)
+        }
+
+        /// The context of data described by its fingerprint and counts (a distributed fit's
+        /// ranks each hold a part of it).
+        package init(fingerprint: String, userCount: Int, itemCount: Int, observedCount: Int, rule: StoppingRule,
+                     varianceFloor: Double, engine: Engine, ranks: Int? = nil) {
+            self.fingerprint = fingerprint
+            self.userCount = userCount
+            self.itemCount = itemCount
+            self.observedCount = observedCount
             self.rule = rule
             self.varianceFloor = varianceFloor
             self.engine = engine
+            self.ranks = ranks
         }
     }
 
@@ -98,8 +110,15 @@ package final class FitProgress: FitObserver {
         Checkpoint.Identity(dataFingerprint: context.fingerprint, userCount: context.userCount, itemCount: context.itemCount,
                             observedCount: context.observedCount, componentCount: componentCount, seed: seed,
                             relativeTolerance: context.rule.relativeTolerance, varianceFloor: context.varianceFloor,
-                            maxIterations: context.rule.maxIterations, settings: Checkpoint.settings(of: context.engine),
+                            maxIterations: context.rule.maxIterations, settings: settings,
                             threads: context.engine.threads)
+    }
+
+    /// The engine's settings that change a run's arithmetic, and a distributed fit's rank count.
+    private var settings: [String: String] {
+        var settings = Checkpoint.settings(of: context.engine)
+        if let ranks = context.ranks { settings["ranks"] = String(ranks) }
+        return settings
     }
 
     package func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Mixture>?] {
