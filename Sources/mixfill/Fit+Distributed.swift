@@ -55,7 +55,6 @@ extension Fit {
         /// Rank 0 only.
         var training: TrainingDataRecord?
         var fingerprint: String
-        var recordedPath: String?
     }
 
     func runDistributed(group: any ProcessGroup) throws {
@@ -164,6 +163,6 @@ extension Fit {
         let shard = try DataShard(whole: loaded.input, group: group)
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
-                        fingerprint: group.rank == 0 ? loaded.fingerprint : "", recordedPath: loaded.recordedPath)
+                        fingerprint: group.rank == 0 ? loaded.fingerprint : "")
     }
 }
