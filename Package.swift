@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let package = Package(
@@ -6,6 +6,11 @@ let package = Package(
     products: [
         .library(name: "MixFill", targets: ["MixFill"]),
         .executable(name: "mixfill", targets: ["mixfill"]),
+    ],
+    // MPI: `mixfill fit --distributed` under mpirun (Scripts/build-mpi builds it with
+    // `--traits MPI`). Off by default, so the default build needs no MPI package.
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel EM across processes over MPI (Open MPI: libopenmpi-dev)"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,6 +25,14 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]
         ),
+        // Open MPI's C API, found through pkg-config (Debian: libopenmpi-dev, openmpi-bin),
+        // with a shim that turns its handle macros into functions. Built only with the MPI trait.
+        .systemLibrary(
+            name: "CMPI",
+            path: "Modules/CMPI",
+            pkgConfig: "ompi",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
         // The library: data, models, kernels, the EM loop and evaluation.
         .target(
             name: "MixFill",
@@ -30,11 +43,18 @@ let package = Package(
             name: "MixFillTools",
             dependencies: ["MixFill"]
         ),
+        // MixFill's `ProcessGroup` over MPI. Its sources are empty without the MPI trait
+        // (SwiftPM may build a target whose only dependents need a trait that is off).
+        .target(
+            name: "MixFillMPI",
+            dependencies: ["MixFill", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
+        ),
         .executableTarget(
             name: "mixfill",
             dependencies: [
                 "MixFill",
                 "MixFillTools",
+                .target(name: "MixFillMPI", condition: .when(traits: ["MPI"])),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

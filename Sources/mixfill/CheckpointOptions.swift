@@ -29,12 +29,18 @@ struct CheckpointOptions: ParsableArguments {
     /// `Model` is the family's; the course's variance floor is recorded for course fits.
     func observer<Model: CheckpointModel>(for _: Model.Type, input: RatingInput, engine: Engine,
                                           rule: StoppingRule) -> RunProgress<Model>? {
+        let floor = Model.family == .course ? Mixture.defaultVarianceFloor : nil
+        return observer(context: RunProgress<Model>.Context(input: input, rule: rule, varianceFloor: floor, engine: engine))
+    }
+
+    /// The same for data described by `context` (a distributed fit's, whose ranks each hold
+    /// a part of the data).
+    func observer<Model: CheckpointModel>(context: RunProgress<Model>.Context) -> RunProgress<Model>? {
         guard isActive || Display.shared.isActive else { return nil }
         let checkpointing = isActive ? RunProgress<Model>.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        let floor = Model.family == .course ? Mixture.defaultVarianceFloor : nil
-        return RunProgress(context: RunProgress<Model>.Context(input: input, rule: rule, varianceFloor: floor, engine: engine),
+        return RunProgress(context: context,
                            checkpointing: checkpointing, report: { Display.shared.event($0) },
                            stopRequested: StopSignals.pending)
     }

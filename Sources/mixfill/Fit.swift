@@ -44,6 +44,7 @@ struct Fit: ParsableCommand {
     var maxIterations: Int { modelOptions.maxIterations }
     var gold: String? { inputExtras.gold }
     var precision: Precision { engineExtras.precision }
+    var distributed: Bool { engineExtras.distributed }
     var modelOut: String? { output.modelOut }
     var json: Bool { output.json }
 
@@ -67,6 +68,10 @@ struct Fit: ParsableCommand {
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
+        if distributed {
+            try runDistributed()
+            return
+        }
         logging.configureDisplay()
         try checkpoints.prepare()
         let loaded = try LoadedRatings.load(data, input.data)
@@ -193,6 +198,9 @@ struct FitEngineExtras: ParsableArguments {
         "Floating-point precision of the dense BLAS kernel: double (default; the course's numbers) or single (Float32 data and SGEMM, about twice as fast; log-likelihoods within 1e-5).",
         valueName: "PRECISION"))
     var precision: Precision = .double
+
+    @Flag(help: "Under mpirun: each rank fits its share of the users, statistics reduced every iteration (course family; needs a build from Scripts/build-mpi).")
+    var distributed = false
 }
 
 /// `fit`'s outputs besides the progress options.

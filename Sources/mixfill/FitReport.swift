@@ -80,6 +80,17 @@ struct FitReport: Encodable {
         var total_seconds: Double
     }
 
+    /// A distributed fit's ranks and the time its reductions took (gather to rank 0, sum,
+    /// broadcast; waiting for the slowest rank included).
+    struct DistributedSummary: Encodable {
+        var ranks: Int
+        var communication_seconds: Double
+        var reductions: Int
+        /// Every rank ended with the same parameters, objective traces and iteration counts,
+        /// bit for bit (checked at the end of every distributed fit of two or more ranks).
+        var ranks_bit_identical: Bool
+    }
+
     var data: DataSummary
     /// The arithmetic, as `--backend` names it: `blas` or `naive`.
     var backend: String
@@ -90,6 +101,7 @@ struct FitReport: Encodable {
     var warm_start: WarmStartSummary?
     var fits: [KReport]
     var timing: Timing
+    var distributed: DistributedSummary? = nil
 
     func printJSON() throws {
         let encoder = JSONEncoder()
@@ -121,6 +133,9 @@ struct FitReport: Encodable {
             }
         }
         out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        if let distributed {
+            out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
+        }
         try writeStandardOutput(Data(out.utf8))
     }
 

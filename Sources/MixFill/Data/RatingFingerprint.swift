@@ -46,8 +46,11 @@ package struct RatingFingerprint: Sendable {
         }
     }
 
+    /// The fingerprint as a number (what `value` writes in hexadecimal).
+    package var bits: UInt64 { Self.mix(state ^ words) }
+
     package var value: String {
-        let final = Self.mix(state ^ words)
+        let final = bits
         let digits = String(final, radix: 16)
         return "mix64:" + String(repeating: "0", count: 16 - digits.count) + digits
     }

@@ -61,15 +61,27 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
         /// The course's variance floor; nil for a family without one.
         package var varianceFloor: Double?
         package var engine: Engine
+        /// The number of MPI ranks of a distributed fit (nil for one process): like the
+        /// thread count, it decides how the users are cut into shards.
+        package var ranks: Int?
 
         package init(input: RatingInput, rule: StoppingRule, varianceFloor: Double?, engine: Engine) {
-            fingerprint = input.fingerprint
-            userCount = input.userCount
-            itemCount = input.itemCount
-            observedCount = input.observedCount
+            self.init(fingerprint: input.fingerprint, userCount: input.userCount, itemCount: input.itemCount,
+                      observedCount: input.observedCount, rule: rule, varianceFloor: varianceFloor, engine: engine)
+        }
+
+        /// The context of data described by its fingerprint and counts (a distributed fit's
+        /// ranks each hold a part of it).
+        package init(fingerprint: String, userCount: Int, itemCount: Int, observedCount: Int, rule: StoppingRule,
+                     varianceFloor: Double?, engine: Engine, ranks: Int? = nil) {
+            self.fingerprint = fingerprint
+            self.userCount = userCount
+            self.itemCount = itemCount
+            self.observedCount = observedCount
             self.rule = rule
             self.varianceFloor = varianceFloor
             self.engine = engine
+            self.ranks = ranks
         }
     }
 
@@ -109,8 +121,15 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
                             observedCount: context.observedCount, componentCount: componentCount, seed: seed,
                             relativeTolerance: context.rule.relativeTolerance, varianceFloor: context.varianceFloor,
                             maxIterations: context.rule.maxIterations,
-                           settings: CheckpointIdentity.settings(of: context.engine).merging(chosenSettings) { $1 },
+                            settings: settings.merging(chosenSettings) { $1 },
                             threads: context.engine.threads)
+    }
+
+    /// The engine's settings that change a run's arithmetic, and a distributed fit's rank count.
+    private var settings: [String: String] {
+        var settings = CheckpointIdentity.settings(of: context.engine)
+        if let ranks = context.ranks { settings["ranks"] = String(ranks) }
+        return settings
     }
 
     package func settingsChosen(_ settings: [String: String]) throws(MixFillError) {

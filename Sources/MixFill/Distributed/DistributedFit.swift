@@ -1,0 +1,343 @@
+/// Data-parallel EM: the one loop, run by every rank of a `ProcessGroup` on its own block
+/// of users, with `GroupReducer` summing the ranks' statistics.
+///
+/// Every rank holds the same model bits after every M-step: the reduced statistics are
+/// rank 0's rank-ordered sum, broadcast; the M-step is a function of them and the previous
+/// model; the stopping rule reads only the objective computed from them. So the ranks take
+/// the same decisions without talking about them.
+
+/// One rank's block of users, cut from the data, and the whole data's shape.
+package struct DataShard: Sendable {
+    /// This rank's users only (global users `users`, in order).
+    package let input: RatingInput
+    /// The global indices of this rank's users.
+    package let users: Range<Int>
+    /// Users, items and ratings of the whole data.
+    package let userCount: Int
+    package let itemCount: Int
+    package let observedCount: Int
+
+    /// Rank `group.rank`'s block of `whole` (`ProcessGroup.userRange`). Refuses more ranks
+    /// than users: every rank needs at least one.
+    package init(whole: RatingInput, group: any ProcessGroup) throws(MixFillError) {
+        let userCount = whole.userCount
+        guard userCount >= group.size else {
+            throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
+        }
+        let users = group.userRange(userCount: userCount)
+        self.users = users
+        self.userCount = userCount
+        itemCount = whole.itemCount
+        observedCount = whole.observedCount
+        switch whole.storage {
+        case let .dense(matrix):
+            let width = matrix.itemCount
+            let values = Array(matrix.values[(users.lowerBound * width)..<(users.upperBound * width)])
+            input = RatingInput(storage: .dense(DenseRatingMatrix(userCount: users.count, itemCount: width, values: values)),
+                                format: whole.format)
+        case let .records(table):
+            let matrix = table.matrix.users(users)
+            input = RatingInput(storage: .records(RatingTable(matrix: matrix, users: .identity(users.count), items: table.items)),
+                                format: whole.format)
+        }
+    }
+
+    /// Σ_u x_ui per item and Σ x² over every rating of the whole data, added rating by
+    /// rating in user-major order through the ranks (`foldInRankOrder`): the bits
+    /// `DenseRatingMatrix` and `SparseRatingMatrix` keep for the whole data, so the
+    /// initial variances equal the single-process ones exactly. Element d of the result
+    /// is Σ x².
+    package func columnTotals(group: any ProcessGroup) throws(MixFillError) -> [Double] {
+        let width = itemCount
+        return try group.foldInRankOrder([Double](repeating: 0, count: width + 1)) { state in
+            state.withUnsafeMutableBufferPointer { totals in
+                var squares = totals[width]
+                switch input.storage {
+                case let .dense(matrix):
+                    matrix.values.withUnsafeBufferPointer { values in
+                        for position in values.indices where values[position] != 0 {
+                            let rating = values[position]
+                            totals[position % width] += rating
+                            squares += rating * rating
+                        }
+                    }
+                case let .records(table):
+                    let matrix = table.matrix
+                    for position in 0..<matrix.observedCount {
+                        let rating = matrix.ratings[position]
+                        totals[matrix.items[position]] += rating
+                        squares += rating * rating
+                    }
+                }
+                totals[width] = squares
+            }
+        }
+    }
+}
+
+extension SparseRatingMatrix {
+    /// The rows of `range` as a matrix of their own (user `range.lowerBound` becomes 0).
+    package func users(_ range: Range<Int>) -> SparseRatingMatrix {
+        let start = rowStarts[range.lowerBound]
+        let end = rowStarts[range.upperBound]
+        let starts = rowStarts[range.lowerBound...range.upperBound].map { $0 - start }
+        let shardItems: ItemIndices
+        switch items {
+        case let .narrow(values): shardItems = .narrow(Array(values[start..<end]))
+        case let .wide(values): shardItems = .wide(Array(values[start..<end]))
+        }
+        let shardRatings: RatingValues
+        switch ratings {
+        case let .coded(palette, codes): shardRatings = .coded(palette: palette, codes: Array(codes[start..<end]))
+        case let .exact(values): shardRatings = .exact(Array(values[start..<end]))
+        }
+        return SparseRatingMatrix(userCount: range.count, itemCount: itemCount, rowStarts: starts, items: shardItems,
+                                  ratings: shardRatings)
+    }
+}
+
+/// A course-model fit (`FitJob`) run by one rank of a group.
+package struct DistributedCourseFit {
+    package let group: any ProcessGroup
+    package let shard: DataShard
+    package let reducer: GroupReducer
+
+    package init(group: any ProcessGroup, shard: DataShard) {
+        self.group = group
+        self.shard = shard
+        reducer = GroupReducer(group: group)
+    }
+
+    /// Runs `job` (no gold matrix, no per-user states: those need every user on one
+    /// process) on this rank's shard. `observer` is rank 0's (checkpoints, progress); the
+    /// other ranks pass nil. Every rank returns the same fits.
+    package func run(_ job: FitJob, engine: Engine, observer: (any FitObserver<Mixture>)?) throws(MixFillError) -> FitOutcome {
+        precondition(job.gold == nil && !job.keepsUserStates, "a distributed fit keeps no per-user results")
+        let clock = ContinuousClock()
+        let begin = clock.now
+        let loop: EMLoop<CourseFamily>
+        do {
+            loop = try engine.courseLoop(for: shard.input, rule: job.rule, varianceFloor: job.varianceFloor, reducer: reducer)
+        } catch {
+            throw .runtime(message: "the engine cannot run on this data: \(error.reason)")
+        }
+        var totals: [Double]?
+        let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil)
+        let fits = try loop.fit(componentCounts: job.componentCounts, start: job.start, initial: { (componentCount, seed) throws(MixFillError) in
+            if totals == nil { totals = try shard.columnTotals(group: group) }
+            return try initialMixture(componentCount: componentCount, seed: seed, totals: totals ?? [])
+        }, observer: rankObserver)
+        try checkAgreement(fits)
+        var outcomes = [ComponentCountFit]()
+        var warnings = [FitWarning]()
+        for fit in fits {
+            let best = fit.best.result.model
+            outcomes.append(ComponentCountFit(
+                fit: fit,
+                bayesianInformationCriterion: Completion.bayesianInformationCriterion(
+                    logLikelihood: fit.best.result.objective, mixture: best, userCount: shard.userCount),
+                goldErrors: nil, userStates: nil))
+            warnings.append(contentsOf: fit.warnings)
+        }
+        return FitOutcome(fits: outcomes, warnings: warnings, seconds: (clock.now - begin).seconds)
+    }
+
+    /// Checks that every rank ended with the same bits — every run's parameters, objective
+    /// trace and iteration count — by gathering a 64-bit digest of them to rank 0. Equal
+    /// by construction (see the file's comment); a difference means a rank computed
+    /// something else (another binary, another OpenBLAS kernel) and is refused.
+    func checkAgreement(_ fits: [MultiStartFit<Mixture>]) throws(MixFillError) {
+        guard group.size > 1 else { return }
+        var digest = RatingFingerprint()
+        for fit in fits {
+            for run in fit.runs {
+                let result = run.result
+                digest.combine(UInt64(run.seed))
+                digest.combine(UInt64(result.iterations))
+                digest.combine(result.converged ? 1 : 0)
+                for value in result.trace { digest.combine(value.bitPattern) }
+                let model = result.model
+                for value in model.means { digest.combine(value.bitPattern) }
+                for value in model.variances { digest.combine(value.bitPattern) }
+                for value in model.weights { digest.combine(value.bitPattern) }
+            }
+        }
+        // Two 32-bit halves, each exact as a Double.
+        let bits = digest.bits
+        let gathered = try group.gather([Double(bits >> 32), Double(bits & 0xFFFF_FFFF)])
+        var disagreeing = [Int]()
+        if group.rank == 0 {
+            for rank in 1..<group.size where gathered[2 * rank] != gathered[0] || gathered[2 * rank + 1] != gathered[1] {
+                disagreeing.append(rank)
+            }
+        }
+        var count = [Double(disagreeing.count)]
+        try group.broadcast(&count, from: 0)
+        if count[0] != 0 {
+            throw .runtime(message: "the ranks ended with different parameters (ranks \(disagreeing.map(String.init).joined(separator: ", ")) differ from rank 0); every rank must run the same mixfill binary with the same OpenBLAS core type (OPENBLAS_CORETYPE)")
+        }
+    }
+
+    /// The course initialisation of the whole data (`Initialization.courseMixture`): the
+    /// same K users drawn from the same numpy-compatible permutation of all n users, each
+    /// chosen row broadcast by the rank holding it, and the variances from the whole data's
+    /// column totals by the same expansion of Σ_u Σ_i (x_ui − μ_ji)² in the same order.
+    func initialMixture(componentCount: Int, seed: UInt32, totals: [Double]) throws(MixFillError) -> Mixture {
+        let userCount = shard.userCount
+        let width = shard.itemCount
+        guard componentCount >= 1 else {
+            throw .badOption(option: "-k", message: "K = \(componentCount) is not allowed; K must be at least 1")
+        }
+        guard componentCount <= userCount else {
+            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(userCount) users in the data; choose K ≤ \(userCount)")
+        }
+        let users = Initialization.initialUsers(userCount: userCount, componentCount: componentCount, seed: seed)
+        var means = [Double]()
+        means.reserveCapacity(componentCount * width)
+        for user in users {
+            let owner = group.owner(ofUser: user, userCount: userCount)
+            var row = owner == group.rank
+                ? shard.input.data.denseRow(user - shard.users.lowerBound)
+                : [Double](repeating: 0, count: width)
+            try group.broadcast(&row, from: owner)
+            means.append(contentsOf: row)
+        }
+        let squaredTotal = totals[width]
+        let entryCount = Double(userCount) * Double(width)
+        let variances = (0..<componentCount).map { component in
+            // n·Σ_i c_i² − 2·Σ_i c_i·S_i + Σ x², as `RatingData.squaredDeviationTotal`.
+            var centerSquares = 0.0
+            var cross = 0.0
+            for item in 0..<width {
+                let value = means[component * width + item]
+                centerSquares += value * value
+                cross += value * totals[item]
+            }
+            let variance = (Double(userCount) * centerSquares - 2 * cross + squaredTotal) / entryCount
+            return variance > 0 && variance.isFinite ? variance : Mixture.defaultVarianceFloor
+        }
+        return Mixture(componentCount: componentCount, itemCount: width, means: means, variances: variances,
+                       weights: Array(repeating: 1.0 / Double(componentCount), count: componentCount))
+    }
+}
+
+extension ProcessGroup {
+    /// `values` of `root` on every rank, whatever its length (the length goes first).
+    package func broadcastArray(_ values: [Double], from root: Int) throws(MixFillError) -> [Double] {
+        guard size > 1 else { return values }
+        var length = [Double(values.count)]
+        try broadcast(&length, from: root)
+        var result = rank == root ? values : [Double](repeating: 0, count: Int(length[0]))
+        if !result.isEmpty { try broadcast(&result, from: root) }
+        return result
+    }
+}
+
+/// Lets rank 0's observer (checkpoints, progress, signals) speak for the group: only rank 0
+/// calls it, and after each call every rank learns whether it threw, so that a checkpoint
+/// that cannot be written or a signal stops every rank at the same iteration. Saved runs
+/// read by rank 0 (`--resume`) are broadcast, so only rank 0 needs the checkpoint folder.
+final class RankZeroObserver: FitObserver {
+    typealias Model = Mixture
+    let group: any ProcessGroup
+    let inner: (any FitObserver<Mixture>)?
+
+    init(group: any ProcessGroup, inner: (any FitObserver<Mixture>)?) {
+        self.group = group
+        self.inner = inner
+    }
+
+    func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Mixture>?] {
+        var saved: [SavedRun<Mixture>?] = seeds.map { _ in nil }
+        var failure: MixFillError?
+        if group.rank == 0, let inner {
+            do { saved = try inner.savedRuns(componentCount: componentCount, seeds: seeds) } catch { failure = error }
+        }
+        try group.agreeOnRankZero(failure)
+        let encoded = try group.broadcastArray(group.rank == 0 ? Self.encode(saved) : [], from: 0)
+        return Self.decode(encoded, count: seeds.count)
+    }
+
+    func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Mixture>]) throws(MixFillError) {
+        try onRankZero { observer throws(MixFillError) in
+            try observer.runsStarting(componentCount: componentCount, seeds: seeds, states: states)
+        }
+    }
+
+    func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<Mixture>]) throws(MixFillError) {
+        try onRankZero { observer throws(MixFillError) in
+            try observer.iterationEnded(componentCount: componentCount, seeds: seeds, progress: progress)
+        }
+    }
+
+    func runsEnded(componentCount: Int, seeds: [UInt32], results: [FitResult<Mixture>]) throws(MixFillError) {
+        try onRankZero { observer throws(MixFillError) in
+            try observer.runsEnded(componentCount: componentCount, seeds: seeds, results: results)
+        }
+    }
+
+    private func onRankZero(_ body: (any FitObserver<Mixture>) throws(MixFillError) -> Void) throws(MixFillError) {
+        var failure: MixFillError?
+        if group.rank == 0, let inner {
+            do { try body(inner) } catch { failure = error }
+        }
+        try group.agreeOnRankZero(failure)
+    }
+
+    /// Saved runs as Doubles (every integer in them is far below 2^53): per run a flag, then
+    /// K, d, means, variances, weights, the trace's length and values, converged, whether
+    /// there is a previous objective and its value, seconds.
+    static func encode(_ runs: [SavedRun<Mixture>?]) -> [Double] {
+        var values = [Double]()
+        for run in runs {
+            guard let run else {
+                values.append(0)
+                continue
+            }
+            let state = run.state
+            let model = state.model
+            values.append(1)
+            values.append(Double(model.componentCount))
+            values.append(Double(model.itemCount))
+            values.append(contentsOf: model.means)
+            values.append(contentsOf: model.variances)
+            values.append(contentsOf: model.weights)
+            values.append(Double(state.trace.count))
+            values.append(contentsOf: state.trace)
+            values.append(state.converged ? 1 : 0)
+            values.append(state.previousObjective == nil ? 0 : 1)
+            values.append(state.previousObjective ?? 0)
+            values.append(run.seconds)
+        }
+        return values
+    }
+
+    static func decode(_ values: [Double], count: Int) -> [SavedRun<Mixture>?] {
+        var position = 0
+        func take(_ length: Int) -> [Double] {
+            defer { position += length }
+            return Array(values[position..<(position + length)])
+        }
+        func next() -> Double { take(1)[0] }
+        var runs = [SavedRun<Mixture>?]()
+        for _ in 0..<count {
+            guard next() == 1 else {
+                runs.append(nil)
+                continue
+            }
+            let componentCount = Int(next())
+            let itemCount = Int(next())
+            let model = Mixture(componentCount: componentCount, itemCount: itemCount, means: take(componentCount * itemCount),
+                                variances: take(componentCount), weights: take(componentCount))
+            let trace = take(Int(next()))
+            let converged = next() == 1
+            let hasPrevious = next() == 1
+            let previous = next()
+            let seconds = next()
+            runs.append(SavedRun(state: EMState(model: model, trace: trace, converged: converged,
+                                                previousObjective: hasPrevious ? previous : nil),
+                                 seconds: seconds))
+        }
+        return runs
+    }
+}

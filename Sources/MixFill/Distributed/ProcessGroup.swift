@@ -1,0 +1,152 @@
+/// The processes of a data-parallel fit (MPI ranks) as the engine needs them: a few
+/// collective operations on arrays of Doubles. The library never imports MPI; the
+/// `MixFillMPI` module implements this over MPI, and `SingleProcess` is the group of one.
+///
+/// Every operation is collective in the MPI sense: all ranks call it, in the same order,
+/// with the same lengths. Implementations end the whole job on a transport failure (MPI's
+/// default error handler does), so a call that returns has succeeded.
+package protocol ProcessGroup: AnyObject, Sendable {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// Number of ranks.
+    var size: Int { get }
+
+    /// Rank 0 receives every rank's `values` (the same length on every rank) one after
+    /// another in rank order; the other ranks receive an empty array.
+    func gather(_ values: [Double]) throws(MixFillError) -> [Double]
+
+    /// Every rank's `values` becomes `root`'s (the same length on every rank).
+    func broadcast(_ values: inout [Double], from root: Int) throws(MixFillError)
+
+    /// Point to point, for sums that must run through the ranks in order.
+    func send(_ values: [Double], to rank: Int) throws(MixFillError)
+    func receive(count: Int, from rank: Int) throws(MixFillError) -> [Double]
+}
+
+extension ProcessGroup {
+    /// Users `range(userCount).lowerBound ..< upperBound` belong to this rank: contiguous
+    /// blocks in rank order, sizes differing by at most one.
+    package func userRange(userCount: Int) -> Range<Int> {
+        Self.userRange(userCount: userCount, rank: rank, size: size)
+    }
+
+    package static func userRange(userCount: Int, rank: Int, size: Int) -> Range<Int> {
+        (userCount * rank / size)..<(userCount * (rank + 1) / size)
+    }
+
+    /// The rank holding `user`.
+    package func owner(ofUser user: Int, userCount: Int) -> Int {
+        var low = 0
+        var high = size - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if Self.userRange(userCount: userCount, rank: middle, size: size).lowerBound <= user {
+                low = middle
+            } else {
+                high = middle - 1
+            }
+        }
+        return low
+    }
+
+    /// A running left-to-right fold through the ranks: rank r receives rank r − 1's
+    /// `state` (rank 0 starts from `initial`), applies `step` and passes the result on;
+    /// the last rank's result is broadcast, so every rank returns the fold over all ranks
+    /// in rank order — the bits one process would get adding the same terms in the same
+    /// order.
+    package func foldInRankOrder(_ initial: [Double], _ step: (inout [Double]) -> Void) throws(MixFillError) -> [Double] {
+        var state = rank == 0 ? initial : try receive(count: initial.count, from: rank - 1)
+        step(&state)
+        if rank + 1 < size { try send(state, to: rank + 1) }
+        if size > 1 { try broadcast(&state, from: size - 1) }
+        return state
+    }
+
+    /// Rank 0's status after something only rank 0 does (writing a checkpoint, reading
+    /// one): `failure` on rank 0 (nil when it succeeded) is broadcast; every rank rethrows
+    /// it — rank 0 its own error, the others one saying that rank 0 stopped the fit.
+    package func agreeOnRankZero(_ failure: MixFillError?) throws(MixFillError) {
+        var code = [failure.map { Double($0.exitCode) } ?? 0]
+        if size > 1 { try broadcast(&code, from: 0) }
+        if let failure, rank == 0 { throw failure }
+        if code[0] != 0 {
+            let exitCode = Int32(code[0])
+            if exitCode > 128 {
+                throw .interrupted(signal: exitCode - 128, message: ProcessGroupMessages.rankZeroStopped)
+            }
+            throw .runtime(message: ProcessGroupMessages.rankZeroStopped)
+        }
+    }
+}
+
+/// The group of one process: a distributed fit run without MPI, which computes what the
+/// single-process fit does.
+package final class SingleProcess: ProcessGroup {
+    package init() {}
+    package var rank: Int { 0 }
+    package var size: Int { 1 }
+    package func gather(_ values: [Double]) throws(MixFillError) -> [Double] { values }
+    package func broadcast(_ values: inout [Double], from root: Int) throws(MixFillError) {}
+    package func send(_ values: [Double], to rank: Int) throws(MixFillError) {
+        preconditionFailure("a group of one has no other rank")
+    }
+    package func receive(count: Int, from rank: Int) throws(MixFillError) -> [Double] {
+        preconditionFailure("a group of one has no other rank")
+    }
+}
+
+/// Sums statistics across the ranks: each rank first adds its thread shards in shard order
+/// (`ThreadReducer`), rank 0 gathers those sums and adds them in rank order, and broadcasts
+/// the total, so every rank's M-step reads the same bits. (An allreduce would be one call,
+/// but MPI leaves its summation order to the implementation and may differ between ranks.)
+package struct GroupReducer: StatisticsReducer {
+    package let group: any ProcessGroup
+    /// Wall time spent in the gather and the broadcast (waiting for the slowest rank
+    /// included).
+    package let clock: CommunicationClock
+
+    package init(group: any ProcessGroup, clock: CommunicationClock = CommunicationClock()) {
+        self.group = group
+        self.clock = clock
+    }
+
+    package func reduce(_ shards: [ShardBuffer], into total: inout [Double]) throws(MixFillError) {
+        try ThreadReducer().reduce(shards, into: &total)
+        guard group.size > 1 else { return }
+        let start = ContinuousClock.now
+        let gathered = try group.gather(total)
+        if group.rank == 0 {
+            let count = total.count
+            precondition(gathered.count == count * group.size, "one buffer per rank")
+            gathered.withUnsafeBufferPointer { parts in
+                total.withUnsafeMutableBufferPointer { sum in
+                    for index in 0..<count { sum[index] = parts[index] }
+                    for rank in 1..<group.size {
+                        let base = rank * count
+                        for index in 0..<count { sum[index] += parts[base + index] }
+                    }
+                }
+            }
+        }
+        try group.broadcast(&total, from: 0)
+        clock.add((ContinuousClock.now - start).seconds)
+    }
+}
+
+/// Seconds and calls of a reducer's communication, for the benchmark's share spent there.
+/// Only the thread running the EM loop touches it (the reducer runs on that thread).
+package final class CommunicationClock: @unchecked Sendable {
+    package private(set) var seconds = 0.0
+    package private(set) var calls = 0
+    package init() {}
+    func add(_ elapsed: Double) {
+        seconds += elapsed
+        calls += 1
+    }
+}
+
+/// What a rank other than 0 throws when rank 0 stopped the fit: rank 0 reports the reason,
+/// so the others stay silent.
+package enum ProcessGroupMessages {
+    package static let rankZeroStopped = "rank 0 stopped the fit (see its message)"
+}

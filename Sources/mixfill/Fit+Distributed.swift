@@ -1,0 +1,168 @@
+import ArgumentParser
+import Foundation
+import MixFill
+import MixFillTools
+#if MPI
+import MixFillMPI
+#endif
+
+/// `mixfill fit --distributed`: the course model's fit as one rank of an MPI job.
+///
+/// Every rank reads DATA and keeps its block of users (`DataShard`); the whole data is
+/// dropped before EM starts, so during the fit each rank holds only its users. Ranks agree
+/// on the user and item indices without talking, since every rank builds them from the same
+/// file. Rank 0 alone prints, writes model files and checkpoints; a rank that fails prints
+/// the reason with its rank and ends the job (MPI_Abort).
+extension Fit {
+    func runDistributed() throws {
+        #if MPI
+        guard MPIGroup.isUnderLauncher else {
+            throw MixFillError.badOption(option: "--distributed", message: "runs as one rank of an MPI job; start it as 'mpirun -np N mixfill fit DATA … --distributed'")
+        }
+        let group = MPIGroup()
+        do {
+            try runDistributed(group: group)
+        } catch {
+            let (message, code) = Self.describe(error)
+            if message == ProcessGroupMessages.rankZeroStopped {
+                // Rank 0 has said why and ends the job; this rank only waits for that.
+                group.finalize()
+                Foundation.exit(code)
+            }
+            Terminal.error("rank \(group.rank) of \(group.size): \(message)", exitCode: code)
+            group.abort(code: code)
+        }
+        group.finalize()
+        #else
+        throw MixFillError.badOption(option: "--distributed", message: "this mixfill was built without MPI; build it with Scripts/build-mpi and run it under mpirun")
+        #endif
+    }
+
+    /// An error's one-line message and exit code, as `MixFillCommand.main` reports them.
+    static func describe(_ error: any Error) -> (String, Int32) {
+        if let error = error as? MixFillError { return (error.description, error.exitCode) }
+        if let error = error as? ValidationError { return (error.message, 2) }
+        return (MixFillCommand.runtimeMessage(for: error), 1)
+    }
+
+    /// What the ranks prepare before EM: each its shard, rank 0 also what its reports say
+    /// about the whole data.
+    private struct Prepared {
+        var shard: DataShard
+        var engine: Engine
+        var loadSeconds: Double
+        var warmStart: WarmStart?
+        /// Rank 0 only.
+        var training: TrainingDataRecord?
+        var fingerprint: String
+    }
+
+    func runDistributed(group: any ProcessGroup) throws {
+        let clock = ContinuousClock()
+        let start = clock.now
+        if group.rank == 0 {
+            logging.configureDisplay()
+            try checkpoints.prepare()
+        } else {
+            Display.shared.configure(.silent, jsonErrors: logging.logFormat == .json)
+            // A signal reaches every rank; rank 0 decides when to stop, the others must
+            // outlive it to stop with it.
+            if checkpoints.isActive { StopSignals.install() }
+        }
+        if let family, family != .course {
+            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far; fit --family \(family.rawValue) on one machine")
+        }
+        if gold != nil {
+            throw MixFillError.badOption(option: "--gold", message: "needs every user's posteriors on one process; score a distributed fit's model with 'mixfill eval' or 'mixfill fill'")
+        }
+        let prepared = try prepareShard(group: group, clock: clock, start: start)
+        let warmStart = prepared.warmStart
+        let componentCounts = try warmStart.map { [$0.model.componentCount] } ?? IntegerList.componentCounts(k ?? "1,12")
+        let seedList = try IntegerList.seeds(seeds ?? "0-4")
+        let rule = StoppingRule(maxIterations: maxIterations)
+        let fitStart: FitStart<Mixture> = warmStart.flatMap { start in
+            start.model.mixture.map { .model($0, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil) }
+        } ?? .seeds(seedList)
+        let shard = prepared.shard
+        let observer = group.rank == 0
+            ? checkpoints.observer(context: FitProgress.Context(
+                fingerprint: prepared.fingerprint, userCount: shard.userCount, itemCount: shard.itemCount,
+                observedCount: shard.observedCount, rule: rule, varianceFloor: Mixture.defaultVarianceFloor,
+                engine: prepared.engine, ranks: group.size))
+            : nil
+        let job = FitJob(componentCounts: componentCounts, start: fitStart, rule: rule)
+        let fit = DistributedCourseFit(group: group, shard: shard)
+        let outcome = try fit.run(job, engine: prepared.engine, observer: observer)
+        guard group.rank == 0 else { return }
+
+        var reports = [FitReport.KReport]()
+        for result in outcome.fits {
+            let componentCount = result.fit.componentCount
+            if let modelOut {
+                let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
+                let best = result.fit.best
+                try ModelFile(mixture: best.result.model, logLikelihood: best.result.objective, seed: best.seed,
+                              iterations: (warmStart?.previousIterations ?? 0) + best.result.iterations,
+                              converged: best.result.converged, userCount: shard.userCount,
+                              observedCount: shard.observedCount, training: prepared.training)
+                    .write(to: path)
+            }
+            reports.append(FitReport.KReport(result))
+        }
+        for warning in outcome.warnings {
+            Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
+        }
+        let report = FitReport(
+            data: FitReport.DataSummary(path: data, users: shard.userCount, items: shard.itemCount, observed: shard.observedCount),
+            backend: prepared.engine.kernel.legacyName, precision: precision.rawValue, threads: prepared.engine.threads,
+            warm_start: warmStart.map {
+                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
+            },
+            fits: reports,
+            timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
+                                     total_seconds: (clock.now - start).seconds),
+            distributed: FitReport.DistributedSummary(ranks: group.size, communication_seconds: fit.reducer.clock.seconds,
+                                                      reductions: fit.reducer.clock.calls,
+                                                      ranks_bit_identical: group.size > 1))
+        Display.shared.finish()
+        if json {
+            try report.printJSON()
+        } else {
+            try report.printTable()
+        }
+    }
+
+    /// Reads DATA, checks it as `fit` does, resolves the engine on the whole data (so every
+    /// rank picks the same kernel), and keeps this rank's users. Rank 0 also keeps the
+    /// whole data's training record and fingerprint for its model files and checkpoints.
+    private func prepareShard(group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws -> Prepared {
+        let loaded: LoadedRatings
+        if group.rank == 0 {
+            loaded = try LoadedRatings.load(data, input.data)
+        } else {
+            // The same read without the warnings rank 0 prints.
+            loaded = LoadedRatings(path: data, input: try RatingInput.load(path: data, format: input.data.format,
+                                                                          rules: input.data.rules()),
+                                   requestedFormat: input.data.format)
+        }
+        let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
+        if let warmStart, warmStart.model.family != .course {
+            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model")
+        }
+        if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
+            throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
+        }
+        try loaded.input.requireRatings(name: data)
+        for count in try IntegerList.componentCounts(k ?? "1,12") where warmStart == nil && count > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+        }
+        if group.rank == 0, let matrix = loaded.input.denseMatrix {
+            for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
+        }
+        let engine = try self.engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
+        let shard = try DataShard(whole: loaded.input, group: group)
+        return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
+                        training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
+                        fingerprint: group.rank == 0 ? loaded.fingerprint : "")
+    }
+}
