@@ -31,7 +31,7 @@ public struct ComponentCountFit: Sendable {
     /// The course BIC of the best run (`Completion.bayesianInformationCriterion`).
     public var bayesianInformationCriterion: Double
     /// Against the gold matrix, when given.
-    public var goldErrors: GoldErrors?
+    package var goldErrors: GoldErrors?
     /// p(j|u) of every user under the best model (users × K), when kept.
     public var userStates: [Double]?
 

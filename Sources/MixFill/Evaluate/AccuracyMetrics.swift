@@ -69,11 +69,11 @@ public struct AccuracyMetrics: Sendable, Equatable {
 
 /// Mean and sample standard deviation (n − 1 in the denominator; 0 for one value) of
 /// per-fold figures.
-public struct MeanAndSpread: Sendable, Equatable {
-    public var mean: Double
-    public var standardDeviation: Double
+package struct MeanAndSpread: Sendable, Equatable {
+    package var mean: Double
+    package var standardDeviation: Double
 
-    public init(_ values: [Double]) {
+    package init(_ values: [Double]) {
         precondition(!values.isEmpty)
         let mean = values.reduce(0, +) / Double(values.count)
         let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }

@@ -8,9 +8,9 @@ import Darwin
 /// entries (the course's figure, which includes the observed entries the model was given)
 /// and over the entries missing from the data only (the honest figure; nil when none is
 /// missing). Both count a 0 in the gold matrix as a rating of 0, and neither clips.
-public struct GoldErrors: Sendable, Equatable {
-    public var allEntries: Double
-    public var missingEntries: Double?
+package struct GoldErrors: Sendable, Equatable {
+    package var allEntries: Double
+    package var missingEntries: Double?
 }
 
 /// Filling in missing ratings and scoring the result.
@@ -27,7 +27,7 @@ public enum Completion {
 
     /// The errors of the course's fill of `data` against `gold`, without building the
     /// filled matrix: each prediction is made where it is scored and dropped.
-    public static func rootMeanSquareErrors(of mixture: Mixture, posteriors: [Double], data: DenseRatingMatrix,
+    package static func rootMeanSquareErrors(of mixture: Mixture, posteriors: [Double], data: DenseRatingMatrix,
                                             gold: DenseRatingMatrix) -> GoldErrors {
         precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
         var allTotal = 0.0
@@ -60,7 +60,7 @@ public enum Completion {
 
     /// The errors against `gold` of filling `data`'s missing entries with `prediction(user,
     /// item)` (observed entries kept): for a model other than the course's.
-    public static func rootMeanSquareErrors(filling data: DenseRatingMatrix, gold: DenseRatingMatrix,
+    package static func rootMeanSquareErrors(filling data: DenseRatingMatrix, gold: DenseRatingMatrix,
                                             prediction: (_ user: Int, _ item: Int) -> Double) -> GoldErrors {
         precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
         var allTotal = 0.0
