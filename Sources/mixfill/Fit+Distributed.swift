@@ -55,6 +55,8 @@ extension Fit {
         /// Rank 0 only.
         var training: TrainingDataRecord?
         var fingerprint: String
+        /// The whole data, as a single process's report describes it.
+        var data: FitReport.DataSummary
     }
 
     func runDistributed(group: any ProcessGroup) throws {
@@ -113,8 +115,9 @@ extension Fit {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
         let report = FitReport(
-            data: FitReport.DataSummary(path: data, users: shard.userCount, items: shard.itemCount, observed: shard.observedCount),
-            backend: prepared.engine.kernel.legacyName, precision: precision.rawValue, threads: prepared.engine.threads,
+            data: prepared.data,
+            backend: prepared.engine.kernel.backend.rawValue, kernel: prepared.engine.kernel.layoutName,
+            precision: precision.rawValue, threads: prepared.engine.threads,
             warm_start: warmStart.map {
                 FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
             },
@@ -163,6 +166,6 @@ extension Fit {
         let shard = try DataShard(whole: loaded.input, group: group)
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
-                        fingerprint: group.rank == 0 ? loaded.fingerprint : "")
+                        fingerprint: group.rank == 0 ? loaded.fingerprint : "", data: FitReport.DataSummary(loaded))
     }
 }
