@@ -95,9 +95,15 @@ func fuzzDense(_ bytes: [UInt8]) {
 func fuzzModel(_ bytes: [UInt8]) {
     do {
         let model = try ModelFile.decode(bytes, name: "fuzz.json")
-        let mixture = model.mixture
-        require(mixture.means.count == mixture.componentCount * mixture.itemCount, "shape")
-        require(mixture.variances.allSatisfy { $0 > 0 && $0.isFinite }, "variance")
+        if let mixture = model.mixture {
+            require(mixture.means.count == mixture.componentCount * mixture.itemCount, "shape")
+            require(mixture.variances.allSatisfy { $0 > 0 && $0.isFinite }, "variance")
+        } else {
+            // A model file holds a course mixture or a factor model, nothing else.
+            guard let factor = model.factorMixture else { return require(false, "a model of neither family") }
+            require(factor.loadings.count == factor.itemCount * factor.factorCount, "loadings' shape")
+            require(factor.noiseVariance > 0 && factor.noiseVariance.isFinite, "σ²")
+        }
         let again = try ModelFile.decode(model.encoded(), name: "again.json")
         require(again == model, "encode → decode changed the model")
     } catch {
