@@ -11,20 +11,20 @@
 /// lets a double-precision kernel whose ratings need no shift use the data's own array
 /// instead of a copy.) The users are taken in blocks of
 /// `usersPerBlock`, both products of a block running while its rows of X and M are in
-/// cache. Several restarts (mixtures, any K each) run as one batch by stacking their B's:
-/// the GEMMs get ΣK columns, so the data are read once per iteration for all of them.
+/// cache. Several restarts (mixtures, any K each) run as one batch: their B's are stacked
+/// in one workspace, and each block of users is multiplied by every restart's B while it
+/// is in cache, so the data are read from memory once per iteration for all of them.
 ///
-/// Batching is exact. Each column of X·B₁ᵀ + M·B₂ᵀ is a dot product over the same terms
-/// in the same order whatever the other columns are, and the statistics are taken as
-/// Xᵀ·P (d × ΣK), not Pᵀ·X, because in that orientation OpenBLAS's DGEMM likewise sums
-/// every output over the users in an order that does not depend on the other columns
-/// (with Pᵀ·X its narrow-edge kernels and its threaded split reorder the sums). This is a
-/// property of OpenBLAS's DGEMM kernels for the CPU it selects (its Haswell kernels, which
-/// the tests and CI run), not of the BLAS interface: the tests check batches against solo
-/// runs bit for bit, so a BLAS that broke it would be caught there. SGEMM's kernels do not
-/// keep columns apart this way: single-precision batches match solo runs to Float rounding
-/// only. In single precision the distances are taken component-major, B·Xᵀ (see
-/// `distanceProductsByComponent`).
+/// Batching is exact. In double precision each restart's products are GEMM calls of their
+/// own, of exactly the shape (users × K × d, d × K × users) its solo run makes, with only
+/// the leading dimensions of B, P and the outputs wider. A BLAS chooses its kernels and
+/// summation orders by the shape of a call (OpenBLAS's AVX-512 builds switch to direct
+/// small-matrix kernels by M·N·K, and every build has edge kernels for a ragged N), so one
+/// call with ΣK columns could sum a restart's column in another order than its solo call;
+/// a call of the solo shape cannot. The tests check batches against solo runs bit for bit.
+/// Single precision stacks all columns into one SGEMM, whose batches
+/// match solo runs to Float rounding only, and takes the distances component-major, B·Xᵀ
+/// (see `distanceProductsByComponent`).
 ///
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
 /// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
@@ -221,11 +221,11 @@ final class BLASKernel: StatisticsKernel {
     @inline(__always)
     private static func distanceProducts<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
-        users: Int, items: Int, columns: Int, into products: UnsafeMutablePointer<Scalar>) {
+        users: Int, items: Int, columns: Int, outputStride: Int, into products: UnsafeMutablePointer<Scalar>) {
         Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
-                    a: ratings, lda: items, b: coefficients, ldb: 2 * items, beta: 0, c: products, ldc: columns)
+                    a: ratings, lda: items, b: coefficients, ldb: 2 * items, beta: 0, c: products, ldc: outputStride)
         Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
-                    a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: columns)
+                    a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: outputStride)
     }
 
     /// The same products component-major (columns × users): B·Xᵀ instead of X·Bᵀ. OpenBLAS
@@ -247,12 +247,12 @@ final class BLASKernel: StatisticsKernel {
     @inline(__always)
     private static func statisticProducts<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, posteriors: UnsafePointer<Scalar>,
-        users: Int, items: Int, columns: Int, adding: Bool, into sums: UnsafeMutablePointer<Scalar>) {
+        users: Int, items: Int, columns: Int, stride: Int, adding: Bool, into sums: UnsafeMutablePointer<Scalar>) {
         let beta: Scalar = adding ? 1 : 0
         Scalar.gemm(transposeA: true, transposeB: false, m: items, n: columns, k: users,
-                    a: ratings, lda: items, b: posteriors, ldb: columns, beta: beta, c: sums, ldc: columns)
+                    a: ratings, lda: items, b: posteriors, ldb: stride, beta: beta, c: sums, ldc: stride)
         Scalar.gemm(transposeA: true, transposeB: false, m: items, n: columns, k: users,
-                    a: mask, lda: items, b: posteriors, ldb: columns, beta: beta, c: sums + items * columns, ldc: columns)
+                    a: mask, lda: items, b: posteriors, ldb: stride, beta: beta, c: sums + items * stride, ldc: stride)
     }
 
     private func prepareWorkspaces(_ columns: Int) {
@@ -348,10 +348,16 @@ final class BLASKernel: StatisticsKernel {
                         posteriorsDouble.withUnsafeMutableBufferPointer { g in
                             guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
                                   let g = g.baseAddress else { return }
-                            Self.distanceProducts(ratings: x + ratingsStart + block.lowerBound * d,
-                                                  mask: m + block.lowerBound * d, coefficients: b,
-                                                  users: rows, items: d, columns: columns,
-                                                  into: g + block.lowerBound * columns)
+                            // One product per mixture, of exactly the shape a solo run of it
+                            // has (see the type's note on batching).
+                            var start = 0
+                            for end in segmentEnds {
+                                Self.distanceProducts(ratings: x + ratingsStart + block.lowerBound * d,
+                                                      mask: m + block.lowerBound * d, coefficients: b + start * 2 * d,
+                                                      users: rows, items: d, columns: end - start, outputStride: columns,
+                                                      into: g + block.lowerBound * columns + start)
+                                start = end
+                            }
                         }
                     }
                 }
@@ -424,7 +430,7 @@ final class BLASKernel: StatisticsKernel {
     /// by user, and to [Nᵀ ; Dᵀ] = [Xᵀ·P ; Mᵀ·P] (into `sumsDouble`, overwriting it for the
     /// first block; in single precision through `sumsSingle`, flushed into Double every
     /// `singlePrecisionUserBlock` users and at the end).
-    private func accumulateSums(_ block: Range<Int>, columns: Int) {
+    private func accumulateSums(_ block: Range<Int>, columns: Int, segmentEnds: [Int]) {
         let d = itemCount
         posteriorsDouble.withUnsafeBufferPointer { p in
             squaredNorms.withUnsafeBufferPointer { norms in
@@ -453,11 +459,15 @@ final class BLASKernel: StatisticsKernel {
                         sumsDouble.withUnsafeMutableBufferPointer { s in
                             guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
                                   let s = s.baseAddress else { return }
-                            Self.statisticProducts(ratings: x + ratingsStart + block.lowerBound * d,
-                                                   mask: m + block.lowerBound * d,
-                                                   posteriors: p + block.lowerBound * columns,
-                                                   users: block.count, items: d, columns: columns,
-                                                   adding: block.lowerBound > 0, into: s)
+                            var start = 0
+                            for end in segmentEnds {
+                                Self.statisticProducts(ratings: x + ratingsStart + block.lowerBound * d,
+                                                       mask: m + block.lowerBound * d,
+                                                       posteriors: p + block.lowerBound * columns + start,
+                                                       users: block.count, items: d, columns: end - start, stride: columns,
+                                                       adding: block.lowerBound > 0, into: s + start)
+                                start = end
+                            }
                         }
                     }
                 }
@@ -473,7 +483,7 @@ final class BLASKernel: StatisticsKernel {
                                   let s = s.baseAddress else { return }
                             Self.statisticProducts(ratings: x + block.lowerBound * d, mask: m + block.lowerBound * d,
                                                    posteriors: p + block.lowerBound * columns,
-                                                   users: block.count, items: d, columns: columns,
+                                                   users: block.count, items: d, columns: columns, stride: columns,
                                                    adding: addingToPartial, into: s)
                         }
                     }
@@ -572,7 +582,7 @@ final class BLASKernel: StatisticsKernel {
         var logLikelihoods = [Double](repeating: 0, count: mixtures.count)
         for block in userBlocks {
             computePosteriors(block, columns: columns, segmentEnds: segmentEnds, logLikelihoods: &logLikelihoods)
-            accumulateSums(block, columns: columns)
+            accumulateSums(block, columns: columns, segmentEnds: segmentEnds)
         }
         let d = itemCount
         let offset = ratingOffset
