@@ -219,43 +219,37 @@ struct EvalReport: Encodable {
         var converged: Bool
     }
 
-    /// An mppca fit: the hyperparameters it used and how they were chosen.
+    /// An mppca fit: the hyperparameters it used and how they were chosen (the keys of
+    /// `fit --family mppca`'s settings), then its best run, all in one flat object.
     struct FactorFit: Encodable {
-        struct PathPoint: Encodable {
-            var prior_loadings: Double
-            var inner_rmse: Double
-            var iterations: Int
-        }
-
-        var factors: Int
+        var settings: FactorFitReport.Settings
         var k: Int
-        var prior_loadings: Double
-        var prior_means: Double
-        var critical_prior: Double?
-        var path: [PathPoint]
-        var inner_rmse_by_factors: [String: Double]
-        var inner_rmse_by_k: [String: Double]
-        var inner_held_out_ratings: Int
         var best_seed: UInt32
         var objective: Double
         var iterations: Int
         var converged: Bool
 
+        private enum CodingKeys: String, CodingKey {
+            case k, best_seed, objective, iterations, converged
+        }
+
         init(_ summary: FactorFitSummary) {
-            let tuning = summary.tuning
-            factors = tuning.factorCount
-            k = tuning.componentCount
-            prior_loadings = tuning.priors.loadings
-            prior_means = tuning.priors.means
-            critical_prior = tuning.criticalPrior
-            path = tuning.path.map { PathPoint(prior_loadings: $0.loadingsPrior, inner_rmse: $0.rootMeanSquareError, iterations: $0.iterations) }
-            inner_rmse_by_factors = Dictionary(uniqueKeysWithValues: tuning.factorCountErrors.map { (String($0.key), $0.value) })
-            inner_rmse_by_k = Dictionary(uniqueKeysWithValues: tuning.componentCountErrors.map { (String($0.key), $0.value) })
-            inner_held_out_ratings = tuning.heldOutRatings
+            settings = FactorFitReport.Settings(summary.tuning)
+            k = summary.tuning.componentCount
             best_seed = summary.bestSeed
             objective = summary.objective
             iterations = summary.iterations
             converged = summary.converged
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            try settings.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(k, forKey: .k)
+            try container.encode(best_seed, forKey: .best_seed)
+            try container.encode(objective, forKey: .objective)
+            try container.encode(iterations, forKey: .iterations)
+            try container.encode(converged, forKey: .converged)
         }
     }
 

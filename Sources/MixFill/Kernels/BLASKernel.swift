@@ -15,16 +15,18 @@
 /// in one workspace, and each block of users is multiplied by every restart's B while it
 /// is in cache, so the data are read from memory once per iteration for all of them.
 ///
-/// Batching is exact. In double precision each restart's products are GEMM calls of their
-/// own, of exactly the shape (users × K × d, d × K × users) its solo run makes, with only
-/// the leading dimensions of B, P and the outputs wider. A BLAS chooses its kernels and
-/// summation orders by the shape of a call (OpenBLAS's AVX-512 builds switch to direct
-/// small-matrix kernels by M·N·K, and every build has edge kernels for a ragged N), so one
-/// call with ΣK columns could sum a restart's column in another order than its solo call;
-/// a call of the solo shape cannot. The tests check batches against solo runs bit for bit.
-/// Single precision stacks all columns into one SGEMM, whose batches
-/// match solo runs to Float rounding only, and takes the distances component-major, B·Xᵀ
-/// (see `distanceProductsByComponent`).
+/// Batching is exact. A BLAS chooses its kernels and summation orders by the shape of a
+/// call (OpenBLAS's AVX-512 builds switch to direct small-matrix kernels below a size in
+/// M·N·K, and every build has edge kernels for a ragged N), so one GEMM over all ΣK
+/// columns may sum a restart's columns in another order than that restart's own call of
+/// the solo shape (users × K × d) does. So in double precision the kernel asks, once per
+/// shape (block rows, the restarts' widths, the BLAS's thread count), whether the stacked
+/// call reproduces the solo-shaped calls bit for bit (`StackingProbe`: both run on
+/// pseudo-random operands of exactly those shapes, every output compared), and makes the
+/// stacked call where it does and one call per restart where it does not. The tests check
+/// batches against solo runs bit for bit. Single precision always stacks (one SGEMM over
+/// every column); its batches match solo runs to Float rounding only, and it takes the
+/// distances component-major, B·Xᵀ (see `distanceProductsByComponent`).
 ///
 /// Workspaces grow to the widest batch seen and are reused: no n × K or n × d buffer is
 /// allocated per iteration. A kernel covers a contiguous range of users (a shard); see
@@ -67,6 +69,8 @@ final class BLASKernel: StatisticsKernel {
     private var columnResponsibilities: [Double] = []   // per stacked component: sums over users
     private var columnSquaredNorms: [Double] = []
     private var columnObservedCounts: [Double] = []
+    /// `StackingProbe`'s verdict per shape met so far.
+    private var stackingVerdicts: [StackingProbe.Shape: Bool] = [:]
 
     /// Users at most this many per single-precision GEMM over users, whose partial sums
     /// are then added in Double: Float's 24 bits would otherwise blur D and N on very
@@ -228,6 +232,19 @@ final class BLASKernel: StatisticsKernel {
                     a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: outputStride)
     }
 
+    /// `distanceProducts` and `statisticProducts` in double precision, for `StackingProbe`.
+    static func probeDistances(ratings: UnsafePointer<Double>, mask: UnsafePointer<Double>, coefficients: UnsafePointer<Double>,
+                               users: Int, items: Int, columns: Int, outputStride: Int, into products: UnsafeMutablePointer<Double>) {
+        distanceProducts(ratings: ratings, mask: mask, coefficients: coefficients, users: users, items: items,
+                         columns: columns, outputStride: outputStride, into: products)
+    }
+
+    static func probeStatistics(ratings: UnsafePointer<Double>, mask: UnsafePointer<Double>, posteriors: UnsafePointer<Double>,
+                                users: Int, items: Int, columns: Int, adding: Bool, into sums: UnsafeMutablePointer<Double>) {
+        statisticProducts(ratings: ratings, mask: mask, posteriors: posteriors, users: users, items: items,
+                          columns: columns, stride: columns, adding: adding, into: sums)
+    }
+
     /// The same products component-major (columns × users): B·Xᵀ instead of X·Bᵀ. OpenBLAS
     /// then packs the block of X and M as the other operand of its GEMM, which suits its
     /// SGEMM kernels and not its DGEMM ones (`mixfill bench` and bench/kernels.md compare
@@ -253,6 +270,37 @@ final class BLASKernel: StatisticsKernel {
                     a: ratings, lda: items, b: posteriors, ldb: stride, beta: beta, c: sums, ldc: stride)
         Scalar.gemm(transposeA: true, transposeB: false, m: items, n: columns, k: users,
                     a: mask, lda: items, b: posteriors, ldb: stride, beta: beta, c: sums + items * stride, ldc: stride)
+    }
+
+    /// The column ranges of one block's double-precision GEMMs: every stacked column at
+    /// once where `StackingProbe` found that exact (one mixture alone always is), one range
+    /// per mixture elsewhere.
+    private func gemmCalls(_ product: StackingProbe.Product, rows: Int, segmentEnds: [Int]) -> [(Int, Int)] {
+        var widths = [Int]()
+        var start = 0
+        for end in segmentEnds {
+            widths.append(end - start)
+            start = end
+        }
+        let columns = start
+        guard widths.count > 1 else { return [(0, columns)] }
+        let shape = StackingProbe.Shape(product: product, rows: rows, items: itemCount, widths: widths,
+                                        blasThreads: BLAS.threadCount)
+        let exact: Bool
+        if let known = stackingVerdicts[shape] {
+            exact = known
+        } else {
+            exact = StackingProbe.stackedCallIsExact(shape)
+            stackingVerdicts[shape] = exact
+        }
+        if exact { return [(0, columns)] }
+        var calls = [(Int, Int)]()
+        start = 0
+        for end in segmentEnds {
+            calls.append((start, end))
+            start = end
+        }
+        return calls
     }
 
     private func prepareWorkspaces(_ columns: Int) {
@@ -342,21 +390,20 @@ final class BLASKernel: StatisticsKernel {
         // X·B₁ᵀ + M·B₂ᵀ: every user's squared distance to every stacked mean, minus ‖x_u − c‖².
         switch precision {
         case .double:
+            let calls = gemmCalls(.distances, rows: rows, segmentEnds: segmentEnds)
             ratingsDouble.withUnsafeBufferPointer { x in
                 maskDouble.withUnsafeBufferPointer { m in
                     coefficientsDouble.withUnsafeBufferPointer { b in
                         posteriorsDouble.withUnsafeMutableBufferPointer { g in
                             guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
                                   let g = g.baseAddress else { return }
-                            // One product per mixture, of exactly the shape a solo run of it
-                            // has (see the type's note on batching).
-                            var start = 0
-                            for end in segmentEnds {
+                            // One call over every stacked column, or one per mixture of the shape
+                            // its solo run has (see the type's note on batching).
+                            for (start, end) in calls {
                                 Self.distanceProducts(ratings: x + ratingsStart + block.lowerBound * d,
                                                       mask: m + block.lowerBound * d, coefficients: b + start * 2 * d,
                                                       users: rows, items: d, columns: end - start, outputStride: columns,
                                                       into: g + block.lowerBound * columns + start)
-                                start = end
                             }
                         }
                     }
@@ -453,20 +500,19 @@ final class BLASKernel: StatisticsKernel {
         }
         switch precision {
         case .double:
+            let calls = gemmCalls(.statistics, rows: block.count, segmentEnds: segmentEnds)
             ratingsDouble.withUnsafeBufferPointer { x in
                 maskDouble.withUnsafeBufferPointer { m in
                     posteriorsDouble.withUnsafeBufferPointer { p in
                         sumsDouble.withUnsafeMutableBufferPointer { s in
                             guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
                                   let s = s.baseAddress else { return }
-                            var start = 0
-                            for end in segmentEnds {
+                            for (start, end) in calls {
                                 Self.statisticProducts(ratings: x + ratingsStart + block.lowerBound * d,
                                                        mask: m + block.lowerBound * d,
                                                        posteriors: p + block.lowerBound * columns + start,
                                                        users: block.count, items: d, columns: end - start, stride: columns,
                                                        adding: block.lowerBound > 0, into: s + start)
-                                start = end
                             }
                         }
                     }
@@ -626,5 +672,125 @@ final class BLASKernel: StatisticsKernel {
             computePosteriors(block, columns: columns, segmentEnds: segmentEnds, logLikelihoods: &logLikelihoods)
         }
         return (Array(posteriorsDouble[0..<(userCount * columns)]), logLikelihoods[0])
+    }
+}
+
+/// Whether one double-precision GEMM over a batch's stacked columns gives every restart's
+/// columns exactly the bits that restart's own call of the solo shape gives (see
+/// `BLASKernel`'s note on batching).
+///
+/// A BLAS picks its algorithm from the shapes, leading dimensions aside, never from the
+/// values, so running both forms once on pseudo-random operands of exactly the shapes in
+/// question (every output compared) tells what they do on any data: where the two sum an
+/// output in different orders, random operands round differently in practically every
+/// such output. The operands are fixed (SplitMix64 from a constant seed), so the verdict
+/// is the same on every run of the same BLAS.
+enum StackingProbe {
+    enum Product: Hashable {
+        /// X·B₁ᵀ + M·B₂ᵀ over a block of users (`distanceProducts`).
+        case distances
+        /// Xᵀ·P and Mᵀ·P over a block of users, first written, then added to (`statisticProducts`).
+        case statistics
+    }
+
+    struct Shape: Hashable {
+        let product: Product
+        let rows: Int
+        let items: Int
+        let widths: [Int]
+        let blasThreads: Int
+    }
+
+    static func stackedCallIsExact(_ shape: Shape) -> Bool {
+        let rows = shape.rows
+        let items = shape.items
+        let columns = shape.widths.reduce(0, +)
+        var random = SplitMix64(seed: 0x5EED)
+        func values(_ count: Int) -> [Double] {
+            (0..<count).map { _ in 4 * random.nextUniform() - 2 }
+        }
+        let ratings = values(rows * items)
+        let mask = values(rows * items)
+        switch shape.product {
+        case .distances:
+            let coefficients = values(columns * 2 * items)
+            var stacked = [Double](repeating: 0, count: rows * columns)
+            ratings.withUnsafeBufferPointer { x in
+                mask.withUnsafeBufferPointer { m in
+                    coefficients.withUnsafeBufferPointer { b in
+                        stacked.withUnsafeMutableBufferPointer { g in
+                            guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
+                                  let g = g.baseAddress else { return }
+                            BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b, users: rows, items: items,
+                                                      columns: columns, outputStride: columns, into: g)
+                        }
+                    }
+                }
+            }
+            var start = 0
+            for width in shape.widths {
+                var solo = [Double](repeating: 0, count: rows * width)
+                ratings.withUnsafeBufferPointer { x in
+                    mask.withUnsafeBufferPointer { m in
+                        coefficients.withUnsafeBufferPointer { b in
+                            solo.withUnsafeMutableBufferPointer { g in
+                                guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
+                                      let g = g.baseAddress else { return }
+                                BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b + start * 2 * items,
+                                                          users: rows, items: items, columns: width, outputStride: width,
+                                                          into: g)
+                            }
+                        }
+                    }
+                }
+                for row in 0..<rows {
+                    for j in 0..<width where solo[row * width + j].bitPattern != stacked[row * columns + start + j].bitPattern {
+                        return false
+                    }
+                }
+                start += width
+            }
+            return true
+        case .statistics:
+            let posteriors = values(rows * columns)
+            let stacked = statistics(ratings, mask, posteriors, rows: rows, items: items, columns: columns)
+            var start = 0
+            for width in shape.widths {
+                var own = [Double]()
+                own.reserveCapacity(rows * width)
+                for row in 0..<rows {
+                    own.append(contentsOf: posteriors[(row * columns + start)..<(row * columns + start + width)])
+                }
+                let solo = statistics(ratings, mask, own, rows: rows, items: items, columns: width)
+                for row in 0..<(2 * items) {
+                    for j in 0..<width where solo[row * width + j].bitPattern != stacked[row * columns + start + j].bitPattern {
+                        return false
+                    }
+                }
+                start += width
+            }
+            return true
+        }
+    }
+
+    /// [Xᵀ·P ; Mᵀ·P] written, then added to once more (both β of `statisticProducts`).
+    private static func statistics(_ ratings: [Double], _ mask: [Double], _ posteriors: [Double],
+                                   rows: Int, items: Int, columns: Int) -> [Double] {
+        var sums = [Double](repeating: 0, count: 2 * items * columns)
+        ratings.withUnsafeBufferPointer { x in
+            mask.withUnsafeBufferPointer { m in
+                posteriors.withUnsafeBufferPointer { p in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
+                              let s = s.baseAddress else { return }
+                        for adding in [false, true] {
+                            BLASKernel.probeStatistics(ratings: x, mask: m, posteriors: p, users: rows, items: items,
+                                                       columns: columns, adding: adding, into: s)
+                        }
+                    }
+                }
+            }
+        }
+        return sums
     }
 }
