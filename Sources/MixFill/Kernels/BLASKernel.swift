@@ -276,14 +276,13 @@ final class BLASKernel: StatisticsKernel {
     /// once where `StackingProbe` found that exact (one mixture alone always is), one range
     /// per mixture elsewhere.
     private func gemmCalls(_ product: StackingProbe.Product, rows: Int, segmentEnds: [Int]) -> [(Int, Int)] {
+        guard let columns = segmentEnds.last, segmentEnds.count > 1 else { return [(0, segmentEnds.last ?? 0)] }
         var widths = [Int]()
         var start = 0
         for end in segmentEnds {
             widths.append(end - start)
             start = end
         }
-        let columns = start
-        guard widths.count > 1 else { return [(0, columns)] }
         let shape = StackingProbe.Shape(product: product, rows: rows, items: itemCount, widths: widths,
                                         blasThreads: BLAS.threadCount)
         let exact: Bool
