@@ -55,11 +55,11 @@ extension EngineConflict {
 extension Engine {
     /// `Engine.resolve` with a conflict worded as `spelling` spells the options.
     package static func resolve(backend: Backend, kernel: KernelChoice, precision: Precision, threads: Int,
-                                threading: Threading = .standard, for input: RatingInput,
+                                threading: Threading = .standard, for input: RatingInput, density: Double? = nil,
                                 spelling: OptionSpelling) throws(MixFillError) -> Engine {
         do {
             return try resolve(backend: backend, kernel: kernel, precision: precision, threads: threads,
-                               threading: threading, for: input)
+                               threading: threading, for: input, density: density)
         } catch {
             throw error.error(spelling)
         }

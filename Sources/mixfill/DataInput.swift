@@ -50,9 +50,14 @@ struct LoadedRatings {
     static func load(_ path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> LoadedRatings {
         let input = try RatingInput.load(path: path, format: format, rules: rules)
         if input.duplicatePairs > 0 {
-            Terminal.warning("\(StandardInput.displayName(path)): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each")
+            Terminal.warning(duplicatesWarning(path: path, count: input.duplicatePairs))
         }
         return LoadedRatings(path: path, input: input, requestedFormat: format)
+    }
+
+    /// The warning for data whose records repeated `count` (user, item) pairs.
+    static func duplicatesWarning(path: String, count: Int) -> String {
+        "\(StandardInput.displayName(path)): \(count) record\(count == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"
     }
 
     /// Reads `path` as the command's data options say (format, rating scale).

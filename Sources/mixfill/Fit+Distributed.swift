@@ -139,6 +139,7 @@ extension Fit {
     /// rank picks the same kernel), and keeps this rank's users. Rank 0 also keeps the
     /// whole data's training record and fingerprint for its model files and checkpoints.
     private func prepareShard(group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws -> Prepared {
+        if let prepared = try prepareBinaryShard(group: group, clock: clock, start: start) { return prepared }
         let loaded: LoadedRatings
         if group.rank == 0 {
             loaded = try LoadedRatings.load(data, input.data)
@@ -149,16 +150,8 @@ extension Fit {
                                    requestedFormat: input.data.format)
         }
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
-        if let warmStart, warmStart.model.family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model")
-        }
-        if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
-            throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
-        }
         try loaded.input.requireRatings(name: data)
-        for count in try IntegerList.componentCounts(k ?? "1,12") where warmStart == nil && count > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
-        }
+        try checkStart(warmStart, userCount: loaded.userCount)
         if group.rank == 0, let matrix = loaded.input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
@@ -167,5 +160,47 @@ extension Fit {
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
                         fingerprint: group.rank == 0 ? loaded.fingerprint : "", data: FitReport.DataSummary(loaded))
+    }
+
+    /// A binary rating file (not standard input): each rank reads only its block of users,
+    /// and what the report and model file say of the whole data comes from the header and
+    /// a fold through the ranks (`DataShard.readBinary`). Nil for any other input, which
+    /// every rank reads whole.
+    private func prepareBinaryShard(group: any ProcessGroup, clock: ContinuousClock,
+                                    start: ContinuousClock.Instant) throws -> Prepared? {
+        let format = input.data.format
+        guard !StandardInput.isStandardInput(data),
+              try format == .binary || (format == .auto && RatingFormat.detect(path: data) == .binary) else { return nil }
+        let read = try DataShard.readBinary(path: data, recordedPath: absolutePath(data), rules: input.data.rules(), group: group)
+        let shard = read.shard
+        if group.rank == 0 && read.duplicatePairs > 0 {
+            Terminal.warning(LoadedRatings.duplicatesWarning(path: data, count: read.duplicatePairs))
+        }
+        let warmStart = try initModel.map { path throws in
+            try WarmStart(path: path, dataPath: data, users: shard.userCount, items: read.training.items,
+                          fingerprint: read.training.fingerprint)
+        }
+        try checkStart(warmStart, userCount: shard.userCount)
+        let density = Double(shard.observedCount) / (Double(shard.userCount) * Double(shard.itemCount))
+        let engine = try self.engine.makeEngine(for: shard.input, density: density, kernel: input.kernel, precision: precision)
+        return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
+                        training: group.rank == 0 ? read.training : nil,
+                        fingerprint: group.rank == 0 ? read.training.fingerprint : "",
+                        data: FitReport.DataSummary(path: data, format: RatingFormat.binary.rawValue, format_detected: format == .auto,
+                                                    users: shard.userCount, items: shard.itemCount, observed: shard.observedCount))
+    }
+
+    /// What a distributed fit refuses of its start: a warm start from another family, a -k
+    /// that disagrees with the warm start's K, a K above the number of users.
+    private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
+        if let warmStart, warmStart.model.family != .course {
+            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model")
+        }
+        if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
+            throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
+        }
+        for count in try IntegerList.componentCounts(k ?? "1,12") where warmStart == nil && count > userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(userCount) users in \(data); choose K ≤ \(userCount)")
+        }
     }
 }

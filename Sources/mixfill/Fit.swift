@@ -227,15 +227,21 @@ struct WarmStart {
     var sameData: Bool
 
     init(path: String, data: LoadedRatings) throws {
+        try self.init(path: path, dataPath: data.path, users: data.userCount, items: data.items, fingerprint: data.fingerprint)
+    }
+
+    /// The same from what it reads of the data: its path, number of users, item ids and
+    /// fingerprint (a distributed fit's ranks know these without the whole data).
+    init(path: String, dataPath: String, users userCount: Int, items: IdMap, fingerprint: String) throws {
         self.path = path
         model = try ModelFile.read(path: path)
-        guard model.itemCount == data.itemCount, model.items == data.items else {
-            throw MixFillError.badFile(file: data.path, message: "has \(data.itemCount) items but --init-model \(path) was fitted on \(model.itemCount)\(model.items.isIdentity == data.items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
+        guard model.itemCount == items.count, model.items == items else {
+            throw MixFillError.badFile(file: dataPath, message: "has \(items.count) items but --init-model \(path) was fitted on \(model.itemCount)\(model.items.isIdentity == items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
         }
-        guard model.componentCount <= data.userCount else {
-            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(data.userCount) users in \(data.path)")
+        guard model.componentCount <= userCount else {
+            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(userCount) users in \(dataPath)")
         }
-        sameData = model.training?.fingerprint == data.fingerprint
+        sameData = model.training?.fingerprint == fingerprint
     }
 
     /// Iterations already run on this data by the saved fit.

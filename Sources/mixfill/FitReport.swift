@@ -14,6 +14,15 @@ struct FitReport: Encodable {
         var items: Int
         var observed: Int
 
+        init(path: String, format: String, format_detected: Bool, users: Int, items: Int, observed: Int) {
+            self.path = path
+            self.format = format
+            self.format_detected = format_detected
+            self.users = users
+            self.items = items
+            self.observed = observed
+        }
+
         init(_ loaded: LoadedRatings) {
             path = loaded.path
             format = loaded.format

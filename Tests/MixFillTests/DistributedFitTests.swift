@@ -112,6 +112,54 @@ import Testing
         }
     }
 
+    /// A binary rating file read rank by rank (`DataShard.readBinary`): each rank gets
+    /// exactly its block of the whole file's users, and every rank the record (fingerprint,
+    /// rating range, mean, ratings per item) a single process keeps of the whole file.
+    @Test(arguments: [1, 2, 3])
+    func ranksReadTheirBlockOfABinaryFile(size: Int) throws {
+        let data = try #require(Fixtures.netflix)
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var lines = ""
+        for user in 0..<300 {
+            for item in 0..<1200 where data.values[user * 1200 + item] != 0 {
+                lines += "\(user * 7 + 3)\t\(item * 5 + 1)\t\(data.values[user * 1200 + item])\n"
+            }
+        }
+        let text = try Fixtures.write(lines, named: "ratings.tsv", in: folder)
+        let whole = try RatingInput.load(path: text, format: .triplets)
+        let binary = folder + "/ratings.mfr"
+        try BinaryRatingFile.write(whole.table, to: binary)
+        let expected = try #require(TrainingDataRecord(describing: try RatingInput.load(path: binary), path: binary))
+        #expect(!whole.table.users.isIdentity && !whole.table.items.isIdentity)
+
+        let world = LocalWorld(size: size)
+        let reads = ShareSlots(count: size)
+        let done = DispatchGroup()
+        for rank in 0..<size {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                let group = LocalGroup(world: world, rank: rank)
+                reads.set(rank, Result { () throws(MixFillError) in
+                    let read = try DataShard.readBinary(path: binary, recordedPath: binary, rules: .standard, group: group)
+                    return (read.shard, read.training)
+                })
+            }
+            thread.start()
+        }
+        done.wait()
+        #expect(reads.values.count == size)
+        for rank in 0..<size {
+            let (shard, training) = try #require(reads.values[rank]).get()
+            let users = SingleProcessRanges.range(300, rank, size)
+            #expect(shard.users == users)
+            #expect(shard.userCount == 300 && shard.itemCount == 1200 && shard.observedCount == whole.observedCount)
+            #expect(shard.input.table.matrix == whole.table.matrix.users(users))
+            #expect(training == expected)
+        }
+    }
+
     @Test func moreRanksThanUsersAreRefused() throws {
         let input = RatingInput(DenseRatingMatrix(rows: [[1, 2], [3, 0]]))
         let world = LocalWorld(size: 3)
@@ -239,4 +287,11 @@ final class MixtureSlots: @unchecked Sendable {
     private(set) var values: [Mixture?]
     init(count: Int) { values = Array(repeating: nil, count: count) }
     func set(_ index: Int, _ value: Mixture?) { lock.withLock { values[index] = value } }
+}
+
+final class ShareSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [Result<(DataShard, TrainingDataRecord), MixFillError>?]
+    init(count: Int) { values = Array(repeating: nil, count: count) }
+    func set(_ index: Int, _ value: Result<(DataShard, TrainingDataRecord), MixFillError>) { lock.withLock { values[index] = value } }
 }

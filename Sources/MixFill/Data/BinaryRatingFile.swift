@@ -134,15 +134,30 @@ package enum BinaryRatingFile {
         return try read(descriptor: descriptor, name: StandardInput.displayName(path))
     }
 
-    /// Reads the open file `descriptor` (positioned reads; the descriptor's offset is not
-    /// used); `path` names it in errors.
-    private static func read(descriptor: Int32, name path: String) throws(MixFillError) -> RatingTable {
+    /// What the header says: the counts, the encodings and where each section lies.
+    private struct Layout {
+        let userCount: Int
+        let itemCount: Int
+        let ratingCount: Int
+        let paletteCount: Int
+        let duplicates: Int
+        /// Bytes per item index (2 or 4).
+        let itemWidth: Int
+        /// 1: one-byte codes and a palette; 2: Doubles.
+        let ratingEncoding: UInt8
+        let sections: [(offset: Int, bytes: Int, checksum: UInt64)]
+    }
+
+    private static let damaged = "; convert the original file again with 'mixfill convert'"
+
+    /// Reads and checks the header of the open file `descriptor`: magic, version, checksum,
+    /// counts, and every section's place and size against the file's size.
+    private static func layout(descriptor: Int32, name path: String) throws(MixFillError) -> Layout {
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
             throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
         }
         let fileSize = Int(status.st_size)
-        let damaged = "; convert the original file again with 'mixfill convert'"
         guard fileSize >= headerSize else {
             throw .badFile(file: path, message: "is too short for a MixFill binary rating file (\(fileSize) bytes)\(damaged)")
         }
@@ -183,52 +198,130 @@ package enum BinaryRatingFile {
             sections.append((offset, bytes, field(UInt64.self, header, base + 16)))
             end = offset + bytes
         }
+        return Layout(userCount: userCount, itemCount: itemCount, ratingCount: ratingCount, paletteCount: paletteCount,
+                      duplicates: duplicates, itemWidth: itemWidth, ratingEncoding: ratingEncoding, sections: sections)
+    }
 
+    /// Section `index` whole, its checksum checked.
+    private static func load<T>(_ index: Int, _ type: T.Type, _ layout: Layout, _ descriptor: Int32,
+                                path: String) throws(MixFillError) -> [T] {
+        let section = layout.sections[index]
+        let values: [T] = try readArray(descriptor, path: path, offset: section.offset, count: section.bytes / MemoryLayout<T>.stride)
+        guard Checksum.xxh64(elementsOf: values) == section.checksum else {
+            throw .badFile(file: path, message: "the \(sectionNames[index]) section's checksum does not match: the file is damaged\(damaged)")
+        }
+        return values
+    }
+
+    /// The error for a file whose checksums match but whose contents break a rule.
+    private static func invalid(_ path: String, _ what: String) -> MixFillError {
+        .badFile(file: path, message: "its checksums match but \(what); it was not written by MixFill\(damaged)")
+    }
+
+    /// Reads the open file `descriptor` (positioned reads; the descriptor's offset is not
+    /// used); `path` names it in errors.
+    private static func read(descriptor: Int32, name path: String) throws(MixFillError) -> RatingTable {
+        let layout = try layout(descriptor: descriptor, name: path)
+        let (userCount, itemCount, ratingCount) = (layout.userCount, layout.itemCount, layout.ratingCount)
+        let duplicates = layout.duplicates
         func load<T>(_ index: Int, _ type: T.Type) throws(MixFillError) -> [T] {
-            let section = sections[index]
-            let values: [T] = try readArray(descriptor, path: path, offset: section.offset, count: section.bytes / MemoryLayout<T>.stride)
-            guard Checksum.xxh64(elementsOf: values) == section.checksum else {
-                throw .badFile(file: path, message: "the \(sectionNames[index]) section's checksum does not match: the file is damaged\(damaged)")
-            }
-            return values
+            try Self.load(index, type, layout, descriptor, path: path)
         }
         let userIds = try load(0, Int64.self)
         let itemIds = try load(1, Int64.self)
         let rawStarts = try load(2, UInt64.self)
-        let invalid = { (what: String) -> MixFillError in
-            .badFile(file: path, message: "its checksums match but \(what); it was not written by MixFill\(damaged)")
-        }
+        let invalid = { (what: String) -> MixFillError in Self.invalid(path, what) }
         guard IdMap.isStrictlyIncreasing(userIds), IdMap.isStrictlyIncreasing(itemIds) else { throw invalid("ids are not in ascending order") }
         guard rawStarts[0] == 0, rawStarts[userCount] == UInt64(ratingCount), isNondecreasing(rawStarts) else {
             throw invalid("row starts are not monotone from 0 to the number of ratings")
         }
         let rowStarts = rawStarts.map { Int($0) }
-        let items: ItemIndices
-        if itemWidth == 2 {
-            let values = try load(3, UInt16.self)
-            guard rowsAreValid(values, rowStarts, itemCount) else { throw invalid("an item index is out of range or a row is not sorted") }
-            items = .narrow(values)
-        } else {
-            let values = try load(3, UInt32.self)
-            guard rowsAreValid(values, rowStarts, itemCount) else { throw invalid("an item index is out of range or a row is not sorted") }
-            items = .wide(values)
-        }
-        let ratings: RatingValues
-        if ratingEncoding == 1 {
-            let codes = try load(4, UInt8.self)
-            let palette = try load(5, Double.self)
-            guard palette.allSatisfy(Self.isAdmissible) else { throw invalid("a rating is not finite or beyond ±1e100") }
-            guard codes.allSatisfy({ Int($0) < paletteCount }) else { throw invalid("a rating code is beyond the rating table") }
-            ratings = .coded(palette: palette, codes: codes)
-        } else {
-            let values = try load(4, Double.self)
-            guard values.allSatisfy(Self.isAdmissible) else { throw invalid("a rating is not finite or beyond ±1e100") }
-            ratings = .exact(values)
-        }
+        let (items, ratings) = try rows(layout, descriptor, path: path, rowStarts: rowStarts, first: 0, whole: true)
         let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, rowStarts: rowStarts,
                                         items: items, ratings: ratings)
         return RatingTable(matrix: matrix, users: IdMap(sortedIds: userIds), items: IdMap(sortedIds: itemIds),
                            duplicatePairs: duplicates)
+    }
+
+    /// The item indices and ratings of the rows `rowStarts` describes (positions from 0),
+    /// which start at rating `first` of the file, their contents checked. `whole`: they are
+    /// the whole sections, whose checksums are checked too.
+    private static func rows(_ layout: Layout, _ descriptor: Int32, path: String, rowStarts: [Int], first: Int,
+                             whole: Bool) throws(MixFillError) -> (ItemIndices, RatingValues) {
+        let count = rowStarts.last ?? 0
+        func slice<T>(_ index: Int, _ type: T.Type) throws(MixFillError) -> [T] {
+            if whole { return try load(index, type, layout, descriptor, path: path) }
+            let stride = MemoryLayout<T>.stride
+            return try readArray(descriptor, path: path, offset: layout.sections[index].offset + first * stride, count: count)
+        }
+        let items: ItemIndices
+        if layout.itemWidth == 2 {
+            let values = try slice(3, UInt16.self)
+            guard rowsAreValid(values, rowStarts, layout.itemCount) else { throw invalid(path, "an item index is out of range or a row is not sorted") }
+            items = .narrow(values)
+        } else {
+            let values = try slice(3, UInt32.self)
+            guard rowsAreValid(values, rowStarts, layout.itemCount) else { throw invalid(path, "an item index is out of range or a row is not sorted") }
+            items = .wide(values)
+        }
+        let ratings: RatingValues
+        if layout.ratingEncoding == 1 {
+            let codes = try slice(4, UInt8.self)
+            let palette = try load(5, Double.self, layout, descriptor, path: path)
+            guard palette.allSatisfy(Self.isAdmissible) else { throw invalid(path, "a rating is not finite or beyond ±1e100") }
+            guard codes.allSatisfy({ Int($0) < layout.paletteCount }) else { throw invalid(path, "a rating code is beyond the rating table") }
+            ratings = .coded(palette: palette, codes: codes)
+        } else {
+            let values = try slice(4, Double.self)
+            guard values.allSatisfy(Self.isAdmissible) else { throw invalid(path, "a rating is not finite or beyond ±1e100") }
+            ratings = .exact(values)
+        }
+        return (items, ratings)
+    }
+
+    /// One share of a binary rating file's users, read without the others' ratings.
+    package struct UserShare: Sendable {
+        /// The share's users (re-numbered from 0) and their ratings.
+        package let matrix: SparseRatingMatrix
+        /// The share's users among the file's.
+        package let users: Range<Int>
+        /// The whole file's ids and number of ratings.
+        package let userIds: IdMap
+        package let itemIds: IdMap
+        package let observedCount: Int
+        /// Records of the original file that repeated a (user, item) pair (`RatingTable.duplicatePairs`).
+        package let duplicatePairs: Int
+    }
+
+    /// The users `share(userCount)` of the file at `path` (an MPI rank's block): the
+    /// header, the ids and the row starts whole, their checksums checked, then only those
+    /// users' parts of the item-index and rating sections, whose contents are checked
+    /// (indices in range and ascending in each row, codes in range, ratings finite) but not
+    /// the sections' checksums, which cover the whole sections (any single-process read
+    /// of the file checks those).
+    package static func readUsers(path: String, share: (_ userCount: Int) throws(MixFillError) -> Range<Int>) throws(MixFillError) -> UserShare {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw .badFile(file: path, message: FileBytes.openFailure(errno))
+        }
+        defer { close(descriptor) }
+        let layout = try layout(descriptor: descriptor, name: path)
+        let userIds: [Int64] = try load(0, Int64.self, layout, descriptor, path: path)
+        let itemIds: [Int64] = try load(1, Int64.self, layout, descriptor, path: path)
+        let rawStarts: [UInt64] = try load(2, UInt64.self, layout, descriptor, path: path)
+        guard IdMap.isStrictlyIncreasing(userIds), IdMap.isStrictlyIncreasing(itemIds) else { throw invalid(path, "ids are not in ascending order") }
+        guard rawStarts[0] == 0, rawStarts[layout.userCount] == UInt64(layout.ratingCount), isNondecreasing(rawStarts) else {
+            throw invalid(path, "row starts are not monotone from 0 to the number of ratings")
+        }
+        let users = try share(layout.userCount)
+        precondition(users.lowerBound >= 0 && users.upperBound <= layout.userCount, "a share within the file's users")
+        let first = Int(rawStarts[users.lowerBound])
+        let rowStarts = rawStarts[users.lowerBound...users.upperBound].map { Int($0) - first }
+        let (items, ratings) = try rows(layout, descriptor, path: path, rowStarts: rowStarts, first: first, whole: false)
+        let matrix = SparseRatingMatrix(userCount: users.count, itemCount: layout.itemCount, rowStarts: rowStarts,
+                                        items: items, ratings: ratings)
+        return UserShare(matrix: matrix, users: users, userIds: IdMap(sortedIds: userIds), itemIds: IdMap(sortedIds: itemIds),
+                         observedCount: layout.ratingCount, duplicatePairs: layout.duplicates)
     }
 
     private static func field<T: FixedWidthInteger>(_ type: T.Type, _ bytes: [UInt8], _ offset: Int) -> T {

@@ -15,6 +15,15 @@ package struct RatingFingerprint: Sendable {
 
     package init() {}
 
+    /// The running state as two words, to hand a fingerprint in progress to another
+    /// process (an MPI rank continuing it over its users), and back.
+    package var words64: (state: UInt64, count: UInt64) { (state, words) }
+
+    package init(state: UInt64, count: UInt64) {
+        self.state = state
+        words = count
+    }
+
     @inline(__always)
     static func mix(_ word: UInt64) -> UInt64 {
         var z = word &+ 0x9E37_79B9_7F4A_7C15

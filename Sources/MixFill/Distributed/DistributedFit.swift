@@ -42,6 +42,76 @@ package struct DataShard: Sendable {
         }
     }
 
+    /// Rank `group.rank`'s block of the binary rating file at `path`, read without the other
+    /// ranks' ratings (`BinaryRatingFile.readUsers`), and the record a single process would
+    /// keep of the whole file (`TrainingDataRecord(describing:path:)`: fingerprint, rating
+    /// range, mean, ratings per item), folded through the ranks in rank order so that every
+    /// sum takes its terms in the single process's order and the bits are the same.
+    /// `recordedPath` is the path the record keeps.
+    package static func readBinary(path: String, recordedPath: String?, rules: RatingRules,
+                                   group: any ProcessGroup) throws(MixFillError) -> (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int) {
+        let share = try BinaryRatingFile.readUsers(path: path) { userCount throws(MixFillError) in
+            guard userCount >= group.size else {
+                throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
+            }
+            return group.userRange(userCount: userCount)
+        }
+        let table = RatingTable(matrix: share.matrix, users: .identity(share.users.count), items: share.itemIds)
+        if rules.scale != nil { try rules.check(table, name: path) }
+        let userCount = share.userIds.count
+        let itemCount = share.itemIds.count
+        let shard = DataShard(input: RatingInput(storage: .records(table), format: .binary), users: share.users,
+                              userCount: userCount, itemCount: itemCount, observedCount: share.observedCount)
+
+        // [fingerprint state, words, Σ x, min x, max x, ratings per item (d)].
+        let start = RatingFingerprint.start(userCount: userCount, itemCount: itemCount, observedCount: share.observedCount).words64
+        var initial = [Double(bitPattern: start.state), Double(bitPattern: start.count), 0, .infinity, -.infinity]
+        initial += [Double](repeating: 0, count: itemCount)
+        let folded = try group.foldInRankOrder(initial) { state in
+            let words = (state[0].bitPattern, state[1].bitPattern)
+            var fingerprint = RatingFingerprint(state: words.0, count: words.1)
+            var total = state[2]
+            var low = state[3]
+            var high = state[4]
+            let matrix = share.matrix
+            for local in 0..<matrix.userCount {
+                let user = share.users.lowerBound + local
+                for position in matrix.rowStarts[local]..<matrix.rowStarts[local + 1] {
+                    let item = matrix.items[position]
+                    let rating = matrix.ratings[position]
+                    fingerprint.combine(user: user, item: item, rating: rating)
+                    state[5 + item] += 1
+                    total += rating
+                    low = min(low, rating)
+                    high = max(high, rating)
+                }
+            }
+            let next = fingerprint.words64
+            state[0] = Double(bitPattern: next.state)
+            state[1] = Double(bitPattern: next.count)
+            state[2] = total
+            state[3] = low
+            state[4] = high
+        }
+        var fingerprint = RatingFingerprint(state: folded[0].bitPattern, count: folded[1].bitPattern)
+        fingerprint.combine(share.userIds)
+        fingerprint.combine(share.itemIds)
+        let training = TrainingDataRecord(path: recordedPath, format: RatingFormat.binary.rawValue,
+                                          fingerprint: fingerprint.value, users: share.userIds, items: share.itemIds,
+                                          ratingScale: RatingScale(minimum: folded[3], maximum: folded[4]),
+                                          ratingMean: folded[2] / Double(share.observedCount),
+                                          itemRatingCounts: folded[5...].map { Int($0) })
+        return (shard, training, share.duplicatePairs)
+    }
+
+    private init(input: RatingInput, users: Range<Int>, userCount: Int, itemCount: Int, observedCount: Int) {
+        self.input = input
+        self.users = users
+        self.userCount = userCount
+        self.itemCount = itemCount
+        self.observedCount = observedCount
+    }
+
     /// Σ_u x_ui per item and Σ x² over every rating of the whole data, added rating by
     /// rating in user-major order through the ranks (`foldInRankOrder`): the bits
     /// `DenseRatingMatrix` and `SparseRatingMatrix` keep for the whole data, so the

@@ -113,16 +113,19 @@ public struct Engine: Sendable, Equatable {
     /// backend meaning the dense textbook loops. Throws the conflict when the request
     /// cannot run (single precision off the dense BLAS kernel, the naive backend with a
     /// non-dense kernel, a dense kernel for records that do not fit in memory or hold a 0).
+    /// `density`, when given, is what `auto` decides by instead of `input`'s (a rank's block
+    /// of users decides as the whole data would).
     public static func resolve(backend: Backend = .blas, kernel choice: KernelChoice = .auto,
                                precision: Precision = .double, threads: Int,
-                               threading: Threading = .standard, for input: RatingInput) throws(EngineConflict) -> Engine {
+                               threading: Threading = .standard, for input: RatingInput,
+                               density: Double? = nil) throws(EngineConflict) -> Engine {
         if backend == .naive {
             guard choice == .auto || choice == .dense else { throw .naiveNeedsDense(kernel: choice) }
             guard precision == .double else { throw .singleNeedsBLAS }
             if input.isRecords { _ = try input.densified() }
             return Engine(kernel: .naive, threads: threads, threading: threading)
         }
-        let resolved = choice == .auto ? KernelChoice.automatic(density: input.density, isRecords: input.isRecords) : choice
+        let resolved = choice == .auto ? KernelChoice.automatic(density: density ?? input.density, isRecords: input.isRecords) : choice
         let kernel: Kernel
         switch resolved {
         case .auto, .dense:
