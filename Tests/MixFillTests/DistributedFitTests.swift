@@ -15,22 +15,28 @@ import Testing
 
     /// Runs `job` on `size` thread ranks; every rank's outcome, in rank order.
     static func runRanks(_ size: Int, input: RatingInput, job: FitJob, engine: Engine) throws -> [FitOutcome] {
+        try onRanks(size) { group throws(MixFillError) in
+            let shard = try DataShard(whole: input, group: group)
+            return try DistributedCourseFit(group: group, shard: shard).run(job, engine: engine, observer: nil)
+        }
+    }
+
+    /// `body` run by `size` thread ranks of one `LocalWorld`; every rank's result, in rank order.
+    static func onRanks<Value>(_ size: Int, _ body: @escaping @Sendable (LocalGroup) throws(MixFillError) -> Value) throws -> [Value] {
         let world = LocalWorld(size: size)
-        let results = ResultSlots(count: size)
+        let results = ResultSlots<Value>(count: size)
         let done = DispatchGroup()
         for rank in 0..<size {
             done.enter()
             let thread = Thread {
                 defer { done.leave() }
                 let group = LocalGroup(world: world, rank: rank)
-                results.set(rank, Result { () throws(MixFillError) -> FitOutcome in
-                    let shard = try DataShard(whole: input, group: group)
-                    return try DistributedCourseFit(group: group, shard: shard).run(job, engine: engine, observer: nil)
-                })
+                results.set(rank, Result { () throws(MixFillError) -> Value in try body(group) })
             }
             thread.start()
         }
         done.wait()
+        #expect(results.values.count == size)
         return try results.values.map { try #require($0).get() }
     }
 
@@ -133,25 +139,12 @@ import Testing
         let expected = try #require(TrainingDataRecord(describing: try RatingInput.load(path: binary), path: binary))
         #expect(!whole.table.users.isIdentity && !whole.table.items.isIdentity)
 
-        let world = LocalWorld(size: size)
-        let reads = ShareSlots(count: size)
-        let done = DispatchGroup()
-        for rank in 0..<size {
-            done.enter()
-            let thread = Thread {
-                defer { done.leave() }
-                let group = LocalGroup(world: world, rank: rank)
-                reads.set(rank, Result { () throws(MixFillError) in
-                    let read = try DataShard.readBinary(path: binary, recordedPath: binary, rules: .standard, group: group)
-                    return (read.shard, read.training)
-                })
-            }
-            thread.start()
+        let reads = try Self.onRanks(size) { group throws(MixFillError) in
+            let read = try DataShard.readBinary(path: binary, recordedPath: binary, rules: .standard, group: group)
+            return (read.shard, read.training)
         }
-        done.wait()
-        #expect(reads.values.count == size)
         for rank in 0..<size {
-            let (shard, training) = try #require(reads.values[rank]).get()
+            let (shard, training) = reads[rank]
             let users = SingleProcessRanges.range(300, rank, size)
             #expect(shard.users == users)
             #expect(shard.userCount == 300 && shard.itemCount == 1200 && shard.observedCount == whole.observedCount)
@@ -275,11 +268,11 @@ final class LocalGroup: ProcessGroup {
     }
 }
 
-final class ResultSlots: @unchecked Sendable {
+final class ResultSlots<Value>: @unchecked Sendable {
     private let lock = NSLock()
-    private(set) var values: [Result<FitOutcome, MixFillError>?]
+    private(set) var values: [Result<Value, MixFillError>?]
     init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<FitOutcome, MixFillError>) { lock.withLock { values[index] = value } }
+    func set(_ index: Int, _ value: Result<Value, MixFillError>) { lock.withLock { values[index] = value } }
 }
 
 final class MixtureSlots: @unchecked Sendable {
@@ -289,9 +282,3 @@ final class MixtureSlots: @unchecked Sendable {
     func set(_ index: Int, _ value: Mixture?) { lock.withLock { values[index] = value } }
 }
 
-final class ShareSlots: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [Result<(DataShard, TrainingDataRecord), MixFillError>?]
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Result<(DataShard, TrainingDataRecord), MixFillError>) { lock.withLock { values[index] = value } }
-}

@@ -710,66 +710,62 @@ enum StackingProbe {
         }
         let ratings = values(rows * items)
         let mask = values(rows * items)
+        // The stacked call's output (outputRows × columns), and a restart's own call's
+        // (outputRows × width) for the restart whose columns start at `start`.
+        let outputRows: Int
+        let stacked: [Double]
+        let solo: (_ start: Int, _ width: Int) -> [Double]
         switch shape.product {
         case .distances:
             let coefficients = values(columns * 2 * items)
-            var stacked = [Double](repeating: 0, count: rows * columns)
-            ratings.withUnsafeBufferPointer { x in
-                mask.withUnsafeBufferPointer { m in
-                    coefficients.withUnsafeBufferPointer { b in
-                        stacked.withUnsafeMutableBufferPointer { g in
-                            guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
-                                  let g = g.baseAddress else { return }
-                            BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b, users: rows, items: items,
-                                                      columns: columns, outputStride: columns, into: g)
-                        }
-                    }
-                }
+            outputRows = rows
+            stacked = distances(ratings, mask, coefficients, firstColumn: 0, rows: rows, items: items, columns: columns)
+            solo = { start, width in
+                distances(ratings, mask, coefficients, firstColumn: start, rows: rows, items: items, columns: width)
             }
-            var start = 0
-            for width in shape.widths {
-                var solo = [Double](repeating: 0, count: rows * width)
-                ratings.withUnsafeBufferPointer { x in
-                    mask.withUnsafeBufferPointer { m in
-                        coefficients.withUnsafeBufferPointer { b in
-                            solo.withUnsafeMutableBufferPointer { g in
-                                guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
-                                      let g = g.baseAddress else { return }
-                                BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b + start * 2 * items,
-                                                          users: rows, items: items, columns: width, outputStride: width,
-                                                          into: g)
-                            }
-                        }
-                    }
-                }
-                for row in 0..<rows {
-                    for j in 0..<width where solo[row * width + j].bitPattern != stacked[row * columns + start + j].bitPattern {
-                        return false
-                    }
-                }
-                start += width
-            }
-            return true
         case .statistics:
             let posteriors = values(rows * columns)
-            let stacked = statistics(ratings, mask, posteriors, rows: rows, items: items, columns: columns)
-            var start = 0
-            for width in shape.widths {
+            outputRows = 2 * items
+            stacked = statistics(ratings, mask, posteriors, rows: rows, items: items, columns: columns)
+            solo = { start, width in
                 var own = [Double]()
                 own.reserveCapacity(rows * width)
                 for row in 0..<rows {
                     own.append(contentsOf: posteriors[(row * columns + start)..<(row * columns + start + width)])
                 }
-                let solo = statistics(ratings, mask, own, rows: rows, items: items, columns: width)
-                for row in 0..<(2 * items) {
-                    for j in 0..<width where solo[row * width + j].bitPattern != stacked[row * columns + start + j].bitPattern {
-                        return false
+                return statistics(ratings, mask, own, rows: rows, items: items, columns: width)
+            }
+        }
+        var start = 0
+        for width in shape.widths {
+            let own = solo(start, width)
+            for row in 0..<outputRows {
+                for j in 0..<width where own[row * width + j].bitPattern != stacked[row * columns + start + j].bitPattern {
+                    return false
+                }
+            }
+            start += width
+        }
+        return true
+    }
+
+    /// X·B₁ᵀ + M·B₂ᵀ for the `columns` rows of B from `firstColumn` (`distanceProducts`).
+    private static func distances(_ ratings: [Double], _ mask: [Double], _ coefficients: [Double], firstColumn: Int,
+                                  rows: Int, items: Int, columns: Int) -> [Double] {
+        var products = [Double](repeating: 0, count: rows * columns)
+        ratings.withUnsafeBufferPointer { x in
+            mask.withUnsafeBufferPointer { m in
+                coefficients.withUnsafeBufferPointer { b in
+                    products.withUnsafeMutableBufferPointer { g in
+                        guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
+                              let g = g.baseAddress else { return }
+                        BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b + firstColumn * 2 * items, users: rows,
+                                                  items: items, columns: columns, outputStride: columns, into: g)
                     }
                 }
-                start += width
             }
-            return true
         }
+        return products
     }
 
     /// [Xᵀ·P ; Mᵀ·P] written, then added to once more (both β of `statisticProducts`).
