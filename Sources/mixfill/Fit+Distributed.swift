@@ -135,7 +135,8 @@ extension Fit {
         }
     }
 
-    /// Reads DATA, checks it as `fit` does, resolves the engine on the whole data (so every
+    /// Reads DATA (a binary rating file only this rank's users of it, any other format
+    /// whole), checks it as `fit` does, resolves the engine on the whole data (so every
     /// rank picks the same kernel), and keeps this rank's users. Rank 0 also keeps the
     /// whole data's training record and fingerprint for its model files and checkpoints.
     private func prepareShard(group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws -> Prepared {
