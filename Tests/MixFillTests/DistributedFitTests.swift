@@ -98,22 +98,12 @@ import Testing
         // The initial mixtures are the single process's bit for bit (column totals summed
         // through the ranks in user order, the chosen rows broadcast by their owners).
         let initial = try Initialization.courseMixture(data: input.data, componentCount: 12, seed: 3)
-        let world = LocalWorld(size: size)
-        let mixtures = MixtureSlots(count: size)
-        let done = DispatchGroup()
-        for rank in 0..<size {
-            done.enter()
-            Thread {
-                defer { done.leave() }
-                let group = LocalGroup(world: world, rank: rank)
-                guard let shard = try? DataShard(whole: input, group: group),
-                      let totals = try? shard.columnTotals(group: group) else { return }
-                let fit = DistributedCourseFit(group: group, shard: shard)
-                mixtures.set(rank, try? fit.initialMixture(componentCount: 12, seed: 3, totals: totals))
-            }.start()
+        let mixtures = try Self.onRanks(size) { group throws(MixFillError) in
+            let shard = try DataShard(whole: input, group: group)
+            let totals = try shard.columnTotals(group: group)
+            return try DistributedCourseFit(group: group, shard: shard).initialMixture(componentCount: 12, seed: 3, totals: totals)
         }
-        done.wait()
-        for mixture in mixtures.values {
+        for mixture in mixtures {
             #expect(mixture == initial)
         }
     }
@@ -273,12 +263,5 @@ final class ResultSlots<Value>: @unchecked Sendable {
     private(set) var values: [Result<Value, MixFillError>?]
     init(count: Int) { values = Array(repeating: nil, count: count) }
     func set(_ index: Int, _ value: Result<Value, MixFillError>) { lock.withLock { values[index] = value } }
-}
-
-final class MixtureSlots: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var values: [Mixture?]
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Mixture?) { lock.withLock { values[index] = value } }
 }
 

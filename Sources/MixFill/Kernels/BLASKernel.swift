@@ -223,26 +223,13 @@ final class BLASKernel: StatisticsKernel {
 
     /// X·B₁ᵀ + M·B₂ᵀ (users × columns) into `products`, user-major.
     @inline(__always)
-    private static func distanceProducts<Scalar: GEMMScalar>(
+    fileprivate static func distanceProducts<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, coefficients: UnsafePointer<Scalar>,
         users: Int, items: Int, columns: Int, outputStride: Int, into products: UnsafeMutablePointer<Scalar>) {
         Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
                     a: ratings, lda: items, b: coefficients, ldb: 2 * items, beta: 0, c: products, ldc: outputStride)
         Scalar.gemm(transposeA: false, transposeB: true, m: users, n: columns, k: items,
                     a: mask, lda: items, b: coefficients + items, ldb: 2 * items, beta: 1, c: products, ldc: outputStride)
-    }
-
-    /// `distanceProducts` and `statisticProducts` in double precision, for `StackingProbe`.
-    static func probeDistances(ratings: UnsafePointer<Double>, mask: UnsafePointer<Double>, coefficients: UnsafePointer<Double>,
-                               users: Int, items: Int, columns: Int, outputStride: Int, into products: UnsafeMutablePointer<Double>) {
-        distanceProducts(ratings: ratings, mask: mask, coefficients: coefficients, users: users, items: items,
-                         columns: columns, outputStride: outputStride, into: products)
-    }
-
-    static func probeStatistics(ratings: UnsafePointer<Double>, mask: UnsafePointer<Double>, posteriors: UnsafePointer<Double>,
-                                users: Int, items: Int, columns: Int, adding: Bool, into sums: UnsafeMutablePointer<Double>) {
-        statisticProducts(ratings: ratings, mask: mask, posteriors: posteriors, users: users, items: items,
-                          columns: columns, stride: columns, adding: adding, into: sums)
     }
 
     /// The same products component-major (columns × users): B·Xᵀ instead of X·Bᵀ. OpenBLAS
@@ -262,7 +249,7 @@ final class BLASKernel: StatisticsKernel {
 
     /// [Xᵀ·P ; Mᵀ·P] (2d × columns) into `sums`, or added to it.
     @inline(__always)
-    private static func statisticProducts<Scalar: GEMMScalar>(
+    fileprivate static func statisticProducts<Scalar: GEMMScalar>(
         ratings: UnsafePointer<Scalar>, mask: UnsafePointer<Scalar>, posteriors: UnsafePointer<Scalar>,
         users: Int, items: Int, columns: Int, stride: Int, adding: Bool, into sums: UnsafeMutablePointer<Scalar>) {
         let beta: Scalar = adding ? 1 : 0
@@ -759,8 +746,8 @@ enum StackingProbe {
                     products.withUnsafeMutableBufferPointer { g in
                         guard let x = x.baseAddress, let m = m.baseAddress, let b = b.baseAddress,
                               let g = g.baseAddress else { return }
-                        BLASKernel.probeDistances(ratings: x, mask: m, coefficients: b + firstColumn * 2 * items, users: rows,
-                                                  items: items, columns: columns, outputStride: columns, into: g)
+                        BLASKernel.distanceProducts(ratings: x, mask: m, coefficients: b + firstColumn * 2 * items, users: rows,
+                                                    items: items, columns: columns, outputStride: columns, into: g)
                     }
                 }
             }
@@ -779,8 +766,8 @@ enum StackingProbe {
                         guard let x = x.baseAddress, let m = m.baseAddress, let p = p.baseAddress,
                               let s = s.baseAddress else { return }
                         for adding in [false, true] {
-                            BLASKernel.probeStatistics(ratings: x, mask: m, posteriors: p, users: rows, items: items,
-                                                       columns: columns, adding: adding, into: s)
+                            BLASKernel.statisticProducts(ratings: x, mask: m, posteriors: p, users: rows, items: items,
+                                                         columns: columns, stride: columns, adding: adding, into: s)
                         }
                     }
                 }
