@@ -217,6 +217,66 @@ import Testing
         }
     }
 
+    /// The blocks of users only reorder memory traffic: an E-step with blocks of 16 users
+    /// (the smallest) gives the same bits as one with the default blocks, and users' states too.
+    @Test func theBlockSizeDoesNotChangeAnyBit() throws {
+        for (name, matrix) in try Self.dataSets() {
+            for (q, componentCount) in [(3, 1), (10, 1), (10, 3), (0, 2)] {
+                let model = try Self.model(matrix, factors: q, components: componentCount)
+                let what = "\(name), q = \(q), K = \(componentCount)"
+                let small = FactorSparseKernel.shards(of: matrix, count: 2, sliceBytes: 1)
+                let usual = FactorSparseKernel.shards(of: matrix, count: 2)
+                let smallSum = try EMLoop(family: FactorFamily(), shards: small, workers: 2).statistics([model]).sum
+                let usualSum = try EMLoop(family: FactorFamily(), shards: usual, workers: 2).statistics([model]).sum
+                let blockCounts = (small.map { $0.blocks?.blockCount ?? 0 }, usual.map { $0.blocks?.blockCount ?? 0 })
+                #expect(blockCounts.0 == small.map { ($0.userCount + 15) / 16 }, "\(what): \(blockCounts)")
+                if matrix.userCount > 32 {
+                    #expect(blockCounts.0.reduce(0, +) > blockCounts.1.reduce(0, +), "\(what): \(blockCounts)")
+                }
+                #expect(smallSum.count == usualSum.count && smallSum.count == FactorRecord(model).length, "\(what)")
+                #expect(zip(smallSum, usualSum).allSatisfy { $0.bitPattern == $1.bitPattern }, "\(what)")
+                let smallStates = small[0].userStates(model)
+                let usualStates = usual[0].userStates(model)
+                #expect(smallStates.states.map(\.bitPattern) == usualStates.states.map(\.bitPattern), "\(what)")
+                #expect(smallStates.logLikelihood.bitPattern == usualStates.logLikelihood.bitPattern, "\(what)")
+            }
+        }
+    }
+
+    /// Rows are cut into blocks of 16 lanes (8 for a remainder), each scaled, plain or mixed
+    /// where the e-scaled columns end, and an item's row survives being stored a block at a time.
+    @Test func laneBlocksCoverTheRowAndRowsRoundTrip() {
+        typealias Block = FactorLaneBlock
+        #expect(FactorSparseLayout.blocks(stride: 80, scaledCount: 11) == [
+            Block(offset: 0, width: 16, kind: .mixed(scaledLanes: 11)), Block(offset: 16, width: 16, kind: .plain),
+            Block(offset: 32, width: 16, kind: .plain), Block(offset: 48, width: 16, kind: .plain),
+            Block(offset: 64, width: 16, kind: .plain)])
+        #expect(FactorSparseLayout.blocks(stride: 40, scaledCount: 24) == [
+            Block(offset: 0, width: 16, kind: .scaled), Block(offset: 16, width: 16, kind: .mixed(scaledLanes: 8)),
+            Block(offset: 32, width: 8, kind: .plain)])
+        #expect(FactorSparseLayout.blocks(stride: 8, scaledCount: 1) == [Block(offset: 0, width: 8, kind: .mixed(scaledLanes: 1))])
+        #expect(FactorSparseLayout.blocks(stride: 32, scaledCount: 16) == [
+            Block(offset: 0, width: 16, kind: .scaled), Block(offset: 16, width: 16, kind: .plain)])
+
+        let layout = FactorSparseLayout(factorCount: 10, componentCount: 1, itemCount: 3)
+        #expect(layout.tableStride == 80 && layout.sumStride == 80)
+        let rows = (0..<3).map { item in (0..<layout.tableStride).map { Double(item * 1000 + $0) } }
+        var stored = [Double](repeating: -1, count: 3 * layout.tableStride)
+        stored.withUnsafeMutableBufferPointer { stored in
+            for item in 0..<3 { layout.scatter(rows[item], item: item, blocks: layout.tableBlocks, into: stored) }
+        }
+        #expect(!stored.contains(-1))
+        // Item 1's columns 16..<32 sit after every item's first block and item 0's second.
+        #expect(Array(stored[(3 * 16 + 16)..<(3 * 16 + 32)]) == Array(rows[1][16..<32]))
+        var row = [Double](repeating: 0, count: layout.tableStride)
+        stored.withUnsafeBufferPointer { stored in
+            for item in 0..<3 {
+                layout.gather(item: item, from: stored, blocks: layout.tableBlocks, into: &row)
+                #expect(row == rows[item])
+            }
+        }
+    }
+
     /// The numpy reference's runs (q = 2, K = 1 and 2) with the sparse kernel: its objective
     /// trace and iteration count.
     @Test(arguments: [1, 2])

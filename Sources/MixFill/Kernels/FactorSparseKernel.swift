@@ -26,19 +26,22 @@ import Darwin
 ///
 /// Order of work: an item's rows (table and accumulators) are hundreds of bytes and read
 /// once per rating, so visiting them user by user streams d such rows from memory for
-/// every user. Instead the shard's users are cut into blocks whose per-user rows (their
-/// sums, then their moments) stay in a core's cache, and each block is done item by item:
-/// pass one adds each rated item's table row to its raters' sums, the per-user step turns
-/// sums into moments, pass two adds the raters' moments into the item's accumulator row,
-/// held in SIMD lanes over all its raters. An item's rows are then read once per block.
-/// The regrouping (`FactorUserBlocks`, 6 bytes per rating, built at the first E-step since
-/// the block size depends on the model's shape) keeps positions only; ratings are read
-/// from the matrix and e_ui = x_ui − μ₀ − b_u − b_i computed on the fly from the model's
-/// offsets.
+/// every user. Instead the shard's users are cut into blocks and each block is done item
+/// by item: pass one adds each rated item's table row to its raters' sums, the per-user
+/// step turns sums into moments, pass two adds the raters' moments into the item's
+/// accumulator row. Each pass goes over the block's items once per block of 16 columns
+/// (SIMD lanes, `ComponentLanes`), and every row (users' sums and moments, items' table and
+/// accumulators) is stored a block of lanes at a time, so a pass touches one slice of the
+/// users' rows: the block of users is as large as lets that slice stay in a core's private
+/// cache, and an item's rows are read once per block. Those rows start on cache lines
+/// (`AlignedDoubles`), so wide vector loads stay whole. The regrouping (`FactorUserBlocks`,
+/// 6 bytes per rating, built at the first E-step) keeps positions only; the centred
+/// ratings e_ui = x_ui − μ₀ − b_u − b_i of a block are computed once from the matrix and
+/// the model's offsets before its passes.
 ///
-/// Both passes work on blocks of 8 or 16 consecutive columns in SIMD lanes
-/// (`ComponentLanes`); the block straddling the e-scaled and plain columns multiplies by a
-/// per-lane coefficient (e where scaled, 1 elsewhere; both products exact).
+/// A block of lanes is scaled (every lane times e), plain, or mixed where it straddles
+/// the e-scaled and plain columns (a per-lane coefficient: e where scaled, 1 elsewhere;
+/// both products exact).
 ///
 /// Results: within a block items are visited in ascending order and each item's raters in
 /// ascending user order, so every user's sums and every item's accumulators are added in
@@ -57,24 +60,35 @@ final class FactorSparseKernel: StatisticsKernel {
     /// about q². It only decides how evenly shards finish.
     static let perUserCost = 8
 
-    /// Bytes of per-user rows (sums and moments) one block of users may take: small enough
-    /// to stay in a core's private cache beside the item rows being streamed.
-    static let blockBytes = 1 << 20
+    /// Bytes one slice of a block's per-user rows (its users × one block of 16 lanes) may
+    /// take: a quarter of a core's private level-2 cache, so that the slice a pass works on
+    /// stays there while the item rows stream past it. The blocking changes only the order
+    /// of memory traffic, never the order of any sum, so results do not depend on it.
+    static let defaultSliceBytes: Int = {
+        #if os(Linux)
+        let size = sysconf(Int32(_SC_LEVEL2_CACHE_SIZE))
+        if size > 0 { return min(1 << 20, max(1 << 17, size / 4)) }
+        #endif
+        return 1 << 18
+    }()
 
     // Workspaces, shaped by `layout` and reused across iterations.
     private var layout: FactorSparseLayout?
-    private var blocks: FactorUserBlocks?
-    /// d × layout.tableStride.
-    private var table: [Double] = []
-    /// d × layout.sumStride: [h_i | G_i] per item.
-    private var sums: [Double] = []
+    private(set) var blocks: FactorUserBlocks?
+    /// `defaultSliceBytes`, or smaller in tests that need many blocks.
+    let sliceBytes: Int
+    /// d × layout.tableStride, stored a block of lanes at a time (`FactorSparseLayout.scatter`).
+    private var table = AlignedDoubles(count: 0)
+    /// d × layout.sumStride: [h_i | G_i] per item, stored as `table` is.
+    private var sums = AlignedDoubles(count: 0)
     /// LL, users with a rating, ratings, Σ e², then Σ p_j (K).
     private var scalars: [Double] = []
     /// Per-block scratch (`FactorSparseLayout.scratchCount`).
-    private var scratch: [Double] = []
+    private var scratch = AlignedDoubles(count: 0)
 
-    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil) {
+    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil, sliceBytes: Int = FactorSparseKernel.defaultSliceBytes) {
         let users = users ?? 0..<matrix.userCount
+        self.sliceBytes = sliceBytes
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
         self.matrix = matrix
         self.users = users
@@ -82,10 +96,11 @@ final class FactorSparseKernel: StatisticsKernel {
 
     /// `count` kernels over consecutive ranges of about equal work (at most one per user),
     /// in user order: the shards of one E-step.
-    static func shards(of matrix: SparseRatingMatrix, count: Int) -> [FactorSparseKernel] {
+    static func shards(of matrix: SparseRatingMatrix, count: Int,
+                       sliceBytes: Int = FactorSparseKernel.defaultSliceBytes) -> [FactorSparseKernel] {
         let parts = max(1, min(count, matrix.userCount))
         let boundaries = SparseKernel.balancedBoundaries(rowStarts: matrix.rowStarts, parts: parts, perUserCost: perUserCost)
-        return (0..<parts).map { FactorSparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1]) }
+        return (0..<parts).map { FactorSparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1], sliceBytes: sliceBytes) }
     }
 
     func computeStatistics(_ models: [FactorMixture], layout batch: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
@@ -102,12 +117,13 @@ final class FactorSparseKernel: StatisticsKernel {
             for j in 0..<model.componentCount { record[FactorRecord.responsibilities + j] = 0 + scalars[4 + j] }
             let dimension = layout.dimension
             let packed = SmallMatrices.packedCount(dimension)
+            var row = [Double](repeating: 0, count: layout.sumStride)
             sums.withUnsafeBufferPointer { sums in
                 for item in 0..<model.itemCount {
-                    let row = item * layout.sumStride
+                    layout.gather(item: item, from: sums, blocks: layout.sumBlocks, into: &row)
                     let base = fields.items + item * fields.itemStride
-                    for index in 0..<packed { record[base + index] = 0 + sums[row + dimension + index] }
-                    for index in 0..<dimension { record[base + packed + index] = 0 + sums[row + index] }
+                    for index in 0..<packed { record[base + index] = 0 + row[dimension + index] }
+                    for index in 0..<dimension { record[base + packed + index] = 0 + row[index] }
                 }
             }
         }
@@ -137,46 +153,47 @@ final class FactorSparseKernel: StatisticsKernel {
             layout = FactorSparseLayout(factorCount: model.factorCount, componentCount: model.componentCount,
                                         itemCount: model.itemCount)
             self.layout = layout
-            let blockUsers = max(16, min(Int(UInt16.max), Self.blockBytes / (8 * (layout.tableStride + layout.sumStride + 2))))
+            let blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
             if blocks?.blockUsers != blockUsers {
                 blocks = nil
                 blocks = matrix.withRows(FactorUserBlocks.Builder(users: users, itemCount: matrix.itemCount, blockUsers: blockUsers))
             }
-            table = [Double](repeating: 0, count: model.itemCount * layout.tableStride)
-            sums = [Double](repeating: 0, count: model.itemCount * layout.sumStride)
+            table = AlignedDoubles(count: model.itemCount * layout.tableStride)
+            sums = AlignedDoubles(count: model.itemCount * layout.sumStride)
             scalars = [Double](repeating: 0, count: 4 + model.componentCount)
-            scratch = [Double](repeating: 0, count: layout.scratchCount(blockUsers: blockUsers))
+            scratch = AlignedDoubles(count: layout.scratchCount(blockUsers: blockUsers, blockEntries: blocks?.largestBlock ?? 0))
         }
         let q = model.factorCount
         let componentCount = model.componentCount
         let dimension = layout.dimension
         let packed = SmallMatrices.packedCount(dimension)
+        var line = [Double](repeating: 0, count: layout.tableStride)
         table.withUnsafeMutableBufferPointer { table in
             model.loadings.withUnsafeBufferPointer { loadings in
                 model.means.withUnsafeBufferPointer { means in
                     model.covariances.withUnsafeBufferPointer { covariances in
                         for item in 0..<model.itemCount {
-                            let row = item * layout.tableStride
                             let sigma = item * packed
-                            for r in 0..<q { table[row + r] = loadings[item * q + r] }
-                            for j in 0..<componentCount { table[row + q + j] = means[item * componentCount + j] }
-                            var index = row + layout.squaresStart
+                            for r in 0..<q { line[r] = loadings[item * q + r] }
+                            for j in 0..<componentCount { line[q + j] = means[item * componentCount + j] }
+                            var index = layout.squaresStart
                             for r in 0..<q {
                                 let wr = loadings[item * q + r]
                                 for c in r..<q {
-                                    table[index] = wr * loadings[item * q + c] + covariances[sigma + SmallMatrices.packedIndex(r, c, dimension)]
+                                    line[index] = wr * loadings[item * q + c] + covariances[sigma + SmallMatrices.packedIndex(r, c, dimension)]
                                     index += 1
                                 }
                             }
                             for j in 0..<componentCount {
                                 let mean = means[item * componentCount + j]
                                 for r in 0..<q {
-                                    table[row + layout.crossStart + j * q + r] = loadings[item * q + r] * mean
+                                    line[layout.crossStart + j * q + r] = loadings[item * q + r] * mean
                                         + covariances[sigma + SmallMatrices.packedIndex(r, q + j, dimension)]
                                 }
-                                table[row + layout.meanSquaresStart + j] = mean * mean
+                                line[layout.meanSquaresStart + j] = mean * mean
                                     + covariances[sigma + SmallMatrices.packedIndex(q + j, q + j, dimension)]
                             }
+                            layout.scatter(line, item: item, blocks: layout.tableBlocks, into: table)
                         }
                     }
                 }
@@ -237,6 +254,8 @@ struct FactorUserBlocks: Sendable {
     /// relative to the block's first rating.
     let entryUsers: [UInt16]
     let entryPositions: [UInt32]
+    /// The most ratings in one block.
+    let largestBlock: Int
 
     var blockCount: Int { userStarts.count - 1 }
 
@@ -296,6 +315,7 @@ struct FactorUserBlocks: Sendable {
             var entryPositions = [UInt32](repeating: 0, count: total)
             // Per item: its count in the block, then the next free entry.
             var cursors = [Int](repeating: 0, count: itemCount)
+            var largestBlock = 0
             var first = users.lowerBound
             while first < users.upperBound {
                 var last = min(users.upperBound, first + blockUsers)
@@ -305,6 +325,7 @@ struct FactorUserBlocks: Sendable {
                 }
                 let blockStart = rows.rowStarts[first]
                 let blockEnd = rows.rowStarts[last]
+                largestBlock = max(largestBlock, blockEnd - blockStart)
                 let itemBase = items.count
                 for position in blockStart..<blockEnd {
                     let item = Int(rows.items[position])
@@ -336,7 +357,8 @@ struct FactorUserBlocks: Sendable {
                 first = last
             }
             return FactorUserBlocks(blockUsers: blockUsers, userStarts: userStarts, itemStarts: itemStarts, items: items,
-                                    entryStarts: entryStarts, entryUsers: entryUsers, entryPositions: entryPositions)
+                                    entryStarts: entryStarts, entryUsers: entryUsers, entryPositions: entryPositions,
+                                    largestBlock: largestBlock)
         }
     }
 }
@@ -408,20 +430,22 @@ struct FactorSparseLayout: Equatable {
     /// A row's length rounded up to whole blocks of 8.
     static func roundUp(_ count: Int) -> Int { max(8, (count + 7) / 8 * 8) }
 
-    /// Blocks of 16 where the lanes are all scaled or all plain, 8 elsewhere (the block
-    /// straddling the boundary, the last one).
+    /// Blocks of 16 lanes, the last one 8 when the stride is not a multiple of 16; each
+    /// scaled, plain, or mixed where it straddles the end of the scaled columns. Fewer,
+    /// wider blocks mean fewer passes over a block's items and raters.
     static func blocks(stride: Int, scaledCount: Int) -> [FactorLaneBlock] {
         var blocks = [FactorLaneBlock]()
         var offset = 0
         while offset < stride {
-            if offset < scaledCount && offset + 8 > scaledCount {
-                blocks.append(FactorLaneBlock(offset: offset, width: 8, kind: .mixed(scaledLanes: scaledCount - offset)))
-                offset += 8
-                continue
+            let width = offset + 16 <= stride ? 16 : 8
+            let kind: FactorLaneKind
+            if offset + width <= scaledCount {
+                kind = .scaled
+            } else if offset >= scaledCount {
+                kind = .plain
+            } else {
+                kind = .mixed(scaledLanes: scaledCount - offset)
             }
-            let kind: FactorLaneKind = offset < scaledCount ? .scaled : .plain
-            let homogeneous = offset >= scaledCount || offset + 16 <= scaledCount
-            let width = offset + 16 <= stride && homogeneous ? 16 : 8
             blocks.append(FactorLaneBlock(offset: offset, width: width, kind: kind))
             offset += width
         }
@@ -436,16 +460,41 @@ struct FactorSparseLayout: Equatable {
     var columnOffset: Int { inverseOffset + factorCount * factorCount }
     var solvedOffset: Int { columnOffset + factorCount }
     var densitiesOffset: Int { solvedOffset + componentCount * factorCount }
-    /// The scaled/plain coefficients of a mixed block: 8 lanes of 1/0, then 8 of 0/1.
+    /// The scaled/plain coefficients of a mixed block: its lanes of 1/0, then of 0/1.
     var masksOffset: Int { densitiesOffset + componentCount }
-    var userSumsOffset: Int { Self.roundUp(masksOffset + 16) }
+    /// One user's sums and moments as contiguous rows, for the per-user step.
+    var userRowOffset: Int { Self.roundUp(masksOffset + 2 * Self.widestLanes) }
+    var momentRowOffset: Int { userRowOffset + tableStride }
+    var userSumsOffset: Int { momentRowOffset + sumStride }
     func momentsOffset(_ blockUsers: Int) -> Int { userSumsOffset + blockUsers * tableStride }
     func userBasesOffset(_ blockUsers: Int) -> Int { momentsOffset(blockUsers) + blockUsers * sumStride }
     func userSquaresOffset(_ blockUsers: Int) -> Int { userBasesOffset(blockUsers) + blockUsers }
-    /// The centred ratings of one item's raters in the block (at most one per user).
+    /// The centred ratings of the block's entries, in entry order.
     func residualsOffset(_ blockUsers: Int) -> Int { userSquaresOffset(blockUsers) + blockUsers }
 
-    func scratchCount(blockUsers: Int) -> Int { residualsOffset(blockUsers) + blockUsers }
+    func scratchCount(blockUsers: Int, blockEntries: Int) -> Int { residualsOffset(blockUsers) + max(1, blockEntries) }
+
+    /// Rows of `itemCount` items (table, accumulators) are stored a block of lanes at a
+    /// time: every item's lanes of the first block, then of the second, … so that a pass
+    /// over one block of lanes reads them in order. Column offset + c of an item's row is at
+    /// itemCount × offset + item × width + c.
+    func scatter(_ row: [Double], item: Int, blocks: [FactorLaneBlock], into rows: UnsafeMutableBufferPointer<Double>) {
+        for lanes in blocks {
+            let base = itemCount * lanes.offset + item * lanes.width
+            for c in 0..<lanes.width { rows[base + c] = row[lanes.offset + c] }
+        }
+    }
+
+    /// Item `item`'s row back from rows stored as `scatter` stores them.
+    func gather(item: Int, from rows: UnsafeBufferPointer<Double>, blocks: [FactorLaneBlock], into row: inout [Double]) {
+        for lanes in blocks {
+            let base = itemCount * lanes.offset + item * lanes.width
+            for c in 0..<lanes.width { row[lanes.offset + c] = rows[base + c] }
+        }
+    }
+
+    /// The widest block of lanes: a block of users' slice of rows is blockUsers × this.
+    static let widestLanes = 16
 }
 
 /// One E-step of `FactorSparseKernel` over its shard, as pointers into the kernel's arrays
@@ -497,58 +546,73 @@ private struct FactorSparsePass: SparseRowsVisitor {
                 userSquares[local] = 0
             }
             let itemRange = blocks.itemStarts[block]..<blocks.itemStarts[block + 1]
+            let firstEntry = blocks.entryStarts[itemRange.lowerBound + block]
 
-            /// The centred ratings of rated item t's raters into `residuals`; returns
-            /// (item, entries, raters).
-            @inline(__always)
-            func raters(_ t: Int, squares: Bool) -> (item: Int, entries: Int, users: UnsafePointer<UInt16>) {
+            // The block's centred ratings, entry by entry, and each rater's Σ e² (in item order).
+            for t in itemRange {
                 let item = Int(blocks.items[t])
-                let start = blocks.entryStarts[t + block]
-                let end = blocks.entryStarts[t + block + 1]
                 let offset = itemOffsets[item]
-                let raters = blocks.entryUsers + start
-                let positions = blocks.entryPositions + start
-                for k in 0..<(end - start) {
-                    let local = Int(raters[k])
-                    let e = ratings.rating(at: blockStart + Int(positions[k])) - (userBases[local] + offset)
-                    residuals[k] = e
-                    if squares { userSquares[local] += e * e }
+                for k in blocks.entryStarts[t + block]..<blocks.entryStarts[t + block + 1] {
+                    let local = Int(blocks.entryUsers[k])
+                    let e = ratings.rating(at: blockStart + Int(blocks.entryPositions[k])) - (userBases[local] + offset)
+                    residuals[k - firstEntry] = e
+                    userSquares[local] += e * e
                 }
-                return (item, end - start, raters)
             }
 
-            // Pass one: every rated item's table row into its raters' sums.
-            for t in itemRange {
-                let (item, entries, raters) = raters(t, squares: true)
-                let row = table + item * tableStride
-                for lanes in layout.tableBlocks {
+            // Pass one: every rated item's table row into its raters' sums, one block of
+            // lanes at a time over all the block's items, so that only that slice of the
+            // users' rows (count × width) is in use.
+            for lanes in layout.tableBlocks {
+                let slice = userSums + count * lanes.offset
+                for t in itemRange {
+                    let start = blocks.entryStarts[t + block]
+                    let entries = blocks.entryStarts[t + block + 1] - start
+                    let row = table + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
                     if lanes.width == 16 {
-                        Self.spread(SIMD16<Double>.self, row, lanes, raters, residuals, entries, userSums, tableStride, masks)
+                        Self.spread(SIMD16<Double>.self, row, lanes.kind, blocks.entryUsers + start,
+                                    residuals + (start - firstEntry), entries, slice, masks)
                     } else {
-                        Self.spread(SIMD8<Double>.self, row, lanes, raters, residuals, entries, userSums, tableStride, masks)
+                        Self.spread(SIMD8<Double>.self, row, lanes.kind, blocks.entryUsers + start,
+                                    residuals + (start - firstEntry), entries, slice, masks)
                     }
                 }
             }
 
             // Each rated user's posteriors, factor means and moments.
+            let userRow = scratch + layout.userRowOffset
+            let momentRow = scratch + layout.momentRowOffset
             for local in 0..<count {
                 let user = first + local
                 let ratingCount = rows.rowStarts[user + 1] - rows.rowStarts[user]
                 guard ratingCount > 0 else { continue }
-                userStep(user: user, ratingCount: ratingCount, sums: userSums + local * tableStride,
-                         squares: userSquares[local], moments: moments + local * sumStride, totals: &totals)
+                for lanes in layout.tableBlocks {
+                    (userRow + lanes.offset).update(from: userSums + count * lanes.offset + local * lanes.width, count: lanes.width)
+                }
+                userStep(user: user, ratingCount: ratingCount, sums: userRow,
+                         squares: userSquares[local], moments: momentRow, totals: &totals)
+                guard statistics else { continue }
+                for lanes in layout.sumBlocks {
+                    (moments + count * lanes.offset + local * lanes.width).update(from: momentRow + lanes.offset, count: lanes.width)
+                }
             }
             guard statistics else { continue }
 
-            // Pass two: every rated item's accumulator row gets its raters' moments.
-            for t in itemRange {
-                let (item, entries, raters) = raters(t, squares: false)
-                let row = sums + item * sumStride
-                for lanes in layout.sumBlocks {
+            // Pass two: every rated item's accumulator row gets its raters' moments, a
+            // block of lanes at a time as in pass one. Users without ratings are never
+            // raters, so their (unwritten) moments are never read.
+            for lanes in layout.sumBlocks {
+                let slice = moments + count * lanes.offset
+                for t in itemRange {
+                    let start = blocks.entryStarts[t + block]
+                    let entries = blocks.entryStarts[t + block + 1] - start
+                    let row = sums + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
                     if lanes.width == 16 {
-                        Self.collect(SIMD16<Double>.self, row, lanes, raters, residuals, entries, moments, sumStride, masks)
+                        Self.collect(SIMD16<Double>.self, row, lanes.kind, blocks.entryUsers + start,
+                                     residuals + (start - firstEntry), entries, slice, masks)
                     } else {
-                        Self.collect(SIMD8<Double>.self, row, lanes, raters, residuals, entries, moments, sumStride, masks)
+                        Self.collect(SIMD8<Double>.self, row, lanes.kind, blocks.entryUsers + start,
+                                     residuals + (start - firstEntry), entries, slice, masks)
                     }
                 }
             }
@@ -673,24 +737,25 @@ private struct FactorSparsePass: SparseRowsVisitor {
     @inline(__always)
     private static func coefficients<Lanes: ComponentLanes>(_: Lanes.Type, _ scaledLanes: Int,
                                                             _ masks: UnsafeMutablePointer<Double>) -> (Lanes, Lanes) {
-        for lane in 0..<8 {
+        let width = Lanes.width
+        for lane in 0..<width {
             masks[lane] = lane < scaledLanes ? 1 : 0
-            masks[8 + lane] = lane < scaledLanes ? 0 : 1
+            masks[width + lane] = lane < scaledLanes ? 0 : 1
         }
-        return (Lanes(loading: masks), Lanes(loading: masks + 8))
+        return (Lanes(loading: masks), Lanes(loading: masks + width))
     }
 
     /// Pass one for one item and one block of columns: each rater's sums += the item's
     /// table columns, times e where scaled.
     @inline(__always)
     private static func spread<Lanes: ComponentLanes>(
-        _: Lanes.Type, _ row: UnsafePointer<Double>, _ lanes: FactorLaneBlock, _ raters: UnsafePointer<UInt16>,
-        _ residuals: UnsafePointer<Double>, _ count: Int, _ userSums: UnsafeMutablePointer<Double>, _ stride: Int,
+        _: Lanes.Type, _ row: UnsafePointer<Double>, _ kind: FactorLaneKind, _ raters: UnsafePointer<UInt16>,
+        _ residuals: UnsafePointer<Double>, _ count: Int, _ base: UnsafeMutablePointer<Double>,
         _ masks: UnsafeMutablePointer<Double>
     ) {
-        let value = Lanes(loading: row + lanes.offset)
-        let base = userSums + lanes.offset
-        switch lanes.kind {
+        let value = Lanes(loading: row)
+        let stride = Lanes.width
+        switch kind {
         case .plain:
             for k in 0..<count {
                 let slot = base + Int(raters[k]) &* stride
@@ -715,13 +780,13 @@ private struct FactorSparsePass: SparseRowsVisitor {
     /// rater's moments, times e where scaled, summed in the lanes over the raters.
     @inline(__always)
     private static func collect<Lanes: ComponentLanes>(
-        _: Lanes.Type, _ row: UnsafeMutablePointer<Double>, _ lanes: FactorLaneBlock, _ raters: UnsafePointer<UInt16>,
-        _ residuals: UnsafePointer<Double>, _ count: Int, _ moments: UnsafePointer<Double>, _ stride: Int,
+        _: Lanes.Type, _ row: UnsafeMutablePointer<Double>, _ kind: FactorLaneKind, _ raters: UnsafePointer<UInt16>,
+        _ residuals: UnsafePointer<Double>, _ count: Int, _ base: UnsafePointer<Double>,
         _ masks: UnsafeMutablePointer<Double>
     ) {
-        var sum = Lanes(loading: row + lanes.offset)
-        let base = moments + lanes.offset
-        switch lanes.kind {
+        var sum = Lanes(loading: row)
+        let stride = Lanes.width
+        switch kind {
         case .plain:
             for k in 0..<count {
                 sum = sum + Lanes(loading: base + Int(raters[k]) &* stride)
@@ -737,6 +802,6 @@ private struct FactorSparsePass: SparseRowsVisitor {
                 sum = sum + Lanes(loading: base + Int(raters[k]) &* stride) * coefficient
             }
         }
-        sum.store(to: row + lanes.offset)
+        sum.store(to: row)
     }
 }
