@@ -6,7 +6,8 @@ import MixFillTools
 import MixFillMPI
 #endif
 
-/// `mixfill fit --distributed`: the course model's fit as one rank of an MPI job.
+/// `mixfill fit --distributed`: the course model's fit, or the mppca family's at given
+/// hyperparameters, as one rank of an MPI job.
 ///
 /// Every rank reads DATA and keeps its block of users (`DataShard`); the whole data is
 /// dropped before EM starts, so during the fit each rank holds only its users. Ranks agree
@@ -71,11 +72,15 @@ extension Fit {
             // outlive it to stop with it.
             if checkpoints.isActive { StopSignals.install() }
         }
-        if let family, family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far; fit --family \(family.rawValue) on one machine")
-        }
         if gold != nil {
             throw MixFillError.badOption(option: "--gold", message: "needs every user's posteriors on one process; score a distributed fit's model with 'mixfill eval' or 'mixfill fill'")
+        }
+        if family == .mppca {
+            let given = try factorSettingsGiven()
+            let prepared = try prepareShard(group: group, clock: clock, start: start)
+            try factor.check(itemCount: prepared.shard.itemCount)
+            try runFactorDistributed(prepared, given: given, group: group, clock: clock, start: start)
+            return
         }
         let prepared = try prepareShard(group: group, clock: clock, start: start)
         let warmStart = prepared.warmStart
@@ -132,6 +137,80 @@ extension Fit {
             try report.printJSON()
         } else {
             try report.printTable()
+        }
+    }
+
+    /// What a distributed mppca fit needs before it reads DATA: every hyperparameter that a
+    /// single-process fit would otherwise choose (`FactorFitter.tune` scores held-out
+    /// ratings of an inner split with every user's posteriors, and walks a path of priors
+    /// from an eigenvalue of the whole residual matrix), and no option it does not run yet.
+    private func factorSettingsGiven() throws -> (tuning: FactorTuning, componentCounts: [Int]) {
+        if precision != .double {
+            throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
+        }
+        if initModel != nil {
+            throw MixFillError.badOption(option: "--init-model", message: "a distributed mppca fit starts from its seeds only so far; continue an mppca model on one machine ('mixfill fit DATA --init-model FILE' without --distributed)")
+        }
+        if checkpoints.isActive {
+            throw MixFillError.badOption(option: checkpoints.resume ? "--resume" : "--checkpoint-every", message: "a distributed mppca fit does not checkpoint yet; leave --checkpoint-every and --resume out, or fit on one machine")
+        }
+        var missing = [String]()
+        if factor.factors == nil { missing.append("--factors") }
+        if factor.priorLoadings == nil { missing.append("--prior-loadings") }
+        if k == nil { missing.append("-k") }
+        guard let q = factor.factors, let loadings = factor.priorLoadings, let k, missing.isEmpty else {
+            throw MixFillError.badOption(option: "--distributed", message: "an mppca fit needs its hyperparameters given, and \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing: choosing them scores held-out ratings with every user's posteriors on one process. Take them from a single-machine 'mixfill fit --family mppca' or 'mixfill select --family mppca' on the data or a sample of it (its report's settings, or its model file's \"q\", \"priors\" and \"k\") and give --factors Q --prior-loadings λ -k K (--prior-means defaults to \(FactorSettings.defaultMeansPrior.formatted()))")
+        }
+        let componentCounts = try IntegerList.componentCounts(k)
+        let priors = FactorPriors(loadings: loadings, means: factor.priorMeans ?? FactorSettings.defaultMeansPrior)
+        return (FactorTuning(given: q, componentCount: componentCounts[0], priors: priors), componentCounts)
+    }
+
+    /// The mppca fit on this rank's users (`DistributedFactorFit`); rank 0 writes each K's
+    /// model file (every user's offsets gathered to it) and prints the report a single
+    /// process prints, with the `distributed` object added.
+    private func runFactorDistributed(_ prepared: Prepared, given: (tuning: FactorTuning, componentCounts: [Int]),
+                                      group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws {
+        let seedList = try IntegerList.seeds(seeds ?? "0")
+        let shard = prepared.shard
+        let fit = DistributedFactorFit(group: group, shard: shard)
+        let outcome = try fit.run(componentCounts: given.componentCounts, seeds: seedList, tuning: given.tuning,
+                                  engine: prepared.engine, rule: StoppingRule(maxIterations: maxIterations))
+        guard group.rank == 0 else { return }
+        var tuning = given.tuning
+        for result in outcome.fits {
+            tuning.componentCount = result.componentCount
+            if let modelOut {
+                let path = outcome.fits.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: result.componentCount)
+                let best = result.best
+                var model = best.result.model
+                model.offsets.userOffsets = outcome.userOffsets
+                try ModelFile(parameters: .factor(model), logLikelihood: best.result.objective, seed: best.seed,
+                              iterations: best.result.iterations, converged: best.result.converged,
+                              userCount: shard.userCount, observedCount: shard.observedCount,
+                              training: prepared.training, tuning: tuning)
+                    .write(to: path)
+            }
+        }
+        for warning in outcome.warnings {
+            Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
+        }
+        let report = FactorFitReport(
+            data: prepared.data,
+            family: ModelFamily.mppca.rawValue, backend: prepared.engine.kernel.backend.rawValue,
+            kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads, warm_start: nil,
+            settings: FactorFitReport.Settings(tuning),
+            fits: outcome.fits.map { FactorFitReport.KReport($0, goldErrors: nil) },
+            timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
+                                     total_seconds: (clock.now - start).seconds),
+            distributed: FitReport.DistributedSummary(ranks: group.size, communication_seconds: fit.reducer.clock.seconds,
+                                                      reductions: fit.reducer.clock.calls,
+                                                      ranks_bit_identical: group.size > 1))
+        Display.shared.finish()
+        if json {
+            try report.printJSON()
+        } else {
+            try writeStandardOutput(Data(report.table().utf8))
         }
     }
 
@@ -195,7 +274,7 @@ extension Fit {
     /// that disagrees with the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
         if let warmStart, warmStart.model.family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model")
+            throw MixFillError.badOption(option: "--distributed", message: "continues course models only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model; continue it on one machine (without --distributed)")
         }
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
