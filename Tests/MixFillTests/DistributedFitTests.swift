@@ -221,6 +221,61 @@ import Testing
         }
     }
 
+    static func settings(_ tuning: FactorTuning) -> FactorSettings {
+        FactorSettings(factorCount: tuning.factorCount, componentCount: nil, loadingsPrior: tuning.priors.loadings,
+                       meansPrior: tuning.priors.means)
+    }
+
+    /// Choosing the hyperparameters through the ranks (`DistributedFactorFit.tune`) chooses
+    /// what one process chooses (`FactorFitter.tune`): the whole path (λ_crit, every λ_W
+    /// tried, q among 10 and 20, K among 1 and 2) with nothing given, and the K choice at
+    /// a given q and λ_W. One rank bit for bit; 2 and 3 ranks the same choices, λ's, path
+    /// lengths and iteration counts, and the RMSEs within 1e-12 (see below for those after
+    /// a path fit stopped by its iteration cap).
+    @Test(arguments: [1, 2, 3])
+    func factorTuningThroughTheRanksIsTheSingleProcesss(size: Int) throws {
+        let input = try Self.syntheticRecords()
+        let engine = Engine(kernel: .sparse, threads: 1)
+        for settings in [FactorSettings(), FactorSettings(factorCount: 3, loadingsPrior: 30)] {
+            let single = try FactorFitter(engine: engine, settings: settings).tune(input.table.matrix)
+            let ranks = try Self.onRanks(size) { group throws(MixFillError) in
+                try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine).tune(settings)
+            }
+            for tuning in ranks {
+                #expect(tuning.factorCount == single.factorCount && tuning.componentCount == single.componentCount)
+                #expect(tuning.heldOutRatings == single.heldOutRatings)
+                #expect(tuning.path.map(\.iterations) == single.path.map(\.iterations))
+                #expect(tuning.criticalPrior == single.criticalPrior, "λ_crit is a power of 10 on a grid: equal exactly")
+                if size == 1 {
+                    #expect(tuning == single)
+                } else {
+                    #expect(tuning == ranks[0], "rank results differ")
+                    expectClose(tuning.path.map(\.loadingsPrior), single.path.map(\.loadingsPrior), relative: 0, absolute: 0, "path λ")
+                    #expect(tuning.priors == single.priors)
+                    // Up to the first path fit stopped by the path's iteration cap, every
+                    // RMSE to 1e-12. That fit (λ_W just below λ_crit, where W = 0 has only
+                    // just become unstable) is still moving away from W = 0 and carries the
+                    // sums' rounding to about 1e-7, and the path's warm starts from it to
+                    // about 1e-4: the single process's own figures move as much between
+                    // --threads 1 and 2 (two shards), so there they only need the same choices.
+                    let capped = single.path.firstIndex { $0.iterations >= FactorFitter.pathRule.maxIterations } ?? single.path.count
+                    expectClose(tuning.path.prefix(capped).map(\.rootMeanSquareError), single.path.prefix(capped).map(\.rootMeanSquareError),
+                                relative: 1e-12, absolute: 0, "path RMSE before the capped fit")
+                    let tolerance = capped < single.path.count ? 1e-3 : 1e-12
+                    expectClose(tuning.path.map(\.rootMeanSquareError), single.path.map(\.rootMeanSquareError), relative: tolerance,
+                                absolute: 0, "path RMSE")
+                    #expect(tuning.factorCountErrors.keys.sorted() == single.factorCountErrors.keys.sorted())
+                    #expect(tuning.componentCountErrors.keys.sorted() == single.componentCountErrors.keys.sorted())
+                    expectClose(tuning.factorCountErrors.sorted { $0.key < $1.key }.map(\.value),
+                                single.factorCountErrors.sorted { $0.key < $1.key }.map(\.value), relative: tolerance, absolute: 0, "RMSE by q")
+                    expectClose(tuning.componentCountErrors.sorted { $0.key < $1.key }.map(\.value),
+                                single.componentCountErrors.sorted { $0.key < $1.key }.map(\.value), relative: tolerance, absolute: 0, "RMSE by K")
+                }
+            }
+            if settings.factorCount == nil { #expect(!single.path.isEmpty && single.criticalPrior != nil) }
+        }
+    }
+
     /// The single-process mppca fit at given hyperparameters (`FactorFitter.run`, what
     /// `mixfill fit --family mppca --factors … --prior-loadings … -k …` runs).
     static func singleFactorFit(_ input: RatingInput, counts: [Int], seeds: [UInt32], tuning: FactorTuning,
@@ -241,8 +296,8 @@ import Testing
         let rule = StoppingRule(maxIterations: 150)
         let single = try Self.singleFactorFit(input, counts: [1, 3], seeds: [0, 1], tuning: tuning, engine: engine, rule: rule)
         let group = SingleProcess()
-        let distributed = try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group))
-            .run(componentCounts: [1, 3], seeds: [0, 1], tuning: tuning, engine: engine, rule: rule)
+        let distributed = try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+            .run(componentCounts: [1, 3], seeds: [0, 1], settings: Self.settings(tuning), rule: rule)
         #expect(distributed.fits.map { Self.factorBits($0, userOffsets: true) } == single.map { Self.factorBits($0, userOffsets: true) })
         #expect(distributed.userOffsets == single[0].runs[0].result.model.offsets.userOffsets)
     }
@@ -263,8 +318,8 @@ import Testing
             let seeds: [UInt32] = [0, 1]
             let single = try Self.singleFactorFit(input, counts: counts, seeds: seeds, tuning: tuning, engine: engine, rule: rule)
             let ranks = try Self.onRanks(size) { group throws(MixFillError) in
-                try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group))
-                    .run(componentCounts: counts, seeds: seeds, tuning: tuning, engine: engine, rule: rule)
+                try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+                    .run(componentCounts: counts, seeds: seeds, settings: Self.settings(tuning), rule: rule)
             }
             for outcome in ranks.dropFirst() {
                 #expect(outcome.fits.map { Self.factorBits($0, userOffsets: false) } == ranks[0].fits.map { Self.factorBits($0, userOffsets: false) },

@@ -17,22 +17,26 @@
 ///
 /// Every rank's model holds its own users' offsets b_u (the kernels index them by the
 /// rank's local users); every other parameter is the same bits on every rank. The
-/// hyperparameters (q, λ_W, λ_m) are given: choosing them (`FactorFitter.tune`) scores
-/// held-out ratings of an inner split with every user's posteriors.
+/// hyperparameters not given are chosen as one process chooses them (`tune`).
 package struct DistributedFactorFit {
     package let group: any ProcessGroup
     package let shard: DataShard
     package let reducer: GroupReducer
+    /// Resolved on the whole data, so every rank runs the same kernel.
+    package let engine: Engine
 
-    package init(group: any ProcessGroup, shard: DataShard) {
+    package init(group: any ProcessGroup, shard: DataShard, engine: Engine) {
         self.group = group
         self.shard = shard
+        self.engine = engine
         reducer = GroupReducer(group: group)
     }
 
     /// What every rank returns: the same fits (each model with this rank's user offsets),
     /// and on rank 0 every user's offset b_u in user order, for the model files.
     package struct Outcome: Sendable {
+        /// The hyperparameters: those given, the others chosen (`tune`).
+        package var tuning: FactorTuning
         package var fits: [MultiStartFit<FactorMixture>]
         /// Rank 0: b_u of all users; other ranks: empty.
         package var userOffsets: [Double]
@@ -40,16 +44,21 @@ package struct DistributedFactorFit {
         package var seconds: Double
     }
 
-    /// Every seed's fit for each K of `componentCounts` at `tuning`'s q and priors, as
-    /// `FactorFitter.fit` runs them (random loadings; for K > 1 the K = 1 fit to the
-    /// path's rule, clustered).
-    package func run(componentCounts: [Int], seeds: [UInt32], tuning: FactorTuning, engine: Engine,
+    /// `FactorFitter.run` from seeds: the hyperparameters not in `settings` chosen
+    /// (`tune`; with `componentCounts` given, K is not), then every seed's fit for each K
+    /// (nil: the chosen K) as `FactorFitter.fit` runs them (random loadings; for K > 1 the
+    /// K = 1 fit to the path's rule, clustered).
+    package func run(componentCounts: [Int]?, seeds: [UInt32], settings: FactorSettings,
                      rule: StoppingRule) throws(MixFillError) -> Outcome {
         let clock = ContinuousClock()
         let begin = clock.now
-        for count in componentCounts where count < 1 || count > shard.userCount {
+        for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
             throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
         }
+        var fixed = settings
+        if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
+        var tuning = try tune(fixed)
+        let counts = componentCounts ?? [tuning.componentCount]
         let baseline = try shard.biasOffsets(group: group)
         let offsets = baseline.offsets
         let rated = baseline.itemRatingCounts.map { $0 > 0 }
@@ -57,7 +66,8 @@ package struct DistributedFactorFit {
         let loop = engine.factorLoop(for: shard.input, rule: rule, reducer: reducer)
         var fits = [MultiStartFit<FactorMixture>]()
         var warnings = [FitWarning]()
-        for count in componentCounts {
+        for count in counts {
+            tuning.componentCount = count
             let fit = try loop.fit(componentCounts: [count], start: .seeds(seeds), initial: { (componentCount, seed) throws(MixFillError) in
                 let single = FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: shard.observedCount,
                                                          offsets: offsets, factorCount: tuning.factorCount, componentCount: 1,
@@ -72,7 +82,7 @@ package struct DistributedFactorFit {
         }
         try checkAgreement(fits)
         let allOffsets = try group.gatherUsers(offsets.userOffsets, width: 1, userCount: shard.userCount)
-        return Outcome(fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
+        return Outcome(tuning: tuning, fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
     }
 
     /// `FactorInitialization.clustered` of the whole data: this rank's users' states
@@ -141,8 +151,17 @@ extension DataShard {
                              itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
                              tolerance: Double = 1e-10, maxSweeps: Int = 1000)
         throws(MixFillError) -> (offsets: RatingOffsets, itemRatingCounts: [Double]) {
-        let matrix = input.table.matrix
-        let d = itemCount
+        try Self.biasOffsets(input.table.matrix, group: group, userRegularisation: userRegularisation,
+                             itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps)
+    }
+
+    /// `biasOffsets(group:…)` of `matrix`, this rank's users of some whole data.
+    package static func biasOffsets(_ matrix: SparseRatingMatrix, group: any ProcessGroup,
+                                    userRegularisation: Double = BiasBaseline.defaultUserRegularisation,
+                                    itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
+                                    tolerance: Double = 1e-10, maxSweeps: Int = 1000)
+        throws(MixFillError) -> (offsets: RatingOffsets, itemRatingCounts: [Double]) {
+        let d = matrix.itemCount
         let localUsers = matrix.userCount
         // [Σ r, ratings, rated users, ratings per item (d)], ratings added in user-major order.
         let counted = try group.foldInRankOrder([Double](repeating: 0, count: 3 + d)) { state in
@@ -212,8 +231,13 @@ extension DataShard {
     /// user-major order through the ranks (`FactorInitialization.random`'s sum). `offsets`
     /// holds this rank's users' b_u.
     package func squaredResiduals(offsets: RatingOffsets, group: any ProcessGroup) throws(MixFillError) -> Double {
-        let matrix = input.table.matrix
-        return try group.foldInRankOrder([0]) { state in
+        try Self.squaredResiduals(input.table.matrix, offsets: offsets, group: group)
+    }
+
+    /// `squaredResiduals(offsets:group:)` of `matrix`, this rank's users of some whole data.
+    package static func squaredResiduals(_ matrix: SparseRatingMatrix, offsets: RatingOffsets,
+                                         group: any ProcessGroup) throws(MixFillError) -> Double {
+        try group.foldInRankOrder([0]) { state in
             var squares = state[0]
             for user in 0..<matrix.userCount {
                 for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
