@@ -6,8 +6,8 @@ import MixFillTools
 import MixFillMPI
 #endif
 
-/// `mixfill fit --distributed`: the course model's fit, or the mppca family's at given
-/// hyperparameters, as one rank of an MPI job.
+/// `mixfill fit --distributed`: the course model's fit, or the mppca family's, as one
+/// rank of an MPI job.
 ///
 /// Every rank reads DATA and keeps its block of users (`DataShard`); the whole data is
 /// dropped before EM starts, so during the fit each rank holds only its users. Ranks agree
@@ -76,7 +76,7 @@ extension Fit {
             throw MixFillError.badOption(option: "--gold", message: "needs every user's posteriors on one process; score a distributed fit's model with 'mixfill eval' or 'mixfill fill'")
         }
         if family == .mppca {
-            let given = try factorSettingsGiven()
+            let given = try factorOptions()
             let prepared = try prepareShard(group: group, clock: clock, start: start)
             try factor.check(itemCount: prepared.shard.itemCount)
             try runFactorDistributed(prepared, given: given, group: group, clock: clock, start: start)
@@ -140,11 +140,9 @@ extension Fit {
         }
     }
 
-    /// What a distributed mppca fit needs before it reads DATA: every hyperparameter that a
-    /// single-process fit would otherwise choose (`FactorFitter.tune` scores held-out
-    /// ratings of an inner split with every user's posteriors, and walks a path of priors
-    /// from an eigenvalue of the whole residual matrix), and no option it does not run yet.
-    private func factorSettingsGiven() throws -> (tuning: FactorTuning, componentCounts: [Int]) {
+    /// What a distributed mppca fit refuses before it reads DATA: the options it does not
+    /// run yet. The hyperparameters not given are chosen as on one process.
+    private func factorOptions() throws -> (settings: FactorSettings, componentCounts: [Int]?) {
         if precision != .double {
             throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
         }
@@ -154,30 +152,22 @@ extension Fit {
         if checkpoints.isActive {
             throw MixFillError.badOption(option: checkpoints.resume ? "--resume" : "--checkpoint-every", message: "a distributed mppca fit does not checkpoint yet; leave --checkpoint-every and --resume out, or fit on one machine")
         }
-        var missing = [String]()
-        if factor.factors == nil { missing.append("--factors") }
-        if factor.priorLoadings == nil { missing.append("--prior-loadings") }
-        if k == nil { missing.append("-k") }
-        guard let q = factor.factors, let loadings = factor.priorLoadings, let k, missing.isEmpty else {
-            throw MixFillError.badOption(option: "--distributed", message: "an mppca fit needs its hyperparameters given, and \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") missing: choosing them scores held-out ratings with every user's posteriors on one process. Take them from a single-machine 'mixfill fit --family mppca' or 'mixfill select --family mppca' on the data or a sample of it (its report's settings, or its model file's \"q\", \"priors\" and \"k\") and give --factors Q --prior-loadings λ -k K (--prior-means defaults to \(FactorSettings.defaultMeansPrior.formatted()))")
-        }
-        let componentCounts = try IntegerList.componentCounts(k)
-        let priors = FactorPriors(loadings: loadings, means: factor.priorMeans ?? FactorSettings.defaultMeansPrior)
-        return (FactorTuning(given: q, componentCount: componentCounts[0], priors: priors), componentCounts)
+        return (factor.settings(componentCount: nil), try k.map { try IntegerList.componentCounts($0) })
     }
 
-    /// The mppca fit on this rank's users (`DistributedFactorFit`); rank 0 writes each K's
+    /// The mppca fit on this rank's users (`DistributedFactorFit`: the hyperparameters not
+    /// given chosen, then each K from every seed); rank 0 writes each K's
     /// model file (every user's offsets gathered to it) and prints the report a single
     /// process prints, with the `distributed` object added.
-    private func runFactorDistributed(_ prepared: Prepared, given: (tuning: FactorTuning, componentCounts: [Int]),
+    private func runFactorDistributed(_ prepared: Prepared, given: (settings: FactorSettings, componentCounts: [Int]?),
                                       group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws {
         let seedList = try IntegerList.seeds(seeds ?? "0")
         let shard = prepared.shard
-        let fit = DistributedFactorFit(group: group, shard: shard)
-        let outcome = try fit.run(componentCounts: given.componentCounts, seeds: seedList, tuning: given.tuning,
-                                  engine: prepared.engine, rule: StoppingRule(maxIterations: maxIterations))
+        let fit = DistributedFactorFit(group: group, shard: shard, engine: prepared.engine)
+        let outcome = try fit.run(componentCounts: given.componentCounts, seeds: seedList, settings: given.settings,
+                                  rule: StoppingRule(maxIterations: maxIterations))
         guard group.rank == 0 else { return }
-        var tuning = given.tuning
+        var tuning = outcome.tuning
         for result in outcome.fits {
             tuning.componentCount = result.componentCount
             if let modelOut {
@@ -279,7 +269,7 @@ extension Fit {
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }
-        for count in try IntegerList.componentCounts(k ?? "1,12") where warmStart == nil && count > userCount {
+        for count in try IntegerList.componentCounts(k ?? (family == .mppca ? "1" : "1,12")) where warmStart == nil && count > userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(userCount) users in \(data); choose K ≤ \(userCount)")
         }
     }
