@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The distributed fit's logic without MPI: ranks as threads of this process
-/// (`LocalGroup`), each fitting its block of users with `DistributedCourseFit`. The MPI
+/// (`LocalGroup`), each fitting its block of users with `DistributedCourseFit` or
+/// `DistributedFactorFit`. The MPI
 /// transport itself is tested by Scripts/mpi-test, which CI runs under mpirun.
 @Suite(.serialized) struct DistributedFitTests {
     /// The first 300 users of the netflix matrix as records.
