@@ -6,7 +6,8 @@ import MixFillTools
 import MixFillMPI
 #endif
 
-/// `mixfill fit --distributed`: the course model's fit as one rank of an MPI job.
+/// `mixfill fit --distributed`: the course model's fit, or the mppca family's, as one
+/// rank of an MPI job.
 ///
 /// Every rank reads DATA and keeps its block of users (`DataShard`); the whole data is
 /// dropped before EM starts, so during the fit each rank holds only its users. Ranks agree
@@ -71,11 +72,15 @@ extension Fit {
             // outlive it to stop with it.
             if checkpoints.isActive { StopSignals.install() }
         }
-        if let family, family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far; fit --family \(family.rawValue) on one machine")
-        }
         if gold != nil {
             throw MixFillError.badOption(option: "--gold", message: "needs every user's posteriors on one process; score a distributed fit's model with 'mixfill eval' or 'mixfill fill'")
+        }
+        if family == .mppca {
+            let given = try factorOptions()
+            let prepared = try prepareShard(group: group, clock: clock, start: start)
+            try factor.check(itemCount: prepared.shard.itemCount)
+            try runFactorDistributed(prepared, given: given, group: group, clock: clock, start: start)
+            return
         }
         let prepared = try prepareShard(group: group, clock: clock, start: start)
         let warmStart = prepared.warmStart
@@ -132,6 +137,70 @@ extension Fit {
             try report.printJSON()
         } else {
             try report.printTable()
+        }
+    }
+
+    /// What a distributed mppca fit refuses before it reads DATA: the options it does not
+    /// run yet. The hyperparameters not given are chosen as on one process.
+    private func factorOptions() throws -> (settings: FactorSettings, componentCounts: [Int]?) {
+        if precision != .double {
+            throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
+        }
+        if initModel != nil {
+            throw MixFillError.badOption(option: "--init-model", message: "a distributed mppca fit starts from its seeds only so far; continue an mppca model on one machine ('mixfill fit DATA --init-model FILE' without --distributed)")
+        }
+        if checkpoints.isActive {
+            throw MixFillError.badOption(option: checkpoints.resume ? "--resume" : "--checkpoint-every", message: "a distributed mppca fit does not checkpoint yet; leave --checkpoint-every and --resume out, or fit on one machine")
+        }
+        return (factor.settings(componentCount: nil), try k.map { try IntegerList.componentCounts($0) })
+    }
+
+    /// The mppca fit on this rank's users (`DistributedFactorFit`: the hyperparameters not
+    /// given chosen, then each K from every seed); rank 0 writes each K's
+    /// model file (every user's offsets gathered to it) and prints the report a single
+    /// process prints, with the `distributed` object added.
+    private func runFactorDistributed(_ prepared: Prepared, given: (settings: FactorSettings, componentCounts: [Int]?),
+                                      group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws {
+        let seedList = try IntegerList.seeds(seeds ?? "0")
+        let shard = prepared.shard
+        let fit = DistributedFactorFit(group: group, shard: shard, engine: prepared.engine)
+        let outcome = try fit.run(componentCounts: given.componentCounts, seeds: seedList, settings: given.settings,
+                                  rule: StoppingRule(maxIterations: maxIterations))
+        guard group.rank == 0 else { return }
+        var tuning = outcome.tuning
+        for result in outcome.fits {
+            tuning.componentCount = result.componentCount
+            if let modelOut {
+                let path = outcome.fits.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: result.componentCount)
+                let best = result.best
+                var model = best.result.model
+                model.offsets.userOffsets = outcome.userOffsets
+                try ModelFile(parameters: .factor(model), logLikelihood: best.result.objective, seed: best.seed,
+                              iterations: best.result.iterations, converged: best.result.converged,
+                              userCount: shard.userCount, observedCount: shard.observedCount,
+                              training: prepared.training, tuning: tuning)
+                    .write(to: path)
+            }
+        }
+        for warning in outcome.warnings {
+            Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
+        }
+        let report = FactorFitReport(
+            data: prepared.data,
+            family: ModelFamily.mppca.rawValue, backend: prepared.engine.kernel.backend.rawValue,
+            kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads, warm_start: nil,
+            settings: FactorFitReport.Settings(tuning),
+            fits: outcome.fits.map { FactorFitReport.KReport($0, goldErrors: nil) },
+            timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
+                                     total_seconds: (clock.now - start).seconds),
+            distributed: FitReport.DistributedSummary(ranks: group.size, communication_seconds: fit.reducer.clock.seconds,
+                                                      reductions: fit.reducer.clock.calls,
+                                                      ranks_bit_identical: group.size > 1))
+        Display.shared.finish()
+        if json {
+            try report.printJSON()
+        } else {
+            try writeStandardOutput(Data(report.table().utf8))
         }
     }
 
@@ -195,12 +264,12 @@ extension Fit {
     /// that disagrees with the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
         if let warmStart, warmStart.model.family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "runs the course family only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model")
+            throw MixFillError.badOption(option: "--distributed", message: "continues course models only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model; continue it on one machine (without --distributed)")
         }
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }
-        for count in try IntegerList.componentCounts(k ?? "1,12") where warmStart == nil && count > userCount {
+        for count in try IntegerList.componentCounts(k ?? (family == .mppca ? "1" : "1,12")) where warmStart == nil && count > userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(userCount) users in \(data); choose K ≤ \(userCount)")
         }
     }

@@ -148,6 +148,8 @@ struct FactorFitReport: Encodable {
     var settings: Settings
     var fits: [KReport]
     var timing: FitReport.Timing
+    /// A distributed fit's ranks and reductions (absent for one process).
+    var distributed: FitReport.DistributedSummary? = nil
 
     func printJSON() throws {
         let encoder = JSONEncoder()
@@ -191,6 +193,9 @@ struct FactorFitReport: Encodable {
             }
         }
         out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        if let distributed {
+            out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
+        }
         return out
     }
 

@@ -199,7 +199,7 @@ struct FitEngineExtras: ParsableArguments {
         valueName: "PRECISION"))
     var precision: Precision = .double
 
-    @Flag(help: "Under mpirun: each rank fits its share of the users, statistics reduced every iteration (course family; needs a build from Scripts/build-mpi).")
+    @Flag(help: "Under mpirun: each rank fits its share of the users, statistics reduced every iteration (course and mppca families; needs a build from Scripts/build-mpi).")
     var distributed = false
 }
 

@@ -3,7 +3,8 @@ import Foundation
 import Testing
 
 /// The distributed fit's logic without MPI: ranks as threads of this process
-/// (`LocalGroup`), each fitting its block of users with `DistributedCourseFit`. The MPI
+/// (`LocalGroup`), each fitting its block of users with `DistributedCourseFit` or
+/// `DistributedFactorFit`. The MPI
 /// transport itself is tested by Scripts/mpi-test, which CI runs under mpirun.
 @Suite(.serialized) struct DistributedFitTests {
     /// The first 300 users of the netflix matrix as records.
@@ -140,6 +141,217 @@ import Testing
             #expect(shard.userCount == 300 && shard.itemCount == 1200 && shard.observedCount == whole.observedCount)
             #expect(shard.input.table.matrix == whole.table.matrix.users(users))
             #expect(training == expected)
+        }
+    }
+
+    // MARK: The factor family (mppca)
+
+    /// The largest differences seen, printed for the record (elementwise relative, and
+    /// relative to the array's largest magnitude).
+    final class Differences: @unchecked Sendable {
+        private let lock = NSLock()
+        private var worst: [String: (elementwise: Double, scaled: Double)] = [:]
+        func record(_ name: String, _ values: [Double], _ reference: [Double], scale: Double) {
+            var elementwise = 0.0
+            var scaled = 0.0
+            for (a, b) in zip(values, reference) where a != b {
+                elementwise = max(elementwise, abs(a - b) / max(abs(a), abs(b)))
+                scaled = max(scaled, abs(a - b) / scale)
+            }
+            lock.withLock {
+                let old = worst[name] ?? (0, 0)
+                worst[name] = (max(old.elementwise, elementwise), max(old.scaled, scaled))
+            }
+        }
+        var summary: String {
+            lock.withLock { worst.sorted { $0.key < $1.key }.map { "\($0.key): elementwise \($0.value.elementwise), of the largest \($0.value.scaled)" }.joined(separator: "; ") }
+        }
+    }
+    static let worst = Differences()
+
+    /// Synthetic sparse records: 500 users, 200 items, 6000 ratings, some users and items
+    /// with few ratings.
+    static func syntheticRecords() throws -> RatingInput {
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let synthetic = SyntheticRatings(userCount: 500, itemCount: 200, ratingCount: 6000, componentCount: 3, seed: 9)
+        _ = try synthetic.write(to: folder + "/r.csv", layout: .csv, membershipsPath: folder + "/m.tsv")
+        return try RatingInput.load(path: folder + "/r.csv", format: .csv)
+    }
+
+    static func factorBits(_ fit: MultiStartFit<FactorMixture>, userOffsets: Bool) -> [UInt64] {
+        fit.runs.flatMap { run -> [UInt64] in
+            let model = run.result.model
+            var values = run.result.trace + model.loadings + model.means + model.covariances + model.weights
+            values += [model.noiseVariance, model.offsets.globalMean] + model.offsets.itemOffsets
+            if userOffsets { values += model.offsets.userOffsets }
+            return values.map(\.bitPattern) + [UInt64(run.result.iterations), UInt64(run.seed)]
+        }
+    }
+
+    /// The bias baseline through the ranks is `BiasBaseline(matrix:)` bit for bit: μ₀ and
+    /// every b_i on every rank, each rank's b_u the whole data's for its users.
+    @Test(arguments: [1, 2, 3])
+    func biasOffsetsThroughTheRanksAreTheBaseline(size: Int) throws {
+        for input in [try Self.records(), try Self.syntheticRecords()] {
+            let matrix = input.table.matrix
+            let baseline = BiasBaseline(matrix: matrix)
+            let ranks = try Self.onRanks(size) { group throws(MixFillError) in
+                let shard = try DataShard(whole: input, group: group)
+                let offsets = try shard.biasOffsets(group: group)
+                let squares = try shard.squaredResiduals(offsets: offsets.offsets, group: group)
+                let all = try group.gatherUsers(offsets.offsets.userOffsets, width: 1, userCount: shard.userCount)
+                return (offsets.offsets, offsets.itemRatingCounts, squares, all)
+            }
+            var rated = [Double](repeating: 0, count: matrix.itemCount)
+            for position in 0..<matrix.observedCount { rated[matrix.items[position]] += 1 }
+            let reference = FactorInitialization.random(matrix: matrix, offsets: RatingOffsets(baseline), factorCount: 3,
+                                                        componentCount: 1, priors: FactorPriors(loadings: 50, means: 10), seed: 2)
+            for (rank, (offsets, counts, squares, all)) in ranks.enumerated() {
+                #expect(offsets.globalMean.bitPattern == baseline.mean.bitPattern)
+                #expect(offsets.itemOffsets.map(\.bitPattern) == baseline.itemBiases.map(\.bitPattern))
+                let users = SingleProcessRanges.range(matrix.userCount, rank, size)
+                #expect(offsets.userOffsets.map(\.bitPattern) == baseline.userBiases[users].map(\.bitPattern))
+                #expect(counts == rated)
+                let start = FactorInitialization.random(rated: counts.map { $0 > 0 }, squaredResiduals: squares,
+                                                        observedCount: matrix.observedCount, offsets: offsets, factorCount: 3,
+                                                        componentCount: 1, priors: FactorPriors(loadings: 50, means: 10), seed: 2)
+                #expect(start.noiseVariance.bitPattern == reference.noiseVariance.bitPattern && start.loadings == reference.loadings)
+                if rank == 0 { #expect(all.map(\.bitPattern) == baseline.userBiases.map(\.bitPattern)) }
+            }
+        }
+    }
+
+    static func settings(_ tuning: FactorTuning) -> FactorSettings {
+        FactorSettings(factorCount: tuning.factorCount, componentCount: nil, loadingsPrior: tuning.priors.loadings,
+                       meansPrior: tuning.priors.means)
+    }
+
+    /// Choosing the hyperparameters through the ranks (`DistributedFactorFit.tune`) chooses
+    /// what one process chooses (`FactorFitter.tune`): the whole path (λ_crit, every λ_W
+    /// tried, q among 10 and 20, K among 1 and 2) with nothing given, and the K choice at
+    /// a given q and λ_W. One rank bit for bit; 2 and 3 ranks the same choices, λ's, path
+    /// lengths and iteration counts, and the RMSEs within 1e-12 (see below for those after
+    /// a path fit stopped by its iteration cap).
+    @Test(arguments: [1, 2, 3])
+    func factorTuningThroughTheRanksIsTheSingleProcesss(size: Int) throws {
+        let input = try Self.syntheticRecords()
+        let engine = Engine(kernel: .sparse, threads: 1)
+        for settings in [FactorSettings(), FactorSettings(factorCount: 3, loadingsPrior: 30)] {
+            let single = try FactorFitter(engine: engine, settings: settings).tune(input.table.matrix)
+            let ranks = try Self.onRanks(size) { group throws(MixFillError) in
+                try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine).tune(settings)
+            }
+            for tuning in ranks {
+                #expect(tuning.factorCount == single.factorCount && tuning.componentCount == single.componentCount)
+                #expect(tuning.heldOutRatings == single.heldOutRatings)
+                #expect(tuning.path.map(\.iterations) == single.path.map(\.iterations))
+                #expect(tuning.criticalPrior == single.criticalPrior, "λ_crit is a power of 10 on a grid: equal exactly")
+                if size == 1 {
+                    #expect(tuning == single)
+                } else {
+                    #expect(tuning == ranks[0], "rank results differ")
+                    expectClose(tuning.path.map(\.loadingsPrior), single.path.map(\.loadingsPrior), relative: 0, absolute: 0, "path λ")
+                    #expect(tuning.priors == single.priors)
+                    // Up to the first path fit stopped by the path's iteration cap, every
+                    // RMSE to 1e-12. That fit (λ_W just below λ_crit, where W = 0 has only
+                    // just become unstable) is still moving away from W = 0 and carries the
+                    // sums' rounding to about 1e-7, and the path's warm starts from it to
+                    // about 1e-4: the single process's own figures move as much between
+                    // --threads 1 and 2 (two shards), so there they only need the same choices.
+                    let capped = single.path.firstIndex { $0.iterations >= FactorFitter.pathRule.maxIterations } ?? single.path.count
+                    expectClose(tuning.path.prefix(capped).map(\.rootMeanSquareError), single.path.prefix(capped).map(\.rootMeanSquareError),
+                                relative: 1e-12, absolute: 0, "path RMSE before the capped fit")
+                    let tolerance = capped < single.path.count ? 1e-3 : 1e-12
+                    expectClose(tuning.path.map(\.rootMeanSquareError), single.path.map(\.rootMeanSquareError), relative: tolerance,
+                                absolute: 0, "path RMSE")
+                    #expect(tuning.factorCountErrors.keys.sorted() == single.factorCountErrors.keys.sorted())
+                    #expect(tuning.componentCountErrors.keys.sorted() == single.componentCountErrors.keys.sorted())
+                    expectClose(tuning.factorCountErrors.sorted { $0.key < $1.key }.map(\.value),
+                                single.factorCountErrors.sorted { $0.key < $1.key }.map(\.value), relative: tolerance, absolute: 0, "RMSE by q")
+                    expectClose(tuning.componentCountErrors.sorted { $0.key < $1.key }.map(\.value),
+                                single.componentCountErrors.sorted { $0.key < $1.key }.map(\.value), relative: tolerance, absolute: 0, "RMSE by K")
+                }
+            }
+            if settings.factorCount == nil { #expect(!single.path.isEmpty && single.criticalPrior != nil) }
+        }
+    }
+
+    /// The single-process mppca fit at given hyperparameters (`FactorFitter.run`, what
+    /// `mixfill fit --family mppca --factors … --prior-loadings … -k …` runs).
+    static func singleFactorFit(_ input: RatingInput, counts: [Int], seeds: [UInt32], tuning: FactorTuning,
+                                engine: Engine, rule: StoppingRule) throws -> [MultiStartFit<FactorMixture>] {
+        let settings = FactorSettings(factorCount: tuning.factorCount, componentCount: nil,
+                                      loadingsPrior: tuning.priors.loadings, meansPrior: tuning.priors.means)
+        return try FactorFitter(engine: engine, rule: rule, settings: settings)
+            .run(on: input, componentCounts: counts, start: .seeds(seeds)).fits
+    }
+
+    /// One rank (`SingleProcess`) is the single-process mppca fit bit for bit, K = 1 (random
+    /// start) and K = 3 (the K = 1 fit clustered), on every factor kernel.
+    @Test(arguments: [Engine.Kernel.sparse, .dense(.double), .naive])
+    func factorOneRankIsTheSingleProcessFit(kernel: Engine.Kernel) throws {
+        let input = try Self.syntheticRecords()
+        let engine = Engine(kernel: kernel, threads: 2)
+        let tuning = FactorTuning(given: 4, componentCount: 1, priors: FactorPriors(loadings: 40, means: 10))
+        let rule = StoppingRule(maxIterations: 150)
+        let single = try Self.singleFactorFit(input, counts: [1, 3], seeds: [0, 1], tuning: tuning, engine: engine, rule: rule)
+        let group = SingleProcess()
+        let distributed = try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+            .run(componentCounts: [1, 3], seeds: [0, 1], settings: Self.settings(tuning), rule: rule)
+        #expect(distributed.fits.map { Self.factorBits($0, userOffsets: true) } == single.map { Self.factorBits($0, userOffsets: true) })
+        #expect(distributed.userOffsets == single[0].runs[0].result.model.offsets.userOffsets)
+    }
+
+    /// Two and three ranks, on the netflix matrix's first 300 users and on synthetic
+    /// records: every rank holds the same bits (user offsets apart, which are each rank's
+    /// own), and they equal the single-process fit to relative 1e-12 with the same
+    /// iteration counts; rank 0's gathered user offsets are the single process's bit for bit.
+    @Test(arguments: [2, 3])
+    func factorRanksAgreeBitForBitAndWithOneProcess(size: Int) throws {
+        let cases: [(RatingInput, FactorTuning, [Int])] = [
+            (try Self.records(), FactorTuning(given: 5, componentCount: 1, priors: FactorPriors(loadings: 60, means: 10)), [1, 2]),
+            (try Self.syntheticRecords(), FactorTuning(given: 4, componentCount: 1, priors: FactorPriors(loadings: 40, means: 10)), [1, 3]),
+        ]
+        for (input, tuning, counts) in cases {
+            let engine = Engine(kernel: .sparse, threads: 1)
+            let rule = StoppingRule(maxIterations: 200)
+            let seeds: [UInt32] = [0, 1]
+            let single = try Self.singleFactorFit(input, counts: counts, seeds: seeds, tuning: tuning, engine: engine, rule: rule)
+            let ranks = try Self.onRanks(size) { group throws(MixFillError) in
+                try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+                    .run(componentCounts: counts, seeds: seeds, settings: Self.settings(tuning), rule: rule)
+            }
+            for outcome in ranks.dropFirst() {
+                #expect(outcome.fits.map { Self.factorBits($0, userOffsets: false) } == ranks[0].fits.map { Self.factorBits($0, userOffsets: false) },
+                        "rank results differ")
+                #expect(outcome.userOffsets.isEmpty)
+            }
+            #expect(ranks[0].userOffsets.map(\.bitPattern) == single[0].runs[0].result.model.offsets.userOffsets.map(\.bitPattern))
+            defer { print("mppca \(size) ranks against one process: \(Self.worst.summary)") }
+            for (fit, reference) in zip(ranks[0].fits, single) {
+                #expect(fit.componentCount == reference.componentCount)
+                for (run, expected) in zip(fit.runs, reference.runs) {
+                    let label = "K = \(fit.componentCount), seed \(run.seed)"
+                    #expect(run.result.iterations == expected.result.iterations, "\(label)")
+                    #expect(run.result.converged == expected.result.converged, "\(label)")
+                    let model = run.result.model
+                    let want = expected.result.model
+                    expectClose([run.result.objective], [expected.result.objective], relative: 1e-12, absolute: 0, "objective, \(label)")
+                    expectClose(model.weights, want.weights, relative: 1e-12, absolute: 1e-300, "weights, \(label)")
+                    expectClose([model.noiseVariance], [want.noiseVariance], relative: 1e-12, absolute: 0, "σ², \(label)")
+                    // The item parameters to 1e-12 of each array's largest magnitude: a
+                    // loading near 0 lies along a direction the ELBO barely curves in, where
+                    // EM's iterations carry the sums' different rounding (about 1e-16) to
+                    // about 1e-13 absolute, more than 1e-12 of that entry's own size.
+                    for (name, values, reference) in [("loadings", model.loadings, want.loadings), ("means", model.means, want.means),
+                                                      ("covariances", model.covariances, want.covariances)] {
+                        let scale = reference.map(abs).max() ?? 0
+                        expectClose(values, reference, relative: 0, absolute: 1e-12 * scale, "\(name), \(label)")
+                        Self.worst.record(name, values, reference, scale: scale)
+                    }
+                }
+            }
         }
     }
 

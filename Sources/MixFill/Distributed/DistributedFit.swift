@@ -232,20 +232,7 @@ package struct DistributedCourseFit {
                 for value in model.weights { digest.combine(value.bitPattern) }
             }
         }
-        // Two 32-bit halves, each exact as a Double.
-        let bits = digest.bits
-        let gathered = try group.gather([Double(bits >> 32), Double(bits & 0xFFFF_FFFF)])
-        var disagreeing = [Int]()
-        if group.rank == 0 {
-            for rank in 1..<group.size where gathered[2 * rank] != gathered[0] || gathered[2 * rank + 1] != gathered[1] {
-                disagreeing.append(rank)
-            }
-        }
-        var count = [Double(disagreeing.count)]
-        try group.broadcast(&count, from: 0)
-        if count[0] != 0 {
-            throw .runtime(message: "the ranks ended with different parameters (ranks \(disagreeing.map(String.init).joined(separator: ", ")) differ from rank 0); every rank must run the same mixfill binary with the same OpenBLAS core type (OPENBLAS_CORETYPE)")
-        }
+        try group.requireSameDigest(digest.bits)
     }
 
     /// The course initialisation of the whole data (`Initialization.courseMixture`): the
@@ -292,6 +279,27 @@ package struct DistributedCourseFit {
 }
 
 extension ProcessGroup {
+    /// Refuses a fit whose ranks ended with different bits: each rank's 64-bit digest of
+    /// what it computed is gathered to rank 0, which names the ranks that differ from it;
+    /// every rank then throws (the fits are equal by construction, so a difference means a
+    /// rank ran another binary or another OpenBLAS kernel).
+    package func requireSameDigest(_ bits: UInt64) throws(MixFillError) {
+        guard size > 1 else { return }
+        // Two 32-bit halves, each exact as a Double.
+        let gathered = try gather([Double(bits >> 32), Double(bits & 0xFFFF_FFFF)])
+        var disagreeing = [Int]()
+        if rank == 0 {
+            for other in 1..<size where gathered[2 * other] != gathered[0] || gathered[2 * other + 1] != gathered[1] {
+                disagreeing.append(other)
+            }
+        }
+        var count = [Double(disagreeing.count)]
+        try broadcast(&count, from: 0)
+        if count[0] != 0 {
+            throw .runtime(message: "the ranks ended with different parameters (ranks \(disagreeing.map(String.init).joined(separator: ", ")) differ from rank 0); every rank must run the same mixfill binary with the same OpenBLAS core type (OPENBLAS_CORETYPE)")
+        }
+    }
+
     /// `values` of `root` on every rank, whatever its length (the length goes first).
     package func broadcastArray(_ values: [Double], from root: Int) throws(MixFillError) -> [Double] {
         guard size > 1 else { return values }

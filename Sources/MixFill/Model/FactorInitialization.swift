@@ -15,8 +15,7 @@ package enum FactorInitialization {
     /// start serves `measure` and tests.)
     package static func random(matrix: SparseRatingMatrix, offsets: RatingOffsets, factorCount: Int, componentCount: Int,
                        priors: FactorPriors, seed: UInt64) -> FactorMixture {
-        let d = matrix.itemCount
-        var rated = [Bool](repeating: false, count: d)
+        var rated = [Bool](repeating: false, count: matrix.itemCount)
         var squares = 0.0
         for user in 0..<matrix.userCount {
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
@@ -26,6 +25,18 @@ package enum FactorInitialization {
                 squares += e * e
             }
         }
+        return random(rated: rated, squaredResiduals: squares, observedCount: matrix.observedCount, offsets: offsets,
+                      factorCount: factorCount, componentCount: componentCount, priors: priors, seed: seed)
+    }
+
+    /// The same start from what it reads of the data: which items have a rating, Σ e²_ui
+    /// over every rating (added in user-major order) and the number of ratings. A
+    /// distributed fit computes these through its ranks and passes each rank's own users'
+    /// `offsets`; the item-side parameters depend on nothing else, so they are the same
+    /// bits on every rank.
+    package static func random(rated: [Bool], squaredResiduals squares: Double, observedCount: Int, offsets: RatingOffsets,
+                               factorCount: Int, componentCount: Int, priors: FactorPriors, seed: UInt64) -> FactorMixture {
+        let d = rated.count
         var random = SplitMix64(seed: seed)
         var loadings = [Double](repeating: 0, count: d * factorCount)
         for item in 0..<d {
@@ -43,7 +54,7 @@ package enum FactorInitialization {
                 }
             }
         }
-        let noise = matrix.observedCount > 0 ? squares / Double(matrix.observedCount) : 1
+        let noise = observedCount > 0 ? squares / Double(observedCount) : 1
         return FactorMixture(
             componentCount: componentCount, factorCount: factorCount, itemCount: d, offsets: offsets, priors: priors,
             loadings: loadings, means: means,

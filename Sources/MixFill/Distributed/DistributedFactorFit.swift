@@ -1,0 +1,271 @@
+/// The factor family (`mppca`) run by every rank of a `ProcessGroup` on its block of users.
+///
+/// What the single-process fit (`FactorFitter.fit`) computes from the whole data, and how
+/// the ranks compute the same bits:
+///
+/// - the centring offsets (`BiasBaseline`): μ₀, the ratings per item and Σ_u of each
+///   sweep's item residuals, and Σ_u b_u, are sums over users, folded through the ranks in
+///   rank order (`foldInRankOrder`), so every term is added in the single process's order;
+///   b_u depends on its user's ratings and the item offsets only, and stays on its rank;
+/// - the random start: which items have ratings and Σ e²_ui, folded the same way; the
+///   loadings are drawn item by item from the seed, the same on every rank;
+/// - for K > 1 the clustered start: the K = 1 fit (EM, below), then every user's factor
+///   means gathered to rank 0 in user order, which clusters them as one process would
+///   (`FactorInitialization.clustered`) and broadcasts the new means, covariances and weights;
+/// - EM: each rank's statistics are reduced by `GroupReducer` (rank 0 adds them in rank
+///   order and broadcasts the sum), so every rank's M-step reads the same bits.
+///
+/// Every rank's model holds its own users' offsets b_u (the kernels index them by the
+/// rank's local users); every other parameter is the same bits on every rank. The
+/// hyperparameters not given are chosen as one process chooses them (`tune`).
+package struct DistributedFactorFit {
+    package let group: any ProcessGroup
+    package let shard: DataShard
+    package let reducer: GroupReducer
+    /// Resolved on the whole data, so every rank runs the same kernel.
+    package let engine: Engine
+
+    package init(group: any ProcessGroup, shard: DataShard, engine: Engine) {
+        self.group = group
+        self.shard = shard
+        self.engine = engine
+        reducer = GroupReducer(group: group)
+    }
+
+    /// What every rank returns: the same fits (each model with this rank's user offsets),
+    /// and on rank 0 every user's offset b_u in user order, for the model files.
+    package struct Outcome: Sendable {
+        /// The hyperparameters: those given, the others chosen (`tune`).
+        package var tuning: FactorTuning
+        package var fits: [MultiStartFit<FactorMixture>]
+        /// Rank 0: b_u of all users; other ranks: empty.
+        package var userOffsets: [Double]
+        package var warnings: [FitWarning]
+        package var seconds: Double
+    }
+
+    /// `FactorFitter.run` from seeds: the hyperparameters not in `settings` chosen
+    /// (`tune`; with `componentCounts` given, K is not), then every seed's fit for each K
+    /// (nil: the chosen K) as `FactorFitter.fit` runs them (random loadings; for K > 1 the
+    /// K = 1 fit to the path's rule, clustered).
+    package func run(componentCounts: [Int]?, seeds: [UInt32], settings: FactorSettings,
+                     rule: StoppingRule) throws(MixFillError) -> Outcome {
+        let clock = ContinuousClock()
+        let begin = clock.now
+        for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
+            throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
+        }
+        var fixed = settings
+        if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
+        var tuning = try tune(fixed)
+        let counts = componentCounts ?? [tuning.componentCount]
+        let baseline = try shard.biasOffsets(group: group)
+        let offsets = baseline.offsets
+        let rated = baseline.itemRatingCounts.map { $0 > 0 }
+        let squares = try shard.squaredResiduals(offsets: offsets, group: group)
+        let loop = engine.factorLoop(for: shard.input, rule: rule, reducer: reducer)
+        var fits = [MultiStartFit<FactorMixture>]()
+        var warnings = [FitWarning]()
+        for count in counts {
+            tuning.componentCount = count
+            let fit = try loop.fit(componentCounts: [count], start: .seeds(seeds), initial: { (componentCount, seed) throws(MixFillError) in
+                let single = FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: shard.observedCount,
+                                                         offsets: offsets, factorCount: tuning.factorCount, componentCount: 1,
+                                                         priors: tuning.priors, seed: UInt64(seed))
+                guard componentCount > 1 else { return single }
+                let first = try engine.factorLoop(for: shard.input, rule: FactorFitter.pathRule, reducer: reducer)
+                    .run([EMState(initial: single)])[0].model
+                return try clustered(first, states: loop.userStates(first).states, componentCount: componentCount, seed: UInt64(seed))
+            })[0]
+            fits.append(fit)
+            warnings.append(contentsOf: fit.warnings)
+        }
+        try checkAgreement(fits)
+        let allOffsets = try group.gatherUsers(offsets.userOffsets, width: 1, userCount: shard.userCount)
+        return Outcome(tuning: tuning, fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
+    }
+
+    /// `FactorInitialization.clustered` of the whole data: this rank's users' states
+    /// (p, z̄ per user) gathered to rank 0 in user order, clustered there, and the new item
+    /// parameters (means, covariances) and weights broadcast. W̄ and σ² are `single`'s,
+    /// already the same on every rank; the offsets stay this rank's.
+    func clustered(_ single: FactorMixture, states: [Double], componentCount: Int, seed: UInt64) throws(MixFillError) -> FactorMixture {
+        let width = 1 + single.factorCount
+        let all = try group.gatherUsers(states, width: width, userCount: shard.userCount)
+        let dimension = single.factorCount + componentCount
+        let meanCount = single.itemCount * componentCount
+        let covarianceCount = single.itemCount * SmallMatrices.packedCount(dimension)
+        var parameters: [Double]
+        if group.rank == 0 {
+            let start = FactorInitialization.clustered(single, states: all, componentCount: componentCount, seed: seed)
+            parameters = start.means + start.covariances + start.weights
+        } else {
+            parameters = [Double](repeating: 0, count: meanCount + covarianceCount + componentCount)
+        }
+        if group.size > 1 { try group.broadcast(&parameters, from: 0) }
+        return FactorMixture(componentCount: componentCount, factorCount: single.factorCount, itemCount: single.itemCount,
+                             offsets: single.offsets, priors: single.priors, loadings: single.loadings,
+                             means: Array(parameters[0..<meanCount]),
+                             covariances: Array(parameters[meanCount..<(meanCount + covarianceCount)]),
+                             noiseVariance: single.noiseVariance,
+                             weights: Array(parameters[(meanCount + covarianceCount)...]))
+    }
+
+    /// Refuses ranks that ended with different bits (`ProcessGroup.requireSameDigest`):
+    /// every run's seed, iteration count, objective trace and item-side parameters (the
+    /// user offsets are each rank's own).
+    func checkAgreement(_ fits: [MultiStartFit<FactorMixture>]) throws(MixFillError) {
+        guard group.size > 1 else { return }
+        var digest = RatingFingerprint()
+        for fit in fits {
+            for run in fit.runs {
+                let result = run.result
+                digest.combine(UInt64(run.seed))
+                digest.combine(UInt64(result.iterations))
+                digest.combine(result.converged ? 1 : 0)
+                for value in result.trace { digest.combine(value.bitPattern) }
+                let model = result.model
+                for array in [model.loadings, model.means, model.covariances, model.weights, model.offsets.itemOffsets] {
+                    for value in array { digest.combine(value.bitPattern) }
+                }
+                digest.combine(model.noiseVariance.bitPattern)
+                digest.combine(model.offsets.globalMean.bitPattern)
+            }
+        }
+        try group.requireSameDigest(digest.bits)
+    }
+}
+
+extension DataShard {
+    /// The bias baseline of the whole data (`BiasBaseline(matrix:)` with its defaults) as
+    /// this rank's share of it: μ₀, every item's b_i and this rank's users' b_u, each the
+    /// bits one process computes, and the whole data's ratings per item.
+    ///
+    /// The sweeps are `BiasBaseline`'s: b_u = Σ_{i∈I_u}(r_ui − μ − b_i)/(λ_u + |I_u|) needs
+    /// only the user's ratings; b_i = Σ_{u∈U_i}(r_ui − μ − b_u)/(λ_i + |U_i|) and the shift
+    /// c* = (λ_i Σ_i b_i − λ_u Σ_u b_u)/(λ_u·n_rated + λ_i·d_rated) need sums over all users,
+    /// which one fold per sweep carries through the ranks in user order, with the largest
+    /// change of any b_u (a maximum, the same in any order) for the stopping test.
+    package func biasOffsets(group: any ProcessGroup,
+                             userRegularisation: Double = BiasBaseline.defaultUserRegularisation,
+                             itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
+                             tolerance: Double = 1e-10, maxSweeps: Int = 1000)
+        throws(MixFillError) -> (offsets: RatingOffsets, itemRatingCounts: [Double]) {
+        try Self.biasOffsets(input.table.matrix, group: group, userRegularisation: userRegularisation,
+                             itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps)
+    }
+
+    /// `biasOffsets(group:…)` of `matrix`, this rank's users of some whole data.
+    package static func biasOffsets(_ matrix: SparseRatingMatrix, group: any ProcessGroup,
+                                    userRegularisation: Double = BiasBaseline.defaultUserRegularisation,
+                                    itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
+                                    tolerance: Double = 1e-10, maxSweeps: Int = 1000)
+        throws(MixFillError) -> (offsets: RatingOffsets, itemRatingCounts: [Double]) {
+        let d = matrix.itemCount
+        let localUsers = matrix.userCount
+        // [Σ r, ratings, rated users, ratings per item (d)], ratings added in user-major order.
+        let counted = try group.foldInRankOrder([Double](repeating: 0, count: 3 + d)) { state in
+            var total = state[0]
+            for user in 0..<localUsers {
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    total += matrix.ratings[position]
+                    state[3 + matrix.items[position]] += 1
+                }
+                if matrix.rowStarts[user + 1] > matrix.rowStarts[user] { state[2] += 1 }
+            }
+            state[0] = total
+            state[1] += Double(matrix.observedCount)
+        }
+        guard counted[1] > 0 else { throw .runtime(message: "the bias baseline needs a training rating") }
+        let mean = counted[0] / counted[1]
+        let ratedUsers = counted[2]
+        let itemCounts = Array(counted[3...])
+        let ratedItems = Double(itemCounts.lazy.filter { $0 > 0 }.count)
+        let userCounts = (0..<localUsers).map { Double(matrix.rowStarts[$0 + 1] - matrix.rowStarts[$0]) }
+        var userBiases = [Double](repeating: 0, count: localUsers)
+        var itemBiases = [Double](repeating: 0, count: d)
+        var sweeps = 0
+        while sweeps < maxSweeps {
+            sweeps += 1
+            var userChange = 0.0
+            for user in 0..<localUsers where userCounts[user] > 0 {
+                var sum = 0.0
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    sum += matrix.ratings[position] - mean - itemBiases[matrix.items[position]]
+                }
+                let next = sum / (userRegularisation + userCounts[user])
+                userChange = max(userChange, abs(next - userBiases[user]))
+                userBiases[user] = next
+            }
+            // [Σ_u (r_ui − μ − b_u) per item (d), Σ_u b_u, largest change of a b_u].
+            let folded = try group.foldInRankOrder([Double](repeating: 0, count: d + 2)) { state in
+                for user in 0..<localUsers {
+                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                        state[matrix.items[position]] += matrix.ratings[position] - mean - userBiases[user]
+                    }
+                }
+                var userTotal = state[d]
+                for bias in userBiases { userTotal += bias }
+                state[d] = userTotal
+                state[d + 1] = max(state[d + 1], userChange)
+            }
+            var largestChange = folded[d + 1]
+            for item in 0..<d where itemCounts[item] > 0 {
+                let next = folded[item] / (itemRegularisation + itemCounts[item])
+                largestChange = max(largestChange, abs(next - itemBiases[item]))
+                itemBiases[item] = next
+            }
+            let shiftDenominator = userRegularisation * ratedUsers + itemRegularisation * ratedItems
+            if shiftDenominator > 0 {
+                let shift = (itemRegularisation * itemBiases.reduce(0, +) - userRegularisation * folded[d]) / shiftDenominator
+                for user in 0..<localUsers where userCounts[user] > 0 { userBiases[user] += shift }
+                for item in 0..<d where itemCounts[item] > 0 { itemBiases[item] -= shift }
+                largestChange = max(largestChange, abs(shift))
+            }
+            if largestChange <= tolerance { break }
+        }
+        return (RatingOffsets(globalMean: mean, userOffsets: userBiases, itemOffsets: itemBiases), itemCounts)
+    }
+
+    /// Σ e²_ui, e_ui = r_ui − μ₀ − b_u − b_i, over every rating of the whole data, added in
+    /// user-major order through the ranks (`FactorInitialization.random`'s sum). `offsets`
+    /// holds this rank's users' b_u.
+    package func squaredResiduals(offsets: RatingOffsets, group: any ProcessGroup) throws(MixFillError) -> Double {
+        try Self.squaredResiduals(input.table.matrix, offsets: offsets, group: group)
+    }
+
+    /// `squaredResiduals(offsets:group:)` of `matrix`, this rank's users of some whole data.
+    package static func squaredResiduals(_ matrix: SparseRatingMatrix, offsets: RatingOffsets,
+                                         group: any ProcessGroup) throws(MixFillError) -> Double {
+        try group.foldInRankOrder([0]) { state in
+            var squares = state[0]
+            for user in 0..<matrix.userCount {
+                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                    let e = matrix.ratings[position] - offsets.baseline(user: user, item: matrix.items[position])
+                    squares += e * e
+                }
+            }
+            state[0] = squares
+        }[0]
+    }
+}
+
+extension ProcessGroup {
+    /// Per-user rows (`width` Doubles per user, this rank's users in order) of every rank,
+    /// on rank 0 in user order; the other ranks get an empty array. Each rank pads its
+    /// block to the largest block's size, since a gather takes one length from every rank.
+    package func gatherUsers(_ rows: [Double], width: Int, userCount: Int) throws(MixFillError) -> [Double] {
+        guard size > 1 else { return rows }
+        let blocks = (0..<size).map { Self.userRange(userCount: userCount, rank: $0, size: size) }
+        let longest = (blocks.map(\.count).max() ?? 0) * width
+        precondition(rows.count == blocks[rank].count * width, "one row per user of this rank")
+        let gathered = try gather(rows + [Double](repeating: 0, count: longest - rows.count))
+        guard rank == 0 else { return [] }
+        var all = [Double]()
+        all.reserveCapacity(userCount * width)
+        for (index, block) in blocks.enumerated() {
+            all.append(contentsOf: gathered[(index * longest)..<(index * longest + block.count * width)])
+        }
+        return all
+    }
+}

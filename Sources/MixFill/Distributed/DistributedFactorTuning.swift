@@ -1,0 +1,239 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `FactorFitter.tune` across the ranks: the same choices from the same numbers.
+///
+/// - The inner split holds out the same ratings: every rank draws the permutation of all m
+///   ratings (numpy's, seed 0) and marks those of its positions, which start after the
+///   earlier ranks' ratings in the whole data's user-major order.
+/// - The inner offsets, the random starts and λ_crit are sums over users, folded through
+///   the ranks in user order (`foldInRankOrder`), so each adds its terms in the single
+///   process's order; the path's fits are EM across the ranks.
+/// - A held-out RMSE is √(Σ e² / m_held) with Σ e² over the held-out ratings in user-major
+///   order, each predicted on the rank holding its user, folded the same way.
+///
+/// Its steps mirror `FactorFitter.tune` one for one; `DistributedFitTests` compares the two.
+extension DistributedFactorFit {
+    package func tune(_ settings: FactorSettings) throws(MixFillError) -> FactorTuning {
+        let meansPrior = settings.meansPrior ?? FactorSettings.defaultMeansPrior
+        if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
+            return FactorTuning(given: q, componentCount: k, priors: FactorPriors(loadings: loadings, means: meansPrior))
+        }
+        let matrix = shard.input.table.matrix
+        let observedCount = shard.observedCount
+        let heldOutCount = HeldOutSplits.holdoutCount(observedCount, fraction: FactorFitter.innerHoldout)
+        guard heldOutCount >= 1, heldOutCount < observedCount else {
+            throw .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give --factors, -k and --prior-loadings")
+        }
+        // This rank's ratings are positions first ..< first + (its ratings) of the whole data.
+        var first = 0
+        _ = try group.foldInRankOrder([0]) { state in
+            first = Int(state[0])
+            state[0] += Double(matrix.observedCount)
+        }
+        let local = first..<(first + matrix.observedCount)
+        var heldOut = [Bool](repeating: false, count: matrix.observedCount)
+        for position in HeldOutSplits.permutation(count: observedCount, seed: 0).prefix(heldOutCount) where local.contains(position) {
+            heldOut[position - first] = true
+        }
+        let (inner, validation) = matrix.splitting(heldOut: heldOut)
+        let baseline = try DataShard.biasOffsets(inner, group: group)
+        let offsets = baseline.offsets
+        let rated = baseline.itemRatingCounts.map { $0 > 0 }
+        let innerObserved = observedCount - heldOutCount
+        let squares = try DataShard.squaredResiduals(inner, offsets: offsets, group: group)
+        let range = try group.foldInRankOrder([.infinity, -.infinity]) { state in
+            for position in 0..<inner.observedCount {
+                let rating = inner.ratings[position]
+                state[0] = min(state[0], rating)
+                state[1] = max(state[1], rating)
+            }
+        }
+        let scale = range[0] <= range[1] ? RatingScale(minimum: range[0], maximum: range[1])
+            : RatingScale(minimum: -.infinity, maximum: .infinity)
+        let loop = engine.factorLoop(for: RatingInput(inner), rule: FactorFitter.pathRule, reducer: reducer)
+        func score(_ model: FactorMixture) throws(MixFillError) -> Double {
+            let states = try loop.userStates(model).states
+            let predictor = FactorPredictor(model: model, states: states, scale: scale)
+            // `AccuracyMetrics.score`'s Σ e² over the held-out ratings, in user-major order.
+            let squared = try group.foldInRankOrder([0]) { state in
+                var total = state[0]
+                for rating in validation {
+                    let error = scale.clip(predictor.predict(user: rating.user, item: rating.item)) - rating.rating
+                    total += error * error
+                }
+                state[0] = total
+            }[0]
+            return (squared / Double(heldOutCount)).squareRoot()
+        }
+        func randomStart(_ factorCount: Int, _ priors: FactorPriors) -> FactorMixture {
+            FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: innerObserved, offsets: offsets,
+                                        factorCount: factorCount, componentCount: 1, priors: priors, seed: 0)
+        }
+        func run(_ model: FactorMixture) throws(MixFillError) -> FitResult<FactorMixture> {
+            try loop.run([EMState(initial: model)])[0]
+        }
+        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+
+        var tuning = FactorTuning(given: firstFactors, componentCount: 1,
+                                  priors: FactorPriors(loadings: settings.loadingsPrior ?? 0, means: meansPrior))
+        tuning.heldOutRatings = heldOutCount
+        var best: FactorMixture
+        if let loadings = settings.loadingsPrior {
+            let model = try run(randomStart(firstFactors, FactorPriors(loadings: loadings, means: meansPrior))).model
+            tuning.factorCountErrors[firstFactors] = try score(model)
+            best = model
+        } else {
+            let critical = try criticalPrior(inner, offsets: offsets, meansPrior: meansPrior, observedCount: innerObserved)
+            tuning.criticalPrior = critical
+            var previousError = Double.infinity
+            var rises = 0
+            var current: FactorMixture?
+            var bestError = Double.infinity
+            var bestModel: FactorMixture?
+            for step in 1...FactorFitter.pathLength {
+                let prior = FactorPriors(loadings: critical * pow(2, -Double(step)), means: meansPrior)
+                let start = current.map { model -> FactorMixture in
+                    var next = model
+                    next.priors = prior
+                    return next
+                } ?? randomStart(firstFactors, prior)
+                let result = try run(start)
+                current = result.model
+                let error = try score(result.model)
+                tuning.path.append(.init(loadingsPrior: prior.loadings, rootMeanSquareError: error, iterations: result.iterations))
+                if error < bestError {
+                    bestError = error
+                    bestModel = result.model
+                }
+                rises = error > previousError ? rises + 1 : 0
+                previousError = error
+                if rises >= FactorFitter.pathPatience { break }
+            }
+            guard let chosen = bestModel else { throw .runtime(message: "the path of loading priors ran no fit") }
+            best = chosen
+            tuning.priors = chosen.priors
+            tuning.factorCountErrors[firstFactors] = bestError
+        }
+        if settings.factorCount == nil {
+            for q in FactorSettings.factorCandidates.dropFirst() {
+                let model = try run(randomStart(q, tuning.priors)).model
+                let error = try score(model)
+                tuning.factorCountErrors[q] = error
+                if error < tuning.factorCountErrors[tuning.factorCount] ?? .infinity {
+                    tuning.factorCount = q
+                    best = model
+                }
+            }
+        }
+        if let k = settings.componentCount {
+            tuning.componentCount = k
+        } else {
+            tuning.componentCountErrors[1] = tuning.factorCountErrors[tuning.factorCount]
+            for k in FactorSettings.componentCandidates where k > 1 {
+                let states = try loop.userStates(best).states
+                let model = try run(clustered(best, states: states, componentCount: k, seed: 0)).model
+                let error = try score(model)
+                tuning.componentCountErrors[k] = error
+                if error < tuning.componentCountErrors[tuning.componentCount] ?? .infinity {
+                    tuning.componentCount = k
+                }
+            }
+        }
+        return tuning
+    }
+
+    /// `FactorFitter.criticalPrior` of the whole inner matrix, of which `matrix` is this
+    /// rank's users (`observedCount` ratings in all): the per-item counts and sums, Σ e²,
+    /// each of the noise iterations' Σ (e − m_i)² and each power iteration's Rᵀ(R v) are
+    /// folded through the ranks in user order; every other step works on item vectors
+    /// that are the same bits on every rank.
+    func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double,
+                       observedCount: Int) throws(MixFillError) -> Double {
+        let d = matrix.itemCount
+        var residuals = [Double](repeating: 0, count: matrix.observedCount)
+        for user in 0..<matrix.userCount {
+            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                residuals[position] = matrix.ratings[position] - offsets.baseline(user: user, item: matrix.items[position])
+            }
+        }
+        // [ratings per item (d), Σ e per item (d), Σ e²].
+        let totals = try group.foldInRankOrder([Double](repeating: 0, count: 2 * d + 1)) { state in
+            var squares = state[2 * d]
+            for position in 0..<matrix.observedCount {
+                let item = matrix.items[position]
+                let e = residuals[position]
+                state[item] += 1
+                state[d + item] += e
+                squares += e * e
+            }
+            state[2 * d] = squares
+        }
+        let itemCounts = Array(totals[0..<d])
+        let itemSums = Array(totals[d..<(2 * d)])
+        let count = Double(max(1, observedCount))
+        var noise = totals[2 * d] / count
+        var means = [Double](repeating: 0, count: d)
+        for _ in 0..<50 {
+            for item in 0..<d { means[item] = itemSums[item] / (itemCounts[item] + noise * meansPrior) }
+            let squares = try group.foldInRankOrder([0]) { state in
+                var squares = state[0]
+                for position in 0..<matrix.observedCount {
+                    let r = residuals[position] - means[matrix.items[position]]
+                    squares += r * r
+                }
+                state[0] = squares
+            }[0]
+            let next = squares / count
+            let settled = abs(next - noise) <= 1e-12 * noise
+            noise = max(next, .leastNormalMagnitude)
+            if settled { break }
+        }
+        for position in 0..<matrix.observedCount { residuals[position] -= means[matrix.items[position]] }
+        var vector = [Double](repeating: 1, count: d)
+        func topEigenvalue(_ prior: Double) throws(MixFillError) -> Double {
+            let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
+            var value = 0.0
+            for _ in 0..<200 {
+                var userSums = [Double](repeating: 0, count: matrix.userCount)
+                for user in 0..<matrix.userCount {
+                    var sum = 0.0
+                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                        let item = matrix.items[position]
+                        sum += residuals[position] * scale[item] * vector[item]
+                    }
+                    userSums[user] = sum
+                }
+                var next = try group.foldInRankOrder([Double](repeating: 0, count: d)) { state in
+                    for user in 0..<matrix.userCount {
+                        for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                            state[matrix.items[position]] += residuals[position] * userSums[user]
+                        }
+                    }
+                }
+                var norm = 0.0
+                for item in 0..<d {
+                    next[item] *= scale[item] / noise
+                    norm += next[item] * next[item]
+                }
+                norm = norm.squareRoot()
+                guard norm > 0, norm.isFinite else { return 0 }
+                let settled = abs(norm - value) <= 1e-4 * norm
+                value = norm
+                for item in 0..<d { vector[item] = next[item] / norm }
+                if settled { break }
+            }
+            return value
+        }
+        var low = -3.0
+        var high = 9.0
+        while high - low > 0.05 {
+            let middle = 0.5 * (low + high)
+            if try topEigenvalue(pow(10, middle)) > 1 { low = middle } else { high = middle }
+        }
+        return pow(10, low)
+    }
+}
