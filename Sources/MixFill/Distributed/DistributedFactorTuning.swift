@@ -147,93 +147,14 @@ extension DistributedFactorFit {
     }
 
     /// `FactorFitter.criticalPrior` of the whole inner matrix, of which `matrix` is this
-    /// rank's users (`observedCount` ratings in all): the per-item counts and sums, Σ e²,
-    /// each of the noise iterations' Σ (e − m_i)² and each power iteration's Rᵀ(R v) are
-    /// folded through the ranks in user order; every other step works on item vectors
-    /// that are the same bits on every rank.
+    /// rank's users (`observedCount` ratings in all), its sums over users folded through
+    /// the ranks in user order.
     func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double,
                        observedCount: Int) throws(MixFillError) -> Double {
-        let d = matrix.itemCount
-        var residuals = [Double](repeating: 0, count: matrix.observedCount)
-        for user in 0..<matrix.userCount {
-            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                residuals[position] = matrix.ratings[position] - offsets.baseline(user: user, item: matrix.items[position])
-            }
+        let group = self.group
+        return try FactorFitter.criticalPrior(matrix, offsets: offsets, meansPrior: meansPrior,
+                                              observedCount: observedCount) { (initial, step) throws(MixFillError) in
+            try group.foldInRankOrder(initial, step)
         }
-        // [ratings per item (d), Σ e per item (d), Σ e²].
-        let totals = try group.foldInRankOrder([Double](repeating: 0, count: 2 * d + 1)) { state in
-            var squares = state[2 * d]
-            for position in 0..<matrix.observedCount {
-                let item = matrix.items[position]
-                let e = residuals[position]
-                state[item] += 1
-                state[d + item] += e
-                squares += e * e
-            }
-            state[2 * d] = squares
-        }
-        let itemCounts = Array(totals[0..<d])
-        let itemSums = Array(totals[d..<(2 * d)])
-        let count = Double(max(1, observedCount))
-        var noise = totals[2 * d] / count
-        var means = [Double](repeating: 0, count: d)
-        for _ in 0..<50 {
-            for item in 0..<d { means[item] = itemSums[item] / (itemCounts[item] + noise * meansPrior) }
-            let squares = try group.foldInRankOrder([0]) { state in
-                var squares = state[0]
-                for position in 0..<matrix.observedCount {
-                    let r = residuals[position] - means[matrix.items[position]]
-                    squares += r * r
-                }
-                state[0] = squares
-            }[0]
-            let next = squares / count
-            let settled = abs(next - noise) <= 1e-12 * noise
-            noise = max(next, .leastNormalMagnitude)
-            if settled { break }
-        }
-        for position in 0..<matrix.observedCount { residuals[position] -= means[matrix.items[position]] }
-        var vector = [Double](repeating: 1, count: d)
-        func topEigenvalue(_ prior: Double) throws(MixFillError) -> Double {
-            let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
-            var value = 0.0
-            for _ in 0..<200 {
-                var userSums = [Double](repeating: 0, count: matrix.userCount)
-                for user in 0..<matrix.userCount {
-                    var sum = 0.0
-                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                        let item = matrix.items[position]
-                        sum += residuals[position] * scale[item] * vector[item]
-                    }
-                    userSums[user] = sum
-                }
-                var next = try group.foldInRankOrder([Double](repeating: 0, count: d)) { state in
-                    for user in 0..<matrix.userCount {
-                        for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                            state[matrix.items[position]] += residuals[position] * userSums[user]
-                        }
-                    }
-                }
-                var norm = 0.0
-                for item in 0..<d {
-                    next[item] *= scale[item] / noise
-                    norm += next[item] * next[item]
-                }
-                norm = norm.squareRoot()
-                guard norm > 0, norm.isFinite else { return 0 }
-                let settled = abs(norm - value) <= 1e-4 * norm
-                value = norm
-                for item in 0..<d { vector[item] = next[item] / norm }
-                if settled { break }
-            }
-            return value
-        }
-        var low = -3.0
-        var high = 9.0
-        while high - low > 0.05 {
-            let middle = 0.5 * (low + high)
-            if try topEigenvalue(pow(10, middle)) > 1 { low = middle } else { high = middle }
-        }
-        return pow(10, low)
     }
 }

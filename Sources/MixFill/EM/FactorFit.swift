@@ -231,46 +231,70 @@ package struct FactorFitter {
 
     /// λ_crit (see the type's documentation) for centred ratings of `matrix`.
     package static func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double) -> Double {
+        // One process holds every user: folding a sum over the users is taking it.
+        criticalPrior(matrix, offsets: offsets, meansPrior: meansPrior, observedCount: matrix.observedCount) { initial, add in
+            var state = initial
+            add(&state)
+            return state
+        }
+    }
+
+    /// λ_crit for centred ratings of which `matrix` holds some users in order, the sums
+    /// over all users (`observedCount` ratings in all) taken by `fold`: given a start and a
+    /// step that adds `matrix`'s users' terms, it returns the total over every holder of
+    /// users, added in user order (one process: the step applied to the start; ranks of a
+    /// distributed fit: `ProcessGroup.foldInRankOrder`). Everything else works on item
+    /// vectors that every holder computes alike, so every holder gets the same bits, and
+    /// the bits of one process holding them all.
+    package static func criticalPrior<Failure: Error>(
+        _ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double, observedCount: Int,
+        fold: ([Double], (inout [Double]) -> Void) throws(Failure) -> [Double]
+    ) throws(Failure) -> Double {
         let d = matrix.itemCount
         var residuals = [Double](repeating: 0, count: matrix.observedCount)
-        var itemCounts = [Double](repeating: 0, count: d)
-        var itemSums = [Double](repeating: 0, count: d)
         for user in 0..<matrix.userCount {
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                let item = matrix.items[position]
-                let e = matrix.ratings[position] - offsets.baseline(user: user, item: item)
-                residuals[position] = e
-                itemCounts[item] += 1
-                itemSums[item] += e
+                residuals[position] = matrix.ratings[position] - offsets.baseline(user: user, item: matrix.items[position])
             }
         }
-        let count = Double(max(1, matrix.observedCount))
+        // [ratings per item (d), Σ e per item (d), Σ e²].
+        let totals = try fold([Double](repeating: 0, count: 2 * d + 1)) { state in
+            var squares = state[2 * d]
+            for position in 0..<matrix.observedCount {
+                let item = matrix.items[position]
+                let e = residuals[position]
+                state[item] += 1
+                state[d + item] += e
+                squares += e * e
+            }
+            state[2 * d] = squares
+        }
+        let itemCounts = Array(totals[0..<d])
+        let itemSums = Array(totals[d..<(2 * d)])
+        let count = Double(max(1, observedCount))
         // m and σ² at their W = 0 optimum: m_i = Σ e / (n_i + σ²λ_m), σ² = Σ (e − m_i)² / N.
-        var noise = residuals.reduce(0) { $0 + $1 * $1 } / count
+        var noise = totals[2 * d] / count
         var means = [Double](repeating: 0, count: d)
         for _ in 0..<50 {
             for item in 0..<d { means[item] = itemSums[item] / (itemCounts[item] + noise * meansPrior) }
-            var squares = 0.0
-            for user in 0..<matrix.userCount {
-                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+            let squares = try fold([0]) { state in
+                var squares = state[0]
+                for position in 0..<matrix.observedCount {
                     let r = residuals[position] - means[matrix.items[position]]
                     squares += r * r
                 }
-            }
+                state[0] = squares
+            }[0]
             let next = squares / count
             let settled = abs(next - noise) <= 1e-12 * noise
             noise = max(next, .leastNormalMagnitude)
             if settled { break }
         }
-        for user in 0..<matrix.userCount {
-            for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                residuals[position] -= means[matrix.items[position]]
-            }
-        }
+        for position in 0..<matrix.observedCount { residuals[position] -= means[matrix.items[position]] }
         var vector = [Double](repeating: 1, count: d)
         /// The top eigenvalue of D^{-½}RᵀR D^{-½}/σ² by power iteration from `vector`
         /// (left as the eigenvector, for the next prior's start).
-        func topEigenvalue(_ prior: Double) -> Double {
+        func topEigenvalue(_ prior: Double) throws(Failure) -> Double {
             let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
             var value = 0.0
             for _ in 0..<200 {
@@ -283,10 +307,11 @@ package struct FactorFitter {
                     }
                     userSums[user] = sum
                 }
-                var next = [Double](repeating: 0, count: d)
-                for user in 0..<matrix.userCount {
-                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                        next[matrix.items[position]] += residuals[position] * userSums[user]
+                var next = try fold([Double](repeating: 0, count: d)) { state in
+                    for user in 0..<matrix.userCount {
+                        for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
+                            state[matrix.items[position]] += residuals[position] * userSums[user]
+                        }
                     }
                 }
                 var norm = 0.0
@@ -309,7 +334,7 @@ package struct FactorFitter {
         var high = 9.0
         while high - low > 0.05 {
             let middle = 0.5 * (low + high)
-            if topEigenvalue(pow(10, middle)) > 1 { low = middle } else { high = middle }
+            if try topEigenvalue(pow(10, middle)) > 1 { low = middle } else { high = middle }
         }
         return pow(10, low)
     }
