@@ -115,24 +115,10 @@ package struct DistributedFactorFit {
     /// every run's seed, iteration count, objective trace and item-side parameters (the
     /// user offsets are each rank's own).
     func checkAgreement(_ fits: [MultiStartFit<FactorMixture>]) throws(MixFillError) {
-        guard group.size > 1 else { return }
-        var digest = RatingFingerprint()
-        for fit in fits {
-            for run in fit.runs {
-                let result = run.result
-                digest.combine(UInt64(run.seed))
-                digest.combine(UInt64(result.iterations))
-                digest.combine(result.converged ? 1 : 0)
-                for value in result.trace { digest.combine(value.bitPattern) }
-                let model = result.model
-                for array in [model.loadings, model.means, model.covariances, model.weights, model.offsets.itemOffsets] {
-                    for value in array { digest.combine(value.bitPattern) }
-                }
-                digest.combine(model.noiseVariance.bitPattern)
-                digest.combine(model.offsets.globalMean.bitPattern)
-            }
+        try group.requireSameRuns(fits) { model in
+            [model.loadings, model.means, model.covariances, model.weights, model.offsets.itemOffsets,
+             [model.noiseVariance, model.offsets.globalMean]]
         }
-        try group.requireSameDigest(digest.bits)
     }
 }
 

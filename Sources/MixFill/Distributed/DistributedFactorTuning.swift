@@ -15,7 +15,8 @@ import Darwin
 /// - A held-out RMSE is √(Σ e² / m_held) with Σ e² over the held-out ratings in user-major
 ///   order, each predicted on the rank holding its user, folded the same way.
 ///
-/// Its steps mirror `FactorFitter.tune` one for one; `DistributedFitTests` compares the two.
+/// The search itself is `FactorFitter.search`, as for one process; `DistributedFitTests`
+/// compares the two.
 extension DistributedFactorFit {
     package func tune(_ settings: FactorSettings) throws(MixFillError) -> FactorTuning {
         let meansPrior = settings.meansPrior ?? FactorSettings.defaultMeansPrior
@@ -76,74 +77,15 @@ extension DistributedFactorFit {
         func run(_ model: FactorMixture) throws(MixFillError) -> FitResult<FactorMixture> {
             try loop.run([EMState(initial: model)])[0]
         }
-        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
-
-        var tuning = FactorTuning(given: firstFactors, componentCount: 1,
-                                  priors: FactorPriors(loadings: settings.loadingsPrior ?? 0, means: meansPrior))
-        tuning.heldOutRatings = heldOutCount
-        var best: FactorMixture
-        if let loadings = settings.loadingsPrior {
-            let model = try run(randomStart(firstFactors, FactorPriors(loadings: loadings, means: meansPrior))).model
-            tuning.factorCountErrors[firstFactors] = try score(model)
-            best = model
-        } else {
-            let critical = try criticalPrior(inner, offsets: offsets, meansPrior: meansPrior, observedCount: innerObserved)
-            tuning.criticalPrior = critical
-            var previousError = Double.infinity
-            var rises = 0
-            var current: FactorMixture?
-            var bestError = Double.infinity
-            var bestModel: FactorMixture?
-            for step in 1...FactorFitter.pathLength {
-                let prior = FactorPriors(loadings: critical * pow(2, -Double(step)), means: meansPrior)
-                let start = current.map { model -> FactorMixture in
-                    var next = model
-                    next.priors = prior
-                    return next
-                } ?? randomStart(firstFactors, prior)
-                let result = try run(start)
-                current = result.model
-                let error = try score(result.model)
-                tuning.path.append(.init(loadingsPrior: prior.loadings, rootMeanSquareError: error, iterations: result.iterations))
-                if error < bestError {
-                    bestError = error
-                    bestModel = result.model
-                }
-                rises = error > previousError ? rises + 1 : 0
-                previousError = error
-                if rises >= FactorFitter.pathPatience { break }
-            }
-            guard let chosen = bestModel else { throw .runtime(message: "the path of loading priors ran no fit") }
-            best = chosen
-            tuning.priors = chosen.priors
-            tuning.factorCountErrors[firstFactors] = bestError
-        }
-        if settings.factorCount == nil {
-            for q in FactorSettings.factorCandidates.dropFirst() {
-                let model = try run(randomStart(q, tuning.priors)).model
-                let error = try score(model)
-                tuning.factorCountErrors[q] = error
-                if error < tuning.factorCountErrors[tuning.factorCount] ?? .infinity {
-                    tuning.factorCount = q
-                    best = model
-                }
-            }
-        }
-        if let k = settings.componentCount {
-            tuning.componentCount = k
-        } else {
-            tuning.componentCountErrors[1] = tuning.factorCountErrors[tuning.factorCount]
-            for k in FactorSettings.componentCandidates where k > 1 {
-                let states = try loop.userStates(best).states
-                let model = try run(clustered(best, states: states, componentCount: k, seed: 0)).model
-                let error = try score(model)
-                tuning.componentCountErrors[k] = error
-                if error < tuning.componentCountErrors[tuning.componentCount] ?? .infinity {
-                    tuning.componentCount = k
-                }
-            }
-        }
-        return tuning
+        return try FactorFitter.search(
+            settings, meansPrior: meansPrior, heldOutRatings: heldOutCount,
+            criticalPrior: { () throws(MixFillError) in
+                try criticalPrior(inner, offsets: offsets, meansPrior: meansPrior, observedCount: innerObserved)
+            },
+            randomStart: randomStart, run: run, score: score,
+            clusteredStart: { (model, componentCount) throws(MixFillError) in
+                try clustered(model, states: try loop.userStates(model).states, componentCount: componentCount, seed: 0)
+            })
     }
 
     /// `FactorFitter.criticalPrior` of the whole inner matrix, of which `matrix` is this

@@ -217,22 +217,7 @@ package struct DistributedCourseFit {
     /// by construction (see the file's comment); a difference means a rank computed
     /// something else (another binary, another OpenBLAS kernel) and is refused.
     func checkAgreement(_ fits: [MultiStartFit<Mixture>]) throws(MixFillError) {
-        guard group.size > 1 else { return }
-        var digest = RatingFingerprint()
-        for fit in fits {
-            for run in fit.runs {
-                let result = run.result
-                digest.combine(UInt64(run.seed))
-                digest.combine(UInt64(result.iterations))
-                digest.combine(result.converged ? 1 : 0)
-                for value in result.trace { digest.combine(value.bitPattern) }
-                let model = result.model
-                for value in model.means { digest.combine(value.bitPattern) }
-                for value in model.variances { digest.combine(value.bitPattern) }
-                for value in model.weights { digest.combine(value.bitPattern) }
-            }
-        }
-        try group.requireSameDigest(digest.bits)
+        try group.requireSameRuns(fits) { [$0.means, $0.variances, $0.weights] }
     }
 
     /// The course initialisation of the whole data (`Initialization.courseMixture`): the
@@ -417,5 +402,28 @@ final class RankZeroObserver: FitObserver {
                                  seconds: seconds))
         }
         return runs
+    }
+}
+
+extension ProcessGroup {
+    /// Refuses ranks whose runs ended with different bits (`requireSameDigest`): every
+    /// run's seed, iteration count, convergence, objective trace and `parameters` (the
+    /// arrays every rank holds alike), as one 64-bit digest gathered to rank 0.
+    func requireSameRuns<Model>(_ fits: [MultiStartFit<Model>], parameters: (Model) -> [[Double]]) throws(MixFillError) {
+        guard size > 1 else { return }
+        var digest = RatingFingerprint()
+        for fit in fits {
+            for run in fit.runs {
+                let result = run.result
+                digest.combine(UInt64(run.seed))
+                digest.combine(UInt64(result.iterations))
+                digest.combine(result.converged ? 1 : 0)
+                for value in result.trace { digest.combine(value.bitPattern) }
+                for array in parameters(result.model) {
+                    for value in array { digest.combine(value.bitPattern) }
+                }
+            }
+        }
+        try requireSameDigest(digest.bits)
     }
 }

@@ -148,31 +148,56 @@ package struct FactorFitter {
             let predictor = FactorPredictor(model: model, states: states, scale: scale)
             return AccuracyMetrics.score(predictor, on: validation, scale: scale).rootMeanSquareError
         }
-        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+        return try Self.search(
+            settings, meansPrior: meansPrior, heldOutRatings: validation.count,
+            criticalPrior: { () throws(MixFillError) in Self.criticalPrior(inner, offsets: offsets, meansPrior: meansPrior) },
+            randomStart: { factorCount, priors in
+                FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: factorCount, componentCount: 1,
+                                            priors: priors, seed: 0)
+            },
+            run: { (model) throws(MixFillError) in try run(loop, from: model) },
+            score: score,
+            clusteredStart: { (model, componentCount) throws(MixFillError) in
+                FactorInitialization.clustered(model, states: try loop.userStates(model).states,
+                                               componentCount: componentCount, seed: 0)
+            })
+    }
 
+    /// The choice `tune` makes, over whatever holds the inner ratings (one process, or the
+    /// ranks of a distributed fit, which give the same numbers): q = the first candidate and
+    /// λ_W along the path from λ_crit/2 down by halves (warm-started, stopping after
+    /// `pathPatience` rises of the held-out RMSE), unless given; then each other q at the
+    /// chosen λ_W; then K > 1 from the best K = 1 fit's clustered start. `score` is a
+    /// model's held-out RMSE.
+    package static func search(
+        _ settings: FactorSettings, meansPrior: Double, heldOutRatings: Int,
+        criticalPrior: () throws(MixFillError) -> Double,
+        randomStart: (_ factorCount: Int, _ priors: FactorPriors) -> FactorMixture,
+        run: (FactorMixture) throws(MixFillError) -> FitResult<FactorMixture>,
+        score: (FactorMixture) throws(MixFillError) -> Double,
+        clusteredStart: (_ model: FactorMixture, _ componentCount: Int) throws(MixFillError) -> FactorMixture
+    ) throws(MixFillError) -> FactorTuning {
+        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
         var tuning = FactorTuning(given: firstFactors, componentCount: 1,
                                   priors: FactorPriors(loadings: settings.loadingsPrior ?? 0, means: meansPrior))
-        tuning.heldOutRatings = validation.count
+        tuning.heldOutRatings = heldOutRatings
         var best: FactorMixture
         if let loadings = settings.loadingsPrior {
-            let model = try run(loop, from: FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: firstFactors, componentCount: 1,
-                                                                        priors: FactorPriors(loadings: loadings, means: meansPrior), seed: 0)).model
+            let model = try run(randomStart(firstFactors, FactorPriors(loadings: loadings, means: meansPrior))).model
             tuning.factorCountErrors[firstFactors] = try score(model)
             best = model
         } else {
-            let critical = Self.criticalPrior(inner, offsets: offsets, meansPrior: meansPrior)
+            let critical = try criticalPrior()
             tuning.criticalPrior = critical
             var previousError = Double.infinity
             var rises = 0
             var current: FactorMixture?
             var bestError = Double.infinity
             var bestModel: FactorMixture?
-            for step in 1...Self.pathLength {
+            for step in 1...pathLength {
                 let prior = FactorPriors(loadings: critical * pow(2, -Double(step)), means: meansPrior)
-                let start = current.map { Self.withPriors($0, prior) }
-                    ?? FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: firstFactors, componentCount: 1,
-                                                   priors: prior, seed: 0)
-                let result = try run(loop, from: start)
+                let start = current.map { withPriors($0, prior) } ?? randomStart(firstFactors, prior)
+                let result = try run(start)
                 current = result.model
                 let error = try score(result.model)
                 tuning.path.append(.init(loadingsPrior: prior.loadings, rootMeanSquareError: error, iterations: result.iterations))
@@ -182,7 +207,7 @@ package struct FactorFitter {
                 }
                 rises = error > previousError ? rises + 1 : 0
                 previousError = error
-                if rises >= Self.pathPatience { break }
+                if rises >= pathPatience { break }
             }
             guard let chosen = bestModel else { throw .runtime(message: "the path of loading priors ran no fit") }
             best = chosen
@@ -191,8 +216,7 @@ package struct FactorFitter {
         }
         if settings.factorCount == nil {
             for q in FactorSettings.factorCandidates.dropFirst() {
-                let model = try run(loop, from: FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: q, componentCount: 1,
-                                                                            priors: tuning.priors, seed: 0)).model
+                let model = try run(randomStart(q, tuning.priors)).model
                 let error = try score(model)
                 tuning.factorCountErrors[q] = error
                 if error < tuning.factorCountErrors[tuning.factorCount] ?? .infinity {
@@ -206,8 +230,7 @@ package struct FactorFitter {
         } else {
             tuning.componentCountErrors[1] = tuning.factorCountErrors[tuning.factorCount]
             for k in FactorSettings.componentCandidates where k > 1 {
-                let states = try loop.userStates(best).states
-                let model = try run(loop, from: FactorInitialization.clustered(best, states: states, componentCount: k, seed: 0)).model
+                let model = try run(clusteredStart(best, k)).model
                 let error = try score(model)
                 tuning.componentCountErrors[k] = error
                 if error < tuning.componentCountErrors[tuning.componentCount] ?? .infinity {
