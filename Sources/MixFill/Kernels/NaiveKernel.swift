@@ -25,6 +25,12 @@ final class NaiveKernel: StatisticsKernel {
         let layout = CourseRecord(mixture)
         let terms = ComponentTerms(mixture)
         var userPosteriors = [Double](repeating: 0, count: componentCount)
+        // The per-item sums in arrays of their own, which the compiler knows alias neither
+        // each other nor the data (a pointer into the record might), then added to the
+        // record once: the same additions in the same order.
+        let width = componentCount * data.itemCount
+        var ratingSums = [Double](repeating: 0, count: width)
+        var observedWeights = [Double](repeating: 0, count: width)
         for user in 0..<data.userCount {
             let observed = posteriorRow(user, mixture, terms, &userPosteriors)
             record[CourseRecord.logLikelihood] += observed.logLikelihood
@@ -36,11 +42,15 @@ final class NaiveKernel: StatisticsKernel {
                 for item in 0..<data.itemCount {
                     let rating = data[user, item]
                     if rating != 0 {
-                        record[layout.ratingSums + j * data.itemCount + item] += posterior * rating
-                        record[layout.observedWeights + j * data.itemCount + item] += posterior
+                        ratingSums[j * data.itemCount + item] += posterior * rating
+                        observedWeights[j * data.itemCount + item] += posterior
                     }
                 }
             }
+        }
+        for index in 0..<width {
+            record[layout.ratingSums + index] += ratingSums[index]
+            record[layout.observedWeights + index] += observedWeights[index]
         }
         record[CourseRecord.userCount] += Double(data.userCount)
     }
