@@ -75,15 +75,16 @@ extension Fit {
         if gold != nil {
             throw MixFillError.badOption(option: "--gold", message: "needs every user's posteriors on one process; score a distributed fit's model with 'mixfill eval' or 'mixfill fill'")
         }
-        if family == .mppca {
-            let given = try factorOptions()
-            let prepared = try prepareShard(group: group, clock: clock, start: start)
-            try factor.check(itemCount: prepared.shard.itemCount)
-            try runFactorDistributed(prepared, given: given, group: group, clock: clock, start: start)
-            return
-        }
         let prepared = try prepareShard(group: group, clock: clock, start: start)
         let warmStart = prepared.warmStart
+        if (warmStart?.model.family ?? family ?? .course) == .mppca {
+            if precision != .double {
+                throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
+            }
+            try factor.check(itemCount: prepared.shard.itemCount)
+            try runFactorDistributed(prepared, group: group, clock: clock, start: start)
+            return
+        }
         let componentCounts = try warmStart.map { [$0.model.componentCount] } ?? IntegerList.componentCounts(k ?? "1,12")
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         let rule = StoppingRule(maxIterations: maxIterations)
@@ -140,32 +141,38 @@ extension Fit {
         }
     }
 
-    /// What a distributed mppca fit refuses before it reads DATA: the options it does not
-    /// run yet. The hyperparameters not given are chosen as on one process.
-    private func factorOptions() throws -> (settings: FactorSettings, componentCounts: [Int]?) {
-        if precision != .double {
-            throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
-        }
-        if initModel != nil {
-            throw MixFillError.badOption(option: "--init-model", message: "a distributed mppca fit starts from its seeds only so far; continue an mppca model on one machine ('mixfill fit DATA --init-model FILE' without --distributed)")
-        }
-        if checkpoints.isActive {
-            throw MixFillError.badOption(option: checkpoints.resume ? "--resume" : "--checkpoint-every", message: "a distributed mppca fit does not checkpoint yet; leave --checkpoint-every and --resume out, or fit on one machine")
-        }
-        return (factor.settings(componentCount: nil), try k.map { try IntegerList.componentCounts($0) })
-    }
-
     /// The mppca fit on this rank's users (`DistributedFactorFit`: the hyperparameters not
     /// given chosen, then each K from every seed); rank 0 writes each K's
     /// model file (every user's offsets gathered to it) and prints the report a single
     /// process prints, with the `distributed` object added.
-    private func runFactorDistributed(_ prepared: Prepared, given: (settings: FactorSettings, componentCounts: [Int]?),
-                                      group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws {
+    private func runFactorDistributed(_ prepared: Prepared, group: any ProcessGroup, clock: ContinuousClock,
+                                      start: ContinuousClock.Instant) throws {
         let seedList = try IntegerList.seeds(seeds ?? "0")
         let shard = prepared.shard
+        let warmStart = prepared.warmStart
+        let rule = StoppingRule(maxIterations: maxIterations)
+        // A warm start's model with this rank's users' offsets: the saved ones on the data it
+        // was fitted on, else refitted per user as one process refits them (each b_u needs
+        // only its user's ratings).
+        let fitStart: FitStart<FactorMixture> = warmStart.flatMap { start in
+            start.model.factorMixture.map { model in
+                var local = model
+                if start.sameData && model.offsets.userOffsets.count == shard.userCount {
+                    local.offsets.userOffsets = Array(model.offsets.userOffsets[shard.users])
+                } else {
+                    local = model.refittingUserOffsets(to: shard.input.table.matrix)
+                }
+                return .model(local, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil)
+            }
+        } ?? .seeds(seedList)
+        let observer = group.rank == 0
+            ? checkpoints.observer(context: RunProgress<FactorMixture>.Context(
+                fingerprint: prepared.fingerprint, userCount: shard.userCount, itemCount: shard.itemCount,
+                observedCount: shard.observedCount, rule: rule, varianceFloor: nil, engine: prepared.engine, ranks: group.size))
+            : nil
         let fit = DistributedFactorFit(group: group, shard: shard, engine: prepared.engine)
-        let outcome = try fit.run(componentCounts: given.componentCounts, seeds: seedList, settings: given.settings,
-                                  rule: StoppingRule(maxIterations: maxIterations))
+        let outcome = try fit.run(componentCounts: try k.map { try IntegerList.componentCounts($0) }, start: fitStart,
+                                  settings: factor.settings(componentCount: nil), rule: rule, observer: observer)
         guard group.rank == 0 else { return }
         var tuning = outcome.tuning
         for result in outcome.fits {
@@ -176,7 +183,7 @@ extension Fit {
                 var model = best.result.model
                 model.offsets.userOffsets = outcome.userOffsets
                 try ModelFile(parameters: .factor(model), logLikelihood: best.result.objective, seed: best.seed,
-                              iterations: best.result.iterations, converged: best.result.converged,
+                              iterations: (warmStart?.previousIterations ?? 0) + best.result.iterations, converged: best.result.converged,
                               userCount: shard.userCount, observedCount: shard.observedCount,
                               training: prepared.training, tuning: tuning)
                     .write(to: path)
@@ -188,7 +195,10 @@ extension Fit {
         let report = FactorFitReport(
             data: prepared.data,
             family: ModelFamily.mppca.rawValue, backend: prepared.engine.kernel.backend.rawValue,
-            kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads, warm_start: nil,
+            kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads,
+            warm_start: warmStart.map {
+                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
+            },
             settings: FactorFitReport.Settings(tuning),
             fits: outcome.fits.map { FactorFitReport.KReport($0, goldErrors: nil) },
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
@@ -260,11 +270,11 @@ extension Fit {
                                                     users: shard.userCount, items: shard.itemCount, observed: shard.observedCount))
     }
 
-    /// What a distributed fit refuses of its start: a warm start from another family, a -k
-    /// that disagrees with the warm start's K, a K above the number of users.
+    /// What a distributed fit refuses of its start, as `fit` does: a --family other than the
+    /// warm start's, a -k that disagrees with the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
-        if let warmStart, warmStart.model.family != .course {
-            throw MixFillError.badOption(option: "--distributed", message: "continues course models only so far, and --init-model \(warmStart.path) is a \(warmStart.model.family.rawValue) model; continue it on one machine (without --distributed)")
+        if let warmStart, let family, family != warmStart.model.family {
+            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
         }
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")

@@ -370,9 +370,115 @@ import Testing
             SavedRun(state: EMState(model: mixture, trace: [-10.5, -9.25], converged: false, previousObjective: nil), seconds: 1.5),
             SavedRun(state: EMState(model: mixture, trace: [], converged: true, previousObjective: -3), seconds: 0),
         ]
-        let decoded = RankZeroObserver.decode(RankZeroObserver.encode(runs), count: 3)
+        let coding = RankModelCoding<Mixture>.course
+        let decoded = RankZeroObserver.decode(RankZeroObserver.encode(runs, coding: coding), count: 3, coding: coding)
         #expect(decoded.map { $0?.state } == runs.map { $0?.state })
         #expect(decoded.map { $0?.seconds } == runs.map { $0?.seconds })
+    }
+
+    /// A factor model travels without its user offsets: each rank decodes it with its own
+    /// users' b_u, and rank 0's observer sees it with every user's.
+    @Test func factorRunsTravelWithoutTheirUserOffsets() throws {
+        let input = try Self.syntheticRecords()
+        let matrix = input.table.matrix
+        let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
+        let model = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: 3, componentCount: 2,
+                                                priors: FactorPriors(loadings: 40, means: 10), seed: 5)
+        let runs: [SavedRun<FactorMixture>?] = [
+            SavedRun(state: EMState(model: model, trace: [-7.5, -7.25], converged: false), seconds: 2), nil,
+        ]
+        let local = Array(offsets.userOffsets[10..<20])
+        let coding = RankModelCoding<FactorMixture>.factor(localUserOffsets: local, allUserOffsets: offsets.userOffsets)
+        let encoded = RankZeroObserver.encode(runs, coding: coding)
+        #expect(encoded.count < 200 + model.loadings.count + model.means.count + model.covariances.count + offsets.itemOffsets.count,
+                "no user offsets on the wire")
+        let decoded = RankZeroObserver.decode(encoded, count: 2, coding: coding)
+        let head = try #require(decoded.first)
+        let first = try #require(head)
+        var expected = model
+        expected.offsets.userOffsets = local
+        #expect(first.state.model == expected && first.state.trace == [-7.5, -7.25] && first.seconds == 2 && decoded[1] == nil)
+        #expect(coding.whole(first.state.model) == model)
+    }
+
+    /// A distributed mppca fit stopped by rank 0's observer after iteration 3 and resumed
+    /// from the states it saw (what `--checkpoint-every 1` and `--resume` do through files)
+    /// ends with the uninterrupted fit's bits on every rank; what rank 0's observer saw
+    /// holds every user's offsets, the single process's.
+    @Test(arguments: [2, 3])
+    func factorFitResumedThroughRankZeroIsTheUninterruptedFit(size: Int) throws {
+        let input = try Self.syntheticRecords()
+        let engine = Engine(kernel: .sparse, threads: 1)
+        let settings = FactorSettings(factorCount: 3, loadingsPrior: 40)
+        let rule = StoppingRule(maxIterations: 40)
+        let seeds: [UInt32] = [0, 1]
+        @Sendable func fit(_ group: LocalGroup, observer: RecordingObserver?) throws(MixFillError) -> DistributedFactorFit.Outcome {
+            try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+                .run(componentCounts: [2], start: .seeds(seeds), settings: settings, rule: rule,
+                     observer: group.rank == 0 ? observer : nil)
+        }
+        let uninterrupted = try Self.onRanks(size) { group throws(MixFillError) in try fit(group, observer: nil) }
+        let stopping = RecordingObserver(stopAfter: 3)
+        let stopped = try Self.onRanks(size) { group throws(MixFillError) -> Bool in
+            do {
+                _ = try fit(group, observer: stopping)
+                return false
+            } catch {
+                return true
+            }
+        }
+        #expect(stopped == Array(repeating: true, count: size), "every rank stops at rank 0's word")
+        let saved = stopping.saved
+        #expect(saved.count == seeds.count && saved.allSatisfy { $0.state.iterations == 3 })
+        let baseline = BiasBaseline(matrix: input.table.matrix)
+        for run in saved {
+            #expect(run.state.model.offsets.userOffsets.map(\.bitPattern) == baseline.userBiases.map(\.bitPattern))
+        }
+        #expect(stopping.settings == ["factors": "3", "prior-loadings": "40.0", "prior-means": "\(FactorSettings.defaultMeansPrior)"])
+        let resuming = RecordingObserver(resuming: saved)
+        let resumed = try Self.onRanks(size) { group throws(MixFillError) in try fit(group, observer: resuming) }
+        #expect(resumed.count == size && uninterrupted.count == size)
+        for (again, reference) in zip(resumed, uninterrupted) {
+            #expect(again.fits.count == 1 && reference.fits.count == 1)
+            for (run, want) in zip(again.fits[0].runs, reference.fits[0].runs) {
+                #expect(run.result.iterations == want.result.iterations && run.result.iterations > 3)
+                #expect(run.result.trace.map(\.bitPattern) == want.result.trace.map(\.bitPattern))
+                #expect(run.result.model == want.result.model)
+            }
+        }
+    }
+}
+
+/// Rank 0's observer in `factorFitResumedThroughRankZeroIsTheUninterruptedFit`: records
+/// the settings and, after iteration `stopAfter`, the runs' states, then stops the fit as
+/// a signal would; or hands out `resuming` as the saved runs.
+final class RecordingObserver: FitObserver, @unchecked Sendable {
+    typealias Model = FactorMixture
+    let stopAfter: Int?
+    let resuming: [SavedRun<FactorMixture>]
+    var saved: [SavedRun<FactorMixture>] = []
+    var settings: [String: String] = [:]
+
+    init(stopAfter: Int) {
+        self.stopAfter = stopAfter
+        resuming = []
+    }
+
+    init(resuming: [SavedRun<FactorMixture>]) {
+        stopAfter = nil
+        self.resuming = resuming
+    }
+
+    func settingsChosen(_ settings: [String: String]) throws(MixFillError) { self.settings = settings }
+
+    func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<FactorMixture>?] {
+        resuming.isEmpty ? seeds.map { _ in nil } : resuming
+    }
+
+    func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<FactorMixture>]) throws(MixFillError) {
+        guard let stopAfter, let first = progress.first, first.state.iterations == stopAfter else { return }
+        saved = progress.map { SavedRun(state: $0.state, seconds: $0.seconds) }
+        throw .interrupted(signal: 15, message: "stopped after iteration \(stopAfter)")
     }
 }
 

@@ -50,38 +50,71 @@ package struct DistributedFactorFit {
     /// K = 1 fit to the path's rule, clustered).
     package func run(componentCounts: [Int]?, seeds: [UInt32], settings: FactorSettings,
                      rule: StoppingRule) throws(MixFillError) -> Outcome {
+        try run(componentCounts: componentCounts, start: .seeds(seeds), settings: settings, rule: rule)
+    }
+
+    /// `FactorFitter.run` across the ranks. From seeds as above; from a model (a warm start:
+    /// one run, its hyperparameters and K, this rank's users' offsets already in it) as one
+    /// process continues it. `observer` is rank 0's (checkpoints, progress, signals; the
+    /// other ranks pass nil); it sees every model with every user's offsets, as one
+    /// process's observer does, and the runs it saved come back to every rank.
+    package func run(componentCounts: [Int]?, start: FitStart<FactorMixture>, settings: FactorSettings,
+                     rule: StoppingRule, observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> Outcome {
         let clock = ContinuousClock()
         let begin = clock.now
-        for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
-            throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
+        var tuning: FactorTuning
+        let counts: [Int]
+        let userOffsets: [Double]
+        /// A seed's start, for the runs not resumed: `FactorFitter.fit`'s.
+        let initial: (_ componentCount: Int, _ seed: UInt32, _ loop: EMLoop<FactorFamily>) throws(MixFillError) -> FactorMixture
+        switch start {
+        case let .model(model, _, _):
+            precondition(model.offsets.userOffsets.count == shard.users.count, "a warm start holds this rank's users' offsets")
+            tuning = FactorTuning(given: model.factorCount, componentCount: model.componentCount, priors: model.priors)
+            counts = [model.componentCount]
+            userOffsets = model.offsets.userOffsets
+            initial = { _, _, _ throws(MixFillError) in model }
+        case .seeds:
+            for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
+                throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
+            }
+            var fixed = settings
+            if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
+            tuning = try tune(fixed)
+            counts = componentCounts ?? [tuning.componentCount]
+            let baseline = try shard.biasOffsets(group: group)
+            let offsets = baseline.offsets
+            let rated = baseline.itemRatingCounts.map { $0 > 0 }
+            let squares = try shard.squaredResiduals(offsets: offsets, group: group)
+            userOffsets = offsets.userOffsets
+            let chosen = tuning
+            initial = { (componentCount, seed, loop) throws(MixFillError) in
+                let single = FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: shard.observedCount,
+                                                         offsets: offsets, factorCount: chosen.factorCount, componentCount: 1,
+                                                         priors: chosen.priors, seed: UInt64(seed))
+                guard componentCount > 1 else { return single }
+                let first = try engine.factorLoop(for: shard.input, rule: FactorFitter.pathRule, reducer: reducer)
+                    .run([EMState(initial: single)])[0].model
+                return try clustered(first, states: loop.userStates(first).states, componentCount: componentCount, seed: UInt64(seed))
+            }
         }
-        var fixed = settings
-        if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
-        var tuning = try tune(fixed)
-        let counts = componentCounts ?? [tuning.componentCount]
-        let baseline = try shard.biasOffsets(group: group)
-        let offsets = baseline.offsets
-        let rated = baseline.itemRatingCounts.map { $0 > 0 }
-        let squares = try shard.squaredResiduals(offsets: offsets, group: group)
+        // Every user's offsets on rank 0, for its observer's checkpoints and the model files.
+        let allOffsets = try group.gatherUsers(userOffsets, width: 1, userCount: shard.userCount)
+        let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil,
+                                            coding: .factor(localUserOffsets: userOffsets, allUserOffsets: allOffsets))
+        try rankObserver.settingsChosen(tuning.runSettings)
         let loop = engine.factorLoop(for: shard.input, rule: rule, reducer: reducer)
         var fits = [MultiStartFit<FactorMixture>]()
         var warnings = [FitWarning]()
         for count in counts {
             tuning.componentCount = count
-            let fit = try loop.fit(componentCounts: [count], start: .seeds(seeds), initial: { (componentCount, seed) throws(MixFillError) in
-                let single = FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: shard.observedCount,
-                                                         offsets: offsets, factorCount: tuning.factorCount, componentCount: 1,
-                                                         priors: tuning.priors, seed: UInt64(seed))
-                guard componentCount > 1 else { return single }
-                let first = try engine.factorLoop(for: shard.input, rule: FactorFitter.pathRule, reducer: reducer)
-                    .run([EMState(initial: single)])[0].model
-                return try clustered(first, states: loop.userStates(first).states, componentCount: componentCount, seed: UInt64(seed))
-            })[0]
+            let fit = try loop.fit(componentCounts: [count], start: start, initial: { (componentCount, seed) throws(MixFillError) in
+                try initial(componentCount, seed, loop)
+            }, observer: rankObserver)[0]
             fits.append(fit)
             warnings.append(contentsOf: fit.warnings)
         }
         try checkAgreement(fits)
-        let allOffsets = try group.gatherUsers(offsets.userOffsets, width: 1, userCount: shard.userCount)
         return Outcome(tuning: tuning, fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
     }
 

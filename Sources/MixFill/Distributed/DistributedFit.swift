@@ -192,7 +192,7 @@ package struct DistributedCourseFit {
             throw .runtime(message: "the engine cannot run on this data: \(error.reason)")
         }
         var totals: [Double]?
-        let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil)
+        let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil, coding: .course)
         let fits = try loop.fit(componentCounts: job.componentCounts, start: job.start, initial: { (componentCount, seed) throws(MixFillError) in
             if totals == nil { totals = try shard.columnTotals(group: group) }
             return try initialMixture(componentCount: componentCount, seed: seed, totals: totals ?? [])
@@ -296,50 +296,136 @@ extension ProcessGroup {
     }
 }
 
-/// Lets rank 0's observer (checkpoints, progress, signals) speak for the group: only rank 0
-/// calls it, and after each call every rank learns whether it threw, so that a checkpoint
-/// that cannot be written or a signal stops every rank at the same iteration. Saved runs
-/// read by rank 0 (`--resume`) are broadcast, so only rank 0 needs the checkpoint folder.
-final class RankZeroObserver: FitObserver {
-    typealias Model = Mixture
-    let group: any ProcessGroup
-    let inner: (any FitObserver<Mixture>)?
+/// How a family's models cross between ranks: the parameters every rank holds alike as
+/// Doubles and back (each rank adding what is its own: its users' offsets), and on rank 0
+/// the model as one process holds it (every user's offsets), which its checkpoints record.
+package struct RankModelCoding<Model: Sendable & Equatable> {
+    /// The shared parameters, counts first (every count is far below 2^53, so exact).
+    package var encode: (Model) -> [Double]
+    /// The model from `encode`'s values, with this rank's own parameters.
+    package var decode: (ArraySlice<Double>) -> Model
+    /// Rank 0: the model with every rank's own parameters, as one process holds it.
+    package var whole: (Model) -> Model
 
-    init(group: any ProcessGroup, inner: (any FitObserver<Mixture>)?) {
-        self.group = group
-        self.inner = inner
+    /// The course model: everything is shared. K, d, means, variances, weights.
+    package static var course: RankModelCoding<Mixture> {
+        RankModelCoding<Mixture>(
+            encode: { model in [Double(model.componentCount), Double(model.itemCount)] + model.means + model.variances + model.weights },
+            decode: { values in
+                let start = values.startIndex
+                let componentCount = Int(values[start])
+                let itemCount = Int(values[start + 1])
+                let means = start + 2
+                let variances = means + componentCount * itemCount
+                let weights = variances + componentCount
+                return Mixture(componentCount: componentCount, itemCount: itemCount, means: Array(values[means..<variances]),
+                               variances: Array(values[variances..<weights]),
+                               weights: Array(values[weights..<(weights + componentCount)]))
+            },
+            whole: { $0 })
     }
 
-    func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Mixture>?] {
-        var saved: [SavedRun<Mixture>?] = seeds.map { _ in nil }
+    /// The factor family: everything but the user offsets b_u is shared; each rank holds
+    /// `localUserOffsets` (its users'), rank 0 also `allUserOffsets` (every user's, in user
+    /// order; empty on the other ranks). K, q, d, σ², λ_W, λ_m, μ₀, then the item offsets,
+    /// loadings, means, covariances and weights.
+    package static func factor(localUserOffsets: [Double], allUserOffsets: [Double]) -> RankModelCoding<FactorMixture> {
+        RankModelCoding<FactorMixture>(
+            encode: { model in
+                [Double(model.componentCount), Double(model.factorCount), Double(model.itemCount), model.noiseVariance,
+                 model.priors.loadings, model.priors.means, model.offsets.globalMean]
+                    + model.offsets.itemOffsets + model.loadings + model.means + model.covariances + model.weights
+            },
+            decode: { values in
+                var cursor = values.startIndex
+                func take(_ count: Int) -> [Double] {
+                    defer { cursor += count }
+                    return Array(values[cursor..<(cursor + count)])
+                }
+                let head = take(7)
+                let (componentCount, factorCount, itemCount) = (Int(head[0]), Int(head[1]), Int(head[2]))
+                let itemOffsets = take(itemCount)
+                let loadings = take(itemCount * factorCount)
+                let means = take(itemCount * componentCount)
+                let covariances = take(itemCount * SmallMatrices.packedCount(factorCount + componentCount))
+                let weights = take(componentCount)
+                return FactorMixture(componentCount: componentCount, factorCount: factorCount, itemCount: itemCount,
+                                     offsets: RatingOffsets(globalMean: head[6], userOffsets: localUserOffsets, itemOffsets: itemOffsets),
+                                     priors: FactorPriors(loadings: head[4], means: head[5]), loadings: loadings, means: means,
+                                     covariances: covariances, noiseVariance: head[3], weights: weights)
+            },
+            whole: { model in
+                var whole = model
+                whole.offsets.userOffsets = allUserOffsets
+                return whole
+            })
+    }
+}
+
+/// Lets rank 0's observer (checkpoints, progress, signals) speak for the group: only rank 0
+/// calls it, and after each call every rank learns whether it threw, so that a checkpoint
+/// that cannot be written or a signal stops every rank at the same iteration. Rank 0's
+/// observer sees each model as one process holds it (`RankModelCoding.whole`), so its
+/// checkpoints are those of the whole data; saved runs read by rank 0 (`--resume`) are
+/// broadcast, each rank adding its own users' part, so only rank 0 needs the checkpoint
+/// folder.
+final class RankZeroObserver<Model: Sendable & Equatable>: FitObserver {
+    let group: any ProcessGroup
+    let inner: (any FitObserver<Model>)?
+    let coding: RankModelCoding<Model>
+
+    init(group: any ProcessGroup, inner: (any FitObserver<Model>)?, coding: RankModelCoding<Model>) {
+        self.group = group
+        self.inner = inner
+        self.coding = coding
+    }
+
+    func settingsChosen(_ settings: [String: String]) throws(MixFillError) {
+        try onRankZero { observer throws(MixFillError) in try observer.settingsChosen(settings) }
+    }
+
+    func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?] {
+        var saved: [SavedRun<Model>?] = seeds.map { _ in nil }
         var failure: MixFillError?
         if group.rank == 0, let inner {
             do { saved = try inner.savedRuns(componentCount: componentCount, seeds: seeds) } catch { failure = error }
         }
         try group.agreeOnRankZero(failure)
-        let encoded = try group.broadcastArray(group.rank == 0 ? Self.encode(saved) : [], from: 0)
-        return Self.decode(encoded, count: seeds.count)
+        let encoded = try group.broadcastArray(group.rank == 0 ? Self.encode(saved, coding: coding) : [], from: 0)
+        return Self.decode(encoded, count: seeds.count, coding: coding)
     }
 
-    func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Mixture>]) throws(MixFillError) {
+    func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Model>]) throws(MixFillError) {
         try onRankZero { observer throws(MixFillError) in
-            try observer.runsStarting(componentCount: componentCount, seeds: seeds, states: states)
+            try observer.runsStarting(componentCount: componentCount, seeds: seeds, states: states.map(whole))
         }
     }
 
-    func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<Mixture>]) throws(MixFillError) {
+    func iterationEnded(componentCount: Int, seeds: [UInt32], progress: [RestartProgress<Model>]) throws(MixFillError) {
         try onRankZero { observer throws(MixFillError) in
+            let progress = progress.map { RestartProgress(index: $0.index, state: whole($0.state), seconds: $0.seconds) }
             try observer.iterationEnded(componentCount: componentCount, seeds: seeds, progress: progress)
         }
     }
 
-    func runsEnded(componentCount: Int, seeds: [UInt32], results: [FitResult<Mixture>]) throws(MixFillError) {
+    func runsEnded(componentCount: Int, seeds: [UInt32], results: [FitResult<Model>]) throws(MixFillError) {
         try onRankZero { observer throws(MixFillError) in
+            let results = results.map { result in
+                var whole = result
+                whole.model = coding.whole(result.model)
+                return whole
+            }
             try observer.runsEnded(componentCount: componentCount, seeds: seeds, results: results)
         }
     }
 
-    private func onRankZero(_ body: (any FitObserver<Mixture>) throws(MixFillError) -> Void) throws(MixFillError) {
+    private func whole(_ state: EMState<Model>) -> EMState<Model> {
+        var whole = state
+        whole.model = coding.whole(state.model)
+        return whole
+    }
+
+    private func onRankZero(_ body: (any FitObserver<Model>) throws(MixFillError) -> Void) throws(MixFillError) {
         var failure: MixFillError?
         if group.rank == 0, let inner {
             do { try body(inner) } catch { failure = error }
@@ -347,10 +433,10 @@ final class RankZeroObserver: FitObserver {
         try group.agreeOnRankZero(failure)
     }
 
-    /// Saved runs as Doubles (every integer in them is far below 2^53): per run a flag, then
-    /// K, d, means, variances, weights, the trace's length and values, converged, whether
-    /// there is a previous objective and its value, seconds.
-    static func encode(_ runs: [SavedRun<Mixture>?]) -> [Double] {
+    /// Saved runs as Doubles: per run a flag, then the model's length and `coding`'s values,
+    /// the trace's length and values, converged, whether there is a previous objective and
+    /// its value, seconds.
+    static func encode(_ runs: [SavedRun<Model>?], coding: RankModelCoding<Model>) -> [Double] {
         var values = [Double]()
         for run in runs {
             guard let run else {
@@ -358,13 +444,10 @@ final class RankZeroObserver: FitObserver {
                 continue
             }
             let state = run.state
-            let model = state.model
+            let model = coding.encode(state.model)
             values.append(1)
-            values.append(Double(model.componentCount))
-            values.append(Double(model.itemCount))
-            values.append(contentsOf: model.means)
-            values.append(contentsOf: model.variances)
-            values.append(contentsOf: model.weights)
+            values.append(Double(model.count))
+            values.append(contentsOf: model)
             values.append(Double(state.trace.count))
             values.append(contentsOf: state.trace)
             values.append(state.converged ? 1 : 0)
@@ -375,24 +458,21 @@ final class RankZeroObserver: FitObserver {
         return values
     }
 
-    static func decode(_ values: [Double], count: Int) -> [SavedRun<Mixture>?] {
+    static func decode(_ values: [Double], count: Int, coding: RankModelCoding<Model>) -> [SavedRun<Model>?] {
         var position = 0
-        func take(_ length: Int) -> [Double] {
+        func take(_ length: Int) -> ArraySlice<Double> {
             defer { position += length }
-            return Array(values[position..<(position + length)])
+            return values[position..<(position + length)]
         }
-        func next() -> Double { take(1)[0] }
-        var runs = [SavedRun<Mixture>?]()
+        func next() -> Double { take(1).first ?? 0 }
+        var runs = [SavedRun<Model>?]()
         for _ in 0..<count {
             guard next() == 1 else {
                 runs.append(nil)
                 continue
             }
-            let componentCount = Int(next())
-            let itemCount = Int(next())
-            let model = Mixture(componentCount: componentCount, itemCount: itemCount, means: take(componentCount * itemCount),
-                                variances: take(componentCount), weights: take(componentCount))
-            let trace = take(Int(next()))
+            let model = coding.decode(take(Int(next())))
+            let trace = Array(take(Int(next())))
             let converged = next() == 1
             let hasPrevious = next() == 1
             let previous = next()
