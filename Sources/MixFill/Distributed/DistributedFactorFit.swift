@@ -159,12 +159,6 @@ extension DataShard {
     /// The bias baseline of the whole data (`BiasBaseline(matrix:)` with its defaults) as
     /// this rank's share of it: μ₀, every item's b_i and this rank's users' b_u, each the
     /// bits one process computes, and the whole data's ratings per item.
-    ///
-    /// The sweeps are `BiasBaseline`'s: b_u = Σ_{i∈I_u}(r_ui − μ − b_i)/(λ_u + |I_u|) needs
-    /// only the user's ratings; b_i = Σ_{u∈U_i}(r_ui − μ − b_u)/(λ_i + |U_i|) and the shift
-    /// c* = (λ_i Σ_i b_i − λ_u Σ_u b_u)/(λ_u·n_rated + λ_i·d_rated) need sums over all users,
-    /// which one fold per sweep carries through the ranks in user order, with the largest
-    /// change of any b_u (a maximum, the same in any order) for the stopping test.
     package func biasOffsets(group: any ProcessGroup,
                              userRegularisation: Double = BiasBaseline.defaultUserRegularisation,
                              itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
@@ -174,76 +168,22 @@ extension DataShard {
                              itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps)
     }
 
-    /// `biasOffsets(group:…)` of `matrix`, this rank's users of some whole data.
+    /// `biasOffsets(group:…)` of `matrix`, this rank's users of some whole data: the
+    /// baseline's sweeps (`BiasBaseline.sweeps`) with the sums over users folded through
+    /// the ranks.
     package static func biasOffsets(_ matrix: SparseRatingMatrix, group: any ProcessGroup,
                                     userRegularisation: Double = BiasBaseline.defaultUserRegularisation,
                                     itemRegularisation: Double = BiasBaseline.defaultItemRegularisation,
                                     tolerance: Double = 1e-10, maxSweeps: Int = 1000)
         throws(MixFillError) -> (offsets: RatingOffsets, itemRatingCounts: [Double]) {
-        let d = matrix.itemCount
-        let localUsers = matrix.userCount
-        // [Σ r, ratings, rated users, ratings per item (d)], ratings added in user-major order.
-        let counted = try group.foldInRankOrder([Double](repeating: 0, count: 3 + d)) { state in
-            var total = state[0]
-            for user in 0..<localUsers {
-                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                    total += matrix.ratings[position]
-                    state[3 + matrix.items[position]] += 1
-                }
-                if matrix.rowStarts[user + 1] > matrix.rowStarts[user] { state[2] += 1 }
-            }
-            state[0] = total
-            state[1] += Double(matrix.observedCount)
+        let fit = try BiasBaseline.sweeps(userCount: matrix.userCount, itemCount: matrix.itemCount,
+                                          userRegularisation: userRegularisation, itemRegularisation: itemRegularisation,
+                                          tolerance: tolerance, maxSweeps: maxSweeps,
+                                          forEachRating: BiasBaseline.ratings(of: matrix)) { (initial, step) throws(MixFillError) in
+            try group.foldInRankOrder(initial, step)
         }
-        guard counted[1] > 0 else { throw .runtime(message: "the bias baseline needs a training rating") }
-        let mean = counted[0] / counted[1]
-        let ratedUsers = counted[2]
-        let itemCounts = Array(counted[3...])
-        let ratedItems = Double(itemCounts.lazy.filter { $0 > 0 }.count)
-        let userCounts = (0..<localUsers).map { Double(matrix.rowStarts[$0 + 1] - matrix.rowStarts[$0]) }
-        var userBiases = [Double](repeating: 0, count: localUsers)
-        var itemBiases = [Double](repeating: 0, count: d)
-        var sweeps = 0
-        while sweeps < maxSweeps {
-            sweeps += 1
-            var userChange = 0.0
-            for user in 0..<localUsers where userCounts[user] > 0 {
-                var sum = 0.0
-                for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                    sum += matrix.ratings[position] - mean - itemBiases[matrix.items[position]]
-                }
-                let next = sum / (userRegularisation + userCounts[user])
-                userChange = max(userChange, abs(next - userBiases[user]))
-                userBiases[user] = next
-            }
-            // [Σ_u (r_ui − μ − b_u) per item (d), Σ_u b_u, largest change of a b_u].
-            let folded = try group.foldInRankOrder([Double](repeating: 0, count: d + 2)) { state in
-                for user in 0..<localUsers {
-                    for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                        state[matrix.items[position]] += matrix.ratings[position] - mean - userBiases[user]
-                    }
-                }
-                var userTotal = state[d]
-                for bias in userBiases { userTotal += bias }
-                state[d] = userTotal
-                state[d + 1] = max(state[d + 1], userChange)
-            }
-            var largestChange = folded[d + 1]
-            for item in 0..<d where itemCounts[item] > 0 {
-                let next = folded[item] / (itemRegularisation + itemCounts[item])
-                largestChange = max(largestChange, abs(next - itemBiases[item]))
-                itemBiases[item] = next
-            }
-            let shiftDenominator = userRegularisation * ratedUsers + itemRegularisation * ratedItems
-            if shiftDenominator > 0 {
-                let shift = (itemRegularisation * itemBiases.reduce(0, +) - userRegularisation * folded[d]) / shiftDenominator
-                for user in 0..<localUsers where userCounts[user] > 0 { userBiases[user] += shift }
-                for item in 0..<d where itemCounts[item] > 0 { itemBiases[item] -= shift }
-                largestChange = max(largestChange, abs(shift))
-            }
-            if largestChange <= tolerance { break }
-        }
-        return (RatingOffsets(globalMean: mean, userOffsets: userBiases, itemOffsets: itemBiases), itemCounts)
+        guard let fit else { throw .runtime(message: "the bias baseline needs a training rating") }
+        return (RatingOffsets(globalMean: fit.mean, userOffsets: fit.userBiases, itemOffsets: fit.itemBiases), fit.itemRatingCounts)
     }
 
     /// Σ e²_ui, e_ui = r_ui − μ₀ − b_u − b_i, over every rating of the whole data, added in

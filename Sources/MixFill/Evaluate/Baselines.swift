@@ -81,7 +81,34 @@ public struct BiasBaseline: RatingPredictor {
                 itemRegularisation: Double = defaultItemRegularisation,
                 tolerance: Double = 1e-10, maxSweeps: Int = 1000) {
         self.init(userCount: matrix.userCount, itemCount: matrix.itemCount, userRegularisation: userRegularisation,
-                  itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps) { body in
+                  itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps,
+                  forEachRating: Self.ratings(of: matrix))
+    }
+
+    /// The sweeps over whatever holds the ratings: `forEachRating` calls its argument with
+    /// (user, item, rating) for every training rating, in the same order every time.
+    private init(userCount: Int, itemCount: Int, userRegularisation: Double, itemRegularisation: Double,
+                 tolerance: Double, maxSweeps: Int,
+                 forEachRating: @escaping ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void) {
+        // One holder of every user: folding a sum over the users is taking it.
+        let fit = Self.sweeps(userCount: userCount, itemCount: itemCount, userRegularisation: userRegularisation,
+                              itemRegularisation: itemRegularisation, tolerance: tolerance, maxSweeps: maxSweeps,
+                              forEachRating: forEachRating) { initial, add in
+            var state = initial
+            add(&state)
+            return state
+        }
+        guard let fit else { preconditionFailure("the baseline needs a training rating") }
+        mean = fit.mean
+        userBiases = fit.userBiases
+        itemBiases = fit.itemBiases
+        sweeps = fit.sweeps
+        converged = fit.converged
+    }
+
+    /// Every stored rating of `matrix`, user by user, as `forEachRating` gives them.
+    package static func ratings(of matrix: SparseRatingMatrix) -> ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void {
+        { body in
             for user in 0..<matrix.userCount {
                 for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                     body(user, matrix.items[position], matrix.ratings[position])
@@ -90,51 +117,85 @@ public struct BiasBaseline: RatingPredictor {
         }
     }
 
-    /// The sweeps over whatever holds the ratings: `forEachRating` calls its argument with
-    /// (user, item, rating) for every training rating, in the same order every time.
-    private init(userCount: Int, itemCount: Int, userRegularisation: Double, itemRegularisation: Double,
-                 tolerance: Double, maxSweeps: Int,
-                 forEachRating: ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void) {
+    /// What the sweeps find: μ, the holder's users' b_u, every b_i, and the ratings per item.
+    package struct Sweeps {
+        package var mean: Double
+        package var userBiases: [Double]
+        package var itemBiases: [Double]
+        package var itemRatingCounts: [Double]
+        package var sweeps: Int
+        package var converged: Bool
+    }
+
+    /// The baseline's sweeps for a holder of some users in order (one process: all of them;
+    /// a rank of a distributed fit: its block), `forEachRating` giving its users' ratings
+    /// (users numbered from 0), the sums over all users taken by `fold`: given a start and
+    /// a step that adds this holder's terms, it returns the total over every holder, added
+    /// in user order (one process: the step applied to the start; ranks:
+    /// `ProcessGroup.foldInRankOrder`). Of the sweeps (the type's documentation) b_u needs
+    /// only its user's ratings; μ, the counts, b_i's sums and the shift's Σ_u b_u are sums
+    /// over users, folded, and the largest change a maximum. Every holder adds its terms in
+    /// the single process's order, so every holder gets the one process's bits. Nil
+    /// without a rating.
+    package static func sweeps<Failure: Error>(
+        userCount: Int, itemCount: Int, userRegularisation: Double, itemRegularisation: Double,
+        tolerance: Double, maxSweeps: Int,
+        forEachRating: @escaping ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void,
+        fold: ([Double], (inout [Double]) -> Void) throws(Failure) -> [Double]
+    ) throws(Failure) -> Sweeps? {
         precondition(userRegularisation >= 0 && itemRegularisation >= 0)
-        var total = 0.0
-        var count = 0.0
         var userCounts = [Double](repeating: 0, count: userCount)
-        var itemCounts = [Double](repeating: 0, count: itemCount)
-        forEachRating { user, item, rating in
-            total += rating
-            count += 1
-            userCounts[user] += 1
-            itemCounts[item] += 1
+        forEachRating { user, _, _ in userCounts[user] += 1 }
+        let ratedHere = Double(userCounts.lazy.filter { $0 > 0 }.count)
+        // [Σ r, ratings, rated users, ratings per item (d)].
+        let counted = try fold([Double](repeating: 0, count: 3 + itemCount)) { state in
+            var total = state[0]
+            var count = state[1]
+            forEachRating { _, item, rating in
+                total += rating
+                count += 1
+                state[3 + item] += 1
+            }
+            state[0] = total
+            state[1] = count
+            state[2] += ratedHere
         }
-        precondition(count > 0, "the baseline needs a training rating")
-        let mean = total / count
-        let ratedUsers = Double(userCounts.lazy.filter { $0 > 0 }.count)
+        guard counted[1] > 0 else { return nil }
+        let mean = counted[0] / counted[1]
+        let ratedUsers = counted[2]
+        let itemCounts = Array(counted[3...])
         let ratedItems = Double(itemCounts.lazy.filter { $0 > 0 }.count)
         var userBiases = [Double](repeating: 0, count: userCount)
         var itemBiases = [Double](repeating: 0, count: itemCount)
-        var sums = [Double]()
         var sweeps = 0
         var converged = false
         while sweeps < maxSweeps {
             sweeps += 1
-            var largestChange = 0.0
-            sums = [Double](repeating: 0, count: userCount)
+            var sums = [Double](repeating: 0, count: userCount)
             forEachRating { user, item, rating in sums[user] += rating - mean - itemBiases[item] }
+            var userChange = 0.0
             for user in 0..<userCount where userCounts[user] > 0 {
                 let next = sums[user] / (userRegularisation + userCounts[user])
-                largestChange = max(largestChange, abs(next - userBiases[user]))
+                userChange = max(userChange, abs(next - userBiases[user]))
                 userBiases[user] = next
             }
-            sums = [Double](repeating: 0, count: itemCount)
-            forEachRating { user, item, rating in sums[item] += rating - mean - userBiases[user] }
+            // [Σ_u (r_ui − μ − b_u) per item (d), Σ_u b_u, the largest change of a b_u].
+            let folded = try fold([Double](repeating: 0, count: itemCount + 2)) { state in
+                forEachRating { user, item, rating in state[item] += rating - mean - userBiases[user] }
+                var userTotal = state[itemCount]
+                for bias in userBiases { userTotal += bias }
+                state[itemCount] = userTotal
+                state[itemCount + 1] = max(state[itemCount + 1], userChange)
+            }
+            var largestChange = folded[itemCount + 1]
             for item in 0..<itemCount where itemCounts[item] > 0 {
-                let next = sums[item] / (itemRegularisation + itemCounts[item])
+                let next = folded[item] / (itemRegularisation + itemCounts[item])
                 largestChange = max(largestChange, abs(next - itemBiases[item]))
                 itemBiases[item] = next
             }
             let shiftDenominator = userRegularisation * ratedUsers + itemRegularisation * ratedItems
             if shiftDenominator > 0 {
-                let shift = (itemRegularisation * itemBiases.reduce(0, +) - userRegularisation * userBiases.reduce(0, +)) / shiftDenominator
+                let shift = (itemRegularisation * itemBiases.reduce(0, +) - userRegularisation * folded[itemCount]) / shiftDenominator
                 for user in 0..<userCount where userCounts[user] > 0 { userBiases[user] += shift }
                 for item in 0..<itemCount where itemCounts[item] > 0 { itemBiases[item] -= shift }
                 largestChange = max(largestChange, abs(shift))
@@ -144,10 +205,7 @@ public struct BiasBaseline: RatingPredictor {
                 break
             }
         }
-        self.mean = mean
-        self.userBiases = userBiases
-        self.itemBiases = itemBiases
-        self.sweeps = sweeps
-        self.converged = converged
+        return Sweeps(mean: mean, userBiases: userBiases, itemBiases: itemBiases, itemRatingCounts: itemCounts,
+                      sweeps: sweeps, converged: converged)
     }
 }
