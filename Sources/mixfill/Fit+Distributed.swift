@@ -88,9 +88,7 @@ extension Fit {
         let componentCounts = try warmStart.map { [$0.model.componentCount] } ?? IntegerList.componentCounts(k ?? "1,12")
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         let rule = StoppingRule(maxIterations: maxIterations)
-        let fitStart: FitStart<Mixture> = warmStart.flatMap { start in
-            start.model.mixture.map { .model($0, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil) }
-        } ?? .seeds(seedList)
+        let fitStart = warmStart?.courseStart ?? .seeds(seedList)
         let shard = prepared.shard
         let observer = group.rank == 0
             ? checkpoints.observer(context: FitProgress.Context(
@@ -124,15 +122,11 @@ extension Fit {
             data: prepared.data,
             backend: prepared.engine.kernel.backend.rawValue, kernel: prepared.engine.kernel.layoutName,
             precision: precision.rawValue, threads: prepared.engine.threads,
-            warm_start: warmStart.map {
-                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
-            },
+            warm_start: warmStart?.summary,
             fits: reports,
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
-            distributed: FitReport.DistributedSummary(ranks: group.size, communication_seconds: fit.reducer.clock.seconds,
-                                                      reductions: fit.reducer.clock.calls,
-                                                      ranks_bit_identical: group.size > 1))
+            distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
         Display.shared.finish()
         if json {
             try report.printJSON()
@@ -151,20 +145,7 @@ extension Fit {
         let shard = prepared.shard
         let warmStart = prepared.warmStart
         let rule = StoppingRule(maxIterations: maxIterations)
-        // A warm start's model with this rank's users' offsets: the saved ones on the data it
-        // was fitted on, else refitted per user as one process refits them (each b_u needs
-        // only its user's ratings).
-        let fitStart: FitStart<FactorMixture> = warmStart.flatMap { start in
-            start.model.factorMixture.map { model in
-                var local = model
-                if start.sameData && model.offsets.userOffsets.count == shard.userCount {
-                    local.offsets.userOffsets = Array(model.offsets.userOffsets[shard.users])
-                } else {
-                    local = model.refittingUserOffsets(to: shard.input.table.matrix)
-                }
-                return .model(local, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil)
-            }
-        } ?? .seeds(seedList)
+        let fitStart = warmStart?.factorStart(users: shard.users, matrix: shard.input.table.matrix) ?? .seeds(seedList)
         let observer = group.rank == 0
             ? checkpoints.observer(context: RunProgress<FactorMixture>.Context(
                 fingerprint: prepared.fingerprint, userCount: shard.userCount, itemCount: shard.itemCount,
@@ -196,16 +177,12 @@ extension Fit {
             data: prepared.data,
             family: ModelFamily.mppca.rawValue, backend: prepared.engine.kernel.backend.rawValue,
             kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads,
-            warm_start: warmStart.map {
-                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
-            },
+            warm_start: warmStart?.summary,
             settings: FactorFitReport.Settings(tuning),
             fits: outcome.fits.map { FactorFitReport.KReport($0, goldErrors: nil) },
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
-            distributed: FitReport.DistributedSummary(ranks: group.size, communication_seconds: fit.reducer.clock.seconds,
-                                                      reductions: fit.reducer.clock.calls,
-                                                      ranks_bit_identical: group.size > 1))
+            distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
         Display.shared.finish()
         if json {
             try report.printJSON()

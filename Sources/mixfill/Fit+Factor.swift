@@ -36,13 +36,7 @@ extension Fit {
         let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
         let fitter = FactorFitter(engine: fitEngine, rule: rule, settings: factor.settings(componentCount: nil))
-        let fitStart: FitStart<FactorMixture> = warmStart.flatMap { start in
-            start.model.factorMixture.map { model in
-                // On other data the saved offsets describe other users: fit theirs.
-                let startModel = start.sameData ? model : model.refittingUserOffsets(to: loaded.input.table.matrix)
-                return .model(startModel, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil)
-            }
-        } ?? .seeds(seedList)
+        let fitStart = warmStart?.factorStart(users: 0..<loaded.userCount, matrix: loaded.input.table.matrix) ?? .seeds(seedList)
         let outcome = try fitter.run(on: loaded.input, componentCounts: componentCounts, start: fitStart, gold: goldMatrix,
                                      observer: checkpoints.observer(for: FactorMixture.self, input: loaded.input, engine: fitEngine, rule: rule))
         if let modelOut {
@@ -60,9 +54,7 @@ extension Fit {
             data: FitReport.DataSummary(loaded),
             family: ModelFamily.mppca.rawValue, backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
             threads: fitEngine.threads,
-            warm_start: warmStart.map {
-                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
-            },
+            warm_start: warmStart?.summary,
             settings: FactorFitReport.Settings(outcome.tuning),
             fits: zip(outcome.fits, outcome.goldErrors).map { FactorFitReport.KReport($0, goldErrors: $1) },
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: outcome.seconds,

@@ -113,9 +113,7 @@ struct Fit: ParsableCommand {
 
         let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
-        let fitStart: FitStart<Mixture> = warmStart.flatMap { start in
-            start.model.mixture.map { .model($0, seed: start.model.seed, previousObjective: start.sameData ? start.model.logLikelihood : nil) }
-        } ?? .seeds(seedList)
+        let fitStart = warmStart?.courseStart ?? .seeds(seedList)
         let job = FitJob(componentCounts: componentCounts, start: fitStart, rule: rule, gold: goldMatrix)
         let outcome = try job.run(on: loaded.input, engine: fitEngine,
                                   observer: checkpoints.observer(for: Mixture.self, input: loaded.input, engine: fitEngine, rule: rule))
@@ -137,9 +135,7 @@ struct Fit: ParsableCommand {
             data: FitReport.DataSummary(loaded),
             backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
             precision: precision.rawValue, threads: fitEngine.threads,
-            warm_start: warmStart.map {
-                FitReport.WarmStartSummary(model: $0.path, same_data: $0.sameData, previous_iterations: $0.previousIterations)
-            },
+            warm_start: warmStart?.summary,
             fits: reports,
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: fitSeconds,
                                      total_seconds: (clock.now - start).seconds))
@@ -246,4 +242,31 @@ struct WarmStart {
 
     /// Iterations already run on this data by the saved fit.
     var previousIterations: Int { sameData ? model.iterations : 0 }
+
+    /// The saved course mixture as a fit's start (nil for another family): on the data it
+    /// was fitted on, its first E-step is compared with the saved log-likelihood.
+    var courseStart: FitStart<Mixture>? {
+        model.mixture.map { .model($0, seed: model.seed, previousObjective: sameData ? model.logLikelihood : nil) }
+    }
+
+    /// The saved mppca model as a fit's start for `matrix`, the users `users` of the data
+    /// (all of them on one process, a rank's block under --distributed); nil for another
+    /// family. On the data it was fitted on it keeps those users' saved offsets and
+    /// continues after the saved objective; on other data the saved offsets describe other
+    /// users, so each user's is refitted (`refittingUserOffsets`: each b_u needs only its
+    /// user's ratings, so a rank refits its users as one process would).
+    func factorStart(users: Range<Int>, matrix: SparseRatingMatrix) -> FitStart<FactorMixture>? {
+        guard var start = model.factorMixture else { return nil }
+        if sameData && start.offsets.userOffsets.count >= users.upperBound {
+            start.offsets.userOffsets = Array(start.offsets.userOffsets[users])
+        } else {
+            start = start.refittingUserOffsets(to: matrix)
+        }
+        return .model(start, seed: model.seed, previousObjective: sameData ? model.logLikelihood : nil)
+    }
+
+    /// What the report says of it.
+    var summary: FitReport.WarmStartSummary {
+        FitReport.WarmStartSummary(model: path, same_data: sameData, previous_iterations: previousIterations)
+    }
 }

@@ -98,6 +98,14 @@ struct FitReport: Encodable {
         /// Every rank ended with the same parameters, objective traces and iteration counts,
         /// bit for bit (checked at the end of every distributed fit of two or more ranks).
         var ranks_bit_identical: Bool
+
+        /// The summary of a fit whose statistics `reducer` summed across `group`.
+        init(group: any ProcessGroup, reducer: GroupReducer) {
+            ranks = group.size
+            communication_seconds = reducer.clock.seconds
+            reductions = reducer.clock.calls
+            ranks_bit_identical = group.size > 1
+        }
     }
 
     var data: DataSummary
