@@ -5,8 +5,9 @@ import Testing
 /// The distributed fit's logic without MPI: ranks as threads of this process
 /// (`LocalGroup`), each fitting its block of users with `DistributedCourseFit` or
 /// `DistributedFactorFit`. The MPI
-/// transport itself is tested by Scripts/mpi-test, which CI runs under mpirun.
-@Suite(.serialized) struct DistributedFitTests {
+/// transport itself is tested by Scripts/mpi-test, which CI runs under mpirun. Its fits run
+/// in this process on OpenBLAS, and several compare bits, hence `.blasProcessState`.
+@Suite(.serialized, .blasProcessState) struct DistributedFitTests {
     /// The first 300 users of the netflix matrix as records.
     static func records() throws -> RatingInput {
         let data = try #require(Fixtures.netflix)

@@ -4,7 +4,7 @@ import Testing
 
 /// `FactorInitialization.random` with several components (what `measure --family mppca -k K`
 /// starts from).
-@Suite struct FactorRandomStartTests {
+@Suite(.blasProcessState) struct FactorRandomStartTests {
     /// The random start's component means: equal means are an EM fixed point (every user's
     /// p(j|u) = π_j), so K > 1 from the random start must start them apart.
     @Test func aRandomStartWithSeveralComponentsSeparatesThem() throws {
