@@ -64,7 +64,7 @@ final class WorkerPool: Sendable {
 
     /// False when the environment sets `MIXFILL_WORKER_POOL=0`: every section then runs on
     /// Dispatch, so that one binary can time both
-    /// (`Scripts/bench-versus .build/release/mixfill --other-env MIXFILL_WORKER_POOL=0`).
+    /// (`Scripts/bench-worker-pool`).
     static let isEnabled = ProcessInfo.processInfo.environment["MIXFILL_WORKER_POOL"] != "0"
 
     private static let pools = Mutex<[Int: WorkerPool]>([:])
