@@ -13,7 +13,7 @@ struct FactorOptions: ParsableArguments {
     var priorLoadings: Double?
 
     @Option(name: .customLong("prior-means"), help: ArgumentHelp(
-        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).",
+        "mppca: prior precision λ_m of the component means (default: λ_W, one prior for loadings and means).",
         valueName: "λ"))
     var priorMeans: Double?
 

@@ -88,7 +88,9 @@ struct FactorSelectReport: Encodable {
         /// As given, or nil when each split chose its own (`chosen_prior_loadings`).
         var prior_loadings: Double?
         var chosen_prior_loadings: [Double]
-        var prior_means: Double
+        /// λ_m: as given, else the candidate's λ_W; nil when that is chosen per split (then
+        /// λ_m is each split's chosen λ_W).
+        var prior_means: Double?
         var heldout_rmse: EvalReport.Spread
         var heldout_mae: EvalReport.Spread
         var seconds: Double
@@ -98,7 +100,7 @@ struct FactorSelectReport: Encodable {
             factors = settings.factorCount ?? FactorSettings.factorCandidates[0]
             prior_loadings = settings.loadingsPrior
             chosen_prior_loadings = scores.compactMap { $0.factorFit?.tuning.priors.loadings }
-            prior_means = settings.meansPrior ?? FactorSettings.defaultMeansPrior
+            prior_means = settings.meansPrior ?? settings.loadingsPrior
             heldout_rmse = EvalReport.Spread(scores.map(\.metrics.rootMeanSquareError))
             heldout_mae = EvalReport.Spread(scores.map(\.metrics.meanAbsoluteError))
             seconds = scores.reduce(0) { $0 + $1.seconds }
@@ -161,7 +163,7 @@ struct FactorSelectReport: Encodable {
         var out = "k,factors,prior_loadings,prior_means,heldout_rmse,heldout_rmse_std,heldout_mae,heldout_mae_std,chosen\n"
         for (index, candidate) in candidates.enumerated() {
             let prior = candidate.prior_loadings.map { String($0) } ?? candidate.chosen_prior_loadings.map { String($0) }.joined(separator: ";")
-            out += [String(candidate.k), String(candidate.factors), prior, String(candidate.prior_means),
+            out += [String(candidate.k), String(candidate.factors), prior, candidate.prior_means.map { String($0) } ?? prior,
                     String(candidate.heldout_rmse.mean), String(candidate.heldout_rmse.std),
                     String(candidate.heldout_mae.mean), String(candidate.heldout_mae.std), String(index == chosen)].joined(separator: ",") + "\n"
         }

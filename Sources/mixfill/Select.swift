@@ -160,7 +160,7 @@ struct SelectModelOptions: ParsableArguments {
     var priorLoadings: String?
 
     @Option(name: .customLong("prior-means"), help: ArgumentHelp(
-        "mppca: prior precision λ_m of the component means (default \(FactorSettings.defaultMeansPrior.formatted())).", valueName: "λ"))
+        "mppca: prior precision λ_m of the component means (default: each candidate's λ_W).", valueName: "λ"))
     var priorMeans: Double?
 
     @Option(help: ArgumentHelp("How to choose K: bic or heldout (needs --holdout, --folds, --test or --gold).", valueName: "CRITERION"))

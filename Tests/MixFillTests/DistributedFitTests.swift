@@ -254,16 +254,18 @@ import Testing
                     #expect(tuning == ranks[0], "rank results differ")
                     expectClose(tuning.path.map(\.loadingsPrior), single.path.map(\.loadingsPrior), relative: 0, absolute: 0, "path λ")
                     #expect(tuning.priors == single.priors)
-                    // Up to the first path fit stopped by the path's iteration cap, every
-                    // RMSE to 1e-12. That fit (λ_W just below λ_crit, where W = 0 has only
-                    // just become unstable) is still moving away from W = 0 and carries the
-                    // sums' rounding to about 1e-7, and the path's warm starts from it to
-                    // about 1e-4: the single process's own figures move as much between
-                    // --threads 1 and 2 (two shards), so there they only need the same choices.
-                    let capped = single.path.firstIndex { $0.iterations >= FactorFitter.pathRule.maxIterations } ?? single.path.count
-                    expectClose(tuning.path.prefix(capped).map(\.rootMeanSquareError), single.path.prefix(capped).map(\.rootMeanSquareError),
-                                relative: 1e-12, absolute: 0, "path RMSE before the capped fit")
-                    let tolerance = capped < single.path.count ? 1e-3 : 1e-12
+                    // Up to the first path fit that crawled (half the path's iteration cap
+                    // or more), every RMSE to 1e-12. Such a fit (λ_W just below λ_crit, where
+                    // W = 0 has only just become unstable, or a weak prior on these few
+                    // ratings) is still moving when it stops and carries the sums' rounding
+                    // to about 1e-7, and the path's warm starts from it to about 1e-4: the
+                    // single process's own figures move as much between --threads 1 and 2
+                    // (two shards: 0.70815845 and 0.70815854 at this data's λ_W ≈ 4.1, 99
+                    // iterations), so there they only need the same choices.
+                    let crawling = single.path.firstIndex { 2 * $0.iterations >= FactorFitter.pathRule.maxIterations } ?? single.path.count
+                    expectClose(tuning.path.prefix(crawling).map(\.rootMeanSquareError), single.path.prefix(crawling).map(\.rootMeanSquareError),
+                                relative: 1e-12, absolute: 0, "path RMSE before the first fit that crawled")
+                    let tolerance = crawling < single.path.count ? 1e-3 : 1e-12
                     expectClose(tuning.path.map(\.rootMeanSquareError), single.path.map(\.rootMeanSquareError), relative: tolerance,
                                 absolute: 0, "path RMSE")
                     #expect(tuning.factorCountErrors.keys.sorted() == single.factorCountErrors.keys.sorted())
@@ -435,7 +437,7 @@ import Testing
         for run in saved {
             #expect(run.state.model.offsets.userOffsets.map(\.bitPattern) == baseline.userBiases.map(\.bitPattern))
         }
-        #expect(stopping.settings == ["factors": "3", "prior-loadings": "40.0", "prior-means": "\(FactorSettings.defaultMeansPrior)"])
+        #expect(stopping.settings == ["factors": "3", "prior-loadings": "40.0", "prior-means": "40.0"], "λ_m not given: tied to λ_W")
         let resuming = RecordingObserver(resuming: saved)
         let resumed = try Self.onRanks(size) { group throws(MixFillError) in try fit(group, observer: resuming) }
         #expect(resumed.count == size && uninterrupted.count == size)

@@ -30,6 +30,7 @@ import Testing
         let critical = try #require(settings["critical_prior"] as? Double)
         let prior = try #require(settings["prior_loadings"] as? Double)
         #expect(prior < critical && prior > 0, "the path walks down from λ_crit")
+        #expect(settings["prior_means"] as? Double == prior, "λ_m not given: tied to the chosen λ_W")
         let path = try #require(settings["path"] as? [[String: Any]])
         #expect(path.count >= 3)
         #expect(settings["inner_held_out_ratings"] as? Int == 800)
@@ -41,7 +42,7 @@ import Testing
         let file = try ModelFile.read(path: folder + "/m.json")
         #expect(file.family == .mppca)
         let model = try #require(file.factorMixture)
-        #expect(model.factorCount == factors && model.priors.loadings == prior)
+        #expect(model.factorCount == factors && model.priors.loadings == prior && model.priors.means == prior)
         #expect(model.offsets.userOffsets.count == 400 && file.tuning?.criticalPrior == critical)
         #expect(String(decoding: try #require(fileBytes(folder + "/m.json")), as: UTF8.self).contains("\"version\":3"))
 

@@ -19,9 +19,8 @@ import Darwin
 /// compares the two.
 extension DistributedFactorFit {
     package func tune(_ settings: FactorSettings) throws(MixFillError) -> FactorTuning {
-        let meansPrior = settings.meansPrior ?? FactorSettings.defaultMeansPrior
         if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
-            return FactorTuning(given: q, componentCount: k, priors: FactorPriors(loadings: loadings, means: meansPrior))
+            return FactorTuning(given: q, componentCount: k, priors: settings.priors(loadings: loadings))
         }
         let matrix = shard.input.table.matrix
         let observedCount = shard.observedCount
@@ -78,9 +77,9 @@ extension DistributedFactorFit {
             try loop.run([EMState(initial: model)])[0]
         }
         return try FactorFitter.search(
-            settings, meansPrior: meansPrior, heldOutRatings: heldOutCount,
+            settings, heldOutRatings: heldOutCount,
             criticalPrior: { () throws(MixFillError) in
-                try criticalPrior(inner, offsets: offsets, meansPrior: meansPrior, observedCount: innerObserved)
+                try criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior, observedCount: innerObserved)
             },
             randomStart: randomStart, run: run, score: score,
             clusteredStart: { (model, componentCount) throws(MixFillError) in
@@ -91,7 +90,7 @@ extension DistributedFactorFit {
     /// `FactorFitter.criticalPrior` of the whole inner matrix, of which `matrix` is this
     /// rank's users (`observedCount` ratings in all), its sums over users folded through
     /// the ranks in user order.
-    func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double,
+    func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double?,
                        observedCount: Int) throws(MixFillError) -> Double {
         let group = self.group
         return try FactorFitter.criticalPrior(matrix, offsets: offsets, meansPrior: meansPrior,

@@ -13,7 +13,7 @@ public struct FactorSettings: Sendable, Hashable {
     public var componentCount: Int?
     /// λ_W, the loadings' prior precision.
     public var loadingsPrior: Double?
-    /// λ_m, the component means' prior precision.
+    /// λ_m, the component means' prior precision (nil: λ_W's, see `priors(loadings:)`).
     public var meansPrior: Double?
 
     public init(factorCount: Int? = nil, componentCount: Int? = nil, loadingsPrior: Double? = nil, meansPrior: Double? = nil) {
@@ -23,9 +23,17 @@ public struct FactorSettings: Sendable, Hashable {
         self.meansPrior = meansPrior
     }
 
-    /// λ_m when not given: the bias baseline's item regularisation (`BiasBaseline`), the
-    /// same pull towards the offsets for an item's component means as for its offset.
-    public static let defaultMeansPrior = BiasBaseline.defaultItemRegularisation
+    /// The priors at λ_W = `loadings`: λ_m as given, else λ_W itself, one prior
+    /// N(0, I/λ_W) on each item's whole parameter vector [w_i; m_i]. The item offsets b_i
+    /// already hold each item's mean, shrunk as the bias baseline shrinks it; m_i is what
+    /// remains of it, estimated again from the same ratings. A weak prior on m_i undoes
+    /// most of the offsets' shrinkage, so that an item rated highly by a handful of users
+    /// tops nearly every user's recommendations at little gain in RMSE
+    /// (bench/accuracy.md); tied to λ_W, chosen on held-out ratings, it needs no constant
+    /// of its own.
+    public func priors(loadings: Double) -> FactorPriors {
+        FactorPriors(loadings: loadings, means: meansPrior ?? loadings)
+    }
     /// The q values tried when q is not given: the first for the path of priors, the
     /// others at the prior it chose.
     public static let factorCandidates = [10, 20]
@@ -89,8 +97,8 @@ extension FactorTuning {
 /// permutation with seed 0, as `HeldOutSplits` draws them):
 ///
 /// 1. λ_crit, the critical loading prior: the largest λ_W at which W = 0 is not a stable
-///    fixed point of EM. Linearising one M-step at W = 0 (m and σ² at their W = 0 optimum,
-///    R the residuals after m) gives w ← D⁻¹RᵀR w/σ² with D = diag(n_i + σ²λ_W), unstable
+///    fixed point of EM. Linearising one M-step at W = 0 (m and σ² at their W = 0 optimum
+///    for that λ_W's λ_m, R the residuals after m) gives w ← D⁻¹RᵀR w/σ² with D = diag(n_i + σ²λ_W), unstable
 ///    while the top eigenvalue of D^{-½}RᵀR D^{-½}/σ² exceeds 1; that eigenvalue falls as
 ///    λ_W grows, so λ_crit is found by bisection on log λ_W (power iteration inside). It
 ///    scales the path to the data: an item's prior weighs like λ_W·σ² ratings.
@@ -126,9 +134,8 @@ package struct FactorFitter {
     /// The hyperparameters for `matrix` (training ratings): those given, and the others
     /// chosen on an inner split of it.
     package func tune(_ matrix: SparseRatingMatrix) throws(MixFillError) -> FactorTuning {
-        let meansPrior = settings.meansPrior ?? FactorSettings.defaultMeansPrior
         if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
-            return FactorTuning(given: q, componentCount: k, priors: FactorPriors(loadings: loadings, means: meansPrior))
+            return FactorTuning(given: q, componentCount: k, priors: settings.priors(loadings: loadings))
         }
         let heldOutCount = HeldOutSplits.holdoutCount(matrix.observedCount, fraction: Self.innerHoldout)
         guard heldOutCount >= 1, heldOutCount < matrix.observedCount else {
@@ -149,8 +156,8 @@ package struct FactorFitter {
             return AccuracyMetrics.score(predictor, on: validation, scale: scale).rootMeanSquareError
         }
         return try Self.search(
-            settings, meansPrior: meansPrior, heldOutRatings: validation.count,
-            criticalPrior: { () throws(MixFillError) in Self.criticalPrior(inner, offsets: offsets, meansPrior: meansPrior) },
+            settings, heldOutRatings: validation.count,
+            criticalPrior: { () throws(MixFillError) in Self.criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior) },
             randomStart: { factorCount, priors in
                 FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: factorCount, componentCount: 1,
                                             priors: priors, seed: 0)
@@ -170,7 +177,7 @@ package struct FactorFitter {
     /// chosen λ_W; then K > 1 from the best K = 1 fit's clustered start. `score` is a
     /// model's held-out RMSE.
     package static func search(
-        _ settings: FactorSettings, meansPrior: Double, heldOutRatings: Int,
+        _ settings: FactorSettings, heldOutRatings: Int,
         criticalPrior: () throws(MixFillError) -> Double,
         randomStart: (_ factorCount: Int, _ priors: FactorPriors) -> FactorMixture,
         run: (FactorMixture) throws(MixFillError) -> FitResult<FactorMixture>,
@@ -179,11 +186,11 @@ package struct FactorFitter {
     ) throws(MixFillError) -> FactorTuning {
         let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
         var tuning = FactorTuning(given: firstFactors, componentCount: 1,
-                                  priors: FactorPriors(loadings: settings.loadingsPrior ?? 0, means: meansPrior))
+                                  priors: settings.priors(loadings: settings.loadingsPrior ?? 0))
         tuning.heldOutRatings = heldOutRatings
         var best: FactorMixture
         if let loadings = settings.loadingsPrior {
-            let model = try run(randomStart(firstFactors, FactorPriors(loadings: loadings, means: meansPrior))).model
+            let model = try run(randomStart(firstFactors, settings.priors(loadings: loadings))).model
             tuning.factorCountErrors[firstFactors] = try score(model)
             best = model
         } else {
@@ -195,7 +202,7 @@ package struct FactorFitter {
             var bestError = Double.infinity
             var bestModel: FactorMixture?
             for step in 1...pathLength {
-                let prior = FactorPriors(loadings: critical * pow(2, -Double(step)), means: meansPrior)
+                let prior = settings.priors(loadings: critical * pow(2, -Double(step)))
                 let start = current.map { withPriors($0, prior) } ?? randomStart(firstFactors, prior)
                 let result = try run(start)
                 current = result.model
@@ -253,7 +260,7 @@ package struct FactorFitter {
     }
 
     /// λ_crit (see the type's documentation) for centred ratings of `matrix`.
-    package static func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double) -> Double {
+    package static func criticalPrior(_ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double?) -> Double {
         // One process holds every user: folding a sum over the users is taking it.
         criticalPrior(matrix, offsets: offsets, meansPrior: meansPrior, observedCount: matrix.observedCount) { initial, add in
             var state = initial
@@ -270,7 +277,7 @@ package struct FactorFitter {
     /// vectors that every holder computes alike, so every holder gets the same bits, and
     /// the bits of one process holding them all.
     package static func criticalPrior<Failure: Error>(
-        _ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double, observedCount: Int,
+        _ matrix: SparseRatingMatrix, offsets: RatingOffsets, meansPrior: Double?, observedCount: Int,
         fold: ([Double], (inout [Double]) -> Void) throws(Failure) -> [Double]
     ) throws(Failure) -> Double {
         let d = matrix.itemCount
@@ -294,31 +301,38 @@ package struct FactorFitter {
         }
         let itemCounts = Array(totals[0..<d])
         let itemSums = Array(totals[d..<(2 * d)])
+        let squares = totals[2 * d]
         let count = Double(max(1, observedCount))
-        // m and σ² at their W = 0 optimum: m_i = Σ e / (n_i + σ²λ_m), σ² = Σ (e − m_i)² / N.
-        var noise = totals[2 * d] / count
-        var means = [Double](repeating: 0, count: d)
-        for _ in 0..<50 {
-            for item in 0..<d { means[item] = itemSums[item] / (itemCounts[item] + noise * meansPrior) }
-            let squares = try fold([0]) { state in
-                var squares = state[0]
-                for position in 0..<matrix.observedCount {
-                    let r = residuals[position] - means[matrix.items[position]]
-                    squares += r * r
+        /// m and σ² at their W = 0 optimum for a means prior λ_m: m_i = S_i / (n_i + σ²λ_m)
+        /// and σ² = Σ (e − m_i)² / N = (Σ e² − 2 Σ_i m_i S_i + Σ_i n_i m_i²) / N, from the
+        /// item sums alone (no pass over the ratings, so it can be redone for every λ).
+        func optimum(_ meansPrior: Double) -> (means: [Double], noise: Double) {
+            var noise = squares / count
+            var means = [Double](repeating: 0, count: d)
+            for _ in 0..<50 {
+                var explained = 0.0
+                for item in 0..<d {
+                    let mean = itemSums[item] / (itemCounts[item] + noise * meansPrior)
+                    means[item] = mean
+                    explained += mean * (2 * itemSums[item] - itemCounts[item] * mean)
                 }
-                state[0] = squares
-            }[0]
-            let next = squares / count
-            let settled = abs(next - noise) <= 1e-12 * noise
-            noise = max(next, .leastNormalMagnitude)
-            if settled { break }
+                let next = max((squares - explained) / count, .leastNormalMagnitude)
+                let settled = abs(next - noise) <= 1e-12 * noise
+                noise = next
+                if settled { break }
+            }
+            return (means, noise)
         }
-        for position in 0..<matrix.observedCount { residuals[position] -= means[matrix.items[position]] }
+        // A given λ_m fixes m and σ² once; tied to λ_W (nil), they follow each λ tried.
+        let fixed = meansPrior.map(optimum)
         var vector = [Double](repeating: 1, count: d)
         /// The top eigenvalue of D^{-½}RᵀR D^{-½}/σ² by power iteration from `vector`
-        /// (left as the eigenvector, for the next prior's start).
+        /// (left as the eigenvector, for the next prior's start), R the residuals after m.
         func topEigenvalue(_ prior: Double) throws(Failure) -> Double {
+            let (means, noise) = fixed ?? optimum(prior)
             let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
+            var shifted = [Double](repeating: 0, count: matrix.observedCount)
+            for position in 0..<matrix.observedCount { shifted[position] = residuals[position] - means[matrix.items[position]] }
             var value = 0.0
             for _ in 0..<200 {
                 var userSums = [Double](repeating: 0, count: matrix.userCount)
@@ -326,14 +340,14 @@ package struct FactorFitter {
                     var sum = 0.0
                     for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                         let item = matrix.items[position]
-                        sum += residuals[position] * scale[item] * vector[item]
+                        sum += shifted[position] * scale[item] * vector[item]
                     }
                     userSums[user] = sum
                 }
                 var next = try fold([Double](repeating: 0, count: d)) { state in
                     for user in 0..<matrix.userCount {
                         for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                            state[matrix.items[position]] += residuals[position] * userSums[user]
+                            state[matrix.items[position]] += shifted[position] * userSums[user]
                         }
                     }
                 }
