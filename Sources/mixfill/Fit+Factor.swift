@@ -157,7 +157,10 @@ struct FactorFitReport: Encodable {
                 ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
                 : "warm start: \(warm_start.model), fitted on other data: a new run from its parameters\n"
         }
-        out += "settings: q = \(settings.factors) factors, prior precisions λ_W = \(fixed(settings.prior_loadings, 1)), λ_m = \(settings.prior_means.formatted())\n"
+        let priors = settings.prior_means == settings.prior_loadings
+            ? "prior precision λ_W = λ_m = \(fixed(settings.prior_loadings, 1))"
+            : "prior precisions λ_W = \(fixed(settings.prior_loadings, 1)), λ_m = \(settings.prior_means.formatted())"
+        out += "settings: q = \(settings.factors) factors, \(priors)\n"
         if settings.inner_held_out_ratings > 0 {
             var how = "  chosen on \(settings.inner_held_out_ratings) training ratings held out"
             if let critical = settings.critical_prior {

@@ -33,8 +33,8 @@ struct Measure: ParsableCommand {
     @Option(name: .customLong("prior-loadings"), help: ArgumentHelp("mppca: prior precision of the loadings, λ_W.", valueName: "λ"))
     var priorLoadings: Double = 100
 
-    @Option(name: .customLong("prior-means"), help: ArgumentHelp("mppca: prior precision of the component means, λ_m.", valueName: "λ"))
-    var priorMeans: Double = 10
+    @Option(name: .customLong("prior-means"), help: ArgumentHelp("mppca: prior precision of the component means, λ_m (default: λ_W).", valueName: "λ"))
+    var priorMeans: Double?
 
     @Option(help: ArgumentHelp("EM iterations to time.", valueName: "N"))
     var iterations: Int = 5
@@ -53,7 +53,7 @@ struct Measure: ParsableCommand {
         if iterations < 1 { throw ValidationError("--iterations: \(iterations) is not allowed; give 1 or more") }
         if k < 1 { throw ValidationError("-k: K = \(k) is not allowed; K must be at least 1") }
         if factors < 0 { throw ValidationError("--factors: \(factors) is not allowed; give 0 or more") }
-        if !(priorLoadings > 0) || !(priorMeans > 0) {
+        if !(priorLoadings > 0) || !((priorMeans ?? priorLoadings) > 0) {
             throw ValidationError("--prior-loadings, --prior-means: give positive precisions")
         }
     }
@@ -133,7 +133,7 @@ struct Measure: ParsableCommand {
             let matrix = loaded.table.matrix
             let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
             let model = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: factors, componentCount: k,
-                                                    priors: FactorPriors(loadings: priorLoadings, means: priorMeans), seed: UInt64(seed))
+                                                    priors: FactorSettings(meansPrior: priorMeans).priors(loadings: priorLoadings), seed: UInt64(seed))
             initSeconds = (clock.now - initStart).seconds
             try time(loop, from: model)
         }
