@@ -28,9 +28,9 @@ public struct FactorSettings: Sendable, Hashable {
     /// already hold each item's mean, shrunk as the bias baseline shrinks it; m_i is what
     /// remains of it, estimated again from the same ratings. A weak prior on m_i undoes
     /// most of the offsets' shrinkage, so that an item rated highly by a handful of users
-    /// tops nearly every user's recommendations at little gain in RMSE
-    /// (bench/accuracy.md); tied to λ_W, chosen on held-out ratings, it needs no constant
-    /// of its own.
+    /// tops nearly every user's recommendations for little gain in RMSE
+    /// (bench/means-prior.md); tied to λ_W, chosen on held-out ratings, it needs no
+    /// constant of its own.
     public func priors(loadings: Double) -> FactorPriors {
         FactorPriors(loadings: loadings, means: meansPrior ?? loadings)
     }
@@ -98,10 +98,11 @@ extension FactorTuning {
 ///
 /// 1. λ_crit, the critical loading prior: the largest λ_W at which W = 0 is not a stable
 ///    fixed point of EM. Linearising one M-step at W = 0 (m and σ² at their W = 0 optimum
-///    for that λ_W's λ_m, R the residuals after m) gives w ← D⁻¹RᵀR w/σ² with D = diag(n_i + σ²λ_W), unstable
-///    while the top eigenvalue of D^{-½}RᵀR D^{-½}/σ² exceeds 1; that eigenvalue falls as
-///    λ_W grows, so λ_crit is found by bisection on log λ_W (power iteration inside). It
-///    scales the path to the data: an item's prior weighs like λ_W·σ² ratings.
+///    for that λ_W's λ_m, R the residuals after m) gives w ← D⁻¹RᵀR w/σ² with
+///    D = diag(n_i + σ²λ_W), unstable while the top eigenvalue of D^{-½}RᵀR D^{-½}/σ²
+///    exceeds 1; that eigenvalue falls as λ_W grows, so λ_crit is found by bisection on
+///    log λ_W (power iteration inside). It scales the path to the data: an item's prior
+///    weighs like λ_W·σ² ratings.
 /// 2. A path λ_W = λ_crit·2^{−k}, k = 1, 2, …, 12, at q = 10, each fit warm-started from the
 ///    previous one and scored on the inner held-out ratings; it stops after two rises in a
 ///    row and keeps the best. Starting below λ_crit matters: from a stronger prior EM sits
@@ -331,8 +332,6 @@ package struct FactorFitter {
         func topEigenvalue(_ prior: Double) throws(Failure) -> Double {
             let (means, noise) = fixed ?? optimum(prior)
             let scale = (0..<d).map { 1 / (itemCounts[$0] + noise * prior).squareRoot() }
-            var shifted = [Double](repeating: 0, count: matrix.observedCount)
-            for position in 0..<matrix.observedCount { shifted[position] = residuals[position] - means[matrix.items[position]] }
             var value = 0.0
             for _ in 0..<200 {
                 var userSums = [Double](repeating: 0, count: matrix.userCount)
@@ -340,14 +339,15 @@ package struct FactorFitter {
                     var sum = 0.0
                     for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                         let item = matrix.items[position]
-                        sum += shifted[position] * scale[item] * vector[item]
+                        sum += (residuals[position] - means[item]) * scale[item] * vector[item]
                     }
                     userSums[user] = sum
                 }
                 var next = try fold([Double](repeating: 0, count: d)) { state in
                     for user in 0..<matrix.userCount {
                         for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                            state[matrix.items[position]] += shifted[position] * userSums[user]
+                            let item = matrix.items[position]
+                            state[item] += (residuals[position] - means[item]) * userSums[user]
                         }
                     }
                 }
