@@ -33,10 +33,17 @@ let package = Package(
             pkgConfig: "ompi",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
+        // The mppca sparse kernel's two vector passes compiled for AVX2 (a function
+        // attribute, not a build flag), chosen at run time when the processor has it, so
+        // the portable build runs them on 256-bit registers too. Same bits as the Swift passes.
+        .target(
+            name: "CLanes",
+            path: "Modules/CLanes"
+        ),
         // The library: data, models, kernels, the EM loop and evaluation.
         .target(
             name: "MixFill",
-            dependencies: ["CBLAS", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["CBLAS", "CLanes", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // What the commands add around a fit: batches of jobs, checkpoints, serving.
         .target(

@@ -79,6 +79,8 @@ struct Measure: ParsableCommand {
         var median_iteration_cpu_seconds: Double
         var log_likelihoods: [Double]
         var peak_resident_bytes: Int
+        /// The mppca sparse kernel's vector passes: "avx2" or "swift" (absent for other kernels).
+        var vector_passes: String?
     }
 
     /// Processor time used by the whole process so far, in seconds.
@@ -147,7 +149,8 @@ struct Measure: ParsableCommand {
             iteration_seconds: times, median_iteration_seconds: sorted[sorted.count / 2],
             fastest_iteration_seconds: sorted[0],
             median_iteration_cpu_seconds: cpuTimes.sorted()[cpuTimes.count / 2], log_likelihoods: logLikelihoods,
-            peak_resident_bytes: Int(usage.ru_maxrss) * 1024)
+            peak_resident_bytes: Int(usage.ru_maxrss) * 1024,
+            vector_passes: family == .mppca && fitEngine.kernel == .sparse ? Engine.factorSparsePasses : nil)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -155,7 +158,7 @@ struct Measure: ParsableCommand {
         } else {
             print("""
                 data: \(data) (\(report.format)): \(report.users) users × \(report.items) items, \(report.ratings) ratings
-                backend: \(report.backend), kernel: \(report.kernel), threads: \(threadCount), K = \(k)
+                backend: \(report.backend), kernel: \(report.kernel)\(report.vector_passes.map { " (\($0) passes)" } ?? ""), threads: \(threadCount), K = \(k)
                 load \(fixed(loadSeconds, 3)) s, kernel set-up \(fixed(kernelSeconds, 3)) s, initialisation \(fixed(initSeconds, 3)) s
                 per iteration: median \(fixed(report.median_iteration_seconds, 4)) s, fastest \(fixed(report.fastest_iteration_seconds, 4)) s over \(iterations) (processor time \(fixed(report.median_iteration_cpu_seconds, 4)) s)
                 peak resident memory: \(fixed(Double(report.peak_resident_bytes) / 1e6, 1)) MB

@@ -243,6 +243,41 @@ import Testing
         }
     }
 
+    /// The passes in C for AVX2 (`VectorPasses.avx2`, chosen at run time where the processor
+    /// has it) give the Swift passes' bits: one E-step's statistics and users' states, on
+    /// shapes whose rows have blocks of 16 and of 8 lanes, scaled, plain and mixed.
+    @Test(.enabled(if: VectorPasses.isAvailable(.avx2), "the processor has no AVX2"))
+    func theAVX2PassesGiveTheSwiftPassesBits() throws {
+        var widths = Set<Int>()
+        var kinds = Set<Int>()
+        for (name, matrix) in try Self.dataSets() {
+            // q + K = 16 gives a block of scaled lanes only.
+            for (q, componentCount) in Self.shapes + [(14, 2)] {
+                let model = try Self.model(matrix, factors: q, components: componentCount)
+                let what = "\(name), q = \(q), K = \(componentCount)"
+                let swift = FactorSparseKernel.shards(of: matrix, count: 2, passes: .swift)
+                let avx2 = FactorSparseKernel.shards(of: matrix, count: 2, passes: .avx2)
+                #expect(swift.map(\.passes) == [.swift, .swift] && avx2.map(\.passes) == [.avx2, .avx2], "\(what)")
+                let swiftSum = try EMLoop(family: FactorFamily(), shards: swift, workers: 2).statistics([model]).sum
+                let avx2Sum = try EMLoop(family: FactorFamily(), shards: avx2, workers: 2).statistics([model]).sum
+                #expect(swiftSum.count == avx2Sum.count && swiftSum.count == FactorRecord(model).length, "\(what)")
+                #expect(swiftSum.map(\.bitPattern) == avx2Sum.map(\.bitPattern), "\(what)")
+                Self.expectSameStatistics(avx2Sum, try Self.statistics(matrix, model, shards: 1).naive, FactorRecord(model), what)
+                let swiftStates = swift[1].userStates(model)
+                let avx2States = avx2[1].userStates(model)
+                #expect(swiftStates.states.count == avx2States.states.count && !swiftStates.states.isEmpty, "\(what)")
+                #expect(swiftStates.states.map(\.bitPattern) == avx2States.states.map(\.bitPattern), "\(what)")
+                #expect(swiftStates.logLikelihood.bitPattern == avx2States.logLikelihood.bitPattern, "\(what)")
+                let layout = FactorSparseLayout(factorCount: q, componentCount: componentCount, itemCount: matrix.itemCount)
+                for block in layout.tableBlocks + layout.sumBlocks {
+                    widths.insert(block.width)
+                    kinds.insert(block.kind.code.kind)
+                }
+            }
+        }
+        #expect(widths == [8, 16] && kinds == [0, 1, 2], "the shapes cover every width and kind: \(widths), \(kinds)")
+    }
+
     /// Rows are cut into blocks of 16 lanes (8 for a remainder), each scaled, plain or mixed
     /// where the e-scaled columns end, and an item's row survives being stored a block at a time.
     @Test func laneBlocksCoverTheRowAndRowsRoundTrip() {

@@ -68,6 +68,42 @@ import Glibc
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
+    /// `measure` times the mppca sparse kernel and says which vector passes ran: the AVX2
+    /// passes where the processor has them, the Swift ones under `MIXFILL_AVX2=0`, with the
+    /// same log-likelihoods to the bit; other kernels report no passes.
+    @Test func measureReportsTheVectorPassesAndTheyAgree() throws {
+        struct Report: Decodable {
+            let kernel: String
+            let log_likelihoods: [Double]
+            let iteration_seconds: [Double]
+            let vector_passes: String?
+        }
+        let folder = try Fixtures.scratchFolder()
+        let synth = try CLI.run(["synth", "--users", "700", "--items", "200", "--ratings", "14000", "-k", "3",
+                                 "--seed", "5", "--out", folder + "/r.tsv"])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        let arguments = ["measure", folder + "/r.tsv", "--family", "mppca", "-k", "2", "--factors", "3",
+                         "--iterations", "3", "--threads", "2", "--kernel", "sparse", "--json"]
+        func measure(_ arguments: [String], _ environment: [String: String]) throws -> Report {
+            let outcome = try CLI.run(arguments, environment: environment)
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            return try JSONDecoder().decode(Report.self, from: Data(outcome.stdout.utf8))
+        }
+        let chosen = try measure(arguments, ["MIXFILL_AVX2": "1"])
+        let swift = try measure(arguments, ["MIXFILL_AVX2": "0"])
+        #expect(chosen.kernel == "sparse" && swift.kernel == "sparse")
+        #expect(chosen.vector_passes == (VectorPasses.isAvailable(.avx2) ? "avx2" : "swift"))
+        #expect(swift.vector_passes == "swift")
+        #expect(chosen.log_likelihoods.count == 3 && chosen.iteration_seconds.count == 3)
+        #expect(chosen.log_likelihoods.map(\.bitPattern) == swift.log_likelihoods.map(\.bitPattern))
+        #expect(chosen.log_likelihoods[2] > chosen.log_likelihoods[0])
+        let text = try CLI.run(Array(arguments.dropLast()), environment: ["MIXFILL_AVX2": "0"])
+        #expect(text.status == 0 && text.stdout.contains("kernel: sparse (swift passes), threads: 2"), "\(text.stdout)")
+        let blas = try measure(["measure", folder + "/r.tsv", "--family", "mppca", "-k", "2", "--factors", "3",
+                                "--iterations", "1", "--kernel", "dense", "--json"], [:])
+        #expect(blas.kernel == "dense" && blas.vector_passes == nil)
+    }
+
     /// A clear case: 2,000 users, 100 items, 40% observed, K = 4. (On much sparser data the
     /// course's initialisation — user rows with zeros at unrated items — lets components
     /// collapse; docs/accuracy.md shows it.)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLanes
 
 /// The factor family's E-step on the observed ratings, organised for speed: the same
 /// mathematics as `FactorNaiveKernel` (its doc comment has the formulas), with every
@@ -77,6 +78,8 @@ final class FactorSparseKernel: StatisticsKernel {
     private(set) var blocks: FactorUserBlocks?
     /// `defaultSliceBytes`, or smaller in tests that need many blocks.
     let sliceBytes: Int
+    /// The code that runs the two passes (`VectorPasses.selected` unless a test asks).
+    let passes: VectorPasses
     /// d × layout.tableStride, stored a block of lanes at a time (`FactorSparseLayout.scatter`).
     private var table = AlignedDoubles(count: 0)
     /// d × layout.sumStride: [h_i | G_i] per item, stored as `table` is.
@@ -86,9 +89,12 @@ final class FactorSparseKernel: StatisticsKernel {
     /// Per-block scratch (`FactorSparseLayout.scratchCount`).
     private var scratch = AlignedDoubles(count: 0)
 
-    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil, sliceBytes: Int = FactorSparseKernel.defaultSliceBytes) {
+    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil, sliceBytes: Int = FactorSparseKernel.defaultSliceBytes,
+         passes: VectorPasses = .selected) {
         let users = users ?? 0..<matrix.userCount
         self.sliceBytes = sliceBytes
+        precondition(VectorPasses.isAvailable(passes), "\(passes) passes on a processor without them")
+        self.passes = passes
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
         self.matrix = matrix
         self.users = users
@@ -97,10 +103,13 @@ final class FactorSparseKernel: StatisticsKernel {
     /// `count` kernels over consecutive ranges of about equal work (at most one per user),
     /// in user order: the shards of one E-step.
     static func shards(of matrix: SparseRatingMatrix, count: Int,
-                       sliceBytes: Int = FactorSparseKernel.defaultSliceBytes) -> [FactorSparseKernel] {
+                       sliceBytes: Int = FactorSparseKernel.defaultSliceBytes,
+                       passes: VectorPasses = .selected) -> [FactorSparseKernel] {
         let parts = max(1, min(count, matrix.userCount))
         let boundaries = SparseKernel.balancedBoundaries(rowStarts: matrix.rowStarts, parts: parts, perUserCost: perUserCost)
-        return (0..<parts).map { FactorSparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1], sliceBytes: sliceBytes) }
+        return (0..<parts).map {
+            FactorSparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1], sliceBytes: sliceBytes, passes: passes)
+        }
     }
 
     func computeStatistics(_ models: [FactorMixture], layout batch: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
@@ -224,7 +233,8 @@ final class FactorSparseKernel: StatisticsKernel {
                                             table: table, sums: sums, scalars: scalars, scratch: scratch,
                                             userOffsets: userOffsets, itemOffsets: itemOffsets, logWeights: logWeights,
                                             blocks: regrouped, statesOut: statesOut, layout: layout,
-                                            globalMean: model.offsets.globalMean, noise: model.noiseVariance, users: users)
+                                            globalMean: model.offsets.globalMean, noise: model.noiseVariance, users: users,
+                                            passes: passes)
                                         matrix.withRows(pass)
                                     }
                                 }
@@ -383,6 +393,15 @@ enum FactorLaneKind: Equatable {
     case plain
     /// The first `scaledLanes` lanes multiplied by e, the others as they are.
     case mixed(scaledLanes: Int)
+
+    /// The kind as `Modules/CLanes` spells it: (0 plain | 1 scaled | 2 mixed, scaled lanes).
+    var code: (kind: Int, scaledLanes: Int) {
+        switch self {
+        case .plain: return (0, 0)
+        case .scaled: return (1, 0)
+        case let .mixed(scaledLanes): return (2, scaledLanes)
+        }
+    }
 }
 
 /// `width` (8 or 16) consecutive columns from `offset`.
@@ -513,6 +532,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
     let globalMean: Double
     let noise: Double
     let users: Range<Int>
+    let passes: VectorPasses
 
     func visit<Index: RowIndex, Ratings: RatingReader>(_ rows: SparseRows<Index, Ratings>) {
         let layout = self.layout
@@ -569,7 +589,11 @@ private struct FactorSparsePass: SparseRowsVisitor {
                     let start = blocks.entryStarts[t + block]
                     let entries = blocks.entryStarts[t + block + 1] - start
                     let row = table + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
-                    if lanes.width == 16 {
+                    if passes == .avx2 {
+                        let (kind, scaledLanes) = lanes.kind.code
+                        mixfill_spread_avx2(lanes.width, kind, scaledLanes, row, blocks.entryUsers + start,
+                                            residuals + (start - firstEntry), entries, slice)
+                    } else if lanes.width == 16 {
                         Self.spread(SIMD16<Double>.self, row, lanes.kind, blocks.entryUsers + start,
                                     residuals + (start - firstEntry), entries, slice, masks)
                     } else {
@@ -607,7 +631,11 @@ private struct FactorSparsePass: SparseRowsVisitor {
                     let start = blocks.entryStarts[t + block]
                     let entries = blocks.entryStarts[t + block + 1] - start
                     let row = sums + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
-                    if lanes.width == 16 {
+                    if passes == .avx2 {
+                        let (kind, scaledLanes) = lanes.kind.code
+                        mixfill_collect_avx2(lanes.width, kind, scaledLanes, row, blocks.entryUsers + start,
+                                             residuals + (start - firstEntry), entries, slice)
+                    } else if lanes.width == 16 {
                         Self.collect(SIMD16<Double>.self, row, lanes.kind, blocks.entryUsers + start,
                                      residuals + (start - firstEntry), entries, slice, masks)
                     } else {

@@ -1,0 +1,24 @@
+import CLanes
+import Foundation
+
+/// Which code runs the mppca sparse kernel's two passes (`FactorSparseKernel`'s spread and
+/// collect): the Swift passes, compiled for whatever processor the build targets (baseline
+/// x86-64 in a portable build: 128-bit registers), or the same passes in C compiled for
+/// AVX2 (`Modules/CLanes`), which the processor is asked for at run time. The passes spend
+/// their time loading and adding rows of 8 or 16 Doubles; 256-bit registers halve the
+/// instructions. Both do the same multiplies and adds in the same order with no fused
+/// multiply-add, so they give the same bits.
+enum VectorPasses: String, Sendable {
+    case swift
+    case avx2
+
+    /// `.avx2` when the processor and the operating system run AVX2 code, unless the
+    /// environment sets `MIXFILL_AVX2=0` (so that one binary can time both).
+    static let selected: VectorPasses =
+        ProcessInfo.processInfo.environment["MIXFILL_AVX2"] != "0" && mixfill_lanes_avx2_available() != 0 ? .avx2 : .swift
+
+    /// Whether this machine can run `passes`.
+    static func isAvailable(_ passes: VectorPasses) -> Bool {
+        passes == .swift || mixfill_lanes_avx2_available() != 0
+    }
+}
