@@ -33,9 +33,9 @@ let package = Package(
             pkgConfig: "ompi",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
-        // The mppca sparse kernel's two vector passes compiled for AVX2 (a function
-        // attribute, not a build flag), chosen at run time when the processor has it, so
-        // the portable build runs them on 256-bit registers too. Same bits as the Swift passes.
+        // The sparse kernels' vector passes compiled for AVX2 (a function attribute, not a
+        // build flag), chosen at run time when the processor has it, so the portable build
+        // runs them on 256-bit registers too. Same bits as the Swift passes.
         .target(
             name: "CLanes",
             path: "Modules/CLanes"

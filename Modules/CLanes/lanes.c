@@ -1,6 +1,7 @@
-// The mppca sparse kernel's passes (FactorSparseKernel's `spread` and `collect`) compiled
-// for AVX2 and chosen at run time, so a binary built for baseline x86-64 still runs them
-// on 256-bit registers where the processor has them.
+// The sparse kernels' vector passes (FactorSparseKernel's `spread` and `collect`,
+// SparseKernel's `distances` and `accumulate`) compiled for AVX2 and chosen at run time, so
+// a binary built for baseline x86-64 still runs them on 256-bit registers where the
+// processor has them.
 //
 // The arithmetic is the Swift passes' operation for operation: each lane computes
 // slot + value · coefficient (spread) or sum + slot · coefficient (collect) with one
@@ -116,6 +117,80 @@ TARGET void mixfill_collect_avx2(long width, long kind, long scaled_lanes, doubl
     else collect8(kind, scaled_lanes, row, raters, residuals, count, base);
 }
 
+
+// The course kernel's passes: a group of 4, 8, 12 or 16 components is `parts` vectors of 4
+// lanes (one 256-bit register each), which gives the same lane-by-lane arithmetic as the
+// Swift passes' SIMD4, SIMD8, SIMD16 and 8 + 4 pair. The body is inlined into one function
+// per (parts, index width, rating storage), so each is a loop with constant bounds.
+typedef double lanes4 __attribute__((ext_vector_type(4)));
+
+TARGET __attribute__((always_inline)) static inline void course_distances(
+    const int parts, const int wide, const int coded, const void *items, const double *palette,
+    const uint8_t *codes, const double *values, long start, long end, const double *means, long padded, double *out) {
+    lanes4 sum[4] = {0, 0, 0, 0};
+    for (long position = start; position < end; position++) {
+        long item = wide ? (long)((const uint32_t *)items)[position] : (long)((const uint16_t *)items)[position];
+        double x = coded ? palette[codes[position]] : values[position];
+        const double *row = means + item * padded;
+        for (int p = 0; p < parts; p++) {
+            lanes4 difference = LOAD(lanes4, row + 4 * p) - x;
+            lanes4 square = difference * difference;
+            sum[p] = sum[p] + square;
+        }
+    }
+    for (int p = 0; p < parts; p++) STORE(out + 4 * p, sum[p]);
+}
+
+TARGET __attribute__((always_inline)) static inline void course_accumulate(
+    const int parts, const int wide, const int coded, const void *items, const double *palette,
+    const uint8_t *codes, const double *values, long start, long end, const double *weights, double *sums, long padded) {
+    lanes4 weight[4];
+    for (int p = 0; p < parts; p++) weight[p] = LOAD(lanes4, weights + 4 * p);
+    long stride = 2 * padded;
+    for (long position = start; position < end; position++) {
+        long item = wide ? (long)((const uint32_t *)items)[position] : (long)((const uint16_t *)items)[position];
+        double x = coded ? palette[codes[position]] : values[position];
+        double *slot = sums + item * stride;
+        for (int p = 0; p < parts; p++) {
+            lanes4 product = weight[p] * x;
+            STORE(slot + 4 * p, LOAD(lanes4, slot + 4 * p) + product);
+        }
+        for (int p = 0; p < parts; p++) {
+            STORE(slot + padded + 4 * p, LOAD(lanes4, slot + padded + 4 * p) + weight[p]);
+        }
+    }
+}
+
+#define COURSE_CASES(PASS, ...)                                                          \
+    switch ((parts - 1) * 4 + (wide_items ? 2 : 0) + (codes ? 1 : 0)) {                 \
+    case 0: PASS(1, 0, 0, __VA_ARGS__); break;  case 1: PASS(1, 0, 1, __VA_ARGS__); break; \
+    case 2: PASS(1, 1, 0, __VA_ARGS__); break;  case 3: PASS(1, 1, 1, __VA_ARGS__); break; \
+    case 4: PASS(2, 0, 0, __VA_ARGS__); break;  case 5: PASS(2, 0, 1, __VA_ARGS__); break; \
+    case 6: PASS(2, 1, 0, __VA_ARGS__); break;  case 7: PASS(2, 1, 1, __VA_ARGS__); break; \
+    case 8: PASS(3, 0, 0, __VA_ARGS__); break;  case 9: PASS(3, 0, 1, __VA_ARGS__); break; \
+    case 10: PASS(3, 1, 0, __VA_ARGS__); break; case 11: PASS(3, 1, 1, __VA_ARGS__); break; \
+    case 12: PASS(4, 0, 0, __VA_ARGS__); break; case 13: PASS(4, 0, 1, __VA_ARGS__); break; \
+    case 14: PASS(4, 1, 0, __VA_ARGS__); break; default: PASS(4, 1, 1, __VA_ARGS__); break; \
+    }
+
+TARGET void mixfill_course_distances_avx2(long width, int wide_items, const void *items, const double *palette,
+                                          const uint8_t *codes, const double *values, long start, long end,
+                                          const double *means, long padded, double *out) {
+    long parts = width / 4;
+#define DISTANCES(P, W, C, ...) course_distances(P, W, C, __VA_ARGS__)
+    COURSE_CASES(DISTANCES, items, palette, codes, values, start, end, means, padded, out)
+#undef DISTANCES
+}
+
+TARGET void mixfill_course_accumulate_avx2(long width, int wide_items, const void *items, const double *palette,
+                                           const uint8_t *codes, const double *values, long start, long end,
+                                           const double *weights, double *sums, long padded) {
+    long parts = width / 4;
+#define ACCUMULATE(P, W, C, ...) course_accumulate(P, W, C, __VA_ARGS__)
+    COURSE_CASES(ACCUMULATE, items, palette, codes, values, start, end, weights, sums, padded)
+#undef ACCUMULATE
+}
+
 #else
 
 // Other architectures: never available, so the Swift passes always run.
@@ -127,6 +202,18 @@ void mixfill_spread_avx2(long width, long kind, long scaled_lanes, const double 
 void mixfill_collect_avx2(long width, long kind, long scaled_lanes, double *row,
                           const uint16_t *raters, const double *residuals, long count, const double *base) {
     (void)width; (void)kind; (void)scaled_lanes; (void)row; (void)raters; (void)residuals; (void)count; (void)base;
+}
+void mixfill_course_distances_avx2(long width, int wide_items, const void *items, const double *palette,
+                                   const uint8_t *codes, const double *values, long start, long end,
+                                   const double *means, long padded, double *out) {
+    (void)width; (void)wide_items; (void)items; (void)palette; (void)codes; (void)values; (void)start; (void)end;
+    (void)means; (void)padded; (void)out;
+}
+void mixfill_course_accumulate_avx2(long width, int wide_items, const void *items, const double *palette,
+                                    const uint8_t *codes, const double *values, long start, long end,
+                                    const double *weights, double *sums, long padded) {
+    (void)width; (void)wide_items; (void)items; (void)palette; (void)codes; (void)values; (void)start; (void)end;
+    (void)weights; (void)sums; (void)padded;
 }
 
 #endif

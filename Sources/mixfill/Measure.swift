@@ -79,7 +79,7 @@ struct Measure: ParsableCommand {
         var median_iteration_cpu_seconds: Double
         var log_likelihoods: [Double]
         var peak_resident_bytes: Int
-        /// The mppca sparse kernel's vector passes: "avx2" or "swift" (absent for other kernels).
+        /// The sparse kernel's vector passes: "avx2" or "swift" (absent for other kernels).
         var vector_passes: String?
     }
 
@@ -150,7 +150,7 @@ struct Measure: ParsableCommand {
             fastest_iteration_seconds: sorted[0],
             median_iteration_cpu_seconds: cpuTimes.sorted()[cpuTimes.count / 2], log_likelihoods: logLikelihoods,
             peak_resident_bytes: Int(usage.ru_maxrss) * 1024,
-            vector_passes: family == .mppca && fitEngine.kernel == .sparse ? Engine.factorSparsePasses : nil)
+            vector_passes: fitEngine.kernel == .sparse ? Engine.sparsePasses : nil)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

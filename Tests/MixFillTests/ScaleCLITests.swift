@@ -68,9 +68,9 @@ import Glibc
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
     }
 
-    /// `measure` times the mppca sparse kernel and says which vector passes ran: the AVX2
-    /// passes where the processor has them, the Swift ones under `MIXFILL_AVX2=0`, with the
-    /// same log-likelihoods to the bit; other kernels report no passes.
+    /// `measure` times the sparse kernels and says which vector passes ran: the AVX2 passes
+    /// where the processor has them, the Swift ones under `MIXFILL_AVX2=0`, with the same
+    /// log-likelihoods to the bit, for both families; other kernels report no passes.
     @Test func measureReportsTheVectorPassesAndTheyAgree() throws {
         struct Report: Decodable {
             let kernel: String
@@ -78,27 +78,30 @@ import Glibc
             let iteration_seconds: [Double]
             let vector_passes: String?
         }
-        let folder = try Fixtures.scratchFolder()
-        let synth = try CLI.run(["synth", "--users", "700", "--items", "200", "--ratings", "14000", "-k", "3",
-                                 "--seed", "5", "--out", folder + "/r.tsv"])
-        #expect(synth.status == 0, "\(synth.stderr)")
-        let arguments = ["measure", folder + "/r.tsv", "--family", "mppca", "-k", "2", "--factors", "3",
-                         "--iterations", "3", "--threads", "2", "--kernel", "sparse", "--json"]
         func measure(_ arguments: [String], _ environment: [String: String]) throws -> Report {
             let outcome = try CLI.run(arguments, environment: environment)
             #expect(outcome.status == 0, "\(outcome.stderr)")
             return try JSONDecoder().decode(Report.self, from: Data(outcome.stdout.utf8))
         }
-        let chosen = try measure(arguments, ["MIXFILL_AVX2": "1"])
-        let swift = try measure(arguments, ["MIXFILL_AVX2": "0"])
-        #expect(chosen.kernel == "sparse" && swift.kernel == "sparse")
-        #expect(chosen.vector_passes == (VectorPasses.isAvailable(.avx2) ? "avx2" : "swift"))
-        #expect(swift.vector_passes == "swift")
-        #expect(chosen.log_likelihoods.count == 3 && chosen.iteration_seconds.count == 3)
-        #expect(chosen.log_likelihoods.map(\.bitPattern) == swift.log_likelihoods.map(\.bitPattern))
-        #expect(chosen.log_likelihoods[2] > chosen.log_likelihoods[0])
-        let text = try CLI.run(Array(arguments.dropLast()), environment: ["MIXFILL_AVX2": "0"])
-        #expect(text.status == 0 && text.stdout.contains("kernel: sparse (swift passes), threads: 2"), "\(text.stdout)")
+        let folder = try Fixtures.scratchFolder()
+        let synth = try CLI.run(["synth", "--users", "700", "--items", "200", "--ratings", "14000", "-k", "3",
+                                 "--seed", "5", "--out", folder + "/r.tsv"])
+        #expect(synth.status == 0, "\(synth.stderr)")
+        for family in ["mppca", "course"] {
+            let arguments = ["measure", folder + "/r.tsv", "--family", family, "-k", family == "mppca" ? "2" : "12",
+                             "--iterations", "3", "--threads", "2", "--kernel", "sparse", "--json"]
+                + (family == "mppca" ? ["--factors", "3"] : [])
+            let chosen = try measure(arguments, ["MIXFILL_AVX2": "1"])
+            let swift = try measure(arguments, ["MIXFILL_AVX2": "0"])
+            #expect(chosen.kernel == "sparse" && swift.kernel == "sparse", "\(family)")
+            #expect(chosen.vector_passes == (VectorPasses.isAvailable(.avx2) ? "avx2" : "swift"), "\(family)")
+            #expect(swift.vector_passes == "swift", "\(family)")
+            #expect(chosen.log_likelihoods.count == 3 && chosen.iteration_seconds.count == 3, "\(family)")
+            #expect(chosen.log_likelihoods.map(\.bitPattern) == swift.log_likelihoods.map(\.bitPattern), "\(family)")
+            #expect(chosen.log_likelihoods[2] > chosen.log_likelihoods[0], "\(family)")
+            let text = try CLI.run(arguments.filter { $0 != "--json" }, environment: ["MIXFILL_AVX2": "0"])
+            #expect(text.status == 0 && text.stdout.contains("kernel: sparse (swift passes), threads: 2"), "\(text.stdout)")
+        }
         let blas = try measure(["measure", folder + "/r.tsv", "--family", "mppca", "-k", "2", "--factors", "3",
                                 "--iterations", "1", "--kernel", "dense", "--json"], [:])
         #expect(blas.kernel == "dense" && blas.vector_passes == nil)

@@ -232,6 +232,70 @@ final class NaiveRuns: @unchecked Sendable {
         })
     }
 
+    /// The passes in C for AVX2 (`VectorPasses.avx2`, chosen at run time where the processor
+    /// has it) give the Swift passes' bits: one E-step's statistics and the posteriors, for
+    /// lane groups of 4, 8, 12 and 16 (and several groups), peaked posteriors (few components
+    /// updated, in Swift) and spread ones (every lane), every storage of items and ratings.
+    @Test(.enabled(if: VectorPasses.isAvailable(.avx2), "the processor has no AVX2"), arguments: [1, 5, 12, 16, 20, 36])
+    func theAVX2PassesGiveTheSwiftPassesBits(componentCount: Int) throws {
+        let dense = try Fixtures.load(Fixtures.netflixIncomplete)
+        let rows = DenseRatingMatrix(userCount: 300, itemCount: dense.itemCount, values: Array(dense.values[0..<(300 * dense.itemCount)]))
+        let base = SparseRatingMatrix(dense: rows)
+        let indices = (0..<base.observedCount).map { base.items[$0] }
+        let values = (0..<base.observedCount).map { base.ratings[$0] }
+        let peaked = try Initialization.courseMixture(data: rows, componentCount: componentCount, seed: 7)
+        var spread = peaked
+        spread.variances = spread.variances.map { $0 * 1e4 }
+        // 32-bit indices need more than 65,536 items: the same ratings spread over 70,000
+        // columns, the means with them.
+        let wideCount = 70_000
+        func widened(_ mixture: Mixture) -> Mixture {
+            var means = [Double](repeating: 0, count: componentCount * wideCount)
+            for j in 0..<componentCount {
+                for i in 0..<dense.itemCount { means[j * wideCount + i * 58] = mixture.means[j * dense.itemCount + i] }
+            }
+            return Mixture(componentCount: componentCount, itemCount: wideCount, means: means,
+                           variances: mixture.variances, weights: mixture.weights)
+        }
+        let narrow = ItemIndices.narrow(indices.map { UInt16($0) })
+        let wide = ItemIndices.wide(indices.map { UInt32($0 * 58) })
+        let coded = SparseRatingMatrix.compactRatings(values)
+        let cases: [(String, SparseRatingMatrix)] = [
+            ("narrow, coded", SparseRatingMatrix(userCount: 300, itemCount: dense.itemCount, rowStarts: base.rowStarts, items: narrow, ratings: coded)),
+            ("narrow, exact", SparseRatingMatrix(userCount: 300, itemCount: dense.itemCount, rowStarts: base.rowStarts, items: narrow, ratings: .exact(values))),
+            ("wide, coded", SparseRatingMatrix(userCount: 300, itemCount: wideCount, rowStarts: base.rowStarts, items: wide, ratings: coded)),
+            ("wide, exact", SparseRatingMatrix(userCount: 300, itemCount: wideCount, rowStarts: base.rowStarts, items: wide, ratings: .exact(values))),
+        ]
+        guard case .coded = coded else {
+            Issue.record("whole-star ratings are stored coded")
+            return
+        }
+        for (storage, matrix) in cases {
+            for (shape, start) in [("peaked", peaked), ("spread", spread)] {
+                let mixture = matrix.itemCount == wideCount ? widened(start) : start
+                let what = "\(storage), \(shape), K = \(componentCount)"
+                let swift = SparseKernel.shards(of: matrix, count: 2, passes: .swift)
+                let avx2 = SparseKernel.shards(of: matrix, count: 2, passes: .avx2)
+                #expect(swift.map(\.passes) == [.swift, .swift] && avx2.map(\.passes) == [.avx2, .avx2], "\(what)")
+                let swiftSum = try CourseEM(shards: swift, workers: 2).loop.statistics([mixture]).sum
+                let avx2Sum = try CourseEM(shards: avx2, workers: 2).loop.statistics([mixture]).sum
+                #expect(swiftSum.count == avx2Sum.count && swiftSum.count == CourseRecord(mixture).length, "\(what)")
+                #expect(swiftSum.map(\.bitPattern) == avx2Sum.map(\.bitPattern), "\(what)")
+                let swiftPosteriors = try CourseEM(shards: swift, workers: 2).posteriors(mixture)
+                let avx2Posteriors = try CourseEM(shards: avx2, workers: 2).posteriors(mixture)
+                #expect(swiftPosteriors.posteriors.count == 300 * componentCount, "\(what)")
+                #expect(swiftPosteriors.posteriors.map(\.bitPattern) == avx2Posteriors.posteriors.map(\.bitPattern), "\(what)")
+                #expect(swiftPosteriors.logLikelihood.bitPattern == avx2Posteriors.logLikelihood.bitPattern, "\(what)")
+            }
+        }
+        // The spread case updates every lane: some user has more than a quarter of the
+        // components with p > 0 (the peaked case's scalar path is tested by the same sums).
+        let spreadPosteriors = try CourseEM(shards: SparseKernel.shards(of: cases[0].1, count: 1)).posteriors(spread).posteriors
+        #expect(componentCount == 1 || (0..<300).contains { user in
+            (0..<componentCount).filter { spreadPosteriors[user * componentCount + $0] > 0 }.count * 4 > componentCount
+        })
+    }
+
     /// Every storage combination (16/32-bit item indices, coded/exact ratings) gives the
     /// same statistics, bit for bit: the values read are the same.
     @Test func everyStorageKindGivesTheSameStatistics() throws {

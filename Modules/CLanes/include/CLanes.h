@@ -19,4 +19,21 @@ void mixfill_spread_avx2(long width, long kind, long scaled_lanes, const double 
 void mixfill_collect_avx2(long width, long kind, long scaled_lanes, double *row,
                           const uint16_t *raters, const double *residuals, long count, const double *base);
 
+/// The course sparse kernel's two passes over one user's ratings (SparseKernel's
+/// `distances` and `accumulate`) for one group of `width` (4, 8, 12 or 16) components,
+/// compiled for AVX2. The ratings at positions start ..< end: items[position] (16-bit
+/// indices, or 32-bit when `wide_items`), rating palette[codes[position]] when `codes` is
+/// not null, else values[position].
+///
+/// distances:  out[l] = Σ_position (means[item·padded + l] − x)²
+/// accumulate: sums[item·2·padded + l] += weights[l]·x, sums[item·2·padded + padded + l] += weights[l]
+///
+/// Call only when `mixfill_lanes_avx2_available()` returned 1.
+void mixfill_course_distances_avx2(long width, int wide_items, const void *items, const double *palette,
+                                   const uint8_t *codes, const double *values, long start, long end,
+                                   const double *means, long padded, double *out);
+void mixfill_course_accumulate_avx2(long width, int wide_items, const void *items, const double *palette,
+                                    const uint8_t *codes, const double *values, long start, long end,
+                                    const double *weights, double *sums, long padded);
+
 #endif

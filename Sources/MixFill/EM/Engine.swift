@@ -68,9 +68,9 @@ public struct Engine: Sendable, Equatable {
     public let threads: Int
     public let threading: Threading
 
-    /// What runs the mppca sparse kernel's vector passes in this process: "avx2" (the C
-    /// passes compiled for AVX2, where the processor has it) or "swift" (`VectorPasses`).
-    public static var factorSparsePasses: String { VectorPasses.selected.rawValue }
+    /// What runs the sparse kernels' vector passes in this process: "avx2" (the C passes
+    /// compiled for AVX2, where the processor has it) or "swift" (`VectorPasses`).
+    public static var sparsePasses: String { VectorPasses.selected.rawValue }
 
     public init(kernel: Kernel, threads: Int, threading: Threading = .standard) {
         self.kernel = kernel

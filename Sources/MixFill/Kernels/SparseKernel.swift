@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLanes
 
 /// The E-step and the M-step sums in O(ratings · K), touching only observed ratings.
 ///
@@ -42,6 +43,8 @@ final class SparseKernel: StatisticsKernel {
     let matrix: SparseRatingMatrix
     /// The matrix's users this shard covers.
     let users: Range<Int>
+    /// The code that runs `distances` and `accumulate` (`VectorPasses.selected` unless a test asks).
+    let passes: VectorPasses
 
     /// ‖x_u‖² and |C_u| per user of the shard.
     private let squaredNorms: [Double]
@@ -61,9 +64,11 @@ final class SparseKernel: StatisticsKernel {
     /// as this many ratings' updates (a guess that only affects how evenly shards finish).
     static let perUserCost = 16
 
-    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil) {
+    init(_ matrix: SparseRatingMatrix, users: Range<Int>? = nil, passes: VectorPasses = .selected) {
         let users = users ?? 0..<matrix.userCount
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
+        precondition(VectorPasses.isAvailable(passes), "\(passes) passes on a processor without them")
+        self.passes = passes
         self.matrix = matrix
         self.users = users
         userCount = users.count
@@ -85,10 +90,10 @@ final class SparseKernel: StatisticsKernel {
 
     /// `count` kernels over consecutive ranges of about equal work (at most one per user),
     /// in user order: the shards of one E-step.
-    static func shards(of matrix: SparseRatingMatrix, count: Int) -> [SparseKernel] {
+    static func shards(of matrix: SparseRatingMatrix, count: Int, passes: VectorPasses = .selected) -> [SparseKernel] {
         let parts = max(1, min(count, matrix.userCount))
         let boundaries = balancedBoundaries(rowStarts: matrix.rowStarts, parts: parts)
-        return (0..<parts).map { SparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1]) }
+        return (0..<parts).map { SparseKernel(matrix, users: boundaries[$0]..<boundaries[$0 + 1], passes: passes) }
     }
 
     /// Splits users into `parts` contiguous ranges of about equal ratings + per-user cost
@@ -189,7 +194,7 @@ final class SparseKernel: StatisticsKernel {
                                 squaredNorms: norms.baseAddress ?? means, ratingCounts: counts.baseAddress ?? means,
                                 posteriorsOut: posteriorsOut, terms: terms, componentCount: componentCount,
                                 groups: groups.groups, paddedCount: groups.paddedCount, itemCount: itemCount,
-                                users: users)
+                                users: users, passes: passes)
                             matrix.withRows(pass)
                         }
                     }
@@ -215,6 +220,7 @@ private struct SparsePass: SparseRowsVisitor {
     let paddedCount: Int
     let itemCount: Int
     let users: Range<Int>
+    let passes: VectorPasses
 
     func visit<Index: RowIndex, Ratings: RatingReader>(_ rows: SparseRows<Index, Ratings>) {
         let padded = paddedCount
@@ -225,6 +231,10 @@ private struct SparsePass: SparseRowsVisitor {
         var local = [Double](repeating: 0, count: 5 * padded)
         var nonzero = [Int](repeating: 0, count: padded)
         var logLikelihood = 0.0
+        let avx2 = passes == .avx2
+        let wideItems: Int32 = Index.bitWidth > 16 ? 1 : 0
+        let storage = rows.ratings.storage
+        let items = UnsafeRawPointer(rows.items)
         local.withUnsafeMutableBufferPointer { local in
             nonzero.withUnsafeMutableBufferPointer { nonzero in
                 guard let distance = local.baseAddress, let nonzero = nonzero.baseAddress else { return }
@@ -236,7 +246,11 @@ private struct SparsePass: SparseRowsVisitor {
                     let shardUser = user - users.lowerBound
                     let start = rows.rowStarts[user]
                     let end = rows.rowStarts[user + 1]
-                    for group in groups {
+                    for group in groups where avx2 {
+                        mixfill_course_distances_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
+                                                      start, end, means + group.offset, padded, distance + group.offset)
+                    }
+                    for group in groups where !avx2 {
                         switch group.width {
                         case 4: Self.distances(SIMD4<Double>.self, rows, start, end, means, padded, group.offset, distance)
                         case 8: Self.distances(SIMD8<Double>.self, rows, start, end, means, padded, group.offset, distance)
@@ -272,7 +286,11 @@ private struct SparsePass: SparseRowsVisitor {
                         Self.accumulateFew(rows, start, end, posterior, nonzero, nonzeroCount, sums, padded)
                         continue
                     }
-                    for group in groups {
+                    for group in groups where avx2 {
+                        mixfill_course_accumulate_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
+                                                       start, end, posterior + group.offset, sums + group.offset, padded)
+                    }
+                    for group in groups where !avx2 {
                         switch group.width {
                         case 4: Self.accumulate(SIMD4<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
                         case 8: Self.accumulate(SIMD8<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
