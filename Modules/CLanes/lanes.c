@@ -3,10 +3,15 @@
 // a binary built for baseline x86-64 still runs them on 256-bit registers where the
 // processor has them.
 //
-// The arithmetic is the Swift passes' operation for operation: each lane computes
-// slot + value · coefficient (spread) or sum + slot · coefficient (collect) with one
-// rounding per multiply and per add. Contraction into fused multiply-adds is off (and the
-// FMA extension is not enabled), so both versions give the same bits.
+// The arithmetic is the Swift passes' operation for operation, lane by lane: slot +
+// value · coefficient (spread), sum + slot · coefficient (collect), sum + (μ − x)²
+// (distances), slot + w · x and slot + w (accumulate), each multiply, subtraction and add
+// rounded on its own. Contraction into fused multiply-adds is off (and the FMA extension
+// is not enabled), so both versions give the same bits.
+//
+// A width or a kind the kernels never pass stops the process (__builtin_trap) rather than
+// reading out of bounds; on other architectures every entry point but the check traps, as
+// the Swift side never calls them there.
 #include "CLanes.h"
 #include <string.h>
 
@@ -20,7 +25,8 @@ int mixfill_lanes_avx2_available(void) {
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     // OSXSAVE (27) and AVX (28) in ECX of leaf 1.
     if (!((c >> 27) & 1) || !((c >> 28) & 1)) return 0;
-    // The OS saves the SSE and AVX registers' upper halves: XCR0 bits 1 and 2.
+    // The OS saves the SSE state (XCR0 bit 1) and the upper halves of the AVX registers
+    // (bit 2) on a context switch.
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     (void)hi;
@@ -42,7 +48,7 @@ typedef double lanes16 __attribute__((ext_vector_type(16)));
 
 // One definition per width; the
 // coefficient lanes of a mixed block as (scale, unit) with coefficient = e·scale + unit,
-// which is e in a scaled lane and 1 in a plain one, exactly, as in the Swift passes.
+// which is e in a scaled lane and 1 in a plain one, as in the Swift passes.
 #define PASSES(V, W)                                                                            \
     TARGET static void masks##W(long scaled, V *scale, V *unit) {                               \
         double s[W], u[W];                                                                      \
@@ -107,14 +113,18 @@ PASSES(lanes16, 16)
 
 TARGET void mixfill_spread_avx2(long width, long kind, long scaled_lanes, const double *row,
                                 const uint16_t *raters, const double *residuals, long count, double *base) {
+    if (kind < 0 || kind > 2) __builtin_trap();
     if (width == 16) spread16(kind, scaled_lanes, row, raters, residuals, count, base);
-    else spread8(kind, scaled_lanes, row, raters, residuals, count, base);
+    else if (width == 8) spread8(kind, scaled_lanes, row, raters, residuals, count, base);
+    else __builtin_trap();
 }
 
 TARGET void mixfill_collect_avx2(long width, long kind, long scaled_lanes, double *row,
                                  const uint16_t *raters, const double *residuals, long count, const double *base) {
+    if (kind < 0 || kind > 2) __builtin_trap();
     if (width == 16) collect16(kind, scaled_lanes, row, raters, residuals, count, base);
-    else collect8(kind, scaled_lanes, row, raters, residuals, count, base);
+    else if (width == 8) collect8(kind, scaled_lanes, row, raters, residuals, count, base);
+    else __builtin_trap();
 }
 
 
@@ -170,12 +180,14 @@ TARGET __attribute__((always_inline)) static inline void course_accumulate(
     case 8: PASS(3, 0, 0, __VA_ARGS__); break;  case 9: PASS(3, 0, 1, __VA_ARGS__); break; \
     case 10: PASS(3, 1, 0, __VA_ARGS__); break; case 11: PASS(3, 1, 1, __VA_ARGS__); break; \
     case 12: PASS(4, 0, 0, __VA_ARGS__); break; case 13: PASS(4, 0, 1, __VA_ARGS__); break; \
-    case 14: PASS(4, 1, 0, __VA_ARGS__); break; default: PASS(4, 1, 1, __VA_ARGS__); break; \
+    case 14: PASS(4, 1, 0, __VA_ARGS__); break; case 15: PASS(4, 1, 1, __VA_ARGS__); break; \
+    default: __builtin_trap();                                                           \
     }
 
 TARGET void mixfill_course_distances_avx2(long width, int wide_items, const void *items, const double *palette,
                                           const uint8_t *codes, const double *values, long start, long end,
                                           const double *means, long padded, double *out) {
+    if (width % 4 != 0 || width < 4 || width > 16) __builtin_trap();
     long parts = width / 4;
 #define DISTANCES(P, W, C, ...) course_distances(P, W, C, __VA_ARGS__)
     COURSE_CASES(DISTANCES, items, palette, codes, values, start, end, means, padded, out)
@@ -185,6 +197,7 @@ TARGET void mixfill_course_distances_avx2(long width, int wide_items, const void
 TARGET void mixfill_course_accumulate_avx2(long width, int wide_items, const void *items, const double *palette,
                                            const uint8_t *codes, const double *values, long start, long end,
                                            const double *weights, double *sums, long padded) {
+    if (width % 4 != 0 || width < 4 || width > 16) __builtin_trap();
     long parts = width / 4;
 #define ACCUMULATE(P, W, C, ...) course_accumulate(P, W, C, __VA_ARGS__)
     COURSE_CASES(ACCUMULATE, items, palette, codes, values, start, end, weights, sums, padded)
@@ -193,27 +206,31 @@ TARGET void mixfill_course_accumulate_avx2(long width, int wide_items, const voi
 
 #else
 
-// Other architectures: never available, so the Swift passes always run.
+// Other architectures: never available, so the Swift passes always run and these are never called.
 int mixfill_lanes_avx2_available(void) { return 0; }
 void mixfill_spread_avx2(long width, long kind, long scaled_lanes, const double *row,
                          const uint16_t *raters, const double *residuals, long count, double *base) {
     (void)width; (void)kind; (void)scaled_lanes; (void)row; (void)raters; (void)residuals; (void)count; (void)base;
+    __builtin_trap();
 }
 void mixfill_collect_avx2(long width, long kind, long scaled_lanes, double *row,
                           const uint16_t *raters, const double *residuals, long count, const double *base) {
     (void)width; (void)kind; (void)scaled_lanes; (void)row; (void)raters; (void)residuals; (void)count; (void)base;
+    __builtin_trap();
 }
 void mixfill_course_distances_avx2(long width, int wide_items, const void *items, const double *palette,
                                    const uint8_t *codes, const double *values, long start, long end,
                                    const double *means, long padded, double *out) {
     (void)width; (void)wide_items; (void)items; (void)palette; (void)codes; (void)values; (void)start; (void)end;
     (void)means; (void)padded; (void)out;
+    __builtin_trap();
 }
 void mixfill_course_accumulate_avx2(long width, int wide_items, const void *items, const double *palette,
                                     const uint8_t *codes, const double *values, long start, long end,
                                     const double *weights, double *sums, long padded) {
     (void)width; (void)wide_items; (void)items; (void)palette; (void)codes; (void)values; (void)start; (void)end;
     (void)weights; (void)sums; (void)padded;
+    __builtin_trap();
 }
 
 #endif

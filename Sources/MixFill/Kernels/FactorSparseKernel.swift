@@ -42,7 +42,7 @@ import CLanes
 ///
 /// A block of lanes is scaled (every lane times e), plain, or mixed where it straddles
 /// the e-scaled and plain columns (a per-lane coefficient: e where scaled, 1 elsewhere;
-/// both products exact).
+/// both exact, but for e = −0, which becomes +0).
 ///
 /// Results: within a block items are visited in ascending order and each item's raters in
 /// ascending user order, so every user's sums and every item's accumulators are added in
@@ -585,12 +585,12 @@ private struct FactorSparsePass: SparseRowsVisitor {
             // users' rows (count × width) is in use.
             for lanes in layout.tableBlocks {
                 let slice = userSums + count * lanes.offset
+                let (kind, scaledLanes) = lanes.kind.code
                 for t in itemRange {
                     let start = blocks.entryStarts[t + block]
                     let entries = blocks.entryStarts[t + block + 1] - start
                     let row = table + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
                     if passes == .avx2 {
-                        let (kind, scaledLanes) = lanes.kind.code
                         mixfill_spread_avx2(lanes.width, kind, scaledLanes, row, blocks.entryUsers + start,
                                             residuals + (start - firstEntry), entries, slice)
                     } else if lanes.width == 16 {
@@ -627,12 +627,12 @@ private struct FactorSparsePass: SparseRowsVisitor {
             // raters, so their (unwritten) moments are never read.
             for lanes in layout.sumBlocks {
                 let slice = moments + count * lanes.offset
+                let (kind, scaledLanes) = lanes.kind.code
                 for t in itemRange {
                     let start = blocks.entryStarts[t + block]
                     let entries = blocks.entryStarts[t + block + 1] - start
                     let row = sums + layout.itemCount * lanes.offset + Int(blocks.items[t]) * lanes.width
                     if passes == .avx2 {
-                        let (kind, scaledLanes) = lanes.kind.code
                         mixfill_collect_avx2(lanes.width, kind, scaledLanes, row, blocks.entryUsers + start,
                                              residuals + (start - firstEntry), entries, slice)
                     } else if lanes.width == 16 {
@@ -761,7 +761,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
     }
 
     /// The coefficient lanes of a mixed block: (scale, unit) with coefficient = e·scale +
-    /// unit, which is e in a scaled lane and 1 in a plain one, exactly.
+    /// unit, which is e in a scaled lane (+0 for e = −0) and 1 in a plain one.
     @inline(__always)
     private static func coefficients<Lanes: ComponentLanes>(_: Lanes.Type, _ scaledLanes: Int,
                                                             _ masks: UnsafeMutablePointer<Double>) -> (Lanes, Lanes) {

@@ -232,7 +232,8 @@ private struct SparsePass: SparseRowsVisitor {
         var nonzero = [Int](repeating: 0, count: padded)
         var logLikelihood = 0.0
         let avx2 = passes == .avx2
-        let wideItems: Int32 = Index.bitWidth > 16 ? 1 : 0
+        precondition(MemoryLayout<Index>.size == 2 || MemoryLayout<Index>.size == 4, "16- or 32-bit item indices")
+        let wideItems: Int32 = MemoryLayout<Index>.size == 4 ? 1 : 0
         let storage = rows.ratings.storage
         let items = UnsafeRawPointer(rows.items)
         local.withUnsafeMutableBufferPointer { local in
