@@ -6,28 +6,26 @@ typealias RowIndex = FixedWidthInteger & UnsignedInteger & Sendable
 
 protocol RatingReader: Sendable {
     func rating(at position: Int) -> Double
-    /// The storage as `Modules/CLanes` reads it: the palette and the codes of coded
-    /// ratings, or the values of exact ones (the others nil).
-    var storage: (palette: UnsafePointer<Double>?, codes: UnsafePointer<UInt8>?, values: UnsafePointer<Double>?) { get }
+    /// The storage as `Modules/CLanes` reads it.
+    var storage: RatingStorage { get }
 }
+
+/// The palette and the codes of coded ratings, or the values of exact ones (the others nil).
+typealias RatingStorage = (palette: UnsafePointer<Double>?, codes: UnsafePointer<UInt8>?, values: UnsafePointer<Double>?)
 
 /// Ratings stored as one-byte codes into a palette of distinct values.
 struct CodedRatingReader: RatingReader, @unchecked Sendable {
     let palette: UnsafePointer<Double>
     let codes: UnsafePointer<UInt8>
     @inline(__always) func rating(at position: Int) -> Double { palette[Int(codes[position])] }
-    var storage: (palette: UnsafePointer<Double>?, codes: UnsafePointer<UInt8>?, values: UnsafePointer<Double>?) {
-        (palette, codes, nil)
-    }
+    var storage: RatingStorage { (palette, codes, nil) }
 }
 
 /// Ratings stored as Doubles.
 struct ExactRatingReader: RatingReader, @unchecked Sendable {
     let values: UnsafePointer<Double>
     @inline(__always) func rating(at position: Int) -> Double { values[position] }
-    var storage: (palette: UnsafePointer<Double>?, codes: UnsafePointer<UInt8>?, values: UnsafePointer<Double>?) {
-        (nil, nil, values)
-    }
+    var storage: RatingStorage { (nil, nil, values) }
 }
 
 /// A user's ratings are positions `rowStarts[u] ..< rowStarts[u + 1]`.

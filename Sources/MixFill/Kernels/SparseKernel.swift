@@ -247,11 +247,12 @@ private struct SparsePass: SparseRowsVisitor {
                     let shardUser = user - users.lowerBound
                     let start = rows.rowStarts[user]
                     let end = rows.rowStarts[user + 1]
-                    for group in groups where avx2 {
-                        mixfill_course_distances_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
-                                                      start, end, means + group.offset, padded, distance + group.offset)
-                    }
-                    for group in groups where !avx2 {
+                    for group in groups {
+                        if avx2 {
+                            mixfill_course_distances_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
+                                                          start, end, means + group.offset, padded, distance + group.offset)
+                            continue
+                        }
                         switch group.width {
                         case 4: Self.distances(SIMD4<Double>.self, rows, start, end, means, padded, group.offset, distance)
                         case 8: Self.distances(SIMD8<Double>.self, rows, start, end, means, padded, group.offset, distance)
@@ -287,11 +288,12 @@ private struct SparsePass: SparseRowsVisitor {
                         Self.accumulateFew(rows, start, end, posterior, nonzero, nonzeroCount, sums, padded)
                         continue
                     }
-                    for group in groups where avx2 {
-                        mixfill_course_accumulate_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
-                                                       start, end, posterior + group.offset, sums + group.offset, padded)
-                    }
-                    for group in groups where !avx2 {
+                    for group in groups {
+                        if avx2 {
+                            mixfill_course_accumulate_avx2(group.width, wideItems, items, storage.palette, storage.codes, storage.values,
+                                                           start, end, posterior + group.offset, sums + group.offset, padded)
+                            continue
+                        }
                         switch group.width {
                         case 4: Self.accumulate(SIMD4<Double>.self, rows, start, end, posterior, sums, padded, group.offset)
                         case 8: Self.accumulate(SIMD8<Double>.self, rows, start, end, posterior, sums, padded, group.offset)

@@ -16,10 +16,13 @@ enum VectorPasses: String, Sendable {
     /// `.avx2` when the processor and the operating system run AVX2 code, unless the
     /// environment sets `MIXFILL_AVX2=0` (so that one binary can time both).
     static let selected: VectorPasses =
-        ProcessInfo.processInfo.environment["MIXFILL_AVX2"] != "0" && mixfill_lanes_avx2_available() != 0 ? .avx2 : .swift
+        ProcessInfo.processInfo.environment["MIXFILL_AVX2"] != "0" && processorHasAVX2 ? .avx2 : .swift
 
     /// Whether this machine can run `passes`.
     static func isAvailable(_ passes: VectorPasses) -> Bool {
-        passes == .swift || mixfill_lanes_avx2_available() != 0
+        passes == .swift || processorHasAVX2
     }
+
+    /// CPUID and XGETBV's answer, asked once.
+    private static let processorHasAVX2 = mixfill_lanes_avx2_available() != 0
 }
