@@ -13,10 +13,23 @@ enum VectorPasses: String, Sendable {
     case swift
     case avx2
 
-    /// `.avx2` when the processor and the operating system run AVX2 code, unless the
-    /// environment sets `MIXFILL_AVX2=0` (so that one binary can time both).
-    static let selected: VectorPasses =
-        ProcessInfo.processInfo.environment["MIXFILL_AVX2"] != "0" && processorHasAVX2 ? .avx2 : .swift
+    /// `.avx2` when the processor and the operating system run AVX2 code, except in a
+    /// build for this processor (`Scripts/install` defines MIXFILL_NATIVE_BUILD), whose
+    /// Swift loops already use all of its registers' width. The environment overrides:
+    /// `MIXFILL_AVX2=0` takes the Swift loops, `MIXFILL_AVX2=1` the AVX2 ones where the
+    /// processor has them (so that one binary can time both).
+    static let selected: VectorPasses = {
+        switch ProcessInfo.processInfo.environment["MIXFILL_AVX2"] {
+        case "0": return .swift
+        case "1": return processorHasAVX2 ? .avx2 : .swift
+        default:
+            #if MIXFILL_NATIVE_BUILD
+            return .swift
+            #else
+            return processorHasAVX2 ? .avx2 : .swift
+            #endif
+        }
+    }()
 
     /// Whether this machine can run `passes`.
     static func isAvailable(_ passes: VectorPasses) -> Bool {
