@@ -46,9 +46,9 @@ int mixfill_lanes_avx2_available(void) {
 typedef double lanes8 __attribute__((ext_vector_type(8)));
 typedef double lanes16 __attribute__((ext_vector_type(16)));
 
-// One definition per width; the
-// coefficient lanes of a mixed block as (scale, unit) with coefficient = e·scale + unit,
-// which is e in a scaled lane and 1 in a plain one, as in the Swift passes.
+// One definition per width. A mixed block's coefficient lanes are (scale, unit) with
+// coefficient = e·scale + unit, which is e in a scaled lane and 1 in a plain one, as in
+// the Swift passes.
 #define PASSES(V, W)                                                                            \
     TARGET static void masks##W(long scaled, V *scale, V *unit) {                               \
         double s[W], u[W];                                                                      \
@@ -126,7 +126,6 @@ TARGET void mixfill_collect_avx2(long width, long kind, long scaled_lanes, doubl
     else if (width == 8) collect8(kind, scaled_lanes, row, raters, residuals, count, base);
     else __builtin_trap();
 }
-
 
 // The course kernel's passes: a group of 4, 8, 12 or 16 components is `parts` vectors of 4
 // lanes (one 256-bit register each), which gives the same lane-by-lane arithmetic as the
