@@ -95,19 +95,24 @@ import Testing
         }
     }
 
-    /// Ratings a million away from 0: the BLAS kernel stores x − c (c the rounded median),
-    /// so its expanded squared distances keep their digits and its fits agree with the naive
-    /// kernel's direct differences as closely as on 1–5 stars.
-    @Test func ratingsFarFromZeroKeepTheirDigitsInTheBLASKernel() throws {
+    /// Ratings a million away from 0: the BLAS and blocked kernels store x − c (c the
+    /// rounded median), so their expanded squared distances keep their digits and their fits
+    /// agree with the naive kernel's direct differences as closely as on 1–5 stars.
+    @Test func ratingsFarFromZeroKeepTheirDigitsInTheGEMMKernels() throws {
         let netflix = try #require(Fixtures.netflix)
         let values = netflix.values[0..<(200 * 1200)].map { $0 == 0 ? 0 : $0 + 1e6 }
         let data = DenseRatingMatrix(userCount: 200, itemCount: 1200, values: Array(values))
+        let records = SparseRatingMatrix(dense: data)
         #expect(BLASKernel.ratingOffset(of: data) == 1e6 + 4)
+        #expect(BLASKernel.ratingOffset(of: records) == 1e6 + 4)
         let initial = try Initialization.courseMixture(data: data, componentCount: 4, seed: 1)
         let naive = try CourseEM(kernel: NaiveKernel(data)).run(from: initial)
         let blas = try CourseEM(shards: BLASKernel.shards(of: data, count: 2), workers: 2).run(from: initial)
-        #expect(naive.iterations == blas.iterations)
-        #expect(relativeError(blas.objective, naive.objective) <= 1e-10, "\(blas.objective) vs \(naive.objective)")
+        let blocked = try CourseEM(kernel: BlockedKernel(records, blockSize: 64)).run(from: initial)
+        for (name, other) in [("BLAS", blas), ("blocked", blocked)] {
+            #expect(naive.iterations == other.iterations, "\(name)")
+            #expect(relativeError(other.objective, naive.objective) <= 1e-10, "\(name): \(other.objective) vs \(naive.objective)")
+        }
     }
 
     @Test func theRatingOffsetIsTheRoundedMedianWhateverTheOutliers() throws {

@@ -98,6 +98,24 @@ final class BLASKernel: StatisticsKernel {
             // Every sampled entry missing: take the observed ones themselves.
             sample = data.values.filter { $0 != 0 }
         }
+        return roundedMedian(&sample)
+    }
+
+    /// The same c for records (`BlockedKernel`): the rounded median of an even sample of
+    /// at most `offsetSample` of the stored ratings, every one of which is observed.
+    static func ratingOffset(of matrix: SparseRatingMatrix) -> Double {
+        let count = matrix.observedCount
+        let stride = max(1, count / offsetSample)
+        var sample = [Double]()
+        sample.reserveCapacity(min(count, offsetSample + 1))
+        for position in Swift.stride(from: 0, to: count, by: stride) {
+            sample.append(matrix.ratings[position])
+        }
+        return roundedMedian(&sample)
+    }
+
+    /// The median of `sample` (reordered) rounded to an integer; 0 for no sample.
+    private static func roundedMedian(_ sample: inout [Double]) -> Double {
         guard !sample.isEmpty else { return 0 }
         return selectInPlace(&sample, rank: sample.count / 2).rounded()
     }

@@ -8,6 +8,12 @@
 /// Memory is O(B·d) whatever the number of users: no n × d matrix is ever built. After a
 /// block only the entries it set are cleared again, so rebuilding costs O(ratings of the
 /// block), not O(B·d). GEMMs use OpenBLAS's threads (`--threads`); no Swift threads run.
+///
+/// As in `BLASKernel`, the block holds x − c and the coefficients use μ − c, with c the
+/// rounded median rating (`BLASKernel.ratingOffset(of:)`): the distance is unchanged, its
+/// expanded terms are small, so ratings far from 0 keep their digits; a distance that
+/// rounding takes below 0 is clamped to 0; and the rating sums get c·D back
+/// (Σ p·x = Σ p·(x − c) + c·Σ p·m).
 final class BlockedKernel: StatisticsKernel {
     let userCount: Int
     let itemCount: Int
@@ -16,7 +22,12 @@ final class BlockedKernel: StatisticsKernel {
     /// Users per block.
     let blockSize: Int
 
+    /// c, subtracted from every rating written into the block.
+    let ratingOffset: Double
+    /// ‖x_u‖², for the record's Σ p‖x‖².
     private let squaredNorms: [Double]
+    /// ‖x_u − c‖², for the distances.
+    private let shiftedSquaredNorms: [Double]
     private let ratingCounts: [Double]
 
     private var block: [Double]                // B × 2d, zero outside the current block's ratings
@@ -38,16 +49,21 @@ final class BlockedKernel: StatisticsKernel {
         userCount = matrix.userCount
         itemCount = matrix.itemCount
         self.blockSize = max(1, min(blockSize ?? Self.defaultBlockSize(itemCount: matrix.itemCount), max(1, matrix.userCount)))
+        let offset = BLASKernel.ratingOffset(of: matrix)
+        ratingOffset = offset
         var norms = [Double](repeating: 0, count: matrix.userCount)
+        var shiftedNorms = [Double](repeating: 0, count: matrix.userCount)
         var counts = [Double](repeating: 0, count: matrix.userCount)
         for user in 0..<matrix.userCount {
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                 let rating = matrix.ratings[position]
                 norms[user] += rating * rating
+                shiftedNorms[user] += (rating - offset) * (rating - offset)
             }
             counts[user] = Double(matrix.ratingCount(ofUser: user))
         }
         squaredNorms = norms
+        shiftedSquaredNorms = shiftedNorms
         ratingCounts = counts
         block = [Double](repeating: 0, count: self.blockSize * 2 * matrix.itemCount)
     }
@@ -64,7 +80,7 @@ final class BlockedKernel: StatisticsKernel {
         }
         for j in 0..<componentCount {
             for i in 0..<itemCount {
-                let mean = mixture.means[j * itemCount + i]
+                let mean = mixture.means[j * itemCount + i] - ratingOffset
                 coefficients[j * width + i] = -2 * mean
                 coefficients[j * width + itemCount + i] = mean * mean
             }
@@ -78,7 +94,7 @@ final class BlockedKernel: StatisticsKernel {
         block.withUnsafeMutableBufferPointer { buffer in
             guard let base = buffer.baseAddress else { return }
             matrix.withRows(BlockWriter(block: SharedMutableBuffer(base: base), first: first, count: count,
-                                        width: width, itemCount: itemCount, set: set))
+                                        width: width, itemCount: itemCount, offset: ratingOffset, set: set))
         }
     }
 
@@ -104,8 +120,9 @@ final class BlockedKernel: StatisticsKernel {
                 let user = first + row
                 let posteriors = UnsafeMutableBufferPointer(rebasing: g[(row * componentCount)..<((row + 1) * componentCount)])
                 for j in 0..<componentCount {
+                    let distance = shiftedSquaredNorms[user] + posteriors[j]
                     posteriors[j] = terms.logDensity(j, observedCount: ratingCounts[user],
-                                                     squaredDistance: squaredNorms[user] + posteriors[j])
+                                                     squaredDistance: distance < 0 ? 0 : distance)
                 }
                 logLikelihood += normaliseLogDensities(posteriors)
             }
@@ -162,8 +179,9 @@ final class BlockedKernel: StatisticsKernel {
         }
         for j in 0..<componentCount {
             for i in 0..<itemCount {
-                record[fields.ratingSums + j * itemCount + i] += totals[j * width + i]
-                record[fields.observedWeights + j * itemCount + i] += totals[j * width + itemCount + i]
+                let observedWeight = totals[j * width + itemCount + i]
+                record[fields.ratingSums + j * itemCount + i] += totals[j * width + i] + ratingOffset * observedWeight
+                record[fields.observedWeights + j * itemCount + i] += observedWeight
             }
         }
         record[CourseRecord.userCount] += Double(userCount)
@@ -189,13 +207,15 @@ final class BlockedKernel: StatisticsKernel {
     }
 }
 
-/// Writes (or clears) a block of users' ratings and mask entries into the dense block buffer.
+/// Writes (or clears) a block of users' shifted ratings x − c and mask entries into the
+/// dense block buffer.
 private struct BlockWriter: SparseRowsVisitor {
     let block: SharedMutableBuffer
     let first: Int
     let count: Int
     let width: Int
     let itemCount: Int
+    let offset: Double
     let set: Bool
 
     func visit<Index: RowIndex, Ratings: RatingReader>(_ rows: SparseRows<Index, Ratings>) {
@@ -204,7 +224,7 @@ private struct BlockWriter: SparseRowsVisitor {
             let line = block.base + row * width
             for position in rows.rowStarts[user]..<rows.rowStarts[user + 1] {
                 let item = Int(rows.items[position])
-                line[item] = set ? rows.ratings.rating(at: position) : 0
+                line[item] = set ? rows.ratings.rating(at: position) - offset : 0
                 line[itemCount + item] = set ? 1 : 0
             }
         }
