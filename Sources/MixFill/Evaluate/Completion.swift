@@ -29,33 +29,10 @@ public enum Completion {
     /// filled matrix: each prediction is made where it is scored and dropped.
     package static func rootMeanSquareErrors(of mixture: Mixture, posteriors: [Double], data: DenseRatingMatrix,
                                             gold: DenseRatingMatrix) -> GoldErrors {
-        precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
-        var allTotal = 0.0
-        var missingTotal = 0.0
-        var missingCount = 0
-        var next = 0
-        forEachFilledEntry(data, mixture: mixture, posteriors: posteriors) { index, prediction in
-            // The observed entries before this one are predicted exactly (difference 0 added
-            // with their gold's), in index order.
-            while next < index {
-                let difference = data.values[next] - gold.values[next]
-                allTotal += difference * difference
-                next += 1
-            }
-            let difference = prediction - gold.values[index]
-            allTotal += difference * difference
-            missingTotal += difference * difference
-            missingCount += 1
-            next = index + 1
+        precondition(mixture.itemCount == data.itemCount && posteriors.count == data.userCount * mixture.componentCount)
+        return rootMeanSquareErrors(filling: data, gold: gold) { user, item in
+            filledEntry(user: user, item: item, mixture: mixture, posteriors: posteriors)
         }
-        while next < gold.values.count {
-            let difference = data.values[next] - gold.values[next]
-            allTotal += difference * difference
-            next += 1
-        }
-        let all = (allTotal / Double(gold.values.count)).squareRoot()
-        let missing = missingCount > 0 ? (missingTotal / Double(missingCount)).squareRoot() : nil
-        return GoldErrors(allEntries: all, missingEntries: missing)
     }
 
     /// The errors against `gold` of filling `data`'s missing entries with `prediction(user,
@@ -93,13 +70,20 @@ public enum Completion {
         precondition(mixture.itemCount == itemCount && posteriors.count == data.userCount * componentCount)
         for user in 0..<data.userCount {
             for item in 0..<itemCount where data.values[user * itemCount + item] == 0 {
-                var prediction = 0.0
-                for j in 0..<componentCount {
-                    prediction += posteriors[user * componentCount + j] * mixture.means[j * itemCount + item]
-                }
-                body(user * itemCount + item, prediction)
+                body(user * itemCount + item, filledEntry(user: user, item: item, mixture: mixture, posteriors: posteriors))
             }
         }
+    }
+
+    /// Σ_j p(j|u)·μ_ji, summed in component order.
+    @inline(__always)
+    private static func filledEntry(user: Int, item: Int, mixture: Mixture, posteriors: [Double]) -> Double {
+        let componentCount = mixture.componentCount
+        var prediction = 0.0
+        for j in 0..<componentCount {
+            prediction += posteriors[user * componentCount + j] * mixture.means[j * mixture.itemCount + item]
+        }
+        return prediction
     }
 
     /// The course's Bayesian information criterion (larger is better):

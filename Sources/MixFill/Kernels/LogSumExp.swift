@@ -17,7 +17,7 @@ func normaliseLogDensities(_ row: UnsafeMutableBufferPointer<Double>) -> Double 
     return logSum
 }
 
-/// `normaliseLogDensities` as the BLAS kernel runs it: the same operations, so the same
+/// `normaliseLogDensities` as the BLAS and sparse kernels run it: the same operations, so the same
 /// bits, except that exp is not called for an exponent below −746, whose exp is 0 anyway
 /// (glibc takes a slow path to say so, and a K = 12 model's posteriors are mostly such
 /// zeros).

@@ -264,7 +264,7 @@ private struct SparsePass: SparseRowsVisitor {
                     for j in 0..<componentCount {
                         posterior[j] = terms.logDensity(j, observedCount: count, squaredDistance: distance[j])
                     }
-                    logLikelihood += Self.normalise(posterior, componentCount)
+                    logLikelihood += normaliseLogDensitiesSkippingUnderflow(UnsafeMutableBufferPointer(start: posterior, count: componentCount))
                     if let out = posteriorsOut {
                         (out.base + shardUser * componentCount).update(from: posterior, count: componentCount)
                         continue
@@ -310,31 +310,6 @@ private struct SparsePass: SparseRowsVisitor {
                 }
             }
         }
-    }
-
-    /// Turns log-densities f_j into posteriors in place and returns logsumexp_j f_j — the
-    /// same numbers as `normaliseLogDensities` (the naive kernel's), bit for bit, with fewer
-    /// exp calls: a term with f_j − max < −746 underflows to 0 in both passes (then
-    /// f_j − logsumexp ≤ f_j − max too), so exp is not called for it; glibc's exp takes a
-    /// slow path to return such zeros, and with peaked posteriors most terms are zeros.
-    ///
-    /// Posteriors are not formed as exp(f_j − max)/Σ, which saves the second exp but
-    /// changes their last bits: the M-step's "update μ_ji only where Σ_u p(j|u) ≥ 1" then
-    /// flips for some item on sparse data (ml-latest-small), and the runs part ways.
-    @inline(__always)
-    private static func normalise(_ row: UnsafeMutablePointer<Double>, _ count: Int) -> Double {
-        var largest = -Double.infinity
-        for j in 0..<count where row[j] > largest { largest = row[j] }
-        var total = 0.0
-        for j in 0..<count {
-            let exponent = row[j] - largest
-            if exponent >= -746 { total += exp(exponent) }
-        }
-        let logSum = log(total) + largest
-        for j in 0..<count {
-            row[j] = row[j] - largest < -746 ? 0 : exp(row[j] - logSum)
-        }
-        return logSum
     }
 
     /// [N_ij | D_ij] += [p_j·x_ui | p_j] for the listed components j only.
