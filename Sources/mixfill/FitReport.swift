@@ -165,9 +165,3 @@ struct FitReport: Encodable {
 func fixed(_ value: Double, _ digits: Int) -> String {
     String(format: "%.\(digits)f", value)
 }
-
-extension Engine.Kernel {
-    /// The kernel as `--kernel` names it, the reports' `"kernel"`: the naive backend's loops
-    /// run on the dense layout, so they report `dense` beside `"backend": "naive"`.
-    var layoutName: String { self == .naive ? KernelChoice.dense.rawValue : name }
-}

@@ -25,11 +25,4 @@ extension DenseRatingMatrix {
         }
         return ratings
     }
-
-    /// A copy in which `ratings`' entries are missing (0).
-    public func removing(_ ratings: some Sequence<IndexedRating>) -> DenseRatingMatrix {
-        var values = self.values
-        for rating in ratings { values[rating.user * itemCount + rating.item] = 0 }
-        return DenseRatingMatrix(userCount: userCount, itemCount: itemCount, values: values)
-    }
 }

@@ -171,11 +171,6 @@ public struct SparseRatingMatrix: Sendable, Equatable {
     public var density: Double {
         userCount == 0 || itemCount == 0 ? 0 : Double(observedCount) / (Double(userCount) * Double(itemCount))
     }
-
-    /// Bytes held by the rows, indices and ratings.
-    public var storageBytes: Int {
-        rowStarts.count * 8 + items.count * items.byteWidth + ratings.count * ratings.byteWidth
-    }
 }
 
 extension SparseRatingMatrix: RatingData {

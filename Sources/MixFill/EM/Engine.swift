@@ -40,11 +40,10 @@ public struct Engine: Sendable, Equatable {
             }
         }
 
-        /// The kernel as reports have always named it, the dense BLAS kernel `blas`: the
-        /// value of the reports' `backend` field.
-        public var legacyName: String {
-            self == .dense(.double) || self == .dense(.single) ? "blas" : name
-        }
+        /// The kernel as `--kernel` names it, the reports' and checkpoints' `"kernel"`: the
+        /// naive backend's loops run on the dense layout, so they report `dense` beside
+        /// `"backend": "naive"`.
+        public var layoutName: String { self == .naive ? KernelChoice.dense.rawValue : name }
 
         /// The arithmetic's precision (only the dense kernel has a single-precision form).
         public var precision: Precision {

@@ -31,12 +31,12 @@ package struct BatchRunner: Sendable {
         package var parallel: Int
         /// Periodic checkpoints for jobs that do not set "checkpoint_every".
         package var checkpointEvery: Int?
-        /// Threads for jobs that do not set "threads" (when `parallel` is 1), used as
-        /// `FitEngine` uses them (the same as `mixfill fit --threads`).
+        /// Threads for jobs that do not set "threads" (when `parallel` is 1), used as the
+        /// `Engine` uses them (the same as `mixfill fit --threads`).
         package var defaultThreads: Int
         /// Whether the batch may stop OpenBLAS's idle worker pool when a job runs BLAS on
-        /// one thread beside threads of its own (`FitEngine`'s `stopIdleBLASPool`): only for
-        /// a caller that owns the process, the CLI.
+        /// one thread beside threads of its own (`Engine.claimBLASThreads(stopIdlePool:)`):
+        /// only for a caller that owns the process, the CLI.
         package var stopsIdleBLASPool: Bool
 
         package init(outputFolder: String, parallel: Int = 1, checkpointEvery: Int? = nil, defaultThreads: Int,
@@ -294,7 +294,7 @@ package struct BatchRunner: Sendable {
         return JobResult(job: job.name, jobHash: jobHash, status: .ok,
                          data: JobResult.DataSummary(path: job.data, format: input.format.rawValue, users: input.userCount,
                                                      items: input.itemCount, observed: input.observedCount),
-                         backend: job.backend.rawValue, kernel: (engine.kernel == .naive ? KernelChoice.dense.rawValue : engine.kernel.name),
+                         backend: job.backend.rawValue, kernel: engine.kernel.layoutName,
                          precision: job.precision == .double ? nil : job.precision.rawValue, seeds: job.seeds,
                          maxIterations: job.maxIterations, fits: fits,
                          family: job.family == .course ? nil : job.family.rawValue, settings: factorSettings)

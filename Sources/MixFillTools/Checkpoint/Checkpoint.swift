@@ -109,8 +109,7 @@ package struct CheckpointIdentity: Sendable, Equatable {
     /// The settings of `engine` that change a run's arithmetic, as checkpoints record them
     /// (the naive kernel as `backend naive, kernel dense`, as it always was).
     package static func settings(of engine: Engine) -> [String: String] {
-        let kernel = engine.kernel == .naive ? "dense" : engine.kernel.name
-        return ["backend": engine.kernel.backend.rawValue, "kernel": kernel, "precision": engine.kernel.precision.rawValue]
+        ["backend": engine.kernel.backend.rawValue, "kernel": engine.kernel.layoutName, "precision": engine.kernel.precision.rawValue]
     }
 
     /// Why a checkpoint with identity `self` cannot continue a run with identity

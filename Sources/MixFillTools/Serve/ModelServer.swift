@@ -111,8 +111,6 @@ package struct ModelServer: Sendable {
         }
     }
 
-    package var hasTrainingPosteriors: Bool { trainingPosteriors != nil }
-
     /// Folds in `user` from `ratings` (item indices): one E-step with the saved mixture.
     /// From then on the user's predictions use this posterior, whether or not the id is
     /// also a training user's. Returns the posterior.
