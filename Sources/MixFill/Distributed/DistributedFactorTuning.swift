@@ -26,7 +26,7 @@ extension DistributedFactorFit {
         let observedCount = shard.observedCount
         let heldOutCount = HeldOutSplits.holdoutCount(observedCount, fraction: FactorFitter.innerHoldout)
         guard heldOutCount >= 1, heldOutCount < observedCount else {
-            throw .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give --factors, -k and --prior-loadings")
+            throw FactorFitter.tooFewToTune(observedCount)
         }
         // This rank's ratings are positions first ..< first + (its ratings) of the whole data.
         var first = 0

@@ -119,6 +119,12 @@ package struct FactorFitter {
 
     /// Held-out share of the training ratings for the choice.
     package static let innerHoldout = 0.1
+
+    /// Why `observedCount` ratings cannot choose the settings: the inner split would leave
+    /// one side empty. Worded without the CLI's or a job file's spelling of the settings.
+    static func tooFewToTune(_ observedCount: Int) -> MixFillError {
+        .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give the number of factors, K and the loadings prior")
+    }
     /// The path's fits stop at this relative change or iteration count: they only rank priors.
     package static let pathRule = StoppingRule(relativeTolerance: 1e-5, maxIterations: 100)
     package static let pathLength = 12
@@ -140,7 +146,7 @@ package struct FactorFitter {
         }
         let heldOutCount = HeldOutSplits.holdoutCount(matrix.observedCount, fraction: Self.innerHoldout)
         guard heldOutCount >= 1, heldOutCount < matrix.observedCount else {
-            throw .runtime(message: "\(matrix.observedCount) training ratings are too few to choose the factor model's settings from; give --factors, -k and --prior-loadings")
+            throw Self.tooFewToTune(matrix.observedCount)
         }
         let order = HeldOutSplits.permutation(count: matrix.observedCount, seed: 0)
         var heldOut = [Bool](repeating: false, count: matrix.observedCount)

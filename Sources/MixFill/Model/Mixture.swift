@@ -8,8 +8,9 @@ public struct Mixture: Sendable, Equatable {
     public let itemCount: Int
     /// Row-major K × d: `means[j * itemCount + i]` is μ_ji.
     public var means: [Double]
-    /// σ²_j, one per component.
-    public var variances: [Double]
+    /// σ²_j, one per component; set outside `init` only by the library's M-step, which
+    /// floors them, so a caller cannot make one negative after `init` checked them.
+    public internal(set) var variances: [Double]
     /// p_j, one per component; they sum to 1.
     public var weights: [Double]
 

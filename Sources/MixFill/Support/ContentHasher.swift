@@ -3,8 +3,8 @@ import Crypto
 /// SHA-256 (FIPS 180-4) for content hashes: a batch job's identity, a data file's hash,
 /// and checkpoint integrity. Streaming: `update` any number of times, then `finalize`.
 /// swift-crypto's implementation (BoringSSL's, with the CPU's SHA instructions where it
-/// has them), which hashed several times faster than the portable one MixFill had
-/// (bench/hashing.md), so a batch job's data hash costs little beside parsing the file.
+/// has them), chosen over the portable one MixFill had by the comparison in
+/// bench/hashing.md, so that a batch job's data hash costs little beside parsing the file.
 package struct ContentHasher {
     private var hasher = Crypto.SHA256()
 

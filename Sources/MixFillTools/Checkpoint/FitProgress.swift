@@ -98,7 +98,7 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
     private var paths: [String?] = []
     private var ended: [Bool] = []
     private var resumedFrom: [Int?] = []
-    /// The K `savedStates` prepared the arrays above for (a warm start skips it).
+    /// The K `savedRuns` prepared the arrays above for (a warm start skips it).
     private var preparedFor: Int?
     /// Settings the fit chose before its runs (`settingsChosen`).
     private var chosenSettings: [String: String] = [:]
