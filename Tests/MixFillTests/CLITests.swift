@@ -49,8 +49,6 @@ enum CLI {
                        stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    /// Runs a command that must fail with exit code 2 and exactly one line on stderr
-    /// (no trap, no stack trace) and returns that line.
     /// Runs a command that must succeed (exit 0): a comparison with its output means
     /// nothing if it failed.
     static func succeeded(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
@@ -59,6 +57,8 @@ enum CLI {
         return outcome
     }
 
+    /// Runs a command that must fail with exit code 2 and exactly one line on stderr
+    /// (no trap, no stack trace) and returns that line.
     static func usageFailure(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let outcome = try run(arguments)
         #expect(outcome.status == 2, "exit code for \(arguments)", sourceLocation: sourceLocation)

@@ -86,7 +86,9 @@ import Testing
         for outcome in ranks.dropFirst() {
             #expect(outcome.fits.map(Self.bits) == ranks[0].fits.map(Self.bits), "rank results differ")
         }
+        #expect(ranks[0].fits.count == 3 && single.fits.count == 3)
         for (fit, reference) in zip(ranks[0].fits, single.fits) {
+            #expect(fit.fit.runs.count == 3 && reference.fit.runs.count == 3)
             for (run, expected) in zip(fit.fit.runs, reference.fit.runs) {
                 #expect(run.result.iterations == expected.result.iterations, "K = \(fit.fit.componentCount), seed \(run.seed)")
                 let model = run.result.model
@@ -155,6 +157,7 @@ import Testing
         func record(_ name: String, _ values: [Double], _ reference: [Double], scale: Double) {
             var elementwise = 0.0
             var scaled = 0.0
+            #expect(values.count == reference.count, "\(name): \(values.count) values against \(reference.count)")
             for (a, b) in zip(values, reference) where a != b {
                 elementwise = max(elementwise, abs(a - b) / max(abs(a), abs(b)))
                 scaled = max(scaled, abs(a - b) / scale)
@@ -332,8 +335,10 @@ import Testing
             }
             #expect(ranks[0].userOffsets.map(\.bitPattern) == single[0].runs[0].result.model.offsets.userOffsets.map(\.bitPattern))
             defer { print("mppca \(size) ranks against one process: \(Self.worst.summary)") }
+            #expect(!single.isEmpty && ranks[0].fits.count == single.count)
             for (fit, reference) in zip(ranks[0].fits, single) {
                 #expect(fit.componentCount == reference.componentCount)
+                #expect(!reference.runs.isEmpty && fit.runs.count == reference.runs.count)
                 for (run, expected) in zip(fit.runs, reference.runs) {
                     let label = "K = \(fit.componentCount), seed \(run.seed)"
                     #expect(run.result.iterations == expected.result.iterations, "\(label)")
@@ -443,6 +448,7 @@ import Testing
         #expect(resumed.count == size && uninterrupted.count == size)
         for (again, reference) in zip(resumed, uninterrupted) {
             #expect(again.fits.count == 1 && reference.fits.count == 1)
+            #expect(!reference.fits[0].runs.isEmpty && again.fits[0].runs.count == reference.fits[0].runs.count)
             for (run, want) in zip(again.fits[0].runs, reference.fits[0].runs) {
                 #expect(run.result.iterations == want.result.iterations && run.result.iterations > 3)
                 #expect(run.result.trace.map(\.bitPattern) == want.result.trace.map(\.bitPattern))

@@ -126,6 +126,49 @@ import Testing
             #expect(abs(updated.variances[j] - max(numerator / denominator, 0.25)) <= 1e-12)
         }
     }
+
+    /// A family whose model is the iteration count and whose E-step's objective follows a
+    /// script, so that the loop can be shown a fall EM itself never makes.
+    struct ScriptedFamily: EMFamily {
+        let ascent: Bool
+        func recordLength(_ model: Int) -> Int { 1 }
+        func objective(_ model: Int, record: UnsafeBufferPointer<Double>) -> Double { record[0] }
+        func maximise(_ model: Int, record: UnsafeBufferPointer<Double>, workers: Int) -> Int { model + 1 }
+        func guaranteesAscent(from model: Int) -> Bool { ascent }
+    }
+
+    /// The one "user" of a scripted fit: writes the script's objective for model m.
+    final class ScriptedKernel: StatisticsKernel {
+        let objectives: [Double]
+        let userCount = 1
+        let name = "scripted"
+        init(_ objectives: [Double]) { self.objectives = objectives }
+        func computeStatistics(_ models: [Int], layout: BatchLayout, into buffer: UnsafeMutableBufferPointer<Double>) {
+            for (index, model) in models.enumerated() { buffer[layout.record(index).lowerBound] = objectives[model] }
+        }
+        func userStates(_ model: Int) -> (states: [Double], logLikelihood: Double) { ([], objectives[model]) }
+    }
+
+    /// The loop records a fall of the objective as a warning for the run (which then stops:
+    /// a fall meets the stopping rule), and records none where the family says the step
+    /// from that model carries no guarantee (the course's first step from variances below
+    /// the floor).
+    @Test(arguments: [true, false])
+    func aFallingObjectiveIsAWarningWhereEMGuaranteesAscent(_ ascent: Bool) throws {
+        let script = [-100.0, -50, -20, -30, -10]
+        let loop = EMLoop(family: ScriptedFamily(ascent: ascent), shards: [ScriptedKernel(script)])
+        let fits = try loop.fit(componentCounts: [2], start: .seeds([7]), initial: { _, _ in 0 })
+        try #require(fits.count == 1 && fits[0].runs.count == 1)
+        let result = fits[0].runs[0].result
+        #expect(result.trace == [-100, -50, -20, -30])
+        #expect(result.converged && result.model == 4)
+        #expect(result.falls == (ascent ? [4] : []))
+        #expect(fits[0].warnings == (ascent ? [.objectiveFell(componentCount: 2, seed: 7, iterations: [4])] : []))
+        if ascent {
+            #expect(fits[0].warnings[0].text(maxIterationsOption: "--max-iterations")
+                    .hasPrefix("K = 2, seed 7: the log-likelihood fell at iteration 4, which EM never does"))
+        }
+    }
 }
 
 #if canImport(Glibc)
