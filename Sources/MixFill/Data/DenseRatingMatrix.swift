@@ -5,8 +5,8 @@ public struct DenseRatingMatrix: Sendable, Equatable {
     public let itemCount: Int
     /// Row-major, `userCount × itemCount`; 0 = missing.
     public let values: [Double]
-    /// S_i = Σ_u x_ui per item and Σ of all x_ui², kept from construction so that
-    /// `squaredDeviationTotal` (K calls per course initialisation) is O(d), not O(n·d).
+    /// S_i = Σ_u x_ui per item and Σ of all x_ui², kept from construction so that the
+    /// course initialisation's variances (K per seed) cost O(d) each, not O(n·d).
     /// Summed in row-major order over the observed entries, as `SparseRatingMatrix` sums
     /// its records, so both give the same initial variances bit for bit.
     let columnSums: [Double]

@@ -76,7 +76,7 @@ public struct SparseRatingMatrix: Sendable, Equatable {
     public let rowStarts: [Int]
     package let items: ItemIndices
     package let ratings: RatingValues
-    /// S_i = Σ_u x_ui per item and Σ over all ratings of x², for `squaredDeviationTotal`.
+    /// S_i = Σ_u x_ui per item and Σ over all ratings of x², for `columnTotals`.
     let columnSums: [Double]
     let squaredRatingTotal: Double
 
@@ -182,24 +182,7 @@ extension SparseRatingMatrix: RatingData {
         return row
     }
 
-    /// Σ over all n·d entries of (x_ui − c_i)² with unrated entries as 0, without visiting
-    /// them: expanding the square,
-    ///
-    ///     Σ_u Σ_i (x_ui − c_i)² = n·Σ_i c_i² − 2·Σ_i c_i·S_i + Σ_ratings x²,   S_i = Σ_u x_ui,
-    ///
-    /// so with S and Σx² kept from construction each call is O(d) — the initialisation makes
-    /// K of them, which on 100 million ratings would otherwise be K passes over the data.
-    /// (The three terms are of the same order and positive-dominated, so no precision is lost.)
-    public func squaredDeviationTotal(from center: ArraySlice<Double>) -> Double {
-        precondition(center.count == itemCount)
-        var centerSquares = 0.0
-        var cross = 0.0
-        for (item, value) in zip(0..., center) {
-            centerSquares += value * value
-            cross += value * columnSums[item]
-        }
-        return Double(userCount) * centerSquares - 2 * cross + squaredRatingTotal
-    }
+    public var columnTotals: [Double] { columnSums + [squaredRatingTotal] }
 }
 
 /// The distinct rating values seen so far and their one-byte codes, in order of first

@@ -183,33 +183,15 @@ package struct DistributedCourseFit {
     /// other ranks pass nil. Every rank returns the same fits.
     package func run(_ job: FitJob, engine: Engine, observer: (any FitObserver<Mixture>)?) throws(MixFillError) -> FitOutcome {
         precondition(job.gold == nil && !job.keepsUserStates, "a distributed fit keeps no per-user results")
-        let clock = ContinuousClock()
-        let begin = clock.now
-        let loop: EMLoop<CourseFamily>
-        do {
-            loop = try engine.courseLoop(for: shard.input, rule: job.rule, varianceFloor: job.varianceFloor, reducer: reducer)
-        } catch {
-            throw .runtime(message: "the engine cannot run on this data: \(error.reason)")
-        }
         var totals: [Double]?
         let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil, coding: .course)
-        let fits = try loop.fit(componentCounts: job.componentCounts, start: job.start, initial: { (componentCount, seed) throws(MixFillError) in
+        let outcome = try job.run(on: shard.input, engine: engine, reducer: reducer, userCount: shard.userCount,
+                                  initial: { (componentCount, seed) throws(MixFillError) in
             if totals == nil { totals = try shard.columnTotals(group: group) }
             return try initialMixture(componentCount: componentCount, seed: seed, totals: totals ?? [])
         }, observer: rankObserver)
-        try checkAgreement(fits)
-        var outcomes = [ComponentCountFit]()
-        var warnings = [FitWarning]()
-        for fit in fits {
-            let best = fit.best.result.model
-            outcomes.append(ComponentCountFit(
-                fit: fit,
-                bayesianInformationCriterion: Completion.bayesianInformationCriterion(
-                    logLikelihood: fit.best.result.objective, mixture: best, userCount: shard.userCount),
-                goldErrors: nil, userStates: nil))
-            warnings.append(contentsOf: fit.warnings)
-        }
-        return FitOutcome(fits: outcomes, warnings: warnings, seconds: (clock.now - begin).seconds)
+        try checkAgreement(outcome.fits.map(\.fit))
+        return outcome
     }
 
     /// Checks that every rank ended with the same bits — every run's parameters, objective
@@ -223,43 +205,19 @@ package struct DistributedCourseFit {
     /// The course initialisation of the whole data (`Initialization.courseMixture`): the
     /// same K users drawn from the same numpy-compatible permutation of all n users, each
     /// chosen row broadcast by the rank holding it, and the variances from the whole data's
-    /// column totals by the same expansion of Σ_u Σ_i (x_ui − μ_ji)² in the same order.
+    /// column totals (`columnTotals(group:)`, added in rank order).
     func initialMixture(componentCount: Int, seed: UInt32, totals: [Double]) throws(MixFillError) -> Mixture {
         let userCount = shard.userCount
         let width = shard.itemCount
-        guard componentCount >= 1 else {
-            throw .badOption(option: "-k", message: "K = \(componentCount) is not allowed; K must be at least 1")
-        }
-        guard componentCount <= userCount else {
-            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(userCount) users in the data; choose K ≤ \(userCount)")
-        }
-        let users = Initialization.initialUsers(userCount: userCount, componentCount: componentCount, seed: seed)
-        var means = [Double]()
-        means.reserveCapacity(componentCount * width)
-        for user in users {
+        return try Initialization.courseMixture(userCount: userCount, itemCount: width, componentCount: componentCount,
+                                                seed: seed, totals: totals) { (user: Int) throws(MixFillError) -> [Double] in
             let owner = group.owner(ofUser: user, userCount: userCount)
             var row = owner == group.rank
                 ? shard.input.data.denseRow(user - shard.users.lowerBound)
                 : [Double](repeating: 0, count: width)
             try group.broadcast(&row, from: owner)
-            means.append(contentsOf: row)
+            return row
         }
-        let squaredTotal = totals[width]
-        let entryCount = Double(userCount) * Double(width)
-        let variances = (0..<componentCount).map { component in
-            // n·Σ_i c_i² − 2·Σ_i c_i·S_i + Σ x², as `RatingData.squaredDeviationTotal`.
-            var centerSquares = 0.0
-            var cross = 0.0
-            for item in 0..<width {
-                let value = means[component * width + item]
-                centerSquares += value * value
-                cross += value * totals[item]
-            }
-            let variance = (Double(userCount) * centerSquares - 2 * cross + squaredTotal) / entryCount
-            return variance > 0 && variance.isFinite ? variance : Mixture.defaultVarianceFloor
-        }
-        return Mixture(componentCount: componentCount, itemCount: width, means: means, variances: variances,
-                       weights: Array(repeating: 1.0 / Double(componentCount), count: componentCount))
     }
 }
 

@@ -49,11 +49,17 @@ public struct FitOutcome: Sendable {
 extension FitJob {
     /// Runs the job on `engine` (already resolved for `input`); `observer` sees its progress.
     public func run(on input: RatingInput, engine: Engine, observer: (any FitObserver<Mixture>)? = nil) throws(MixFillError) -> FitOutcome {
-        try run(on: input, engine: engine, reducer: ThreadReducer(), observer: observer)
+        try run(on: input, engine: engine, reducer: ThreadReducer(), userCount: input.userCount, initial: { (componentCount, seed) throws(MixFillError) in
+            try Initialization.courseMixture(data: input.data, componentCount: componentCount, seed: seed)
+        }, observer: observer)
     }
 
-    /// The job with the shards' statistics summed by `reducer` (across processes, under MPI).
-    package func run(on input: RatingInput, engine: Engine, reducer: any StatisticsReducer,
+    /// The job with the shards' statistics summed by `reducer` and runs started from
+    /// `initial(K, seed)`: under MPI, `input` is one rank's users, the reducer adds the
+    /// ranks' sums and `initial` is the whole data's initialisation; `userCount` (the BIC's
+    /// n) is all the users.
+    package func run(on input: RatingInput, engine: Engine, reducer: any StatisticsReducer, userCount: Int,
+                     initial: (_ componentCount: Int, _ seed: UInt32) throws(MixFillError) -> Mixture,
                      observer: (any FitObserver<Mixture>)?) throws(MixFillError) -> FitOutcome {
         let clock = ContinuousClock()
         let begin = clock.now
@@ -69,7 +75,7 @@ extension FitJob {
             }
             return (matrix, gold)
         }
-        let fits = try loop.fit(data: input.data, componentCounts: componentCounts, start: start, observer: observer)
+        let fits = try loop.fit(componentCounts: componentCounts, start: start, initial: initial, observer: observer)
         var outcomes = [ComponentCountFit]()
         var warnings = [FitWarning]()
         for fit in fits {
@@ -84,7 +90,7 @@ extension FitJob {
             outcomes.append(ComponentCountFit(
                 fit: fit,
                 bayesianInformationCriterion: Completion.bayesianInformationCriterion(
-                    logLikelihood: fit.best.result.objective, mixture: best, userCount: input.userCount),
+                    logLikelihood: fit.best.result.objective, mixture: best, userCount: userCount),
                 goldErrors: errors, userStates: keepsUserStates ? states : nil))
             warnings.append(contentsOf: fit.warnings)
         }

@@ -20,25 +20,47 @@ package enum Initialization {
     /// The initial mixture for `componentCount` components and `seed`.
     /// Throws when K is not in 1...n (the option is named `-k`).
     package static func courseMixture(data: some RatingData, componentCount: Int, seed: UInt32) throws(MixFillError) -> Mixture {
+        try courseMixture(userCount: data.userCount, itemCount: data.itemCount, componentCount: componentCount, seed: seed,
+                          totals: data.columnTotals, row: { data.denseRow($0) })
+    }
+
+    /// The same from what shards of users can supply: the data's `columnTotals` (added up
+    /// over the shards) and `row(u)`, user u's dense row, asked for the K chosen users in
+    /// component order (a distributed fit broadcasts each from the rank holding it). The
+    /// variances need no pass over the data: expanding the square,
+    ///
+    ///     Σ_u Σ_i (x_ui − μ_ji)² = n·Σ_i μ_ji² − 2·Σ_i μ_ji·S_i + Σ x²,   S_i = Σ_u x_ui,
+    ///
+    /// O(d) per component (on 100 million ratings K passes would dominate the start); the
+    /// three terms are of the same order and positive-dominated, so no precision is lost.
+    package static func courseMixture(userCount: Int, itemCount: Int, componentCount: Int, seed: UInt32, totals: [Double],
+                                      row: (Int) throws(MixFillError) -> [Double]) throws(MixFillError) -> Mixture {
+        precondition(totals.count == itemCount + 1, "S_1 … S_d, then Σ x²")
         guard componentCount >= 1 else {
             throw .badOption(option: "-k", message: "K = \(componentCount) is not allowed; K must be at least 1")
         }
-        guard componentCount <= data.userCount else {
-            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(data.userCount) users in the data; choose K ≤ \(data.userCount)")
+        guard componentCount <= userCount else {
+            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(userCount) users in the data; choose K ≤ \(userCount)")
         }
-        let users = initialUsers(userCount: data.userCount, componentCount: componentCount, seed: seed)
+        let users = initialUsers(userCount: userCount, componentCount: componentCount, seed: seed)
         var means = [Double]()
-        means.reserveCapacity(componentCount * data.itemCount)
-        for user in users { means.append(contentsOf: data.denseRow(user)) }
-        let entryCount = Double(data.userCount) * Double(data.itemCount)
+        means.reserveCapacity(componentCount * itemCount)
+        for user in users { means.append(contentsOf: try row(user)) }
+        let entryCount = Double(userCount) * Double(itemCount)
         let variances = (0..<componentCount).map { component in
-            let start = component * data.itemCount
-            let variance = data.squaredDeviationTotal(from: means[start..<(start + data.itemCount)]) / entryCount
+            var centerSquares = 0.0
+            var cross = 0.0
+            for item in 0..<itemCount {
+                let value = means[component * itemCount + item]
+                centerSquares += value * value
+                cross += value * totals[item]
+            }
+            let variance = (Double(userCount) * centerSquares - 2 * cross + totals[itemCount]) / entryCount
             return variance > 0 && variance.isFinite ? variance : Mixture.defaultVarianceFloor
         }
         return Mixture(
             componentCount: componentCount,
-            itemCount: data.itemCount,
+            itemCount: itemCount,
             means: means,
             variances: variances,
             weights: Array(repeating: 1.0 / Double(componentCount), count: componentCount)
