@@ -19,7 +19,8 @@ import Testing
         /// Per shard count: block sizes that do not, and that do, divide every shard's users.
         var blockSizes: [(shards: Int, blockSize: Int)]
         /// The stopping rule of the whole runs (looser on the larger sets to keep the naive
-        /// runs short; the rule still decides when both runs stop).
+        /// runs short; the rule still decides when both runs stop). The default rule on the
+        /// whole netflix matrix is `FactorKernelAgreementTests`'s.
         var rule: StoppingRule
     }
 

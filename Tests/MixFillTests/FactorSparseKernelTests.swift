@@ -196,7 +196,8 @@ import Testing
     }
 
     /// Whole runs: the same number of iterations and every iteration's objective within
-    /// 1e-10 relative (runs on the larger data capped at 12 iterations).
+    /// 1e-10 relative (runs on the larger data capped at 12 iterations, so there the count
+    /// is the cap's; `FactorKernelAgreementTests` runs ml-latest-small to convergence).
     @Test func wholeRunsMatchTheNaiveKernel() throws {
         for (name, matrix) in try Self.dataSets() {
             let rule = name == "30 × 40 block" ? StoppingRule() : StoppingRule(maxIterations: 12)
