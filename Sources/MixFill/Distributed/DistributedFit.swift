@@ -236,10 +236,10 @@ extension ProcessGroup {
                 disagreeing.append(other)
             }
         }
-        var count = [Double(disagreeing.count)]
-        try broadcast(&count, from: 0)
-        if count[0] != 0 {
-            throw .runtime(message: "the ranks ended with different parameters (ranks \(disagreeing.map(String.init).joined(separator: ", ")) differ from rank 0); every rank must run the same mixfill binary with the same OpenBLAS core type (OPENBLAS_CORETYPE)")
+        // Rank 0's list, on every rank, so that each names the same ranks.
+        let differing = try broadcastArray(disagreeing.map(Double.init), from: 0).map { Int($0) }
+        if !differing.isEmpty {
+            throw .runtime(message: "the ranks ended with different parameters (ranks \(differing.map(String.init).joined(separator: ", ")) differ from rank 0); every rank must run the same mixfill binary with the same OpenBLAS core type (OPENBLAS_CORETYPE)")
         }
     }
 
