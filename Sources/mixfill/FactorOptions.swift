@@ -4,8 +4,9 @@ import MixFill
 /// The factor family's hyperparameters on the command line (`fit`, `eval`, `select`,
 /// `measure`): whatever is left out is chosen from the training ratings.
 struct FactorOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("mppca: latent factors q (default: chosen from the training ratings among 10 and 20).",
-                               valueName: "Q"))
+    @Option(help: ArgumentHelp(
+        "mppca: latent factors q (default: chosen from the training ratings among 10 and 20, those below the number of items d; else d − 1).",
+        valueName: "Q"))
     var factors: Int?
 
     @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(

@@ -4,15 +4,19 @@ import MixFill
 import MixFillTools
 
 extension Select {
-    /// `--factors` and `--prior-loadings` as candidate lists (nil prior: chosen per candidate).
-    static func factorCandidates(_ factors: String?, _ priors: String?) throws -> (factors: [Int], priors: [Double?]) {
-        let factorList = try (factors ?? FactorSettings.factorCandidates.map(String.init).joined(separator: ","))
-            .split(separator: ",", omittingEmptySubsequences: false).map { text -> Int in
+    /// `--factors` and `--prior-loadings` as candidate lists (nil prior: chosen per
+    /// candidate). Without --factors, the q that fit and eval would try for data of
+    /// `itemCount` items (`FactorSettings.factorCandidates(itemCount:)`, all below it);
+    /// without a count (validation, before the data is read), only the given lists are read.
+    static func factorCandidates(_ factors: String?, _ priors: String?, itemCount: Int?) throws -> (factors: [Int], priors: [Double?]) {
+        let factorList = try factors.map { list in
+            try list.split(separator: ",", omittingEmptySubsequences: false).map { text -> Int in
                 guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
                     throw ValidationError("--factors: '\(text)' is not a number of latent factors; give a list such as 10,20")
                 }
                 return value
             }
+        } ?? itemCount.map { FactorSettings.factorCandidates(itemCount: $0) } ?? []
         let priorList: [Double?] = try priors.map { text in
             try text.split(separator: ",", omittingEmptySubsequences: false).map { item -> Double? in
                 guard let value = Double(item.trimmingCharacters(in: .whitespaces)), value > 0, value.isFinite else {
@@ -32,8 +36,8 @@ extension Select {
         let start = clock.now
         let componentCounts = Array(Set(try IntegerList.componentCounts(k ?? "1,2,4"))).sorted()
         let seedList = try IntegerList.seeds(seeds ?? "0")
-        let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings)
         let loaded = try LoadedRatings.load(data, dataOptions)
+        let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings, itemCount: loaded.itemCount)
         try loaded.input.requireRatings(name: data)
         for count in componentCounts where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
@@ -97,7 +101,8 @@ struct FactorSelectReport: Encodable {
 
         init(settings: FactorSettings, scores: [ModelScore]) {
             k = settings.componentCount ?? 1
-            factors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+            // select gives every candidate its q; the tuning's is the same number.
+            factors = settings.factorCount ?? scores.compactMap { $0.factorFit?.tuning.factorCount }.first ?? 0
             prior_loadings = settings.loadingsPrior
             chosen_prior_loadings = scores.compactMap { $0.factorFit?.tuning.priors.loadings }
             prior_means = settings.meansPrior ?? settings.loadingsPrior

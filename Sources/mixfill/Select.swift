@@ -49,7 +49,7 @@ struct Select: ParsableCommand {
         _ = try IntegerList.componentCounts(k ?? "1")
         _ = try IntegerList.seeds(seeds ?? "0")
         if family == .mppca {
-            _ = try Self.factorCandidates(factors, priorLoadings)
+            _ = try Self.factorCandidates(factors, priorLoadings, itemCount: nil)
             if !heldOut.isGiven {
                 throw ValidationError("--family mppca: select chooses its settings by held-out RMSE; add --holdout F, --folds K, --test FILE or --gold FILE")
             }
@@ -152,7 +152,8 @@ struct SelectModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
 
-    @Option(help: ArgumentHelp("mppca: candidate latent factors q, a list (default 10,20).", valueName: "Q-LIST"))
+    @Option(help: ArgumentHelp(
+        "mppca: candidate latent factors q, a list (default 10,20, those below the number of items d; else d − 1).", valueName: "Q-LIST"))
     var factors: String?
 
     @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(

@@ -158,4 +158,32 @@ import Testing
                 == "mixfill: error: --prior-means: 0.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", data, "--family", "gmm"]).contains("--family"))
     }
+
+    /// Without --factors, q is chosen among 10 and 20 only below the d items, else d − 1:
+    /// on the course's 20 × 5 matrix fit, eval and select all use q = 4.
+    @Test func theDefaultQIsBelowTheNumberOfItems() throws {
+        #expect(FactorSettings.factorCandidates(itemCount: 1) == [0])
+        #expect(FactorSettings.factorCandidates(itemCount: 5) == [4])
+        #expect(FactorSettings.factorCandidates(itemCount: 11) == [10])
+        #expect(FactorSettings.factorCandidates(itemCount: 20) == [10])
+        #expect(FactorSettings.factorCandidates(itemCount: 21) == [10, 20])
+        let folder = try Fixtures.scratchFolder()
+        let data = Fixtures.smallIncomplete
+        let fit = try Self.object(try CLI.succeeded(["fit", data, "--family", "mppca", "--model-out", folder + "/m.json", "--json"]).stdout)
+        let settings = try #require(fit["settings"] as? [String: Any])
+        #expect(settings["factors"] as? Int == 4)
+        #expect((settings["inner_rmse_by_factors"] as? [String: Any])?.keys.sorted() == ["4"])
+        #expect(try #require(try ModelFile.read(path: folder + "/m.json").factorMixture).factorCount == 4)
+        // The saved model is one the explicit check accepts: a warm start from it runs.
+        _ = try CLI.succeeded(["fit", data, "--init-model", folder + "/m.json", "--factors", "4"])
+
+        let eval = try Self.object(try CLI.succeeded(["eval", data, "--holdout", "0.2", "--models", "mppca", "--json"]).stdout)
+        let split = try #require(((eval["results"] as? [[String: Any]])?.first?["splits"] as? [[String: Any]])?.first)
+        #expect((split["factor_fit"] as? [String: Any])?["factors"] as? Int == 4)
+
+        let select = try Self.object(try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2", "--holdout", "0.2", "--json"]).stdout)
+        let candidates = try #require(select["candidates"] as? [[String: Any]])
+        #expect(candidates.count == 2 && candidates.allSatisfy { $0["factors"] as? Int == 4 })
+        #expect(select["chosen_factors"] as? Int == 4)
+    }
 }

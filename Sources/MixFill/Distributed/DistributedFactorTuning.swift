@@ -77,7 +77,7 @@ extension DistributedFactorFit {
             try loop.run([EMState(initial: model)])[0]
         }
         return try FactorFitter.search(
-            settings, heldOutRatings: heldOutCount,
+            settings, itemCount: shard.itemCount, heldOutRatings: heldOutCount,
             criticalPrior: { () throws(MixFillError) in
                 try criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior, observedCount: innerObserved)
             },

@@ -34,9 +34,16 @@ public struct FactorSettings: Sendable, Hashable {
     public func priors(loadings: Double) -> FactorPriors {
         FactorPriors(loadings: loadings, means: meansPrior ?? loadings)
     }
-    /// The q values tried when q is not given: the first for the path of priors, the
-    /// others at the prior it chose.
-    public static let factorCandidates = [10, 20]
+    /// The q values tried when q is not given, for data of `itemCount` items d: the first
+    /// for the path of priors, the others at the prior it chose. Only q < d: the loadings
+    /// W are d × q, and at q ≥ d the low-rank part WWᵀ can span every item direction, leaving
+    /// σ²I no direction of its own (what `--factors` refuses when q is given). When neither
+    /// of 10 and 20 is below d, q = d − 1, the most factors that still leave one, and 0 for
+    /// d = 1 (the offsets and component means alone).
+    public static func factorCandidates(itemCount: Int) -> [Int] {
+        let candidates = [10, 20].filter { $0 < itemCount }
+        return candidates.isEmpty ? [max(itemCount - 1, 0)] : candidates
+    }
     /// The K values tried when K is not given.
     public static let componentCandidates = [1, 2]
 }
@@ -103,11 +110,13 @@ extension FactorTuning {
 ///    exceeds 1; that eigenvalue falls as λ_W grows, so λ_crit is found by bisection on
 ///    log λ_W (power iteration inside). It scales the path to the data: an item's prior
 ///    weighs like λ_W·σ² ratings.
-/// 2. A path λ_W = λ_crit·2^{−k}, k = 1, 2, …, 12, at q = 10, each fit warm-started from the
+/// 2. A path λ_W = λ_crit·2^{−k}, k = 1, 2, …, 12, at q = 10 (the first q candidate below
+///    d, `FactorSettings.factorCandidates(itemCount:)`), each fit warm-started from the
 ///    previous one and scored on the inner held-out ratings; it stops after two rises in a
 ///    row and keeps the best. Starting below λ_crit matters: from a stronger prior EM sits
 ///    at W = 0 and never leaves.
-/// 3. The other q (20) and then K = 2 at the chosen prior, kept where they score better.
+/// 3. The other q (20, when below d) and then K = 2 at the chosen prior, kept where they
+///    score better.
 ///
 /// The final fit is on all the training ratings (new offsets), from random loadings for
 /// K = 1, and for K > 1 from the K = 1 fit with the users' factor means clustered by k-means.
@@ -163,7 +172,7 @@ package struct FactorFitter {
             return AccuracyMetrics.score(predictor, on: validation, scale: scale).rootMeanSquareError
         }
         return try Self.search(
-            settings, heldOutRatings: validation.count,
+            settings, itemCount: matrix.itemCount, heldOutRatings: validation.count,
             criticalPrior: { () throws(MixFillError) in Self.criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior) },
             randomStart: { factorCount, priors in
                 FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: factorCount, componentCount: 1,
@@ -178,20 +187,23 @@ package struct FactorFitter {
     }
 
     /// The choice `tune` makes, over whatever holds the inner ratings (one process, or the
-    /// ranks of a distributed fit, which give the same numbers): q = the first candidate and
+    /// ranks of a distributed fit, which give the same numbers) of `itemCount` items (the
+    /// q candidates are those below it, `FactorSettings.factorCandidates(itemCount:)`):
+    /// q = the first candidate and
     /// λ_W along the path from λ_crit/2 down by halves (warm-started, stopping after
     /// `pathPatience` rises of the held-out RMSE), unless given; then each other q at the
     /// chosen λ_W; then K > 1 from the best K = 1 fit's clustered start. `score` is a
     /// model's held-out RMSE.
     package static func search(
-        _ settings: FactorSettings, heldOutRatings: Int,
+        _ settings: FactorSettings, itemCount: Int, heldOutRatings: Int,
         criticalPrior: () throws(MixFillError) -> Double,
         randomStart: (_ factorCount: Int, _ priors: FactorPriors) -> FactorMixture,
         run: (FactorMixture) throws(MixFillError) -> FitResult<FactorMixture>,
         score: (FactorMixture) throws(MixFillError) -> Double,
         clusteredStart: (_ model: FactorMixture, _ componentCount: Int) throws(MixFillError) -> FactorMixture
     ) throws(MixFillError) -> FactorTuning {
-        let firstFactors = settings.factorCount ?? FactorSettings.factorCandidates[0]
+        let candidates = FactorSettings.factorCandidates(itemCount: itemCount)
+        let firstFactors = settings.factorCount ?? candidates[0]
         var tuning = FactorTuning(given: firstFactors, componentCount: 1,
                                   priors: settings.priors(loadings: settings.loadingsPrior ?? 0))
         tuning.heldOutRatings = heldOutRatings
@@ -229,7 +241,7 @@ package struct FactorFitter {
             tuning.factorCountErrors[firstFactors] = bestError
         }
         if settings.factorCount == nil {
-            for q in FactorSettings.factorCandidates.dropFirst() {
+            for q in candidates.dropFirst() {
                 let model = try run(randomStart(q, tuning.priors)).model
                 let error = try score(model)
                 tuning.factorCountErrors[q] = error
