@@ -3,17 +3,21 @@ import MixFill
 
 /// The factor family's hyperparameters on the command line (`fit`, `eval`, `select`,
 /// `measure`): whatever is left out is chosen from the training ratings.
+///
+/// The values are read `.unconditional`ly, so that `--factors -1` reaches `validate()` and
+/// its message instead of ArgumentParser's "missing value" (a leading '-' would otherwise
+/// read as the next option).
 struct FactorOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "mppca: latent factors q (default: chosen from the training ratings among 10 and 20, those below the number of items d; else d − 1).",
         valueName: "Q"))
     var factors: Int?
 
-    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
+    @Option(name: .customLong("prior-loadings"), parsing: .unconditional, help: ArgumentHelp(
         "mppca: prior precision λ_W of the loadings (default: chosen from the training ratings).", valueName: "λ"))
     var priorLoadings: Double?
 
-    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
+    @Option(name: .customLong("prior-means"), parsing: .unconditional, help: ArgumentHelp(
         "mppca: prior precision λ_m of the component means (default: λ_W, one prior for loadings and means).",
         valueName: "λ"))
     var priorMeans: Double?

@@ -152,15 +152,17 @@ struct SelectModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
 
-    @Option(help: ArgumentHelp(
+    // The mppca options' values are read `.unconditional`ly, as `FactorOptions` reads
+    // them, so that a value starting with '-' reaches `validate()` and its message.
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "mppca: candidate latent factors q, a list (default 10,20, those below the number of items d; else d − 1).", valueName: "Q-LIST"))
     var factors: String?
 
-    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp(
+    @Option(name: .customLong("prior-loadings"), parsing: .unconditional, help: ArgumentHelp(
         "mppca: candidate prior precisions λ_W, a comma-separated list (default: each candidate chooses its own).", valueName: "LIST"))
     var priorLoadings: String?
 
-    @Option(name: .customLong("prior-means"), help: ArgumentHelp(
+    @Option(name: .customLong("prior-means"), parsing: .unconditional, help: ArgumentHelp(
         "mppca: prior precision λ_m of the component means (default: each candidate's λ_W).", valueName: "λ"))
     var priorMeans: Double?
 
