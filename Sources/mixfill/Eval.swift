@@ -52,7 +52,10 @@ struct Eval: ParsableCommand {
         if modelOptions.models != nil, modelOptions.deprecatedModels != nil {
             throw ValidationError("--models, --model: --model is the old spelling of --models; give the list once")
         }
-        _ = try Self.models(models, k: k, factor: factor)
+        let scored = try Self.models(models, k: k, factor: factor)
+        if !scored.contains(where: { if case .factor = $0 { return true } else { return false } }) {
+            try factor.refuseUnlessFitted(remedy: "add mppca to --models")
+        }
         _ = try IntegerList.seeds(seeds ?? "0")
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")

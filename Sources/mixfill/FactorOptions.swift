@@ -22,6 +22,44 @@ struct FactorOptions: ParsableArguments {
         valueName: "λ"))
     var priorMeans: Double?
 
+    /// The options given, as the command line spells them.
+    var given: [String] {
+        [("--factors", factors != nil), ("--prior-loadings", priorLoadings != nil), ("--prior-means", priorMeans != nil)]
+            .filter(\.1).map(\.0)
+    }
+
+    /// The refusal of mppca options `given` where no mppca model is fitted; `remedy` says
+    /// how to ask for one (`select`, `fit` and `eval` word it alike).
+    static func refusal(_ given: [String], remedy: String) -> ValidationError {
+        ValidationError("\(given.joined(separator: ", ")): these are the mppca family's; \(remedy)")
+    }
+
+    /// Refuses any of these options given where no mppca model is fitted.
+    func refuseUnlessFitted(remedy: String) throws {
+        if !given.isEmpty { throw Self.refusal(given, remedy: remedy) }
+    }
+
+    /// Refuses values that disagree with a warm start's model (`path`): a warm start
+    /// continues that model's q and priors, so a different one would be silently ignored.
+    /// Equal values are accepted; a course model takes none of them.
+    func check(warmStart model: ModelFile, path: String) throws {
+        guard let factor = model.factorMixture else {
+            if !given.isEmpty {
+                throw MixFillError.badOption(option: given.joined(separator: ", "), message: "these are the mppca family's, but --init-model \(path) is a \(model.family.rawValue) model; leave them out")
+            }
+            return
+        }
+        if let factors, factors != factor.factorCount {
+            throw MixFillError.badOption(option: "--factors", message: "\(factors) disagrees with the q = \(factor.factorCount) factors of --init-model \(path); leave --factors out or give --factors \(factor.factorCount)")
+        }
+        for (name, value, saved, symbol) in [("--prior-loadings", priorLoadings, factor.priors.loadings, "λ_W"),
+                                             ("--prior-means", priorMeans, factor.priors.means, "λ_m")] {
+            if let value, value != saved {
+                throw MixFillError.badOption(option: name, message: "\(value.formatted()) disagrees with \(symbol) = \(saved.formatted()) of --init-model \(path); leave \(name) out or give \(name) \(saved.formatted())")
+            }
+        }
+    }
+
     func validate() throws {
         if let factors, factors < 0 {
             throw ValidationError("--factors: \(factors) is not allowed; give 0 or more latent factors")

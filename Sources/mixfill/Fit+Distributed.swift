@@ -248,11 +248,13 @@ extension Fit {
     }
 
     /// What a distributed fit refuses of its start, as `fit` does: a --family other than the
-    /// warm start's, a -k that disagrees with the warm start's K, a K above the number of users.
+    /// warm start's, mppca options that disagree with its model, a -k that disagrees with
+    /// the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
         if let warmStart, let family, family != warmStart.model.family {
             throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
         }
+        if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }

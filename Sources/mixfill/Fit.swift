@@ -60,6 +60,11 @@ struct Fit: ParsableCommand {
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")
         }
+        // Without --init-model the family is --family's (course by default); with one, the
+        // model's, checked once it is read (`FactorOptions.check(warmStart:path:)`).
+        if family == .course || (family == nil && initModel == nil) {
+            try factor.refuseUnlessFitted(remedy: "add --family mppca")
+        }
         if precision == .single && engine.backend != .blas {
             throw ValidationError("--precision: 'single' needs --backend blas; the \(engine.backend.rawValue) backend computes in double only")
         }
@@ -80,6 +85,7 @@ struct Fit: ParsableCommand {
         if let warmStart, let family, family != warmStart.model.family {
             throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
         }
+        if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
         if (warmStart?.model.family ?? family ?? .course) == .mppca {
             try runFactor(loaded, warmStart: warmStart, loadSeconds: loadSeconds, clock: clock, start: start)
             return

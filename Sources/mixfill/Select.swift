@@ -56,8 +56,10 @@ struct Select: ParsableCommand {
             if let priorMeans, !(priorMeans > 0 && priorMeans.isFinite) {
                 throw ValidationError("--prior-means: \(priorMeans) is not allowed; give a positive prior precision, e.g. 100")
             }
-        } else if factors != nil || priorLoadings != nil || priorMeans != nil {
-            throw ValidationError("--factors, --prior-loadings, --prior-means: these are the mppca family's; add --family mppca")
+        } else {
+            let given = [("--factors", factors != nil), ("--prior-loadings", priorLoadings != nil), ("--prior-means", priorMeans != nil)]
+                .filter(\.1).map(\.0)
+            if !given.isEmpty { throw FactorOptions.refusal(given, remedy: "add --family mppca") }
         }
         if maxIterations < 1 {
             throw ValidationError("--max-iterations: \(maxIterations) is not allowed; give 1 or more")

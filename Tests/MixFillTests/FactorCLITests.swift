@@ -199,4 +199,38 @@ import Testing
         #expect(candidates.count == 2 && candidates.allSatisfy { $0["factors"] as? Int == 4 })
         #expect(select["chosen_factors"] as? Int == 4)
     }
+
+    /// The mppca options where nothing takes them are refused, not ignored: a course fit,
+    /// an eval without mppca, a warm start whose model has other values (equal ones pass).
+    @Test func mppcaOptionsWithoutAnMppcaFitAreRefused() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = Fixtures.smallIncomplete
+        #expect(try CLI.usageFailure(["fit", data, "--family", "course", "--factors", "3", "--prior-loadings", "5"])
+                == "mixfill: error: --factors, --prior-loadings: these are the mppca family's; add --family mppca (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--prior-means", "5"])
+                == "mixfill: error: --prior-means: these are the mppca family's; add --family mppca (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["eval", data, "--holdout", "0.2", "--models", "bias", "--factors", "3"])
+                == "mixfill: error: --factors: these are the mppca family's; add mppca to --models (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["select", data, "--prior-loadings", "5"])
+                == "mixfill: error: --prior-loadings: these are the mppca family's; add --family mppca (see 'mixfill help')")
+
+        let model = folder + "/m.json"
+        _ = try CLI.succeeded(["fit", data, "--family", "mppca", "--factors", "2", "-k", "1", "--prior-loadings", "40",
+                               "--max-iterations", "3", "--model-out", model])
+        #expect(try CLI.usageFailure(["fit", data, "--init-model", model, "--factors", "5", "--prior-loadings", "50"])
+                == "mixfill: error: --factors: 5 disagrees with the q = 2 factors of --init-model \(model); leave --factors out or give --factors 2")
+        #expect(try CLI.usageFailure(["fit", data, "--init-model", model, "--prior-loadings", "50"])
+                == "mixfill: error: --prior-loadings: 50 disagrees with λ_W = 40 of --init-model \(model); leave --prior-loadings out or give --prior-loadings 40")
+        #expect(try CLI.usageFailure(["fit", data, "--init-model", model, "--prior-means", "0.5"])
+                == "mixfill: error: --prior-means: 0.5 disagrees with λ_m = 40 of --init-model \(model); leave --prior-means out or give --prior-means 40")
+        let same = try Self.object(try CLI.succeeded(["fit", data, "--init-model", model, "--factors", "2", "--prior-loadings", "40",
+                                                      "--prior-means", "40", "--json"]).stdout)
+        let settings = try #require(same["settings"] as? [String: Any])
+        #expect(settings["factors"] as? Int == 2 && settings["prior_loadings"] as? Double == 40 && settings["prior_means"] as? Double == 40)
+
+        let course = folder + "/course.json"
+        _ = try CLI.succeeded(["fit", data, "-k", "2", "--seeds", "0", "--model-out", course])
+        #expect(try CLI.usageFailure(["fit", data, "--init-model", course, "--factors", "2"])
+                == "mixfill: error: --factors: these are the mppca family's, but --init-model \(course) is a course model; leave them out")
+    }
 }
