@@ -7,7 +7,9 @@ struct Fill: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fill in a matrix's missing ratings with a fitted model, or predict requested (user, item) pairs.",
         discussion: """
-            A missing entry becomes Σ_j p(j|u)·μ_ji; observed entries are kept. With --pairs, \
+            A missing entry becomes the model's prediction: Σ_j p(j|u)·μ_ji for a course \
+            model; for an mppca model the offsets μ₀ + b_u + b_i plus the posterior mean of \
+            the low-rank part, Σ_j p(j|u)·(m̄_ji + w̄_iᵀ z̄_j(u)). Observed entries are kept. With --pairs, \
             writes 'user<TAB>item<TAB>rating' for each requested pair instead of a matrix. \
             The output is written atomically. DATA or PAIRS '-' reads standard input (one of them).
             """

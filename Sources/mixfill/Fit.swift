@@ -7,10 +7,15 @@ struct Fit: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fit mixtures for each K from several seeds and keep the best.",
         discussion: """
-            For each K, EM runs from the course's numpy-compatible initialisation for every \
-            seed; the run with the highest log-likelihood is kept. With several K, \
+            For each K, EM runs from every seed's start and the run with the best objective \
+            is kept. course: the course's numpy-compatible initialisation, the highest \
+            log-likelihood. mppca: q and the priors (and K without -k) not given are chosen \
+            first on a held-out part of DATA's ratings; random loadings (clustered from the \
+            K = 1 fit for K > 1), the highest ELBO (the variational lower bound on the log \
+            evidence). With several K, \
             --model-out FILE.json writes FILE-k<K>.json per K. --init-model continues from a \
-            saved model instead (one run, no seeds): on the data it was fitted on, exactly \
+            saved model instead (one run, no seeds; an mppca model keeps its q and priors): on \
+            the data it was fitted on, exactly \
             where that fit stopped; on new data with the same items, from its mixture. With \
             --checkpoint-every, each restart of the batch saves its state; SIGINT or SIGTERM \
             then checkpoints and exits with 130 or 143, and --resume continues bit for bit.

@@ -7,8 +7,10 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Predict ratings for (user, item) pairs with a saved model, in the data's own ids.",
         discussion: """
-            The prediction for user u and item i is Σ_j p(j|u)·μ_ji, clipped to the training \
-            ratings' range. p(j|u) comes from one E-step: over the user's training ratings \
+            The prediction for user u and item i is Σ_j p(j|u)·μ_ji for a course model; for \
+            an mppca model the offsets μ₀ + b_u + b_i plus the posterior mean of the low-rank \
+            part, Σ_j p(j|u)·(m̄_ji + w̄_iᵀ z̄_j(u)); either is clipped to the training \
+            ratings' range. p(j|u) (and z̄_j) come from one E-step: over the user's training ratings \
             (read from the training data, checked by fingerprint), or over the ratings given \
             with --ratings/--ratings-file for --user (fold-in, no refit). A user the model \
             does not know gets the mixture's weights (the population's prediction); an item \

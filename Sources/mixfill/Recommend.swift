@@ -7,7 +7,9 @@ struct Recommend: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Recommend the items a user is predicted to rate highest, excluding those they rated.",
         discussion: """
-            Items are ranked by Σ_j p(j|u)·μ_ji (ties: lower item index first) and shown with \
+            Items are ranked by the model's unclipped prediction (course: Σ_j p(j|u)·μ_ji; \
+            mppca: μ₀ + b_u + b_i + Σ_j p(j|u)·(m̄_ji + w̄_iᵀ z̄_j(u)), the offsets plus the \
+            posterior mean of the low-rank part; ties: lower item index first) and shown with \
             that score and the prediction (the score clipped to the training ratings' range). \
             A training user (--user) is answered from their training ratings, which are also \
             the items left out; a new user is folded in from --ratings or --ratings-file (one \

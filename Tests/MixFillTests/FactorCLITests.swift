@@ -233,4 +233,14 @@ import Testing
         #expect(try CLI.usageFailure(["fit", data, "--init-model", course, "--factors", "2"])
                 == "mixfill: error: --factors: these are the mppca family's, but --init-model \(course) is a course model; leave them out")
     }
+
+    /// The help gives each family's prediction and objective, not only the course model's.
+    @Test func helpDescribesBothFamilies() throws {
+        for command in ["fill", "predict", "recommend"] {
+            let help = try CLI.succeeded([command, "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            #expect(help.contains("Σ_j p(j|u)·μ_ji") && help.contains("μ₀ + b_u + b_i"), "\(command): \(help)")
+        }
+        let fit = try CLI.succeeded(["fit", "--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        #expect(fit.contains("the highest ELBO") && fit.contains("the highest log-likelihood"), "\(fit)")
+    }
 }
