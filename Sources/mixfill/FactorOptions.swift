@@ -90,3 +90,9 @@ extension Double {
         self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self)
     }
 }
+
+/// A prior precision as the text reports print it: one decimal from 10 up (204.9), 4
+/// significant digits below (0.005, 3.142), so that a small λ never prints as 0.0.
+func priorText(_ value: Double) -> String {
+    abs(value) >= 10 ? fixed(value, 1) : String(format: "%.4g", value)
+}

@@ -158,14 +158,14 @@ struct FactorFitReport: Encodable {
                 : "warm start: \(warm_start.model), fitted on other data: a new run from its parameters\n"
         }
         let priors = settings.prior_means == settings.prior_loadings
-            ? "prior precision λ_W = λ_m = \(fixed(settings.prior_loadings, 1))"
-            : "prior precisions λ_W = \(fixed(settings.prior_loadings, 1)), λ_m = \(settings.prior_means.formatted())"
+            ? "prior precision λ_W = λ_m = \(priorText(settings.prior_loadings))"
+            : "prior precisions λ_W = \(priorText(settings.prior_loadings)), λ_m = \(priorText(settings.prior_means))"
         out += "settings: q = \(settings.factors) factors, \(priors)\n"
         if settings.inner_held_out_ratings > 0 {
             var how = "  chosen on \(settings.inner_held_out_ratings) training ratings held out"
             if let critical = settings.critical_prior {
-                how += ": λ_W along λ_crit·2^-k from λ_crit = \(fixed(critical, 1)) ("
-                how += settings.path.map { "\(fixed($0.prior_loadings, 1)): \(fixed($0.inner_rmse, 4))" }.joined(separator: ", ") + ")"
+                how += ": λ_W along λ_crit·2^-k from λ_crit = \(priorText(critical)) ("
+                how += settings.path.map { "\(priorText($0.prior_loadings)): \(fixed($0.inner_rmse, 4))" }.joined(separator: ", ") + ")"
             }
             out += how + "\n"
             let factors = settings.inner_rmse_by_factors.sorted { Int($0.key) ?? 0 < Int($1.key) ?? 0 }

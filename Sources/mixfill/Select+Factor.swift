@@ -143,7 +143,7 @@ struct FactorSelectReport: Encodable {
 
     func prior(_ candidate: Candidate) -> String {
         if let given = candidate.prior_loadings { return given.formatted() }
-        let chosen = candidate.chosen_prior_loadings.map { fixed($0, 1) }
+        let chosen = candidate.chosen_prior_loadings.map(priorText)
         return Set(chosen).count == 1 ? "chosen: \(chosen[0])" : "chosen: " + chosen.joined(separator: ", ")
     }
 

@@ -145,6 +145,11 @@ import Testing
                 .contains("--factors: 'x'"))
     }
 
+    /// A prior as the text reports print it: one decimal from 10 up, 4 significant digits below.
+    static func priorText(_ value: Double) -> String {
+        value >= 10 ? String(format: "%.1f", value) : String(format: "%.4g", value)
+    }
+
     @Test func badSettingsAreRefusedWithExitTwo() throws {
         let folder = try Fixtures.scratchFolder()
         let data = try Self.ratings(in: folder)
@@ -232,6 +237,32 @@ import Testing
         _ = try CLI.succeeded(["fit", data, "-k", "2", "--seeds", "0", "--model-out", course])
         #expect(try CLI.usageFailure(["fit", data, "--init-model", course, "--factors", "2"])
                 == "mixfill: error: --factors: these are the mppca family's, but --init-model \(course) is a course model; leave them out")
+    }
+
+    /// Priors print with one decimal from 10 up and 4 significant digits below, so a small
+    /// λ never shows as 0.0 (the course's 20 × 5 matrix chooses λ_W ≈ 0.005).
+    @Test func smallPriorsPrintWithFourSignificantDigits() throws {
+        let data = Fixtures.smallIncomplete
+        let given = ["fit", data, "--family", "mppca", "--factors", "2", "-k", "1", "--max-iterations", "3"]
+        #expect(try CLI.succeeded(given + ["--prior-loadings", "0.005"]).stdout.contains("settings: q = 2 factors, prior precision λ_W = λ_m = 0.005\n"))
+        #expect(try CLI.succeeded(given + ["--prior-loadings", "204.94"]).stdout.contains("settings: q = 2 factors, prior precision λ_W = λ_m = 204.9\n"))
+        #expect(try CLI.succeeded(given + ["--prior-loadings", "0.005", "--prior-means", "0.0123456"]).stdout
+                .contains("settings: q = 2 factors, prior precisions λ_W = 0.005, λ_m = 0.01235\n"))
+
+        let json = try Self.object(try CLI.succeeded(["fit", data, "--family", "mppca", "--json"]).stdout)
+        let settings = try #require(json["settings"] as? [String: Any])
+        let prior = try #require(settings["prior_loadings"] as? Double)
+        let critical = try #require(settings["critical_prior"] as? Double)
+        let path = try #require(settings["path"] as? [[String: Any]])
+        #expect(prior < 0.1 && !path.isEmpty, "\(settings)")
+        let text = try CLI.succeeded(["fit", data, "--family", "mppca"]).stdout
+        #expect(text.contains("prior precision λ_W = λ_m = \(Self.priorText(prior))\n") && !text.contains("λ_m = 0.0\n"), "\(text)")
+        let points = try path.map { point -> String in
+            let loadings = try #require(point["prior_loadings"] as? Double)
+            let rmse = try #require(point["inner_rmse"] as? Double)
+            return "\(Self.priorText(loadings)): \(String(format: "%.4f", rmse))"
+        }
+        #expect(text.contains("from λ_crit = \(Self.priorText(critical)) (" + points.joined(separator: ", ") + ")\n"), "\(text)")
     }
 
     /// The help gives each family's prediction and objective, not only the course model's.
