@@ -365,7 +365,15 @@ struct EvalReport: Encodable {
     func table(heldOutLine: String) -> String {
         var out = data.line + "\n"
         out += heldOutLine + "\n"
-        out += "predictions clipped to the training ratings' range; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)\n\n"
+        out += "predictions clipped to the training ratings' range"
+        // The seeds line is the course model's (mppca's seeds and settings are in its own
+        // lines below); the backend and threads are those of any mixture fitted.
+        if results.contains(where: { $0.model == "course" }) {
+            out += "; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)"
+        } else if results.contains(where: { $0.model == ModelFamily.mppca.rawValue }) {
+            out += "; backend \(backend), threads \(threads)"
+        }
+        out += "\n\n"
         let splitCount = results.first?.splits.count ?? 0
         let rankingHeader = ["P@\(ranking.k)", "R@\(ranking.k)", "NDCG@\(ranking.k)"]
         if splitCount == 1 {
@@ -387,7 +395,9 @@ struct EvalReport: Encodable {
                 out += "\n* as 'fit --gold' computes it: over every entry missing from the data, predictions not clipped,\n  a 0 in the gold matrix (a rating it does not know either) counted as a rating of 0\n"
             }
         } else {
-            var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd"] + rankingHeader + ["seconds"], leftAligned: [0])
+            // Each model's seconds are its training and scoring over all the splits.
+            var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd"] + rankingHeader
+                                  + ["seconds, \(splitCount) folds"], leftAligned: [0])
             for result in results {
                 table.rows.append([result.model, result.k.map(String.init) ?? "-",
                                    fixed(result.rmse.mean, 6) + " ± " + fixed(result.rmse.std, 6),
@@ -403,8 +413,36 @@ struct EvalReport: Encodable {
             }
             out += folds.rendered
         }
+        out += factorSettingsLines(splitCount: splitCount)
         out += "\n" + rankingNote(splitCount: splitCount)
         out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        return out
+    }
+
+    /// The settings each mppca result used (q, K, λ_W, λ_m), chosen from its split's
+    /// training ratings where not given: one line for a single split, else one per fold.
+    func factorSettingsLines(splitCount: Int) -> String {
+        var out = ""
+        for result in results {
+            let fits = result.splits.compactMap(\.factor_fit)
+            guard !fits.isEmpty else { continue }
+            let name = result.model + (result.k.map { " K = \($0)" } ?? "")
+            func settings(_ fit: FactorFit) -> String {
+                let priors = fit.settings.prior_means == fit.settings.prior_loadings
+                    ? "λ_W = λ_m = \(priorText(fit.settings.prior_loadings))"
+                    : "λ_W = \(priorText(fit.settings.prior_loadings)), λ_m = \(priorText(fit.settings.prior_means))"
+                return "q = \(fit.settings.factors), K = \(fit.k), \(priors)"
+            }
+            if splitCount == 1, let fit = fits.first {
+                out += "\n\(name) settings (chosen from the training ratings where not given): \(settings(fit))\n"
+            } else {
+                out += "\n\(name) settings (chosen from each fold's training ratings where not given)\n"
+                for split in result.splits {
+                    guard let fit = split.factor_fit else { continue }
+                    out += "  fold \(split.split): \(settings(fit))\n"
+                }
+            }
+        }
         return out
     }
 

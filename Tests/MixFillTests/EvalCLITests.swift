@@ -33,6 +33,8 @@ import Testing
         let lines = outcome.stdout.split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("  mean ") && $0.contains("1.0404709220") })
         #expect(lines.contains { $0.hasPrefix("  bias ") && $0.contains("0.8729391701") })
+        // Neither course nor mppca scored: no seeds, backend or threads to report.
+        #expect(lines.count > 2 && lines[2] == "predictions clipped to the training ratings' range", "\(outcome.stdout)")
     }
 
     @Test func evalFoldsReportEveryFoldAndTheirMeanAndSpread() throws {
@@ -57,6 +59,10 @@ import Testing
         #expect(table.stdout.contains("held out: 3-fold cross-validation of 81 observed ratings, folds of 27 ratings, split seed 5"))
         #expect(table.stdout.contains("RMSE per fold"))
         #expect(table.stdout.contains(" ± "))
+        #expect(table.stdout.contains("predictions clipped to the training ratings' range; course: best of seeds 0, backend "))
+        // The seconds are each model's over all 3 folds, and the header says so.
+        let header = try #require(table.stdout.split(separator: "\n").first { $0.hasPrefix("  model ") })
+        #expect(header.hasSuffix("  seconds, 3 folds"), "\(header)")
     }
 
     @Test func aTestFileScoresLikeTheGoldItComesFrom() throws {

@@ -110,6 +110,22 @@ import Testing
         #expect(rmse[1] < rmse[0], "mppca \(rmse[1]) should beat bias \(rmse[0]) on data with taste groups")
         let split = try #require((results[1]["splits"] as? [[String: Any]])?.first)
         #expect((split["factor_fit"] as? [String: Any])?["factors"] as? Int != nil)
+        // The text report: each fold's chosen q, K and priors, as the JSON has them; no
+        // course seeds when course is not scored.
+        let text = try CLI.succeeded(["eval", data, "--folds", "3", "--models", "bias,mppca"]).stdout
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        #expect(lines.count > 2 && lines[2].hasPrefix("predictions clipped to the training ratings' range; backend ") && !text.contains("course:"), "\(text)")
+        let splits = try #require(results[1]["splits"] as? [[String: Any]])
+        #expect(splits.count == 3)
+        let heading = try #require(lines.firstIndex(of: "mppca settings (chosen from each fold's training ratings where not given)"), "\(text)")
+        for (index, split) in splits.enumerated() {
+            let fit = try #require(split["factor_fit"] as? [String: Any])
+            let q = try #require(fit["factors"] as? Int), k = try #require(fit["k"] as? Int)
+            let loadings = try #require(fit["prior_loadings"] as? Double), means = try #require(fit["prior_means"] as? Double)
+            #expect(loadings == means, "λ_m not given: tied to λ_W")
+            #expect(heading + 1 + index < lines.count && lines[heading + 1 + index]
+                    == "  fold \(index + 1): q = \(q), K = \(k), λ_W = λ_m = \(Self.priorText(loadings))", "\(text)")
+        }
         // --model is the old spelling of --models.
         _ = try CLI.succeeded(["eval", data, "--folds", "2", "--model", "bias", "--json"])
     }
