@@ -281,7 +281,11 @@ struct RecommendReport: Encodable {
         }
         let largest = posterior.indices.max { posterior[$0] < posterior[$1] } ?? 0
         var out = "\(who): \(source); most likely component \(largest + 1) of \(posterior.count) (p = \(fixed(posterior[largest], 3)))\n"
-        out += "top \(recommendations.count), rated items left out, items with fewer than \(min_ratings) training ratings left out\n\n"
+        out += "top \(recommendations.count), rated items left out"
+        // At the default 1 the clause would only say that items nobody rated in training
+        // are not recommended; at 0 no item is left out.
+        if min_ratings > 1 { out += ", items with fewer than \(min_ratings) training ratings left out" }
+        out += "\n\n"
         let hasTitles = recommendations.contains { $0.title != nil }
         var table = TextTable(header: ["rank", "item", "prediction", "score"] + (hasTitles ? ["title"] : []))
         if hasTitles { table.leftAligned = [4] }

@@ -114,6 +114,13 @@ import Testing
         let table = try CLI.succeeded(["recommend", "--model", folder + "/m.json", "--user", "5", "--top", "3"])
         #expect(table.stdout.hasPrefix("user 5: from 1071 training ratings; most likely component"))
         #expect(Self.lines(table.stdout).last?.first == "3")
+        // At the default --min-ratings 1 the header says nothing of it; above 1 it does.
+        let header = table.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(header.count > 1 && header[1] == "top 3, rated items left out", "\(table.stdout)")
+        let strict = try CLI.succeeded(["recommend", "--model", folder + "/m.json", "--user", "5", "--top", "3", "--min-ratings", "3"])
+        let strictHeader = strict.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(strictHeader.count > 1 && strictHeader[1] == "top 3, rated items left out, items with fewer than 3 training ratings left out",
+                "\(strict.stdout)")
     }
 
     /// Fold-in with ratings at the readers' ±1e100 limit on all 1,200 netflix items: every
