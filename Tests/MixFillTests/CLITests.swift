@@ -155,21 +155,48 @@ enum CLI {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("1 2 3\n4 5 6\n7 8\n", named: "ragged.txt", in: folder)
         let line = try CLI.usageFailure(["fit", path, "-k", "1"])
-        #expect(line == "mixfill: error: \(path):3:4: row has 2 values but line 1 has 3; every row must have one value per item")
+        // Rows of 3 values could be triplets: the message says how the file was read.
+        #expect(line == "mixfill: error: \(path):3:4: row has 2 values but line 1 has 3; every row must have one value per item\(Self.readAsDense)")
     }
 
     @Test func nonNumericToken() throws {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("1 2 3\n4 five 6\n", named: "words.txt", in: folder)
         let line = try CLI.usageFailure(["fit", path, "-k", "1"])
-        #expect(line == "mixfill: error: \(path):2:3: 'five' is not a number; ratings are decimal numbers, 0 for missing")
+        #expect(line == "mixfill: error: \(path):2:3: 'five' is not a number; ratings are decimal numbers, 0 for missing\(Self.readAsDense)")
+        // Given as dense, the format is no guess, and the message says nothing of it.
+        #expect(try CLI.usageFailure(["fit", path, "-k", "1", "--format", "dense"])
+                == "mixfill: error: \(path):2:3: 'five' is not a number; ratings are decimal numbers, 0 for missing")
+    }
+
+    /// What a parse error in a detected dense file of 3 or 4 columns adds: the file may be
+    /// triplets that detection read as a matrix.
+    static let readAsDense = " (read as dense, detected; give --format triplets if the file holds records)"
+
+    @Test func tripletsReadAsADenseMatrixSayHowTheyWereRead() throws {
+        let folder = try Fixtures.scratchFolder()
+        let path = try Fixtures.write("1 2 5\n1 x 4\n2 3 1\n", named: "bad.txt", in: folder)
+        #expect(try CLI.usageFailure(["fit", path])
+                == "mixfill: error: \(path):2:3: 'x' is not a number; ratings are decimal numbers, 0 for missing\(Self.readAsDense)")
+        // The same from standard input, and with a timestamp column (4 values a row); an
+        // error in the first row counts that row's values.
+        let outcome = try CLI.runPiped(from: path, ["fit", "-"])
+        #expect(outcome.status == 2 && outcome.stderr == "mixfill: error: <stdin>:2:3: 'x' is not a number; ratings are decimal numbers, 0 for missing\(Self.readAsDense)\n",
+                "\(outcome.stderr)")
+        let first = try Fixtures.write("1 2 -5 881250949\n", named: "first.txt", in: folder)
+        #expect(try CLI.usageFailure(["fit", first])
+                == "mixfill: error: \(first):1:5: negative rating '-5'; ratings must be ≥ 0 (0 marks a missing entry)\(Self.readAsDense)")
+        // Rows of another width are no triplets: no hint.
+        let wide = try Fixtures.write("1 2 3 4 5\n1 x 3 4 5\n", named: "wide.txt", in: folder)
+        #expect(try CLI.usageFailure(["fit", wide])
+                == "mixfill: error: \(wide):2:3: 'x' is not a number; ratings are decimal numbers, 0 for missing")
     }
 
     @Test func negativeValue() throws {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("1 2 3\n4 5 -1\n", named: "negative.txt", in: folder)
         let line = try CLI.usageFailure(["fit", path, "-k", "1"])
-        #expect(line == "mixfill: error: \(path):2:5: negative rating '-1'; ratings must be ≥ 0 (0 marks a missing entry)")
+        #expect(line == "mixfill: error: \(path):2:5: negative rating '-1'; ratings must be ≥ 0 (0 marks a missing entry)\(Self.readAsDense)")
     }
 
     @Test func nonFiniteValue() throws {

@@ -7,14 +7,25 @@
 /// value) follow `RatingRules`, as in every other format.
 package enum DenseMatrixReader {
     /// Reads and validates the file at `path` (`-`: standard input, named `<stdin>` in
-    /// errors); `rules` may declare a rating scale.
-    package static func read(path: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
+    /// errors); `rules` may declare a rating scale. `formatDetected`: the format was
+    /// detected rather than given (see `parse`).
+    package static func read(path: String, rules: RatingRules = .standard, formatDetected: Bool = false) throws(MixFillError) -> DenseRatingMatrix {
         let bytes = try FileBytes.read(path)
-        return try parse(bytes, name: StandardInput.displayName(path), rules: rules)
+        return try parse(bytes, name: StandardInput.displayName(path), rules: rules, formatDetected: formatDetected)
     }
 
-    /// Parses `bytes` as if read from a file called `name` (used in error messages).
-    package static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard) throws(MixFillError) -> DenseRatingMatrix {
+    /// What a parse error adds when the format was detected and the rows have 3 or 4
+    /// values: rule 5 of `RatingFormat.detect(prefix:isWholeFile:)` tells such a matrix
+    /// from `user item rating [timestamp]` triplets by its sampled lines alone, so triplets
+    /// with a token that is not a number, a negative rating or a missing field read as a
+    /// dense matrix and fail here. Kept on the message's one line.
+    static let detectedAsDenseHint = " (read as dense, detected; give --format triplets if the file holds records)"
+
+    /// Parses `bytes` as if read from a file called `name` (used in error messages). With
+    /// `formatDetected`, a token that is not a number, a negative rating or a short row in
+    /// rows of 3 or 4 values adds `detectedAsDenseHint` to its message.
+    package static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard,
+                              formatDetected: Bool = false) throws(MixFillError) -> DenseRatingMatrix {
         var values = [Double]()
         values.reserveCapacity(bytes.count / 2)
         var itemCount = -1
@@ -36,6 +47,23 @@ package enum DenseMatrixReader {
 
                 var cursor = lineStart
                 var valuesOnLine = 0
+                /// The hint for an error on this line: the rows' width is the first row's,
+                /// or this line's number of tokens while it is the first.
+                func hint() -> String {
+                    guard formatDetected else { return "" }
+                    var width = itemCount
+                    if width < 0 {
+                        width = 0
+                        var scan = lineStart
+                        while true {
+                            while scan < lineEnd, isSpace(buffer[scan]) { scan += 1 }
+                            if scan >= lineEnd || buffer[scan] == UInt8(ascii: "#") { break }
+                            width += 1
+                            while scan < lineEnd, !isSpace(buffer[scan]), buffer[scan] != UInt8(ascii: "#") { scan += 1 }
+                        }
+                    }
+                    return width == 3 || width == 4 ? detectedAsDenseHint : ""
+                }
                 while true {
                     while cursor < lineEnd, isSpace(buffer[cursor]) { cursor += 1 }
                     if cursor >= lineEnd || buffer[cursor] == UInt8(ascii: "#") { break }
@@ -54,7 +82,7 @@ package enum DenseMatrixReader {
                         failure = .badInput(file: name, line: line, column: column,
                             message: separator
                                 ? "'\(printable(token))' is not a number; separate the values of a row with spaces or tabs, not commas or semicolons"
-                                : "'\(printable(token))' is not a number; ratings are decimal numbers, 0 for missing")
+                                : "'\(printable(token))' is not a number; ratings are decimal numbers, 0 for missing" + hint())
                         return
                     case let .number(value):
                         guard value.isFinite else {
@@ -64,7 +92,7 @@ package enum DenseMatrixReader {
                         }
                         guard value >= 0 else {
                             failure = .badInput(file: name, line: line, column: column,
-                                message: "negative rating '\(printable(token))'; ratings must be ≥ 0 (0 marks a missing entry)")
+                                message: "negative rating '\(printable(token))'; ratings must be ≥ 0 (0 marks a missing entry)" + hint())
                             return
                         }
                         // 0 is a missing entry, not a rating.
@@ -84,7 +112,7 @@ package enum DenseMatrixReader {
                     var end = lineEnd
                     if end > lineStart, buffer[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                     failure = .badInput(file: name, line: line, column: end - lineStart + 1,
-                        message: "row has \(valuesOnLine) values but line \(firstRowLine) has \(itemCount); every row must have one value per item")
+                        message: "row has \(valuesOnLine) values but line \(firstRowLine) has \(itemCount); every row must have one value per item" + hint())
                     return
                 }
                 userCount += 1

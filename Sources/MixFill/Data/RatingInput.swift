@@ -23,7 +23,8 @@ public struct RatingInput: Sendable {
         let resolved = format == .auto ? try RatingFormat.detect(path: path) : format
         switch resolved {
         case .auto, .dense:
-            return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path, rules: rules)), format: .dense)
+            return RatingInput(storage: .dense(try DenseMatrixReader.read(path: path, rules: rules, formatDetected: format == .auto)),
+                               format: .dense)
         case .binary:
             let table = try BinaryRatingFile.read(path: path)
             if rules.scale != nil { try rules.check(table, name: StandardInput.displayName(path)) }
