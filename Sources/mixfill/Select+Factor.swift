@@ -151,7 +151,10 @@ struct FactorSelectReport: Encodable {
         var out = data.line + "\n"
         out += heldOutLine + "\n"
         out += "family mppca: held-out RMSE of every K × q × λ_W; seeds \(seeds.map(String.init).joined(separator: ","))\n\n"
-        var table = TextTable(header: ["", "K", "q", "λ_W", "held-out RMSE (mean ± sd)", "held-out MAE", "seconds"], leftAligned: [0])
+        // A candidate's seconds are its fits and scoring over all the splits.
+        let splits = held_out?.folds ?? 1
+        var table = TextTable(header: ["", "K", "q", "λ_W", "held-out RMSE (mean ± sd)", "held-out MAE",
+                                       splits > 1 ? "seconds, \(splits) folds" : "seconds"], leftAligned: [0])
         for (index, candidate) in candidates.enumerated() {
             table.rows.append([index == chosen ? "*" : "", String(candidate.k), String(candidate.factors), prior(candidate),
                                fixed(candidate.heldout_rmse.mean, 6) + " ± " + fixed(candidate.heldout_rmse.std, 6),

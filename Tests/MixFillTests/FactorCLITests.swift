@@ -157,6 +157,10 @@ import Testing
             "--holdout", "0.2", "--json"]).stdout)
         let evalRMSE = try #require(((eval["results"] as? [[String: Any]])?.first?["rmse"] as? [String: Any])?["mean"] as? Double)
         #expect(abs(evalRMSE - rmse[chosen]) <= 1e-12)
+        // The text table's seconds are summed over the folds, and its header says so.
+        let folded = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1", "--factors", "2",
+                                        "--prior-loadings", "30", "--folds", "2"]).stdout
+        #expect(folded.contains("held-out MAE  seconds, 2 folds\n"), "\(folded)")
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--factors", "2,x", "--holdout", "0.2"])
                 .contains("--factors: 'x'"))
     }
