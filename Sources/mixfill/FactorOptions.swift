@@ -24,8 +24,13 @@ struct FactorOptions: ParsableArguments {
 
     /// The options given, as the command line spells them.
     var given: [String] {
-        [("--factors", factors != nil), ("--prior-loadings", priorLoadings != nil), ("--prior-means", priorMeans != nil)]
-            .filter(\.1).map(\.0)
+        Self.given(factors: factors != nil, priorLoadings: priorLoadings != nil, priorMeans: priorMeans != nil)
+    }
+
+    /// The mppca options given, as the command line spells them (`select` has its own
+    /// list-valued ones under the same names).
+    static func given(factors: Bool, priorLoadings: Bool, priorMeans: Bool) -> [String] {
+        [("--factors", factors), ("--prior-loadings", priorLoadings), ("--prior-means", priorMeans)].filter(\.1).map(\.0)
     }
 
     /// The refusal of mppca options `given` where no mppca model is fitted; `remedy` says

@@ -57,8 +57,7 @@ struct Select: ParsableCommand {
                 throw ValidationError("--prior-means: \(priorMeans) is not allowed; give a positive prior precision, e.g. 100")
             }
         } else {
-            let given = [("--factors", factors != nil), ("--prior-loadings", priorLoadings != nil), ("--prior-means", priorMeans != nil)]
-                .filter(\.1).map(\.0)
+            let given = FactorOptions.given(factors: factors != nil, priorLoadings: priorLoadings != nil, priorMeans: priorMeans != nil)
             if !given.isEmpty { throw FactorOptions.refusal(given, remedy: "add --family mppca") }
         }
         if maxIterations < 1 {
