@@ -285,7 +285,9 @@ struct CourseEM {
 
     /// Every seed's run for K from the course initialisation, as one batch.
     func fit(data: some RatingData, componentCount: Int, seeds: [UInt32]) throws -> MultiStartFit<Mixture> {
-        try loop.fit(data: data, componentCounts: [componentCount], start: .seeds(seeds))[0]
+        try loop.fit(componentCounts: [componentCount], start: .seeds(seeds), initial: { (componentCount, seed) throws(MixFillError) in
+            try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed)
+        })[0]
     }
 }
 

@@ -45,30 +45,37 @@ package enum DenseMatrixReader {
                 while lineEnd < count, buffer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
                 position = lineEnd + 1
 
-                var cursor = lineStart
-                var valuesOnLine = 0
+                /// The line's next value from `start`: its bytes, or nil at the line's end
+                /// or at a `#` comment.
+                @inline(__always)
+                func nextToken(from start: Int) -> Range<Int>? {
+                    var begin = start
+                    while begin < lineEnd, isSpace(buffer[begin]) { begin += 1 }
+                    if begin >= lineEnd || buffer[begin] == UInt8(ascii: "#") { return nil }
+                    var end = begin
+                    while end < lineEnd, !isSpace(buffer[end]), buffer[end] != UInt8(ascii: "#") { end += 1 }
+                    return begin..<end
+                }
                 /// The hint for an error on this line: the rows' width is the first row's,
-                /// or this line's number of tokens while it is the first.
+                /// or this line's number of values while it is the first.
                 func hint() -> String {
                     guard formatDetected else { return "" }
                     var width = itemCount
                     if width < 0 {
                         width = 0
                         var scan = lineStart
-                        while true {
-                            while scan < lineEnd, isSpace(buffer[scan]) { scan += 1 }
-                            if scan >= lineEnd || buffer[scan] == UInt8(ascii: "#") { break }
+                        while let next = nextToken(from: scan) {
                             width += 1
-                            while scan < lineEnd, !isSpace(buffer[scan]), buffer[scan] != UInt8(ascii: "#") { scan += 1 }
+                            scan = next.upperBound
                         }
                     }
                     return width == 3 || width == 4 ? detectedAsDenseHint : ""
                 }
-                while true {
-                    while cursor < lineEnd, isSpace(buffer[cursor]) { cursor += 1 }
-                    if cursor >= lineEnd || buffer[cursor] == UInt8(ascii: "#") { break }
-                    let tokenStart = cursor
-                    while cursor < lineEnd, !isSpace(buffer[cursor]), buffer[cursor] != UInt8(ascii: "#") { cursor += 1 }
+                var cursor = lineStart
+                var valuesOnLine = 0
+                while let next = nextToken(from: cursor) {
+                    let tokenStart = next.lowerBound
+                    cursor = next.upperBound
                     let column = tokenStart - lineStart + 1
                     if itemCount >= 0, valuesOnLine == itemCount {
                         failure = .badInput(file: name, line: line, column: column,

@@ -136,16 +136,6 @@ extension EMLoop {
     }
 }
 
-extension EMLoop where Family == CourseFamily {
-    /// Fits each K of the course model from the course initialisation of every seed.
-    package func fit(data: some RatingData, componentCounts: [Int], start: FitStart<Mixture>,
-                     observer: (any FitObserver<Mixture>)? = nil) throws(MixFillError) -> [MultiStartFit<Mixture>] {
-        try fit(componentCounts: componentCounts, start: start, initial: { (componentCount, seed) throws(MixFillError) in
-            try Initialization.courseMixture(data: data, componentCount: componentCount, seed: seed)
-        }, observer: observer)
-    }
-}
-
 extension MultiStartFit {
     /// What the runs of this K should tell the user.
     public var warnings: [FitWarning] {
