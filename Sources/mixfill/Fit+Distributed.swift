@@ -9,10 +9,10 @@ import MixFillMPI
 /// `mixfill fit --distributed`: the course model's fit, or the mppca family's, as one
 /// rank of an MPI job.
 ///
-/// Every rank reads DATA and keeps its block of users (`DataShard`); the whole data is
-/// dropped before EM starts, so during the fit each rank holds only its users. Ranks agree
-/// on the user and item indices without talking, since every rank builds them from the same
-/// file. Rank 0 alone prints, writes model files and checkpoints; a rank that fails prints
+/// Each rank keeps its block of users of DATA (`DataShard`): a record file (binary or
+/// text) is read in parts, each rank its own; a dense matrix (or standard input) is read
+/// whole by every rank and the rest dropped before EM starts, so during the fit each rank
+/// holds only its users. Rank 0 alone prints, writes model files and checkpoints; a rank that fails prints
 /// the reason with its rank and ends the job (MPI_Abort).
 extension Fit {
     func runDistributed() throws {
@@ -191,12 +191,11 @@ extension Fit {
         }
     }
 
-    /// Reads DATA (a binary rating file only this rank's users of it, any other format
-    /// whole), checks it as `fit` does, resolves the engine on the whole data (so every
+    /// Reads DATA (a record file only this rank's part of it, a dense matrix whole), checks it as `fit` does, resolves the engine on the whole data (so every
     /// rank picks the same kernel), and keeps this rank's users. Rank 0 also keeps the
     /// whole data's training record and fingerprint for its model files and checkpoints.
     private func prepareShard(group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws -> Prepared {
-        if let prepared = try prepareBinaryShard(group: group, clock: clock, start: start) { return prepared }
+        if let prepared = try prepareShardedRead(group: group, clock: clock, start: start) { return prepared }
         let loaded: LoadedRatings
         if group.rank == 0 {
             loaded = try LoadedRatings.load(data, input.data)
@@ -219,16 +218,26 @@ extension Fit {
                         fingerprint: group.rank == 0 ? loaded.fingerprint : "", data: FitReport.DataSummary(loaded))
     }
 
-    /// A binary rating file (not standard input): each rank reads only its block of users,
-    /// and what the report and model file say of the whole data comes from the header and
-    /// a fold through the ranks (`DataShard.readBinary`). Nil for any other input, which
-    /// every rank reads whole.
-    private func prepareBinaryShard(group: any ProcessGroup, clock: ContinuousClock,
+    /// A binary rating file or a text record file (not standard input): each rank reads
+    /// only its part — its block of users of a binary file (`DataShard.readBinary`), its
+    /// part of a text file's bytes, whose records go to the ranks owning their users
+    /// (`DataShard.readRecords`) — and what the report and model file say of the whole
+    /// data comes from a fold through the ranks. Nil for a dense matrix or standard input,
+    /// which every rank reads whole.
+    private func prepareShardedRead(group: any ProcessGroup, clock: ContinuousClock,
                                     start: ContinuousClock.Instant) throws -> Prepared? {
-        let format = input.data.format
-        guard !StandardInput.isStandardInput(data),
-              try format == .binary || (format == .auto && RatingFormat.detect(path: data) == .binary) else { return nil }
-        let read = try DataShard.readBinary(path: data, recordedPath: absolutePath(data), rules: input.data.rules(), group: group)
+        let requested = input.data.format
+        guard !StandardInput.isStandardInput(data) else { return nil }
+        let format = requested == .auto ? try RatingFormat.detect(path: data) : requested
+        let read: (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int)
+        if format == .binary {
+            read = try DataShard.readBinary(path: data, recordedPath: absolutePath(data), rules: input.data.rules(), group: group)
+        } else if format.recordLayout != nil {
+            read = try DataShard.readRecords(path: data, format: format, recordedPath: absolutePath(data),
+                                             rules: input.data.rules(), group: group)
+        } else {
+            return nil
+        }
         let shard = read.shard
         if group.rank == 0 && read.duplicatePairs > 0 {
             Terminal.warning(LoadedRatings.duplicatesWarning(path: data, count: read.duplicatePairs))
@@ -243,7 +252,7 @@ extension Fit {
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? read.training : nil,
                         fingerprint: group.rank == 0 ? read.training.fingerprint : "",
-                        data: FitReport.DataSummary(path: data, format: RatingFormat.binary.rawValue, format_detected: format == .auto,
+                        data: FitReport.DataSummary(path: data, format: format.rawValue, format_detected: requested == .auto,
                                                     users: shard.userCount, items: shard.itemCount, observed: shard.observedCount))
     }
 

@@ -33,7 +33,9 @@ import Testing
             let thread = Thread {
                 defer { done.leave() }
                 let group = LocalGroup(world: world, rank: rank)
-                results.set(rank, Result { () throws(MixFillError) -> Value in try body(group) })
+                let result = Result { () throws(MixFillError) -> Value in try body(group) }
+                if case .failure = result { world.abort() }
+                results.set(rank, result)
             }
             thread.start()
         }
@@ -507,6 +509,8 @@ final class LocalWorld: @unchecked Sendable {
     private var arrived = 0
     private var generation = 0
     private var mailboxes: [[[Double]]]
+    /// Set when a rank failed: the others, waiting for it, stop (as MPI_Abort ends them).
+    private var aborted = false
 
     init(size: Int) {
         self.size = size
@@ -514,8 +518,18 @@ final class LocalWorld: @unchecked Sendable {
         mailboxes = Array(repeating: [], count: size * size)
     }
 
-    private func barrier() {
+    static let abortedError = MixFillError.runtime(message: "another rank failed")
+
+    func abort() {
         condition.lock()
+        aborted = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func barrier() throws(MixFillError) {
+        condition.lock()
+        defer { condition.unlock() }
         let current = generation
         arrived += 1
         if arrived == size {
@@ -523,21 +537,21 @@ final class LocalWorld: @unchecked Sendable {
             generation += 1
             condition.broadcast()
         } else {
-            while generation == current { condition.wait() }
+            while generation == current && !aborted { condition.wait() }
+            if generation == current { throw Self.abortedError }
         }
-        condition.unlock()
     }
 
     /// Every rank's contribution, once all have given theirs.
-    func exchange(rank: Int, _ values: [Double]) -> [[Double]] {
+    func exchange(rank: Int, _ values: [Double]) throws(MixFillError) -> [[Double]] {
         condition.lock()
         slots[rank] = values
         condition.unlock()
-        barrier()
+        try barrier()
         condition.lock()
         let all = slots
         condition.unlock()
-        barrier()
+        try barrier()
         return all
     }
 
@@ -548,12 +562,12 @@ final class LocalWorld: @unchecked Sendable {
         condition.unlock()
     }
 
-    func receive(from: Int, to: Int) -> [Double] {
+    func receive(from: Int, to: Int) throws(MixFillError) -> [Double] {
         condition.lock()
-        while mailboxes[from * size + to].isEmpty { condition.wait() }
-        let values = mailboxes[from * size + to].removeFirst()
-        condition.unlock()
-        return values
+        defer { condition.unlock() }
+        while mailboxes[from * size + to].isEmpty && !aborted { condition.wait() }
+        guard !mailboxes[from * size + to].isEmpty else { throw Self.abortedError }
+        return mailboxes[from * size + to].removeFirst()
     }
 }
 
@@ -568,12 +582,12 @@ final class LocalGroup: ProcessGroup {
     }
 
     func gather(_ values: [Double]) throws(MixFillError) -> [Double] {
-        let all = world.exchange(rank: rank, values)
+        let all = try world.exchange(rank: rank, values)
         return rank == 0 ? all.flatMap { $0 } : []
     }
 
     func broadcast(_ values: inout [Double], from root: Int) throws(MixFillError) {
-        values = world.exchange(rank: rank, values)[root]
+        values = try world.exchange(rank: rank, values)[root]
     }
 
     func send(_ values: [Double], to rank: Int) throws(MixFillError) {
@@ -581,7 +595,7 @@ final class LocalGroup: ProcessGroup {
     }
 
     func receive(count: Int, from rank: Int) throws(MixFillError) -> [Double] {
-        world.receive(from: rank, to: self.rank)
+        try world.receive(from: rank, to: self.rank)
     }
 }
 

@@ -10,23 +10,39 @@ package enum FileBytes {
     /// The file's bytes; `-` reads standard input to its end (see `StandardInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
         if StandardInput.isStandardInput(path) { return try StandardInput.readAll() }
+        let (descriptor, expected) = try openFile(path)
+        defer { close(descriptor) }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(max(expected, 0) + 1)
+        try forEachChunk(of: descriptor, path: path) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// The size in bytes of the regular file at `path`, refusing what `read` refuses.
+    package static func size(of path: String) throws(MixFillError) -> Int {
+        let (descriptor, size) = try openFile(path)
+        close(descriptor)
+        return size
+    }
+
+    /// The file at `path` opened for reading (the caller closes it) and its size, refusing
+    /// a missing file and a folder with what to do.
+    private static func openFile(_ path: String) throws(MixFillError) -> (descriptor: Int32, size: Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: openFailure(errno))
         }
-        defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else {
-            throw .badFile(file: path, message: "cannot read: \(describe(errno))")
+            let code = errno
+            close(descriptor)
+            throw .badFile(file: path, message: "cannot read: \(describe(code))")
         }
         if (status.st_mode & S_IFMT) == S_IFDIR {
+            close(descriptor)
             throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
         }
-        var bytes = [UInt8]()
-        let expected = Int(status.st_size)
-        bytes.reserveCapacity(max(expected, 0) + 1)
-        try forEachChunk(of: descriptor, path: path) { bytes.append(contentsOf: $0) }
-        return bytes
+        return (descriptor, Int(status.st_size))
     }
 
     /// SHA-256 of the file's bytes, read 1 MB at a time (a file of any size in constant

@@ -90,9 +90,7 @@ struct RecordCollector {
 
     /// The table of everything added. Throws when nothing was (`name` is the file).
     mutating func makeTable(name: String) throws(MixFillError) -> RatingTable {
-        guard recordCount > 0 else {
-            throw .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line")
-        }
+        guard recordCount > 0 else { throw Self.noRatings(name: name) }
         closeChunk(startingAnother: false)
         let userOrder = users.ranking()
         let itemOrder = items.ranking()
@@ -122,6 +120,25 @@ struct RecordCollector {
         return RatingTable(matrix: matrix, users: IdMap(sortedIds: userOrder.sortedIds),
                            items: IdMap(sortedIds: itemOrder.sortedIds), duplicatePairs: duplicates)
     }
+
+    /// What reading a file without a single record throws.
+    static func noRatings(name: String) -> MixFillError {
+        .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line")
+    }
+
+    /// The records added, in order, as chunks: provisional user and item indices
+    /// (positions in `users.ids` and `items.ids`) and the ratings, as one-byte codes into
+    /// `ratingPalette` or (`ratings` non-empty) as Doubles. No chunk is copied.
+    var recordChunks: [(users: [UInt32], items: [UInt32], codes: [UInt8], ratings: [Double])] {
+        var chunks = userChunks.indices.map { chunk in
+            (userChunks[chunk], itemChunks[chunk], exactRatings ? [] : codeChunks[chunk], exactRatings ? valueChunks[chunk] : [])
+        }
+        chunks.append((currentUsers, currentItems, currentCodes, currentValues))
+        return chunks
+    }
+
+    /// The rating of each code in `recordChunks`.
+    var ratingPalette: [Double] { palette.values }
 
     private func ratingValues(_ codes: [UInt8], _ values: [Double]) -> RatingValues {
         exactRatings ? .exact(values) : palette.canonical(codes)

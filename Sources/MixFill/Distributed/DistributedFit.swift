@@ -21,9 +21,7 @@ package struct DataShard: Sendable {
     /// than users: every rank needs at least one.
     package init(whole: RatingInput, group: any ProcessGroup) throws(MixFillError) {
         let userCount = whole.userCount
-        guard userCount >= group.size else {
-            throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
-        }
+        try Self.requireUsers(userCount, group: group)
         let users = group.userRange(userCount: userCount)
         self.users = users
         self.userCount = userCount
@@ -51,16 +49,30 @@ package struct DataShard: Sendable {
     package static func readBinary(path: String, recordedPath: String?, rules: RatingRules,
                                    group: any ProcessGroup) throws(MixFillError) -> (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int) {
         let share = try BinaryRatingFile.readUsers(path: path) { userCount throws(MixFillError) in
-            guard userCount >= group.size else {
-                throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
-            }
+            try requireUsers(userCount, group: group)
             return group.userRange(userCount: userCount)
         }
+        if rules.scale != nil {
+            try rules.check(RatingTable(matrix: share.matrix, users: .identity(share.users.count), items: share.itemIds), name: path)
+        }
+        return try assemble(share, format: .binary, recordedPath: recordedPath, group: group)
+    }
+
+    /// Refuses more ranks than users: every rank needs at least one.
+    static func requireUsers(_ userCount: Int, group: any ProcessGroup) throws(MixFillError) {
+        guard userCount >= group.size else {
+            throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
+        }
+    }
+
+    /// The shard of `share` and the record a single process would keep of the whole data
+    /// (see `readBinary`), folded through the ranks.
+    static func assemble(_ share: BinaryRatingFile.UserShare, format: RatingFormat, recordedPath: String?,
+                         group: any ProcessGroup) throws(MixFillError) -> (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int) {
         let table = RatingTable(matrix: share.matrix, users: .identity(share.users.count), items: share.itemIds)
-        if rules.scale != nil { try rules.check(table, name: path) }
         let userCount = share.userIds.count
         let itemCount = share.itemIds.count
-        let shard = DataShard(input: RatingInput(storage: .records(table), format: .binary), users: share.users,
+        let shard = DataShard(input: RatingInput(storage: .records(table), format: format), users: share.users,
                               userCount: userCount, itemCount: itemCount, observedCount: share.observedCount)
 
         // [fingerprint state, words, Σ x, min x, max x, ratings per item (d)].
@@ -96,7 +108,7 @@ package struct DataShard: Sendable {
         var fingerprint = RatingFingerprint(state: folded[0].bitPattern, count: folded[1].bitPattern)
         fingerprint.combine(share.userIds)
         fingerprint.combine(share.itemIds)
-        let training = TrainingDataRecord(path: recordedPath, format: RatingFormat.binary.rawValue,
+        let training = TrainingDataRecord(path: recordedPath, format: format.rawValue,
                                           fingerprint: fingerprint.value, users: share.userIds, items: share.itemIds,
                                           ratingScale: RatingScale(minimum: folded[3], maximum: folded[4]),
                                           ratingMean: folded[2] / Double(share.observedCount),

@@ -62,6 +62,87 @@ extension ProcessGroup {
         return state
     }
 
+    /// The running fold of `foldInRankOrder` as each rank sees it before its own step:
+    /// rank r returns the fold of ranks 0 ..< r (rank 0 returns `initial`), the exclusive
+    /// prefix of the ranks' terms in rank order. Nothing is broadcast.
+    package func foldBeforeRank(_ initial: [Double], _ step: (inout [Double]) -> Void) throws(MixFillError) -> [Double] {
+        let before = rank == 0 ? initial : try receive(count: initial.count, from: rank - 1)
+        if rank + 1 < size {
+            var after = before
+            step(&after)
+            try send(after, to: rank + 1)
+        }
+        return before
+    }
+
+    /// `values` to `rank`, its length first, for a receiver that does not know it
+    /// (`receiveSized`).
+    package func sendSized(_ values: [Double], to rank: Int) throws(MixFillError) {
+        try send([Double(values.count)], to: rank)
+        try send(values, to: rank)
+    }
+
+    package func receiveSized(from rank: Int) throws(MixFillError) -> [Double] {
+        let count = try receive(count: 1, from: rank)[0]
+        return try receive(count: Int(count), from: rank)
+    }
+
+    /// `root`'s `values` on every rank, whatever the length the others hold.
+    package func broadcastSized(_ values: inout [Double], from root: Int) throws(MixFillError) {
+        guard size > 1 else { return }
+        var count = [Double(values.count)]
+        try broadcast(&count, from: root)
+        if rank != root { values = [Double](repeating: 0, count: Int(count[0])) }
+        try broadcast(&values, from: root)
+    }
+
+    /// Calls `trade` once for every other rank, for an exchange in which each pair of
+    /// ranks sends both ways with blocking sends: every pair (i < j) trades in one fixed
+    /// order, i sending first (`sendsFirst`), so no two ranks wait on each other in a
+    /// cycle — the earliest pair not yet done always has both its ranks at it.
+    package func tradeWithEveryRank(_ trade: (_ partner: Int, _ sendsFirst: Bool) throws(MixFillError) -> Void) throws(MixFillError) {
+        for first in 0..<size {
+            for second in (first + 1)..<size {
+                if rank == first { try trade(second, true) }
+                if rank == second { try trade(first, false) }
+            }
+        }
+    }
+
+    /// The union of every rank's strictly increasing `ids`, on every rank: merged through
+    /// the ranks in rank order and broadcast from the last. Ids travel as the Doubles with
+    /// their bits (`Double(bitPattern:)`), so all 64 bits arrive.
+    package func unionOfSortedIds(_ ids: [Int64]) throws(MixFillError) -> [Int64] {
+        var merged = ids
+        if rank > 0 {
+            let before = try receiveSized(from: rank - 1).map { Int64(bitPattern: $0.bitPattern) }
+            merged = Self.merge(before, ids)
+        }
+        var words = merged.map { Double(bitPattern: UInt64(bitPattern: $0)) }
+        if rank + 1 < size { try sendSized(words, to: rank + 1) }
+        try broadcastSized(&words, from: size - 1)
+        return words.map { Int64(bitPattern: $0.bitPattern) }
+    }
+
+    /// Two strictly increasing lists merged into one, each value once.
+    static func merge(_ left: [Int64], _ right: [Int64]) -> [Int64] {
+        var result = [Int64]()
+        result.reserveCapacity(left.count + right.count)
+        var i = 0
+        var j = 0
+        while i < left.count || j < right.count {
+            if j == right.count || (i < left.count && left[i] < right[j]) {
+                result.append(left[i])
+                i += 1
+            } else {
+                if i < left.count && left[i] == right[j] { i += 1 }
+                result.append(right[j])
+                j += 1
+            }
+        }
+        return result
+    }
+
     /// Rank 0's status after something only rank 0 does (writing a checkpoint, reading
     /// one): `failure` on rank 0 (nil when it succeeded) is broadcast; every rank rethrows
     /// it — rank 0 its own error, the others one saying that rank 0 stopped the fit.

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+@testable import MixFill
+
+/// Text record files read by the ranks of a group, each parsing only its part of the bytes
+/// (`DataShard.readRecords`): every rank must end with exactly its block of the rows a
+/// single process reads, and the record a single process keeps of the whole file.
+@Suite struct ShardedRecordReaderTests {
+    /// Records in scrambled file order, user and item ids far from their indices, half-star
+    /// ratings (or, with `manyValues`, more than 256 distinct ones), and some pairs repeated
+    /// later in the file with another rating (the last one must win, across parts).
+    static func records(users: Int = 120, items: Int = 90, manyValues: Bool = false) -> [(user: Int, item: Int, rating: String)] {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33)
+        }
+        var records = [(user: Int, item: Int, rating: String)]()
+        for _ in 0..<(users * items / 4) {
+            let user = next() % users
+            let item = next() % items
+            let rating = manyValues ? String(format: "%.3f", 1 + Double(next() % 4000) / 1000) : String(Double(1 + next() % 9) / 2)
+            records.append((user * 37 + 1000, item * 11 + 5, rating))
+        }
+        for index in stride(from: 0, to: records.count / 2, by: 17) {
+            records.append((records[index].user, records[index].item, "0.5"))
+        }
+        return records
+    }
+
+    /// Reads `text` (written as `name`) with 1–4 thread ranks and compares each rank's
+    /// block, record and duplicate count with the single process's read of the whole file.
+    static func checkSharded(_ text: String, named name: String, format: RatingFormat) throws {
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = try Fixtures.write(text, named: name, in: folder)
+        let whole = try RatingInput.load(path: path, format: format)
+        let expected = try #require(TrainingDataRecord(describing: whole, path: path))
+        #expect(whole.duplicatePairs > 0)
+        for size in 1...4 {
+            let reads = try DistributedFitTests.onRanks(size) { group throws(MixFillError) in
+                try DataShard.readRecords(path: path, format: format, recordedPath: path, rules: .standard, group: group)
+            }
+            #expect(reads.count == size)
+            for (rank, read) in reads.enumerated() {
+                let users = SingleProcessRanges.range(whole.userCount, rank, size)
+                #expect(read.shard.users == users)
+                #expect(read.shard.userCount == whole.userCount && read.shard.itemCount == whole.itemCount)
+                #expect(read.shard.observedCount == whole.observedCount)
+                #expect(read.duplicatePairs == whole.duplicatePairs, "\(size) ranks")
+                #expect(read.shard.input.format == format)
+                #expect(read.shard.input.table.items == whole.items)
+                try Self.expectSameRows(read.shard.input.table.matrix, whole.table.matrix.users(users))
+                #expect(read.training == expected, "\(name), \(size) ranks, rank \(rank)")
+            }
+        }
+    }
+
+    /// The same rows, items and rating bits (the storage of the ratings may differ: a
+    /// block can need fewer distinct values than the whole file).
+    static func expectSameRows(_ actual: SparseRatingMatrix, _ expected: SparseRatingMatrix) throws {
+        try #require(actual.userCount == expected.userCount && actual.itemCount == expected.itemCount)
+        try #require(actual.rowStarts == expected.rowStarts)
+        for position in 0..<expected.observedCount {
+            #expect(actual.items[position] == expected.items[position])
+            #expect(actual.ratings[position].bitPattern == expected.ratings[position].bitPattern)
+        }
+    }
+
+    @Test func tripletsWithCommentsBlankLinesAndRepeatedPairs() throws {
+        var text = "# user item rating\n"
+        for (index, record) in Self.records().enumerated() {
+            text += "\(record.user)\t\(record.item)\t\(record.rating)\t\(964_982_703 + index)\n"
+            if index % 97 == 0 { text += "\n# a comment\n" }
+        }
+        try Self.checkSharded(text, named: "ratings.tsv", format: .triplets)
+    }
+
+    @Test func csvWithByteOrderMarkHeaderAndCRLF() throws {
+        var text = "\u{FEFF}userId,movieId,rating,timestamp\r\n"
+        for record in Self.records() { text += "\(record.user),\(record.item),\(record.rating),964982703\r\n" }
+        // No newline at the end of the last line.
+        text += "1000,5,4.5"
+        try Self.checkSharded(text, named: "ratings.csv", format: .csv)
+    }
+
+    @Test func netflixLayoutWithMovieBlocksAcrossParts() throws {
+        // Blocks of one movie each, long enough that parts begin inside a block.
+        let byMovie = Dictionary(grouping: Self.records(users: 200, items: 12), by: \.item)
+        var text = ""
+        for movie in byMovie.keys.sorted() {
+            text += "\(movie):\n"
+            for record in byMovie[movie] ?? [] { text += "\(record.user),\(record.rating),2005-09-06\n" }
+        }
+        try Self.checkSharded(text, named: "netflix.txt", format: .netflix)
+    }
+
+    @Test func movieLensDatWithManyDistinctRatings() throws {
+        var text = ""
+        for record in Self.records(manyValues: true) { text += "\(record.user)::\(record.item)::\(record.rating)::978300760\n" }
+        try Self.checkSharded(text, named: "ratings.dat", format: .movielensDat)
+    }
+
+    /// A bad rating late in the file is refused by the rank whose part holds it, with the
+    /// single process's file, line and column.
+    @Test func aBadLineIsReportedAtItsLineByTheRankReadingIt() throws {
+        let records = Self.records()
+        var text = "userId,movieId,rating\n"
+        for (index, record) in records.enumerated() {
+            text += index == records.count - 40 ? "\(record.user),\(record.item),four\n" : "\(record.user),\(record.item),\(record.rating)\n"
+        }
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = try Fixtures.write(text, named: "bad.csv", in: folder)
+        var single: MixFillError?
+        do { _ = try RatingInput.load(path: path, format: .csv) } catch { single = error }
+        let expected = try #require(single)
+        #expect(expected.description.contains("bad.csv:\(records.count - 40 + 2):"))
+        for size in 2...3 {
+            let world = LocalWorld(size: size)
+            let outcomes = ResultSlots<Int>(count: size)
+            let done = DispatchGroup()
+            for rank in 0..<size {
+                done.enter()
+                Thread {
+                    defer { done.leave() }
+                    let group = LocalGroup(world: world, rank: rank)
+                    let result = Result { () throws(MixFillError) -> Int in
+                        try DataShard.readRecords(path: path, format: .csv, recordedPath: path, rules: .standard, group: group).shard.observedCount
+                    }
+                    if case .failure = result { world.abort() }
+                    outcomes.set(rank, result)
+                }.start()
+            }
+            done.wait()
+            var failures = [String]()
+            for rank in 0..<size {
+                if case let .failure(error) = try #require(outcomes.values[rank]), error.description != LocalWorld.abortedError.description {
+                    failures.append("rank \(rank): \(error.description)")
+                }
+            }
+            #expect(failures == ["rank \(size - 1): \(expected.description)"])
+        }
+    }
+}
