@@ -12,7 +12,7 @@
 ///    line numbers in messages, the same movie for ratings at the part's start.
 /// 3. Each rank parses its part (`RecordLineParser`, the single process's parser), the ranks
 ///    merge their sorted user and item ids into the whole file's id maps, and every record
-///    goes to the rank owning its user (`ProcessGroup.exchange`). A rank adds what it
+///    goes to the rank owning its user (`ProcessGroup.tradeWithEveryRank`). A rank adds what it
 ///    receives in rank order, each rank's records in file order, so its rows hold its
 ///    users' records in file order, and `RowOrdering` sorts them and keeps the last of a
 ///    repeated pair: the single process's rows, bit for bit.
