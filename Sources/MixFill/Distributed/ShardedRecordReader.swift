@@ -129,23 +129,19 @@ enum ShardedRecordReader {
         let itemCount = records.itemIds.count
         let userIds = records.userIds
         let itemIds = records.itemIds
-        let matrix: SparseRatingMatrix
-        let duplicates: Int
-        if ItemIndices.isNarrow(itemCount: itemCount) {
-            var built = Rows<UInt16>(users: users, records: records, incoming: incoming, rank: group.rank)
+        // The rows in the item index width the whole data needs; the parse and the
+        // received records are freed before the rows are sorted.
+        func build<Index: FixedWidthInteger & UnsignedInteger>(_: Index.Type, _ wrap: ([Index]) -> ItemIndices) -> (matrix: SparseRatingMatrix, duplicates: Int) {
+            var built = Rows<Index>(users: users, records: records, incoming: incoming, rank: group.rank)
             records = Routed()
             incoming = []
-            duplicates = built.deduplicate()
-            matrix = SparseRatingMatrix(userCount: users.count, itemCount: itemCount, rowStarts: built.rowStarts,
-                                        items: .narrow(built.items), ratings: built.ratings)
-        } else {
-            var built = Rows<UInt32>(users: users, records: records, incoming: incoming, rank: group.rank)
-            records = Routed()
-            incoming = []
-            duplicates = built.deduplicate()
-            matrix = SparseRatingMatrix(userCount: users.count, itemCount: itemCount, rowStarts: built.rowStarts,
-                                        items: .wide(built.items), ratings: built.ratings)
+            let duplicates = built.deduplicate()
+            return (SparseRatingMatrix(userCount: users.count, itemCount: itemCount, rowStarts: built.rowStarts,
+                                       items: wrap(built.items), ratings: built.ratings), duplicates)
         }
+        let (matrix, duplicates) = ItemIndices.isNarrow(itemCount: itemCount)
+            ? build(UInt16.self) { .narrow($0) }
+            : build(UInt32.self) { .wide($0) }
         let totals = try group.foldInRankOrder([0, 0]) { sums in
             sums[0] += Double(matrix.observedCount)
             sums[1] += Double(duplicates)
