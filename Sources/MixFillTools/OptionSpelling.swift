@@ -40,6 +40,8 @@ extension EngineConflict {
     /// with what to change.
     package func error(_ spelling: OptionSpelling) -> MixFillError {
         switch self {
+        case .singleNeedsCourse:
+            return .badOption(option: spelling.place("precision"), message: "\(reason); leave \(spelling.option("precision")) out")
         case .singleNeedsBLAS, .singleNeedsDense:
             return .badOption(option: spelling.place("precision"),
                               message: "\(reason); add \(spelling.setting("kernel", ["dense"])) or leave \(spelling.option("precision")) out")
@@ -54,11 +56,11 @@ extension EngineConflict {
 
 extension Engine {
     /// `Engine.resolve` with a conflict worded as `spelling` spells the options.
-    package static func resolve(backend: Backend, kernel: KernelChoice, precision: Precision, threads: Int,
-                                threading: Threading = .standard, for input: RatingInput, density: Double? = nil,
+    package static func resolve(family: ModelFamily = .course, backend: Backend, kernel: KernelChoice, precision: Precision,
+                                threads: Int, threading: Threading = .standard, for input: RatingInput, density: Double? = nil,
                                 spelling: OptionSpelling) throws(MixFillError) -> Engine {
         do {
-            return try resolve(backend: backend, kernel: kernel, precision: precision, threads: threads,
+            return try resolve(family: family, backend: backend, kernel: kernel, precision: precision, threads: threads,
                                threading: threading, for: input, density: density)
         } catch {
             throw error.error(spelling)

@@ -31,7 +31,7 @@ extension Fill {
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
         let isTrainingData = file.training.map { $0.fingerprint == loaded.fingerprint } ?? false
-        let source = try engine.makeEngine(for: alignedInput, kernel: input.kernel)
+        let source = try engine.makeEngine(for: alignedInput, family: file.family, kernel: input.kernel)
             .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
         if let pairs {

@@ -77,10 +77,7 @@ extension Fit {
         }
         let prepared = try prepareShard(group: group, clock: clock, start: start)
         let warmStart = prepared.warmStart
-        if (warmStart?.model.family ?? family ?? .course) == .mppca {
-            if precision != .double {
-                throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
-            }
+        if prepared.engine.family == .mppca {
             try factor.check(itemCount: prepared.shard.itemCount)
             try runFactorDistributed(prepared, group: group, clock: clock, start: start)
             return
@@ -211,7 +208,8 @@ extension Fit {
         if group.rank == 0, let matrix = loaded.input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
-        let engine = try self.engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
+        let engine = try self.engine.makeEngine(for: loaded.input, family: fitFamily(warmStart), kernel: input.kernel,
+                                                precision: precision)
         let shard = try DataShard(whole: loaded.input, group: group)
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
@@ -248,12 +246,19 @@ extension Fit {
         }
         try checkStart(warmStart, userCount: shard.userCount)
         let density = Double(shard.observedCount) / (Double(shard.userCount) * Double(shard.itemCount))
-        let engine = try self.engine.makeEngine(for: shard.input, density: density, kernel: input.kernel, precision: precision)
+        let engine = try self.engine.makeEngine(for: shard.input, family: fitFamily(warmStart), density: density,
+                                                kernel: input.kernel, precision: precision)
         return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
                         training: group.rank == 0 ? read.training : nil,
                         fingerprint: group.rank == 0 ? read.training.fingerprint : "",
                         data: FitReport.DataSummary(path: data, format: format.rawValue, format_detected: requested == .auto,
                                                     users: shard.userCount, items: shard.itemCount, observed: shard.observedCount))
+    }
+
+    /// The family the fit runs: the warm start's model's, else `--family`'s (course by
+    /// default); `checkStart` refuses a `--family` that disagrees with the warm start.
+    private func fitFamily(_ warmStart: WarmStart?) -> ModelFamily {
+        warmStart?.model.family ?? family ?? .course
     }
 
     /// What a distributed fit refuses of its start, as `fit` does: a --family other than the

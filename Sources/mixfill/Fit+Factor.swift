@@ -9,9 +9,6 @@ extension Fit {
     /// seed; the report says what was chosen and how.
     func runFactor(_ loaded: LoadedRatings, warmStart: WarmStart?, loadSeconds: Double, clock: ContinuousClock,
                    start: ContinuousClock.Instant) throws {
-        if precision != .double {
-            throw MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")
-        }
         try loaded.input.requireRatings(name: data)
         try factor.check(itemCount: loaded.itemCount)
         let componentCounts = try k.map { try IntegerList.componentCounts($0) }
@@ -33,7 +30,7 @@ extension Fit {
             goldMatrix = complete
         }
         let seedList = try IntegerList.seeds(seeds ?? "0")
-        let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
+        let fitEngine = try engine.makeEngine(for: loaded.input, family: .mppca, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
         let fitter = FactorFitter(engine: fitEngine, rule: rule, settings: factor.settings(componentCount: nil))
         let fitStart = warmStart?.factorStart(users: 0..<loaded.userCount, matrix: loaded.input.table.matrix) ?? .seeds(seedList)

@@ -97,7 +97,7 @@ struct Measure: ParsableCommand {
         let loadSeconds = (clock.now - start).seconds
         let kernelStart = clock.now
         // The engine every command runs for these options: the same kernel, shards and threads.
-        let fitEngine = try engine.makeEngine(for: loaded, kernel: input.kernel)
+        let fitEngine = try engine.makeEngine(for: loaded, family: family, kernel: input.kernel)
         let threadCount = fitEngine.threads
         let kernelSeconds: Double
         let initSeconds: Double

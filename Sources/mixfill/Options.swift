@@ -36,9 +36,9 @@ struct EngineOptions: ParsableArguments {
     /// its BLAS threads claimed: a command owns its process and runs one engine, so it
     /// also stops OpenBLAS's idle pool when the engine runs BLAS on one thread beside
     /// threads of its own.
-    func makeEngine(for input: RatingInput, density: Double? = nil, kernel: KernelChoice = .auto,
-                    precision: Precision = .double) throws -> Engine {
-        let engine = try Engine.resolve(backend: backend, kernel: kernel, precision: precision, threads: threadCount,
+    func makeEngine(for input: RatingInput, family: ModelFamily = .course, density: Double? = nil,
+                    kernel: KernelChoice = .auto, precision: Precision = .double) throws -> Engine {
+        let engine = try Engine.resolve(family: family, backend: backend, kernel: kernel, precision: precision, threads: threadCount,
                                         for: input, density: density, spelling: .commandLine)
         engine.claimBLASThreads(stopIdlePool: true)
         return engine

@@ -101,7 +101,7 @@ struct ServingOptions: ParsableArguments {
     /// picks for the data; dense ones by --backend): p(j | u) for the course model, the
     /// kernels' states for the factor family (`ModelServer.attachTrainingPosteriors`).
     func trainingPosteriors(_ loaded: LoadedRatings, _ file: ModelFile) throws -> [Double] {
-        let fitEngine = try engine.makeEngine(for: loaded.input)
+        let fitEngine = try engine.makeEngine(for: loaded.input, family: file.family)
         switch file.parameters {
         case let .course(mixture):
             return try fitEngine.posteriors(of: mixture, on: loaded.input)

@@ -242,7 +242,7 @@ import Testing
     @Test(arguments: [1, 2, 3])
     func factorTuningThroughTheRanksIsTheSingleProcesss(size: Int) throws {
         let input = try Self.syntheticRecords()
-        let engine = Engine(kernel: .sparse, threads: 1)
+        let engine = Engine(family: .mppca, kernel: .sparse, threads: 1)
         for settings in [FactorSettings(), FactorSettings(factorCount: 3, loadingsPrior: 30)] {
             let single = try FactorFitter(engine: engine, settings: settings).tune(input.table.matrix)
             let ranks = try Self.onRanks(size) { group throws(MixFillError) in
@@ -300,7 +300,7 @@ import Testing
     @Test(arguments: [Engine.Kernel.sparse, .dense(.double), .naive])
     func factorOneRankIsTheSingleProcessFit(kernel: Engine.Kernel) throws {
         let input = try Self.syntheticRecords()
-        let engine = Engine(kernel: kernel, threads: 2)
+        let engine = Engine(family: .mppca, kernel: kernel, threads: 2)
         let tuning = FactorTuning(given: 4, componentCount: 1, priors: FactorPriors(loadings: 40, means: 10))
         let rule = StoppingRule(maxIterations: 150)
         let single = try Self.singleFactorFit(input, counts: [1, 3], seeds: [0, 1], tuning: tuning, engine: engine, rule: rule)
@@ -322,7 +322,7 @@ import Testing
             (try Self.syntheticRecords(), FactorTuning(given: 4, componentCount: 1, priors: FactorPriors(loadings: 40, means: 10)), [1, 3]),
         ]
         for (input, tuning, counts) in cases {
-            let engine = Engine(kernel: .sparse, threads: 1)
+            let engine = Engine(family: .mppca, kernel: .sparse, threads: 1)
             let rule = StoppingRule(maxIterations: 200)
             let seeds: [UInt32] = [0, 1]
             let single = try Self.singleFactorFit(input, counts: counts, seeds: seeds, tuning: tuning, engine: engine, rule: rule)
@@ -418,7 +418,7 @@ import Testing
     @Test(arguments: [2, 3])
     func factorFitResumedThroughRankZeroIsTheUninterruptedFit(size: Int) throws {
         let input = try Self.syntheticRecords()
-        let engine = Engine(kernel: .sparse, threads: 1)
+        let engine = Engine(family: .mppca, kernel: .sparse, threads: 1)
         let settings = FactorSettings(factorCount: 3, loadingsPrior: 40)
         let rule = StoppingRule(maxIterations: 40)
         let seeds: [UInt32] = [0, 1]

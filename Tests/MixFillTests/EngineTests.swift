@@ -96,6 +96,34 @@ import Testing
         }
     }
 
+    /// The family is part of the engine. The mppca family has no single precision, refused
+    /// before any data is read (`Engine.check`, what a job file runs when it is read). Its
+    /// kernels all read records, so its dense kernel runs where the course family's dense
+    /// form is refused (a rating of 0, which the dense matrix reads as missing).
+    @Test func theFamilyDecidesWhatAnEngineCanRun() throws {
+        #expect(throws: EngineConflict.singleNeedsCourse) {
+            try Engine.check(family: .mppca, backend: .blas, kernel: .dense, precision: .single)
+        }
+        #expect(throws: EngineConflict.singleNeedsDense(kernel: .sparse)) {
+            try Engine.check(family: .course, backend: .blas, kernel: .sparse, precision: .single)
+        }
+        try Engine.check(family: .course, backend: .blas, kernel: .dense, precision: .single)
+        let zero = try RecordReader.parse(Array("1 1 0\n1 2 4\n2 1 5\n2 2 3\n".utf8), name: "zeros", layout: .triplets)
+        let input = RatingInput(storage: .records(zero), format: .triplets)
+        #expect(throws: MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")) {
+            try Engine.resolve(family: .mppca, backend: .blas, kernel: .dense, precision: .single, threads: 1, for: input, spelling: .commandLine)
+        }
+        #expect(throws: EngineConflict.zeroRating(user: 1)) { try Engine.resolve(kernel: .dense, threads: 1, for: input) }
+        #expect(throws: EngineConflict.zeroRating(user: 1)) { try Engine.resolve(backend: .naive, threads: 1, for: input) }
+        let dense = try Engine.resolve(family: .mppca, kernel: .dense, threads: 2, for: input)
+        #expect(dense.family == .mppca && dense.kernel == .dense(.double))
+        #expect(dense.factorShards(for: input).map(\.name) == ["blas", "blas"])
+        let naive = try Engine.resolve(family: .mppca, backend: .naive, threads: 2, for: input)
+        #expect(naive.family == .mppca && naive.kernel == .naive)
+        #expect(naive.factorShards(for: input).map(\.name) == ["naive"])
+        #expect(try Engine.resolve(threads: 1, for: input).family == .course)
+    }
+
     /// `fit` and `batch` run a K's seeds as one batch through `FitJob` on the engine's
     /// threads: stopped by a signal (every restart saved at the same iteration), then stopped
     /// again after a SIGKILL-like loss that leaves one restart's checkpoint older than the

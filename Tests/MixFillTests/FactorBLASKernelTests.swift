@@ -269,12 +269,12 @@ import Testing
     @Test func theEngineBuildsTheBLASKernel() throws {
         let input = RatingInput(storage: .records(RatingTable(matrix: try FactorFamilyTests.block(), users: .identity(30),
                                                               items: .identity(40))), format: .csv)
-        let dense = Engine(kernel: .dense(.double), threads: 2).factorShards(for: input)
+        let dense = Engine(family: .mppca, kernel: .dense(.double), threads: 2).factorShards(for: input)
         #expect(dense.map(\.name) == ["blas", "blas"] && dense.map(\.userCount) == [15, 15])
-        let oneShard = Engine(kernel: .dense(.double), threads: 2, threading: .oneShardOnBLASThreads).factorShards(for: input)
+        let oneShard = Engine(family: .mppca, kernel: .dense(.double), threads: 2, threading: .oneShardOnBLASThreads).factorShards(for: input)
         #expect(oneShard.map(\.name) == ["blas"] && oneShard[0].userCount == 30)
-        let blocked = Engine(kernel: .blocked, threads: 2).factorShards(for: input)
+        let blocked = Engine(family: .mppca, kernel: .blocked, threads: 2).factorShards(for: input)
         #expect(blocked.map(\.name) == ["blas"] && blocked[0].userCount == 30)
-        #expect(Engine(kernel: .naive, threads: 2).factorShards(for: input).map(\.name) == ["naive"])
+        #expect(Engine(family: .mppca, kernel: .naive, threads: 2).factorShards(for: input).map(\.name) == ["naive"])
     }
 }

@@ -50,7 +50,7 @@ import Testing
         let predict = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "1", "--items", "1,2,3", "--json"])
         let predicted = try #require(try Self.object(predict.stdout)["predictions"] as? [[String: Any]])
         #expect(predicted.count == 3)
-        let states = try Engine(kernel: .naive, threads: 1).factorLoop(for: try RatingInput.load(path: data)).userStates(model).states
+        let states = try Engine(family: .mppca, kernel: .naive, threads: 1).factorLoop(for: try RatingInput.load(path: data)).userStates(model).states
         let server = FactorPredictor(model: model, states: states, scale: try #require(file.training?.ratingScale))
         for entry in predicted {
             let item = try #require(entry["item"] as? Int)
@@ -194,6 +194,8 @@ import Testing
                 == "mixfill: error: --prior-loadings: -3.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["eval", data, "--folds", "2", "--models", "mppca", "--prior-means", "0"])
                 == "mixfill: error: --prior-means: 0.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--precision", "single", "--kernel", "dense"])
+                == "mixfill: error: --precision: mppca computes in double precision only; leave --precision out")
         #expect(try CLI.usageFailure(["fit", data, "--family", "gmm"]).contains("--family"))
     }
 

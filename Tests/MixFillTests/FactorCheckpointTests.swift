@@ -52,7 +52,7 @@ import Glibc
     @Test(arguments: [1, 2])
     func anMppcaFitStoppedBySignalAndResumedIsBitIdentical(_ componentCount: Int) throws {
         let input = try Self.input()
-        let engine = Engine(kernel: .sparse, threads: 2)
+        let engine = Engine(family: .mppca, kernel: .sparse, threads: 2)
         let reference = try Self.fit(input, engine: engine, settings: Self.given, componentCount: componentCount,
                                      seeds: [0, 1], folder: nil)
         let references = reference.fits[0].runs
@@ -97,7 +97,7 @@ import Glibc
 
     @Test func aCheckpointWithOtherHyperparametersThreadsOrFamilyIsRefused() throws {
         let input = try Self.input()
-        let engine = Engine(kernel: .sparse, threads: 1)
+        let engine = Engine(family: .mppca, kernel: .sparse, threads: 1)
         let folder = try Fixtures.scratchFolder() + "/checkpoints"
         let rule = StoppingRule(maxIterations: 3)
         _ = try Self.fit(input, engine: engine, settings: Self.given, componentCount: 1, seeds: [0], folder: folder, rule: rule)
@@ -115,7 +115,7 @@ import Glibc
             try Self.fit(input, engine: engine, settings: otherFactors, componentCount: 1, seeds: [0], folder: folder, resume: true, rule: rule)
         }
         #expect(throws: MixFillError.badFile(file: path, message: "this checkpoint was written with --threads 1 and this run uses 2: the thread count decides how the users are cut into shards and so the last bits of every sum; continue it with --threads 1" + advice)) {
-            try Self.fit(input, engine: Engine(kernel: .sparse, threads: 2), settings: Self.given, componentCount: 1, seeds: [0],
+            try Self.fit(input, engine: Engine(family: .mppca, kernel: .sparse, threads: 2), settings: Self.given, componentCount: 1, seeds: [0],
                          folder: folder, resume: true, rule: rule)
         }
         // The course model reading an mppca checkpoint (the same file name) is told which family it holds.
@@ -132,7 +132,7 @@ import Glibc
 
     @Test func factorCheckpointsRoundTripAndVersionOneCourseCheckpointsStillLoad() throws {
         let input = try Self.input()
-        let outcome = try Self.fit(input, engine: Engine(kernel: .naive, threads: 1), settings: Self.given, componentCount: 2,
+        let outcome = try Self.fit(input, engine: Engine(family: .mppca, kernel: .naive, threads: 1), settings: Self.given, componentCount: 2,
                                    seeds: [3], folder: nil, rule: StoppingRule(maxIterations: 4))
         let run = outcome.fits[0].runs[0].result
         let identity = CheckpointIdentity(family: .mppca, dataFingerprint: input.fingerprint, userCount: input.userCount,

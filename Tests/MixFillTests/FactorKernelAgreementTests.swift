@@ -29,10 +29,10 @@ import Testing
 
     /// The engines under test, each named by the kernel and shard layout it runs.
     static let engines: [(name: String, engine: Engine)] = [
-        ("dense, 2 shards", Engine(kernel: .dense(.double), threads: 2)),
-        ("blocked, 2 BLAS threads", Engine(kernel: .blocked, threads: 2)),
-        ("sparse, 1 shard", Engine(kernel: .sparse, threads: 1)),
-        ("sparse, 2 shards", Engine(kernel: .sparse, threads: 2)),
+        ("dense, 2 shards", Engine(family: .mppca, kernel: .dense(.double), threads: 2)),
+        ("blocked, 2 BLAS threads", Engine(family: .mppca, kernel: .blocked, threads: 2)),
+        ("sparse, 1 shard", Engine(family: .mppca, kernel: .sparse, threads: 1)),
+        ("sparse, 2 shards", Engine(family: .mppca, kernel: .sparse, threads: 2)),
     ]
 
     /// The netflix matrix as `mixfill fit` loads the course's file: dense, 1200 × 1200.
@@ -51,7 +51,7 @@ import Testing
         let start = FactorInitialization.random(matrix: matrix, offsets: RatingOffsets(BiasBaseline(matrix: matrix)),
                                                 factorCount: factorCount, componentCount: componentCount, priors: priors, seed: 0)
         let rule = StoppingRule()
-        let naiveEngine = Engine(kernel: .naive, threads: 1)
+        let naiveEngine = Engine(family: .mppca, kernel: .naive, threads: 1)
         #expect(naiveEngine.factorShards(for: input).map(\.name) == ["naive"])
         naiveEngine.claimBLASThreads()
         let naive = try naiveEngine.factorLoop(for: input, rule: rule).run([EMState(initial: start)])[0]

@@ -17,7 +17,7 @@ import Testing
         #expect(start.loadings == single.loadings, "K = 1's draws come first and are unchanged")
         #expect(single.means.allSatisfy { $0 == 0 })
         #expect(start == FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: 3, componentCount: 2, priors: priors, seed: 2))
-        let loop = Engine(kernel: .sparse, threads: 1).factorLoop(for: input)
+        let loop = Engine(family: .mppca, kernel: .sparse, threads: 1).factorLoop(for: input)
         func separation(_ model: FactorMixture) -> Double {
             var largest = 0.0
             for item in 0..<model.itemCount {
@@ -34,7 +34,7 @@ import Testing
         // is no start to rely on), while the drawn means are 0.1 apart from the start.
         var equal = start
         equal.means = [Double](repeating: 0, count: start.means.count)
-        let few = Engine(kernel: .sparse, threads: 1).factorLoop(for: input, rule: StoppingRule(maxIterations: 3))
+        let few = Engine(family: .mppca, kernel: .sparse, threads: 1).factorLoop(for: input, rule: StoppingRule(maxIterations: 3))
         let stuck = try few.run([EMState(initial: equal)])[0].model
         #expect(separation(stuck) < 1e-8, "\(separation(stuck))")
         #expect(separation(try few.run([EMState(initial: start)])[0].model) > 0.1)

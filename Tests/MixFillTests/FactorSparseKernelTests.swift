@@ -333,11 +333,11 @@ import Testing
     @Test func theEngineRunsItForKernelSparse() throws {
         let matrix = try #require(Self.synthetic)
         let input = RatingInput(storage: .records(RatingTable(matrix: matrix, users: .identity(matrix.userCount), items: .identity(matrix.itemCount))), format: .csv)
-        #expect(Engine(kernel: .sparse, threads: 3).factorShards(for: input).map(\.name) == ["sparse", "sparse", "sparse"])
-        #expect(Engine(kernel: .sparse, threads: 3).factorShards(for: input).map(\.userCount) != [500, 0, 0])
-        #expect(Engine(kernel: .sparse, threads: 3).factorShards(for: input).reduce(0) { $0 + $1.userCount } == 500)
-        #expect(Engine(kernel: .dense(.double), threads: 2).factorShards(for: input).map(\.name) == ["blas", "blas"])
-        #expect(Engine(kernel: .blocked, threads: 2).factorShards(for: input).map(\.name) == ["blas"])
-        #expect(Engine(kernel: .naive, threads: 2).factorShards(for: input).map(\.name) == ["naive"])
+        #expect(Engine(family: .mppca, kernel: .sparse, threads: 3).factorShards(for: input).map(\.name) == ["sparse", "sparse", "sparse"])
+        #expect(Engine(family: .mppca, kernel: .sparse, threads: 3).factorShards(for: input).map(\.userCount) != [500, 0, 0])
+        #expect(Engine(family: .mppca, kernel: .sparse, threads: 3).factorShards(for: input).reduce(0) { $0 + $1.userCount } == 500)
+        #expect(Engine(family: .mppca, kernel: .dense(.double), threads: 2).factorShards(for: input).map(\.name) == ["blas", "blas"])
+        #expect(Engine(family: .mppca, kernel: .blocked, threads: 2).factorShards(for: input).map(\.name) == ["blas"])
+        #expect(Engine(family: .mppca, kernel: .naive, threads: 2).factorShards(for: input).map(\.name) == ["naive"])
     }
 }

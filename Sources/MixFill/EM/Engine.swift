@@ -1,7 +1,10 @@
-/// How MixFill runs EM on this machine: which kernel computes the statistics, in which
-/// precision, and how the threads are used. A value of this type names only combinations
-/// that can run; `Engine.resolve` is the one place a request (the CLI's options, a job's
-/// fields) becomes one, and `shards(for:)` the one place kernels are built.
+/// How MixFill runs EM on this machine: which model family's statistics, which kernel
+/// computes them, in which precision, and how the threads are used. A value of this type
+/// names only combinations that can run (the mppca family has no single-precision kernel);
+/// `Engine.check` holds the rules a request must satisfy before any data is read,
+/// `Engine.resolve` is the one place a request (the CLI's options, a job's fields) becomes
+/// an engine, and `courseShards(for:)` / `factorShards(for:)` the one place kernels are
+/// built.
 ///
 /// The thread policy, for `threads` = N:
 ///
@@ -62,6 +65,8 @@ public struct Engine: Sendable, Equatable {
         case oneShardOnBLASThreads
     }
 
+    /// The model family whose statistics the kernels compute.
+    public let family: ModelFamily
     public let kernel: Kernel
     /// The thread count asked for (1 or more).
     public let threads: Int
@@ -71,7 +76,11 @@ public struct Engine: Sendable, Equatable {
     /// compiled for AVX2, where the processor has it) or "swift" (`VectorPasses`).
     public static var sparsePasses: String { VectorPasses.selected.rawValue }
 
-    public init(kernel: Kernel, threads: Int, threading: Threading = .standard) {
+    /// An engine for a combination known to be valid (`resolve` checks a request); only
+    /// the course family has a single-precision kernel.
+    package init(family: ModelFamily = .course, kernel: Kernel, threads: Int, threading: Threading = .standard) {
+        precondition(family == .course || kernel.precision == .double, "the mppca family computes in double precision only")
+        self.family = family
         self.kernel = kernel
         self.threads = max(1, threads)
         self.threading = threading
@@ -112,37 +121,56 @@ public struct Engine: Sendable, Equatable {
         }
     }
 
-    /// The engine a request asks for on `input`: `auto` decided by the data, the naive
-    /// backend meaning the dense textbook loops. Throws the conflict when the request
-    /// cannot run (single precision off the dense BLAS kernel, the naive backend with a
-    /// non-dense kernel, a dense kernel for records that do not fit in memory or hold a 0).
-    /// `density`, when given, is what `auto` decides by instead of `input`'s (a rank's block
-    /// of users decides as the whole data would).
-    public static func resolve(backend: Backend = .blas, kernel choice: KernelChoice = .auto,
-                               precision: Precision = .double, threads: Int,
-                               threading: Threading = .standard, for input: RatingInput,
-                               density: Double? = nil) throws(EngineConflict) -> Engine {
+    /// Refuses a request that cannot run on any data: single precision for the mppca
+    /// family, or off the dense BLAS kernel; the naive backend with a non-dense kernel.
+    /// What depends on the data (`auto`'s choice, whether records can be densified) is
+    /// `resolve`'s. A job file calls this when it is read, before any job runs.
+    public static func check(family: ModelFamily, backend: Backend, kernel choice: KernelChoice,
+                             precision: Precision) throws(EngineConflict) {
+        if family == .mppca, precision == .single { throw .singleNeedsCourse }
         if backend == .naive {
             guard choice == .auto || choice == .dense else { throw .naiveNeedsDense(kernel: choice) }
             guard precision == .double else { throw .singleNeedsBLAS }
-            if input.isRecords { _ = try input.densified() }
-            return Engine(kernel: .naive, threads: threads, threading: threading)
+        }
+        if precision == .single, choice == .blocked || choice == .sparse {
+            throw .singleNeedsDense(kernel: choice == .blocked ? .blocked : .sparse)
+        }
+    }
+
+    /// The engine a request asks for on `input`: `auto` decided by the data, the naive
+    /// backend meaning the dense textbook loops. Throws the conflict when the request
+    /// cannot run (`check`'s, single precision where `auto` picks another kernel than the
+    /// dense one, a course model's dense kernel for records that do not fit in memory or
+    /// hold a 0). The mppca family's kernels all read records (its dense kernel densifies
+    /// blocks of users), so only the course family's dense kernels need the whole matrix.
+    /// `density`, when given, is what `auto` decides by instead of `input`'s (a rank's block
+    /// of users decides as the whole data would).
+    public static func resolve(family: ModelFamily = .course, backend: Backend = .blas, kernel choice: KernelChoice = .auto,
+                               precision: Precision = .double, threads: Int,
+                               threading: Threading = .standard, for input: RatingInput,
+                               density: Double? = nil) throws(EngineConflict) -> Engine {
+        try check(family: family, backend: backend, kernel: choice, precision: precision)
+        let needsWholeMatrix = family == .course && input.isRecords
+        if backend == .naive {
+            if needsWholeMatrix { try input.checkDensifiable() }
+            return Engine(family: family, kernel: .naive, threads: threads, threading: threading)
         }
         let resolved = choice == .auto ? KernelChoice.automatic(density: density ?? input.density, isRecords: input.isRecords) : choice
         let kernel: Kernel
         switch resolved {
         case .auto, .dense:
-            if input.isRecords { _ = try input.densified() }
+            if needsWholeMatrix { try input.checkDensifiable() }
             kernel = .dense(precision)
         case .blocked: kernel = .blocked
         case .sparse: kernel = .sparse
         }
         if precision == .single, kernel != .dense(.single) { throw .singleNeedsDense(kernel: kernel) }
-        return Engine(kernel: kernel, threads: threads, threading: threading)
+        return Engine(family: family, kernel: kernel, threads: threads, threading: threading)
     }
 
     /// The course model's E-step shards for `input`, in user order.
     package func courseShards(for input: RatingInput) throws(EngineConflict) -> [any StatisticsKernel<Mixture>] {
+        precondition(family == .course, "course shards from an engine of the \(family.rawValue) family")
         switch kernel {
         case .naive:
             return [NaiveKernel(try input.densified())]
@@ -163,6 +191,7 @@ public struct Engine: Sendable, Equatable {
     /// one shard per worker on single-threaded OpenBLAS, `.blocked` as one shard on
     /// OpenBLAS's threads.
     package func factorShards(for input: RatingInput) -> [any StatisticsKernel<FactorMixture>] {
+        precondition(family == .mppca, "mppca shards from an engine of the \(family.rawValue) family")
         let matrix = input.table.matrix
         switch kernel {
         case .dense:
@@ -194,6 +223,8 @@ public struct Engine: Sendable, Equatable {
 /// Why a requested engine cannot run. The callers say it in their own words (the CLI's
 /// options, a job file's fields).
 public enum EngineConflict: Error, Sendable, Equatable {
+    /// `single` precision with the mppca family, which computes in double only.
+    case singleNeedsCourse
     /// `single` precision with the naive backend, which computes in double only.
     case singleNeedsBLAS
     /// `single` precision with a kernel other than the dense BLAS one.
@@ -208,6 +239,8 @@ public enum EngineConflict: Error, Sendable, Equatable {
     /// The reason, without the option's name or what to change.
     public var reason: String {
         switch self {
+        case .singleNeedsCourse:
+            return "mppca computes in double precision only"
         case .singleNeedsBLAS:
             return "'single' needs the blas backend; the naive backend computes in double only"
         case let .singleNeedsDense(kernel):

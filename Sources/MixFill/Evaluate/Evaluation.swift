@@ -125,7 +125,7 @@ public struct Evaluator: Sendable {
     /// The engine the factor family's fits run on: its record kernel (sparse), or the
     /// naive one with the naive backend.
     public var factorEngine: Engine {
-        Engine(kernel: backend == .naive ? .naive : .sparse, threads: threads)
+        Engine(family: .mppca, kernel: backend == .naive ? .naive : .sparse, threads: threads)
     }
 
     /// Fits the factor family on `training` (settings not given chosen from it) and keeps

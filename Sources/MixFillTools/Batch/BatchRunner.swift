@@ -229,7 +229,7 @@ package struct BatchRunner: Sendable {
         } else if let asked = job.threads, asked > 1 {
             log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
-        let engine = try Engine.resolve(backend: job.backend, kernel: job.kernel, precision: job.precision, threads: threads,
+        let engine = try Engine.resolve(family: job.family, backend: job.backend, kernel: job.kernel, precision: job.precision, threads: threads,
                                         for: input, spelling: .jobFile(jobFile.path, line: job.line, job: job.name))
         engine.claimBLASThreads(stopIdlePool: options.stopsIdleBLASPool && options.parallel <= 1)
         let rule = StoppingRule(maxIterations: job.maxIterations)

@@ -392,20 +392,23 @@ struct JobFields {
                 throw .badInput(file: file, line: at.line, column: at.column,
                                 message: "\"\(field)\" \(context) is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"\(field)\"")
             }
-        } else {
-            if precision == .single {
-                throw .badInput(file: file, line: place.line, column: place.column,
-                                message: "\(context) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
+        }
+        do {
+            try Engine.check(family: family, backend: backend ?? .blas, kernel: kernel ?? .auto, precision: precision ?? .double)
+        } catch {
+            let message: String
+            switch error {
+            case .singleNeedsCourse:
+                message = "\(context) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\""
+            case let .naiveNeedsDense(kernel):
+                message = "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them"
+            case .singleNeedsBLAS, .singleNeedsDense:
+                let other = backend == .naive ? "backend \"naive\"" : "kernel \"\(kernel?.rawValue ?? "")\""
+                message = "\(context) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them"
+            case .denseTooLarge, .zeroRating:
+                message = "\(context): \(error.reason)"  // data conflicts: `check` reads no data
             }
-        }
-        if backend == .naive, let kernel, kernel == .blocked || kernel == .sparse {
-            throw .badInput(file: file, line: place.line, column: place.column,
-                            message: "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them")
-        }
-        if precision == .single, backend == .naive || kernel == .blocked || kernel == .sparse {
-            let other = backend == .naive ? "backend \"naive\"" : "kernel \"\(kernel?.rawValue ?? "")\""
-            throw .badInput(file: file, line: place.line, column: place.column,
-                            message: "\(context) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them")
+            throw .badInput(file: file, line: place.line, column: place.column, message: message)
         }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
