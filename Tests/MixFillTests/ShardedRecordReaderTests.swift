@@ -28,7 +28,7 @@ import Testing
         return records
     }
 
-    /// Reads `text` (written as `name`) with 1–4 thread ranks and compares each rank's
+    /// Reads `text` (written as `name`) with 1–5 thread ranks and compares each rank's
     /// block, record and duplicate count with the single process's read of the whole file.
     static func checkSharded(_ text: String, named name: String, format: RatingFormat) throws {
         let folder = try Fixtures.scratchFolder()
@@ -37,7 +37,7 @@ import Testing
         let whole = try RatingInput.load(path: path, format: format)
         let expected = try #require(TrainingDataRecord(describing: whole, path: path))
         #expect(whole.duplicatePairs > 0)
-        for size in 1...4 {
+        for size in 1...5 {
             let reads = try DistributedFitTests.onRanks(size) { group throws(MixFillError) in
                 try DataShard.readRecords(path: path, format: format, recordedPath: path, rules: .standard, group: group)
             }
@@ -64,6 +64,28 @@ import Testing
         for position in 0..<expected.observedCount {
             #expect(actual.items[position] == expected.items[position])
             #expect(actual.ratings[position].bitPattern == expected.ratings[position].bitPattern)
+        }
+    }
+
+    /// The records' exchange meets the pairs in rounds of a round-robin: in every round
+    /// each rank has at most one partner, who has it as partner too, and every pair of
+    /// ranks meets exactly once, in size − 1 rounds for an even size and size for an odd.
+    @Test func theExchangeMeetsEveryPairOnceInRoundsOfDisjointPairs() {
+        for size in 1...9 {
+            let players = size + size % 2
+            var met = Set<[Int]>()
+            var rounds = 0
+            for round in 0..<max(0, players - 1) {
+                rounds += 1
+                for rank in 0..<size {
+                    let partner = ProcessGroupPairs.partner(of: rank, round: round, players: players)
+                    #expect(partner != rank && partner >= 0 && partner < players)
+                    #expect(ProcessGroupPairs.partner(of: partner, round: round, players: players) == rank)
+                    if partner < size && rank < partner { #expect(met.insert([rank, partner]).inserted, "\(size) ranks") }
+                }
+            }
+            #expect(met.count == size * (size - 1) / 2, "\(size) ranks")
+            #expect(rounds == (size == 1 ? 1 : (size % 2 == 0 ? size - 1 : size)))
         }
     }
 

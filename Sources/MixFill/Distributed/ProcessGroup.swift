@@ -97,15 +97,19 @@ extension ProcessGroup {
     }
 
     /// Calls `trade` once for every other rank, for an exchange in which each pair of
-    /// ranks sends both ways with blocking sends: every pair (i < j) trades in one fixed
-    /// order, i sending first (`sendsFirst`), so no two ranks wait on each other in a
-    /// cycle — the earliest pair not yet done always has both its ranks at it.
+    /// ranks sends both ways with blocking sends. The pairs meet in rounds of a
+    /// round-robin tournament (the circle method: with m = size rounded up to even, in
+    /// round r rank m − 1 meets r and every other rank i meets (2r − i) mod (m − 1); a
+    /// rank whose partner would be rank `size` sits the round out), so each rank trades
+    /// with one partner per round and the pairs of a round run side by side. In a
+    /// pair the lower rank sends first (`sendsFirst`). No two ranks wait on each other in
+    /// a cycle: a rank waiting in the earliest round any rank is in waits for a partner
+    /// that has not passed that round, so is at it too.
     package func tradeWithEveryRank(_ trade: (_ partner: Int, _ sendsFirst: Bool) throws(MixFillError) -> Void) throws(MixFillError) {
-        for first in 0..<size {
-            for second in (first + 1)..<size {
-                if rank == first { try trade(second, true) }
-                if rank == second { try trade(first, false) }
-            }
+        let players = size + size % 2
+        for round in 0..<max(0, players - 1) {
+            let partner = ProcessGroupPairs.partner(of: rank, round: round, players: players)
+            if partner < size { try trade(partner, rank < partner) }
         }
     }
 
@@ -230,4 +234,18 @@ package final class CommunicationClock: @unchecked Sendable {
 /// so the others stay silent.
 package enum ProcessGroupMessages {
     package static let rankZeroStopped = "rank 0 stopped the fit (see its message)"
+}
+
+/// The pairs of `ProcessGroup.tradeWithEveryRank`'s rounds.
+enum ProcessGroupPairs {
+    /// `rank`'s partner in `round` of the circle method's round-robin among `players`
+    /// (even) players: the last player meets `round`, every other player i meets
+    /// (2·round − i) mod (players − 1), a matching in which each pair meets once over
+    /// players − 1 rounds (2 is invertible modulo the odd players − 1).
+    static func partner(of rank: Int, round: Int, players: Int) -> Int {
+        let last = players - 1
+        if rank == last { return round }
+        if rank == round { return last }
+        return ((2 * round - rank) % last + last) % last
+    }
 }
