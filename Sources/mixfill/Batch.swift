@@ -91,7 +91,7 @@ struct BatchEngineOptions: ParsableArguments {
 
 /// `batch --checkpoint-every`.
 struct BatchCheckpointOptions: ParsableArguments {
-    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: ArgumentHelp(
         "Checkpoint every run every N iterations (jobs may set checkpoint_every).", valueName: "N"))
     var checkpointEvery: Int?
 }

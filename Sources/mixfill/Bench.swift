@@ -24,31 +24,31 @@ struct Bench: ParsableCommand {
     @Argument(help: ArgumentHelp("Dense rating matrix (or generate one with --users, --items, --density).", valueName: "DATA"))
     var data: String?
 
-    @Option(help: ArgumentHelp("Users of a generated matrix.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Users of a generated matrix.", valueName: "N"))
     var users: Int?
 
-    @Option(help: ArgumentHelp("Items of a generated matrix.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Items of a generated matrix.", valueName: "N"))
     var items: Int?
 
-    @Option(help: ArgumentHelp("Share of observed entries in a generated matrix, in (0, 1].", valueName: "F"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Share of observed entries in a generated matrix, in (0, 1].", valueName: "F"))
     var density: Double?
 
-    @Option(name: .short, help: ArgumentHelp("Numbers of components: a list or range, e.g. 1,4,12,32.", valueName: "K-LIST"))
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp("Numbers of components: a list or range, e.g. 1,4,12,32.", valueName: "K-LIST"))
     var k: String = "1,4,12,32"
 
-    @Option(help: ArgumentHelp("Timed iterations per case and round (after one untimed warm-up); the median over all rounds is reported.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Timed iterations per case and round (after one untimed warm-up); the median over all rounds is reported.", valueName: "N"))
     var iterations: Int = 5
 
-    @Option(help: ArgumentHelp("Rounds: every case is timed once per round, the cases taking turns, so load changes touch all alike.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Rounds: every case is timed once per round, the cases taking turns, so load changes touch all alike.", valueName: "N"))
     var rounds: Int = 3
 
-    @Option(help: ArgumentHelp("Seeds run as one batch in the batched cases (seeds 0 to N−1).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seeds run as one batch in the batched cases (seeds 0 to N−1).", valueName: "N"))
     var restarts: Int = 5
 
-    @Option(help: ArgumentHelp("Threads (default: all cores).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Threads (default: all cores).", valueName: "N"))
     var threads: Int?
 
-    @Option(name: .customLong("gemm-size"), help: ArgumentHelp("Size of the square GEMM that measures the machine's rate.", valueName: "N"))
+    @Option(name: .customLong("gemm-size"), parsing: .unconditional, help: ArgumentHelp("Size of the square GEMM that measures the machine's rate.", valueName: "N"))
     var gemmSize: Int = 2000
 
     @Flag(help: "Print one JSON object on stdout instead of tables.")

@@ -5,7 +5,7 @@ import MixFillTools
 
 /// `--checkpoint-every`, `--checkpoint-dir` and `--resume` for `mixfill fit`.
 struct CheckpointOptions: ParsableArguments {
-    @Option(name: .customLong("checkpoint-every"), help: ArgumentHelp(
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: ArgumentHelp(
         "Save each run's EM state every N iterations (and when a run ends or SIGINT/SIGTERM arrives).",
         valueName: "N"))
     var checkpointEvery: Int?

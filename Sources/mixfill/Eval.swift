@@ -165,26 +165,26 @@ struct EvalModelOptions: ParsableArguments {
     @Option(name: .customLong("model"), help: ArgumentHelp("Deprecated: the old spelling of --models.", valueName: "LIST", visibility: .hidden))
     var deprecatedModels: String?
 
-    @Option(name: .short, help: ArgumentHelp(
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp(
         "Components: a list or range, e.g. 12 or 1,4,12 (default: 12 for course, one model scored; chosen from each split's training ratings for mppca).",
         valueName: "K-LIST"))
     var k: String?
 
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
 
     @OptionGroup var factor: FactorOptions
 
-    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
+    @Option(name: .customLong("max-iterations"), parsing: .unconditional, help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
     var maxIterations: Int = 1000
 }
 
 /// `eval`'s ranking metrics: the list length and what counts as relevant.
 struct RankingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
     var top: Int = 10
 
-    @Option(help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
     var relevance: Double = 4
 }
 

@@ -175,12 +175,12 @@ struct FitModelOptions: ParsableArguments {
         valueName: "FAMILY"))
     var family: ModelFamily?
 
-    @Option(name: .short, help: ArgumentHelp(
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp(
         "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: 1,12 for course, the course's two K; chosen from the training ratings for mppca; with --init-model, the model's K).",
         valueName: "K-LIST"))
     var k: String?
 
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 or 0,1,2 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 or 0,1,2 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
 
     @OptionGroup var factor: FactorOptions
@@ -189,7 +189,7 @@ struct FitModelOptions: ParsableArguments {
         "Warm start: continue from this saved model (same items as DATA).", valueName: "FILE"))
     var initModel: String?
 
-    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop a run after this many EM iterations.", valueName: "N"))
+    @Option(name: .customLong("max-iterations"), parsing: .unconditional, help: ArgumentHelp("Stop a run after this many EM iterations.", valueName: "N"))
     var maxIterations: Int = 1000
 }
 

@@ -11,16 +11,16 @@ struct HeldOutOptions: ParsableArguments {
         valueName: "FILE"))
     var test: String?
 
-    @Option(help: ArgumentHelp("Hold out this fraction of the observed ratings at random (0 < F < 1), e.g. 0.2.", valueName: "F"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Hold out this fraction of the observed ratings at random (0 < F < 1), e.g. 0.2.", valueName: "F"))
     var holdout: Double?
 
-    @Option(help: ArgumentHelp("k-fold cross-validation over the observed ratings (k ≥ 2): per-fold figures and mean ± standard deviation.", valueName: "K"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("k-fold cross-validation over the observed ratings (k ≥ 2): per-fold figures and mean ± standard deviation.", valueName: "K"))
     var folds: Int?
 
     @Option(help: ArgumentHelp("The complete matrix: score the entries missing from DATA against it (training on all of DATA).", valueName: "FILE"))
     var gold: String?
 
-    @Option(name: .customLong("split-seed"), help: ArgumentHelp("Seed of the random split for --holdout and --folds (numpy's permutation; default 0).", valueName: "SEED"))
+    @Option(name: .customLong("split-seed"), parsing: .unconditional, help: ArgumentHelp("Seed of the random split for --holdout and --folds (numpy's permutation; default 0).", valueName: "SEED"))
     var splitSeedOption: UInt32?
 
     var splitSeed: UInt32 { splitSeedOption ?? 0 }

@@ -24,22 +24,22 @@ struct Measure: ParsableCommand {
     @Option(help: ArgumentHelp("Model family: course (default) or mppca.", valueName: "FAMILY"))
     var family: ModelFamily = .course
 
-    @Option(name: .short, help: ArgumentHelp("Number of components.", valueName: "K"))
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp("Number of components.", valueName: "K"))
     var k: Int = 12
 
-    @Option(help: ArgumentHelp("mppca: latent factors q.", valueName: "Q"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("mppca: latent factors q.", valueName: "Q"))
     var factors: Int = 10
 
-    @Option(name: .customLong("prior-loadings"), help: ArgumentHelp("mppca: prior precision of the loadings, λ_W.", valueName: "λ"))
+    @Option(name: .customLong("prior-loadings"), parsing: .unconditional, help: ArgumentHelp("mppca: prior precision of the loadings, λ_W.", valueName: "λ"))
     var priorLoadings: Double = 100
 
-    @Option(name: .customLong("prior-means"), help: ArgumentHelp("mppca: prior precision of the component means, λ_m (default: λ_W).", valueName: "λ"))
+    @Option(name: .customLong("prior-means"), parsing: .unconditional, help: ArgumentHelp("mppca: prior precision of the component means, λ_m (default: λ_W).", valueName: "λ"))
     var priorMeans: Double?
 
-    @Option(help: ArgumentHelp("EM iterations to time.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("EM iterations to time.", valueName: "N"))
     var iterations: Int = 5
 
-    @Option(help: ArgumentHelp("Seed of the initialisation.", valueName: "SEED"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the initialisation.", valueName: "SEED"))
     var seed: UInt32 = 0
 
     @Flag(help: "Print one JSON object instead of text.")

@@ -18,7 +18,7 @@ struct EngineOptions: ParsableArguments {
         valueName: "BACKEND"))
     var backend: Backend = .blas
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Threads, 1 to 1024 (default: all cores): the sparse kernel's own, one shard of users each for the dense BLAS kernel (on single-threaded OpenBLAS), OpenBLAS's for the blocked kernel.",
         valueName: "N"))
     var threads: Int?

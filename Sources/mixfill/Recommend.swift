@@ -318,10 +318,10 @@ struct RecommendQueryOptions: ParsableArguments {
     @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")
     var allUsers = false
 
-    @Option(help: ArgumentHelp("How many items to recommend (per user).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How many items to recommend (per user).", valueName: "N"))
     var top: Int = 10
 
-    @Option(name: .customLong("min-ratings"), help: ArgumentHelp(
+    @Option(name: .customLong("min-ratings"), parsing: .unconditional, help: ArgumentHelp(
         "Leave out items with fewer training ratings than this (their means rest on little or nothing).", valueName: "N"))
     var minRatings: Int = 1
 }

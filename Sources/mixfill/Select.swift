@@ -145,12 +145,12 @@ struct SelectModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Model family: course (the default) or mppca.", valueName: "FAMILY"))
     var family: ModelFamily = .course
 
-    @Option(name: .short, help: ArgumentHelp(
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp(
         "Candidate numbers of components: a list or range, e.g. 1-16 (default: 1-16 for course, 1,2,4 for mppca; a sweep, so wider than fit's).",
         valueName: "K-LIST"))
     var k: String?
 
-    @Option(help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seeds: a list or range, e.g. 0-4 (default: 0-4 for course, 0 for mppca).", valueName: "SEEDS"))
     var seeds: String?
 
     // The mppca options' values are read `.unconditional`ly, as `FactorOptions` reads
@@ -170,7 +170,7 @@ struct SelectModelOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How to choose K: bic or heldout (needs --holdout, --folds, --test or --gold).", valueName: "CRITERION"))
     var criterion: SelectionCriterion = .bic
 
-    @Option(name: .customLong("max-iterations"), help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
+    @Option(name: .customLong("max-iterations"), parsing: .unconditional, help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
     var maxIterations: Int = 1000
 }
 

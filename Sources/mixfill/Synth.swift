@@ -15,22 +15,22 @@ struct Synth: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Number of users.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of users.", valueName: "N"))
     var users: Int
 
-    @Option(help: ArgumentHelp("Number of items.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of items.", valueName: "N"))
     var items: Int
 
-    @Option(help: ArgumentHelp("Total number of ratings (each user gets at least one).", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Total number of ratings (each user gets at least one).", valueName: "N"))
     var ratings: Int
 
-    @Option(name: .short, help: ArgumentHelp("Number of planted components.", valueName: "K"))
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp("Number of planted components.", valueName: "K"))
     var k: Int
 
-    @Option(help: ArgumentHelp("Seed of the generator.", valueName: "SEED"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the generator.", valueName: "SEED"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("Standard deviation of a rating around its component's mean, in stars.", valueName: "SD"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of a rating around its component's mean, in stars.", valueName: "SD"))
     var noise: Double = 0.5
 
     @Option(help: ArgumentHelp("Where to write the ratings ('.csv' writes CSV with a header, anything else tab-separated triplets).", valueName: "FILE"))

@@ -151,6 +151,26 @@ enum CLI {
         #expect(line == "mixfill: error: data/no-such-file.txt: no such file; check the path")
     }
 
+    /// A negative number after a space reaches the option's own check, as after `=`,
+    /// instead of the parser's "Missing value": every numeric option and number list.
+    @Test func negativeNumbersAfterASpaceReachTheOptionsChecks() throws {
+        let data = "data/test_incomplete.txt"
+        #expect(try CLI.usageFailure(["fit", data, "-k", "-1"])
+                == "mixfill: error: -k: '-1' in '-1' is not a component count or range; write the list like 1,12 or 1-16 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--seeds", "-1"])
+                == "mixfill: error: --seeds: '-1' in '-1' is not a seed or range; write the list like 0-4 or 0,1,2 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", data, "--threads", "-2"])
+                == "mixfill: error: --threads: -2 is not allowed; give 1 to 1024 threads (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["measure", data, "-k", "-3"])
+                == "mixfill: error: -k: K = -3 is not allowed; K must be at least 1 (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["measure", data, "--seed", "-1"])
+                == "mixfill: error: The value '-1' is invalid for '--seed <SEED>' (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["eval", data, "--folds", "-1"])
+                == "mixfill: error: --folds: -1 is not allowed; give 2 or more folds (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["synth", "--users", "-1", "--items", "5", "--ratings", "5", "-k", "2", "--out", "unused.tsv"])
+                == "mixfill: error: --users: -1 is not allowed; give 1 or more")
+    }
+
     @Test func raggedRows() throws {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("1 2 3\n4 5 6\n7 8\n", named: "ragged.txt", in: folder)
