@@ -42,7 +42,10 @@ extension EngineConflict {
         switch self {
         case .singleNeedsCourse:
             return .badOption(option: spelling.place("precision"), message: "\(reason); leave \(spelling.option("precision")) out")
-        case .singleNeedsBLAS, .singleNeedsDense:
+        case .singleNeedsBLAS:
+            return .badOption(option: spelling.place("precision"),
+                              message: "\(reason); drop \(spelling.setting("backend", ["naive"])) or leave \(spelling.option("precision")) out")
+        case .singleNeedsDense:
             return .badOption(option: spelling.place("precision"),
                               message: "\(reason); add \(spelling.setting("kernel", ["dense"])) or leave \(spelling.option("precision")) out")
         case let .naiveNeedsDense(kernel):

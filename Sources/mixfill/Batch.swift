@@ -85,7 +85,7 @@ struct Batch: ParsableCommand {
 
 /// `batch --parallel`.
 struct BatchEngineOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Jobs to run at once; above 1, each job's BLAS uses one thread.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Jobs to run at once; above 1, each job's BLAS uses one thread.", valueName: "N"))
     var parallel = 1
 }
 

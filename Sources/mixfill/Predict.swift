@@ -168,7 +168,7 @@ struct PredictQueryOptions: ParsableArguments {
         valueName: "FILE"))
     var pairs: String?
 
-    @Option(help: ArgumentHelp("Predict for this user (with --item-ids, or every item).", valueName: "ID"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Predict for this user (with --item-ids, or every item).", valueName: "ID"))
     var user: Int64?
 
     @Option(name: .customLong("item-ids"), help: ArgumentHelp(

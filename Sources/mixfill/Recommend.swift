@@ -312,7 +312,7 @@ private extension Unicode.Scalar {
 
 /// Whom `recommend` recommends for, and how many items.
 struct RecommendQueryOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The user to recommend for: a training user, or the id for the folded-in ratings.", valueName: "ID"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The user to recommend for: a training user, or the id for the folded-in ratings.", valueName: "ID"))
     var user: Int64?
 
     @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")

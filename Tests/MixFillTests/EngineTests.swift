@@ -122,6 +122,10 @@ import Testing
         #expect(naive.family == .mppca && naive.kernel == .naive)
         #expect(naive.factorShards(for: input).map(\.name) == ["naive"])
         #expect(try Engine.resolve(threads: 1, for: input).family == .course)
+        // The course model's job refuses an mppca engine with an error, not a trap.
+        #expect(throws: MixFillError.runtime(message: "a FitJob fits the course model, and this engine is for the mppca family; resolve one with family .course")) {
+            try FitJob(componentCounts: [1], start: .seeds([0])).run(on: input, engine: dense)
+        }
     }
 
     /// `fit` and `batch` run a K's seeds as one batch through `FitJob` on the engine's

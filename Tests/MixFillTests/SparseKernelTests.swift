@@ -152,7 +152,7 @@ final class NaiveRuns: @unchecked Sendable {
         #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' runs on the dense BLAS kernel only, and this fit runs the sparse kernel; add --kernel dense or leave --precision out")) {
             try Engine.resolve(backend: .blas, kernel: .sparse, precision: .single, threads: 1, for: input, spelling: .commandLine)
         }
-        #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' needs the blas backend; the naive backend computes in double only; add --kernel dense or leave --precision out")) {
+        #expect(throws: MixFillError.badOption(option: "--precision", message: "'single' needs the blas backend; the naive backend computes in double only; drop --backend naive or leave --precision out")) {
             try Engine.resolve(backend: .naive, kernel: .auto, precision: .single, threads: 1, for: input, spelling: .commandLine)
         }
         #expect(try Engine.resolve(kernel: .dense, precision: .single, threads: 1, for: input).kernel == .dense(.single))

@@ -63,6 +63,9 @@ extension FitJob {
                      observer: (any FitObserver<Mixture>)?) throws(MixFillError) -> FitOutcome {
         let clock = ContinuousClock()
         let begin = clock.now
+        guard engine.family == .course else {
+            throw .runtime(message: "a FitJob fits the course model, and this engine is for the \(engine.family.rawValue) family; resolve one with family .course")
+        }
         let loop: EMLoop<CourseFamily>
         do {
             loop = try engine.courseLoop(for: input, rule: rule, varianceFloor: varianceFloor, reducer: reducer)
