@@ -70,8 +70,12 @@ struct Fit: ParsableCommand {
         if family == .course || (family == nil && initModel == nil) {
             try factor.refuseUnlessFitted(remedy: "add --family mppca")
         }
-        if precision == .single && engine.backend != .blas {
-            throw ValidationError("--precision: 'single' needs --backend blas; the \(engine.backend.rawValue) backend computes in double only")
+        // The engine's rules that need no data, before it is read (a warm start's family
+        // is checked once the model is read, by `Engine.resolve`).
+        do {
+            try Engine.check(family: family ?? .course, backend: engine.backend, kernel: input.kernel, precision: precision)
+        } catch {
+            throw ValidationError(error.error(.commandLine).description)
         }
     }
 

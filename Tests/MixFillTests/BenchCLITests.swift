@@ -69,7 +69,12 @@ import Testing
 
     @Test func badBenchAndPrecisionOptionsAreUsageErrors() throws {
         let naiveSingle = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "naive", "--precision", "single"])
-        #expect(naiveSingle == "mixfill: error: --precision: 'single' needs --backend blas; the naive backend computes in double only (see 'mixfill help')")
+        #expect(naiveSingle == "mixfill: error: --precision: 'single' needs the blas backend; the naive backend computes in double only; drop --backend naive or leave --precision out (see 'mixfill help')")
+        // The engine's other data-free rules, refused before the data is read.
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--precision", "single", "--kernel", "sparse"])
+                == "mixfill: error: --precision: 'single' runs on the dense BLAS kernel only, and this fit runs the sparse kernel; add --kernel dense or leave --precision out (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--backend", "naive", "--kernel", "blocked"])
+                == "mixfill: error: --backend: 'naive' is the dense textbook kernel and cannot run with --kernel blocked; drop --backend naive or use --kernel dense (see 'mixfill help')")
         let unknown = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--precision", "half"])
         #expect(unknown.contains("--precision"))
         let both = try CLI.usageFailure(["bench", "data/test_incomplete.txt", "--users", "10"])

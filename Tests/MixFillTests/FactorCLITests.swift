@@ -195,7 +195,7 @@ import Testing
         #expect(try CLI.usageFailure(["eval", data, "--folds", "2", "--models", "mppca", "--prior-means", "0"])
                 == "mixfill: error: --prior-means: 0.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--precision", "single", "--kernel", "dense"])
-                == "mixfill: error: --precision: mppca computes in double precision only; leave --precision out")
+                == "mixfill: error: --precision: mppca computes in double precision only; leave --precision out (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", data, "--family", "gmm"]).contains("--family"))
     }
 
