@@ -255,12 +255,6 @@ extension Fit {
                                                     users: shard.userCount, items: shard.itemCount, observed: shard.observedCount))
     }
 
-    /// The family the fit runs: the warm start's model's, else `--family`'s (course by
-    /// default); `checkStart` refuses a `--family` that disagrees with the warm start.
-    private func fitFamily(_ warmStart: WarmStart?) -> ModelFamily {
-        warmStart?.model.family ?? family ?? .course
-    }
-
     /// What a distributed fit refuses of its start, as `fit` does: a --family other than the
     /// warm start's, mppca options that disagree with its model, a -k that disagrees with
     /// the warm start's K, a K above the number of users.

@@ -79,6 +79,12 @@ struct Fit: ParsableCommand {
         }
     }
 
+    /// The family the fit runs: the warm start's model's, else `--family`'s (course by
+    /// default); a `--family` that disagrees with the warm start is refused before.
+    func fitFamily(_ warmStart: WarmStart?) -> ModelFamily {
+        warmStart?.model.family ?? family ?? .course
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
@@ -95,7 +101,7 @@ struct Fit: ParsableCommand {
             throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
         }
         if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
-        if (warmStart?.model.family ?? family ?? .course) == .mppca {
+        if fitFamily(warmStart) == .mppca {
             try runFactor(loaded, warmStart: warmStart, loadSeconds: loadSeconds, clock: clock, start: start)
             return
         }
