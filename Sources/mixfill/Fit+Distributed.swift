@@ -9,10 +9,9 @@ import MixFillMPI
 /// `mixfill fit --distributed`: the course model's fit, or the mppca family's, as one
 /// rank of an MPI job.
 ///
-/// Each rank keeps its block of users of DATA (`DataShard`): a record file (binary or
-/// text) is read in parts, each rank its own; a dense matrix (or standard input) is read
-/// whole by every rank and the rest dropped before EM starts, so during the fit each rank
-/// holds only its users. Rank 0 alone prints, writes model files and checkpoints; a rank that fails prints
+/// Each rank reads and keeps only its block of users of DATA (`DataShard`), whatever the
+/// file's format (dense matrix, binary, text records); standard input, which `mpirun`
+/// gives rank 0 alone, is refused. Rank 0 alone prints, writes model files and checkpoints; a rank that fails prints
 /// the reason with its rank and ends the job (MPI_Abort).
 extension Fit {
     func runDistributed() throws {
@@ -188,53 +187,33 @@ extension Fit {
         }
     }
 
-    /// Reads DATA (a record file only this rank's part of it, a dense matrix whole), checks it as `fit` does, resolves the engine on the whole data (so every
-    /// rank picks the same kernel), and keeps this rank's users. Rank 0 also keeps the
-    /// whole data's training record and fingerprint for its model files and checkpoints.
+    /// Reads DATA, each rank only its part — its block of users of a binary file
+    /// (`DataShard.readBinary`) or of a dense matrix's rows (`DataShard.readDense`), its
+    /// part of a text record file's bytes, whose records go to the ranks owning their users
+    /// (`DataShard.readRecords`) — with what the report and model file say of the whole
+    /// data folded through the ranks; checks it as `fit` does, and resolves the engine on
+    /// the whole data's density (so every rank picks the same kernel). Standard input is
+    /// refused: `mpirun` hands it to rank 0 alone.
     private func prepareShard(group: any ProcessGroup, clock: ContinuousClock, start: ContinuousClock.Instant) throws -> Prepared {
-        if let prepared = try prepareShardedRead(group: group, clock: clock, start: start) { return prepared }
-        let loaded: LoadedRatings
-        if group.rank == 0 {
-            loaded = try LoadedRatings.load(data, input.data)
-        } else {
-            // The same read without the warnings rank 0 prints.
-            loaded = LoadedRatings(path: data, input: try RatingInput.load(path: data, format: input.data.format,
-                                                                          rules: input.data.rules()),
-                                   requestedFormat: input.data.format)
+        if StandardInput.isStandardInput(data) {
+            // Every rank takes this branch; rank 0 alone says why.
+            try group.agreeOnRankZero(.badOption(option: "DATA", message: "'-' (standard input) reaches rank 0 alone under mpirun; save the ratings to a file every rank can read and give its path"))
         }
-        let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
-        try loaded.input.requireRatings(name: data)
-        try checkStart(warmStart, userCount: loaded.userCount)
-        if group.rank == 0, let matrix = loaded.input.denseMatrix {
-            for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
-        }
-        let engine = try self.engine.makeEngine(for: loaded.input, family: fitFamily(warmStart), kernel: input.kernel,
-                                                precision: precision)
-        let shard = try DataShard(whole: loaded.input, group: group)
-        return Prepared(shard: shard, engine: engine, loadSeconds: (clock.now - start).seconds, warmStart: warmStart,
-                        training: group.rank == 0 ? TrainingDataRecord(describing: loaded.input, path: loaded.recordedPath) : nil,
-                        fingerprint: group.rank == 0 ? loaded.fingerprint : "", data: FitReport.DataSummary(loaded))
-    }
-
-    /// A binary rating file or a text record file (not standard input): each rank reads
-    /// only its part — its block of users of a binary file (`DataShard.readBinary`), its
-    /// part of a text file's bytes, whose records go to the ranks owning their users
-    /// (`DataShard.readRecords`) — and what the report and model file say of the whole
-    /// data comes from a fold through the ranks. Nil for a dense matrix or standard input,
-    /// which every rank reads whole.
-    private func prepareShardedRead(group: any ProcessGroup, clock: ContinuousClock,
-                                    start: ContinuousClock.Instant) throws -> Prepared? {
         let requested = input.data.format
-        guard !StandardInput.isStandardInput(data) else { return nil }
         let format = requested == .auto ? try RatingFormat.detect(path: data) : requested
         let read: (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int)
+        // What `fit` warns of a dense matrix after checking its start.
+        var denseWarnings = [String]()
         if format == .binary {
             read = try DataShard.readBinary(path: data, recordedPath: absolutePath(data), rules: input.data.rules(), group: group)
         } else if format.recordLayout != nil {
             read = try DataShard.readRecords(path: data, format: format, recordedPath: absolutePath(data),
                                              rules: input.data.rules(), group: group)
         } else {
-            return nil
+            let dense = try DataShard.readDense(path: data, recordedPath: absolutePath(data), rules: input.data.rules(),
+                                                formatDetected: requested == .auto, group: group)
+            read = (dense.shard, dense.training, 0)
+            denseWarnings = dense.warnings
         }
         let shard = read.shard
         if group.rank == 0 && read.duplicatePairs > 0 {
@@ -245,6 +224,9 @@ extension Fit {
                           fingerprint: read.training.fingerprint)
         }
         try checkStart(warmStart, userCount: shard.userCount)
+        if group.rank == 0 {
+            for warning in denseWarnings { Terminal.warning(warning) }
+        }
         let density = Double(shard.observedCount) / (Double(shard.userCount) * Double(shard.itemCount))
         let engine = try self.engine.makeEngine(for: shard.input, family: fitFamily(warmStart), density: density,
                                                 kernel: input.kernel, precision: precision)

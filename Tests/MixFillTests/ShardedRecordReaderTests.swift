@@ -123,6 +123,36 @@ import Testing
         try Self.checkSharded(text, named: "ratings.dat", format: .movielensDat)
     }
 
+    /// `body` run by `size` thread ranks of one `LocalWorld`, a failing rank ending the
+    /// others (as MPI_Abort does): each failure but the others' "aborted", as "rank r: message".
+    static func failures(_ size: Int, _ body: @escaping @Sendable (LocalGroup) throws(MixFillError) -> Void) -> [String] {
+        let world = LocalWorld(size: size)
+        let outcomes = ResultSlots<Int>(count: size)
+        let done = DispatchGroup()
+        for rank in 0..<size {
+            done.enter()
+            Thread {
+                defer { done.leave() }
+                let group = LocalGroup(world: world, rank: rank)
+                let result = Result { () throws(MixFillError) -> Int in
+                    try body(group)
+                    return rank
+                }
+                if case .failure = result { world.abort() }
+                outcomes.set(rank, result)
+            }.start()
+        }
+        done.wait()
+        #expect(outcomes.values.allSatisfy { $0 != nil }, "every rank ended")
+        var failures = [String]()
+        for rank in 0..<size {
+            if case let .failure(error) = outcomes.values[rank], error.description != LocalWorld.abortedError.description {
+                failures.append("rank \(rank): \(error.description)")
+            }
+        }
+        return failures
+    }
+
     /// A bad rating late in the file is refused by the rank whose part holds it, with the
     /// single process's file, line and column.
     @Test func aBadLineIsReportedAtItsLineByTheRankReadingIt() throws {
@@ -139,27 +169,8 @@ import Testing
         let expected = try #require(single)
         #expect(expected.description.contains("bad.csv:\(records.count - 40 + 2):"))
         for size in 2...3 {
-            let world = LocalWorld(size: size)
-            let outcomes = ResultSlots<Int>(count: size)
-            let done = DispatchGroup()
-            for rank in 0..<size {
-                done.enter()
-                Thread {
-                    defer { done.leave() }
-                    let group = LocalGroup(world: world, rank: rank)
-                    let result = Result { () throws(MixFillError) -> Int in
-                        try DataShard.readRecords(path: path, format: .csv, recordedPath: path, rules: .standard, group: group).shard.observedCount
-                    }
-                    if case .failure = result { world.abort() }
-                    outcomes.set(rank, result)
-                }.start()
-            }
-            done.wait()
-            var failures = [String]()
-            for rank in 0..<size {
-                if case let .failure(error) = try #require(outcomes.values[rank]), error.description != LocalWorld.abortedError.description {
-                    failures.append("rank \(rank): \(error.description)")
-                }
+            let failures = Self.failures(size) { group throws(MixFillError) in
+                _ = try DataShard.readRecords(path: path, format: .csv, recordedPath: path, rules: .standard, group: group)
             }
             #expect(failures == ["rank \(size - 1): \(expected.description)"])
         }

@@ -17,11 +17,23 @@ package enum DataWarnings {
             if !rated { emptyUsers.append(user) }
         }
         let emptyItems = ratedItems.indices.filter { !ratedItems[$0] }
+        return warnings(name: name, emptyUsers: (emptyUsers.count, Array(emptyUsers.prefix(shown))),
+                        emptyItems: (emptyItems.count, Array(emptyItems.prefix(shown))))
+    }
+
+    /// How many rows and columns a warning lists by number.
+    static let shown = 5
+
+    /// The warnings for `emptyUsers.count` users without a rating, the first of them (up
+    /// to `shown`, 0-based) `emptyUsers.first`, and the same for items: what `check` says,
+    /// from counts the ranks of a distributed read can add up.
+    package static func warnings(name: String, emptyUsers: (count: Int, first: [Int]),
+                                 emptyItems: (count: Int, first: [Int])) -> [String] {
         var warnings = [String]()
-        if !emptyUsers.isEmpty {
+        if emptyUsers.count > 0 {
             warnings.append("\(name): \(count(emptyUsers.count, "user")) no ratings (\(list("row", emptyUsers))); the model fills \(emptyUsers.count == 1 ? "that row" : "those rows") with its overall average")
         }
-        if !emptyItems.isEmpty {
+        if emptyItems.count > 0 {
             warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("column", emptyItems))); the course model predicts 0 there, so drop such columns or treat their predictions as unknown")
         }
         return warnings
@@ -32,9 +44,9 @@ package enum DataWarnings {
     }
 
     /// "rows 3, 9 and 4 more", 1-based.
-    private static func list(_ noun: String, _ indices: [Int]) -> String {
-        let shown = indices.prefix(5).map { String($0 + 1) }.joined(separator: ", ")
-        let rest = indices.count > 5 ? " and \(indices.count - 5) more" : ""
+    private static func list(_ noun: String, _ indices: (count: Int, first: [Int])) -> String {
+        let shown = indices.first.prefix(shown).map { String($0 + 1) }.joined(separator: ", ")
+        let rest = indices.count > Self.shown ? " and \(indices.count - Self.shown) more" : ""
         return (indices.count == 1 ? noun : noun + "s") + " " + shown + rest
     }
 }

@@ -26,18 +26,44 @@ package enum DenseMatrixReader {
     /// rows of 3 or 4 values adds `detectedAsDenseHint` to its message.
     package static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard,
                               formatDetected: Bool = false) throws(MixFillError) -> DenseRatingMatrix {
+        let rows = try parseRows(bytes, name: name, rules: rules, formatDetected: formatDetected, from: RowsStart())
+        guard rows.userCount > 0 else { throw noRows(name: name) }
+        return DenseRatingMatrix(userCount: rows.userCount, itemCount: rows.itemCount, values: rows.values)
+    }
+
+    /// The error for a file without a row.
+    static func noRows(name: String) -> MixFillError {
+        .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
+    }
+
+    /// Where `parseRows` starts in a file: a part of it that begins at a line's first byte
+    /// (an MPI rank's block of rows, `ShardedDenseReader`) continues what the lines before
+    /// it set, so its messages are the whole file's.
+    struct RowsStart {
+        /// Lines before the part.
+        var linesBefore = 0
+        /// The first row's width and line number, when the first row lies before the part.
+        var firstRow: (width: Int, line: Int)?
+        /// Whether the part starts the file (where a byte-order mark is skipped).
+        var atFileStart = true
+    }
+
+    /// The rows of `bytes` (whole lines), read as the lines after `start`: their values
+    /// row by row, their number and width (−1 with no row).
+    static func parseRows(_ bytes: [UInt8], name: String, rules: RatingRules, formatDetected: Bool,
+                          from start: RowsStart) throws(MixFillError) -> (values: [Double], userCount: Int, itemCount: Int) {
         var values = [Double]()
         values.reserveCapacity(bytes.count / 2)
-        var itemCount = -1
-        var firstRowLine = 0
+        var itemCount = start.firstRow?.width ?? -1
+        var firstRowLine = start.firstRow?.line ?? 0
         var userCount = 0
         var failure: MixFillError?
 
         bytes.withUnsafeBufferPointer { buffer in
             let count = buffer.count
             // A UTF-8 byte-order mark is not part of the first value.
-            var position = count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF ? 3 : 0
-            var line = 0
+            var position = start.atFileStart && hasByteOrderMark(buffer) ? 3 : 0
+            var line = start.linesBefore
             while position < count {
                 line += 1
                 let lineStart = position
@@ -45,30 +71,15 @@ package enum DenseMatrixReader {
                 while lineEnd < count, buffer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
                 position = lineEnd + 1
 
-                /// The line's next value from `start`: its bytes, or nil at the line's end
-                /// or at a `#` comment.
                 @inline(__always)
                 func nextToken(from start: Int) -> Range<Int>? {
-                    var begin = start
-                    while begin < lineEnd, isSpace(buffer[begin]) { begin += 1 }
-                    if begin >= lineEnd || buffer[begin] == UInt8(ascii: "#") { return nil }
-                    var end = begin
-                    while end < lineEnd, !isSpace(buffer[end]), buffer[end] != UInt8(ascii: "#") { end += 1 }
-                    return begin..<end
+                    DenseMatrixReader.nextToken(buffer, from: start, lineEnd: lineEnd)
                 }
                 /// The hint for an error on this line: the rows' width is the first row's,
                 /// or this line's number of values while it is the first.
                 func hint() -> String {
                     guard formatDetected else { return "" }
-                    var width = itemCount
-                    if width < 0 {
-                        width = 0
-                        var scan = lineStart
-                        while let next = nextToken(from: scan) {
-                            width += 1
-                            scan = next.upperBound
-                        }
-                    }
+                    let width = itemCount >= 0 ? itemCount : valueCount(buffer, from: lineStart, lineEnd: lineEnd)
                     return width == 3 || width == 4 ? detectedAsDenseHint : ""
                 }
                 var cursor = lineStart
@@ -126,10 +137,35 @@ package enum DenseMatrixReader {
             }
         }
         if let failure { throw failure }
-        guard userCount > 0 else {
-            throw .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
+        return (values, userCount, itemCount)
+    }
+
+    /// Whether `buffer` starts with a UTF-8 byte-order mark.
+    static func hasByteOrderMark(_ buffer: UnsafeBufferPointer<UInt8>) -> Bool {
+        buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF
+    }
+
+    /// The next value of the line ending at `lineEnd` from `start`: its bytes, or nil at
+    /// the line's end or at a `#` comment. A line is a row when it has a first value.
+    @inline(__always)
+    static func nextToken(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, lineEnd: Int) -> Range<Int>? {
+        var begin = start
+        while begin < lineEnd, isSpace(buffer[begin]) { begin += 1 }
+        if begin >= lineEnd || buffer[begin] == UInt8(ascii: "#") { return nil }
+        var end = begin
+        while end < lineEnd, !isSpace(buffer[end]), buffer[end] != UInt8(ascii: "#") { end += 1 }
+        return begin..<end
+    }
+
+    /// The number of values on the line `start ..< lineEnd` (0: not a row).
+    static func valueCount(_ buffer: UnsafeBufferPointer<UInt8>, from start: Int, lineEnd: Int) -> Int {
+        var count = 0
+        var cursor = start
+        while let token = nextToken(buffer, from: cursor, lineEnd: lineEnd) {
+            count += 1
+            cursor = token.upperBound
         }
-        return DenseRatingMatrix(userCount: userCount, itemCount: itemCount, values: values)
+        return count
     }
 
     @inline(__always)

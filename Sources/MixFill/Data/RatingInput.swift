@@ -71,9 +71,12 @@ public struct RatingInput: Sendable {
     /// missing): EM would "fit" it with a log-likelihood of 0 and learn nothing. `name`
     /// is the file, for the message.
     public func requireRatings(name: String) throws(MixFillError) {
-        guard observedCount > 0 else {
-            throw .badFile(file: name, message: "holds no ratings: every entry is 0 (missing), so there is nothing to fit; give a matrix with at least one rating")
-        }
+        guard observedCount > 0 else { throw Self.noRatings(name: name) }
+    }
+
+    /// What `requireRatings` throws.
+    static func noRatings(name: String) -> MixFillError {
+        .badFile(file: name, message: "holds no ratings: every entry is 0 (missing), so there is nothing to fit; give a matrix with at least one rating")
     }
 
     /// Observed entries / (users × items).

@@ -75,28 +75,43 @@ package struct DataShard: Sendable {
         let shard = DataShard(input: RatingInput(storage: .records(table), format: format), users: share.users,
                               userCount: userCount, itemCount: itemCount, observedCount: share.observedCount)
 
+        let training = try foldTrainingRecord(format: format, recordedPath: recordedPath, userIds: share.userIds,
+                                              itemIds: share.itemIds, observedCount: share.observedCount, group: group) { visit in
+            let matrix = share.matrix
+            for local in 0..<matrix.userCount {
+                for position in matrix.rowStarts[local]..<matrix.rowStarts[local + 1] {
+                    visit(share.users.lowerBound + local, matrix.items[position], matrix.ratings[position])
+                }
+            }
+        }
+        return (shard, training, share.duplicatePairs)
+    }
+
+    /// The record a single process keeps of the whole data (`TrainingDataRecord(describing:path:)`:
+    /// fingerprint, rating range, mean, ratings per item), folded through the ranks in rank
+    /// order so that every sum takes its terms in the single process's order and the bits
+    /// are the same. `ratings` hands this rank's ratings to its argument (global user, item,
+    /// rating) in user-major order; `observedCount` is the whole data's.
+    static func foldTrainingRecord(format: RatingFormat, recordedPath: String?, userIds: IdMap, itemIds: IdMap,
+                                   observedCount: Int, group: any ProcessGroup,
+                                   ratings: ((_ user: Int, _ item: Int, _ rating: Double) -> Void) -> Void) throws(MixFillError) -> TrainingDataRecord {
+        let userCount = userIds.count
+        let itemCount = itemIds.count
         // [fingerprint state, words, Σ x, min x, max x, ratings per item (d)].
-        let start = RatingFingerprint.start(userCount: userCount, itemCount: itemCount, observedCount: share.observedCount).words64
+        let start = RatingFingerprint.start(userCount: userCount, itemCount: itemCount, observedCount: observedCount).words64
         var initial = [Double(bitPattern: start.state), Double(bitPattern: start.count), 0, .infinity, -.infinity]
         initial += [Double](repeating: 0, count: itemCount)
         let folded = try group.foldInRankOrder(initial) { state in
-            let words = (state[0].bitPattern, state[1].bitPattern)
-            var fingerprint = RatingFingerprint(state: words.0, count: words.1)
+            var fingerprint = RatingFingerprint(state: state[0].bitPattern, count: state[1].bitPattern)
             var total = state[2]
             var low = state[3]
             var high = state[4]
-            let matrix = share.matrix
-            for local in 0..<matrix.userCount {
-                let user = share.users.lowerBound + local
-                for position in matrix.rowStarts[local]..<matrix.rowStarts[local + 1] {
-                    let item = matrix.items[position]
-                    let rating = matrix.ratings[position]
-                    fingerprint.combine(user: user, item: item, rating: rating)
-                    state[5 + item] += 1
-                    total += rating
-                    low = min(low, rating)
-                    high = max(high, rating)
-                }
+            ratings { user, item, rating in
+                fingerprint.combine(user: user, item: item, rating: rating)
+                state[5 + item] += 1
+                total += rating
+                low = min(low, rating)
+                high = max(high, rating)
             }
             let next = fingerprint.words64
             state[0] = Double(bitPattern: next.state)
@@ -106,17 +121,16 @@ package struct DataShard: Sendable {
             state[4] = high
         }
         var fingerprint = RatingFingerprint(state: folded[0].bitPattern, count: folded[1].bitPattern)
-        fingerprint.combine(share.userIds)
-        fingerprint.combine(share.itemIds)
-        let training = TrainingDataRecord(path: recordedPath, format: format.rawValue,
-                                          fingerprint: fingerprint.value, users: share.userIds, items: share.itemIds,
-                                          ratingScale: RatingScale(minimum: folded[3], maximum: folded[4]),
-                                          ratingMean: folded[2] / Double(share.observedCount),
-                                          itemRatingCounts: folded[5...].map { Int($0) })
-        return (shard, training, share.duplicatePairs)
+        fingerprint.combine(userIds)
+        fingerprint.combine(itemIds)
+        return TrainingDataRecord(path: recordedPath, format: format.rawValue,
+                                  fingerprint: fingerprint.value, users: userIds, items: itemIds,
+                                  ratingScale: RatingScale(minimum: folded[3], maximum: folded[4]),
+                                  ratingMean: folded[2] / Double(observedCount),
+                                  itemRatingCounts: folded[5...].map { Int($0) })
     }
 
-    private init(input: RatingInput, users: Range<Int>, userCount: Int, itemCount: Int, observedCount: Int) {
+    init(input: RatingInput, users: Range<Int>, userCount: Int, itemCount: Int, observedCount: Int) {
         self.input = input
         self.users = users
         self.userCount = userCount
