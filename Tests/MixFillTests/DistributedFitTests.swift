@@ -498,6 +498,11 @@ enum SingleProcessRanges {
     static func range(_ users: Int, _ rank: Int, _ size: Int) -> Range<Int> {
         SingleProcess.userRange(userCount: users, rank: rank, size: size)
     }
+
+    /// The rank whose range holds `user`.
+    static func owner(_ user: Int, _ users: Int, _ size: Int) -> Int {
+        (0..<size).first { range(users, $0, size).contains(user) } ?? -1
+    }
 }
 
 /// The shared state of thread ranks: one slot per rank for collectives (each collective is

@@ -127,3 +127,68 @@ import Testing
         #expect(ranks[3] == (0..<3).map { "rank \($0): mpirun -np: 3 ranks for 2 users; every rank needs at least one user, so run at most 2 ranks" })
     }
 }
+
+extension ShardedDenseReaderTests {
+    /// Random small matrices with random comments, blank lines, CRLF ends, a byte-order mark
+    /// and at most one bad row (a value that is no number, a row too short or too long,
+    /// never the first row's width): read by 1–4 thread ranks, each rank must hold the
+    /// single process's rows, or exactly the rank owning the bad row must refuse it in the
+    /// single process's words. Parts of these files are often empty or hold no row.
+    @Test func randomFilesReadAsOneProcessReadsThem() throws {
+        var state: UInt64 = 0x0123_4567_89AB_CDEF
+        func draw(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33) % bound
+        }
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        var readCases = 0
+        var refusedCases = 0
+        for trial in 0..<60 {
+            let rowCount = 4 + draw(9)
+            let width = 1 + draw(5)
+            let badRow = trial % 3 == 0 ? 1 + draw(rowCount - 1) : -1
+            var text = draw(4) == 0 ? "\u{FEFF}" : ""
+            for row in 0..<rowCount {
+                for _ in 0..<draw(3) { text += ["\n", "# note\n", "  \t\n", "\r\n"][draw(4)] }
+                var values = (0..<width).map { _ in draw(3) == 0 ? "0" : String(Double(1 + draw(9)) / 2) }
+                if row == badRow {
+                    switch draw(3) {
+                    case 0: values[draw(width)] = "x"
+                    case 1: values.append("3")
+                    default: if width > 1 { values.removeLast() } else { values[0] = "-1" }
+                    }
+                }
+                text += values.joined(separator: draw(2) == 0 ? " " : "\t") + (draw(5) == 0 ? " # end" : "")
+                text += row + 1 == rowCount && draw(2) == 0 ? "" : (draw(3) == 0 ? "\r\n" : "\n")
+            }
+            let path = try Fixtures.write(text, named: "random\(trial).txt", in: folder)
+            var single: Result<DenseRatingMatrix, MixFillError>
+            do { single = .success(try DenseMatrixReader.read(path: path)) } catch { single = .failure(error) }
+            for size in 1...4 {
+                switch single {
+                case let .success(whole):
+                    let blocks = try DistributedFitTests.onRanks(size) { group throws(MixFillError) in
+                        try ShardedDenseReader.readRows(path: path, rules: .standard, formatDetected: false, group: group)
+                    }
+                    for (rank, block) in blocks.enumerated() {
+                        let users = SingleProcessRanges.range(whole.userCount, rank, size)
+                        #expect(block.users == users && block.userCount == whole.userCount, "trial \(trial), \(size) ranks")
+                        #expect(block.matrix.itemCount == whole.itemCount)
+                        #expect(block.matrix.values == Array(whole.values[(users.lowerBound * width)..<(users.upperBound * width)]),
+                                "trial \(trial), \(size) ranks, rank \(rank)")
+                    }
+                    readCases += 1
+                case let .failure(error):
+                    let owner = SingleProcessRanges.owner(badRow, rowCount, size)
+                    let failures = ShardedRecordReaderTests.failures(size) { group throws(MixFillError) in
+                        _ = try ShardedDenseReader.readRows(path: path, rules: .standard, formatDetected: false, group: group)
+                    }
+                    #expect(failures == ["rank \(owner): \(error.description)"], "trial \(trial), \(size) ranks")
+                    refusedCases += 1
+                }
+            }
+        }
+        #expect(readCases >= 100 && refusedCases >= 40, "\(readCases) read, \(refusedCases) refused")
+    }
+}
