@@ -24,8 +24,8 @@ extension Fit {
             try runDistributed(group: group)
         } catch {
             let (message, code) = Self.describe(error)
-            if message == ProcessGroupMessages.rankZeroStopped {
-                // Rank 0 has said why and ends the job; this rank only waits for that.
+            if ProcessGroupMessages.isSilent(message) {
+                // Another rank has said why and ends the job; this rank only waits for that.
                 group.finalize()
                 Foundation.exit(code)
             }
@@ -202,7 +202,7 @@ extension Fit {
         let requested = input.data.format
         let format = requested == .auto ? try RatingFormat.detect(path: data) : requested
         let read: (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int)
-        // What `fit` warns of a dense matrix after checking its start.
+        // What `fit` warns of a dense matrix for the course model, after checking its start.
         var denseWarnings = [String]()
         if format == .binary {
             read = try DataShard.readBinary(path: data, recordedPath: absolutePath(data), rules: input.data.rules(), group: group)
@@ -224,7 +224,8 @@ extension Fit {
                           fingerprint: read.training.fingerprint)
         }
         try checkStart(warmStart, userCount: shard.userCount)
-        if group.rank == 0 {
+        // The course model's warnings, as `fit` prints them.
+        if group.rank == 0, fitFamily(warmStart) == .course {
             for warning in denseWarnings { Terminal.warning(warning) }
         }
         let density = Double(shard.observedCount) / (Double(shard.userCount) * Double(shard.itemCount))

@@ -45,8 +45,8 @@ package enum DataWarnings {
 
     /// "rows 3, 9 and 4 more", 1-based.
     private static func list(_ noun: String, _ indices: (count: Int, first: [Int])) -> String {
-        let shown = indices.first.prefix(shown).map { String($0 + 1) }.joined(separator: ", ")
-        let rest = indices.count > Self.shown ? " and \(indices.count - Self.shown) more" : ""
-        return (indices.count == 1 ? noun : noun + "s") + " " + shown + rest
+        let listed = indices.first.prefix(shown).map { String($0 + 1) }.joined(separator: ", ")
+        let rest = indices.count > shown ? " and \(indices.count - shown) more" : ""
+        return (indices.count == 1 ? noun : noun + "s") + " " + listed + rest
     }
 }

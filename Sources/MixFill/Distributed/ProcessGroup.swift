@@ -147,6 +147,20 @@ extension ProcessGroup {
         return result
     }
 
+    /// After each rank read its part of a file, parts in file order, and some may have
+    /// failed: the lowest failing rank rethrows its `failure`, the first error in the file
+    /// and so the one a single process reading the whole file reports; the other ranks
+    /// throw `ProcessGroupMessages.anotherRankStopped`. Returns when no rank failed.
+    package func firstFailureInRankOrder(_ failure: MixFillError?) throws(MixFillError) {
+        let none = Double(size)
+        let lowest = try foldInRankOrder([none]) { state in
+            if failure != nil, state[0] == none { state[0] = Double(rank) }
+        }[0]
+        guard lowest != none else { return }
+        if let failure, lowest == Double(rank) { throw failure }
+        throw .runtime(message: ProcessGroupMessages.anotherRankStopped)
+    }
+
     /// Rank 0's status after something only rank 0 does (writing a checkpoint, reading
     /// one): `failure` on rank 0 (nil when it succeeded) is broadcast; every rank rethrows
     /// it — rank 0 its own error, the others one saying that rank 0 stopped the fit.
@@ -230,10 +244,16 @@ package final class CommunicationClock: @unchecked Sendable {
     }
 }
 
-/// What a rank other than 0 throws when rank 0 stopped the fit: rank 0 reports the reason,
+/// What the other ranks throw when one rank stopped the fit: that rank reports the reason,
 /// so the others stay silent.
 package enum ProcessGroupMessages {
     package static let rankZeroStopped = "rank 0 stopped the fit (see its message)"
+    package static let anotherRankStopped = "another rank stopped the fit (see its message)"
+
+    /// Whether `message` is one of these, which a rank does not print.
+    package static func isSilent(_ message: String) -> Bool {
+        message == rankZeroStopped || message == anotherRankStopped
+    }
 }
 
 /// The pairs of `ProcessGroup.tradeWithEveryRank`'s rounds.

@@ -1,5 +1,5 @@
 /// A dense matrix file (one user per line) read by the ranks of a group, each parsing only
-/// its block of rows, so that no rank holds more than its users' values.
+/// its block of rows, so that no rank holds more than its block's text and values.
 ///
 /// 1. The file is cut at line boundaries into one part per rank, as a record file is
 ///    (`ShardedRecordReader.part`). Each rank walks its part once without parsing numbers:
@@ -11,19 +11,21 @@
 ///    block says where that row starts (a second fold), so each block's bytes are known.
 /// 3. Each rank parses the bytes of its block with the single process's parser
 ///    (`DenseMatrixReader.parseRows`), continuing the lines before it: the same line
-///    numbers, the same width check against the first row, the same messages.
+///    numbers, the same width check against the first row, the same messages. Of the
+///    ranks that fail, the lowest reports its error (`firstFailureInRankOrder`): the
+///    first bad line of the file, as a single process reports it.
 /// 4. What a single process keeps of the whole matrix (fingerprint, range, mean, ratings per
 ///    item) and its warnings (users and items without a rating) are folded through the
 ///    ranks in user order.
 enum ShardedDenseReader {
     /// Where a row of the file starts: its first byte and its line number (1-based).
-    struct RowStart {
+    struct RowStart: Equatable {
         var offset: Int
         var line: Int
     }
 
     /// Step 1's walk over one part.
-    struct PartSummary {
+    struct PartSummary: Equatable {
         /// Lines that start in the part (the file's last line counts without a newline).
         var lines = 0
         /// Every row of the part, in file order (line numbers counted within the part).
@@ -35,10 +37,10 @@ enum ShardedDenseReader {
     /// Step 1 for the bytes `range` of the file at `path`: a byte-order mark at the file's
     /// start is skipped as the parser skips it, and a line is a row when
     /// `DenseMatrixReader.nextToken` finds a value on it.
-    static func summarize(path: String, bytes range: Range<Int>) throws(MixFillError) -> PartSummary {
+    static func summarize(path: String, bytes range: Range<Int>, blockSize: Int = LineBlocks.blockSize) throws(MixFillError) -> PartSummary {
         var summary = PartSummary()
         var blockStart = range.lowerBound
-        try LineBlocks.forEachBlock(path: path, bytes: range) { block in
+        try LineBlocks.forEachBlock(path: path, bytes: range, blockSize: blockSize) { block in
             var position = blockStart == 0 && DenseMatrixReader.hasByteOrderMark(block) ? 3 : 0
             let count = block.count
             while position < count {
@@ -118,9 +120,18 @@ enum ShardedDenseReader {
         let start = DenseMatrixReader.RowsStart(linesBefore: Int(starts[2 * rank + 1]) - 1,
                                                 firstRow: users.lowerBound > 0 ? firstRow : nil,
                                                 atFileStart: begin == 0)
-        let rows = try DenseMatrixReader.parseRows(bytes, name: name, rules: rules, formatDetected: formatDetected, from: start)
+        var parsed: (values: [Double], userCount: Int, itemCount: Int)?
+        var failure: MixFillError?
+        do {
+            parsed = try DenseMatrixReader.parseRows(bytes, name: name, rules: rules, formatDetected: formatDetected, from: start)
+        } catch {
+            failure = error
+        }
         bytes = []
-        precondition(rows.userCount == users.count, "the block's bytes hold its rows")
+        try group.firstFailureInRankOrder(failure)
+        guard let rows = parsed, rows.userCount == users.count else {
+            throw .badFile(file: name, message: "changed while it was read (rank \(rank) found \(parsed?.userCount ?? 0) of its \(users.count) rows); read a file that stays as it is")
+        }
         return (DenseRatingMatrix(userCount: users.count, itemCount: firstRow.width, values: rows.values), users, rowCount)
     }
 }
@@ -137,18 +148,23 @@ extension DataShard {
         let width = matrix.itemCount
         let name = StandardInput.displayName(path)
 
-        // [ratings, users without one, the first `DataWarnings.shown` of them].
+        // [ratings, users without one, the first `DataWarnings.shown` of them], this rank's
+        // counted before the fold adds them up in rank order.
         let shown = DataWarnings.shown
+        var ratings = 0
+        var emptyUsers = [Int]()
+        for local in 0..<matrix.userCount {
+            var rated = 0
+            for item in 0..<width where matrix.values[local * width + item] != 0 { rated += 1 }
+            ratings += rated
+            if rated == 0 { emptyUsers.append(users.lowerBound + local) }
+        }
         let counts = try group.foldInRankOrder([0, 0] + [Double](repeating: -1, count: shown)) { state in
-            for local in 0..<matrix.userCount {
-                var rated = 0
-                for item in 0..<width where matrix.values[local * width + item] != 0 { rated += 1 }
-                state[0] += Double(rated)
-                if rated == 0 {
-                    let empty = Int(state[1])
-                    if empty < shown { state[2 + empty] = Double(users.lowerBound + local) }
-                    state[1] += 1
-                }
+            state[0] += Double(ratings)
+            for user in emptyUsers {
+                let empty = Int(state[1])
+                if empty < shown { state[2 + empty] = Double(user) }
+                state[1] += 1
             }
         }
         let observedCount = Int(counts[0])

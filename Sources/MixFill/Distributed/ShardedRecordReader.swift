@@ -10,7 +10,8 @@
 ///    first; in the Netflix layout the last `movieId:` line). Those are folded through the
 ///    ranks, so each rank parses its part as the single process would reach it: the same
 ///    line numbers in messages, the same movie for ratings at the part's start.
-/// 3. Each rank parses its part (`RecordLineParser`, the single process's parser), the ranks
+/// 3. Each rank parses its part (`RecordLineParser`, the single process's parser; of the
+///    ranks that fail, the lowest reports its error, the file's first bad line), the ranks
 ///    merge their sorted user and item ids into the whole file's id maps, and every record
 ///    goes to the rank owning its user (`ProcessGroup.tradeWithEveryRank`). A rank adds what it
 ///    receives in rank order, each rank's records in file order, so its rows hold its
@@ -164,11 +165,18 @@ enum ShardedRecordReader {
         parser.line = before.lines
         parser.sawContent = before.hasContent
         // A movie line whose id is no number fails on its own rank; the ratings after it
-        // on later ranks are kept under a stand-in id until that failure ends the job.
+        // on later ranks are parsed under a stand-in id and dropped when it is reported.
         parser.movie = before.movie.map { $0 ?? Int64.min }
-        try LineBlocks.forEachBlock(path: path, bytes: range) { (block) throws(MixFillError) in
-            try parser.consume(block)
+        var failure: MixFillError?
+        do {
+            try LineBlocks.forEachBlock(path: path, bytes: range) { (block) throws(MixFillError) in
+                try parser.consume(block)
+            }
+        } catch {
+            failure = error
         }
+        // Of the ranks whose part failed, the lowest reports: the file's first bad line.
+        try group.firstFailureInRankOrder(failure)
         let collector = parser.collector
         let localUsers = collector.users.ids
         let localItems = collector.items.ids
