@@ -117,25 +117,39 @@ public struct SparseRatingMatrix: Sendable, Equatable {
         return (sums, squares)
     }
 
-    /// The observed (non-zero) entries of a dense course matrix.
+    /// The observed (non-zero) entries of a dense course matrix. Two passes: the first
+    /// counts each row's ratings, so the second fills arrays of exactly their final size,
+    /// item indices in their compact type from the start (growing arrays of `Int` and
+    /// `Double` would hold up to 32 bytes per rating before compaction to 3).
     public init(dense: DenseRatingMatrix) {
-        var rowStarts = [Int]()
-        rowStarts.reserveCapacity(dense.userCount + 1)
-        rowStarts.append(0)
-        var itemIndices = [Int]()
+        let width = dense.itemCount
+        var rowStarts = [Int](repeating: 0, count: dense.userCount + 1)
+        dense.values.withUnsafeBufferPointer { entries in
+            for user in 0..<dense.userCount {
+                var count = 0
+                for entry in (user * width)..<((user + 1) * width) where entries[entry] != 0 { count += 1 }
+                rowStarts[user + 1] = rowStarts[user] + count
+            }
+        }
+        let observed = rowStarts[dense.userCount]
         var values = [Double]()
-        for user in 0..<dense.userCount {
-            for item in 0..<dense.itemCount {
-                let rating = dense[user, item]
-                if rating != 0 {
-                    itemIndices.append(item)
-                    values.append(rating)
+        values.reserveCapacity(observed)
+        func indices<Index: FixedWidthInteger>(_: Index.Type) -> [Index] {
+            var indices = [Index]()
+            indices.reserveCapacity(observed)
+            dense.values.withUnsafeBufferPointer { entries in
+                for user in 0..<dense.userCount {
+                    let base = user * width
+                    for item in 0..<width where entries[base + item] != 0 {
+                        indices.append(Index(truncatingIfNeeded: item))
+                        values.append(entries[base + item])
+                    }
                 }
             }
-            rowStarts.append(itemIndices.count)
+            return indices
         }
-        self.init(userCount: dense.userCount, itemCount: dense.itemCount, rowStarts: rowStarts,
-                  items: Self.compactItems(itemIndices, itemCount: dense.itemCount),
+        let items: ItemIndices = ItemIndices.isNarrow(itemCount: width) ? .narrow(indices(UInt16.self)) : .wide(indices(UInt32.self))
+        self.init(userCount: dense.userCount, itemCount: width, rowStarts: rowStarts, items: items,
                   ratings: Self.compactRatings(values))
     }
 
