@@ -141,4 +141,37 @@ import Testing
             #expect(model == models[0], "model \(index)")
         }
     }
+    /// Ratings the model can reproduce exactly: 40 users × 15 items, every user giving one
+    /// value (1–5) to every item. One factor captures the ratings (w_i constant, z_u the user's value),
+    /// so the unconstrained σ² falls towards 0 and the objective towards +∞; σ² stops at
+    /// its floor, 10⁻⁶ of the mean squared centred rating, and the objective stays finite and
+    /// never falls.
+    @Test(arguments: [1, 2])
+    func theNoiseVarianceStopsAtItsFloorOnRatingsTheModelReproduces(factorCount: Int) throws {
+        let values = (0..<40).flatMap { user in [Double](repeating: Double(1 + (user * 7) % 5), count: 15) }
+        let matrix = SparseRatingMatrix(dense: DenseRatingMatrix(userCount: 40, itemCount: 15, values: values))
+        let offsets = Self.offsets(matrix)
+        var squares = 0.0
+        for user in 0..<40 {
+            for item in 0..<15 {
+                let e = values[user * 15 + item] - offsets.baseline(user: user, item: item)
+                squares += e * e
+            }
+        }
+        let floor = FactorFamily.noiseFloor(squaredResiduals: squares, ratings: 600)
+        #expect(floor > 0 && abs(floor - 1e-6 * squares / 600) <= 1e-20)
+        let initial = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: factorCount, componentCount: 1,
+                                                  priors: FactorPriors(loadings: 1, means: 1), seed: 0)
+        let loop = EMLoop(family: FactorFamily(), shards: [FactorNaiveKernel(matrix)], rule: StoppingRule(maxIterations: 2000))
+        let run = try loop.run([EMState(initial: initial)])[0]
+        #expect(run.model.noiseVariance == floor)
+        #expect(run.trace.allSatisfy(\.isFinite) && run.trace.count >= 2)
+        #expect(run.falls.isEmpty)
+        // The fit explains the ratings: every user's predictions lie within 0.01 of the value given.
+        let states = try loop.userStates(run.model)
+        let predictor = FactorPredictor(model: run.model, states: states.states, scale: RatingScale(minimum: 1, maximum: 5))
+        for user in 0..<40 {
+            #expect(abs(predictor.clipped(user: user, item: 3) - values[user * 15]) <= 0.01, "user \(user)")
+        }
+    }
 }

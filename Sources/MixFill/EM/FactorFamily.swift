@@ -103,6 +103,17 @@ package struct FactorFamily: EMFamily {
         return total
     }
 
+    /// The smallest σ² EM may reach: 10⁻⁶ of the mean squared centred rating Σ e²/m, the σ²
+    /// EM starts from (`FactorInitialization`). Ratings the model can reproduce exactly (every
+    /// user giving one value to every item, which the means or one factor capture) would
+    /// otherwise drive σ² towards 0 and the objective towards +∞ until it overflows; the
+    /// floor is relative so it means the same on any rating scale. The M-step maximises over
+    /// σ² ≥ floor, so the objective still never falls. 0 when every centred rating is 0:
+    /// the ratings have no scale to be relative to, and σ² keeps the value it starts from.
+    package static func noiseFloor(squaredResiduals: Double, ratings: Double) -> Double {
+        ratings > 0 ? 1e-6 * squaredResiduals / ratings : 0
+    }
+
     package func maximise(_ previous: FactorMixture, record: UnsafeBufferPointer<Double>, workers: Int = 1) -> FactorMixture {
         let layout = FactorRecord(previous)
         precondition(record.count == layout.length, "a factor record for the model's shape")
@@ -138,9 +149,10 @@ package struct FactorFamily: EMFamily {
         for contribution in contributions { expectedSquares += contribution }
         let ratings = record[FactorRecord.ratingCount]
         let noise = expectedSquares / ratings
+        let floor = Self.noiseFloor(squaredResiduals: record[FactorRecord.squaredResiduals], ratings: ratings)
         // An expected sum of squares is positive; rounding can only make a near-perfect fit's
-        // slightly negative, and then the old σ² is the better value.
-        if noise > 0, noise.isFinite { next.noiseVariance = noise }
+        // slightly negative, and then the floor is the better value.
+        if floor > 0, noise.isFinite { next.noiseVariance = max(noise, floor) }
         let users = record[FactorRecord.activeUsers]
         if users > 0 {
             for j in 0..<componentCount { next.weights[j] = record[FactorRecord.responsibilities + j] / users }

@@ -335,7 +335,8 @@ package struct FactorFitter {
                     means[item] = mean
                     explained += mean * (2 * itemSums[item] - itemCounts[item] * mean)
                 }
-                let next = max((squares - explained) / count, .leastNormalMagnitude)
+                let next = max((squares - explained) / count,
+                               FactorFamily.noiseFloor(squaredResiduals: squares, ratings: count), .leastNormalMagnitude)
                 let settled = abs(next - noise) <= 1e-12 * noise
                 noise = next
                 if settled { break }
