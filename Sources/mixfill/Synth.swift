@@ -39,6 +39,12 @@ struct Synth: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write 'user<TAB>component' lines (default: OUT.memberships).", valueName: "FILE"))
     var memberships: String?
 
+    func validate() throws {
+        if let memberships, absolutePath(memberships) == absolutePath(out) {
+            throw ValidationError("--memberships: \(memberships) is the --out file; the memberships would overwrite the ratings. Give another path or leave --memberships out (OUT.memberships)")
+        }
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now

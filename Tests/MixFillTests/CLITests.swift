@@ -171,6 +171,21 @@ enum CLI {
                 == "mixfill: error: --users: -1 is not allowed; give 1 or more")
     }
 
+    /// `synth --memberships` naming the `--out` file (spelled another way) would write the
+    /// memberships over the ratings: refused before anything is written.
+    @Test func synthRefusesMembershipsOverItsRatings() throws {
+        let folder = try Fixtures.scratchFolder()
+        let out = folder + "/s.csv"
+        let line = try CLI.usageFailure(["synth", "--users", "10", "--items", "5", "--ratings", "20", "-k", "2",
+                                         "--out", out, "--memberships", folder + "/./s.csv"])
+        #expect(line == "mixfill: error: --memberships: \(folder)/./s.csv is the --out file; the memberships would overwrite the ratings. Give another path or leave --memberships out (OUT.memberships) (see 'mixfill help')")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let written = try CLI.run(["synth", "--users", "10", "--items", "5", "--ratings", "20", "-k", "2",
+                                   "--out", out, "--memberships", folder + "/m.tsv"])
+        #expect(written.status == 0)
+        #expect(try String(contentsOfFile: folder + "/m.tsv", encoding: .utf8).split(separator: "\n").count == 10)
+    }
+
     @Test func raggedRows() throws {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("1 2 3\n4 5 6\n7 8\n", named: "ragged.txt", in: folder)
