@@ -102,13 +102,14 @@ struct Eval: ParsableCommand {
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
         try factor.check(itemCount: loaded.itemCount)
-        for case let .course(count) in models where count > loaded.userCount {
+        for count in models.compactMap(\.componentCount) where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         if models.contains(where: { if case .course = $0 { return true } else { return false } }) {
             try loaded.requireDenseForm("the course model works on the dense form of the data; leave course out of --models to score the others")
         }
         let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
+        try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let ranking = RankingSettings(cutoff: top, relevance: relevance)
         let loadSeconds = (clock.now - start).seconds
         let evaluator = Evaluator(seeds: seedList, factorSeeds: factorSeeds, backend: engine.backend,

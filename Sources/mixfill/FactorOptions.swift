@@ -81,6 +81,28 @@ struct FactorOptions: ParsableArguments {
         FactorSettings(factorCount: factors, componentCount: componentCount, loadingsPrior: priorLoadings, meansPrior: priorMeans)
     }
 
+    /// Refuses, as bad input naming `data`, training ratings too few to choose the settings
+    /// left out (the choice holds out a tenth of them), before any fit.
+    func requireEnoughToChoose(ratings: Int, componentCountsGiven: Bool, data: String) throws {
+        guard factors == nil || priorLoadings == nil || !componentCountsGiven else { return }
+        try Self.requireEnoughToChoose(ratings: ratings, data: data, place: "")
+    }
+
+    /// The same for `eval`'s and `select`'s mppca `models` trained on each of `splits`.
+    static func requireEnoughToChoose(_ models: [EvaluatedModel], splits: [HeldOutSplits.Split], data: String) throws {
+        let choosing = models.contains { model in
+            guard case let .factor(settings) = model else { return false }
+            return settings.factorCount == nil || settings.componentCount == nil || settings.loadingsPrior == nil
+        }
+        guard choosing, let smallest = splits.map(\.training.count).min() else { return }
+        try requireEnoughToChoose(ratings: smallest, data: data, place: splits.count > 1 ? " in its smallest split" : "")
+    }
+
+    private static func requireEnoughToChoose(ratings: Int, data: String, place: String) throws {
+        guard !FactorFitter.canTune(observedCount: ratings) else { return }
+        throw MixFillError.badFile(file: data, message: "\(ratings) training \(ratings == 1 ? "rating" : "ratings")\(place) \(ratings == 1 ? "is" : "are") too few to choose mppca's settings from (a tenth of them is held out to choose them); give --factors, -k and --prior-loadings, or more ratings")
+    }
+
     /// Refuses q ≥ d: the loadings would have more columns than the data has items.
     func check(itemCount: Int) throws {
         if let factors, factors >= itemCount {

@@ -18,6 +18,9 @@ extension Fit {
         for count in componentCounts ?? [] where count > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
+        if warmStart == nil {
+            try factor.requireEnoughToChoose(ratings: loaded.input.observedCount, componentCountsGiven: componentCounts != nil, data: data)
+        }
         var goldMatrix: DenseRatingMatrix?
         if let gold {
             guard let matrix = loaded.input.denseMatrix else {

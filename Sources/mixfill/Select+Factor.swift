@@ -57,6 +57,7 @@ extension Select {
                 }
             }
         }
+        try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let scoresBySplit = try splits.map { split in
             try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
                                    training: split.training, test: split.test)

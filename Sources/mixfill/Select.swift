@@ -53,6 +53,9 @@ struct Select: ParsableCommand {
             if !heldOut.isGiven {
                 throw ValidationError("--family mppca: select chooses its settings by held-out RMSE; add --holdout F, --folds K, --test FILE or --gold FILE")
             }
+            if modelOptions.givenCriterion == .bic {
+                throw ValidationError("--criterion bic: mppca has no BIC (its objective carries priors); select chooses mppca's settings by held-out RMSE. Leave --criterion out or give heldout")
+            }
             if let priorMeans, !(priorMeans > 0 && priorMeans.isFinite) {
                 throw ValidationError("--prior-means: \(priorMeans) is not allowed; give a positive prior precision, e.g. 100")
             }
@@ -167,8 +170,12 @@ struct SelectModelOptions: ParsableArguments {
         "mppca: prior precision λ_m of the component means (default: each candidate's λ_W).", valueName: "λ"))
     var priorMeans: Double?
 
-    @Option(help: ArgumentHelp("How to choose K: bic or heldout (needs --holdout, --folds, --test or --gold).", valueName: "CRITERION"))
-    var criterion: SelectionCriterion = .bic
+    @Option(name: .customLong("criterion"), help: ArgumentHelp(
+        "How to choose K: bic or heldout (needs --holdout, --folds, --test or --gold) (default: bic; mppca: heldout, its only one).",
+        valueName: "CRITERION"))
+    var givenCriterion: SelectionCriterion?
+
+    var criterion: SelectionCriterion { givenCriterion ?? .bic }
 
     @Option(name: .customLong("max-iterations"), parsing: .unconditional, help: ArgumentHelp("Stop an EM run after this many iterations.", valueName: "N"))
     var maxIterations: Int = 1000

@@ -102,6 +102,8 @@ import Testing
                 .hasPrefix("mixfill: error: --models: 'svd' is not a model; choose from mean, bias, course, mppca"))
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "-k", "21"])
                 == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
+        #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "--models", "bias,mppca", "-k", "30"])
+                == "mixfill: error: -k: K = 30 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--test", "data/test_complete.txt"])
                 == "mixfill: error: data/test_complete.txt: holds a rating for user 0, item 0 that data/test_incomplete.txt also has; held-out ratings must be missing from the training data (a complete matrix goes with --gold)")
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--gold", "data/netflix_complete.txt"])

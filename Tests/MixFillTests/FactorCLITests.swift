@@ -197,6 +197,24 @@ import Testing
         #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--precision", "single", "--kernel", "dense"])
                 == "mixfill: error: --precision: mppca computes in double precision only; leave --precision out (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", data, "--family", "gmm"]).contains("--family"))
+        #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--holdout", "0.2", "--criterion", "bic"])
+                == "mixfill: error: --criterion bic: mppca has no BIC (its objective carries priors); select chooses mppca's settings by held-out RMSE. Leave --criterion out or give heldout (see 'mixfill help')")
+    }
+
+    /// Ratings too few for the inner split that chooses the settings are bad input (exit 2,
+    /// naming the file) before any fit; with every setting given the same file fits.
+    @Test func tooFewRatingsToChooseTheSettingsAreRefusedWithExitTwo() throws {
+        let folder = try Fixtures.scratchFolder()
+        let one = try Fixtures.write("1,1,4\n", named: "one.csv", in: folder)
+        let five = try Fixtures.write("1,1,4\n1,2,3\n2,1,5\n2,2,2\n3,1,1\n", named: "five.csv", in: folder)
+        let remedy = "too few to choose mppca's settings from (a tenth of them is held out to choose them); give --factors, -k and --prior-loadings, or more ratings"
+        #expect(try CLI.usageFailure(["fit", one, "--family", "mppca"])
+                == "mixfill: error: \(one): 1 training rating is \(remedy)")
+        #expect(try CLI.usageFailure(["eval", five, "--folds", "5", "--models", "bias,mppca"])
+                == "mixfill: error: \(five): 4 training ratings in its smallest split are \(remedy)")
+        #expect(try CLI.usageFailure(["select", five, "--family", "mppca", "-k", "1,2", "--holdout", "0.2"])
+                == "mixfill: error: \(five): 4 training ratings are \(remedy)")
+        #expect(try CLI.run(["fit", one, "--family", "mppca", "--factors", "0", "-k", "1", "--prior-loadings", "1"]).status == 0)
     }
 
     /// Without --factors, q is chosen among 10 and 20 only below the d items, else d − 1:

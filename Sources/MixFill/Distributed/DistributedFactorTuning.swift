@@ -24,10 +24,8 @@ extension DistributedFactorFit {
         }
         let matrix = shard.input.table.matrix
         let observedCount = shard.observedCount
+        guard FactorFitter.canTune(observedCount: observedCount) else { throw FactorFitter.tooFewToTune(observedCount) }
         let heldOutCount = HeldOutSplits.holdoutCount(observedCount, fraction: FactorFitter.innerHoldout)
-        guard heldOutCount >= 1, heldOutCount < observedCount else {
-            throw FactorFitter.tooFewToTune(observedCount)
-        }
         // This rank's ratings are positions first ..< first + (its ratings) of the whole data.
         var first = 0
         _ = try group.foldInRankOrder([0]) { state in

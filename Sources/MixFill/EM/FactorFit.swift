@@ -131,6 +131,13 @@ package struct FactorFitter {
 
     /// Why `observedCount` ratings cannot choose the settings: the inner split would leave
     /// one side empty. Worded without the CLI's or a job file's spelling of the settings.
+    /// Whether `observedCount` training ratings can choose the settings: the inner split
+    /// holds out at least one rating and keeps at least one.
+    package static func canTune(observedCount: Int) -> Bool {
+        let heldOutCount = HeldOutSplits.holdoutCount(observedCount, fraction: innerHoldout)
+        return heldOutCount >= 1 && heldOutCount < observedCount
+    }
+
     static func tooFewToTune(_ observedCount: Int) -> MixFillError {
         .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give the number of factors, K and the loadings prior")
     }
@@ -153,10 +160,8 @@ package struct FactorFitter {
         if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
             return FactorTuning(given: q, componentCount: k, priors: settings.priors(loadings: loadings))
         }
+        guard Self.canTune(observedCount: matrix.observedCount) else { throw Self.tooFewToTune(matrix.observedCount) }
         let heldOutCount = HeldOutSplits.holdoutCount(matrix.observedCount, fraction: Self.innerHoldout)
-        guard heldOutCount >= 1, heldOutCount < matrix.observedCount else {
-            throw Self.tooFewToTune(matrix.observedCount)
-        }
         let order = HeldOutSplits.permutation(count: matrix.observedCount, seed: 0)
         var heldOut = [Bool](repeating: false, count: matrix.observedCount)
         for position in order.prefix(heldOutCount) { heldOut[position] = true }
