@@ -15,7 +15,7 @@ struct DataOptions: ParsableArguments {
         valueName: "FORMAT"))
     var format: RatingFormat = .auto
 
-    @Option(name: .customLong("rating-scale"), help: ArgumentHelp(
+    @Option(name: .customLong("rating-scale"), parsing: .unconditional, help: ArgumentHelp(
         "Refuse a rating outside MIN-MAX, e.g. 1-5 or 0.5-5 (both ends included), naming its file:line:column.",
         discussion: "Checks DATA, and the --test of eval and select (read like DATA); no other file. In a dense matrix 0 still means missing.", valueName: "MIN-MAX"))
     var ratingScale: String?

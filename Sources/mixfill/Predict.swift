@@ -67,6 +67,9 @@ struct Predict: ParsableCommand {
         let requested: [(user: Int64, item: Int64)]
         if let pairs {
             requested = try PairsReader.read(path: pairs)
+            if requested.isEmpty {
+                Terminal.warning("\(StandardInput.displayName(pairs)): holds no pairs (write one per line: USER ITEM); nothing to predict")
+            }
         } else if let user {
             let itemIds = try items.map(Self.parseItems) ?? file.items.ids
             requested = itemIds.map { (user, $0) }
@@ -171,13 +174,13 @@ struct PredictQueryOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Predict for this user (with --item-ids, or every item).", valueName: "ID"))
     var user: Int64?
 
-    @Option(name: .customLong("item-ids"), help: ArgumentHelp(
+    @Option(name: .customLong("item-ids"), parsing: .unconditional, help: ArgumentHelp(
         "Items to predict for --user, a comma-separated list of ids (default: every item of the model).", valueName: "LIST"))
     var itemIds: String?
 
     /// `--items LIST`, the spelling before `--item-ids`: kept so scripts keep working,
     /// hidden because `recommend --items` is a titles file.
-    @Option(name: .customLong("items"), help: ArgumentHelp("Deprecated: the old spelling of --item-ids.", valueName: "LIST", visibility: .hidden))
+    @Option(name: .customLong("items"), parsing: .unconditional, help: ArgumentHelp("Deprecated: the old spelling of --item-ids.", valueName: "LIST", visibility: .hidden))
     var deprecatedItems: String?
 }
 

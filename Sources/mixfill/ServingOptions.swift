@@ -31,7 +31,14 @@ struct ServingOptions: ParsableArguments {
     /// The fold-in ratings by id, from --ratings or --ratings-file; nil when neither.
     func foldInRatings() throws -> (ratings: [(item: Int64, rating: Double)], source: String)? {
         if let ratings { return (try UserRatingsReader.parseList(ratings), "--ratings") }
-        if let ratingsFile { return (try UserRatingsReader.read(path: ratingsFile), StandardInput.displayName(ratingsFile)) }
+        if let ratingsFile {
+            let ratings = try UserRatingsReader.read(path: ratingsFile)
+            let name = StandardInput.displayName(ratingsFile)
+            if ratings.isEmpty {
+                Terminal.warning("\(name): holds no ratings (write one per line: ITEM RATING); the user is folded in from none, as a user without ratings")
+            }
+            return (ratings, name)
+        }
         return nil
     }
 
@@ -124,7 +131,7 @@ struct ServingModelOptions: ParsableArguments {
 
 /// A new user folded in from ratings given on the command line or in a file.
 struct FoldInOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.", valueName: "LIST"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fold in a user from these ratings, ITEM:RATING pairs separated by commas, e.g. 12:5,40:3.5.", valueName: "LIST"))
     var ratings: String?
 
     @Option(name: .customLong("ratings-file"), help: ArgumentHelp(

@@ -147,6 +147,11 @@ import Testing
         #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", folder + "/t.json"]).status == 0)
         #expect(try CLI.usageFailure(["predict", "--model", folder + "/t.json", "--user", "99", "--items", "2", "--ratings", "0:1e200,1:3"])
             == "mixfill: error: --ratings: rating '1e200' is too large; ratings must be at most 1e100 (their squares are summed), rescale them (see 'mixfill help')")
+        // Negative ids and ratings after a space are values, not options: an unknown item -1
+        // gets the documented fallback (the mean training rating) with a warning.
+        let negative = try CLI.run(["predict", "--model", folder + "/t.json", "--user", "99", "--item-ids", "-1,2", "--ratings", "-1:5,1:3"])
+        #expect(negative.status == 0 && negative.stdout.hasPrefix("99 -1 3.345679012345679\n"), "\(negative.stderr)")
+        #expect(negative.stderr.contains("--ratings: item -1 is not in the model; its rating is left out of the fold-in"))
         let ratingsFile = try Fixtures.write("0 4\n1 -1e308\n", named: "r.txt", in: folder)
         #expect(try CLI.usageFailure(["recommend", "--model", folder + "/t.json", "--ratings-file", ratingsFile])
             == "mixfill: error: \(ratingsFile):2:3: rating '-1e308' is too large in magnitude; ratings must lie within ±1e100 (their squares are summed), rescale them")
@@ -187,6 +192,8 @@ import Testing
         #expect(within.status == 0 && without.status == 0)
         #expect(try runs(within.stdout) == runs(without.stdout))
         #expect(try CLI.run(["fit", tsv, "--format", "triplets", "--rating-scale=-1-4", "-k", "1", "--seeds", "0"]).status == 0)
+        // A negative MIN after a space reads as after '=' (not as the next option).
+        #expect(try CLI.run(["fit", tsv, "--format", "triplets", "--rating-scale", "-1-4", "-k", "1", "--seeds", "0"]).status == 0)
         // The option itself.
         let hint = "give the lowest and highest rating as MIN-MAX, e.g. 1-5 or 0.5-5 (see 'mixfill help')"
         #expect(try CLI.usageFailure(["fit", csv, "--rating-scale", "5-1"])

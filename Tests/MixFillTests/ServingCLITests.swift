@@ -83,6 +83,16 @@ import Testing
         let asTrained = try CLI.run(["predict", "--model", model, "--user", "6"])
         #expect(fromList.status == 0 && fromFile.status == 0 && asTrained.status == 0)
         #expect(fromList.stdout == fromFile.stdout)
+        // A byte-order mark in front of the file reads as without it.
+        let marked = try Fixtures.write("\u{FEFF}" + (try String(contentsOfFile: file, encoding: .utf8)), named: "marked.txt", in: folder)
+        let fromMarked = try CLI.run(["predict", "--model", model, "--user", "100", "--ratings-file", marked])
+        #expect(fromMarked.status == 0 && fromMarked.stdout == fromFile.stdout, "\(fromMarked.stderr)")
+        // An empty file folds in a user without ratings, and says so.
+        let empty = try Fixtures.write("# no ratings yet\n", named: "empty.txt", in: folder)
+        let fromEmpty = try CLI.run(["predict", "--model", model, "--user", "100", "--ratings-file", empty])
+        let withoutRatings = try CLI.run(["predict", "--model", model, "--user", "100"])
+        #expect(fromEmpty.status == 0 && withoutRatings.status == 0 && fromEmpty.stdout == withoutRatings.stdout)
+        #expect(fromEmpty.stderr.contains("mixfill: warning: \(empty): holds no ratings (write one per line: ITEM RATING); the user is folded in from none, as a user without ratings\n"))
         let folded = Self.lines(fromList.stdout)
         let trained = Self.lines(asTrained.stdout)
         #expect(folded.count == 5 && trained.count == 5)
@@ -184,6 +194,15 @@ import Testing
         let withHeader = try CLI.run(["predict", "--model", model, "--pairs", headed])
         #expect(withoutHeader.status == 0 && withHeader.status == 0)
         #expect(Self.lines(withHeader.stdout).count == 2 && withHeader.stdout == withoutHeader.stdout)
+        // A byte-order mark before the header (a spreadsheet's CSV export) changes nothing.
+        let marked = try Fixtures.write("\u{FEFF}userId,movieId,rating\n1,2,5\n3,4,1\n", named: "marked.csv", in: folder)
+        let withMark = try CLI.run(["predict", "--model", model, "--pairs", marked])
+        #expect(withMark.status == 0 && withMark.stdout == withoutHeader.stdout, "\(withMark.stderr)")
+        // An empty list predicts nothing, and says so.
+        let empty = try Fixtures.write("", named: "empty.txt", in: folder)
+        let none = try CLI.run(["predict", "--model", model, "--pairs", empty])
+        #expect(none.status == 0 && none.stdout.isEmpty)
+        #expect(none.stderr == "mixfill: warning: \(empty): holds no pairs (write one per line: USER ITEM); nothing to predict\n")
         // Only the first line may be a header; later, a name where an id belongs is an error.
         let late = try Fixtures.write("1 2\nuserId movieId\n", named: "late.txt", in: folder)
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", late])

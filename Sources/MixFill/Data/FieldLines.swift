@@ -9,9 +9,10 @@ enum FieldLines {
     }
 
     /// Calls `body` with the 1-based line number and the fields of every non-blank line;
-    /// stops at the first error `body` throws.
+    /// stops at the first error `body` throws. A UTF-8 byte-order mark in front (what some
+    /// editors and spreadsheet exports write) is skipped, as the rating readers skip it.
     static func forEach(_ bytes: [UInt8], _ body: (_ line: Int, _ fields: [Field]) throws(MixFillError) -> Void) throws(MixFillError) {
-        var position = 0
+        var position = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var line = 0
         var fields = [Field]()
         while position < bytes.count {
