@@ -94,6 +94,7 @@ struct Fit: ParsableCommand {
         }
         logging.configureDisplay()
         try checkpoints.prepare()
+        if let modelOut { try AtomicFile.checkCanCreate(modelOut) }
         let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds

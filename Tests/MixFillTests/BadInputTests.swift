@@ -131,6 +131,11 @@ import Glibc
              "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again"),
             ("variance.json", text.replacingOccurrences(of: variances, with: "\"variances\":[0,1]"),
              "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again"),
+            // Finite but unusable: squares that overflow, a variance with no finite reciprocal.
+            ("huge-mean.json", text.replacing(/"means":\[\[[^,\]]*/, with: "\"means\":[[1e308", maxReplacements: 1),
+             "model has a mean beyond ±1e150 or a variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one. Refit and write it again"),
+            ("tiny-variance.json", text.replacingOccurrences(of: variances, with: "\"variances\":[1e-320,1]"),
+             "model has a mean beyond ±1e150 or a variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one. Refit and write it again"),
         ]
         for item in cases {
             let path = try Fixtures.write(item.text, named: item.name, in: folder)
@@ -140,6 +145,21 @@ import Glibc
                 == "mixfill: error: \(path): \(item.message)")
         }
         #expect(try String(contentsOfFile: out, encoding: .utf8) == "keep me\n")
+        // The same for an mppca model: its offsets, loadings and σ².
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "--family", "mppca", "-k", "1", "--factors", "2",
+                             "--prior-loadings", "5", "--model-out", folder + "/f.json"]).status == 0)
+        let factor = try String(contentsOfFile: folder + "/f.json", encoding: .utf8)
+        let noise = try #require(factor.firstMatch(of: /"noise_variance":[^,]*/)).output
+        let offsetMean = try #require(factor.firstMatch(of: /"mean":[^,}]*/)).output
+        let factorMessage = "model has a loading, mean or offset beyond ±1e150, or a noise variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one; refit and write the model again"
+        for (name, edited) in [("tiny-noise.json", factor.replacingOccurrences(of: noise, with: "\"noise_variance\":1e-320")),
+                               ("huge-offset.json", factor.replacingOccurrences(of: offsetMean, with: "\"mean\":1e308")),
+                               ("huge-loading.json", factor.replacing(/"loadings":\[\[[^,\]]*/, with: "\"loadings\":[[1e300", maxReplacements: 1))] {
+            #expect(edited != factor, "\(name) edits the file")
+            let path = try Fixtures.write(edited, named: name, in: folder)
+            #expect(try CLI.usageFailure(["predict", "--model", path, "--user", "1", "--items", "0"])
+                == "mixfill: error: \(path): \(factorMessage)")
+        }
         // A byte-order mark in front of the JSON reads like the plain file.
         let marked = try Fixtures.write("\u{FEFF}" + text, named: "marked.json", in: folder)
         let plain = try CLI.run(["predict", "--model", folder + "/m.json", "--user", "1", "--items", "0,1"])
@@ -257,6 +277,9 @@ import Glibc
             #expect(outcome.status == 1, "\(arguments)")
             #expect(outcome.stderr == "mixfill: error: \(blocker)/\(file): cannot create a file in \(blocker): Not a directory; check that the folder exists and is writable\n")
         }
+        // fit checks --model-out's folder before it reads or fits anything: no report printed.
+        #expect(try CLI.run(commands(blocker)[0]).stdout.isEmpty)
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "--family", "mppca", "--model-out", folder + "/none/m.json"]).stdout.isEmpty)
         let checkpoints = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--checkpoint-every", "2", "--checkpoint-dir", blocker + "/ck"])
         #expect(checkpoints.status == 1)
         #expect(checkpoints.stderr == "mixfill: error: \(blocker)/ck: cannot create the checkpoint folder (\(blocker) exists and is not a folder); choose a writable place\n")

@@ -43,6 +43,27 @@ package enum AtomicFile {
         return Array(bytes[(bytes.count - 11)..<(bytes.count - 6)]) == marker
     }
 
+    /// Fails now, with the message writing would give later, when `target` could not be
+    /// written: its folder is missing, not a folder or not writable, or the target exists
+    /// and is not a regular file. Commands call it before long work (a fit) whose result
+    /// would otherwise be lost at the end.
+    package static func checkCanCreate(_ target: String) throws(MixFillError) {
+        try TemporaryFile.checkTarget(target)
+        let folder = parentFolder(of: target)
+        var status = stat()
+        let problem: Int32
+        if stat(folder, &status) != 0 {
+            problem = errno
+        } else if (status.st_mode & S_IFMT) != S_IFDIR {
+            problem = ENOTDIR
+        } else if access(folder, W_OK | X_OK) != 0 {
+            problem = errno
+        } else {
+            return
+        }
+        throw .runtime(message: "\(target): cannot create a file in \(folder): \(FileBytes.describe(problem)); check that the folder exists and is writable")
+    }
+
     package static func parentFolder(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let folder = String(path[..<slash])

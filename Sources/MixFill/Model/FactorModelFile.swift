@@ -129,6 +129,11 @@ struct FactorModelDocument: Codable {
               document.offsets.items.allSatisfy(\.isFinite), document.objective.isFinite || document.iterations == 0 else {
             throw refuse("model has a non-finite parameter")
         }
+        let locations = [loadings, means, document.offsets.users, document.offsets.items, [document.offsets.mean]]
+        guard locations.allSatisfy({ $0.allSatisfy(ModelFile.isUsableLocation) }),
+              covariances.allSatisfy({ $0.magnitude <= 1e300 }), ModelFile.isUsableVariance(document.noise_variance) else {
+            throw refuse("model has a loading, mean or offset beyond ±1e150, or a noise variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one")
+        }
         guard document.weights.allSatisfy({ $0.isFinite && $0 >= 0 }), abs(document.weights.reduce(0, +) - 1) <= 1e-6 else {
             throw refuse("model's weights are not a distribution (non-negative, summing to 1)")
         }

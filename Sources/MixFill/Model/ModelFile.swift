@@ -177,6 +177,18 @@ public struct ModelFile: Sendable, Equatable {
         try decode(FileBytes.read(path), name: StandardInput.displayName(path))
     }
 
+    /// The largest mean, offset or loading a model file may hold. Ratings lie within ±1e100
+    /// (`RatingRules`), and a fit's means and offsets within a few times their range, its
+    /// loadings within the ratings' spread; 1e150 is far beyond any of them and keeps their
+    /// squares, which the E-step sums, finite.
+    static let largestLocation = 1e150
+    /// Variances (the course's σ²_j, mppca's σ²) a model may hold: below the smallest normal
+    /// Double 1/σ² is infinite; above 1e300 the densities' constants overflow with a few items.
+    static let usableVariances = Double.leastNormalMagnitude...1e300
+
+    static func isUsableLocation(_ value: Double) -> Bool { value.magnitude <= largestLocation }
+    static func isUsableVariance(_ value: Double) -> Bool { usableVariances.contains(value) }
+
     public static func decode(_ bytes: [UInt8], name: String) throws(MixFillError) -> ModelFile {
         struct Header: Decodable { var format: String?; var version: Int?; var family: String? }
         let decoder = JSONDecoder()
@@ -195,8 +207,11 @@ public struct ModelFile: Sendable, Equatable {
             throw .badFile(file: name, message: "model format version \(version) is newer than this MixFill reads (\(currentVersion)); upgrade MixFill")
         }
         if let family = header.family, family != ModelFamily.course.rawValue {
-            guard family == ModelFamily.mppca.rawValue, version >= 3 else {
+            guard family == ModelFamily.mppca.rawValue else {
                 throw .badFile(file: name, message: "model family \"\(DenseMatrixReader.printable(family))\" is not one this MixFill reads (course, mppca); give a file written by `mixfill fit --model-out`")
+            }
+            guard version >= 3 else {
+                throw .badFile(file: name, message: "an mppca model of format version \(version), but mppca models are version 3 or later (MixFill never wrote this one); give a file written by `mixfill fit --model-out`")
             }
             return try FactorModelDocument.decode(bytes, large: large, name: name)
         }
@@ -217,6 +232,9 @@ public struct ModelFile: Sendable, Equatable {
         guard means.allSatisfy(\.isFinite), document.weights.allSatisfy({ $0.isFinite && $0 >= 0 }),
               document.variances.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw .badFile(file: name, message: "model has a non-finite mean, a negative weight or a non-positive variance; refit and write it again")
+        }
+        guard means.allSatisfy(Self.isUsableLocation), document.variances.allSatisfy(Self.isUsableVariance) else {
+            throw .badFile(file: name, message: "model has a mean beyond ±1e150 or a variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one. Refit and write it again")
         }
         // The weights are a distribution (the M-step's n̂_j / n): a file whose weights do not
         // sum to 1 was edited or damaged and would give shifted predictions, not an error.
