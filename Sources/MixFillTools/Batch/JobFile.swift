@@ -381,7 +381,7 @@ struct JobFields {
 
     func finish(at place: (line: Int, column: Int), file: String, context: String, baseFolder: String) throws(MixFillError) -> JobSpec {
         func missing(_ field: String, _ example: String) -> MixFillError {
-            .badInput(file: file, line: place.line, column: place.column, message: "\(context) has no \"\(field)\"; add it, e.g. \(example)")
+            .badInput(file: file, line: place.line, column: place.column, message: "\(context.hasPrefix("in ") ? String(context.dropFirst(3)) : context) has no \"\(field)\"; add it, e.g. \(example)")
         }
         guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
         guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
