@@ -217,7 +217,9 @@ extension CLI {
 
         let jobs = try Fixtures.write(#"{"jobs": [{"name": "piped", "data": "-", "k": [1], "seeds": "0"}]}"#, named: "jobs.json", in: folder)
         let batch = try CLI.runPiped(from: jobs, ["batch", "-", "--out", folder + "/out"])
-        #expect(batch.status == 3, "\(batch.stderr)")
-        #expect(batch.stdout.hasPrefix("FAILED   piped: -: standard input cannot be used here: its hash is needed before it is read, and it can be read only once; save the data to a file and give its path\n"), "\(batch.stdout)")
+        // A job's data cannot be standard input: refused when the job file is read, nothing runs.
+        #expect(batch.status == 2 && batch.stdout.isEmpty, "\(batch.stdout)")
+        #expect(batch.stderr == "mixfill: error: <stdin>:1:37: \"data\" in job \"piped\" is '-', standard input, which a batch job cannot read (its files are hashed and read again on reruns); give a file path\n")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/out/piped"))
     }
 }

@@ -129,8 +129,6 @@ package struct FactorFitter {
     /// Held-out share of the training ratings for the choice.
     package static let innerHoldout = 0.1
 
-    /// Why `observedCount` ratings cannot choose the settings: the inner split would leave
-    /// one side empty. Worded without the CLI's or a job file's spelling of the settings.
     /// Whether `observedCount` training ratings can choose the settings: the inner split
     /// holds out at least one rating and keeps at least one.
     package static func canTune(observedCount: Int) -> Bool {
@@ -138,6 +136,9 @@ package struct FactorFitter {
         return heldOutCount >= 1 && heldOutCount < observedCount
     }
 
+    /// Why `observedCount` ratings cannot choose the settings: the inner split would leave
+    /// one side empty. Worded without the CLI's or a job file's spelling of the settings
+    /// (the commands refuse such data before, naming their options).
     static func tooFewToTune(_ observedCount: Int) -> MixFillError {
         .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give the number of factors, K and the loadings prior")
     }
@@ -156,7 +157,9 @@ package struct FactorFitter {
 
     /// The hyperparameters for `matrix` (training ratings): those given, and the others
     /// chosen on an inner split of it.
-    package func tune(_ matrix: SparseRatingMatrix) throws(MixFillError) -> FactorTuning {
+    /// `observer` hears `choosingSettings()` after every iteration of the choice's fits, so
+    /// a requested stop need not wait for the whole choice.
+    package func tune(_ matrix: SparseRatingMatrix, observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> FactorTuning {
         if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
             return FactorTuning(given: q, componentCount: k, priors: settings.priors(loadings: loadings))
         }
@@ -183,7 +186,9 @@ package struct FactorFitter {
                 FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: factorCount, componentCount: 1,
                                             priors: priors, seed: 0)
             },
-            run: { (model) throws(MixFillError) in try run(loop, from: model) },
+            run: { (model) throws(MixFillError) in
+                try loop.run([EMState(initial: model)]) { (_) throws(MixFillError) in try observer?.choosingSettings() }[0]
+            },
             score: score,
             clusteredStart: { (model, componentCount) throws(MixFillError) in
                 FactorInitialization.clustered(model, states: try loop.userStates(model).states,
@@ -270,10 +275,6 @@ package struct FactorFitter {
             }
         }
         return tuning
-    }
-
-    private func run(_ loop: EMLoop<FactorFamily>, from model: FactorMixture) throws(MixFillError) -> FitResult<FactorMixture> {
-        try loop.run([EMState(initial: model)])[0]
     }
 
     /// `model` with other priors (a warm start along the path).
@@ -455,7 +456,7 @@ extension FactorFitter {
         case .seeds:
             var fixed = settings
             if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
-            tuning = try FactorFitter(engine: engine, rule: rule, settings: fixed).tune(matrix)
+            tuning = try FactorFitter(engine: engine, rule: rule, settings: fixed).tune(matrix, observer: observer)
             counts = componentCounts ?? [tuning.componentCount]
         }
         var fits = [MultiStartFit<FactorMixture>]()

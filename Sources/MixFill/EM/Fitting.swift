@@ -59,6 +59,9 @@ public protocol FitObserver<Model>: AnyObject {
     /// chose itself before them (the factor family's q and priors, chosen from the training
     /// ratings): single-word names and values, for checkpoints to record and compare.
     func settingsChosen(_ settings: [String: String]) throws(MixFillError)
+    /// After each iteration of the fits that choose those settings (they are not runs to
+    /// save: the choice is made again on resuming); throwing ends the choice.
+    func choosingSettings() throws(MixFillError)
     /// Saved runs to continue instead of initialising, one per seed (nil: initialise).
     func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?]
     /// The runs of one K are about to start (each from its saved state, if any).
@@ -71,6 +74,7 @@ public protocol FitObserver<Model>: AnyObject {
 
 extension FitObserver {
     public func settingsChosen(_ settings: [String: String]) throws(MixFillError) {}
+    public func choosingSettings() throws(MixFillError) {}
     public func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?] {
         seeds.map { _ in nil }
     }

@@ -154,8 +154,16 @@ package struct BatchRunner: Sendable {
             AtomicFile.removeStaleTemporaries(inFolder: folder)
             AtomicFile.removeStaleTemporaries(inFolder: folder + "/" + Self.checkpointFolderName)
 
-            let dataHash = try FileBytes.sha256(job.dataPath)
-            let goldHash = try job.goldPath.map { (path: String) throws(MixFillError) in try FileBytes.sha256(path) }
+            /// A data or gold file that cannot be read is named with the job file's place.
+            func hash(_ path: String, field: String) throws(MixFillError) -> String {
+                do {
+                    return try FileBytes.sha256(path)
+                } catch {
+                    throw .badOption(option: "\(jobFile.path):\(job.line): \"\(field)\" in job \"\(job.name)\"", message: error.description)
+                }
+            }
+            let dataHash = try hash(job.dataPath, field: "data")
+            let goldHash = try job.goldPath.map { (path: String) throws(MixFillError) in try hash(path, field: "gold") }
             jobHash = Self.contentHash(job, dataHash: dataHash, goldHash: goldHash)
 
             if let existing = JobResult.readIfPresent(path: folder + "/" + Self.resultName),
@@ -165,17 +173,29 @@ package struct BatchRunner: Sendable {
                 report(FitEvent(.jobSkip, job: job.name, message: "result is current (hash \(jobHash.prefix(12))…)"))
                 return .completed(existing, skipped: true)
             }
-            let resuming = JobMarker.read(path: folder + "/" + Self.markerName)?.jobHash == jobHash
+            let marker = JobMarker.read(path: folder + "/" + Self.markerName)
+            let resuming = marker?.jobHash == jobHash
+            var threads = threadCount(for: job)
             if resuming {
                 log.load()
+                // The thread count cuts the users into shards and so decides the last bits of
+                // every sum: a job continues on the count its checkpoints were written with,
+                // whatever --parallel or its "threads" say now, and ends as it would have.
+                if let recorded = marker?.threads, recorded != threads {
+                    log.add(FitEvent(.warning, job: job.name, message: "continuing on \(recorded) thread\(recorded == 1 ? "" : "s"), as its checkpoints were written, not \(threads) (the threads decide the last bits of every sum)"))
+                    threads = recorded
+                }
             } else {
                 clearJobFolder(folder)
-                try JobMarker(job: job.name, jobHash: jobHash, settings: job.canonicalText)
+                try JobMarker(job: job.name, jobHash: jobHash, settings: job.canonicalText, threads: threads)
                     .write(to: folder + "/" + Self.markerName)
             }
             log.add(FitEvent(.jobStart, job: job.name, message: resuming ? "continuing (hash \(jobHash.prefix(12))…)" : "starting (hash \(jobHash.prefix(12))…)"))
+            if options.parallel > 1, let asked = job.threads, asked > 1 {
+                log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
+            }
 
-            let result = try fitJob(job, jobHash: jobHash, folder: folder, log: log)
+            let result = try fitJob(job, jobHash: jobHash, threads: threads, folder: folder, log: log)
             log.add(FitEvent(.jobEnd, job: job.name, seconds: (clock.now - start).seconds))
             log.write()
             try AtomicFile.write(result.encoded(), to: folder + "/" + Self.resultName)
@@ -198,7 +218,13 @@ package struct BatchRunner: Sendable {
         }
     }
 
-    private func fitJob(_ job: JobSpec, jobHash: String, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
+    /// The threads a job runs on: its "threads" (else the batch's default) when jobs run one
+    /// at a time; 1 under --parallel > 1, so that threads never stack.
+    private func threadCount(for job: JobSpec) -> Int {
+        options.parallel <= 1 ? job.threads ?? options.defaultThreads : 1
+    }
+
+    private func fitJob(_ job: JobSpec, jobHash: String, threads: Int, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
         let input = try RatingInput.load(path: job.dataPath, format: job.format, rules: job.ratingRules)
         if input.duplicatePairs > 0 {
             log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
@@ -222,12 +248,6 @@ package struct BatchRunner: Sendable {
             for warning in DataWarnings.check(matrix, name: job.dataPath) {
                 log.add(FitEvent(.warning, job: job.name, message: warning))
             }
-        }
-        var threads = 1
-        if options.parallel <= 1 {
-            threads = job.threads ?? options.defaultThreads
-        } else if let asked = job.threads, asked > 1 {
-            log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
         }
         let engine = try Engine.resolve(family: job.family, backend: job.backend, kernel: job.kernel, precision: job.precision, threads: threads,
                                         for: input, spelling: .jobFile(jobFile.path, line: job.line, job: job.name))
@@ -342,9 +362,12 @@ struct JobMarker: Codable {
     var job: String
     var jobHash: String
     var settings: String
+    /// The threads the job runs on, which its checkpoints depend on (absent in markers
+    /// written before it was recorded).
+    var threads: Int?
 
     enum CodingKeys: String, CodingKey {
-        case job, jobHash = "job_hash", settings
+        case job, jobHash = "job_hash", settings, threads
     }
 
     func write(to path: String) throws(MixFillError) {

@@ -39,7 +39,8 @@ package struct JobFile: Sendable, Equatable {
 
     package static func read(path: String) throws(MixFillError) -> JobFile {
         let bytes = try FileBytes.read(path)
-        return try parse(bytes, name: path, baseFolder: AtomicFile.parentFolder(of: path))
+        // Messages name a job file read from standard input `<stdin>`, as every reader does.
+        return try parse(bytes, name: StandardInput.displayName(path), baseFolder: AtomicFile.parentFolder(of: path))
     }
 
     /// Parses a job file's bytes; relative data paths are resolved against `baseFolder`.
@@ -99,11 +100,11 @@ package struct JobFile: Sendable, Equatable {
                 try job.apply(field, file: name, context: "in job \(index + 1)")
                 jobName = job.name
             }
-            let context = jobName.map { "in job \"\($0)\"" } ?? "in job \(index + 1)"
+            let label = jobName.map { "job \"\($0)\"" } ?? "job \(index + 1)"
             for field in fields where field.key != "name" {
-                try job.apply(field, file: name, context: context)
+                try job.apply(field, file: name, context: "in \(label)")
             }
-            let spec = try job.finish(at: (entry.line, entry.column), file: name, context: context, baseFolder: baseFolder)
+            let spec = try job.finish(at: (entry.line, entry.column), file: name, job: label, baseFolder: baseFolder)
             if let earlier = names[spec.name] {
                 throw error((entry.line, entry.column), "a second job named \"\(spec.name)\" (the first is on line \(earlier)); job names must be unique")
             }
@@ -253,6 +254,10 @@ struct JobFields {
             guard text.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
                 throw error("\"\(field.key)\" \(context) holds a control character ('\(DenseMatrixReader.printable(text))'); give a plain file path")
             }
+            // A job's files are hashed and read again on every rerun: standard input cannot be.
+            guard !StandardInput.isStandardInput(text) else {
+                throw error("\"\(field.key)\" \(context) is '-', standard input, which a batch job cannot read (its files are hashed and read again on reruns); give a file path")
+            }
         }
 
         switch field.key {
@@ -260,6 +265,9 @@ struct JobFields {
             let text = try string("the job's name")
             guard Self.isValidName(text) else {
                 throw error("job name \"\(DenseMatrixReader.printable(text))\" cannot be a folder name; use 1 to 100 letters, digits, '.', '_' or '-', not starting with '.'")
+            }
+            guard !Self.reservedNames.contains(text) else {
+                throw error("job name \"\(text)\" is the name of the batch's own \(text) in the output folder; choose another name")
             }
             name = text
         case "data":
@@ -284,7 +292,7 @@ struct JobFields {
             for component in values where component < 1 {
                 throw error("\"k\" \(context) has K = \(component); K must be at least 1")
             }
-            componentCounts = values
+            componentCounts = Array(Set(values)).sorted()
         case "seeds":
             let values = try integerList(what: "seed", example: "0-4 or 0,1,2")
             var list = [UInt32]()
@@ -294,7 +302,7 @@ struct JobFields {
                 }
                 list.append(valid)
             }
-            seeds = list
+            seeds = IntegerRanges.distinct(list)
         case "backend":
             let text = try string("a backend")
             guard let chosen = Backend(rawValue: text) else {
@@ -379,9 +387,11 @@ struct JobFields {
         .badInput(file: file, line: value.line, column: value.column, message: message)
     }
 
-    func finish(at place: (line: Int, column: Int), file: String, context: String, baseFolder: String) throws(MixFillError) -> JobSpec {
+    /// The job's spec once all its fields are read; `job` names it in messages (`job "a"`,
+    /// or `job 2` before it has a name).
+    func finish(at place: (line: Int, column: Int), file: String, job: String, baseFolder: String) throws(MixFillError) -> JobSpec {
         func missing(_ field: String, _ example: String) -> MixFillError {
-            .badInput(file: file, line: place.line, column: place.column, message: "\(context.hasPrefix("in ") ? String(context.dropFirst(3)) : context) has no \"\(field)\"; add it, e.g. \(example)")
+            .badInput(file: file, line: place.line, column: place.column, message: "\(job) has no \"\(field)\"; add it, e.g. \(example)")
         }
         guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
         guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
@@ -390,7 +400,7 @@ struct JobFields {
             guard componentCounts != nil else { throw missing("k", "\"k\": [1, 12]") }
             if let field = Self.factorFields.first(where: { places[$0] != nil }), let at = places[field] {
                 throw .badInput(file: file, line: at.line, column: at.column,
-                                message: "\"\(field)\" \(context) is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"\(field)\"")
+                                message: "\"\(field)\" in \(job) is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"\(field)\"")
             }
         }
         do {
@@ -399,14 +409,14 @@ struct JobFields {
             let message: String
             switch error {
             case .singleNeedsCourse:
-                message = "\(context) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\""
+                message = "\(job) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\""
             case let .naiveNeedsDense(kernel):
-                message = "\(context) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them"
+                message = "\(job) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them"
             case .singleNeedsBLAS, .singleNeedsDense:
                 let other = backend == .naive ? "backend \"naive\"" : "kernel \"\(kernel?.rawValue ?? "")\""
-                message = "\(context) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them"
+                message = "\(job) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them"
             case .denseTooLarge, .zeroRating:
-                message = "\(context): \(error.reason)"  // data conflicts: `check` reads no data
+                message = "\(job): \(error.reason)"  // data conflicts: `check` reads no data
             }
             throw .badInput(file: file, line: place.line, column: place.column, message: message)
         }
@@ -422,6 +432,10 @@ struct JobFields {
                        checkpointEvery: checkpointEvery, factors: factors, priorLoadings: priorLoadings, priorMeans: priorMeans,
                        line: place.line)
     }
+
+    /// The files `batch` writes beside the job folders (`BatchRunner`): a job folder of that
+    /// name would stand where the summary goes, and the batch could never finish.
+    static let reservedNames: Set<String> = ["summary.json", "summary.csv"]
 
     static func isValidName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)

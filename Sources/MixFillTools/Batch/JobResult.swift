@@ -130,7 +130,8 @@ package struct JobResult: Sendable, Equatable, Codable {
     package var format = formatName
     package var version = currentVersion
     package var job: String
-    package var jobHash: String
+    /// Absent when the job failed before its files could be hashed (a missing data file).
+    package var jobHash: String?
     package var status: Status
     package var error: Failure?
     package var data: DataSummary?
@@ -157,7 +158,7 @@ package struct JobResult: Sendable, Equatable, Codable {
                 backend: String? = nil, kernel: String? = nil, precision: String? = nil, seeds: [UInt32]? = nil, maxIterations: Int? = nil,
                 fits: [Fit]? = nil, family: String? = nil, settings: FactorSettings? = nil) {
         self.job = job
-        self.jobHash = jobHash
+        self.jobHash = jobHash.isEmpty ? nil : jobHash
         self.status = status
         self.error = error
         self.data = data

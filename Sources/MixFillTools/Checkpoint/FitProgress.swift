@@ -162,6 +162,13 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
         return saved
     }
 
+    /// A stop requested while the factor family chooses its settings ends the fit at once:
+    /// nothing of the choice is saved, and resuming makes it again (it is deterministic).
+    package func choosingSettings() throws(MixFillError) {
+        guard let checkpointing, let signal = stopRequested() else { return }
+        throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: stopped while choosing the settings, before any run (nothing to save: the choice is made again on resuming); \(checkpointing.resumeHint)")
+    }
+
     package func runsStarting(componentCount: Int, seeds: [UInt32], states: [EMState<Model>]) throws(MixFillError) {
         if preparedFor != componentCount {
             // A warm start asks for no saved states: nothing is checkpointed.
