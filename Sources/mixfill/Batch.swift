@@ -33,6 +33,7 @@ struct Batch: ParsableCommand {
     var checkpointEvery: Int? { checkpoints.checkpointEvery }
 
     func validate() throws {
+        try refuseStandardOutput([("--out", out)])
         if parallel < 1 {
             throw ValidationError("--parallel: \(parallel) is not allowed; give 1 or more")
         }

@@ -61,6 +61,7 @@ struct Bench: ParsableCommand {
     var markdown: String?
 
     func validate() throws {
+        try refuseStandardOutput([("--svg", svg)])
         _ = try IntegerList.componentCounts(k)
         let generated = [users != nil, items != nil, density != nil]
         if data != nil, generated.contains(true) {
@@ -110,6 +111,13 @@ struct Bench: ParsableCommand {
         let matrix: DenseRatingMatrix
         let source: String
         if let data {
+            // bench times the dense course kernels; a rating file would fail as a malformed
+            // matrix at its first comma, so it is named for what it is. (Whitespace triplets
+            // are also a valid 3- or 4-column matrix, and are read as one.)
+            let format = try RatingFormat.detect(path: data)
+            if ![.dense, .triplets].contains(format) {
+                throw MixFillError.badFile(file: data, message: "holds rating records (\(format.rawValue)), and bench times the dense kernels on a dense matrix; give one, or time this file's fit with 'mixfill measure'")
+            }
             matrix = try DenseMatrixReader.read(path: data)
             source = data
         } else if let users, let items, let density {

@@ -29,6 +29,10 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header.", valueName: "FORMAT"))
     var to: OutputFormat = .binary
 
+    func validate() throws {
+        try refuseStandardOutput([("OUT", output)])
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now

@@ -102,6 +102,15 @@ func requireOneStandardInput(_ inputs: [(name: String, value: String?)]) throws 
     }
 }
 
+/// Refuses '-' as an output path: in MixFill it names standard input, and these outputs are
+/// files written atomically (a temporary file renamed into place), which standard output
+/// cannot be. (`predict` and `recommend` print to standard output without `--out`.)
+func refuseStandardOutput(_ outputs: [(name: String, value: String?)]) throws {
+    for output in outputs where output.value.map(StandardInput.isStandardInput) ?? false {
+        throw ValidationError("\(output.name): '-' means standard input in MixFill, not an output; give a file path")
+    }
+}
+
 /// `path` made absolute against the working folder, `.` and `..` removed.
 func absolutePath(_ path: String) -> String {
     URL(fileURLWithPath: path).standardizedFileURL.path

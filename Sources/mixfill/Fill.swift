@@ -34,6 +34,7 @@ struct Fill: ParsableCommand {
 
     func validate() throws {
         try requireOneStandardInput([("DATA", data), ("--model", model), ("--pairs", pairs)])
+        try refuseStandardOutput([("--out", out)])
     }
 
     func run() throws {

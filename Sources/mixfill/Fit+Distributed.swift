@@ -243,7 +243,7 @@ extension Fit {
     /// the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
         if let warmStart, let family, family != warmStart.model.family {
-            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
+            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), \(warmStart.model.family == .mppca ? "an" : "a") \(warmStart.model.family.rawValue) model; leave --family out")
         }
         if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {

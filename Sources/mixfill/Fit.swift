@@ -54,6 +54,7 @@ struct Fit: ParsableCommand {
     var json: Bool { output.json }
 
     func validate() throws {
+        try refuseStandardOutput([("--model-out", modelOut), ("--checkpoint-dir", checkpoints.isActive ? checkpoints.checkpointDir : nil)])
         _ = try IntegerList.componentCounts(k ?? "1")
         _ = try IntegerList.seeds(seeds ?? "0")
         if initModel != nil, checkpoints.isActive {
@@ -99,7 +100,7 @@ struct Fit: ParsableCommand {
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
         if let warmStart, let family, family != warmStart.model.family {
-            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), a \(warmStart.model.family.rawValue) model; leave --family out")
+            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), \(warmStart.model.family == .mppca ? "an" : "a") \(warmStart.model.family.rawValue) model; leave --family out")
         }
         if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
         if fitFamily(warmStart) == .mppca {

@@ -95,6 +95,12 @@ struct Measure: ParsableCommand {
         let start = clock.now
         let loaded = try LoadedRatings.load(data, input.data).input
         let loadSeconds = (clock.now - start).seconds
+        if k > loaded.userCount {
+            throw MixFillError.badOption(option: "-k", message: "K = \(k) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+        }
+        if family == .mppca, factors >= loaded.itemCount {
+            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(loaded.itemCount) items of the data; give fewer factors")
+        }
         let kernelStart = clock.now
         // The engine every command runs for these options: the same kernel, shards and threads.
         let fitEngine = try engine.makeEngine(for: loaded, family: family, kernel: input.kernel)

@@ -32,6 +32,10 @@ struct MixFillCommand: ParsableCommand {
         // Writing past a file-size limit (ulimit -f) then fails with EFBIG, reported like a
         // full disk, instead of killing the process mid-write.
         signal(SIGXFSZ, SIG_IGN)
+        if let problem = emptyArgumentProblem(Array(CommandLine.arguments.dropFirst())) {
+            Terminal.error(problem + " (see 'mixfill help')")
+            Foundation.exit(2)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -58,6 +62,25 @@ struct MixFillCommand: ParsableCommand {
             Terminal.error(runtimeMessage(for: error), exitCode: 1)
             Foundation.exit(1)
         }
+    }
+
+    /// No option value or path of any command may be empty: an empty `--out ''` or DATA
+    /// would otherwise reach the file system and fail as a runtime error with an empty name
+    /// (or an empty list option as its parser's own message), after the work was done.
+    static func emptyArgumentProblem(_ arguments: [String]) -> String? {
+        // ArgumentParser's own completion requests (`---completion …`) may carry an empty word.
+        if arguments.first?.hasPrefix("---") == true { return nil }
+        for (index, argument) in arguments.enumerated() {
+            if argument.hasPrefix("--"), argument.hasSuffix("="), argument.count > 3 {
+                return "\(argument.dropLast()): its value is empty; give one, or leave the option out"
+            }
+            guard argument.isEmpty else { continue }
+            if index > 0, arguments[index - 1].hasPrefix("-"), !arguments[index - 1].contains("=") {
+                return "\(arguments[index - 1]): its value is empty; give one, or leave the option out"
+            }
+            return "argument \(index + 1) is empty; give a path, or leave it out"
+        }
+        return nil
     }
 
     /// One line for an error that is neither MixFill's nor a usage error: Foundation's

@@ -29,7 +29,8 @@ struct Predict: ParsableCommand {
     var user: Int64? { query.user }
     /// `--item-ids`, or its deprecated spelling `--items`.
     var items: String? { query.itemIds ?? query.deprecatedItems }
-    var out: String? { output.out }
+    /// `--out -` is standard output, as without `--out`.
+    var out: String? { output.out.flatMap { StandardInput.isStandardInput($0) ? nil : $0 } }
     var json: Bool { output.json }
 
     func validate() throws {
@@ -45,7 +46,7 @@ struct Predict: ParsableCommand {
             throw ValidationError("--item-ids: names the items for --user; give --user ID")
         }
         if serving.hasFoldIn, user == nil {
-            throw ValidationError("--ratings, --ratings-file: fold in the user named by --user; give --user ID")
+            throw ValidationError("\(serving.ratings != nil ? "--ratings" : "--ratings-file"): folds in the user named by --user; give --user ID")
         }
         if let items { _ = try Self.parseItems(items) }
     }
@@ -186,7 +187,7 @@ struct PredictQueryOptions: ParsableArguments {
 
 /// Where `predict` writes.
 struct PredictOutputOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Write the predictions here (atomically) instead of stdout.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Write the predictions here (atomically) instead of stdout ('-': stdout).", valueName: "FILE"))
     var out: String?
 
     @Flag(help: "Print one JSON object on stdout (the predictions in it unless --out is given; keys: docs/json.md).")

@@ -38,7 +38,8 @@ struct Recommend: ParsableCommand {
     var allUsers: Bool { query.allUsers }
     var top: Int { query.top }
     var minRatings: Int { query.minRatings }
-    var out: String? { output.out }
+    /// `--out -` is standard output, as without `--out`.
+    var out: String? { output.out.flatMap { StandardInput.isStandardInput($0) ? nil : $0 } }
     var outFormat: RowFormat? { output.outFormat }
     var items: String? { output.items }
     var json: Bool { output.json }
@@ -80,6 +81,9 @@ struct Recommend: ParsableCommand {
         let titles = try items.map { path throws(MixFillError) in try ItemTitles.read(path: path) }
         if file.training == nil, minRatings > 0 {
             Terminal.warning("--min-ratings: \(serving.model) is a version 1 model without item rating counts; no item is left out for it")
+        }
+        if let counts = file.training?.itemRatingCounts, !counts.contains(where: { $0 >= minRatings }) {
+            Terminal.warning("--min-ratings: no item of \(serving.model) has \(minRatings) training ratings (the most is \(counts.max() ?? 0)); nothing can be recommended")
         }
         if allUsers {
             try recommendForAllUsers(file, titles: titles)
@@ -328,7 +332,7 @@ struct RecommendQueryOptions: ParsableArguments {
 
 /// How `recommend` writes.
 struct RecommendOutputOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("With --all-users: write the rows to FILE (atomically) instead of stdout; CSV when FILE ends in .csv, else TSV.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("With --all-users: write the rows to FILE (atomically) instead of stdout ('-': stdout); CSV when FILE ends in .csv, else TSV.", valueName: "FILE"))
     var out: String?
 
     @Option(name: .customLong("out-format"), help: ArgumentHelp(

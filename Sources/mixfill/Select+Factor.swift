@@ -25,7 +25,8 @@ extension Select {
                 return value
             }
         } ?? [nil]
-        return (Array(Set(factorList)).sorted(), priorList)
+        // A value given twice is one candidate (as for -k and --factors), in the order given.
+        return (Array(Set(factorList)).sorted(), IntegerRanges.distinct(priorList))
     }
 
     /// The mppca sweep: every K × q × λ_W candidate trained on each split's training part

@@ -46,6 +46,7 @@ struct Select: ParsableCommand {
     var svg: String? { output.svg }
 
     func validate() throws {
+        try refuseStandardOutput([("--svg", svg)])
         _ = try IntegerList.componentCounts(k ?? "1")
         _ = try IntegerList.seeds(seeds ?? "0")
         if family == .mppca {

@@ -40,6 +40,7 @@ struct Synth: ParsableCommand {
     var memberships: String?
 
     func validate() throws {
+        try refuseStandardOutput([("--out", out), ("--memberships", memberships)])
         if let memberships, absolutePath(memberships) == absolutePath(out) {
             throw ValidationError("--memberships: \(memberships) is the --out file; the memberships would overwrite the ratings. Give another path or leave --memberships out (OUT.memberships)")
         }

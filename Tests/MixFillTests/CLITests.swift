@@ -171,6 +171,55 @@ enum CLI {
                 == "mixfill: error: --users: -1 is not allowed; give 1 or more")
     }
 
+    /// An empty option value or path is a usage error before anything runs (before: an
+    /// empty `--out` failed after the work, exit 1, naming an empty file).
+    @Test func emptyArgumentsAreUsageErrors() throws {
+        let folder = try Fixtures.scratchFolder()
+        let hint = "give one, or leave the option out (see 'mixfill help')"
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out", ""])
+                == "mixfill: error: --model-out: its value is empty; \(hint)")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out="])
+                == "mixfill: error: --model-out: its value is empty; \(hint)")
+        #expect(try CLI.usageFailure(["fit", "", "-k", "1"])
+                == "mixfill: error: argument 2 is empty; give a path, or leave it out (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["convert", "data/test_incomplete.txt", "", "--to", "triplets"])
+                == "mixfill: error: argument 3 is empty; give a path, or leave it out (see 'mixfill help')")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+
+    /// A K or seed listed twice is one fit or run; K in ascending order, as docs/json.md says.
+    @Test func repeatedKAndSeedsRunOnceAndKAscends() throws {
+        let outcome = try CLI.run(["fit", "data/test_incomplete.txt", "-k", "4,1,4", "--seeds", "1,0,1", "--json"])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any])
+        let fits = try #require(object["fits"] as? [[String: Any]])
+        #expect(fits.map { $0["k"] as? Int } == [1, 4])
+        for fit in fits {
+            #expect((fit["runs"] as? [[String: Any]])?.map { $0["seed"] as? Int } == [1, 0])
+        }
+    }
+
+    /// '-' is standard input everywhere; as an output it is standard output where a command
+    /// prints (predict, recommend) and refused where the output is a file (before: a file
+    /// named '-').
+    @Test func aDashAsOutputIsStandardOutputOrRefused() throws {
+        let folder = try Fixtures.scratchFolder()
+        let model = folder + "/m.json"
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", model]).status == 0)
+        let refusal = "'-' means standard input in MixFill, not an output; give a file path (see 'mixfill help')"
+        #expect(try CLI.usageFailure(["convert", "data/test_incomplete.txt", "-", "--to", "triplets"]) == "mixfill: error: OUT: \(refusal)")
+        #expect(try CLI.usageFailure(["fill", "data/test_incomplete.txt", "--model", model, "--out", "-"]) == "mixfill: error: --out: \(refusal)")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out", "-"]) == "mixfill: error: --model-out: \(refusal)")
+        #expect(try CLI.usageFailure(["synth", "--users", "5", "--items", "5", "--ratings", "9", "-k", "1", "--out", "-"]) == "mixfill: error: --out: \(refusal)")
+        #expect(!FileManager.default.fileExists(atPath: Fixtures.root + "/-"))
+        let printed = try CLI.run(["predict", "--model", model, "--user", "1"])
+        let dashed = try CLI.run(["predict", "--model", model, "--user", "1", "--out", "-"])
+        #expect(printed.status == 0 && dashed.status == 0 && dashed.stdout == printed.stdout && !printed.stdout.isEmpty)
+        let rows = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2"])
+        let dashedRows = try CLI.run(["recommend", "--model", model, "--all-users", "--top", "2", "--out", "-"])
+        #expect(rows.status == 0 && dashedRows.status == 0 && dashedRows.stdout == rows.stdout && rows.stdout.hasPrefix("user\trank\titem\tscore\n"))
+    }
+
     /// `synth --memberships` naming the `--out` file (spelled another way) would write the
     /// memberships over the ratings: refused before anything is written.
     @Test func synthRefusesMembershipsOverItsRatings() throws {
@@ -328,7 +377,8 @@ enum CLI {
         let k = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1-9223372036854775807"])
         #expect(k == "mixfill: error: -k: '1-9223372036854775807' holds more than 100000 values; give at most 100000 (see 'mixfill help')")
         #expect(try IntegerRanges.seeds("0-99999").count == 100_000)
-        #expect(try IntegerRanges.seeds("0-49999,50000-99998,7").count == 100_000)
+        // 100,000 values listed (the bound counts what is written); 7 twice is one seed.
+        #expect(try IntegerRanges.seeds("0-49999,50000-99998,7").count == 99_999)
         #expect(throws: MixFillError.badOption(option: "--seeds", message: "'0-49999,50000-99999,7' holds more than 100000 values; give at most 100000")) {
             try IntegerRanges.seeds("0-49999,50000-99999,7")
         }

@@ -133,8 +133,9 @@ import Testing
     @Test func selectSweepsKAndQAndPicksTheSmallestHeldOutRMSE() throws {
         let folder = try Fixtures.scratchFolder()
         let data = try Self.ratings(in: folder)
-        let select = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2", "--factors", "2,4",
-                                        "--prior-loadings", "30", "--holdout", "0.2", "--json"])
+        // Values given twice are one candidate each.
+        let select = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2,1", "--factors", "2,4,2",
+                                        "--prior-loadings", "30,30", "--holdout", "0.2", "--json"])
         let report = try Self.object(select.stdout)
         let candidates = try #require(report["candidates"] as? [[String: Any]])
         #expect(candidates.count == 4, "K ∈ {1, 2} × q ∈ {2, 4} × one λ_W")
@@ -189,6 +190,8 @@ import Testing
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--holdout", "0.2", "--prior-means", "-0.5"])
                 == "mixfill: error: --prior-means: -0.5 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--factors", "150"])
+                == "mixfill: error: --factors: q = 150 is not below the 150 items of the data; give fewer factors")
+        #expect(try CLI.usageFailure(["measure", data, "--family", "mppca", "--factors", "150", "-k", "1"])
                 == "mixfill: error: --factors: q = 150 is not below the 150 items of the data; give fewer factors")
         #expect(try CLI.usageFailure(["fit", data, "--family", "mppca", "--prior-loadings=-3"])
                 == "mixfill: error: --prior-loadings: -3.0 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")

@@ -236,7 +236,7 @@ import Testing
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--user", "1"])
                 .hasPrefix("mixfill: error: give the pairs to predict: --pairs FILE, or --user ID"))
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", pairs, "--ratings", "1:4"])
-                .hasPrefix("mixfill: error: --ratings, --ratings-file: fold in the user named by --user; give --user ID"))
+                == "mixfill: error: --ratings: folds in the user named by --user; give --user ID (see 'mixfill help')")
         #expect(try CLI.usageFailure(["recommend", "--model", folder + "/none.json", "--user", "1"])
                 == "mixfill: error: \(folder)/none.json: no such file; check the path")
     }

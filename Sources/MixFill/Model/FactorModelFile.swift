@@ -131,7 +131,7 @@ struct FactorModelDocument: Codable {
         }
         let locations = [loadings, means, document.offsets.users, document.offsets.items, [document.offsets.mean]]
         guard locations.allSatisfy({ $0.allSatisfy(ModelFile.isUsableLocation) }),
-              covariances.allSatisfy({ $0.magnitude <= 1e300 }), ModelFile.isUsableVariance(document.noise_variance) else {
+              ModelFile.isUsableVariance(document.noise_variance) else {
             throw refuse("model has a loading, mean or offset beyond ±1e150, or a noise variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one")
         }
         guard document.weights.allSatisfy({ $0.isFinite && $0 >= 0 }), abs(document.weights.reduce(0, +) - 1) <= 1e-6 else {

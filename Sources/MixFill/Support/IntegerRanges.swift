@@ -55,14 +55,21 @@ package enum IntegerRanges {
             }
             seeds.append(seed)
         }
-        return seeds
+        return distinct(seeds)
     }
 
-    /// Numbers of mixture components: at least 1 each.
+    /// Each value once, in the order given: a seed listed twice is one run.
+    package static func distinct<Value: Hashable>(_ values: [Value]) -> [Value] {
+        var seen = Set<Value>()
+        return values.filter { seen.insert($0).inserted }
+    }
+
+    /// Numbers of mixture components: at least 1 each; each once, ascending (a K listed twice
+    /// is one fit, and reports list K in ascending order).
     package static func componentCounts(_ text: String, option: String = "-k") throws(MixFillError) -> [Int] {
         let values = try parse(text, option: option, what: "component count", example: "1,12 or 1-16")
         try checkComponentCounts(values, option: option)
-        return values
+        return Array(Set(values)).sorted()
     }
 
     package static func checkComponentCounts(_ values: [Int], option: String) throws(MixFillError) {
