@@ -61,7 +61,7 @@ struct Bench: ParsableCommand {
     var markdown: String?
 
     func validate() throws {
-        try refuseStandardOutput([("--svg", svg)])
+        try refuseStandardOutput([("--svg", svg), ("--markdown", markdown)])
         _ = try IntegerList.componentCounts(k)
         let generated = [users != nil, items != nil, density != nil]
         if data != nil, generated.contains(true) {

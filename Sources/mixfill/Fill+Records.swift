@@ -36,6 +36,9 @@ extension Fill {
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
         if let pairs {
             let written = try predictor.writePredictions(pairsPath: pairs, to: out)
+            if written.pairs == 0 {
+                Terminal.warning(Predict.noPairs(pairs))
+            }
             if written.unknownUsers > 0 {
                 Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(dataName); predicted from the mixture weights alone")
             }

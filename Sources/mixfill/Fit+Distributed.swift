@@ -65,6 +65,7 @@ extension Fit {
         if group.rank == 0 {
             logging.configureDisplay()
             try checkpoints.prepare()
+            if let modelOut { try AtomicFile.checkCanCreate(modelOut) }
         } else {
             Display.shared.configure(.silent, jsonErrors: logging.logFormat == .json)
             // A signal reaches every rank; rank 0 decides when to stop, the others must
@@ -78,6 +79,9 @@ extension Fit {
         let warmStart = prepared.warmStart
         if prepared.engine.family == .mppca {
             try factor.check(itemCount: prepared.shard.itemCount)
+            if warmStart == nil {
+                try factor.requireEnoughToChoose(ratings: prepared.shard.observedCount, componentCountsGiven: k != nil, data: data)
+            }
             try runFactorDistributed(prepared, group: group, clock: clock, start: start)
             return
         }

@@ -71,12 +71,13 @@ struct MixFillCommand: ParsableCommand {
         // ArgumentParser's own completion requests (`---completion …`) may carry an empty word.
         if arguments.first?.hasPrefix("---") == true { return nil }
         for (index, argument) in arguments.enumerated() {
-            if argument.hasPrefix("--"), argument.hasSuffix("="), argument.count > 3 {
+            // `--option=` with nothing after its first '='.
+            if argument.hasPrefix("--"), argument.count > 3, argument.firstIndex(of: "=") == argument.index(before: argument.endIndex) {
                 return "\(argument.dropLast()): its value is empty; give one, or leave the option out"
             }
             guard argument.isEmpty else { continue }
             if index > 0, arguments[index - 1].hasPrefix("-"), !arguments[index - 1].contains("=") {
-                return "\(arguments[index - 1]): its value is empty; give one, or leave the option out"
+                return "the argument after \(arguments[index - 1]) is empty; give a value or a path, or leave it out"
             }
             return "argument \(index + 1) is empty; give a path, or leave it out"
         }

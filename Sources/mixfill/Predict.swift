@@ -68,9 +68,7 @@ struct Predict: ParsableCommand {
         let requested: [(user: Int64, item: Int64)]
         if let pairs {
             requested = try PairsReader.read(path: pairs)
-            if requested.isEmpty {
-                Terminal.warning("\(StandardInput.displayName(pairs)): holds no pairs (write one per line: USER ITEM); nothing to predict")
-            }
+            if requested.isEmpty { Terminal.warning(Self.noPairs(pairs)) }
         } else if let user {
             let itemIds = try items.map(Self.parseItems) ?? file.items.ids
             requested = itemIds.map { (user, $0) }
@@ -130,6 +128,11 @@ struct Predict: ParsableCommand {
 
     /// `USER ITEM PREDICTION` lines; predictions in the shortest form that reads back to
     /// the same Double.
+    /// The warning for a pair list without a pair (`predict --pairs`, `fill --pairs`).
+    static func noPairs(_ path: String) -> String {
+        "\(StandardInput.displayName(path)): holds no pairs (write one per line: USER ITEM); nothing to predict"
+    }
+
     static func encodeLines(_ pairs: [(user: Int64, item: Int64)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(pairs.count * 28)

@@ -35,7 +35,7 @@ extension Select {
     func runFactor() throws {
         let clock = ContinuousClock()
         let start = clock.now
-        let componentCounts = Array(Set(try IntegerList.componentCounts(k ?? "1,2,4"))).sorted()
+        let componentCounts = try IntegerList.componentCounts(k ?? "1,2,4")
         let seedList = try IntegerList.seeds(seeds ?? "0")
         let loaded = try LoadedRatings.load(data, dataOptions)
         let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings, itemCount: loaded.itemCount)

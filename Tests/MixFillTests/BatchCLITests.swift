@@ -431,23 +431,6 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(stderr.split(separator: "\n").count == 1)
     }
 
-    /// SIGINT while mppca chooses its settings (the inner-split path of fits, seconds on
-    /// this data) stops after the current iteration of that choice, saying so, instead of
-    /// after the whole choice.
-    @Test func sigintWhileMppcaChoosesItsSettingsStopsAtOnce() throws {
-        let folder = try Fixtures.scratchFolder()
-        let data = folder + "/s.tsv"
-        #expect(try CLI.run(["synth", "--users", "2000", "--items", "2000", "--ratings", "200000", "-k", "3", "--out", data]).status == 0)
-        let process = try CLI.start(["fit", data, "--family", "mppca", "-k", "2", "--threads", "1", "--checkpoint-every", "3",
-                                     "--checkpoint-dir", folder + "/checkpoints"], in: folder)
-        Thread.sleep(forTimeInterval: 1)
-        kill(process.processIdentifier, SIGINT)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 130)
-        let stderr = try String(contentsOfFile: folder + "/stderr", encoding: .utf8)
-        #expect(stderr == "mixfill: error: SIGINT received: stopped while choosing the settings, before any run (nothing to save: the choice is made again on resuming); rerun with --resume to continue\n")
-    }
-
     @Test func anInterruptedBatchContinuesToTheUninterruptedResult() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""
@@ -507,6 +490,7 @@ func filesBelow(_ folder: String) -> [String] {
         let log = String(decoding: try #require(fileBytes(out + "/k12/log.jsonl")), as: UTF8.self)
         #expect(log.contains("\"resumed_from\""), "the k12 job should have continued from its checkpoint")
         #expect(log.contains("continuing on 2 threads, as its checkpoints were written, not 1"))
+        #expect(!log.contains("is ignored"), "a job held at its checkpoints' 2 threads does not run on 1")
         for name in ["k12/result.json", "k12/model-k12.json"] {
             #expect(fileBytes(out + "/" + name) == fileBytes(folder + "/reference/" + name), "\(name)")
         }

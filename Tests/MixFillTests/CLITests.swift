@@ -175,16 +175,20 @@ enum CLI {
     /// empty `--out` failed after the work, exit 1, naming an empty file).
     @Test func emptyArgumentsAreUsageErrors() throws {
         let folder = try Fixtures.scratchFolder()
-        let hint = "give one, or leave the option out (see 'mixfill help')"
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out", ""])
-                == "mixfill: error: --model-out: its value is empty; \(hint)")
+                == "mixfill: error: the argument after --model-out is empty; give a value or a path, or leave it out (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out="])
-                == "mixfill: error: --model-out: its value is empty; \(hint)")
+                == "mixfill: error: --model-out: its value is empty; give one, or leave the option out (see 'mixfill help')")
+        // Before anything is read: a missing DATA is not what is reported.
+        #expect(try CLI.usageFailure(["fill", folder + "/nowhere.txt", "--model", folder + "/m.json", "--out", ""])
+                == "mixfill: error: the argument after --out is empty; give a value or a path, or leave it out (see 'mixfill help')")
+        // A value may end in '=' after its first one.
+        #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "1", "--seeds", "0", "--model-out=\(folder)/m=.json"]).status == 0)
         #expect(try CLI.usageFailure(["fit", "", "-k", "1"])
                 == "mixfill: error: argument 2 is empty; give a path, or leave it out (see 'mixfill help')")
         #expect(try CLI.usageFailure(["convert", "data/test_incomplete.txt", "", "--to", "triplets"])
                 == "mixfill: error: argument 3 is empty; give a path, or leave it out (see 'mixfill help')")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["m=.json"])
     }
 
     /// A K or seed listed twice is one fit or run; K in ascending order, as docs/json.md says.

@@ -91,6 +91,15 @@ import Glibc
         #expect(failed.status == 3)
         let result = try #require(JobResult.readIfPresent(path: folder + "/out/wide/result.json"))
         #expect(result.error == JobResult.Failure(message: "\(tooMany):1: \"factors\" in job \"wide\": q = 150 is not below the 150 items of \(data); give fewer factors", exitCode: 2))
+
+        // Too few ratings to choose the settings left out: the same, naming "data".
+        let one = try Fixtures.write("1,1,4\n", named: "one.csv", in: folder)
+        let few = try Fixtures.write("""
+            {"jobs": [{"name": "few", "data": "\(one)", "family": "mppca"}]}
+            """, named: "few.json", in: folder)
+        #expect(try CLI.run(["batch", few, "--out", folder + "/few-out"]).status == 3)
+        let fewResult = try #require(JobResult.readIfPresent(path: folder + "/few-out/few/result.json"))
+        #expect(fewResult.error == JobResult.Failure(message: "\(few):1: \"data\" in job \"few\": \(one) has 1 rating, too few to choose mppca's settings from (a tenth of them is held out to choose them); give \"factors\", \"k\" and \"prior_loadings\", or more ratings", exitCode: 2))
     }
 
     /// `fit --family mppca --checkpoint-every 1`, stopped by SIGTERM after its first

@@ -49,6 +49,24 @@ import Glibc
 
     static let given = FactorSettings(factorCount: 4, componentCount: nil, loadingsPrior: 30, meansPrior: 5)
 
+    /// A stop requested while the settings are chosen (nothing given: q, λ and K chosen)
+    /// ends the fit after the first iteration of the choice's first fit, with its own
+    /// message, and before any run starts or any checkpoint is written.
+    @Test func aStopWhileChoosingTheSettingsEndsTheChoice() throws {
+        let input = try Self.input()
+        let folder = try Fixtures.scratchFolder() + "/checkpoints"
+        var events = [FitEvent]()
+        var asked = 0
+        #expect(throws: MixFillError.interrupted(signal: SIGINT, message: "SIGINT received: stopped while choosing the settings, before any run (nothing to save: the choice is made again on resuming); rerun with --resume")) {
+            _ = try Self.fit(input, engine: Engine(family: .mppca, kernel: .sparse, threads: 1), settings: FactorSettings(),
+                             componentCount: nil, seeds: [0], folder: folder, report: { events.append($0) },
+                             stopRequested: { asked += 1; return SIGINT })
+        }
+        #expect(asked == 1)
+        #expect(events.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: folder))
+    }
+
     @Test(arguments: [1, 2])
     func anMppcaFitStoppedBySignalAndResumedIsBitIdentical(_ componentCount: Int) throws {
         let input = try Self.input()

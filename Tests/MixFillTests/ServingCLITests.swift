@@ -203,6 +203,9 @@ import Testing
         let none = try CLI.run(["predict", "--model", model, "--pairs", empty])
         #expect(none.status == 0 && none.stdout.isEmpty)
         #expect(none.stderr == "mixfill: warning: \(empty): holds no pairs (write one per line: USER ITEM); nothing to predict\n")
+        let filled = try CLI.run(["fill", "data/test_incomplete.txt", "--model", model, "--pairs", empty, "--out", folder + "/p.tsv"])
+        #expect(filled.status == 0 && filled.stdout.hasSuffix("wrote \(folder)/p.tsv: 0 predictions\n"))
+        #expect(filled.stderr == "mixfill: warning: \(empty): holds no pairs (write one per line: USER ITEM); nothing to predict\n")
         // Only the first line may be a header; later, a name where an id belongs is an error.
         let late = try Fixtures.write("1 2\nuserId movieId\n", named: "late.txt", in: folder)
         #expect(try CLI.usageFailure(["predict", "--model", model, "--pairs", late])

@@ -138,7 +138,7 @@ package struct FactorFitter {
 
     /// Why `observedCount` ratings cannot choose the settings: the inner split would leave
     /// one side empty. Worded without the CLI's or a job file's spelling of the settings
-    /// (the commands refuse such data before, naming their options).
+    /// (`fit`, `eval`, `select` and `batch` refuse such data before, naming theirs).
     static func tooFewToTune(_ observedCount: Int) -> MixFillError {
         .runtime(message: "\(observedCount) training ratings are too few to choose the factor model's settings from; give the number of factors, K and the loadings prior")
     }

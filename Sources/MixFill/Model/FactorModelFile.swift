@@ -129,11 +129,6 @@ struct FactorModelDocument: Codable {
               document.offsets.items.allSatisfy(\.isFinite), document.objective.isFinite || document.iterations == 0 else {
             throw refuse("model has a non-finite parameter")
         }
-        let locations = [loadings, means, document.offsets.users, document.offsets.items, [document.offsets.mean]]
-        guard locations.allSatisfy({ $0.allSatisfy(ModelFile.isUsableLocation) }),
-              ModelFile.isUsableVariance(document.noise_variance) else {
-            throw refuse("model has a loading, mean or offset beyond ±1e150, or a noise variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one")
-        }
         guard document.weights.allSatisfy({ $0.isFinite && $0 >= 0 }), abs(document.weights.reduce(0, +) - 1) <= 1e-6 else {
             throw refuse("model's weights are not a distribution (non-negative, summing to 1)")
         }
@@ -142,6 +137,12 @@ struct FactorModelDocument: Codable {
               document.priors.means > 0, document.priors.means.isFinite,
               document.offsets.user_prior >= 0, document.offsets.user_prior.isFinite else {
             throw refuse("model's noise variance and prior precisions must be positive and finite")
+        }
+        // Finite but unusable: squares that overflow, a σ² with no finite reciprocal.
+        let locations = [loadings, means, document.offsets.users, document.offsets.items, [document.offsets.mean]]
+        guard locations.allSatisfy({ $0.allSatisfy(ModelFile.isUsableLocation) }),
+              ModelFile.isUsableVariance(document.noise_variance) else {
+            throw refuse("model has a loading, mean or offset beyond ±1e150, or a noise variance outside 2.2e-308 … 1e300; no fit on ratings MixFill reads gives one")
         }
         var scratch = [Double](repeating: 0, count: dimension * dimension)
         let definite = scratch.withUnsafeMutableBufferPointer { full in

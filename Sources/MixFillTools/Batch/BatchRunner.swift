@@ -191,7 +191,7 @@ package struct BatchRunner: Sendable {
                     .write(to: folder + "/" + Self.markerName)
             }
             log.add(FitEvent(.jobStart, job: job.name, message: resuming ? "continuing (hash \(jobHash.prefix(12))…)" : "starting (hash \(jobHash.prefix(12))…)"))
-            if options.parallel > 1, let asked = job.threads, asked > 1 {
+            if options.parallel > 1, threads == 1, let asked = job.threads, asked > 1 {
                 log.add(FitEvent(.warning, job: job.name, message: "\"threads\": \(asked) is ignored: with --parallel \(options.parallel) every job runs on 1 thread"))
             }
 
@@ -218,8 +218,9 @@ package struct BatchRunner: Sendable {
         }
     }
 
-    /// The threads a job runs on: its "threads" (else the batch's default) when jobs run one
-    /// at a time; 1 under --parallel > 1, so that threads never stack.
+    /// The threads a new job runs on: its "threads" (else the batch's default) when jobs run
+    /// one at a time; 1 under --parallel > 1, so that threads never stack. (A resumed job
+    /// keeps the count of its checkpoints.)
     private func threadCount(for job: JobSpec) -> Int {
         options.parallel <= 1 ? job.threads ?? options.defaultThreads : 1
     }
@@ -273,6 +274,10 @@ package struct BatchRunner: Sendable {
         case .mppca:
             if let q = job.factors, q >= input.itemCount {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(input.itemCount) items of \(job.dataPath); give fewer factors")
+            }
+            let choosing = job.factors == nil || job.componentCounts == nil || job.priorLoadings == nil
+            if choosing, !FactorFitter.canTune(observedCount: input.observedCount) {
+                throw .badOption(option: "\(jobFile.path):\(job.line): \"data\" in job \"\(job.name)\"", message: "\(job.dataPath) has \(input.observedCount) rating\(input.observedCount == 1 ? "" : "s"), too few to choose mppca's settings from (a tenth of them is held out to choose them); give \"factors\", \"k\" and \"prior_loadings\", or more ratings")
             }
             // The fit `mixfill fit --family mppca` runs: the settings not given chosen from the
             // training ratings, then each K's seeds as one batch, the same runs bit for bit.
