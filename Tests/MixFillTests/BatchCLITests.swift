@@ -431,6 +431,18 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(stderr.split(separator: "\n").count == 1)
     }
 
+    /// Runs `batch JOBS --out OUT` and stops it with SIGTERM once its k12 job has written a
+    /// checkpoint: exit 143, and that job has no result yet.
+    func interrupt(_ jobs: String, out: String, in folder: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let process = try CLI.start(["batch", jobs, "--out", out], in: folder)
+        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: out + "/k12/checkpoints/k12-seed0.ckpt") },
+                sourceLocation: sourceLocation)
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143, sourceLocation: sourceLocation)
+        #expect(!FileManager.default.fileExists(atPath: out + "/k12/result.json"), sourceLocation: sourceLocation)
+    }
+
     @Test func anInterruptedBatchContinuesToTheUninterruptedResult() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""
@@ -444,14 +456,9 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(try CLI.run(["batch", jobs, "--out", folder + "/reference"]).status == 0)
 
         let out = folder + "/out"
-        let process = try CLI.start(["batch", jobs, "--out", out], in: folder)
-        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: out + "/k12/checkpoints/k12-seed0.ckpt") })
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 143)
+        try interrupt(jobs, out: out, in: folder)
         let summary = try JSONDecoder().decode(BatchSummary.self, from: Data(try #require(fileBytes(out + "/summary.json"))))
         #expect(summary.jobs.map(\.status) == [.ok, .pending, .pending])
-        #expect(!FileManager.default.fileExists(atPath: out + "/k12/result.json"))
 
         let rerun = try CLI.run(["batch", jobs, "--out", out])
         #expect(rerun.status == 0, "\(rerun.stderr)")
@@ -478,12 +485,7 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(try CLI.run(["batch", jobs, "--out", folder + "/reference"]).status == 0)
 
         let out = folder + "/out"
-        let process = try CLI.start(["batch", jobs, "--out", out], in: folder)
-        #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: out + "/k12/checkpoints/k12-seed0.ckpt") })
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 143)
-        #expect(!FileManager.default.fileExists(atPath: out + "/k12/result.json"))
+        try interrupt(jobs, out: out, in: folder)
 
         let rerun = try CLI.run(["batch", jobs, "--out", out, "--parallel", "2"])
         #expect(rerun.status == 0, "\(rerun.stdout)\(rerun.stderr)")
