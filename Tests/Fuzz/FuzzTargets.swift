@@ -423,14 +423,16 @@ func fuzzRanges(_ bytes: [UInt8]) {
         require(again == values, "the list written out reads back differently")
         do {
             let counts = try IntegerRanges.componentCounts(text)
-            require(counts == values && counts.allSatisfy { $0 >= 1 }, "component counts \(counts.prefix(5)) from \(values.prefix(5))")
+            // Each K once, ascending (a K listed twice is one fit).
+            require(counts == Array(Set(values)).sorted() && counts.allSatisfy { $0 >= 1 }, "component counts \(counts.prefix(5)) from \(values.prefix(5))")
         } catch {
             require(values.contains(0), "componentCounts refused \(values.prefix(5)) without a 0")
             checkRefusal(error, isOption: true)
         }
         do {
             let seeds = try IntegerRanges.seeds(text)
-            require(seeds.map(Int.init) == values, "seeds differ from the list")
+            // Each seed once, in the order listed.
+            require(seeds.map(Int.init) == IntegerRanges.distinct(values), "seeds differ from the list")
         } catch {
             require(values.contains { $0 > Int(UInt32.max) }, "seeds refused \(values.prefix(5)) with none out of range")
             checkRefusal(error, isOption: true)
