@@ -83,8 +83,8 @@ struct FactorOptions: ParsableArguments {
 
     /// Refuses, as bad input naming `data`, training ratings too few to choose the settings
     /// left out (the choice holds out a tenth of them), before any fit.
-    func requireEnoughToChoose(ratings: Int, componentCountsGiven: Bool, data: String) throws {
-        guard factors == nil || priorLoadings == nil || !componentCountsGiven else { return }
+    func requireEnoughToChoose(ratings: Int, componentCounts: [Int]?, data: String) throws {
+        guard settings(componentCount: componentCounts?.first).leavesAnyToChoose else { return }
         try Self.requireEnoughToChoose(ratings: ratings, data: data, place: "")
     }
 
@@ -92,7 +92,7 @@ struct FactorOptions: ParsableArguments {
     static func requireEnoughToChoose(_ models: [EvaluatedModel], splits: [HeldOutSplits.Split], data: String) throws {
         let choosing = models.contains { model in
             guard case let .factor(settings) = model else { return false }
-            return settings.factorCount == nil || settings.componentCount == nil || settings.loadingsPrior == nil
+            return settings.leavesAnyToChoose
         }
         guard choosing, let smallest = splits.map(\.training.count).min() else { return }
         try requireEnoughToChoose(ratings: smallest, data: data, place: splits.count > 1 ? " in its smallest split" : "")

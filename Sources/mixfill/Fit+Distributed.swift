@@ -80,7 +80,7 @@ extension Fit {
         if prepared.engine.family == .mppca {
             try factor.check(itemCount: prepared.shard.itemCount)
             if warmStart == nil {
-                try factor.requireEnoughToChoose(ratings: prepared.shard.observedCount, componentCountsGiven: k != nil, data: data)
+                try factor.requireEnoughToChoose(ratings: prepared.shard.observedCount, componentCounts: try k.map(IntegerList.componentCounts), data: data)
             }
             try runFactorDistributed(prepared, group: group, clock: clock, start: start)
             return
@@ -246,10 +246,7 @@ extension Fit {
     /// warm start's, mppca options that disagree with its model, a -k that disagrees with
     /// the warm start's K, a K above the number of users.
     private func checkStart(_ warmStart: WarmStart?, userCount: Int) throws {
-        if let warmStart, let family, family != warmStart.model.family {
-            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), \(warmStart.model.family == .mppca ? "an" : "a") \(warmStart.model.family.rawValue) model; leave --family out")
-        }
-        if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
+        try checkOptions(against: warmStart)
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }

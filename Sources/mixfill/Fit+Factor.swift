@@ -19,7 +19,7 @@ extension Fit {
             throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
         }
         if warmStart == nil {
-            try factor.requireEnoughToChoose(ratings: loaded.input.observedCount, componentCountsGiven: componentCounts != nil, data: data)
+            try factor.requireEnoughToChoose(ratings: loaded.input.observedCount, componentCounts: componentCounts, data: data)
         }
         var goldMatrix: DenseRatingMatrix?
         if let gold {

@@ -80,6 +80,17 @@ struct Fit: ParsableCommand {
         }
     }
 
+    /// Refuses a --family other than a warm start's model's, and mppca options that disagree
+    /// with it (one process and `--distributed` alike).
+    func checkOptions(against warmStart: WarmStart?) throws {
+        guard let warmStart else { return }
+        if let family, family != warmStart.model.family {
+            let article = warmStart.model.family == .mppca ? "an" : "a"
+            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), \(article) \(warmStart.model.family.rawValue) model; leave --family out")
+        }
+        try factor.check(warmStart: warmStart.model, path: warmStart.path)
+    }
+
     /// The family the fit runs: the warm start's model's, else `--family`'s (course by
     /// default); a `--family` that disagrees with the warm start is refused before.
     func fitFamily(_ warmStart: WarmStart?) -> ModelFamily {
@@ -99,10 +110,7 @@ struct Fit: ParsableCommand {
         let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
-        if let warmStart, let family, family != warmStart.model.family {
-            throw MixFillError.badOption(option: "--family", message: "\(family.rawValue) disagrees with --init-model \(warmStart.path), \(warmStart.model.family == .mppca ? "an" : "a") \(warmStart.model.family.rawValue) model; leave --family out")
-        }
-        if let warmStart { try factor.check(warmStart: warmStart.model, path: warmStart.path) }
+        try checkOptions(against: warmStart)
         if fitFamily(warmStart) == .mppca {
             try runFactor(loaded, warmStart: warmStart, loadSeconds: loadSeconds, clock: clock, start: start)
             return

@@ -23,6 +23,10 @@ public struct FactorSettings: Sendable, Hashable {
         self.meansPrior = meansPrior
     }
 
+    /// Whether q, K or λ_W is left to be chosen from the training ratings (`FactorFitter.tune`),
+    /// which needs enough of them (`FactorFitter.canTune`).
+    package var leavesAnyToChoose: Bool { factorCount == nil || componentCount == nil || loadingsPrior == nil }
+
     /// The priors at λ_W = `loadings`: λ_m as given, else λ_W itself, one prior
     /// N(0, I/λ_W) on each item's whole parameter vector [w_i; m_i]. The item offsets b_i
     /// already hold each item's mean, shrunk as the bias baseline shrinks it; m_i is what

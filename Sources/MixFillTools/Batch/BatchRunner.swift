@@ -275,8 +275,8 @@ package struct BatchRunner: Sendable {
             if let q = job.factors, q >= input.itemCount {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(input.itemCount) items of \(job.dataPath); give fewer factors")
             }
-            let choosing = job.factors == nil || job.componentCounts == nil || job.priorLoadings == nil
-            if choosing, !FactorFitter.canTune(observedCount: input.observedCount) {
+            let asked = FactorSettings(factorCount: job.factors, componentCount: job.componentCounts?.first, loadingsPrior: job.priorLoadings)
+            if asked.leavesAnyToChoose, !FactorFitter.canTune(observedCount: input.observedCount) {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"data\" in job \"\(job.name)\"", message: "\(job.dataPath) has \(input.observedCount) rating\(input.observedCount == 1 ? "" : "s"), too few to choose mppca's settings from (a tenth of them is held out to choose them); give \"factors\", \"k\" and \"prior_loadings\", or more ratings")
             }
             // The fit `mixfill fit --family mppca` runs: the settings not given chosen from the
