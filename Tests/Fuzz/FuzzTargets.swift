@@ -350,7 +350,9 @@ func fuzzBinary(_ body: [UInt8]) {
 /// slow way with Strings: lines at `\n`, a `#` ends the line's content, fields are runs
 /// of bytes other than space, tab, comma and CR.
 func referenceFieldLines(_ bytes: [UInt8]) -> [[String]] {
-    bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).compactMap { line in
+    // A UTF-8 byte-order mark in front is not content (FieldLines skips it).
+    let text = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...]
+    return text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).compactMap { line in
         let content = line.prefix { $0 != UInt8(ascii: "#") }
         let fields = content.split(whereSeparator: FieldLines.isSeparator).map { String(decoding: $0, as: UTF8.self) }
         return fields.isEmpty ? nil : fields
