@@ -29,9 +29,11 @@ enum Fixtures {
     /// The netflix matrix, parsed once for all tests.
     static let netflix: DenseRatingMatrix? = try? DenseMatrixReader.read(path: netflixIncomplete)
 
-    /// A fresh scratch folder under the system's temporary folder.
+    /// A fresh scratch folder. Every one a test process makes lives under one folder
+    /// (`scratchRoot`), removed when the process exits, so a run of the suite leaves nothing
+    /// behind in the system's temporary folder.
     static func scratchFolder() throws -> String {
-        let path = NSTemporaryDirectory() + "mixfill-tests-" + UUID().uuidString
+        let path = scratchRoot + "/" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
@@ -41,6 +43,18 @@ enum Fixtures {
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
+}
+
+/// The folder holding this test process's scratch folders; created on first use, with an
+/// exit handler that removes it (a crash leaves it behind, named for the process).
+private let scratchRoot: String = {
+    let path = NSTemporaryDirectory() + "mixfill-tests-\(getpid())-" + UUID().uuidString
+    atexit { removeScratchRoot() }
+    return path
+}()
+
+private func removeScratchRoot() {
+    try? FileManager.default.removeItem(atPath: scratchRoot)
 }
 
 /// The largest absolute difference between two equally long arrays.
