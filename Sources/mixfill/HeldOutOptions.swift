@@ -204,7 +204,12 @@ struct HeldOutOptions: ParsableArguments {
                                           isTraining: { training.matrix.contains(user: $0, item: $1) })
         }
         if let overlap = matched.overlap {
-            throw MixFillError.badFile(file: other.displayPath, message: "holds a rating for user \(overlap.user), item \(overlap.item) that \(data.displayPath) also has; held-out ratings must be missing from the training data")
+            let message = "holds a rating for user \(overlap.user), item \(overlap.item) that \(data.displayPath) also has; held-out ratings must be missing from the training data"
+            if let layout = other.input.format.recordLayout,
+               let position = RecordReader.position(of: overlap, path: other.path, layout: layout) {
+                throw MixFillError.badInput(file: other.displayPath, line: position.line, column: position.column, message: message)
+            }
+            throw MixFillError.badFile(file: other.displayPath, message: message)
         }
         return HeldOutSplits.Split(training: observed, test: matched.matched, unmatched: matched.unmatched)
     }

@@ -105,9 +105,16 @@ import Testing
     @Test func aTestRatingAlsoInTheDataIsRefused() throws {
         let folder = try Fixtures.scratchFolder()
         let training = try Fixtures.write(Self.training, named: "train.txt", in: folder)
-        let test = try Fixtures.write("4 10 3\n2 30 1\n", named: "test.txt", in: folder)
+        let test = try Fixtures.write("4 10 3\n  2 30 1\n", named: "test.txt", in: folder)
         #expect(try CLI.usageFailure(["eval", training, "--test", test, "--models", "bias"])
-                == "mixfill: error: \(test): holds a rating for user 2, item 30 that \(training) also has; held-out ratings must be missing from the training data")
+                == "mixfill: error: \(test):2:3: holds a rating for user 2, item 30 that \(training) also has; held-out ratings must be missing from the training data")
+        // Read from standard input the file cannot be read again for the line: the message names no position.
+        let piped = try CLI.runPiped(from: test, ["eval", training, "--test", "-", "--models", "bias"])
+        #expect(piped.status == 2)
+        #expect(piped.stderr.contains("mixfill: error: <stdin>: holds a rating for user 2, item 30 that \(training) also has"), "\(piped.stderr)")
+        let netflix = try Fixtures.write("10:\n4,3\n30:\n1,2\n2,1\n", named: "test-netflix.txt", in: folder)
+        #expect(try CLI.usageFailure(["eval", training, "--test", netflix, "--models", "bias"])
+                == "mixfill: error: \(netflix):5:1: holds a rating for user 2, item 30 that \(training) also has; held-out ratings must be missing from the training data")
         let empty = try Fixtures.write("userId,movieId,rating,timestamp\n", named: "empty.csv", in: folder)
         #expect(try CLI.usageFailure(["eval", training, "--test", empty, "--models", "bias"]).hasPrefix("mixfill: error: \(empty): "))
     }

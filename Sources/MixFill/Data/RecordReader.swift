@@ -37,6 +37,24 @@ package enum RecordReader {
         return try parser.collector.makeTable(name: name)
     }
 
+    /// The line and column of the first record for (`user`, `item`) in the file at `path`,
+    /// for a message about a record found after the file was read into a table (which keeps
+    /// no positions). Nil for standard input (it cannot be read twice), or when the file no
+    /// longer reads or no longer holds the pair.
+    package static func position(of pair: (user: Int64, item: Int64), path: String, layout: RecordLayout) -> (line: Int, column: Int)? {
+        guard !StandardInput.isStandardInput(path) else { return nil }
+        var parser = RecordLineParser(layout: layout, name: path)
+        parser.sought = pair
+        do {
+            try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
+                try parser.consume(block)
+            }
+        } catch {
+            return nil
+        }
+        return parser.soughtPosition
+    }
+
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
     package static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
         var parser = RecordLineParser(layout: layout, name: name, rules: rules)
@@ -61,6 +79,10 @@ struct RecordLineParser {
     var sawContent = false
     /// The movie of the current block (Netflix layout).
     var movie: Int64?
+    /// When set, the parser only looks for the first record of this (user, item) pair and
+    /// keeps where it is (`RecordReader.position(of:path:layout:)`); nothing is collected.
+    var sought: (user: Int64, item: Int64)?
+    private(set) var soughtPosition: (line: Int, column: Int)?
 
     init(layout: RecordLayout, name: String, rules: RatingRules = .standard) {
         self.layout = layout
@@ -111,7 +133,7 @@ struct RecordLineParser {
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
-        collector.add(user: user, item: item, rating: rating)
+        record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
 
     private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
@@ -133,7 +155,7 @@ struct RecordLineParser {
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
-        collector.add(user: user, item: item, rating: rating)
+        record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
 
     private mutating func parseNetflix(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
@@ -164,7 +186,7 @@ struct RecordLineParser {
         }
         guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
         let rating = try parseRating(bytes, ratingField, lineStart)
-        collector.add(user: user, item: movie, rating: rating)
+        record(user: user, item: movie, rating: rating, column: userField.lowerBound - lineStart + 1)
     }
 
     /// `user::item::rating[::timestamp]`: the fields between `::` separators, blanks around
@@ -189,6 +211,16 @@ struct RecordLineParser {
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
+        record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
+    }
+
+    /// Adds a parsed record, or, when looking for a pair, notes the position of its first record.
+    @inline(__always)
+    private mutating func record(user: Int64, item: Int64, rating: Double, column: Int) {
+        if let sought {
+            if soughtPosition == nil, sought.user == user, sought.item == item { soughtPosition = (line, column) }
+            return
+        }
         collector.add(user: user, item: item, rating: rating)
     }
 
