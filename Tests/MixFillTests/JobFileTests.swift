@@ -79,7 +79,7 @@ import Testing
         #expect(failure(job(#""family": "mppca", "prior_means": 0"#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the number 0")
         #expect(failure(job(#""family": "mppca", "prior_means": "5""#)) == "jobs.json:1:76: \"prior_means\" in job \"m\" must be a positive prior precision, e.g. 100, not the string \"5\"")
         #expect(failure(job(#""k": [2], "factors": 10"#)) == "jobs.json:1:52: \"factors\" in job \"m\" is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"factors\"")
-        #expect(failure(job(#""family": "mppca", "precision": "single""#)) == "jobs.json:1:11: job \"m\" asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
+        #expect(failure(job(#""family": "mppca", "precision": "single""#)) == "jobs.json:1:61: job \"m\" asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\"")
         #expect(failure(job(#""family": "course""#)) == "jobs.json:1:11: job \"m\" has no \"k\"; add it, e.g. \"k\": [1, 12]")
     }
 
@@ -139,7 +139,7 @@ import Testing
         #expect(failure(head + #""models": 1}]}"#) == "jobs.json:1:62: \"models\" in job \"a\" must be true or false, not the number 1")
         #expect(failure(head + #""format": "xlsx"}]}"#) == "jobs.json:1:62: format \"xlsx\" in job \"a\" is not one this MixFill reads; use one of: auto, dense, triplets, csv, netflix, movielens-dat, binary")
         #expect(failure(head + #""kernel": "gpu"}]}"#) == "jobs.json:1:62: kernel \"gpu\" in job \"a\" is unknown; use one of: auto, dense, blocked, sparse")
-        #expect(failure(head + #""backend": "naive", "kernel": "sparse"}]}"#) == "jobs.json:1:11: job \"a\" asks for backend \"naive\" (the dense textbook kernel) with kernel \"sparse\"; drop one of them")
+        #expect(failure(head + #""backend": "naive", "kernel": "sparse"}]}"#) == "jobs.json:1:72: job \"a\" asks for backend \"naive\" (the dense textbook kernel) with kernel \"sparse\"; drop one of them")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": [0]}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" has K = 0; K must be at least 1")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "k": []}]}"#) == "jobs.json:1:47: \"k\" in job \"a\" is an empty list; give at least one component count, like 1,12 or 1-16")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt"}]}"#) == "jobs.json:1:11: job \"a\" has no \"k\"; add it, e.g. \"k\": [1, 12]")
@@ -184,8 +184,12 @@ import Testing
 
         let head = #"{"jobs": [{"name": "a", "data": "r.txt", "k": [2], "#
         #expect(failure(head + #""precision": "half"}]}"#) == "jobs.json:1:65: precision \"half\" in job \"a\" is unknown; use one of: double, single")
-        #expect(failure(head + #""precision": "single", "backend": "naive"}]}"#) == "jobs.json:1:11: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with backend \"naive\"; drop one of them")
-        #expect(failure(head + #""precision": "single", "kernel": "sparse"}]}"#) == "jobs.json:1:11: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with kernel \"sparse\"; drop one of them")
+        #expect(failure(head + #""precision": "single", "backend": "naive"}]}"#) == "jobs.json:1:52: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with backend \"naive\"; drop one of them")
+        #expect(failure(#"{"defaults": {"precision": "single"}, "jobs": [{"name": "a", "data": "r.txt", "k": [2], "kernel": "sparse"}]}"#)
+                == "jobs.json:1:15: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with kernel \"sparse\"; drop one of them")
+        #expect(failure(#"{"defaults": {"precision": "single", "kernel": "sparse"}, "jobs": [{"name": "a", "data": "r.txt", "k": [2]}]}"#)
+                == "jobs.json:1:15: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with kernel \"sparse\"; drop one of them")
+        #expect(failure(head + #""precision": "single", "kernel": "sparse"}]}"#) == "jobs.json:1:52: job \"a\" asks for precision \"single\", which runs on the dense BLAS kernel only, with kernel \"sparse\"; drop one of them")
         #expect(failure(head + #""rating_scale": "5-1"}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\": '5-1' is not a rating scale: its lowest rating must be below its highest; give the lowest and highest rating as MIN-MAX, e.g. 1-5 or 0.5-5")
         #expect(failure(head + #""rating_scale": [1]}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\" lists 1 number; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")
         #expect(failure(head + #""rating_scale": [1, "5"]}]}"#) == "jobs.json:1:72: \"rating_scale\" in job \"a\" must list two numbers, not the string \"5\"; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")

@@ -406,19 +406,27 @@ struct JobFields {
         do {
             try Engine.check(family: family, backend: backend ?? .blas, kernel: kernel ?? .auto, precision: precision ?? .double)
         } catch {
+            // The message points at where a field making the conflict was set: in the job,
+            // or in "defaults" when the job inherits it.
             let message: String
+            let fields: [String]
             switch error {
             case .singleNeedsCourse:
                 message = "\(job) asks for precision \"single\" with family \"mppca\", which computes in double precision only; drop \"precision\""
+                fields = ["precision", "family"]
             case let .naiveNeedsDense(kernel):
                 message = "\(job) asks for backend \"naive\" (the dense textbook kernel) with kernel \"\(kernel.rawValue)\"; drop one of them"
+                fields = ["kernel", "backend"]
             case .singleNeedsBLAS, .singleNeedsDense:
                 let other = backend == .naive ? "backend \"naive\"" : "kernel \"\(kernel?.rawValue ?? "")\""
                 message = "\(job) asks for precision \"single\", which runs on the dense BLAS kernel only, with \(other); drop one of them"
+                fields = ["precision", backend == .naive ? "backend" : "kernel"]
             case .denseTooLarge, .zeroRating:
                 message = "\(job): \(error.reason)"  // data conflicts: `check` reads no data
+                fields = []
             }
-            throw .badInput(file: file, line: place.line, column: place.column, message: message)
+            let at = fields.lazy.compactMap { places[$0] }.first ?? place
+            throw .badInput(file: file, line: at.line, column: at.column, message: message)
         }
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
