@@ -415,6 +415,34 @@ import Testing
     /// from the states it saw (what `--checkpoint-every 1` and `--resume` do through files)
     /// ends with the uninterrupted fit's bits on every rank; what rank 0's observer saw
     /// holds every user's offsets, the single process's.
+    /// A stop requested on rank 0 while q, λ and K are chosen (nothing given) ends every
+    /// rank after the choice's first iteration: rank 0 with its observer's error, the
+    /// others with rank 0's signal, before any setting is chosen or run started.
+    @Test(arguments: [1, 2, 3])
+    func aStopWhileChoosingTheSettingsEndsEveryRank(size: Int) throws {
+        let input = try Self.syntheticRecords()
+        let engine = Engine(family: .mppca, kernel: .sparse, threads: 1)
+        let stopping = RecordingObserver(stopAfter: 1)
+        stopping.stopWhileChoosing = true
+        let errors = try Self.onRanks(size) { group throws(MixFillError) -> MixFillError? in
+            do throws(MixFillError) {
+                _ = try DistributedFactorFit(group: group, shard: DataShard(whole: input, group: group), engine: engine)
+                    .run(componentCounts: nil, start: .seeds([0]), settings: FactorSettings(), rule: StoppingRule(maxIterations: 40),
+                         observer: group.rank == 0 ? stopping : nil)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        #expect(errors.count == size)
+        #expect(errors.first == MixFillError.interrupted(signal: SIGINT, message: "stopped while choosing"))
+        for error in errors.dropFirst() {
+            #expect(error == MixFillError.interrupted(signal: SIGINT, message: ProcessGroupMessages.rankZeroStopped))
+        }
+        #expect(stopping.choosingCalls == 1)
+        #expect(stopping.settings.isEmpty && stopping.saved.isEmpty)
+    }
+
     @Test(arguments: [2, 3])
     func factorFitResumedThroughRankZeroIsTheUninterruptedFit(size: Int) throws {
         let input = try Self.syntheticRecords()
@@ -460,7 +488,8 @@ import Testing
     }
 }
 
-/// Rank 0's observer in `factorFitResumedThroughRankZeroIsTheUninterruptedFit`: records
+/// Rank 0's observer in `factorFitResumedThroughRankZeroIsTheUninterruptedFit` and
+/// `aStopWhileChoosingTheSettingsEndsEveryRank`: records
 /// the settings and, after iteration `stopAfter`, the runs' states, then stops the fit as
 /// a signal would; or hands out `resuming` as the saved runs.
 final class RecordingObserver: FitObserver, @unchecked Sendable {
@@ -480,7 +509,16 @@ final class RecordingObserver: FitObserver, @unchecked Sendable {
         self.resuming = resuming
     }
 
+    /// When set, the first iteration of the settings' choice stops the fit, as a signal would.
+    var stopWhileChoosing = false
+    var choosingCalls = 0
+
     func settingsChosen(_ settings: [String: String]) throws(MixFillError) { self.settings = settings }
+
+    func choosingSettings() throws(MixFillError) {
+        choosingCalls += 1
+        if stopWhileChoosing { throw .interrupted(signal: SIGINT, message: "stopped while choosing") }
+    }
 
     func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<FactorMixture>?] {
         resuming.isEmpty ? seeds.map { _ in nil } : resuming

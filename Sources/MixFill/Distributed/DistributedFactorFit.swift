@@ -62,33 +62,35 @@ package struct DistributedFactorFit {
                      rule: StoppingRule, observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> Outcome {
         let clock = ContinuousClock()
         let begin = clock.now
-        var tuning: FactorTuning
-        let counts: [Int]
+        /// The settings: a warm start's, or chosen (after the observer exists, so a stop
+        /// requested during the choice reaches every rank).
+        var tuning: FactorTuning?
+        var toChoose = settings
+        /// The K to run: a warm start's, those asked for, or (nil) the chosen one.
+        let givenCounts: [Int]?
         let userOffsets: [Double]
         /// A seed's start, for the runs not resumed: `FactorFitter.fit`'s.
-        let initial: (_ componentCount: Int, _ seed: UInt32, _ loop: EMLoop<FactorFamily>) throws(MixFillError) -> FactorMixture
+        let initial: (_ componentCount: Int, _ seed: UInt32, _ loop: EMLoop<FactorFamily>,
+                      _ chosen: FactorTuning) throws(MixFillError) -> FactorMixture
         switch start {
         case let .model(model, _, _):
             precondition(model.offsets.userOffsets.count == shard.users.count, "a warm start holds this rank's users' offsets")
             tuning = FactorTuning(given: model.factorCount, componentCount: model.componentCount, priors: model.priors)
-            counts = [model.componentCount]
+            givenCounts = [model.componentCount]
             userOffsets = model.offsets.userOffsets
-            initial = { _, _, _ throws(MixFillError) in model }
+            initial = { _, _, _, _ throws(MixFillError) in model }
         case .seeds:
             for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
                 throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
             }
-            var fixed = settings
-            if let componentCounts, let first = componentCounts.first { fixed.componentCount = first }
-            tuning = try tune(fixed)
-            counts = componentCounts ?? [tuning.componentCount]
+            if let componentCounts, let first = componentCounts.first { toChoose.componentCount = first }
+            givenCounts = componentCounts
             let baseline = try shard.biasOffsets(group: group)
             let offsets = baseline.offsets
             let rated = baseline.itemRatingCounts.map { $0 > 0 }
             let squares = try shard.squaredResiduals(offsets: offsets, group: group)
             userOffsets = offsets.userOffsets
-            let chosen = tuning
-            initial = { (componentCount, seed, loop) throws(MixFillError) in
+            initial = { (componentCount, seed, loop, chosen) throws(MixFillError) in
                 let single = FactorInitialization.random(rated: rated, squaredResiduals: squares, observedCount: shard.observedCount,
                                                          offsets: offsets, factorCount: chosen.factorCount, componentCount: 1,
                                                          priors: chosen.priors, seed: UInt64(seed))
@@ -102,20 +104,23 @@ package struct DistributedFactorFit {
         let allOffsets = try group.gatherUsers(userOffsets, width: 1, userCount: shard.userCount)
         let rankObserver = RankZeroObserver(group: group, inner: group.rank == 0 ? observer : nil,
                                             coding: .factor(localUserOffsets: userOffsets, allUserOffsets: allOffsets))
-        try rankObserver.settingsChosen(tuning.runSettings)
+        var chosen: FactorTuning
+        if let tuning { chosen = tuning } else { chosen = try tune(toChoose, observer: rankObserver) }
+        let counts = givenCounts ?? [chosen.componentCount]
+        try rankObserver.settingsChosen(chosen.runSettings)
         let loop = engine.factorLoop(for: shard.input, rule: rule, reducer: reducer)
         var fits = [MultiStartFit<FactorMixture>]()
         var warnings = [FitWarning]()
         for count in counts {
-            tuning.componentCount = count
-            let fit = try loop.fit(componentCounts: [count], start: start, initial: { (componentCount, seed) throws(MixFillError) in
-                try initial(componentCount, seed, loop)
+            chosen.componentCount = count
+            let fit = try loop.fit(componentCounts: [count], start: start, initial: { [chosen] (componentCount, seed) throws(MixFillError) in
+                try initial(componentCount, seed, loop, chosen)
             }, observer: rankObserver)[0]
             fits.append(fit)
             warnings.append(contentsOf: fit.warnings)
         }
         try checkAgreement(fits)
-        return Outcome(tuning: tuning, fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
+        return Outcome(tuning: chosen, fits: fits, userOffsets: allOffsets, warnings: warnings, seconds: (clock.now - begin).seconds)
     }
 
     /// `FactorInitialization.clustered` of the whole data: this rank's users' states

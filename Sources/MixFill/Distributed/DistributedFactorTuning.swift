@@ -18,7 +18,9 @@ import Darwin
 /// The search itself is `FactorFitter.search`, as for one process; `DistributedFitTests`
 /// compares the two.
 extension DistributedFactorFit {
-    package func tune(_ settings: FactorSettings) throws(MixFillError) -> FactorTuning {
+    /// `observer` (every rank's, speaking for rank 0) hears `choosingSettings()` after every
+    /// iteration of the choice's fits, so a stop requested on rank 0 ends every rank there.
+    package func tune(_ settings: FactorSettings, observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> FactorTuning {
         if let q = settings.factorCount, let k = settings.componentCount, let loadings = settings.loadingsPrior {
             return FactorTuning(given: q, componentCount: k, priors: settings.priors(loadings: loadings))
         }
@@ -72,7 +74,7 @@ extension DistributedFactorFit {
                                         factorCount: factorCount, componentCount: 1, priors: priors, seed: 0)
         }
         func run(_ model: FactorMixture) throws(MixFillError) -> FitResult<FactorMixture> {
-            try loop.run([EMState(initial: model)])[0]
+            try loop.run([EMState(initial: model)]) { (_) throws(MixFillError) in try observer?.choosingSettings() }[0]
         }
         return try FactorFitter.search(
             settings, itemCount: shard.itemCount, heldOutRatings: heldOutCount,

@@ -368,6 +368,10 @@ final class RankZeroObserver<Model: Sendable & Equatable>: FitObserver {
         try onRankZero { observer throws(MixFillError) in try observer.settingsChosen(settings) }
     }
 
+    func choosingSettings() throws(MixFillError) {
+        try onRankZero { observer throws(MixFillError) in try observer.choosingSettings() }
+    }
+
     func savedRuns(componentCount: Int, seeds: [UInt32]) throws(MixFillError) -> [SavedRun<Model>?] {
         var saved: [SavedRun<Model>?] = seeds.map { _ in nil }
         var failure: MixFillError?
