@@ -111,6 +111,10 @@ struct Eval: ParsableCommand {
         let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
         try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let ranking = RankingSettings(cutoff: top, relevance: relevance)
+        if let first = splits.first, let scale = RatingScale(of: [first.training, first.test].joined().lazy.map(\.rating)),
+           let warning = self.ranking.scaleWarning(scale, data: StandardInput.displayName(data)) {
+            Terminal.warning(warning)
+        }
         let loadSeconds = (clock.now - start).seconds
         let evaluator = Evaluator(seeds: seedList, factorSeeds: factorSeeds, backend: engine.backend,
                                   stoppingRule: StoppingRule(maxIterations: maxIterations),
@@ -185,8 +189,22 @@ struct RankingOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Length of each user's ranked list for precision, recall and NDCG (N ≥ 1).", valueName: "N"))
     var top: Int = 10
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("A held-out rating of at least R makes its item relevant for the ranking metrics.", valueName: "R"))
-    var relevance: Double = 4
+    @Option(name: .customLong("relevance"), parsing: .unconditional, help: ArgumentHelp(
+        "A held-out rating of at least R makes its item relevant for the ranking metrics (default: \(shortNumber(defaultRelevance)), for 1–5 stars).",
+        valueName: "R"))
+    var givenRelevance: Double?
+
+    /// Four stars of five: MovieLens's and the ranking literature's usual threshold.
+    static let defaultRelevance = 4.0
+    var relevance: Double { givenRelevance ?? Self.defaultRelevance }
+
+    /// The warning for data whose ratings (`scale`, in the file `data`) are not stars out of
+    /// five when `--relevance` is not given: the default threshold then means little (on
+    /// 1–10 nearly every rating is relevant; on 0–1 none is). Nil when it fits or was given.
+    func scaleWarning(_ scale: RatingScale, data: String) -> String? {
+        guard givenRelevance == nil, scale.minimum < 0 || scale.maximum > 5 || scale.maximum < Self.defaultRelevance else { return nil }
+        return "ratings in \(data) run from \(shortNumber(scale.minimum)) to \(shortNumber(scale.maximum)); the ranking metrics count a held-out rating ≥ \(shortNumber(Self.defaultRelevance)) as relevant, a threshold meant for 1–5 stars: give --relevance R for this scale"
+    }
 }
 
 /// `--json` for the commands whose report has a JSON form (docs/json.md).
@@ -379,15 +397,19 @@ struct EvalReport: Encodable {
         let rankingHeader = ["P@\(ranking.k)", "R@\(ranking.k)", "NDCG@\(ranking.k)"]
         if splitCount == 1 {
             let gold = results.contains { $0.splits[0].rmse_missing_entries != nil }
+            // A course fit's best seed and log-likelihood; the columns only when one is scored.
+            let fitted = results.contains { $0.splits[0].fit != nil }
             var table = TextTable(header: ["model", "K", "RMSE", "MAE"] + rankingHeader + (gold ? ["RMSE, missing entries*"] : [])
-                                  + ["best seed", "log-likelihood", "seconds"], leftAligned: [0])
+                                  + (fitted ? ["best seed", "log-likelihood"] : []) + ["seconds"], leftAligned: [0])
             for result in results {
                 let split = result.splits[0]
                 var row = [result.model, result.k.map(String.init) ?? "-", fixed(result.rmse.mean, 10), fixed(result.mae.mean, 10)]
                 row += split.ranking.map { [fixed($0.precision, 4), fixed($0.recall, 4), fixed($0.ndcg, 4)] } ?? ["-", "-", "-"]
                 if gold { row.append(split.rmse_missing_entries.map { fixed($0, 10) } ?? "-") }
-                row.append(split.fit.map { String($0.best_seed) } ?? "-")
-                row.append(split.fit.map { String($0.log_likelihood) } ?? "-")
+                if fitted {
+                    row.append(split.fit.map { String($0.best_seed) } ?? "-")
+                    row.append(split.fit.map { String($0.log_likelihood) } ?? "-")
+                }
                 row.append(fixed(split.seconds, 3))
                 table.rows.append(row)
             }

@@ -159,10 +159,35 @@ import Testing
         #expect(abs(precision - expectedPrecision) <= 1e-15 && abs(recall - expectedRecall) <= 1e-15)
         #expect(try #require(relaxed["ndcg"] as? Double) == 1)
 
-        let table = try CLI.succeeded(["eval", training, "--test", test, "--models", "mean,bias", "--top", "2"]).stdout
+        let outcome = try CLI.succeeded(["eval", training, "--test", test, "--models", "mean,bias", "--top", "2"])
+        let table = outcome.stdout
+        #expect(outcome.stderr.isEmpty, "ratings of 1–5 stars: no warning about the relevance threshold")
         #expect(table.contains("P@2") && table.contains("R@2") && table.contains("NDCG@2"))
+        #expect(table.contains("  model  K          RMSE           MAE     P@2     R@2  NDCG@2  seconds\n"),
+                "no course fit scored: no best-seed or log-likelihood column\n\(table)")
         #expect(table.split(separator: "\n").contains { $0.hasPrefix("  bias ") && $0.contains("0.5000  0.7500  0.6934") })
         #expect(table.contains("averaged over the 2 users with a relevant held-out item; mean: no ranking"))
+    }
+
+    /// Ratings that are not stars out of five (here 2–10, the same data doubled) make the
+    /// default threshold of 4 count nearly everything relevant: eval says so, unless
+    /// --relevance is given.
+    @Test func theDefaultRelevanceWarnsOnAnotherScale() throws {
+        let folder = try Fixtures.scratchFolder()
+        func doubled(_ text: String) -> String {
+            text.split(separator: "\n").map { line in
+                let fields = line.split(separator: ",")
+                guard let rating = Double(fields[2]) else { return String(line) }
+                return "\(fields[0]),\(fields[1]),\(rating * 2)"
+            }.joined(separator: "\n") + "\n"
+        }
+        let training = try Fixtures.write(doubled(Self.rankingTraining), named: "train.csv", in: folder)
+        let test = try Fixtures.write(doubled(Self.rankingTest), named: "test.csv", in: folder)
+        let warned = try CLI.succeeded(["eval", training, "--test", test, "--models", "bias", "--top", "2"])
+        #expect(warned.stderr == "mixfill: warning: ratings in \(training) run from 2 to 10; the ranking metrics count a held-out rating ≥ 4 as relevant, a threshold meant for 1–5 stars: give --relevance R for this scale\n")
+        let given = try CLI.succeeded(["eval", training, "--test", test, "--models", "bias", "--top", "2", "--relevance", "8"])
+        #expect(given.stderr.isEmpty)
+        #expect(given.stdout.contains("relevant: held-out rating ≥ 8;"))
     }
 
     @Test func rankingOptionsAreChecked() throws {
