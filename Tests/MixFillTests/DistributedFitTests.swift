@@ -411,10 +411,6 @@ import Testing
         #expect(coding.whole(first.state.model) == model)
     }
 
-    /// A distributed mppca fit stopped by rank 0's observer after iteration 3 and resumed
-    /// from the states it saw (what `--checkpoint-every 1` and `--resume` do through files)
-    /// ends with the uninterrupted fit's bits on every rank; what rank 0's observer saw
-    /// holds every user's offsets, the single process's.
     /// A stop requested on rank 0 while q, λ and K are chosen (nothing given) ends every
     /// rank after the choice's first iteration: rank 0 with its observer's error, the
     /// others with rank 0's signal, before any setting is chosen or run started.
@@ -443,6 +439,10 @@ import Testing
         #expect(stopping.settings.isEmpty && stopping.saved.isEmpty)
     }
 
+    /// A distributed mppca fit stopped by rank 0's observer after iteration 3 and resumed
+    /// from the states it saw (what `--checkpoint-every 1` and `--resume` do through files)
+    /// ends with the uninterrupted fit's bits on every rank; what rank 0's observer saw
+    /// holds every user's offsets, the single process's.
     @Test(arguments: [2, 3])
     func factorFitResumedThroughRankZeroIsTheUninterruptedFit(size: Int) throws {
         let input = try Self.syntheticRecords()

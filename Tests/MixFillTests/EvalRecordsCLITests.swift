@@ -108,7 +108,7 @@ import Testing
         let test = try Fixtures.write("4 10 3\n  2 30 1\n", named: "test.txt", in: folder)
         #expect(try CLI.usageFailure(["eval", training, "--test", test, "--models", "bias"])
                 == "mixfill: error: \(test):2:3: holds a rating for user 2, item 30 that \(training) also has; held-out ratings must be missing from the training data")
-        // Read from standard input the file cannot be read again for the line: the message names no position.
+        // Read from standard input, TEST cannot be read again to find the line: the message names no position.
         let piped = try CLI.runPiped(from: test, ["eval", training, "--test", "-", "--models", "bias"])
         #expect(piped.status == 2)
         #expect(piped.stderr.contains("mixfill: error: <stdin>: holds a rating for user 2, item 30 that \(training) also has"), "\(piped.stderr)")
