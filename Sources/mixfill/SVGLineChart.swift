@@ -45,7 +45,16 @@ struct SVGLineChart {
     var rendered: String {
         let left = 96.0, right = 24.0, top = 48.0, gap = 56.0, bottom = 52.0
         let plotWidth = width - left - right
-        let height = top + Double(panels.count) * panelHeight + Double(max(0, panels.count - 1)) * gap + bottom
+        // A panel of several series lists their names below its x axis, one per row, where
+        // they cover neither the lines nor the mark's label.
+        let legendHeights = panels.map { $0.series.count > 1 ? Double($0.series.count) * 16 + 12 : 0 }
+        var panelTops = [Double]()
+        var next = top
+        for index in panels.indices {
+            panelTops.append(next)
+            next += panelHeight + legendHeights[index] + gap
+        }
+        let height = next - (panels.isEmpty ? 0 : gap) + bottom
         let allX = panels.flatMap { $0.series.flatMap { $0.points.map(\.x) } }
         let xTicks = Self.xTicks(allX)
         let xLow = min(xTicks.first ?? 0, allX.min() ?? 0)
@@ -63,7 +72,7 @@ struct SVGLineChart {
 
             """
         for (panelIndex, panel) in panels.enumerated() {
-            let panelTop = top + Double(panelIndex) * (panelHeight + gap)
+            let panelTop = panelTops[panelIndex]
             let plotTop = panelTop + 20
             let plotBottom = panelTop + panelHeight
             let allY = panel.series.flatMap { $0.points.map(\.y) }
@@ -106,8 +115,8 @@ struct SVGLineChart {
                     svg += "<circle cx=\"\(Self.number(xPosition(point.x)))\" cy=\"\(Self.number(yPosition(point.y)))\" r=\"3\" fill=\"\(colour)\"/>\n"
                 }
                 if panel.series.count > 1, let name = series.name {
-                    let y = plotTop + 16 + Double(seriesIndex) * 16
-                    let x = left + plotWidth - 150
+                    let y = plotBottom + 40 + Double(seriesIndex) * 16
+                    let x = left
                     svg += "<line x1=\"\(Self.number(x))\" y1=\"\(Self.number(y - 4))\" x2=\"\(Self.number(x + 18))\" y2=\"\(Self.number(y - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
                     svg += "<text x=\"\(Self.number(x + 24))\" y=\"\(Self.number(y))\">\(Self.escape(name))</text>\n"
                 }

@@ -76,6 +76,9 @@ extension Select {
         let report = FactorSelectReport(
             data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
             backend: engine.backend.rawValue, kernel: evaluator.factorEngine.kernel.layoutName, chosen: chosen, candidates: candidates, total_seconds: (clock.now - start).seconds)
+        if let svg {
+            try AtomicFile.write(Array(report.chart().utf8), to: svg)
+        }
         if json {
             try printJSON(report)
         } else if csv {
@@ -141,6 +144,27 @@ struct FactorSelectReport: Encodable {
         try container.encodeIfPresent(candidates[chosen].prior_loadings, forKey: .chosen_prior_loadings)
         try container.encode(candidates, forKey: .candidates)
         try container.encode(total_seconds, forKey: .total_seconds)
+    }
+
+    /// Held-out RMSE against K, one line per q and λ_W candidate; the chosen K is marked.
+    func chart() -> String {
+        var series = [SVGLineChart.Series]()
+        for candidate in candidates {
+            let name = "q = \(candidate.factors), λ_W " + (candidate.prior_loadings.map { "= " + $0.formatted() } ?? "chosen")
+            let point = SVGLineChart.Point(x: Double(candidate.k), y: candidate.heldout_rmse.mean)
+            if let index = series.firstIndex(where: { $0.name == name }) {
+                series[index].points.append(point)
+            } else {
+                series.append(SVGLineChart.Series(name: name, points: [point]))
+            }
+        }
+        let best = candidates[chosen]
+        let name = data.path.split(separator: "/").last.map(String.init) ?? data.path
+        return SVGLineChart(
+            title: "mixfill select --family mppca \(name): \(data.users) × \(data.items), seeds \(seeds.map(String.init).joined(separator: ","))",
+            xLabel: "K (components)",
+            panels: [SVGLineChart.Panel(title: SelectReport.heldOutTitle(held_out), yLabel: "RMSE", series: series)],
+            markedX: Double(best.k), markLabel: "chosen K = \(best.k), q = \(best.factors)").rendered
     }
 
     func prior(_ candidate: Candidate) -> String {

@@ -190,7 +190,7 @@ struct SelectOutputOptions: ParsableArguments {
     @Flag(help: "Print CSV on stdout instead of a table: one row per K.")
     var csv = false
 
-    @Option(help: ArgumentHelp("Write a chart of BIC (and held-out RMSE) against K here (SVG).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Write a chart against K here (SVG): BIC and held-out RMSE (course), held-out RMSE per q and λ_W (mppca).", valueName: "FILE"))
     var svg: String?
 }
 
@@ -272,6 +272,17 @@ struct SelectReport: Encodable {
         return out
     }
 
+    /// A chart panel's title for the held-out RMSE of `method`.
+    static func heldOutTitle(_ method: HeldOutOptions.Method?) -> String {
+        guard let method else { return "held-out RMSE" }
+        switch method.kind {
+        case "folds": return "\(method.folds ?? 0)-fold held-out RMSE (smaller is better)"
+        case "holdout": return "held-out RMSE, \(fixed(100 * (method.fraction ?? 0), 0))% holdout (smaller is better)"
+        case "gold": return "RMSE on the gold's revealed entries (smaller is better)"
+        default: return "RMSE on the test ratings (smaller is better)"
+        }
+    }
+
     /// BIC against K, and held-out RMSE against K below it when there is one; the chosen K
     /// is marked in both panels.
     func chart() -> String {
@@ -280,16 +291,8 @@ struct SelectReport: Encodable {
             title: "BIC (larger is better)", yLabel: "BIC",
             points: zip(ks, candidates.map(\.bic)).map { SVGLineChart.Point(x: $0, y: $1) })]
         if hasHeldOut {
-            let label = held_out.map { method -> String in
-                switch method.kind {
-                case "folds": return "\(method.folds ?? 0)-fold held-out RMSE (smaller is better)"
-                case "holdout": return "held-out RMSE, \(fixed(100 * (method.fraction ?? 0), 0))% holdout (smaller is better)"
-                case "gold": return "RMSE on the gold's revealed entries (smaller is better)"
-                default: return "RMSE on the test ratings (smaller is better)"
-                }
-            } ?? "held-out RMSE"
             panels.append(SVGLineChart.Panel(
-                title: label, yLabel: "RMSE",
+                title: Self.heldOutTitle(held_out), yLabel: "RMSE",
                 points: candidates.compactMap { candidate in
                     candidate.heldout_rmse.map { SVGLineChart.Point(x: Double(candidate.k), y: $0.mean) }
                 }))

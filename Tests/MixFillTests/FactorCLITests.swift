@@ -134,9 +134,15 @@ import Testing
         let folder = try Fixtures.scratchFolder()
         let data = try Self.ratings(in: folder)
         // Values given twice are one candidate each.
+        let chart = folder + "/select.svg"
         let select = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2,1", "--factors", "2,4,2",
-                                        "--prior-loadings", "30,30", "--holdout", "0.2", "--json"])
+                                        "--prior-loadings", "30,30", "--holdout", "0.2", "--json", "--svg", chart])
         let report = try Self.object(select.stdout)
+        // The chart: held-out RMSE against K, a line per q, the chosen K marked.
+        let svg = try String(contentsOfFile: chart, encoding: .utf8)
+        #expect(svg.hasPrefix("<?xml") && svg.contains("held-out RMSE, 20% holdout (smaller is better)"), "\(svg.prefix(300))")
+        #expect(svg.contains("q = 2, λ_W = 30") && svg.contains("q = 4, λ_W = 30"))
+        #expect(svg.contains("chosen K = \(try #require(report["chosen_k"] as? Int)), q = \(try #require(report["chosen_factors"] as? Int))"))
         let candidates = try #require(report["candidates"] as? [[String: Any]])
         #expect(candidates.count == 4, "K ∈ {1, 2} × q ∈ {2, 4} × one λ_W")
         let pairs = candidates.compactMap { c -> [Int]? in
