@@ -298,7 +298,10 @@ enum CLI {
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write("", named: "empty.txt", in: folder)
         let line = try CLI.usageFailure(["fit", path])
-        #expect(line == "mixfill: error: \(path): no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
+        #expect(line == "mixfill: error: \(path): no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line, or one rating per line ('user item rating')")
+        // Given as dense, the file is a matrix with no row.
+        #expect(try CLI.usageFailure(["fit", path, "--format", "dense"])
+                == "mixfill: error: \(path): no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
     }
 
     @Test func componentCountBelowOne() throws {

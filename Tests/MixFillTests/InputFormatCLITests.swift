@@ -196,7 +196,7 @@ extension CLI {
         #expect(terminal.stdout.contains("mixfill: error: <stdin>: is a terminal, not data; pipe or redirect the data into mixfill (for example 'mixfill fit - < ratings.dat'), or give the file's path instead of '-'"), "\(terminal.stdout)")
         let empty = try CLI.runPiped(from: "/dev/null", ["fit", "-", "-k", "1"])
         #expect(empty.status == 2)
-        #expect(empty.stderr == "mixfill: error: <stdin>: no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line\n")
+        #expect(empty.stderr == "mixfill: error: <stdin>: no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line, or one rating per line ('user item rating')\n")
     }
 
     /// Standard input can feed one input of a command; a second `-` is refused before

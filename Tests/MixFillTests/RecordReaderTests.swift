@@ -257,12 +257,25 @@ enum LineBlocksSize {
         #expect(detect("1 2 0\n4 5 6\n") == .dense)
         #expect(detect("1 2 3\n4 5 -1\n") == .dense)
         #expect(detect("1 2 3\n4 5 6\n7 8\n") == .dense)
+        // Records with one bad line in twenty (at least 90 % triplets) that no matrix can
+        // hold either — a missing field, "NA", a header again — are triplets, so the error
+        // names the bad line as a record; a zero rating keeps the rows a possible matrix.
+        let nineteen = (1...19).map { "\($0) \($0 + 100) 4\n" }.joined()
+        #expect(detect(nineteen + "7 8\n") == .triplets)
+        #expect(detect("user item rating\n" + nineteen + "20 3 NA\n") == .triplets)
+        #expect(detect(nineteen.replacingOccurrences(of: "5 105 4\n", with: "5 105 4\nuser item rating\n")) == .triplets)
+        #expect(detect(nineteen + "20 120 0\n") == .dense)
+        #expect(detect(String(nineteen.prefix(24)) + "7 8\n") == .dense, "three records and a bad line: too few to tell")
         #expect(detect("") == .dense)
         #expect(detect("MIXFILLR\u{1}\0\0\0") == .binary)
     }
 
     @Test func theCLIReportsMalformedRecordsWithExitCode2() throws {
         let folder = try Fixtures.scratchFolder()
+        // A bad record among triplets early in a file is reported as a record, not as a matrix's row.
+        let records = (1...30).map { $0 == 5 ? "5 105 NA\n" : "\($0) \($0 + 100) 4\n" }.joined()
+        let na = try Fixtures.write(records, named: "na.tsv", in: folder)
+        #expect(try CLI.usageFailure(["fit", na, "-k", "1"]) == "mixfill: error: \(na):5:7: 'NA' is not a rating; ratings are decimal numbers such as 4 or 3.5")
         let path = try Fixtures.write("userId,movieId,rating\n1,2,4\n1,x,3\n", named: "bad.csv", in: folder)
         let line = try CLI.usageFailure(["fit", path, "-k", "1"])
         #expect(line == "mixfill: error: \(path):3:3: 'x' is not an item id; ids are whole numbers")

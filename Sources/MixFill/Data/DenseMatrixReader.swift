@@ -27,13 +27,17 @@ package enum DenseMatrixReader {
     package static func parse(_ bytes: [UInt8], name: String, rules: RatingRules = .standard,
                               formatDetected: Bool = false) throws(MixFillError) -> DenseRatingMatrix {
         let rows = try parseRows(bytes, name: name, rules: rules, formatDetected: formatDetected, from: RowsStart())
-        guard rows.userCount > 0 else { throw noRows(name: name) }
+        guard rows.userCount > 0 else { throw noRows(name: name, formatDetected: formatDetected) }
         return DenseRatingMatrix(userCount: rows.userCount, itemCount: rows.itemCount, values: rows.values)
     }
 
-    /// The error for a file without a row.
-    static func noRows(name: String) -> MixFillError {
-        .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines and comments); give a matrix with one user per line")
+    /// The error for a file without a row. An empty file read as dense because nothing in
+    /// it says otherwise (`formatDetected`) may have been meant as records: the remedy
+    /// names both.
+    static func noRows(name: String, formatDetected: Bool) -> MixFillError {
+        let remedy = formatDetected ? "give a matrix with one user per line, or one rating per line ('user item rating')"
+            : "give a matrix with one user per line"
+        return .badFile(file: name, message: "no ratings found (the file is empty or holds only blank lines and comments); \(remedy)")
     }
 
     /// Where `parseRows` starts in a file: a part of it that begins at a line's first byte

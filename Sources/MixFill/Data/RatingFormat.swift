@@ -79,7 +79,9 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     /// 4. it contains a comma → csv;
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two whole numbers and the third a positive number → triplets;
-    /// 6. otherwise → dense.
+    /// 6. at least 90 % of them do, and the sample cannot be a matrix (its lines differ in
+    ///    their number of fields, or a field is no number) → triplets;
+    /// 7. otherwise → dense.
     /// Rule 5 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
     /// whose ratings can be 0 or negative as dense: give `--format` for such files.
     public static func detect(prefix: [UInt8], isWholeFile: Bool) -> RatingFormat {
@@ -112,7 +114,11 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         }
         var sample = contentLines[...]
         if let firstField = fields(first).first, !isInteger(firstField), sample.count > 1 { sample = sample.dropFirst() }
-        let looksLikeTriplets = sample.allSatisfy { line in
+        func isNumber(_ field: ArraySlice<UInt8>) -> Bool {
+            if case .number = Array(field).withUnsafeBufferPointer({ DecimalParser.parse($0) }) { return true }
+            return false
+        }
+        func isTriplet(_ line: [UInt8]) -> Bool {
             let parts = fields(line)
             guard parts.count == 3 || parts.count == 4, isInteger(parts[0]), isInteger(parts[1]) else { return false }
             let rating = Array(parts[2])
@@ -120,6 +126,13 @@ public enum RatingFormat: String, Sendable, CaseIterable {
             if case let .number(number) = value { return number > 0 && number.isFinite }
             return false
         }
-        return looksLikeTriplets ? .triplets : .dense
+        let tripletCount = sample.count { isTriplet($0) }
+        if tripletCount == sample.count { return .triplets }
+        // Rule 6: records with a bad line among them (a missing field, a rating "NA", a
+        // header repeated) are no matrix either; read as triplets, the error names that
+        // line in the records' terms rather than as a matrix's row.
+        let couldBeDense = Set(sample.map { fields($0).count }).count == 1 && sample.allSatisfy { fields($0).allSatisfy(isNumber) }
+        if !couldBeDense, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
+        return .dense
     }
 }

@@ -93,7 +93,7 @@ enum ShardedDenseReader {
             rowsBefore[rank + 1] = rowsBefore[rank] + rows
         }
         let rowCount = rowsBefore[ranks]
-        guard let firstRow else { throw DenseMatrixReader.noRows(name: name) }
+        guard let firstRow else { throw DenseMatrixReader.noRows(name: name, formatDetected: formatDetected) }
         try DataShard.requireUsers(rowCount, group: group)
 
         // Where each rank's block starts ([offset, line] per rank), said by the rank whose
