@@ -179,6 +179,9 @@ final class Display: Sendable {
         case .jobFail:
             clearLine(&state)
             write("[\(event.job ?? "")] failed: \(event.message ?? "")\n")
+        case .jobStop:
+            clearLine(&state)
+            write("[\(event.job ?? "")] stopped: \(event.message ?? "")\n")
         case .jobStart, .jobEnd, .checkpoint, .warning:
             return
         }

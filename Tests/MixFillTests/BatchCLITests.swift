@@ -441,6 +441,11 @@ func filesBelow(_ folder: String) -> [String] {
         process.waitUntilExit()
         #expect(process.terminationStatus == 143, sourceLocation: sourceLocation)
         #expect(!FileManager.default.fileExists(atPath: out + "/k12/result.json"), sourceLocation: sourceLocation)
+        // The job's log ends with its stop (not a failure): a rerun continues it.
+        let log = try String(contentsOfFile: out + "/k12/log.jsonl", encoding: .utf8)
+        let last = try #require(log.split(separator: "\n").last, sourceLocation: sourceLocation)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], sourceLocation: sourceLocation)
+        #expect(event["event"] as? String == "job_stop" && event["exit_code"] as? Int == 143, "\(last)", sourceLocation: sourceLocation)
     }
 
     @Test func anInterruptedBatchContinuesToTheUninterruptedResult() throws {

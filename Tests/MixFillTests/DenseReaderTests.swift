@@ -82,7 +82,7 @@ import Testing
             try DenseMatrixReader.read(path: "/nonexistent/ratings.txt")
         }
         let folder = try Fixtures.scratchFolder()
-        #expect(throws: MixFillError.badFile(file: folder, message: "is a directory, not a data file; give the path of a file")) {
+        #expect(throws: MixFillError.badFile(file: folder, message: "is a directory, not a file; give the path of a file")) {
             try DenseMatrixReader.read(path: folder)
         }
     }

@@ -40,7 +40,7 @@ package enum FileBytes {
         }
         if (status.st_mode & S_IFMT) == S_IFDIR {
             close(descriptor)
-            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
         }
         return (descriptor, Int(status.st_size))
     }
@@ -59,7 +59,7 @@ package enum FileBytes {
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
         }
         var hasher = ContentHasher()
         try forEachChunk(of: descriptor, path: path) { hasher.update($0) }

@@ -49,7 +49,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw .badFile(file: path, message: "is a directory, not a data file; give the path of a file")
+            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
         }
         var prefix = [UInt8](repeating: 0, count: sniffedBytes)
         var filled = 0

@@ -7,6 +7,8 @@ package struct FitEvent: Sendable, Equatable, Encodable {
         case jobSkip = "job_skip"
         case jobEnd = "job_end"
         case jobFail = "job_fail"
+        /// A signal stopped the job; its checkpoints are kept and a rerun continues it.
+        case jobStop = "job_stop"
         case runStart = "run_start"
         case iteration
         case checkpoint

@@ -203,7 +203,7 @@ package struct BatchRunner: Sendable {
             return .completed(result, skipped: false)
         } catch {
             if case .interrupted = error {
-                log.add(FitEvent(.jobFail, job: job.name, message: error.description, exitCode: error.exitCode))
+                log.add(FitEvent(.jobStop, job: job.name, message: error.description, exitCode: error.exitCode))
                 log.write()
                 throw error
             }
