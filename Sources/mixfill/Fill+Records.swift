@@ -35,12 +35,17 @@ extension Fill {
             .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
         if let pairs {
-            let written = try predictor.writePredictions(pairsPath: pairs, to: out)
+            let server = ModelServer(model: file)
+            let itemFallback = server.clip(server.fallback)
+            let written = try predictor.writePredictions(pairsPath: pairs, to: out, itemFallback: itemFallback)
             if written.pairs == 0 {
                 Terminal.warning(Predict.noPairs(pairs))
             }
             if written.unknownUsers > 0 {
                 Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(dataName); predicted from the mixture weights alone")
+            }
+            if written.unknownItems > 0 {
+                Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownItems) pair\(written.unknownItems == 1 ? " has an item" : "s have items") the model was not fitted on; written as the mean training rating, \(itemFallback), as predict gives it")
             }
             print(header)
             print("wrote \(out): \(written.pairs) predictions")

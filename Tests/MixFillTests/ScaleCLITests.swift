@@ -166,10 +166,16 @@ import Glibc
         // The output is itself a ratings file.
         #expect(try RatingFormat.detect(path: folder + "/p.tsv") == .triplets)
 
-        let unknownItem = try Fixtures.write("10 100\n10 555\n", named: "bad-pairs.txt", in: folder)
-        let line = try CLI.usageFailure(["fill", data, "--model", folder + "/m.json", "--pairs", unknownItem, "--out", folder + "/q.tsv"])
-        #expect(line == "mixfill: error: \(unknownItem):2:4: item 555 is not in the model (it was fitted on 3 items); predict only items the model was fitted on")
-        #expect(!FileManager.default.fileExists(atPath: folder + "/q.tsv"))
+        // An item the model was not fitted on gets what predict says for it (the mean
+        // training rating), counted in a warning.
+        let unknownItem = try Fixtures.write("10 100\n10 555\n", named: "other-pairs.txt", in: folder)
+        let withOther = try CLI.succeeded(["fill", data, "--model", folder + "/m.json", "--pairs", unknownItem, "--out", folder + "/q.tsv"])
+        let predicted = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "10", "--items", "555"]).stdout
+        #expect(predicted.hasPrefix("10 555 "))
+        let fallback = try #require(predicted.split(separator: " ").last.map { String($0.dropLast()) })
+        #expect(withOther.stderr == "mixfill: warning: \(unknownItem): 1 pair has an item the model was not fitted on; written as the mean training rating, \(fallback), as predict gives it\n")
+        let other = try String(contentsOfFile: folder + "/q.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
+        #expect(other.count == 2 && other[0][2] == "5" && Double(other[1][2]) == Double(fallback))
 
         // Other data with an item the model lacks: that rating is left out of the E-step.
         let extra = try Fixtures.write("userId,movieId,rating\n10,100,5\n10,200,4.5\n10,999,1\n", named: "extra.csv", in: folder)

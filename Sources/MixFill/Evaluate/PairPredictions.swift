@@ -142,21 +142,28 @@ package struct PairPredictor: Sendable {
     /// comma, as `predict` reads them — further fields, blank lines and `#` comments are
     /// ignored — plus one header line: a first line whose first field holds no digit) and
     /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
-    /// rating file. Throws, writing nothing, at the first malformed line or unknown item.
-    /// Returns the number of pairs and of pairs whose user was not in the data. `-` reads
-    /// the pairs from standard input (named `<stdin>` in errors).
-    package func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError) -> (pairs: Int, unknownUsers: Int) {
+    /// rating file. A pair whose item the model was not fitted on gets `itemFallback` (what
+    /// `predict` says for it: the mean training rating). Throws, writing nothing, at the
+    /// first malformed line. Returns the number of pairs, of pairs whose user was not in the
+    /// data and of pairs whose item was not in the model. `-` reads the pairs from standard
+    /// input (named `<stdin>` in errors).
+    package func writePredictions(pairsPath: String, to outPath: String, itemFallback: Double) throws(MixFillError)
+        -> (pairs: Int, unknownUsers: Int, unknownItems: Int) {
         let bytes = try FileBytes.read(pairsPath)
         let pairsName = StandardInput.displayName(pairsPath)
         let stream = try AtomicOutputStream(path: outPath)
         var pairCount = 0
         var unknownUsers = 0
+        var unknownItems = 0
         var text = [UInt8]()
-        try PairsReader.forEach(bytes, name: pairsName) { line, itemColumn, user, item throws(MixFillError) in
+        try PairsReader.forEach(bytes, name: pairsName) { _, _, user, item throws(MixFillError) in
             let (prediction, knownUser) = predict(user: user, item: item)
-            guard let value = prediction.value else {
-                throw .badInput(file: pairsName, line: line, column: itemColumn,
-                                message: "item \(item) is not in the model (it was fitted on \(items.count) items); predict only items the model was fitted on")
+            let value: Double
+            if let known = prediction.value {
+                value = known
+            } else {
+                value = itemFallback
+                unknownItems += 1
             }
             if !knownUser { unknownUsers += 1 }
             text += Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(value))\n".utf8)
@@ -168,7 +175,7 @@ package struct PairPredictor: Sendable {
         }
         try stream.write(text)
         try stream.commit()
-        return (pairCount, unknownUsers)
+        return (pairCount, unknownUsers, unknownItems)
     }
 
     /// Writes the completed matrix in the dense text format, streaming one row at a time
