@@ -35,8 +35,7 @@ extension Fill {
             .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
         if let pairs {
-            let server = ModelServer(model: file)
-            let itemFallback = server.clip(server.fallback)
+            let itemFallback = ModelServer(model: file).itemFallback
             let written = try predictor.writePredictions(pairsPath: pairs, to: out, itemFallback: itemFallback)
             if written.pairs == 0 {
                 Terminal.warning(Predict.noPairs(pairs))

@@ -104,7 +104,7 @@ struct Predict: ParsableCommand {
             Terminal.warning("\(prior) of \(predictions.count) predictions are for users the model does not know; they use the mixture's weights (the population's prediction)")
         }
         if let fallback = counts[ModelServer.Basis.itemFallback.rawValue], fallback > 0 {
-            Terminal.warning("\(fallback) of \(predictions.count) predictions are for items the model does not know or that had no training rating; they are the mean training rating, \(server.clip(server.fallback))")
+            Terminal.warning("\(fallback) of \(predictions.count) predictions are for items the model does not know or that had no training rating; they are the mean training rating, \(server.itemFallback)")
         }
 
         if let out {
@@ -126,13 +126,13 @@ struct Predict: ParsableCommand {
         }
     }
 
-    /// `USER ITEM PREDICTION` lines; predictions in the shortest form that reads back to
-    /// the same Double.
     /// The warning for a pair list without a pair (`predict --pairs`, `fill --pairs`).
     static func noPairs(_ path: String) -> String {
         "\(StandardInput.displayName(path)): holds no pairs (write one per line: USER ITEM); nothing to predict"
     }
 
+    /// `USER ITEM PREDICTION` lines; predictions in the shortest form that reads back to
+    /// the same Double.
     static func encodeLines(_ pairs: [(user: Int64, item: Int64)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(pairs.count * 28)

@@ -187,6 +187,10 @@ package struct ModelServer: Sendable {
         }
     }
 
+    /// What an item the model does not know (or one without training ratings) is
+    /// predicted: the fallback, clipped to the rating scale.
+    package var itemFallback: Double { clip(fallback) }
+
     package func clip(_ value: Double) -> Double {
         scale?.clip(value) ?? value
     }
@@ -194,7 +198,7 @@ package struct ModelServer: Sendable {
     /// The prediction for a user with `posterior` (from `posterior(forUser:)`) and an item id.
     package func predict(posterior: [Double], basis: Basis, item: Int64) -> Prediction {
         guard let index = model.items.index(of: item), let value = score(posterior: posterior, item: index) else {
-            return Prediction(rating: clip(fallback), basis: .itemFallback)
+            return Prediction(rating: itemFallback, basis: .itemFallback)
         }
         return Prediction(rating: clip(value), basis: basis)
     }
