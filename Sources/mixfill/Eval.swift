@@ -136,7 +136,8 @@ struct Eval: ParsableCommand {
             data: EvalReport.DataSummary(loaded),
             held_out: try requireProtocol(splits),
             ranking: EvalReport.RankingProtocol(k: top, relevance: relevance),
-            seeds: seedList, backend: engine.backend.rawValue, threads: threadCount,
+            seeds: models.contains { $0.name == "course" } ? seedList : nil,
+            backend: engine.backend.rawValue, threads: threadCount,
             results: models.indices.map { index in
                 EvalReport.Result(model: models[index], kernel: evaluator.kernel(of: models[index]), splits: splits,
                                   scores: scoresBySplit.map { $0[index] })
@@ -338,6 +339,15 @@ struct EvalReport: Encodable {
         var ranking: RankingSummary?
         var splits: [SplitResult]
 
+        /// The table's K: as given, else the K each split's training ratings chose for
+        /// mppca (one value, or the smallest–largest when the splits chose differently).
+        var componentColumn: String {
+            if let k { return String(k) }
+            let chosen = splits.compactMap { $0.factor_fit?.k }
+            guard let low = chosen.min(), let high = chosen.max() else { return "-" }
+            return low == high ? String(low) : "\(low)–\(high)"
+        }
+
         init(model: EvaluatedModel, kernel: String?, splits: [HeldOutSplits.Split], scores: [ModelScore]) {
             self.model = model.name
             k = model.componentCount
@@ -374,7 +384,9 @@ struct EvalReport: Encodable {
     var data: DataSummary
     var held_out: HeldOutOptions.Method
     var ranking: RankingProtocol
-    var seeds: [UInt32]
+    /// The course fits' seeds; nil when no course model is scored (mppca's seeds are in
+    /// its results' `factor_fit`).
+    var seeds: [UInt32]?
     /// The arithmetic, as `--backend` names it (the kernels are per result).
     var backend: String
     var threads: Int
@@ -387,7 +399,7 @@ struct EvalReport: Encodable {
         out += "predictions clipped to the training ratings' range"
         // The seeds line is the course model's (mppca's seeds and settings are in its own
         // lines below); the backend and threads are those of any mixture fitted.
-        if results.contains(where: { $0.model == "course" }) {
+        if let seeds, results.contains(where: { $0.model == "course" }) {
             out += "; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)"
         } else if results.contains(where: { $0.model == ModelFamily.mppca.rawValue }) {
             out += "; backend \(backend), threads \(threads)"
@@ -403,7 +415,7 @@ struct EvalReport: Encodable {
                                   + (fitted ? ["best seed", "log-likelihood"] : []) + ["seconds"], leftAligned: [0])
             for result in results {
                 let split = result.splits[0]
-                var row = [result.model, result.k.map(String.init) ?? "-", fixed(result.rmse.mean, 10), fixed(result.mae.mean, 10)]
+                var row = [result.model, result.componentColumn, fixed(result.rmse.mean, 10), fixed(result.mae.mean, 10)]
                 row += split.ranking.map { [fixed($0.precision, 4), fixed($0.recall, 4), fixed($0.ndcg, 4)] } ?? ["-", "-", "-"]
                 if gold { row.append(split.rmse_missing_entries.map { fixed($0, 10) } ?? "-") }
                 if fitted {
@@ -422,7 +434,7 @@ struct EvalReport: Encodable {
             var table = TextTable(header: ["model", "K", "RMSE mean ± sd", "MAE mean ± sd"] + rankingHeader
                                   + ["seconds, \(splitCount) folds"], leftAligned: [0])
             for result in results {
-                table.rows.append([result.model, result.k.map(String.init) ?? "-",
+                table.rows.append([result.model, result.componentColumn,
                                    fixed(result.rmse.mean, 6) + " ± " + fixed(result.rmse.std, 6),
                                    fixed(result.mae.mean, 6) + " ± " + fixed(result.mae.std, 6)]
                                   + (result.ranking.map { [fixed($0.precision.mean, 4), fixed($0.recall.mean, 4), fixed($0.ndcg.mean, 4)] } ?? ["-", "-", "-"])
@@ -432,7 +444,7 @@ struct EvalReport: Encodable {
             out += "\nRMSE per fold\n"
             var folds = TextTable(header: ["model", "K"] + (1...splitCount).map { "fold \($0)" }, leftAligned: [0])
             for result in results {
-                folds.rows.append([result.model, result.k.map(String.init) ?? "-"] + result.splits.map { fixed($0.rmse, 6) })
+                folds.rows.append([result.model, result.componentColumn] + result.splits.map { fixed($0.rmse, 6) })
             }
             out += folds.rendered
         }

@@ -14,6 +14,7 @@ import Testing
         let object = try Self.json(try CLI.run(["eval", "data/netflix_incomplete.txt", "--gold", "data/netflix_complete.txt",
                                                 "--model", "course", "-k", "12", "--seeds", "0-4", "--json"]))
         #expect((object["held_out"] as? [String: Any])?["kind"] as? String == "gold")
+        #expect(object["seeds"] as? [Int] == [0, 1, 2, 3, 4])
         let results = try #require(object["results"] as? [[String: Any]])
         #expect(results.count == 1 && results[0]["model"] as? String == "course" && results[0]["k"] as? Int == 12)
         let split = try #require((results[0]["splits"] as? [[String: Any]])?.first)

@@ -126,6 +126,14 @@ import Testing
             #expect(heading + 1 + index < lines.count && lines[heading + 1 + index]
                     == "  fold \(index + 1): q = \(q), K = \(k), λ_W = λ_m = \(Self.priorText(loadings))", "\(text)")
         }
+        // The table's K column: the K the folds chose (one value, or smallest–largest).
+        let chosenK = splits.compactMap { ($0["factor_fit"] as? [String: Any])?["k"] as? Int }
+        let low = try #require(chosenK.min()), high = try #require(chosenK.max())
+        let kColumn = low == high ? "\(low)" : "\(low)–\(high)"
+        let rows = lines.filter { $0.hasPrefix("  mppca ") }
+        #expect(rows.count == 2 && rows.allSatisfy { $0.split(separator: " ").dropFirst().first.map(String.init) == kColumn }, "\(text)")
+        // No course model: no course seeds in the JSON either.
+        #expect(try Self.object(eval.stdout)["seeds"] == nil)
         // --model is the old spelling of --models.
         _ = try CLI.succeeded(["eval", data, "--folds", "2", "--model", "bias", "--json"])
     }
