@@ -86,9 +86,10 @@ struct LoadedRatings {
         }
     }
 
-    /// The path a model file records for this data: absolute, or nil for standard input.
+    /// The path a model file records for this data: absolute, or nil for standard input or
+    /// a pipe (a later command could not read the same data from it).
     var recordedPath: String? {
-        StandardInput.isStandardInput(path) ? nil : absolutePath(path)
+        StreamInput.isStream(path) ? nil : absolutePath(path)
     }
 }
 

@@ -203,6 +203,9 @@ extension Fit {
             // Every rank takes this branch; rank 0 alone says why.
             try group.agreeOnRankZero(.badOption(option: "DATA", message: "'-' (standard input) reaches rank 0 alone under mpirun; save the ratings to a file every rank can read and give its path"))
         }
+        if StreamInput.isStream(data) {
+            try group.agreeOnRankZero(.badOption(option: "DATA", message: "\(data) is a pipe, and each rank reads its own part of the data file; save the ratings to a file every rank can read and give its path"))
+        }
         let requested = input.data.format
         let format = requested == .auto ? try RatingFormat.detect(path: data) : requested
         let read: (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int)

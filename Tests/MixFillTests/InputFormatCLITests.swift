@@ -9,6 +9,17 @@ extension CLI {
         try run(["-c", "f=$1; b=$2; shift 2; cat \"$f\" | \"$b\" \"$@\"", "sh", file, binary] + arguments, executable: "/bin/sh")
     }
 
+    /// What `runWithPipe` replaces by the pipe's path.
+    static let pipePath = "<pipe>"
+
+    /// Runs the binary with `file` behind a pipe given by path, `/dev/fd/3`, as bash's
+    /// process substitution gives one (`mixfill fit <(cat FILE)`); `pipePath` in
+    /// `arguments` stands for it. Under `timeout`, so a read that waits fails the test.
+    static func runWithPipe(from file: String, _ arguments: [String]) throws -> Outcome {
+        let script = "f=$1; b=$2; shift 2; exec 3< <(cat \"$f\"); args=(); for a in \"$@\"; do [ \"$a\" = '\(pipePath)' ] && a=/dev/fd/3; args+=(\"$a\"); done; exec timeout 60 \"$b\" \"${args[@]}\""
+        return try run(["-c", script, "bash", file, binary] + arguments, executable: "/bin/bash")
+    }
+
     /// Runs `executable` (default: the mixfill binary) in the package root.
     static func run(_ arguments: [String], executable: String) throws -> Outcome {
         let process = Process()
@@ -185,6 +196,32 @@ extension CLI {
         for (a, b) in zip(fileResults, pipeResults) {
             #expect((a["rmse"] as? [String: Any])?["mean"] as? Double == (b["rmse"] as? [String: Any])?["mean"] as? Double)
         }
+    }
+
+    /// A pipe given by path, as the shell's process substitution makes one
+    /// (`mixfill fit <(zcat ratings.dat.gz)`): read once, like `-`, so format detection's
+    /// look ahead is kept for the reader rather than lost to a second open, and a pipe is
+    /// never opened again (a drained one would block for ever).
+    @Test func aPipeGivenByPathReadsLikeTheFile() throws {
+        let folder = try Fixtures.scratchFolder()
+        let dat = try Fixtures.write(Self.ratingsDat, named: "ratings.dat", in: folder)
+        let fromFile = try CLI.run(["fit", dat, "-k", "2", "--seeds", "0", "--json", "--model-out", folder + "/m.json"])
+        let fromPipe = try CLI.runWithPipe(from: dat, ["fit", CLI.pipePath, "-k", "2", "--seeds", "0", "--json"])
+        #expect(fromFile.status == 0 && fromPipe.status == 0, "\(fromPipe.stderr)")
+        #expect(try Self.bestLogLikelihood(fromPipe.stdout) == Self.bestLogLikelihood(fromFile.stdout))
+        #expect(try CLI.run(["convert", dat, folder + "/r.mfr"]).status == 0)
+        let binary = try CLI.runWithPipe(from: folder + "/r.mfr", ["fit", CLI.pipePath, "-k", "2", "--seeds", "0", "--json"])
+        #expect(binary.status == 0, "\(binary.stderr)")
+        #expect(try Self.bestLogLikelihood(binary.stdout) == Self.bestLogLikelihood(fromFile.stdout))
+        // A held-out rating also in the training data: said without the pipe's line (it
+        // cannot be read again), and without waiting on it.
+        let test = try Fixtures.write("1::10::3\n", named: "test.dat", in: folder)
+        let overlap = try CLI.runWithPipe(from: test, ["eval", dat, "--test", CLI.pipePath, "--models", "bias"])
+        #expect(overlap.status == 2)
+        #expect(overlap.stderr == "mixfill: error: /dev/fd/3: holds a rating for user 1, item 10 that \(dat) also has; held-out ratings must be missing from the training data\n", "\(overlap.stderr)")
+        // One pipe for two inputs: the second is refused, not read empty.
+        let twice = try CLI.runWithPipe(from: dat, ["fill", CLI.pipePath, "--model", folder + "/m.json", "--pairs", CLI.pipePath, "--out", folder + "/o.tsv"])
+        #expect(twice.status == 2 && twice.stderr.contains("/dev/fd/3: is a pipe and was already read for another input"), "\(twice.stderr)")
     }
 
     /// `-` with nothing piped in: a terminal is refused rather than waited on (script(1)

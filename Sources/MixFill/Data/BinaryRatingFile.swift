@@ -123,10 +123,10 @@ package enum BinaryRatingFile {
 
     // MARK: Reading
 
-    /// Reads the file at `path`. `-` reads standard input, through a temporary copy (the
-    /// reader seeks to each section); errors then name `<stdin>`.
+    /// Reads the file at `path`. `-` (standard input) and pipes are read through a
+    /// temporary copy (the reader seeks to each section); errors for `-` name `<stdin>`.
     package static func read(path: String) throws(MixFillError) -> RatingTable {
-        let descriptor = StandardInput.isStandardInput(path) ? try StandardInput.spooledCopy() : open(path, O_RDONLY | O_CLOEXEC)
+        let descriptor = StreamInput.isStream(path) ? try StreamInput.spooledCopy(path) : open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw .badFile(file: path, message: FileBytes.openFailure(errno))
         }

@@ -7,9 +7,9 @@ import Darwin
 /// Reads whole files as bytes through POSIX calls, so errors can say exactly what went
 /// wrong (missing, a directory, no permission) with the path the user gave.
 package enum FileBytes {
-    /// The file's bytes; `-` reads standard input to its end (see `StandardInput`).
+    /// The file's bytes; `-` (standard input) or a pipe is read to its end (see `StreamInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
-        if StandardInput.isStandardInput(path) { return try StandardInput.readAll() }
+        if StreamInput.isStream(path) { return try StreamInput.readAll(path) }
         let (descriptor, expected) = try openFile(path)
         defer { close(descriptor) }
         var bytes = [UInt8]()
@@ -46,11 +46,12 @@ package enum FileBytes {
     }
 
     /// SHA-256 of the file's bytes, read 1 MB at a time (a file of any size in constant
-    /// memory), as 64 hex digits. Refuses `-`: a hash is taken to decide whether to read
-    /// the file (a batch job's data), and standard input, once hashed, is gone.
+    /// memory), as 64 hex digits. Refuses `-` and pipes: a hash is taken to decide whether
+    /// to read the file (a batch job's data), and a stream, once hashed, is gone.
     package static func sha256(_ path: String) throws(MixFillError) -> String {
-        if StandardInput.isStandardInput(path) {
-            throw .badFile(file: path, message: "standard input cannot be used here: its hash is needed before it is read, and it can be read only once; save the data to a file and give its path")
+        if StreamInput.isStream(path) {
+            let what = StandardInput.isStandardInput(path) ? "standard input" : "a pipe"
+            throw .badFile(file: path, message: "\(what) cannot be used here: its hash is needed before it is read, and it can be read only once; save the data to a file and give its path")
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {

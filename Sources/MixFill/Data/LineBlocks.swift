@@ -14,13 +14,13 @@ enum LineBlocks {
 
     /// Calls `body` with successive blocks of the file at `path`. Every block but the last
     /// ends just after a newline; the last holds the rest (possibly without a newline).
-    /// `-` streams standard input the same way, starting with the bytes format detection
-    /// read ahead (see `StandardInput`); its errors name `<stdin>`.
+    /// `-` (standard input) and pipes stream the same way, starting with the bytes format
+    /// detection read ahead (see `StreamInput`); errors for `-` name `<stdin>`.
     static func forEachBlock(path: String, blockSize: Int = blockSize,
                              _ body: (UnsafeBufferPointer<UInt8>) throws(MixFillError) -> Void) throws(MixFillError) {
-        if StandardInput.isStandardInput(path) {
-            let (buffered, reachedEnd) = try StandardInput.claim()
-            try forEachBlock(descriptor: STDIN_FILENO, name: StandardInput.name, initial: buffered,
+        if StreamInput.isStream(path) {
+            let (descriptor, buffered, reachedEnd) = try StreamInput.claim(path)
+            try forEachBlock(descriptor: descriptor, name: StandardInput.displayName(path), initial: buffered,
                              reachedEnd: reachedEnd, bufferSize: blockSize, limit: nil, body)
             return
         }

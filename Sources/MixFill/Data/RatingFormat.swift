@@ -35,11 +35,11 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         }
     }
 
-    /// The format of the file at `path`, from its first 64 KB. For `-`, those of standard
-    /// input, which are kept for the reader that follows (see `StandardInput`).
+    /// The format of the file at `path`, from its first 64 KB. For `-` or a pipe, those of
+    /// the stream, which are kept for the reader that follows (see `StreamInput`).
     public static func detect(path: String) throws(MixFillError) -> RatingFormat {
-        if StandardInput.isStandardInput(path) {
-            let (prefix, isWhole) = try StandardInput.prefix(sniffedBytes)
+        if StreamInput.isStream(path) {
+            let (prefix, isWhole) = try StreamInput.prefix(path, sniffedBytes)
             return detect(prefix: prefix, isWholeFile: isWhole)
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)

@@ -39,10 +39,11 @@ package enum RecordReader {
 
     /// The line and column of the first record for (`user`, `item`) in the file at `path`,
     /// for a message about a record found after the file was read into a table (which keeps
-    /// no positions). Nil for standard input (it cannot be read twice), or when the file no
-    /// longer reads or no longer holds the pair.
+    /// no positions). Nil for standard input or a pipe (neither can be read twice: opening
+    /// a drained pipe again would wait for ever), or when the file no longer reads or no
+    /// longer holds the pair.
     package static func position(of pair: (user: Int64, item: Int64), path: String, layout: RecordLayout) -> (line: Int, column: Int)? {
-        guard !StandardInput.isStandardInput(path) else { return nil }
+        guard !StreamInput.isStream(path) else { return nil }
         var parser = RecordLineParser(layout: layout, name: path)
         parser.sought = pair
         do {
