@@ -24,6 +24,9 @@ extension Fill {
         }
         let table = loaded.table
         let aligned = PairPredictor.align(table, to: modelItems)
+        if aligned.droppedRatings > 0, aligned.droppedRatings == table.matrix.observedCount {
+            throw MixFillError.badFile(file: dataName, message: "none of its \(aligned.droppedRatings) ratings is of an item the model \(model) was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's")
+        }
         if aligned.droppedRatings > 0 {
             let one = aligned.droppedRatings == 1
             Terminal.warning("\(dataName): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored")
@@ -33,10 +36,10 @@ extension Fill {
         let isTrainingData = file.training.map { $0.fingerprint == loaded.fingerprint } ?? false
         let source = try engine.makeEngine(for: alignedInput, family: file.family, kernel: input.kernel)
             .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
-        let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source)
+        let fallback = Self.itemFallback(file)
+        let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source, itemFallback: fallback)
         if let pairs {
-            let itemFallback = ModelServer(model: file).itemFallback
-            let written = try predictor.writePredictions(pairsPath: pairs, to: out, itemFallback: itemFallback)
+            let written = try predictor.writePredictions(pairsPath: pairs, to: out)
             if written.pairs == 0 {
                 Terminal.warning(Predict.noPairs(pairs))
             }
@@ -44,11 +47,13 @@ extension Fill {
                 Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownUsers) pair\(written.unknownUsers == 1 ? " has a user" : "s have users") not in \(dataName); predicted from the mixture weights alone")
             }
             if written.unknownItems > 0 {
-                Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownItems) pair\(written.unknownItems == 1 ? " has an item" : "s have items") the model was not fitted on; written as the mean training rating, \(itemFallback), as predict gives it")
+                Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownItems) pair\(written.unknownItems == 1 ? " has an item" : "s have items") the model was not fitted on or has no training rating for; written as the mean training rating, \(DenseMatrixWriter.format(fallback.value)), as predict gives it")
             }
             print(header)
             print("wrote \(out): \(written.pairs) predictions")
         } else {
+            let unrated = fallback.ratingCounts.filter { $0 == 0 }.count
+            if unrated > 0 { Terminal.warning(Self.unratedItemsWarning(unrated, fallback: fallback.value)) }
             try predictor.writeDenseMatrix(to: out)
             print(header)
             print("wrote \(out): \(loaded.userCount) × \(modelItems.count), users and items in ascending id order")

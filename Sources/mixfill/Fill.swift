@@ -54,11 +54,36 @@ struct Fill: ParsableCommand {
             return
         }
         let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: mixture, on: loaded)
-        let filled = Completion.fill(matrix, mixture: mixture, posteriors: posteriors)
+        var filled = Completion.fill(matrix, mixture: mixture, posteriors: posteriors)
+        let fallback = Self.itemFallback(file)
+        let unrated = (0..<matrix.itemCount).filter { fallback.ratingCounts.indices.contains($0) && fallback.ratingCounts[$0] == 0 }
+        if !unrated.isEmpty {
+            // The model cannot speak for an item nobody rated in training (its means are
+            // where the start put them): its missing entries get predict's fallback.
+            var values = filled.values
+            for user in 0..<matrix.userCount {
+                for item in unrated where matrix.values[user * matrix.itemCount + item] == 0 {
+                    values[user * matrix.itemCount + item] = fallback.value
+                }
+            }
+            filled = DenseRatingMatrix(userCount: matrix.userCount, itemCount: matrix.itemCount, values: values)
+            Terminal.warning(Self.unratedItemsWarning(unrated.count, fallback: fallback.value))
+        }
         try DenseMatrixWriter.write(filled, to: out)
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount
         print(loadedRatings.headerLine)
         print("wrote \(out): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
+    }
+
+    /// What an item the model cannot speak for is filled with: predict's answer for it,
+    /// the mean training rating clipped to the scale, for items absent from the model or
+    /// without a training rating.
+    static func itemFallback(_ file: ModelFile) -> PairPredictor.ItemFallback {
+        PairPredictor.ItemFallback(value: ModelServer(model: file).itemFallback, ratingCounts: file.training?.itemRatingCounts ?? [])
+    }
+
+    static func unratedItemsWarning(_ count: Int, fallback: Double) -> String {
+        "\(count) item\(count == 1 ? " has" : "s have") no training rating in the model; \(count == 1 ? "its" : "their") missing entries are the mean training rating, \(DenseMatrixWriter.format(fallback)), as predict gives them"
     }
 }
 

@@ -82,15 +82,29 @@ struct ServingOptions: ParsableArguments {
     /// The training data, read from --data or the path the model records, and checked to
     /// be the data the model was fitted on (fingerprint; shape for version 1 models).
     /// `why` says in an error message what needed it.
+    ///
+    /// The path the model records is read in the format the model records: a file fitted
+    /// with `--format` (a 3-column matrix, triplets that could pass for one) would be
+    /// detected as something else. `--data` may be another copy in another format (the
+    /// binary file converted from it), so it is detected, and read again in the recorded
+    /// format when what detection read is not the model's data.
     func trainingData(for file: ModelFile, why: String) throws -> LoadedRatings {
         guard let path = data ?? file.training?.path else {
             throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings and \(model) records no data path; give the training data with --data")
         }
-        let readResult = Result { () throws(MixFillError) -> LoadedRatings in try LoadedRatings.load(path) }
+        let recordedFormat = file.training.flatMap { RatingFormat(rawValue: $0.format) } ?? .auto
+        let readResult = Result { () throws(MixFillError) -> LoadedRatings in
+            try LoadedRatings.load(path, format: data == nil ? recordedFormat : .auto)
+        }
         if data == nil, case let .failure(error) = readResult {
             throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings; \(model) records \(path), which cannot be read (\(error.description)); give the training data with --data")
         }
-        let loaded = try readResult.get()
+        var loaded = try readResult.get()
+        if let fingerprint = file.training?.fingerprint, loaded.fingerprint != fingerprint, data != nil,
+           recordedFormat != .auto, loaded.input.format != recordedFormat, !StreamInput.isStream(path),
+           let again = try? LoadedRatings.load(path, format: recordedFormat), again.fingerprint == fingerprint {
+            loaded = again
+        }
         if let fingerprint = file.training?.fingerprint {
             guard loaded.fingerprint == fingerprint else {
                 throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")

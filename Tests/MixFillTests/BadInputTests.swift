@@ -73,7 +73,7 @@ import Glibc
         #expect(outcome.status == 0)
         #expect(outcome.stderr == """
             mixfill: warning: \(path): 1 user has no ratings (row 2); the model fills that row with its overall average
-            mixfill: warning: \(path): 1 item has no ratings (column 3); the course model predicts 0 there, so drop such columns or treat their predictions as unknown
+            mixfill: warning: \(path): 1 item has no ratings (column 3); the model learns nothing there, so fill and predict give them the mean training rating
 
             """)
         let fill = try CLI.run(["fill", path, "--model", folder + "/m.json", "--out", folder + "/filled.txt"])

@@ -165,7 +165,7 @@ import Testing
         #expect(mixture.means[2] == 0 && mixture.means[6] == 0)
         #expect(DataWarnings.check(data, name: "d.txt") == [
             "d.txt: 1 user has no ratings (row 2); the model fills that row with its overall average",
-            "d.txt: 1 item has no ratings (column 3); the course model predicts 0 there, so drop such columns or treat their predictions as unknown",
+            "d.txt: 1 item has no ratings (column 3); the model learns nothing there, so fill and predict give them the mean training rating",
         ])
     }
 }

@@ -173,7 +173,7 @@ import Glibc
         let predicted = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "10", "--items", "555"]).stdout
         #expect(predicted.hasPrefix("10 555 "))
         let fallback = try #require(predicted.split(separator: " ").last.map { String($0.dropLast()) })
-        #expect(withOther.stderr == "mixfill: warning: \(unknownItem): 1 pair has an item the model was not fitted on; written as the mean training rating, \(fallback), as predict gives it\n")
+        #expect(withOther.stderr == "mixfill: warning: \(unknownItem): 1 pair has an item the model was not fitted on or has no training rating for; written as the mean training rating, \(fallback), as predict gives it\n")
         let other = try String(contentsOfFile: folder + "/q.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t") }
         #expect(other.count == 2 && other[0][2] == "5" && Double(other[1][2]) == Double(fallback))
 

@@ -186,6 +186,61 @@ import Testing
         #expect(try CLI.run(["predict", "--model", folder + "/m.json", "--user", "50", "--items", "0"]).status == 0)
     }
 
+    /// A model fitted with `--format` finds its training data again in that format: a
+    /// 3-column triplets file is detected as a dense matrix, and was refused as "not the
+    /// data" by predict and recommend, both from the recorded path and from --data.
+    @Test func aModelFittedWithAFormatReadsItsDataInThatFormat() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Fixtures.write("1\t1\t4\n1\t2\t0\n2\t1\t5\n2\t3\t1\n3\t2\t2\n3\t3\t4\n", named: "z.tsv", in: folder)
+        #expect(try RatingFormat.detect(path: data) == .dense)
+        #expect(try CLI.run(["fit", data, "--format", "triplets", "-k", "1", "--seeds", "0", "--model-out", folder + "/z.json"]).status == 0)
+        let recorded = try CLI.succeeded(["predict", "--model", folder + "/z.json", "--user", "1"])
+        let given = try CLI.succeeded(["predict", "--model", folder + "/z.json", "--user", "1", "--data", data])
+        #expect(Self.lines(recorded.stdout).map { Array($0.prefix(2)) } == [["1", "1"], ["1", "2"], ["1", "3"]] && given.stdout == recorded.stdout)
+        // The binary copy of it, given with --data, is detected as binary and fits too.
+        #expect(try CLI.run(["convert", data, folder + "/z.mfr", "--format", "triplets"]).status == 0)
+        #expect(try CLI.succeeded(["predict", "--model", folder + "/z.json", "--user", "1", "--data", folder + "/z.mfr"]).stdout == recorded.stdout)
+        let all = try CLI.succeeded(["recommend", "--model", folder + "/z.json", "--all-users", "--top", "1"])
+        #expect(all.stdout.split(separator: "\n").count == 4, "\(all.stdout)")
+    }
+
+    /// An item nobody rated in training (an all-zero column) is one the model cannot speak
+    /// for: fill, fill --pairs and predict all give it the mean training rating, instead of
+    /// fill writing its start's mean (0 for the course model: "missing" in a dense file).
+    @Test func anItemWithoutTrainingRatingsGetsTheFallbackEverywhere() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Fixtures.write("5 0 3 0\n4 0 0 2\n0 0 0 0\n1 0 5 3\n2 0 4 1\n", named: "d.txt", in: folder)
+        #expect(try CLI.run(["fit", data, "-k", "2", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        // Mean training rating: (5+3+4+2+1+5+3+2+4+1)/10 = 3.
+        let predicted = try CLI.succeeded(["predict", "--model", folder + "/m.json", "--user", "0", "--item-ids", "1", "--json"])
+        let prediction = try #require((try JSONSerialization.jsonObject(with: Data(predicted.stdout.utf8)) as? [String: Any])?["predictions"] as? [[String: Any]])
+        #expect(prediction.count == 1 && prediction[0]["prediction"] as? Double == 3 && prediction[0]["basis"] as? String == "item-fallback")
+        let filled = try CLI.succeeded(["fill", data, "--model", folder + "/m.json", "--out", folder + "/f.txt"])
+        #expect(filled.stderr == "mixfill: warning: 1 item has no training rating in the model; its missing entries are the mean training rating, 3, as predict gives them\n")
+        let rows = try String(contentsOfFile: folder + "/f.txt", encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.count == 5 && rows.allSatisfy { $0.count == 4 && $0[1] == "3" }, "\(rows)")
+        #expect(rows.allSatisfy { !$0.contains("0") })
+        // Pairs: an item without training ratings, one the model lacks, each for a known
+        // and a new user; each pair counted once, under what its value is.
+        let pairs = try Fixtures.write("0 1\n9 1\n0 7\n9 7\n9 2\n", named: "p.txt", in: folder)
+        let written = try CLI.succeeded(["fill", data, "--model", folder + "/m.json", "--pairs", pairs, "--out", folder + "/p.tsv"])
+        #expect(written.stderr == "mixfill: warning: \(pairs): 1 pair has a user not in \(data); predicted from the mixture weights alone\n"
+                + "mixfill: warning: \(pairs): 4 pairs have items the model was not fitted on or has no training rating for; written as the mean training rating, 3, as predict gives it\n")
+        let values = try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(values.prefix(4).map { $0.last } == ["3", "3", "3", "3"] && values.count == 5 && values[4][2] != "3", "\(values)")
+    }
+
+    /// Data none of whose items the model knows cannot inform a single prediction.
+    @Test func fillRefusesDataWithNoneOfTheModelsItems() throws {
+        let folder = try Fixtures.scratchFolder()
+        let training = try Fixtures.write("1,10,4\n1,20,3\n2,10,5\n2,20,2\n", named: "a.csv", in: folder)
+        let other = try Fixtures.write("1,30,4\n2,40,3\n", named: "b.csv", in: folder)
+        #expect(try CLI.run(["fit", training, "-k", "1", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        let refused = try CLI.run(["fill", other, "--model", folder + "/m.json", "--out", folder + "/o.txt"])
+        #expect(refused.status == 2 && refused.stderr == "mixfill: error: \(other): none of its 2 ratings is of an item the model \(folder)/m.json was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's\n", "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/o.txt"))
+    }
+
     @Test func aPairListMayStartWithAHeaderLine() throws {
         let (folder, model) = try Self.smallModel()
         let plain = try Fixtures.write("1 2\n3 4\n", named: "plain.txt", in: folder)

@@ -34,7 +34,7 @@ package enum DataWarnings {
             warnings.append("\(name): \(count(emptyUsers.count, "user")) no ratings (\(list("row", emptyUsers))); the model fills \(emptyUsers.count == 1 ? "that row" : "those rows") with its overall average")
         }
         if emptyItems.count > 0 {
-            warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("column", emptyItems))); the course model predicts 0 there, so drop such columns or treat their predictions as unknown")
+            warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("column", emptyItems))); the model learns nothing there, so fill and predict give them the mean training rating")
         }
         return warnings
     }

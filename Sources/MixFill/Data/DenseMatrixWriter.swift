@@ -20,7 +20,8 @@ package enum DenseMatrixWriter {
         try AtomicFile.write(encode(matrix), to: path)
     }
 
-    static func format(_ value: Double) -> String {
+    /// A value as the text files write it: whole numbers without a decimal point.
+    package static func format(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 {
             return String(Int64(value))
         }

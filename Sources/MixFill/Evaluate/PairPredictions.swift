@@ -9,8 +9,29 @@ import Darwin
 /// the course's fill Σ_j p(j|u)·μ_ji, or the factor family's prediction clipped to its
 /// training ratings' range (`FactorPredictor`). A user the data does not have gets the
 /// E-step of a user with no ratings (p(j|u) = p_j, and for the factor family a user
-/// offset of 0); an item the model was not fitted on cannot be predicted.
+/// offset of 0). The model cannot speak for an item it was not fitted on, nor for one
+/// without training ratings (its means never moved from the start): those get the
+/// fallback `predict` gives them, the mean training rating (`ItemFallback`).
 package struct PairPredictor: Sendable {
+    /// What an item the model cannot speak for is predicted, and which of the model's
+    /// items those are.
+    package struct ItemFallback: Sendable {
+        /// The value written (the mean training rating, clipped to the rating scale).
+        package var value: Double
+        /// Training ratings per model item; an item with none gets `value`. Empty when the
+        /// model does not record them (version 1 files).
+        package var ratingCounts: [Int]
+
+        package init(value: Double, ratingCounts: [Int]) {
+            self.value = value
+            self.ratingCounts = ratingCounts
+        }
+
+        func covers(column: Int) -> Bool {
+            column < ratingCounts.count && ratingCounts[column] == 0
+        }
+    }
+
     /// The model and the data users' E-step results.
     package enum Source: Sendable {
         /// p(j|u), users × K.
@@ -25,8 +46,9 @@ package struct PairPredictor: Sendable {
     package let users: IdMap
     package let items: IdMap
     package let source: Source
+    package let itemFallback: ItemFallback
 
-    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, source: Source) {
+    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, source: Source, itemFallback: ItemFallback) {
         switch source {
         case let .course(mixture, posteriors):
             precondition(matrix.itemCount == mixture.itemCount && items.count == mixture.itemCount)
@@ -41,10 +63,7 @@ package struct PairPredictor: Sendable {
         self.users = users
         self.items = items
         self.source = source
-    }
-
-    package init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, mixture: Mixture, posteriors: [Double]) {
-        self.init(matrix: matrix, users: users, items: items, source: .course(mixture, posteriors: posteriors))
+        self.itemFallback = itemFallback
     }
 
     /// The table's ratings with each item renumbered to the model's column of the same id
@@ -79,26 +98,30 @@ package struct PairPredictor: Sendable {
     package enum Prediction: Equatable, Sendable {
         /// The data has this rating; it is kept.
         case observed(Double)
-        /// Σ_j p(j|u)·μ_ji.
+        /// The model's prediction for a user of the data.
         case predicted(Double)
-        /// The item is not one of the model's columns.
-        case unknownItem
+        /// The model's prediction for a user the data does not have (its E-step without
+        /// ratings).
+        case newUser(Double)
+        /// The item is not one of the model's columns, or has no training rating: the
+        /// fallback.
+        case itemFallback(Double)
 
-        package var value: Double? {
+        package var value: Double {
             switch self {
-            case let .observed(value), let .predicted(value): return value
-            case .unknownItem: return nil
+            case let .observed(value), let .predicted(value), let .newUser(value), let .itemFallback(value): return value
             }
         }
     }
 
-    /// The prediction for the user with id `user` and the item with id `item`; also says
-    /// whether the user was in the data.
-    package func predict(user: Int64, item: Int64) -> (prediction: Prediction, knownUser: Bool) {
-        guard let column = items.index(of: item) else { return (.unknownItem, users.index(of: user) != nil) }
-        guard let row = users.index(of: user) else { return (.predicted(predicted(row: nil, column: column)), false) }
-        if let rating = observed(row: row, column: column) { return (.observed(rating), true) }
-        return (.predicted(predicted(row: row, column: column)), true)
+    /// The prediction for the user with id `user` and the item with id `item`.
+    package func predict(user: Int64, item: Int64) -> Prediction {
+        let row = users.index(of: user)
+        guard let column = items.index(of: item) else { return .itemFallback(itemFallback.value) }
+        if let row, let rating = observed(row: row, column: column) { return .observed(rating) }
+        if itemFallback.covers(column: column) { return .itemFallback(itemFallback.value) }
+        guard let row else { return .newUser(predicted(row: nil, column: column)) }
+        return .predicted(predicted(row: row, column: column))
     }
 
     /// The model's prediction for the data's user `row` (nil: a user with no ratings).
@@ -142,12 +165,12 @@ package struct PairPredictor: Sendable {
     /// comma, as `predict` reads them — further fields, blank lines and `#` comments are
     /// ignored — plus one header line: a first line whose first field holds no digit) and
     /// writes `user<TAB>item<TAB>rating` lines to `outPath` atomically: itself a triplets
-    /// rating file. A pair whose item the model was not fitted on gets `itemFallback` (what
-    /// `predict` says for it: the mean training rating). Throws, writing nothing, at the
-    /// first malformed line. Returns the number of pairs, of pairs whose user was not in the
-    /// data and of pairs whose item was not in the model. `-` reads the pairs from standard
-    /// input (named `<stdin>` in errors).
-    package func writePredictions(pairsPath: String, to outPath: String, itemFallback: Double) throws(MixFillError)
+    /// rating file. Throws, writing nothing, at the first malformed line. Returns the number
+    /// of pairs, and of those predicted for a user the data does not have and written as
+    /// the item fallback (each pair counted once, by what its value is: a new user's pair
+    /// with an item the model cannot speak for is an item fallback). `-` reads the pairs
+    /// from standard input (named `<stdin>` in errors).
+    package func writePredictions(pairsPath: String, to outPath: String) throws(MixFillError)
         -> (pairs: Int, unknownUsers: Int, unknownItems: Int) {
         let bytes = try FileBytes.read(pairsPath)
         let pairsName = StandardInput.displayName(pairsPath)
@@ -157,16 +180,13 @@ package struct PairPredictor: Sendable {
         var unknownItems = 0
         var text = [UInt8]()
         try PairsReader.forEach(bytes, name: pairsName) { _, _, user, item throws(MixFillError) in
-            let (prediction, knownUser) = predict(user: user, item: item)
-            let value: Double
-            if let known = prediction.value {
-                value = known
-            } else {
-                value = itemFallback
-                unknownItems += 1
+            let prediction = predict(user: user, item: item)
+            switch prediction {
+            case .newUser: unknownUsers += 1
+            case .itemFallback: unknownItems += 1
+            case .observed, .predicted: break
             }
-            if !knownUser { unknownUsers += 1 }
-            text += Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(value))\n".utf8)
+            text += Array("\(user)\t\(item)\t\(DenseMatrixWriter.format(prediction.value))\n".utf8)
             if text.count > 1 << 19 {
                 try stream.write(text)
                 text.removeAll(keepingCapacity: true)
@@ -197,6 +217,7 @@ package struct PairPredictor: Sendable {
             case .factor:
                 for column in 0..<itemCount { row[column] = predicted(row: user, column: column) }
             }
+            for column in 0..<itemCount where itemFallback.covers(column: column) { row[column] = itemFallback.value }
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                 row[matrix.items[position]] = matrix.ratings[position]
             }

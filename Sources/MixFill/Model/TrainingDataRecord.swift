@@ -5,7 +5,7 @@ public struct TrainingDataRecord: Sendable, Equatable {
     /// The data file's absolute path when the model was fitted (where `predict` and
     /// `recommend` look for the training ratings unless given `--data`).
     public var path: String?
-    /// The reader that loaded it (`dense` today).
+    /// The format it was read in, as `--format` names it (`dense`, `csv`, `binary`, …).
     public var format: String
     /// `RatingFingerprint` of the training data.
     public var fingerprint: String
