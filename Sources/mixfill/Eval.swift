@@ -84,6 +84,9 @@ struct Eval: ParsableCommand {
             case ModelFamily.mppca.rawValue:
                 let counts: [Int?] = try k.map { try IntegerList.componentCounts($0) } ?? [nil]
                 models.append(contentsOf: counts.map { .factor(factor.settings(componentCount: $0)) })
+            case _ where name.hasSuffix(".json") || name.contains("/"):
+                // `--model FILE` means a model file in every other command.
+                throw ValidationError("--models: '\(name)' looks like a model file, but eval fits the models it scores on each split's training ratings: give model names from mean, bias, course, mppca (a comma-separated list); a saved model predicts held-out pairs with 'mixfill predict --model FILE --pairs TEST'")
             default:
                 throw ValidationError("--models: '\(name)' is not a model; choose from mean, bias, course, mppca (a comma-separated list)")
             }
@@ -102,16 +105,18 @@ struct Eval: ParsableCommand {
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
         try factor.check(itemCount: loaded.itemCount)
-        for count in models.compactMap(\.componentCount) where count > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
-        }
+        try IntegerList.requireAtMostUsers(models.compactMap(\.componentCount), users: loaded.userCount, data: data,
+                                           given: k, defaultList: "12")
         if models.contains(where: { if case .course = $0 { return true } else { return false } }) {
             try loaded.requireDenseForm("the course model works on the dense form of the data; leave course out of --models to score the others")
         }
         let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
         try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let ranking = RankingSettings(cutoff: top, relevance: relevance)
-        if let first = splits.first, let scale = RatingScale(of: [first.training, first.test].joined().lazy.map(\.rating)),
+        // DATA's ratings (a split's training and held-out ratings, except that --test's are
+        // another file's), and only when some model ranks (mean gives every item one score).
+        if models.contains(where: { $0 != .globalMean }), let first = splits.first,
+           let scale = RatingScale(of: [first.training, heldOut.test == nil ? first.test : []].joined().lazy.map(\.rating)),
            let warning = self.ranking.scaleWarning(scale, data: StandardInput.displayName(data)) {
             Terminal.warning(warning)
         }

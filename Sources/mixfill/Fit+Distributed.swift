@@ -102,6 +102,7 @@ extension Fit {
         guard group.rank == 0 else { return }
 
         var reports = [FitReport.KReport]()
+        var written = [String]()
         for result in outcome.fits {
             let componentCount = result.fit.componentCount
             if let modelOut {
@@ -112,13 +113,14 @@ extension Fit {
                               converged: best.result.converged, userCount: shard.userCount,
                               observedCount: shard.observedCount, training: prepared.training)
                     .write(to: path)
+                written.append(path)
             }
             reports.append(FitReport.KReport(result))
         }
         for warning in outcome.warnings {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
-        let report = FitReport(
+        var report = FitReport(
             data: prepared.data,
             backend: prepared.engine.kernel.backend.rawValue, kernel: prepared.engine.kernel.layoutName,
             precision: precision.rawValue, threads: prepared.engine.threads,
@@ -127,6 +129,7 @@ extension Fit {
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
             distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
+        report.model_files = written.isEmpty ? nil : written
         Display.shared.finish()
         if json {
             try report.printJSON()
@@ -156,6 +159,7 @@ extension Fit {
                                   settings: factor.settings(componentCount: nil), rule: rule, observer: observer)
         guard group.rank == 0 else { return }
         var tuning = outcome.tuning
+        var written = [String]()
         for result in outcome.fits {
             tuning.componentCount = result.componentCount
             if let modelOut {
@@ -168,12 +172,13 @@ extension Fit {
                               userCount: shard.userCount, observedCount: shard.observedCount,
                               training: prepared.training, tuning: tuning)
                     .write(to: path)
+                written.append(path)
             }
         }
         for warning in outcome.warnings {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
-        let report = FactorFitReport(
+        var report = FactorFitReport(
             data: prepared.data,
             family: ModelFamily.mppca.rawValue, backend: prepared.engine.kernel.backend.rawValue,
             kernel: prepared.engine.kernel.layoutName, threads: prepared.engine.threads,
@@ -183,6 +188,7 @@ extension Fit {
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
             distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
+        report.model_files = written.isEmpty ? nil : written
         Display.shared.finish()
         if json {
             try report.printJSON()
@@ -253,8 +259,10 @@ extension Fit {
         if let warmStart, let k, try IntegerList.componentCounts(k) != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }
-        for count in try IntegerList.componentCounts(k ?? (family == .mppca ? "1" : "1,12")) where warmStart == nil && count > userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(userCount) users in \(data); choose K ≤ \(userCount)")
+        if warmStart == nil {
+            let defaultList = family == .mppca ? "1" : "1,12"
+            try IntegerList.requireAtMostUsers(try IntegerList.componentCounts(k ?? defaultList), users: userCount, data: data,
+                                               given: k, defaultList: defaultList)
         }
     }
 }

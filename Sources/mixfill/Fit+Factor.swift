@@ -15,9 +15,7 @@ extension Fit {
         if let warmStart, let componentCounts, componentCounts != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k ?? "") disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out")
         }
-        for count in componentCounts ?? [] where count > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
-        }
+        try IntegerList.requireAtMostUsers(componentCounts ?? [], users: loaded.userCount, data: data, given: k, defaultList: "")
         if warmStart == nil {
             try factor.requireEnoughToChoose(ratings: loaded.input.observedCount, componentCounts: componentCounts, data: data)
         }
@@ -39,18 +37,20 @@ extension Fit {
         let fitStart = warmStart?.factorStart(users: 0..<loaded.userCount, matrix: loaded.input.table.matrix) ?? .seeds(seedList)
         let outcome = try fitter.run(on: loaded.input, componentCounts: componentCounts, start: fitStart, gold: goldMatrix,
                                      observer: checkpoints.observer(for: FactorMixture.self, input: loaded.input, engine: fitEngine, rule: rule))
+        var written = [String]()
         if let modelOut {
             let files = outcome.modelFiles(for: loaded.input, path: loaded.recordedPath,
                                            previousIterations: warmStart?.previousIterations ?? 0)
             for file in files {
                 let path = files.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: file.componentCount)
                 try file.write(to: path)
+                written.append(path)
             }
         }
         for warning in outcome.warnings {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
-        let report = FactorFitReport(
+        var report = FactorFitReport(
             data: FitReport.DataSummary(loaded),
             family: ModelFamily.mppca.rawValue, backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
             threads: fitEngine.threads,
@@ -59,6 +59,7 @@ extension Fit {
             fits: zip(outcome.fits, outcome.goldErrors).map { FactorFitReport.KReport($0, goldErrors: $1) },
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds))
+        report.model_files = written.isEmpty ? nil : written
         Display.shared.finish()
         if json {
             try report.printJSON()
@@ -142,6 +143,8 @@ struct FactorFitReport: Encodable {
     var timing: FitReport.Timing
     /// A distributed fit's ranks and reductions (absent for one process).
     var distributed: FitReport.DistributedSummary? = nil
+    /// The model files written (`--model-out`), one per K.
+    var model_files: [String]? = nil
 
     func printJSON() throws {
         let encoder = JSONEncoder()
@@ -191,6 +194,7 @@ struct FactorFitReport: Encodable {
         if let distributed {
             out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
         }
+        for path in model_files ?? [] { out += "wrote \(path)\n" }
         return out
     }
 

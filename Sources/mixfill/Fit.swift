@@ -124,9 +124,7 @@ struct Fit: ParsableCommand {
         } ?? IntegerList.componentCounts(k ?? "1,12")
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         try loaded.input.requireRatings(name: data)
-        for count in componentCounts where count > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
-        }
+        try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: "1,12")
         if let matrix = loaded.input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
@@ -149,12 +147,14 @@ struct Fit: ParsableCommand {
         let outcome = try job.run(on: loaded.input, engine: fitEngine,
                                   observer: checkpoints.observer(for: Mixture.self, input: loaded.input, engine: fitEngine, rule: rule))
         var reports = [FitReport.KReport]()
+        var written = [String]()
         for fit in outcome.fits {
             let componentCount = fit.fit.componentCount
             if let modelOut {
                 let path = componentCounts.count == 1 ? modelOut : Self.modelPath(modelOut, componentCount: componentCount)
                 try fit.modelFile(for: loaded.input, path: loaded.recordedPath, previousIterations: warmStart?.previousIterations ?? 0)
                     .write(to: path)
+                written.append(path)
             }
             reports.append(FitReport.KReport(fit))
         }
@@ -162,7 +162,7 @@ struct Fit: ParsableCommand {
             Terminal.warning(warning.text(maxIterationsOption: "--max-iterations"))
         }
         let fitSeconds = outcome.seconds
-        let report = FitReport(
+        var report = FitReport(
             data: FitReport.DataSummary(loaded),
             backend: fitEngine.kernel.backend.rawValue, kernel: fitEngine.kernel.layoutName,
             precision: precision.rawValue, threads: fitEngine.threads,
@@ -170,6 +170,7 @@ struct Fit: ParsableCommand {
             fits: reports,
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: fitSeconds,
                                      total_seconds: (clock.now - start).seconds))
+        report.model_files = written.isEmpty ? nil : written
         Display.shared.finish()
         if json {
             try report.printJSON()
@@ -261,9 +262,14 @@ struct WarmStart {
     /// fingerprint (a distributed fit's ranks know these without the whole data).
     init(path: String, dataPath: String, users userCount: Int, items: IdMap, fingerprint: String) throws {
         self.path = path
-        model = try ModelFile.read(path: path)
-        guard model.itemCount == items.count, model.items == items else {
-            throw MixFillError.badFile(file: dataPath, message: "has \(items.count) items but --init-model \(path) was fitted on \(model.itemCount)\(model.items.isIdentity == items.isIdentity ? "" : " with other item ids"); a warm start needs the model's items")
+        let model = try ModelFile.read(path: path)
+        self.model = model
+        guard model.itemCount == items.count else {
+            throw MixFillError.badFile(file: dataPath, message: "has \(items.count) items but --init-model \(path) was fitted on \(model.itemCount); a warm start needs the model's items")
+        }
+        if let index = (0..<items.count).first(where: { model.items.id($0) != items.id($0) }) {
+            let missing = items.ids.first { model.items.index(of: $0) == nil } ?? items.id(index)
+            throw MixFillError.badFile(file: dataPath, message: "has the \(items.count) items of --init-model \(path) in number but not by id (item \(missing) is not one of the model's); a warm start needs the model's items")
         }
         guard model.componentCount <= userCount else {
             throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(userCount) users in \(dataPath)")

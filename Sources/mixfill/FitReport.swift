@@ -119,6 +119,8 @@ struct FitReport: Encodable {
     var fits: [KReport]
     var timing: Timing
     var distributed: DistributedSummary? = nil
+    /// The model files written (`--model-out`), one per K.
+    var model_files: [String]? = nil
 
     func printJSON() throws {
         let encoder = JSONEncoder()
@@ -153,6 +155,7 @@ struct FitReport: Encodable {
         if let distributed {
             out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
         }
+        for path in model_files ?? [] { out += "wrote \(path)\n" }
         try writeStandardOutput(Data(out.utf8))
     }
 

@@ -63,4 +63,15 @@ enum IntegerList {
             throw ValidationError(error.description)
         }
     }
+
+    /// Refuses a K above the `users` of `data` (K users start the K components). When -k
+    /// was not `given`, the message says the K came from the command's default list: the
+    /// user did not write it.
+    static func requireAtMostUsers(_ counts: [Int], users: Int, data: String, given: String?, defaultList: String) throws {
+        guard let count = counts.first(where: { $0 > users }) else { return }
+        if given == nil {
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) (of the default -k \(defaultList)) is more than the \(users) users in \(data); give -k with values ≤ \(users)")
+        }
+        throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(users) users in \(data); choose K ≤ \(users)")
+    }
 }

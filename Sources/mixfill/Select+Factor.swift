@@ -40,9 +40,7 @@ extension Select {
         let loaded = try LoadedRatings.load(data, dataOptions)
         let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings, itemCount: loaded.itemCount)
         try loaded.input.requireRatings(name: data)
-        for count in componentCounts where count > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
-        }
+        try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: "1,2,4")
         for q in factorList where q >= loaded.itemCount {
             throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(loaded.itemCount) items of the data; give fewer factors")
         }

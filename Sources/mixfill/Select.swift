@@ -88,9 +88,7 @@ struct Select: ParsableCommand {
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
         let matrix = try loaded.denseMatrix()
-        for count in componentCounts where count > matrix.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users in \(data); choose K ≤ \(matrix.userCount)")
-        }
+        try IntegerList.requireAtMostUsers(componentCounts, users: matrix.userCount, data: data, given: k, defaultList: "1-16")
         let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
                                   threads: threadCount, stopsIdleBLASPool: true)

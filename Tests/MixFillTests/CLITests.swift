@@ -119,6 +119,12 @@ enum CLI {
                                "--model-out", folder + "/model.json", "--json"])
         #expect(fit.status == 0, "\(fit.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["model-k3.json", "model-k4.json"])
+        // The files written are named in the report: the JSON's model_files, the table's
+        // last lines.
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(fit.stdout.utf8)) as? [String: Any])
+        #expect(report["model_files"] as? [String] == [folder + "/model-k3.json", folder + "/model-k4.json"])
+        let table = try CLI.succeeded(["fit", "data/test_incomplete.txt", "-k", "3,4", "--seeds", "0", "--model-out", folder + "/model.json"])
+        #expect(table.stdout.hasSuffix("\nwrote \(folder)/model-k3.json\nwrote \(folder)/model-k4.json\n"), "\(table.stdout)")
         let model = try ModelFile.read(path: folder + "/model-k4.json")
         #expect(model.course.componentCount == 4 && model.seed == 0 && model.converged)
         #expect(abs(model.logLikelihood - -84.98451993042474) <= 1e-10)
@@ -312,6 +318,13 @@ enum CLI {
     @Test func componentCountAboveUsers() throws {
         let line = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "4,21"])
         #expect(line == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
+        // A default K too large for the data says it was the default.
+        let folder = try Fixtures.scratchFolder()
+        let small = try Fixtures.write("1,1,4\n1,2,3\n2,1,5\n3,2,2\n", named: "small.csv", in: folder)
+        #expect(try CLI.usageFailure(["fit", small])
+                == "mixfill: error: -k: K = 12 (of the default -k 1,12) is more than the 3 users in \(small); give -k with values ≤ 3")
+        #expect(try CLI.usageFailure(["select", small])
+                .hasPrefix("mixfill: error: -k: K = 4 (of the default -k 1-16) is more than the 3 users in \(small); give -k with values ≤ 3"))
     }
 
     /// A dense matrix of zeros is all missing: fit, eval, select and batch refuse it

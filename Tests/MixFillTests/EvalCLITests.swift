@@ -101,6 +101,8 @@ import Testing
                 .hasPrefix("mixfill: error: --split-seed: only a random split (--holdout or --folds) has a seed"))
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "--model", "mean,svd"])
                 .hasPrefix("mixfill: error: --models: 'svd' is not a model; choose from mean, bias, course, mppca"))
+        #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "--model", "out/m.json"])
+                .hasPrefix("mixfill: error: --models: 'out/m.json' looks like a model file, but eval fits the models it scores"))
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "-k", "21"])
                 == "mixfill: error: -k: K = 21 is more than the 20 users in data/test_incomplete.txt; choose K ≤ 20")
         #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--folds", "2", "--models", "bias,mppca", "-k", "30"])
@@ -208,5 +210,11 @@ import Testing
                 == "mixfill: error: -k: 3 disagrees with the 4 components of --init-model \(folder)/m.json; leave -k out or give -k 4")
         #expect(try CLI.usageFailure(["fit", "data/netflix_incomplete.txt", "--init-model", folder + "/m.json"])
                 == "mixfill: error: data/netflix_incomplete.txt: has 1200 items but --init-model \(folder)/m.json was fitted on 5; a warm start needs the model's items")
+        // As many items, other ids: said so, naming one the model lacks.
+        let shifted = try Fixtures.write("1,10,4\n1,21,3\n2,10,5\n2,21,2\n", named: "shifted.csv", in: folder)
+        let original = try Fixtures.write("1,10,4\n1,20,3\n2,10,5\n2,20,2\n", named: "original.csv", in: folder)
+        #expect(try CLI.run(["fit", original, "-k", "1", "--seeds", "0", "--model-out", folder + "/ids.json"]).status == 0)
+        #expect(try CLI.usageFailure(["fit", shifted, "--init-model", folder + "/ids.json"])
+                == "mixfill: error: \(shifted): has the 2 items of --init-model \(folder)/ids.json in number but not by id (item 21 is not one of the model's); a warm start needs the model's items")
     }
 }

@@ -188,6 +188,11 @@ import Testing
         let given = try CLI.succeeded(["eval", training, "--test", test, "--models", "bias", "--top", "2", "--relevance", "8"])
         #expect(given.stderr.isEmpty)
         #expect(given.stdout.contains("relevant: held-out rating ≥ 8;"))
+        // Nothing ranked (mean alone), nothing to warn of; and the range is DATA's, not
+        // TEST's: 1–5 stars in DATA, whatever TEST holds.
+        #expect(try CLI.succeeded(["eval", training, "--test", test, "--models", "mean", "--top", "2"]).stderr.isEmpty)
+        let stars = try Fixtures.write(Self.rankingTraining, named: "stars.csv", in: folder)
+        #expect(try CLI.succeeded(["eval", stars, "--test", test, "--models", "bias", "--top", "2"]).stderr.isEmpty)
     }
 
     @Test func rankingOptionsAreChecked() throws {

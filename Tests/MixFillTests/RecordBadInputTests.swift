@@ -274,6 +274,12 @@ import Testing
         let fractional = try Fixtures.write("1.5,1,4\n2,1,3\n", named: "fractional.csv", in: folder)
         #expect(try CLI.usageFailure(["fit", fractional, "-k", "1"])
             == "mixfill: error: \(fractional):1:1: '1.5' is not a user id; ids are whole numbers")
+        // Nor a first record missing its user: a header has a name in it.
+        let missingUser = try Fixtures.write(",1,3\n1,2,4\n", named: "missing.csv", in: folder)
+        #expect(try CLI.usageFailure(["fit", missingUser, "-k", "1"])
+            == "mixfill: error: \(missingUser):1:1: the user id field is empty; ids are whole numbers")
+        let named = try Fixtures.write(",userId,movieId\n1,2,4\n", named: "named.csv", in: folder)
+        #expect(try CLI.run(["fit", named, "-k", "1"]).status == 0)
     }
 
     // MARK: Users, items, K

@@ -103,9 +103,9 @@ package enum PairsReader {
     }
 
     /// A header's first field: a name, no digit in it (so a mistyped id such as `12a` is
-    /// still an error with its place).
+    /// still an error with its place), and not empty (`,5` is a pair missing its user).
     static func isHeader(_ bytes: [UInt8], _ field: FieldLines.Field) -> Bool {
-        !bytes[field.range].contains { $0 &- 48 < 10 }
+        !field.range.isEmpty && !bytes[field.range].contains { $0 &- 48 < 10 }
     }
 }
 

@@ -229,13 +229,17 @@ struct RecordLineParser {
 
     /// Whether a first line is a header: text (no control bytes but tabs) whose first field
     /// is not a number. A number that is no id (`1.5`, a 20-digit id) is an error on a
-    /// rating line, and binary garbage is not a header either.
+    /// rating line, and binary garbage is not a header either. An empty first field is a
+    /// header only if the line holds a letter (pandas writes `,userId,movieId,…` above an
+    /// index column); `,1,3` is a rating line missing its user.
     static func isHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Range<Int>, _ start: Int, _ end: Int) -> Bool {
+        var hasLetter = false
         for position in start..<end {
             let byte = bytes[position]
             if (byte < 0x20 && byte != UInt8(ascii: "\t")) || byte == 0x7F { return false }
+            if (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") { hasLetter = true }
         }
-        guard !first.isEmpty else { return true }
+        guard !first.isEmpty else { return hasLetter }
         if case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[first])) { return false }
         return true
     }
