@@ -14,9 +14,9 @@ import MixFill
 ///     data              required; the rating matrix (relative paths are from the job file's folder)
 ///     format            "auto" (default: detected), "dense", "triplets", "csv", "netflix", "binary"
 ///     family            "course" (default) or "mppca", as `fit --family`
-///     k                 a list [1, 12] or a string "1,12", "1-16"; required for course, for mppca
-///                       chosen from the training ratings when left out (as `fit -k`)
-///     seeds             a list or a string, default "0-4" for course, "0" for mppca
+///     k                 a number 12, a list [1, 12] or a string "1,12", "1-16"; default as `fit -k`:
+///                       [1, 12] for course, chosen from the training ratings for mppca
+///     seeds             a number, a list or a string, default "0-4" for course, "0" for mppca
 ///     factors           mppca: latent factors q ≥ 0, below the data's items (default: chosen), as `fit --factors`
 ///     prior_loadings    mppca: prior precision λ_W > 0 (default: chosen), as `fit --prior-loadings`
 ///     prior_means       mppca: prior precision λ_m > 0, as `fit --prior-means`
@@ -221,17 +221,26 @@ struct JobFields {
             }
             return number
         }
-        func integerList(what: String, example: String) throws(MixFillError) -> [Int] {
+        /// A list of whole numbers as `fit` takes one: a number (`12`), a JSON list
+        /// (`[1, 12]`) or a string in the CLI's spelling (`"1,12"`, `"1-16"`). `list` and
+        /// `strings` are examples of the field's own values for messages.
+        func integerList(what: String, list: String, strings: [String]) throws(MixFillError) -> [Int] {
+            let quoted = strings.map { "\"\($0)\"" }.joined(separator: " or ")
             switch value.kind {
+            case let .number(text):
+                guard let number = Int(text) else {
+                    throw error("\"\(field.key)\" \(context) must be a whole number, a list like \(list) or a string like \(quoted), not \(value.description)")
+                }
+                return [number]
             case let .string(text):
                 do {
-                    return try IntegerRanges.parse(text, option: field.key, what: what, example: example)
+                    return try IntegerRanges.parse(text, option: field.key, what: what, example: quoted)
                 } catch {
                     throw .badInput(file: file, line: value.line, column: value.column,
                                     message: "\"\(field.key)\" \(context): \(error.message)")
                 }
             case let .array(elements):
-                guard !elements.isEmpty else { throw error("\"\(field.key)\" \(context) is an empty list; give at least one \(what), like \(example)") }
+                guard !elements.isEmpty else { throw error("\"\(field.key)\" \(context) is an empty list; give at least one \(what), like \(list)") }
                 guard elements.count <= IntegerRanges.maximumCount else {
                     throw error("\"\(field.key)\" \(context) lists \(elements.count) values; give at most \(IntegerRanges.maximumCount)")
                 }
@@ -244,7 +253,7 @@ struct JobFields {
                 }
                 return numbers
             default:
-                throw error("\"\(field.key)\" \(context) must be a list like [1, 12] or a string like \"\(example)\", not \(value.description)")
+                throw error("\"\(field.key)\" \(context) must be a whole number, a list like \(list) or a string like \(quoted), not \(value.description)")
             }
         }
 
@@ -288,13 +297,13 @@ struct JobFields {
             }
             kernel = chosen
         case "k":
-            let values = try integerList(what: "component count", example: "1,12 or 1-16")
+            let values = try integerList(what: "component count", list: "[1, 12]", strings: ["1,12", "1-16"])
             for component in values where component < 1 {
                 throw error("\"k\" \(context) has K = \(component); K must be at least 1")
             }
             componentCounts = Array(Set(values)).sorted()
         case "seeds":
-            let values = try integerList(what: "seed", example: "0-4 or 0,1,2")
+            let values = try integerList(what: "seed", list: "[0, 1, 2]", strings: ["0-4", "0,1,2"])
             var list = [UInt32]()
             for seed in values {
                 guard let valid = UInt32(exactly: seed) else {
@@ -396,8 +405,10 @@ struct JobFields {
         guard let name else { throw missing("name", "\"name\": \"netflix-k12\"") }
         guard let data else { throw missing("data", "\"data\": \"ratings.txt\"") }
         let family = self.family ?? .course
+        // K not given: `fit`'s default, the course's two K (1 and 12) for course; for mppca
+        // nil, chosen from the training ratings as `fit --family mppca` chooses it.
+        let componentCounts = self.componentCounts ?? (family == .course ? Self.courseComponentCounts : nil)
         if family == .course {
-            guard componentCounts != nil else { throw missing("k", "\"k\": [1, 12]") }
             if let field = Self.factorFields.first(where: { places[$0] != nil }), let at = places[field] {
                 throw .badInput(file: file, line: at.line, column: at.column,
                                 message: "\"\(field)\" in \(job) is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"\(field)\"")
@@ -440,6 +451,9 @@ struct JobFields {
                        checkpointEvery: checkpointEvery, factors: factors, priorLoadings: priorLoadings, priorMeans: priorMeans,
                        line: place.line)
     }
+
+    /// `fit -k`'s default for the course family.
+    static let courseComponentCounts = [1, 12]
 
     /// The files `batch` writes beside the job folders (`BatchRunner`): a job folder of that
     /// name would stand where the summary goes, and the batch could never finish.
