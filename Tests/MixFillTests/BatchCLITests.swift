@@ -448,6 +448,59 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(event["event"] as? String == "job_stop" && event["exit_code"] as? Int == 143, "\(last)", sourceLocation: sourceLocation)
     }
 
+    /// A course job without "k" runs `fit`'s default K (1 and 12), the same runs bit for bit;
+    /// "k" may be a number; `"gold": null` drops the gold "defaults" gives, so a record data
+    /// job shares the defaults of dense jobs.
+    @Test func jobsTakeFitsDefaultKAndNullUnsetsADefault() throws {
+        let folder = try workspace()
+        let matrix = try Fixtures.load(Fixtures.smallIncomplete)
+        var csv = "userId,movieId,rating\n"
+        for user in 0..<matrix.userCount {
+            for item in 0..<matrix.itemCount where matrix[user, item] != 0 {
+                csv += "\(user + 1),\(item + 1),\(Int(matrix[user, item]))\n"
+            }
+        }
+        _ = try Fixtures.write(csv, named: "ratings.csv", in: folder)
+        let jobs = try Fixtures.write("""
+            {"defaults": {"data": "ratings.txt", "gold": "gold.txt", "seeds": "0-1", "threads": 1},
+             "jobs": [
+               {"name": "default-k"},
+               {"name": "k-number", "k": 4},
+               {"name": "records", "data": "ratings.csv", "gold": null, "k": 4}
+             ]}
+            """, named: "jobs.json", in: folder)
+        let outcome = try CLI.run(["batch", jobs, "--out", folder + "/out"])
+        #expect(outcome.status == 0, "\(outcome.stdout)\(outcome.stderr)")
+        let defaultK = try #require(JobResult.readIfPresent(path: folder + "/out/default-k/result.json"))
+        let batchRuns = (defaultK.fits ?? []).flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.logLikelihood, $0.iterations) } }
+        #expect(batchRuns.map(\.0) == [1, 1, 12, 12] && batchRuns.map(\.1) == [0, 1, 0, 1])
+
+        let fit = try CLI.run(["fit", folder + "/ratings.txt", "--gold", folder + "/gold.txt", "--seeds", "0-1", "--threads", "1", "--json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        struct Report: Decodable {
+            struct Fit: Decodable { var k: Int; var runs: [Run] }
+            struct Run: Decodable { var seed: UInt32; var log_likelihood: Double; var iterations: Int }
+            var fits: [Fit]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(fit.stdout.utf8))
+        let fitRuns = report.fits.flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.log_likelihood, $0.iterations) } }
+        #expect(fitRuns.count == 4)
+        for (fitRun, batchRun) in zip(fitRuns, batchRuns) {
+            #expect(fitRun.0 == batchRun.0 && fitRun.1 == batchRun.1)
+            #expect(fitRun.2.bitPattern == batchRun.2.bitPattern && fitRun.3 == batchRun.3, "K = \(batchRun.0), seed \(batchRun.1)")
+        }
+
+        let dense = try #require(JobResult.readIfPresent(path: folder + "/out/k-number/result.json"))
+        let records = try #require(JobResult.readIfPresent(path: folder + "/out/records/result.json"))
+        #expect(dense.fits?.map(\.k) == [4] && records.fits?.map(\.k) == [4])
+        #expect(dense.fits?.first?.rmse != nil && records.fits?.first?.rmse == nil, "gold unset for the records")
+        #expect(records.data?.format == "csv" && records.kernel == "sparse")
+        // The same ratings: the sparse kernel on the records agrees with the dense matrix's runs.
+        let left = try #require(dense.fits?.first?.runs), right = try #require(records.fits?.first?.runs)
+        #expect(left.map(\.iterations) == right.map(\.iterations))
+        for (x, y) in zip(left, right) { #expect(relativeError(x.logLikelihood, y.logLikelihood) <= 1e-10) }
+    }
+
     @Test func anInterruptedBatchContinuesToTheUninterruptedResult() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""

@@ -89,6 +89,65 @@ import Testing
                 == "jobs.json:1:51: \"seeds\" in job \"a\" must be a whole number, a list like [0, 1, 2] or a string like \"0-4\" or \"0,1,2\", not an object")
     }
 
+    /// `null` in a job unsets a field "defaults" set: record data jobs share defaults with
+    /// dense jobs that have a gold matrix.
+    @Test func nullInAJobUnsetsWhatDefaultsSet() throws {
+        let file = try parse("""
+            {"defaults": {"data": "dense.txt", "gold": "gold.txt", "k": [4], "seeds": "1-2", "threads": 2,
+                          "checkpoint_every": 5, "max_iterations": 50,
+                          "family": "mppca", "factors": 3, "prior_loadings": 40, "prior_means": 2},
+             "jobs": [
+               {"name": "dense"},
+               {"name": "records", "data": "ratings.csv", "gold": null},
+               {"name": "course", "family": null, "factors": null, "prior_loadings": null, "prior_means": null,
+                "k": null, "seeds": null, "threads": null, "checkpoint_every": null, "max_iterations": null, "gold": null}
+             ]}
+            """)
+        let dense = file.jobs[0], records = file.jobs[1]
+        #expect(dense.gold == "gold.txt" && dense.goldPath == "/batch/gold.txt" && dense.family == .mppca && dense.componentCounts == [4])
+        #expect(records.gold == nil && records.goldPath == nil && records.dataPath == "/batch/ratings.csv")
+        #expect(records.family == .mppca && records.factors == 3 && records.threads == 2 && records.seeds == [1, 2], "only the nulled field is unset")
+        // Unset is as never set: `fit`'s defaults (K = 1, 12 for course), and the settings of a
+        // job without the fields, so its content hash too. The mppca fields are gone, so a
+        // course job may inherit the others.
+        var course = file.jobs[2]
+        let plain = try parse(#"{"jobs": [{"name": "course", "data": "dense.txt"}]}"#).jobs[0]
+        #expect(course.family == .course && course.componentCounts == [1, 12] && course.seeds == [0, 1, 2, 3, 4])
+        #expect(course.line == 7)
+        course.line = plain.line
+        #expect(course == plain)
+
+        let others = try parse("""
+            {"defaults": {"data": "r.txt", "format": "dense", "kernel": "dense", "precision": "single",
+                          "rating_scale": "1-5", "models": false, "backend": "naive"},
+             "jobs": [
+               {"name": "a", "format": null, "kernel": null, "precision": null, "rating_scale": null, "models": null, "backend": null}
+             ]}
+            """).jobs[0]
+        var unset = try parse(#"{"jobs": [{"name": "a", "data": "r.txt"}]}"#).jobs[0]
+        unset.line = others.line
+        #expect(others == unset)
+        #expect(others.format == .auto && others.kernel == .auto && others.precision == .double && others.ratingScale == nil)
+        #expect(others.writeModels && others.backend == .blas)
+
+        // name and data have no default: null is refused, naming the job, field and place.
+        #expect(failure(#"{"jobs": [{"name": null, "data": "r.txt"}]}"#)
+                == "jobs.json:1:20: \"name\" in job 1 is null; every job needs a name, e.g. \"name\": \"netflix-k12\"")
+        #expect(failure(#"{"defaults": {"data": "r.txt"}, "jobs": [{"name": "a", "data": null}]}"#)
+                == "jobs.json:1:64: \"data\" in job \"a\" is null; every job needs its rating data, e.g. \"data\": \"ratings.txt\"")
+        #expect(failure(#"{"defaults": {"data": null}, "jobs": [{"name": "a"}]}"#)
+                == "jobs.json:1:23: \"data\" in \"defaults\" is null; every job needs its rating data, e.g. \"data\": \"ratings.txt\"")
+        #expect(failure(#"{"defaults": {"name": null}, "jobs": [{"name": "a", "data": "r.txt"}]}"#)
+                == "jobs.json:1:15: \"name\" cannot be a default; every job names itself")
+        // An unknown field is an error, null or not.
+        #expect(failure(#"{"jobs": [{"name": "a", "data": "r.txt", "glod": null}]}"#)
+                == "jobs.json:1:42: unknown field \"glod\" in job \"a\"; job fields are name, data, format, family, k, seeds, backend, kernel, precision, rating_scale, threads, max_iterations, gold, models, checkpoint_every, factors, prior_loadings, prior_means")
+        // Without the null, a course job's inherited mppca field is refused where "defaults" set it.
+        #expect(failure(#"{"defaults": {"factors": 3}, "jobs": [{"name": "a", "data": "r.txt"}]}"#)
+                == "jobs.json:1:15: \"factors\" in job \"a\" is a setting of the mppca family, and the job fits the course family; add \"family\": \"mppca\" or drop \"factors\"")
+        #expect(try parse(#"{"defaults": {"factors": 3}, "jobs": [{"name": "a", "data": "r.txt", "factors": null}]}"#).jobs[0].factors == nil)
+    }
+
     @Test func mppcaJobsTakeFitsVocabulary() throws {
         let file = try parse("""
             {"defaults": {"family": "mppca"},

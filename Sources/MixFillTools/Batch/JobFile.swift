@@ -30,8 +30,11 @@ import MixFill
 ///     models            write model-k<K>.json files (default true)
 ///     checkpoint_every  checkpoint each run every N iterations (default: the batch's --checkpoint-every)
 ///
+/// A field other than name and data may be null in a job: it is then not set, even where
+/// "defaults" set it, and gets its default as above.
+///
 /// Every error names `file:line:column` of the offending field or value. New settings
-/// (evaluation) slot in as new entries in `JobFields` and `canonicalText`.
+/// (evaluation) slot in as new entries in `JobFields` (and its `clear`) and `canonicalText`.
 package struct JobFile: Sendable, Equatable {
     package static let currentVersion = 1
     package var path: String
@@ -269,6 +272,21 @@ struct JobFields {
             }
         }
 
+        // null: the field is not set, even where "defaults" set it, so the job gets what
+        // `fit` does without the option. `name` and `data` have no such default.
+        if case .null = value.kind, Self.known.contains(field.key) {
+            switch field.key {
+            case "name":
+                throw error("\"name\" \(context) is null; every job needs a name, e.g. \"name\": \"netflix-k12\"")
+            case "data":
+                throw error("\"data\" \(context) is null; every job needs its rating data, e.g. \"data\": \"ratings.txt\"")
+            default:
+                clear(field.key)
+                places[field.key] = nil
+                return
+            }
+        }
+
         switch field.key {
         case "name":
             let text = try string("the job's name")
@@ -389,6 +407,29 @@ struct JobFields {
         default:
             throw MixFillError.badInput(file: file, line: field.line, column: field.column,
                 message: "unknown field \"\(DenseMatrixReader.printable(field.key))\" \(context); job fields are \(Self.known.joined(separator: ", "))")
+        }
+    }
+
+    /// Forgets an optional field (`"key": null`), as if neither the job nor "defaults" set it.
+    private mutating func clear(_ key: String) {
+        switch key {
+        case "format": format = nil
+        case "family": family = nil
+        case "k": componentCounts = nil
+        case "seeds": seeds = nil
+        case "backend": backend = nil
+        case "kernel": kernel = nil
+        case "precision": precision = nil
+        case "rating_scale": ratingScale = nil
+        case "threads": threads = nil
+        case "max_iterations": maxIterations = nil
+        case "gold": gold = nil
+        case "models": writeModels = nil
+        case "checkpoint_every": checkpointEvery = nil
+        case "factors": factors = nil
+        case "prior_loadings": priorLoadings = nil
+        case "prior_means": priorMeans = nil
+        default: break  // "name" and "data" are required: refused before
         }
     }
 
