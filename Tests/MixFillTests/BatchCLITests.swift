@@ -434,6 +434,7 @@ func filesBelow(_ folder: String) -> [String] {
     /// Runs `batch JOBS --out OUT` and stops it with SIGTERM once its k12 job has written a
     /// checkpoint: exit 143, and that job has no result yet.
     func interrupt(_ jobs: String, out: String, in folder: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let started = Date()
         let process = try CLI.start(["batch", jobs, "--out", out], in: folder)
         #expect(CLI.wait(upTo: 60) { FileManager.default.fileExists(atPath: out + "/k12/checkpoints/k12-seed0.ckpt") },
                 sourceLocation: sourceLocation)
@@ -446,6 +447,57 @@ func filesBelow(_ folder: String) -> [String] {
         let last = try #require(log.split(separator: "\n").last, sourceLocation: sourceLocation)
         let event = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], sourceLocation: sourceLocation)
         #expect(event["event"] as? String == "job_stop" && event["exit_code"] as? Int == 143, "\(last)", sourceLocation: sourceLocation)
+        // Like job_end and job_fail, the time the job ran: it wrote a checkpoint, so more than
+        // nothing, and less than the whole batch process lived.
+        let seconds = try #require(event["seconds"] as? Double, "\(last)", sourceLocation: sourceLocation)
+        #expect(seconds > 0 && seconds < Date().timeIntervalSince(started), "\(last)", sourceLocation: sourceLocation)
+    }
+
+    /// The event names docs/batch.md lists for `DIR/<job>/log.jsonl`.
+    func documentedLogEvents() throws -> Set<String> {
+        let text = try String(contentsOfFile: Fixtures.root + "/docs/batch.md", encoding: .utf8)
+        let start = try #require(text.range(of: "DIR/<job>/log.jsonl"))
+        let end = try #require(text.range(of: "DIR/<job>/job.json", range: start.upperBound..<text.endIndex))
+        let kinds = ["job_start", "job_skip", "job_end", "job_fail", "job_stop", "run_start", "iteration", "checkpoint", "run_end", "warning"]
+        #expect(kinds.allSatisfy { FitEvent.Kind(rawValue: $0) != nil })
+        let words = text[start.upperBound..<end.lowerBound].split { !($0.isLetter || $0 == "_") }.map(String.init)
+        return Set(words).intersection(kinds)
+    }
+
+    /// docs/batch.md lists exactly the events a batch writes in `log.jsonl` (job_stop, a
+    /// signal's, is checked by `interrupt`): no `iteration`, and no `job_skip` on a rerun.
+    @Test func logEventsAreTheDocumentedOnes() throws {
+        let folder = try workspace()
+        let jobs = try Fixtures.write("""
+            {"defaults": {"data": "ratings.txt", "k": [3], "seeds": "0-1", "checkpoint_every": 2},
+             "jobs": [
+               {"name": "ok", "threads": 2},
+               {"name": "fails", "data": "nowhere.txt"}
+             ]}
+            """, named: "jobs.json", in: folder)
+        let out = folder + "/out"
+        // Under --parallel 2, "threads": 2 is ignored with a warning.
+        let first = try CLI.run(["batch", jobs, "--out", out, "--parallel", "2"])
+        #expect(first.status == 3, "\(first.stderr)")
+        let rerun = try CLI.run(["batch", jobs, "--out", out, "--parallel", "2"])
+        #expect(rerun.status == 3 && rerun.stdout.contains("ok       ok (skipped: result is current)"), "\(rerun.stdout)")
+        var written = [String: [String]]()
+        for job in ["ok", "fails"] {
+            let lines = String(decoding: try #require(fileBytes(out + "/\(job)/log.jsonl")), as: UTF8.self).split(separator: "\n")
+            written[job] = try lines.map { line in
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                #expect(object["time"] is String, "\(line)")
+                return try #require(object["event"] as? String)
+            }
+        }
+        let ok = try #require(written["ok"])
+        #expect(ok.first == "job_start" && ok.last == "job_end", "\(ok)")
+        #expect(ok.filter { $0 == "run_start" }.count == 2 && ok.filter { $0 == "run_end" }.count == 2, "\(ok)")
+        #expect(ok.contains("warning") && ok.contains("checkpoint"), "\(ok)")
+        #expect(written["fails"] == ["job_fail"])
+        let documented = try documentedLogEvents()
+        #expect(documented == ["job_start", "run_start", "checkpoint", "run_end", "warning", "job_end", "job_fail", "job_stop"])
+        #expect(Set(ok + ["job_fail", "job_stop"]) == documented)
     }
 
     /// A course job without "k" runs `fit`'s default K (1 and 12), the same runs bit for bit;

@@ -13,7 +13,7 @@ import MixFill
 ///     DIR/<job>/job.json                     the job's settings and content hash
 ///     DIR/<job>/model-k<K>.json              the best model per K (unless "models": false)
 ///     DIR/<job>/result.json                  written last: its presence with a matching hash means done
-///     DIR/<job>/log.jsonl                    one JSON event per line (run starts and ends, checkpoints, warnings)
+///     DIR/<job>/log.jsonl                    one JSON event per line (the job's start and end, run starts and ends, checkpoints, warnings)
 ///     DIR/<job>/checkpoints/                 run checkpoints while the job is unfinished
 ///
 /// Every file is written atomically (`AtomicFile`). A job is skipped when its
@@ -203,7 +203,8 @@ package struct BatchRunner: Sendable {
             return .completed(result, skipped: false)
         } catch {
             if case .interrupted = error {
-                log.add(FitEvent(.jobStop, job: job.name, message: error.description, exitCode: error.exitCode))
+                log.add(FitEvent(.jobStop, job: job.name, seconds: (clock.now - start).seconds,
+                                 message: error.description, exitCode: error.exitCode))
                 log.write()
                 throw error
             }
