@@ -42,6 +42,23 @@ struct SVGLineChart {
 
     static let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
+    /// The stroke of series `index`: the palette's colours in turn, and on each pass through
+    /// the palette another dash pattern (solid on the first), so that no two series share
+    /// both and a legend tells every line apart (`select --family mppca` draws one per q × λ_W).
+    static func stroke(_ index: Int) -> (colour: String, dashes: String?) {
+        (palette[index % palette.count], dashPattern(pass: index / palette.count))
+    }
+
+    /// The dash pattern (SVG `stroke-dasharray`, in px) of the `pass`th pass through the
+    /// palette: nil (solid) for the first, then dashed, dotted, dash-dot and dash-dot-dot;
+    /// past those, ever longer dashes, each pattern different from every other.
+    static func dashPattern(pass: Int) -> String? {
+        let patterns = ["8 4", "2 3", "8 3 2 3", "8 3 2 3 2 3"]
+        if pass == 0 { return nil }
+        if pass <= patterns.count { return patterns[pass - 1] }
+        return "\(2 * (pass - patterns.count) + 10) 3"
+    }
+
     var rendered: String {
         let left = 96.0, right = 24.0, top = 48.0, gap = 56.0, bottom = 52.0
         let plotWidth = width - left - right
@@ -108,17 +125,19 @@ struct SVGLineChart {
                 }
             }
             for (seriesIndex, series) in panel.series.enumerated() {
-                let colour = Self.palette[seriesIndex % Self.palette.count]
+                let (colour, dashes) = Self.stroke(seriesIndex)
+                let dashAttribute = dashes.map { " stroke-dasharray=\"\($0)\"" } ?? ""
                 let path = series.points.map { "\(Self.number(xPosition($0.x))),\(Self.number(yPosition($0.y)))" }.joined(separator: " ")
-                svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+                svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dashAttribute)/>\n"
                 for point in series.points {
                     svg += "<circle cx=\"\(Self.number(xPosition(point.x)))\" cy=\"\(Self.number(yPosition(point.y)))\" r=\"3\" fill=\"\(colour)\"/>\n"
                 }
                 if panel.series.count > 1, let name = series.name {
                     let y = plotBottom + 40 + Double(seriesIndex) * 16
                     let x = left
-                    svg += "<line x1=\"\(Self.number(x))\" y1=\"\(Self.number(y - 4))\" x2=\"\(Self.number(x + 18))\" y2=\"\(Self.number(y - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-                    svg += "<text x=\"\(Self.number(x + 24))\" y=\"\(Self.number(y))\">\(Self.escape(name))</text>\n"
+                    // The swatch is long enough to show a whole dash-dot-dot pattern (21 px).
+                    svg += "<line x1=\"\(Self.number(x))\" y1=\"\(Self.number(y - 4))\" x2=\"\(Self.number(x + 28))\" y2=\"\(Self.number(y - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"\(dashAttribute)/>\n"
+                    svg += "<text x=\"\(Self.number(x + 34))\" y=\"\(Self.number(y))\">\(Self.escape(name))</text>\n"
                 }
             }
         }

@@ -138,6 +138,48 @@ import Testing
         _ = try CLI.succeeded(["eval", data, "--folds", "2", "--model", "bias", "--json"])
     }
 
+    /// The stroke of every series line (`polyline`) and legend swatch (a `line` 2 px wide)
+    /// of an SVG chart, in document order: its colour and dash pattern (nil: solid).
+    static func seriesStrokes(_ svg: String) -> (lines: [[String?]], swatches: [[String?]]) {
+        var lines = [[String?]](), swatches = [[String?]]()
+        for element in svg.matches(of: /<(polyline|line) ([^>]*)\/>/) {
+            var attributes = [String: String]()
+            for attribute in element.2.matches(of: /([a-z-]+)="([^"]*)"/) {
+                attributes[String(attribute.1)] = String(attribute.2)
+            }
+            let stroke = [attributes["stroke"], attributes["stroke-dasharray"]]
+            if element.1 == "polyline" {
+                lines.append(stroke)
+            } else if attributes["stroke-width"] == "2" {
+                swatches.append(stroke)
+            }
+        }
+        return (lines, swatches)
+    }
+
+    /// More series than the palette's 7 colours: each pass through the palette draws with its
+    /// own dash pattern, the line and its legend swatch alike, so no two series look the same.
+    @Test func selectChartTellsApartMoreSeriesThanColours() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Self.ratings(in: folder)
+        let chart = folder + "/select.svg"
+        _ = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1,2", "--factors", "1,2,3,4,5",
+                               "--prior-loadings", "10,30,100", "--holdout", "0.2", "--svg", chart])
+        let svg = try String(contentsOfFile: chart, encoding: .utf8)
+        let (lines, swatches) = Self.seriesStrokes(svg)
+        // 5 q × 3 λ_W = 15 series: two passes through the colours and one series more.
+        #expect(lines.count == 15 && Set(lines).count == 15, "\(lines)")
+        #expect(swatches == lines, "each legend swatch is drawn as its line")
+        let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+        #expect(lines.map { $0[0] } == (0..<15).map { colours[$0 % 7] })
+        #expect(lines.map { $0[1] } == Array(repeating: nil, count: 7) + Array(repeating: "8 4", count: 7) + ["2 3"])
+        // The legend names the series in the same order, each once.
+        let names = svg.matches(of: />(q = [0-9]+, λ_W = [0-9]+)</).map { String($0.1) }
+        #expect(names == (1...5).flatMap { q in [10, 30, 100].map { "q = \(q), λ_W = \($0)" } }, "\(names)")
+        // Two K per series: every line has two points.
+        #expect(svg.matches(of: #/<polyline points="[0-9.]+,[0-9.]+ [0-9.]+,[0-9.]+" /#).count == 15)
+    }
+
     @Test func selectSweepsKAndQAndPicksTheSmallestHeldOutRMSE() throws {
         let folder = try Fixtures.scratchFolder()
         let data = try Self.ratings(in: folder)
