@@ -39,7 +39,10 @@ struct Predict: ParsableCommand {
         }
         try requireOneStandardInput([("--pairs", pairs), ("--model", serving.model), ("--data", serving.data),
                                      ("--ratings-file", serving.ratingsFile)])
-        if (pairs == nil) == (user == nil) {
+        if pairs != nil, user != nil {
+            throw ValidationError("--pairs, --user: give one of them: --pairs FILE predicts the pairs it lists, --user ID that user's items")
+        }
+        if pairs == nil, user == nil {
             throw ValidationError("give the pairs to predict: --pairs FILE, or --user ID (with --item-ids LIST or every item)")
         }
         if items != nil, user == nil {

@@ -265,6 +265,9 @@ enum LineBlocksSize {
         #expect(detect("user item rating\n" + nineteen + "20 3 NA\n") == .triplets)
         #expect(detect(nineteen.replacingOccurrences(of: "5 105 4\n", with: "5 105 4\nuser item rating\n")) == .triplets)
         #expect(detect(nineteen + "20 120 0\n") == .dense)
+        // A 3-column matrix with a missing entry (0) and a short row: a matrix whose row is
+        // wrong, so the error speaks of rows, not of a record's fields.
+        #expect(detect(nineteen + "20 120 0\n" + "7 8\n") == .dense)
         #expect(detect(String(nineteen.prefix(24)) + "7 8\n") == .dense, "three records and a bad line: too few to tell")
         #expect(detect("") == .dense)
         #expect(detect("MIXFILLR\u{1}\0\0\0") == .binary)

@@ -110,8 +110,11 @@ package enum PairsReader {
 }
 
 /// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
-/// (the file form of `--ratings ITEM:RATING,…`). Ratings follow `RatingRules` (finite,
-/// within ±1e100).
+/// (the file form of `--ratings ITEM:RATING,…`), with one header line allowed as in a pair
+/// list (a first line whose first field holds no digit, `movieId,rating`). Ratings follow
+/// `RatingRules` (finite, within ±1e100). A third field is refused rather than ignored:
+/// a line cut from a ratings file, `user,item,rating`, would read as item `user` rated
+/// `item`.
 package enum UserRatingsReader {
     /// The ratings of the file at `path` (`-`: standard input, named `<stdin>` in errors).
     package static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
@@ -120,10 +123,14 @@ package enum UserRatingsReader {
 
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
+        var first = true
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+            defer { first = false }
+            if first && PairsReader.isHeader(bytes, fields[0]) { return }
             guard fields.count == 2 else {
+                let hint = fields.count > 2 ? " (from a ratings file's USER ITEM RATING lines, leave out the user and what follows the rating)" : ""
                 throw .badInput(file: name, line: line, column: fields[min(fields.count, 2) % fields.count].column,
-                                message: "\(fields.count) fields where a rating needs two; write one rating per line: ITEM RATING")
+                                message: "\(fields.count) fields where a rating needs two; write one rating per line: ITEM RATING\(hint)")
             }
             let item = try FieldLines.id(bytes, fields[0], line: line, name: name, what: "item")
             guard let rating = FieldLines.number(bytes, fields[1]) else {
@@ -147,9 +154,11 @@ package enum UserRatingsReader {
             let pair = IntegerRanges.trimSpaces(piece)
             let colon = pair.lastIndex(of: ":")
             let ratingText = colon.map { pair[pair.index(after: $0)...] }
-            guard let colon, let ratingText, let item = Int64(pair[..<colon]),
-                  let rating = Double(ratingText), rating.isFinite else {
+            guard let colon, let ratingText, let item = Int64(pair[..<colon]) else {
                 throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
+            }
+            guard let rating = Double(ratingText), rating.isFinite else {
+                throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))': '\(DenseMatrixReader.printable(String(ratingText)))' is not a finite rating; write the ratings like 12:5,40:3.5")
             }
             if let problem = RatingRules.standard.violation(rating, token: DenseMatrixReader.printable(String(ratingText))) {
                 throw .badOption(option: option, message: problem)

@@ -7,6 +7,9 @@ import Darwin
 /// Reads whole files as bytes through POSIX calls, so errors can say exactly what went
 /// wrong (missing, a directory, no permission) with the path the user gave.
 package enum FileBytes {
+    /// What every reader says of a folder given where a file is read.
+    package static let directoryMessage = "is a directory, not a file; give the path of a file"
+
     /// The file's bytes; `-` (standard input) or a pipe is read to its end (see `StreamInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
         if StreamInput.isStream(path) { return try StreamInput.readAll(path) }
@@ -40,7 +43,7 @@ package enum FileBytes {
         }
         if (status.st_mode & S_IFMT) == S_IFDIR {
             close(descriptor)
-            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
+            throw .badFile(file: path, message: FileBytes.directoryMessage)
         }
         return (descriptor, Int(status.st_size))
     }
@@ -60,7 +63,7 @@ package enum FileBytes {
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
+            throw .badFile(file: path, message: FileBytes.directoryMessage)
         }
         var hasher = ContentHasher()
         try forEachChunk(of: descriptor, path: path) { hasher.update($0) }

@@ -41,7 +41,7 @@ enum LineBlocks {
         var bufferSize = blockSize
         if fstat(descriptor, &status) == 0 {
             if (status.st_mode & S_IFMT) == S_IFDIR {
-                throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
+                throw .badFile(file: path, message: FileBytes.directoryMessage)
             }
             // A small regular file needs no more than its size (+1 to see its end in one
             // read); the buffer still grows for a line longer than it if the file grows.

@@ -49,7 +49,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
-            throw .badFile(file: path, message: "is a directory, not a file; give the path of a file")
+            throw .badFile(file: path, message: FileBytes.directoryMessage)
         }
         var prefix = [UInt8](repeating: 0, count: sniffedBytes)
         var filled = 0
@@ -79,8 +79,9 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     /// 4. it contains a comma → csv;
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two whole numbers and the third a positive number → triplets;
-    /// 6. at least 90 % of them do, and the sample cannot be a matrix (its lines differ in
-    ///    their number of fields, or a field is no number) → triplets;
+    /// 6. at least 90 % of them do, the sample cannot be a matrix (its lines differ in
+    ///    their number of fields, or a field is no number), and no line would be a triplet
+    ///    but for a rating of 0 or less (a matrix's missing entry) → triplets;
     /// 7. otherwise → dense.
     /// Rule 5 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
     /// whose ratings can be 0 or negative as dense: give `--format` for such files.
@@ -118,21 +119,29 @@ public enum RatingFormat: String, Sendable, CaseIterable {
             if case .number = Array(field).withUnsafeBufferPointer({ DecimalParser.parse($0) }) { return true }
             return false
         }
-        func isTriplet(_ line: [UInt8]) -> Bool {
+        /// The line's rating if it is shaped as a triplet (3 or 4 fields, the first two
+        /// whole numbers, the third a finite number), whatever its sign.
+        func tripletRating(_ line: [UInt8]) -> Double? {
             let parts = fields(line)
-            guard parts.count == 3 || parts.count == 4, isInteger(parts[0]), isInteger(parts[1]) else { return false }
+            guard parts.count == 3 || parts.count == 4, isInteger(parts[0]), isInteger(parts[1]) else { return nil }
             let rating = Array(parts[2])
             let value = rating.withUnsafeBufferPointer { DecimalParser.parse($0) }
-            if case let .number(number) = value { return number > 0 && number.isFinite }
-            return false
+            if case let .number(number) = value, number.isFinite { return number }
+            return nil
+        }
+        func isTriplet(_ line: [UInt8]) -> Bool {
+            tripletRating(line).map { $0 > 0 } ?? false
         }
         let tripletCount = sample.count { isTriplet($0) }
         if tripletCount == sample.count { return .triplets }
         // Rule 6: records with a bad line among them (a missing field, a rating "NA", a
         // header repeated) are no matrix either; read as triplets, the error names that
         // line in the records' terms rather than as a matrix's row.
+        // A row with a 0 in the rating's place is the mark of a 3- or 4-column matrix (its
+        // short row is then the error to name, as a matrix's).
         let couldBeDense = Set(sample.map { fields($0).count }).count == 1 && sample.allSatisfy { fields($0).allSatisfy(isNumber) }
-        if !couldBeDense, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
+        let hasMissingEntry = sample.contains { tripletRating($0).map { $0 <= 0 } ?? false }
+        if !couldBeDense, !hasMissingEntry, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
         return .dense
     }
 }
