@@ -26,8 +26,18 @@ struct Convert: ParsableCommand {
         case binary, triplets, csv
     }
 
-    @Option(help: ArgumentHelp("Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header.", valueName: "FORMAT"))
-    var to: OutputFormat = .binary
+    @Option(help: ArgumentHelp("Format of the output: MixFill's binary rating file, or text records as tab-separated triplets or CSV with a header (default: csv when OUT ends in .csv, triplets for .tsv or .txt, else binary).", valueName: "FORMAT"))
+    var to: OutputFormat?
+
+    /// `--to`, or what OUT's extension asks for: a file named `.csv` holding binary bytes
+    /// is a trap for whatever opens it next.
+    var outputFormat: OutputFormat {
+        if let to { return to }
+        let name = output.lowercased()
+        if name.hasSuffix(".csv") { return .csv }
+        if name.hasSuffix(".tsv") || name.hasSuffix(".txt") { return .triplets }
+        return .binary
+    }
 
     func validate() throws {
         try refuseStandardOutput([("OUT", output)])
@@ -39,6 +49,7 @@ struct Convert: ParsableCommand {
         let loaded = try LoadedRatings.load(input, inputOptions).input
         let readSeconds = (clock.now - start).seconds
         let table = loaded.table
+        let to = outputFormat
         if to == .binary {
             try BinaryRatingFile.write(table, to: output)
         } else {

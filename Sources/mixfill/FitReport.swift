@@ -164,7 +164,9 @@ struct FitReport: Encodable {
     }
 }
 
-/// `value` with `digits` decimals.
+/// `value` with `digits` decimals; from 1e15 on, in exponent form with as many (a fixed
+/// point number that large is a wall of digits wider than any table).
 func fixed(_ value: Double, _ digits: Int) -> String {
-    String(format: "%.\(digits)f", value)
+    if value.isFinite, abs(value) >= 1e15 { return String(format: "%.\(digits)e", value) }
+    return String(format: "%.\(digits)f", value)
 }

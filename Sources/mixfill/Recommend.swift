@@ -326,7 +326,7 @@ struct RecommendQueryOptions: ParsableArguments {
     var top: Int = 10
 
     @Option(name: .customLong("min-ratings"), parsing: .unconditional, help: ArgumentHelp(
-        "Leave out items with fewer training ratings than this (their means rest on little or nothing).", valueName: "N"))
+        "Leave out items with fewer training ratings than this (their means rest on little or nothing); items without any are never recommended, whatever N.", valueName: "N"))
     var minRatings: Int = 1
 }
 

@@ -9,12 +9,11 @@ extension Select {
     /// `itemCount` items (`FactorSettings.factorCandidates(itemCount:)`, all below it);
     /// without a count (validation, before the data is read), only the given lists are read.
     static func factorCandidates(_ factors: String?, _ priors: String?, itemCount: Int?) throws -> (factors: [Int], priors: [Double?]) {
-        let factorList = try factors.map { list in
-            try list.split(separator: ",", omittingEmptySubsequences: false).map { text -> Int in
-                guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
-                    throw ValidationError("--factors: '\(text)' is not a number of latent factors; give a list such as 10,20")
-                }
-                return value
+        let factorList = try factors.map { list throws -> [Int] in
+            do throws(MixFillError) {
+                return try IntegerRanges.parse(list, option: "--factors", what: "number of latent factors", example: "10,20 or 2-12")
+            } catch {
+                throw ValidationError(error.description)
             }
         } ?? itemCount.map { FactorSettings.factorCandidates(itemCount: $0) } ?? []
         let priorList: [Double?] = try priors.map { text in
@@ -177,16 +176,19 @@ struct FactorSelectReport: Encodable {
         out += "family mppca: held-out RMSE of every K × q × λ_W; seeds \(seeds.map(String.init).joined(separator: ","))\n\n"
         // A candidate's seconds are its fits and scoring over all the splits.
         let splits = held_out?.folds ?? 1
-        var table = TextTable(header: ["", "K", "q", "λ_W", "held-out RMSE (mean ± sd)", "held-out MAE",
+        // One split has no spread to show (as select's course table).
+        var table = TextTable(header: ["", "K", "q", "λ_W", splits > 1 ? "held-out RMSE (mean ± sd)" : "held-out RMSE", "held-out MAE",
                                        splits > 1 ? "seconds, \(splits) folds" : "seconds"], leftAligned: [0])
         for (index, candidate) in candidates.enumerated() {
+            let rmse = splits > 1 ? fixed(candidate.heldout_rmse.mean, 6) + " ± " + fixed(candidate.heldout_rmse.std, 6)
+                : fixed(candidate.heldout_rmse.mean, 6)
             table.rows.append([index == chosen ? "*" : "", String(candidate.k), String(candidate.factors), prior(candidate),
-                               fixed(candidate.heldout_rmse.mean, 6) + " ± " + fixed(candidate.heldout_rmse.std, 6),
-                               fixed(candidate.heldout_mae.mean, 6), fixed(candidate.seconds, 3)])
+                               rmse, fixed(candidate.heldout_mae.mean, 6), fixed(candidate.seconds, 3)])
         }
         out += table.rendered
         let best = candidates[chosen]
-        out += "\nchosen: K = \(best.k), q = \(best.factors), λ_W \(prior(best)) (the smallest held-out RMSE)\n"
+        let chosenPrior = best.prior_loadings == nil ? "λ_W \(prior(best))" : "λ_W = \(prior(best))"
+        out += "\nchosen: K = \(best.k), q = \(best.factors), \(chosenPrior) (the smallest held-out RMSE)\n"
         out += "total: \(fixed(total_seconds, 3)) s\n"
         return out
     }

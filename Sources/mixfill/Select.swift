@@ -158,7 +158,7 @@ struct SelectModelOptions: ParsableArguments {
     // The mppca options' values are read `.unconditional`ly, as `FactorOptions` reads
     // them, so that a value starting with '-' reaches `validate()` and its message.
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "mppca: candidate latent factors q, a list (default 10,20, those below the number of items d; else d − 1).", valueName: "Q-LIST"))
+        "mppca: candidate latent factors q, a list or range, e.g. 10,20 or 2-12 (default 10,20, those below the number of items d; else d − 1).", valueName: "Q-LIST"))
     var factors: String?
 
     @Option(name: .customLong("prior-loadings"), parsing: .unconditional, help: ArgumentHelp(

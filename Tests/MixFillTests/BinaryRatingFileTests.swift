@@ -114,6 +114,12 @@ import Testing
         let convert = try CLI.run(["convert", csv, folder + "/r.mfr"])
         #expect(convert.status == 0, "\(convert.stderr)")
         #expect(convert.stdout.hasPrefix("wrote \(folder)/r.mfr (binary): 5 ratings, 3 users × 3 items; read csv in "))
+        // Without --to, a text extension writes text: .csv a CSV, .tsv or .txt triplets.
+        for (name, format) in [("out.csv", RatingFormat.csv), ("out.TSV", .triplets), ("out.txt", .triplets)] {
+            let text = try CLI.succeeded(["convert", csv, folder + "/" + name])
+            #expect(text.stdout.hasPrefix("wrote \(folder)/\(name) (\(format == .csv ? "csv" : "triplets")):"), "\(text.stdout)")
+            #expect(try RatingFormat.detect(path: folder + "/" + name) == format, "\(name)")
+        }
         let fromText = try CLI.run(["fit", csv, "-k", "2", "--seeds", "0-2", "--json"])
         let fromBinary = try CLI.run(["fit", folder + "/r.mfr", "-k", "2", "--seeds", "0-2", "--json"])
         #expect(fromText.status == 0 && fromBinary.status == 0)

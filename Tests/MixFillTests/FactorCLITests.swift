@@ -217,9 +217,18 @@ import Testing
         // The text table's seconds are summed over the folds, and its header says so.
         let folded = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1", "--factors", "2",
                                         "--prior-loadings", "30", "--folds", "2"]).stdout
-        #expect(folded.contains("held-out MAE  seconds, 2 folds\n"), "\(folded)")
+        #expect(folded.contains("held-out MAE  seconds, 2 folds\n") && folded.contains(" ± "), "\(folded)")
+        #expect(folded.contains("\nchosen: K = 1, q = 2, λ_W = 30 (the smallest held-out RMSE)\n"), "\(folded)")
+        // One split: no spread column (a standard deviation of one value says nothing).
+        let single = try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1", "--factors", "2",
+                                        "--prior-loadings", "30", "--holdout", "0.2"]).stdout
+        #expect(single.contains("  held-out RMSE  held-out MAE  seconds\n") && !single.contains(" ± "), "\(single)")
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--factors", "2,x", "--holdout", "0.2"])
                 .contains("--factors: 'x'"))
+        // A range, as -k takes one.
+        let ranged = try Self.object(try CLI.succeeded(["select", data, "--family", "mppca", "-k", "1", "--factors", "1-3",
+                                                        "--prior-loadings", "30", "--holdout", "0.2", "--json"]).stdout)
+        #expect((ranged["candidates"] as? [[String: Any]])?.compactMap { $0["factors"] as? Int } == [1, 2, 3])
     }
 
     /// A prior as the text reports print it: one decimal from 10 up, 4 significant digits below.
@@ -240,7 +249,7 @@ import Testing
         #expect(try CLI.usageFailure(["eval", data, "--folds", "2", "--models", "mppca", "--prior-means", "-0.5"])
                 == "mixfill: error: --prior-means: -0.5 is not allowed; give a positive prior precision, e.g. 100 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--holdout", "0.2", "--factors", "-1,2"])
-                == "mixfill: error: --factors: '-1' is not a number of latent factors; give a list such as 10,20 (see 'mixfill help')")
+                == "mixfill: error: --factors: '-1' in '-1,2' is not a number of latent factors or range; write the list like 10,20 or 2-12 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--holdout", "0.2", "--prior-loadings", "-5,10"])
                 == "mixfill: error: --prior-loadings: '-5' is not a positive prior precision; give a list such as 50,100,200 (see 'mixfill help')")
         #expect(try CLI.usageFailure(["select", data, "--family", "mppca", "--holdout", "0.2", "--prior-means", "-0.5"])
