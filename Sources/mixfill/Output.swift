@@ -1,4 +1,5 @@
 import Foundation
+import MixFill
 
 /// Prints one JSON object on stdout: pretty, keys sorted, slashes unescaped (as `fit --json`).
 func printJSON(_ value: some Encodable) throws {
@@ -6,10 +7,21 @@ func printJSON(_ value: some Encodable) throws {
 }
 
 /// Writes to stdout. A write that fails (stdout redirected to a full disk or /dev/full)
-/// throws Foundation's error — FileHandle's non-throwing `write(_:)` would trap — which
-/// `main` reports as a runtime failure, exit 1.
+/// throws a runtime failure (exit 1) naming standard output and the system's reason —
+/// FileHandle's non-throwing `write(_:)` would trap, and its throwing one says neither.
 func writeStandardOutput(_ data: Data) throws {
-    try FileHandle.standardOutput.write(contentsOf: data)
+    var offset = 0
+    while offset < data.count {
+        let written = data.withUnsafeBytes { raw -> Int in
+            guard let base = raw.baseAddress else { return 0 }
+            return write(STDOUT_FILENO, base + offset, raw.count - offset)
+        }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else {
+            throw MixFillError.runtime(message: "standard output: cannot write: \(FileBytes.describe(errno)); the report was not written in full")
+        }
+        offset += written
+    }
 }
 
 func encodeJSON(_ value: some Encodable) throws -> Data {

@@ -362,9 +362,9 @@ enum CLI {
         #expect(line.hasPrefix("mixfill: error: --seeds: '0-x' in '0-x' is not a seed or range; write the list like 0-4 or 0,1,2"))
     }
 
-    /// A failure while running that is not MixFill's own error — here Foundation's, when
-    /// stdout is /dev/full — is a runtime failure: exit 1, one line, no "see 'mixfill
-    /// help'" (it is no usage error), no trap. Usage errors keep exit 2 and the hint.
+    /// A report that cannot be written — stdout on /dev/full — is a runtime failure: exit
+    /// 1, one line naming standard output and the reason, no "see 'mixfill help'" (it is
+    /// no usage error), no trap. Usage errors keep exit 2 and the hint.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/dev/full"), "needs /dev/full"))
     func aFailingStdoutIsARuntimeFailureNotAUsageError() throws {
         for arguments in [["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--json"],
@@ -372,7 +372,7 @@ enum CLI {
                           ["eval", "data/test_incomplete.txt", "--holdout", "0.2", "--model", "mean"]] {
             let outcome = try CLI.run(arguments, standardOutputPath: "/dev/full")
             #expect(outcome.status == 1, "\(arguments): \(outcome.stderr)")
-            #expect(outcome.stderr == "mixfill: error: The operation could not be completed. There isn’t enough space. (No space left on device)\n", "\(arguments)")
+            #expect(outcome.stderr == "mixfill: error: standard output: cannot write: No space left on device; the report was not written in full\n", "\(arguments)")
         }
         let usage = try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--bogus"])
         #expect(usage == "mixfill: error: Unknown option '--bogus' (see 'mixfill help')")
