@@ -86,10 +86,12 @@ struct LoadedRatings {
         }
     }
 
-    /// The path a model file records for this data: absolute, or nil for standard input or
-    /// a pipe (a later command could not read the same data from it).
+    /// The path a model file records for this data: absolute, or nil for standard input, a
+    /// pipe, or a descriptor's name (`/dev/stdin`, `/dev/fd/N`, `/proc/self/fd/N`, even
+    /// when they lead to a file): a later command could not read the same data from it.
     var recordedPath: String? {
-        StreamInput.isStream(path) ? nil : absolutePath(path)
+        let descriptorName = ["/dev/stdin", "/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/"].contains { path.hasPrefix($0) }
+        return StreamInput.isStream(path) || descriptorName ? nil : absolutePath(path)
     }
 }
 

@@ -113,10 +113,11 @@ struct Eval: ParsableCommand {
         let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
         try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let ranking = RankingSettings(cutoff: top, relevance: relevance)
-        // DATA's ratings (a split's training and held-out ratings, except that --test's are
-        // another file's), and only when some model ranks (mean gives every item one score).
+        // DATA's ratings (a split's training and held-out ratings, except that --test's and
+        // --gold's are another file's), and only when some model ranks (mean gives every
+        // item one score).
         if models.contains(where: { $0 != .globalMean }), let first = splits.first,
-           let scale = RatingScale(of: [first.training, heldOut.test == nil ? first.test : []].joined().lazy.map(\.rating)),
+           let scale = RatingScale(of: [first.training, heldOut.test == nil && heldOut.gold == nil ? first.test : []].joined().lazy.map(\.rating)),
            let warning = self.ranking.scaleWarning(scale, data: StandardInput.displayName(data)) {
             Terminal.warning(warning)
         }

@@ -85,26 +85,35 @@ struct ServingOptions: ParsableArguments {
     ///
     /// The path the model records is read in the format the model records: a file fitted
     /// with `--format` (a 3-column matrix, triplets that could pass for one) would be
-    /// detected as something else. `--data` may be another copy in another format (the
-    /// binary file converted from it), so it is detected, and read again in the recorded
-    /// format when what detection read is not the model's data.
+    /// detected as something else. So is `--data` naming that same path. Another `--data`
+    /// may be a copy in another format (the binary file converted from it), so it is
+    /// detected — and read again in the recorded format when detection's reading fails or
+    /// is not the model's data (a pipe, read once, only as detected).
     func trainingData(for file: ModelFile, why: String) throws -> LoadedRatings {
         guard let path = data ?? file.training?.path else {
             throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings and \(model) records no data path; give the training data with --data")
         }
         let recordedFormat = file.training.flatMap { RatingFormat(rawValue: $0.format) } ?? .auto
-        let readResult = Result { () throws(MixFillError) -> LoadedRatings in
-            try LoadedRatings.load(path, format: data == nil ? recordedFormat : .auto)
+        let isRecordedPath = data == nil || (!StreamInput.isStream(path) && absolutePath(path) == file.training?.path)
+        let fingerprint = file.training?.fingerprint
+        var readResult = Result { () throws(MixFillError) -> RatingInput in
+            try RatingInput.load(path: path, format: isRecordedPath ? recordedFormat : .auto)
         }
         if data == nil, case let .failure(error) = readResult {
             throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings; \(model) records \(path), which cannot be read (\(error.description)); give the training data with --data")
         }
-        var loaded = try readResult.get()
-        if let fingerprint = file.training?.fingerprint, loaded.fingerprint != fingerprint, data != nil,
-           recordedFormat != .auto, loaded.input.format != recordedFormat, !StreamInput.isStream(path),
-           let again = try? LoadedRatings.load(path, format: recordedFormat), again.fingerprint == fingerprint {
-            loaded = again
+        var requested = isRecordedPath ? recordedFormat : .auto
+        let detectedOther = (try? readResult.get()).map { $0.fingerprint != fingerprint && $0.format != recordedFormat } ?? true
+        if !isRecordedPath, fingerprint != nil, recordedFormat != .auto, detectedOther, !StreamInput.isStream(path),
+           let again = try? RatingInput.load(path: path, format: recordedFormat), again.fingerprint == fingerprint {
+            readResult = .success(again)
+            requested = recordedFormat
         }
+        let input = try readResult.get()
+        if input.duplicatePairs > 0 {
+            Terminal.warning(LoadedRatings.duplicatesWarning(path: path, count: input.duplicatePairs))
+        }
+        let loaded = LoadedRatings(path: path, input: input, requestedFormat: requested)
         if let fingerprint = file.training?.fingerprint {
             guard loaded.fingerprint == fingerprint else {
                 throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")

@@ -359,12 +359,17 @@ func referenceFieldLines(_ bytes: [UInt8]) -> [[String]] {
     }
 }
 
+/// One header line, as pair and rating lists allow: a first line whose first field is not
+/// empty and holds no digit.
+func dropHeader(_ lines: inout [[String]]) {
+    if let first = lines.first?.first, !first.isEmpty, !first.utf8.contains(where: { $0 &- 48 < 10 }) { lines.removeFirst() }
+}
+
 func fuzzPairs(_ bytes: [UInt8]) {
     do {
         let pairs = try PairsReader.parse(bytes, name: "pairs.txt")
         var lines = referenceFieldLines(bytes)
-        // One header line: a first line whose first field holds no digit.
-        if let first = lines.first?.first, !first.utf8.contains(where: { $0 &- 48 < 10 }) { lines.removeFirst() }
+        dropHeader(&lines)
         require(pairs.count == lines.count, "\(pairs.count) pairs from \(lines.count) lines")
         for (pair, fields) in zip(pairs, lines) {
             require(fields.count >= 2 && Int64(fields[0]) == pair.user && Int64(fields[1]) == pair.item,
@@ -381,7 +386,8 @@ func fuzzPairs(_ bytes: [UInt8]) {
 func fuzzUserRatings(_ bytes: [UInt8]) {
     do {
         let ratings = try UserRatingsReader.parse(bytes, name: "ratings.txt")
-        let lines = referenceFieldLines(bytes)
+        var lines = referenceFieldLines(bytes)
+        dropHeader(&lines)
         require(ratings.count == lines.count, "\(ratings.count) ratings from \(lines.count) lines")
         for (rating, fields) in zip(ratings, lines) {
             require(fields.count == 2 && Int64(fields[0]) == rating.item, "item of \(rating) read from \(fields)")

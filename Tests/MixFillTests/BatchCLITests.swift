@@ -50,6 +50,17 @@ func filesBelow(_ folder: String) -> [String] {
         return folder
     }
 
+    /// A job without "k" runs fit's default K = 1,12; on data with fewer users its failure
+    /// says the K was the default, not the job's "k" (which it does not have).
+    @Test func aDefaultKTooLargeForTheDataSaysItWasTheDefault() throws {
+        let folder = try Fixtures.scratchFolder()
+        _ = try Fixtures.write("1,1,4\n1,2,3\n2,1,5\n3,2,2\n", named: "tiny.csv", in: folder)
+        let jobs = try Fixtures.write(#"{"jobs": [{"name": "default-k", "data": "tiny.csv", "seeds": "0"}]}"#, named: "jobs.json", in: folder)
+        let outcome = try CLI.run(["batch", jobs, "--out", folder + "/out"])
+        #expect(outcome.status == 3, "\(outcome.stderr)")
+        #expect(outcome.stdout.hasPrefix("FAILED   default-k: \(jobs):1: job \"default-k\": K = 12 (of fit's default K = 1,12, the job giving no \"k\") is more than the 3 users in \(folder)/tiny.csv; give \"k\" with values ≤ 3\n"), "\(outcome.stdout)")
+    }
+
     @Test func batchRunsRecordsFailuresSkipsOnRerunAndRedoesChangedJobs() throws {
         let folder = try workspace()
         let jobs = try Fixtures.write("""

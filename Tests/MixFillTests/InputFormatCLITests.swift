@@ -222,6 +222,13 @@ extension CLI {
         // One pipe for two inputs: the second is refused, not read empty.
         let twice = try CLI.runWithPipe(from: dat, ["fill", CLI.pipePath, "--model", folder + "/m.json", "--pairs", CLI.pipePath, "--out", folder + "/o.tsv"])
         #expect(twice.status == 2 && twice.stderr.contains("/dev/fd/3: is a pipe and was already read for another input"), "\(twice.stderr)")
+        // The same pipe under another name is the same stream: refused too, not read empty
+        // (nor waited on).
+        let alias = try CLI.runWithPipe(from: dat, ["fill", CLI.pipePath, "--model", folder + "/m.json", "--pairs", "/proc/self/fd/3", "--out", folder + "/o.tsv"])
+        #expect(alias.status == 2 && alias.stderr.contains("/proc/self/fd/3: is a pipe and was already read for another input"), "\(alias.stderr)")
+        let stdinAlias = try CLI.runPiped(from: dat, ["fill", "-", "--model", folder + "/m.json", "--pairs", "/dev/stdin", "--out", folder + "/o.tsv"])
+        #expect(stdinAlias.status == 2 && stdinAlias.stderr.contains("/dev/stdin: is a pipe and was already read for another input"), "\(stdinAlias.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/o.tsv"))
     }
 
     /// `-` with nothing piped in: a terminal is refused rather than waited on (script(1)

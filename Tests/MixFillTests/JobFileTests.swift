@@ -293,7 +293,7 @@ import Testing
         #expect(failure(head + #""rating_scale": true}]}"#) == "jobs.json:1:68: \"rating_scale\" in job \"a\" must be a string or a list, not true; give it as \"MIN-MAX\" or [MIN, MAX], e.g. \"1-5\" or [0.5, 5]")
     }
 
-    @Test func messagesStayOnOneLine() {
+    @Test func messagesStayOnOneLine() throws {
         // Found by the fuzzer: a list string with an escaped newline was echoed raw.
         #expect(failure(#"{"defaults": {"seeds": "02-n\n"}, "jobs": []}"#)
             == "jobs.json:1:24: \"seeds\" in \"defaults\": '02-n\\x0A' in '02-n\\x0A' is not a seed or range; write the list like \"0-4\" or \"0,1,2\"")
@@ -301,6 +301,12 @@ import Testing
             == "jobs.json:1:33: \"data\" in job \"a\" holds a control character ('r\\x0A.txt'); give a plain file path")
         #expect(failure(#"{"jobs": [{"name": "a", "data": "-", "k": [1]}]}"#)
             == "jobs.json:1:33: \"data\" in job \"a\" is '-', standard input, which a batch job cannot read (its files are hashed and read again on reruns); give a file path")
+        // A pipe by path likewise, when the job file is read, not when its job runs.
+        let folder = try Fixtures.scratchFolder()
+        #expect(mkfifo(folder + "/fifo", 0o600) == 0)
+        #expect(throws: MixFillError.badInput(file: "jobs.json", line: 1, column: 25, message: "\"data\" in job \"a\" is a pipe, which a batch job cannot read (its files are hashed and read again on reruns); give a file path")) {
+            try JobFile.parse(Array(#"{"jobs": [{"name": "a", "data": "fifo", "k": [1]}]}"#.utf8), name: "jobs.json", baseFolder: folder)
+        }
     }
 
     @Test func jsonStringsDecodeEscapes() throws {

@@ -268,6 +268,8 @@ enum LineBlocksSize {
         // A 3-column matrix with a missing entry (0) and a short row: a matrix whose row is
         // wrong, so the error speaks of rows, not of a record's fields.
         #expect(detect(nineteen + "20 120 0\n" + "7 8\n") == .dense)
+        // Triplets with timestamps on some lines and one rating of 0: still triplets.
+        #expect(detect(nineteen + "20 120 0\n" + "21 121 4 964982703\n") == .triplets)
         #expect(detect(String(nineteen.prefix(24)) + "7 8\n") == .dense, "three records and a bad line: too few to tell")
         #expect(detect("") == .dense)
         #expect(detect("MIXFILLR\u{1}\0\0\0") == .binary)

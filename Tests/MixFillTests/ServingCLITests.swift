@@ -202,6 +202,23 @@ import Testing
         #expect(try CLI.succeeded(["predict", "--model", folder + "/z.json", "--user", "1", "--data", folder + "/z.mfr"]).stdout == recorded.stdout)
         let all = try CLI.succeeded(["recommend", "--model", folder + "/z.json", "--all-users", "--top", "1"])
         #expect(all.stdout.split(separator: "\n").count == 4, "\(all.stdout)")
+        // --data that detection cannot read at all (ragged, with a 0: read as a matrix) is
+        // read again in the recorded format.
+        let ragged = try Fixtures.write("1 1 0 100\n1 2 5\n2 1 4\n2 2 3\n3 1 2\n", named: "t.txt", in: folder)
+        #expect(try CLI.run(["fit", ragged, "-k", "1"]).status == 2)
+        #expect(try CLI.run(["fit", ragged, "--format", "triplets", "-k", "1", "--seeds", "0", "--model-out", folder + "/t.json"]).status == 0)
+        let copy = folder + "/t-copy.txt"
+        try FileManager.default.copyItem(atPath: ragged, toPath: copy)
+        let fromCopy = try CLI.succeeded(["predict", "--model", folder + "/t.json", "--user", "1", "--data", copy])
+        #expect(fromCopy.stdout == (try CLI.succeeded(["predict", "--model", folder + "/t.json", "--user", "1"])).stdout && fromCopy.stderr.isEmpty)
+        // A 3-column matrix fitted as one: detection's triplets reading (with repeated
+        // pairs) is dropped quietly, no warning about records it did not keep.
+        let matrix = try Fixtures.write("5 3 4\n4 2 1\n1 5 5\n2 4 3\n1 5 2\n", named: "d3.txt", in: folder)
+        #expect(try CLI.run(["fit", matrix, "--format", "dense", "-k", "1", "--seeds", "0", "--model-out", folder + "/d3.json"]).status == 0)
+        let matrixCopy = folder + "/d3-copy.txt"
+        try FileManager.default.copyItem(atPath: matrix, toPath: matrixCopy)
+        let dense = try CLI.succeeded(["predict", "--model", folder + "/d3.json", "--user", "0", "--data", matrixCopy])
+        #expect(dense.stderr.isEmpty && dense.stdout.split(separator: "\n").count == 3, "\(dense.stderr)")
     }
 
     /// An item nobody rated in training (an all-zero column) is one the model cannot speak
@@ -220,6 +237,16 @@ import Testing
         let rows = try String(contentsOfFile: folder + "/f.txt", encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         #expect(rows.count == 5 && rows.allSatisfy { $0.count == 4 && $0[1] == "3" }, "\(rows)")
         #expect(rows.allSatisfy { !$0.contains("0") })
+        // fit --gold scores the missing entries as fill writes them.
+        let gold = try Fixtures.write("5 2 3 4\n4 3 3 2\n1 5 4 2\n1 1 5 3\n2 4 4 1\n", named: "g.txt", in: folder)
+        let scored = try CLI.succeeded(["fit", data, "-k", "2", "--seeds", "0", "--gold", gold, "--json"])
+        let fit = try #require((try JSONSerialization.jsonObject(with: Data(scored.stdout.utf8)) as? [String: Any])?["fits"] as? [[String: Any]])
+        let reported = try #require((fit.first?["rmse"] as? [String: Any])?["missing_entries"] as? Double)
+        let given = try Fixtures.load(data), complete = try Fixtures.load(gold)
+        let filledValues = try Fixtures.load(folder + "/f.txt").values
+        let missing = given.values.indices.filter { given.values[$0] == 0 }
+        let expected = (missing.map { pow(filledValues[$0] - complete.values[$0], 2) }.reduce(0, +) / Double(missing.count)).squareRoot()
+        #expect(missing.count == 10 && abs(reported - expected) <= 1e-12, "\(reported) vs \(expected)")
         // Pairs: an item without training ratings, one the model lacks, each for a known
         // and a new user; each pair counted once, under what its value is.
         let pairs = try Fixtures.write("0 1\n9 1\n0 7\n9 7\n9 2\n", named: "p.txt", in: folder)

@@ -80,8 +80,9 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two whole numbers and the third a positive number → triplets;
     /// 6. at least 90 % of them do, the sample cannot be a matrix (its lines differ in
-    ///    their number of fields, or a field is no number), and no line would be a triplet
-    ///    but for a rating of 0 or less (a matrix's missing entry) → triplets;
+    ///    their number of fields, or a field is no number), and it is not a matrix's short
+    ///    row among rows with a missing entry (a line of fewer than 3 fields, and one that
+    ///    would be a triplet but for a rating of 0 or less) → triplets;
     /// 7. otherwise → dense.
     /// Rule 5 reads a dense matrix of 3 or 4 items without zeros as triplets, and triplets
     /// whose ratings can be 0 or negative as dense: give `--format` for such files.
@@ -137,11 +138,13 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         // Rule 6: records with a bad line among them (a missing field, a rating "NA", a
         // header repeated) are no matrix either; read as triplets, the error names that
         // line in the records' terms rather than as a matrix's row.
-        // A row with a 0 in the rating's place is the mark of a 3- or 4-column matrix (its
-        // short row is then the error to name, as a matrix's).
+        // A row with a 0 in the rating's place beside a line too short for a record is the
+        // mark of a 3- or 4-column matrix with a short row, the error then to be named as
+        // a matrix's. (Triplets mixing 3 and 4 fields, timestamps on some lines, with a
+        // rating of 0 stay triplets.)
         let couldBeDense = Set(sample.map { fields($0).count }).count == 1 && sample.allSatisfy { fields($0).allSatisfy(isNumber) }
-        let hasMissingEntry = sample.contains { tripletRating($0).map { $0 <= 0 } ?? false }
-        if !couldBeDense, !hasMissingEntry, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
+        let shortRowOfMatrix = sample.contains { fields($0).count < 3 } && sample.contains { tripletRating($0).map { $0 <= 0 } ?? false }
+        if !couldBeDense, !shortRowOfMatrix, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
         return .dense
     }
 }

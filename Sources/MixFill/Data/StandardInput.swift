@@ -73,14 +73,29 @@ package enum StreamInput {
         var claimed = false
     }
 
-    /// Each stream read so far, by the path given for it.
-    private static let states = Mutex([String: State]())
+    /// Which stream: the device and inode of the pipe (so `-`, `/dev/stdin` and
+    /// `/dev/fd/0`, or a named pipe as `f` and `./f`, are one stream, read once), or the
+    /// path as given when it cannot be examined.
+    private enum Key: Hashable {
+        case file(device: UInt64, inode: UInt64)
+        case path(String)
+    }
+
+    private static func key(_ path: String) -> Key {
+        var status = stat()
+        let found = StandardInput.isStandardInput(path) ? fstat(STDIN_FILENO, &status) == 0 : stat(path, &status) == 0
+        return found ? .file(device: UInt64(status.st_dev), inode: UInt64(status.st_ino)) : .path(path)
+    }
+
+    /// Each stream read so far.
+    private static let states = Mutex([Key: State]())
 
     /// Runs `body` on the state of the stream at `path`, opening it on first use.
     private static func withState<T>(_ path: String, _ body: (inout State) throws(MixFillError) -> T) throws(MixFillError) -> T {
-        try states.withLock { (states: inout [String: State]) throws(MixFillError) -> T in
+        let key = key(path)
+        return try states.withLock { (states: inout [Key: State]) throws(MixFillError) -> T in
             var state: State
-            if let known = states[path] {
+            if let known = states[key] {
                 state = known
             } else if StandardInput.isStandardInput(path) {
                 state = State(descriptor: STDIN_FILENO)
@@ -89,7 +104,7 @@ package enum StreamInput {
                 guard descriptor >= 0 else { throw .badFile(file: path, message: FileBytes.openFailure(errno)) }
                 state = State(descriptor: descriptor)
             }
-            defer { states[path] = state }
+            defer { states[key] = state }
             return try body(&state)
         }
     }

@@ -36,10 +36,17 @@ public enum Completion {
     }
 
     /// The errors against `gold` of filling `data`'s missing entries with `prediction(user,
-    /// item)` (observed entries kept): for a model other than the course's.
+    /// item)` (observed entries kept): for a model other than the course's. An item without
+    /// any rating in `data` is scored as `fill` writes it, the mean rating
+    /// (`unratedItemFallback`), not as the model's untrained means.
     package static func rootMeanSquareErrors(filling data: DenseRatingMatrix, gold: DenseRatingMatrix,
-                                            prediction: (_ user: Int, _ item: Int) -> Double) -> GoldErrors {
+                                            prediction modelPrediction: (_ user: Int, _ item: Int) -> Double) -> GoldErrors {
         precondition(gold.userCount == data.userCount && gold.itemCount == data.itemCount)
+        let fallback = unratedItemFallback(data)
+        func prediction(_ user: Int, _ item: Int) -> Double {
+            if let fallback, fallback.unrated[item] { return fallback.mean }
+            return modelPrediction(user, item)
+        }
         var allTotal = 0.0
         var missingTotal = 0.0
         var missingCount = 0
@@ -58,6 +65,15 @@ public enum Completion {
         let all = (allTotal / Double(gold.values.count)).squareRoot()
         let missing = missingCount > 0 ? (missingTotal / Double(missingCount)).squareRoot() : nil
         return GoldErrors(allEntries: all, missingEntries: missing)
+    }
+
+    /// What `fill` writes for an item nobody rated in `data` (the model learnt nothing of
+    /// it: its means are where the start put them): the mean rating, as the model file's
+    /// record of the data has it, so the same bits as predict's item fallback. Nil when
+    /// every item has a rating.
+    package static func unratedItemFallback(_ data: DenseRatingMatrix) -> (mean: Double, unrated: [Bool])? {
+        guard let record = TrainingDataRecord(describing: data, path: nil), record.itemRatingCounts.contains(0) else { return nil }
+        return (record.ratingMean, record.itemRatingCounts.map { $0 == 0 })
     }
 
     /// Calls `body(index, Σ_j p(j|u)·μ_ji)` for every missing entry (u, i) of `data`, in

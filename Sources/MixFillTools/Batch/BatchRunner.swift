@@ -233,6 +233,10 @@ package struct BatchRunner: Sendable {
         }
         try input.requireRatings(name: job.dataPath)
         for count in job.componentCounts ?? [] where count > input.userCount {
+            if job.componentCountsAreDefault {
+                let list = (job.componentCounts ?? []).map(String.init).joined(separator: ",")
+                throw .badOption(option: "\(jobFile.path):\(job.line): job \"\(job.name)\"", message: "K = \(count) (of fit's default K = \(list), the job giving no \"k\") is more than the \(input.userCount) users in \(job.dataPath); give \"k\" with values ≤ \(input.userCount)")
+            }
             throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
         }
         var gold: DenseRatingMatrix?

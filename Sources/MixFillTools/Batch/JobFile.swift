@@ -146,6 +146,9 @@ package struct JobSpec: Sendable, Equatable {
     package var priorMeans: Double?
     /// Where the job's object starts in the job file.
     package var line: Int
+    /// Whether `componentCounts` is `fit`'s default for the family, the job giving no "k"
+    /// (messages then say so rather than blame a field the job does not have).
+    package var componentCountsAreDefault = false
 
     /// The settings that decide a job's outputs, one per line, in a fixed order: with the
     /// bytes of the data and gold files, what the content hash covers. Threads and
@@ -483,7 +486,15 @@ struct JobFields {
         func resolve(_ path: String) -> String {
             path.hasPrefix("/") || baseFolder == "." ? path : baseFolder + "/" + path
         }
-        return JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto, family: family,
+        // A job's files are hashed and read again on every rerun: a pipe cannot be (as '-'
+        // cannot, refused where the field is read).
+        for (field, path) in [("data", data), ("gold", gold)] {
+            guard let path, StreamInput.isStream(resolve(path)) else { continue }
+            let at = places[field] ?? place
+            throw .badInput(file: file, line: at.line, column: at.column,
+                            message: "\"\(field)\" in \(job) is a pipe, which a batch job cannot read (its files are hashed and read again on reruns); give a file path")
+        }
+        var spec = JobSpec(name: name, data: data, dataPath: resolve(data), format: format ?? .auto, family: family,
                        componentCounts: componentCounts, seeds: seeds ?? (family == .course ? [0, 1, 2, 3, 4] : [0]),
                        backend: backend ?? .blas, kernel: kernel ?? .auto, precision: precision ?? .double,
                        ratingScale: ratingScale, threads: threads,
@@ -491,6 +502,8 @@ struct JobFields {
                        gold: gold, goldPath: gold.map(resolve), writeModels: writeModels ?? true,
                        checkpointEvery: checkpointEvery, factors: factors, priorLoadings: priorLoadings, priorMeans: priorMeans,
                        line: place.line)
+        spec.componentCountsAreDefault = self.componentCounts == nil && componentCounts != nil
+        return spec
     }
 
     /// `fit -k`'s default for the course family.
