@@ -49,14 +49,14 @@ extension Fill {
             if written.unknownItems > 0 {
                 Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownItems) pair\(written.unknownItems == 1 ? " has an item" : "s have items") the model was not fitted on or has no training rating for; written as the mean training rating, \(DenseMatrixWriter.format(fallback.value)), as predict gives it")
             }
-            print(header)
-            print("wrote \(out): \(written.pairs) predictions")
+            report(header)
+            report("wrote \(outName): \(written.pairs) predictions")
         } else {
             let unrated = fallback.ratingCounts.filter { $0 == 0 }.count
             if unrated > 0 { Terminal.warning(Self.unratedItemsWarning(unrated, fallback: fallback.value)) }
             try predictor.writeDenseMatrix(to: out)
-            print(header)
-            print("wrote \(out): \(loaded.userCount) × \(modelItems.count), users and items in ascending id order")
+            report(header)
+            report("wrote \(outName): \(loaded.userCount) × \(modelItems.count), users and items in ascending id order")
         }
     }
 }

@@ -34,8 +34,23 @@ struct Fill: ParsableCommand {
 
     func validate() throws {
         try requireOneStandardInput([("DATA", data), ("--model", model), ("--pairs", pairs)])
-        try refuseStandardOutput([("--out", out)])
     }
+
+    /// `--out -`: the matrix or predictions go to standard output, so the report lines go
+    /// to standard error.
+    var writesStandardOutput: Bool { StandardInput.isStandardInput(out) }
+
+    /// A report line: on standard output, or on standard error when that carries the data.
+    func report(_ line: String) {
+        if writesStandardOutput {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        } else {
+            print(line)
+        }
+    }
+
+    /// The output as the report names it.
+    var outName: String { writesStandardOutput ? "standard output" : out }
 
     func run() throws {
         let file = try ModelFile.read(path: model)
@@ -69,10 +84,14 @@ struct Fill: ParsableCommand {
             filled = DenseRatingMatrix(userCount: matrix.userCount, itemCount: matrix.itemCount, values: values)
             Terminal.warning(Self.unratedItemsWarning(unrated.count, fallback: fallback.value))
         }
-        try DenseMatrixWriter.write(filled, to: out)
+        if writesStandardOutput {
+            try writeStandardOutput(Data(DenseMatrixWriter.encode(filled)))
+        } else {
+            try DenseMatrixWriter.write(filled, to: out)
+        }
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount
-        print(loadedRatings.headerLine)
-        print("wrote \(out): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
+        report(loadedRatings.headerLine)
+        report("wrote \(outName): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
     }
 
     /// What an item the model cannot speak for is filled with: predict's answer for it,
@@ -103,6 +122,6 @@ struct FillPairsOption: ParsableArguments {
 
 /// `fill --out`.
 struct FillOutputOption: ParsableArguments {
-    @Option(help: ArgumentHelp("Where to write the completed matrix (or the predictions, with --pairs).", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Where to write the completed matrix (or the predictions, with --pairs); '-' writes them to standard output and the report to standard error.", valueName: "FILE"))
     var out: String
 }

@@ -32,7 +32,8 @@ struct MixFillCommand: ParsableCommand {
         // Writing past a file-size limit (ulimit -f) then fails with EFBIG, reported like a
         // full disk, instead of killing the process mid-write.
         signal(SIGXFSZ, SIG_IGN)
-        if let problem = emptyArgumentProblem(Array(CommandLine.arguments.dropFirst())) {
+        if let problem = emptyArgumentProblem(Array(CommandLine.arguments.dropFirst()))
+            ?? unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
             Terminal.error(problem + " (see 'mixfill help')")
             Foundation.exit(2)
         }
@@ -82,6 +83,16 @@ struct MixFillCommand: ParsableCommand {
             return "argument \(index + 1) is empty; give a path, or leave it out"
         }
         return nil
+    }
+
+    /// `mixfill help NAME` for a NAME that is no command: argument-parser prints the
+    /// general help and succeeds, so a typo (`help fil`) would look like an answer.
+    static func unknownHelpTopic(_ arguments: [String]) -> String? {
+        guard arguments.count >= 2, arguments[0] == "help", !arguments[1].hasPrefix("-") else { return nil }
+        // (`subcommands` holds the grouped developer commands too.)
+        let commands = configuration.subcommands.map { $0._commandName }
+        guard !commands.contains(arguments[1]) else { return nil }
+        return "help: '\(arguments[1])' is not a command; the commands are \(commands.joined(separator: ", "))"
     }
 
     /// One line for an error that is neither MixFill's nor a usage error: Foundation's

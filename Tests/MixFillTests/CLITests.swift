@@ -148,6 +148,13 @@ enum CLI {
         }
         let version = try CLI.run(["--version"])
         #expect(version.status == 0 && version.stdout == "0.1.0\n")
+        // help NAME for a command, a developer command, and a typo.
+        for name in ["fit", "synth"] {
+            let help = try CLI.run(["help", name])
+            #expect(help.status == 0 && help.stdout.contains("USAGE: mixfill \(name)"), "\(name)")
+        }
+        #expect(try CLI.usageFailure(["help", "fil"])
+                == "mixfill: error: help: 'fil' is not a command; the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
     }
 
     // MARK: Bad input: one line naming the place, exit code 2, no trap.
@@ -210,15 +217,24 @@ enum CLI {
     }
 
     /// '-' is standard input everywhere; as an output it is standard output where a command
-    /// prints (predict, recommend) and refused where the output is a file (before: a file
-    /// named '-').
+    /// prints (predict, recommend) or streams its result (fill, whose report then goes to
+    /// standard error), and refused where the output is a file (before: a file named '-').
     @Test func aDashAsOutputIsStandardOutputOrRefused() throws {
         let folder = try Fixtures.scratchFolder()
         let model = folder + "/m.json"
         #expect(try CLI.run(["fit", "data/test_incomplete.txt", "-k", "2", "--seeds", "0", "--model-out", model]).status == 0)
         let refusal = "'-' means standard input in MixFill, not an output; give a file path (see 'mixfill help')"
         #expect(try CLI.usageFailure(["convert", "data/test_incomplete.txt", "-", "--to", "triplets"]) == "mixfill: error: OUT: \(refusal)")
-        #expect(try CLI.usageFailure(["fill", "data/test_incomplete.txt", "--model", model, "--out", "-"]) == "mixfill: error: --out: \(refusal)")
+        // fill: the same bytes as the file, the report on standard error.
+        let filledFile = try CLI.succeeded(["fill", "data/test_incomplete.txt", "--model", model, "--out", folder + "/f.txt"])
+        let filledDash = try CLI.succeeded(["fill", "data/test_incomplete.txt", "--model", model, "--out", "-"])
+        #expect(filledDash.stdout == (try String(contentsOfFile: folder + "/f.txt", encoding: .utf8)) && filledDash.stdout.split(separator: "\n").count == 20)
+        #expect(filledDash.stderr == filledFile.stdout.replacingOccurrences(of: folder + "/f.txt", with: "standard output"))
+        let pairs = try Fixtures.write("0 1\n3 4\n", named: "pairs.txt", in: folder)
+        _ = try CLI.succeeded(["fill", "data/test_incomplete.txt", "--model", model, "--pairs", pairs, "--out", folder + "/p.tsv"])
+        let pairsDash = try CLI.succeeded(["fill", "data/test_incomplete.txt", "--model", model, "--pairs", pairs, "--out", "-"])
+        #expect(pairsDash.stdout == (try String(contentsOfFile: folder + "/p.tsv", encoding: .utf8)) && pairsDash.stdout.split(separator: "\n").count == 2)
+        #expect(pairsDash.stderr.hasSuffix("wrote standard output: 2 predictions\n"), "\(pairsDash.stderr)")
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--model-out", "-"]) == "mixfill: error: --model-out: \(refusal)")
         #expect(try CLI.usageFailure(["synth", "--users", "5", "--items", "5", "--ratings", "9", "-k", "1", "--out", "-"]) == "mixfill: error: --out: \(refusal)")
         #expect(!FileManager.default.fileExists(atPath: Fixtures.root + "/-"))

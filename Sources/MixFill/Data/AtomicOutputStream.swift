@@ -9,9 +9,14 @@ import Darwin
 /// temporary file in the target's folder; `commit()` fsyncs it, renames it over the target
 /// and fsyncs the folder. Until then the target is untouched, and a stream that is not
 /// committed (an error, a throw on the way) removes its temporary file when it goes away.
+///
+/// `open("-")` streams to standard output instead, through the same buffer: a pipe has no
+/// rename, so what a failure leaves there is the reader's to discard (the command's exit
+/// status says it failed).
 package final class AtomicOutputStream {
     package let path: String
-    private let file: TemporaryFile
+    /// Nil when the bytes go to standard output.
+    private let file: TemporaryFile?
     private var buffer: [UInt8] = []
     /// Bytes accepted so far.
     package private(set) var byteCount = 0
@@ -23,6 +28,17 @@ package final class AtomicOutputStream {
         self.path = path
         file = try TemporaryFile(for: path)
         buffer.reserveCapacity(Self.bufferSize)
+    }
+
+    private init(standardOutput: Void) {
+        path = StandardInput.argument
+        file = nil
+        buffer.reserveCapacity(Self.bufferSize)
+    }
+
+    /// A stream to the file at `path`, or to standard output for `-`.
+    package static func open(_ path: String) throws(MixFillError) -> AtomicOutputStream {
+        StandardInput.isStandardInput(path) ? AtomicOutputStream(standardOutput: ()) : try AtomicOutputStream(path: path)
     }
 
     /// Appends bytes (buffered).
@@ -50,8 +66,30 @@ package final class AtomicOutputStream {
     }
 
     private func writeDirectly<Element>(_ array: [Element]) throws(MixFillError) {
-        try file.write(contentsOf: array)
+        if let file {
+            try file.write(contentsOf: array)
+        } else {
+            try Self.writeStandardOutput(array)
+        }
         byteCount += array.count * MemoryLayout<Element>.stride
+    }
+
+    /// Writes all of `array`'s bytes to standard output, retrying interrupted writes.
+    private static func writeStandardOutput<Element>(_ array: [Element]) throws(MixFillError) {
+        let code: Int32? = array.withUnsafeBytes { raw -> Int32? in
+            guard let base = raw.baseAddress else { return nil }
+            var offset = 0
+            while offset < raw.count {
+                let written = Glibc.write(STDOUT_FILENO, base + offset, raw.count - offset)
+                if written < 0, errno == EINTR { continue }
+                guard written > 0 else { return errno }
+                offset += written
+            }
+            return nil
+        }
+        if let code {
+            throw .runtime(message: "standard output: cannot write: \(FileBytes.describe(code)); the output is incomplete")
+        }
     }
 
     /// Appends `count` zero bytes.
@@ -69,6 +107,6 @@ package final class AtomicOutputStream {
     /// Makes the file visible at `path`, complete. After this the stream takes no more bytes.
     package func commit() throws(MixFillError) {
         try flush()
-        try file.moveIntoPlace()
+        try file?.moveIntoPlace()
     }
 }

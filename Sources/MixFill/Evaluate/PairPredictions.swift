@@ -174,7 +174,7 @@ package struct PairPredictor: Sendable {
         -> (pairs: Int, unknownUsers: Int, unknownItems: Int) {
         let bytes = try FileBytes.read(pairsPath)
         let pairsName = StandardInput.displayName(pairsPath)
-        let stream = try AtomicOutputStream(path: outPath)
+        let stream = try AtomicOutputStream.open(outPath)
         var pairCount = 0
         var unknownUsers = 0
         var unknownItems = 0
@@ -202,7 +202,7 @@ package struct PairPredictor: Sendable {
     /// (O(d) memory): rows are the data's users by ascending id, columns the model's items
     /// by ascending id. The caller checks first that the result fits (`denseOutputProblem`).
     package func writeDenseMatrix(to outPath: String) throws(MixFillError) {
-        let stream = try AtomicOutputStream(path: outPath)
+        let stream = try AtomicOutputStream.open(outPath)
         let itemCount = items.count
         var row = [Double](repeating: 0, count: itemCount)
         for user in 0..<matrix.userCount {
@@ -236,7 +236,8 @@ package struct PairPredictor: Sendable {
     /// Why a dense users × items text matrix should not be written to `outPath`, or nil if
     /// it may: it is refused when reading it back would take more than half of this
     /// machine's memory (8 bytes per entry), or when its text (about 18 bytes per entry for
-    /// filled values) would not fit in the free space of the target's file system.
+    /// filled values) would not fit in the free space of the target's file system (not
+    /// asked of standard output, `-`, whose room is the reader's).
     package static func denseOutputProblem(userCount: Int, itemCount: Int, outPath: String) -> String? {
         let entries = Double(userCount) * Double(itemCount)
         let memory = KernelChoice.physicalMemoryBytes
@@ -246,7 +247,7 @@ package struct PairPredictor: Sendable {
             return "a dense matrix of \(shape) would need \(RatingInput.gigabytes(8 * entries)) GB to read back, more than half of this machine's \(RatingInput.gigabytes(memory)) GB"
         }
         var info = statvfs()
-        if statvfs(AtomicFile.parentFolder(of: outPath), &info) == 0 {
+        if !StandardInput.isStandardInput(outPath), statvfs(AtomicFile.parentFolder(of: outPath), &info) == 0 {
             let free = Double(info.f_bavail) * Double(info.f_frsize)
             if textBytes > free {
                 return "a dense matrix of \(shape) would take about \(RatingInput.gigabytes(textBytes)) GB of text but only \(RatingInput.gigabytes(free)) GB are free there"
