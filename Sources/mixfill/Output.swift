@@ -10,17 +10,8 @@ func printJSON(_ value: some Encodable) throws {
 /// throws a runtime failure (exit 1) naming standard output and the system's reason —
 /// FileHandle's non-throwing `write(_:)` would trap, and its throwing one says neither.
 func writeStandardOutput(_ data: Data) throws {
-    var offset = 0
-    while offset < data.count {
-        let written = data.withUnsafeBytes { raw -> Int in
-            guard let base = raw.baseAddress else { return 0 }
-            return write(STDOUT_FILENO, base + offset, raw.count - offset)
-        }
-        if written < 0, errno == EINTR { continue }
-        guard written > 0 else {
-            throw MixFillError.runtime(message: "standard output: cannot write: \(FileBytes.describe(errno)); the report was not written in full")
-        }
-        offset += written
+    if let code = data.withUnsafeBytes({ FileBytes.writeAll($0, to: STDOUT_FILENO) }) {
+        throw MixFillError.runtime(message: "standard output: cannot write: \(FileBytes.describe(code)); the report was not written in full")
     }
 }
 

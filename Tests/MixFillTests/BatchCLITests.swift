@@ -160,18 +160,23 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(FileManager.default.fileExists(atPath: out + "/course/model-k4.json"))
     }
 
+    /// The course's small matrix as CSV records, with these ids for its rows and columns.
+    static func smallMatrixCSV(user: (Int) -> Int, item: (Int) -> Int) throws -> String {
+        let matrix = try Fixtures.load(Fixtures.smallIncomplete)
+        var csv = "userId,movieId,rating\n"
+        for row in 0..<matrix.userCount {
+            for column in 0..<matrix.itemCount where matrix[row, column] != 0 {
+                csv += "\(user(row)),\(item(column)),\(Int(matrix[row, column]))\n"
+            }
+        }
+        return csv
+    }
+
     @Test func recordInputRunsWithItsKernelAndIds() throws {
         // The course's small matrix as CSV records with ids of our own: the sparse and the
         // dense kernel on it, the dense matrix itself, and a gold matrix refused for records.
         let folder = try workspace()
-        let matrix = try Fixtures.load(Fixtures.smallIncomplete)
-        var csv = "userId,movieId,rating\n"
-        for user in 0..<matrix.userCount {
-            for item in 0..<matrix.itemCount where matrix[user, item] != 0 {
-                csv += "\(100 + 7 * user),\(9000 + item),\(Int(matrix[user, item]))\n"
-            }
-        }
-        _ = try Fixtures.write(csv, named: "ratings.csv", in: folder)
+        _ = try Fixtures.write(try Self.smallMatrixCSV(user: { 100 + 7 * $0 }, item: { 9000 + $0 }), named: "ratings.csv", in: folder)
         let jobs = try Fixtures.write("""
             {"defaults": {"k": [3], "seeds": "0-1", "threads": 1},
              "jobs": [
@@ -516,14 +521,7 @@ func filesBelow(_ folder: String) -> [String] {
     /// job shares the defaults of dense jobs.
     @Test func jobsTakeFitsDefaultKAndNullUnsetsADefault() throws {
         let folder = try workspace()
-        let matrix = try Fixtures.load(Fixtures.smallIncomplete)
-        var csv = "userId,movieId,rating\n"
-        for user in 0..<matrix.userCount {
-            for item in 0..<matrix.itemCount where matrix[user, item] != 0 {
-                csv += "\(user + 1),\(item + 1),\(Int(matrix[user, item]))\n"
-            }
-        }
-        _ = try Fixtures.write(csv, named: "ratings.csv", in: folder)
+        _ = try Fixtures.write(try Self.smallMatrixCSV(user: { $0 + 1 }, item: { $0 + 1 }), named: "ratings.csv", in: folder)
         let jobs = try Fixtures.write("""
             {"defaults": {"data": "ratings.txt", "gold": "gold.txt", "seeds": "0-1", "threads": 1},
              "jobs": [

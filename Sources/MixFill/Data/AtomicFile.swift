@@ -126,16 +126,7 @@ final class TemporaryFile {
 
     /// Appends all of `bytes` (retrying interrupted writes).
     func write(_ bytes: UnsafeRawBufferPointer) throws(MixFillError) {
-        guard let base = bytes.baseAddress else { return }
-        var offset = 0
-        while offset < bytes.count {
-            let written = Glibc.write(descriptor, base + offset, bytes.count - offset)
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw failure("cannot write", errno)
-            }
-            offset += written
-        }
+        if let code = FileBytes.writeAll(bytes, to: descriptor) { throw failure("cannot write", code) }
     }
 
     /// fsync, rename over the target, fsync the folder. On failure the temporary file is

@@ -76,18 +76,7 @@ package final class AtomicOutputStream {
 
     /// Writes all of `array`'s bytes to standard output, retrying interrupted writes.
     private static func writeStandardOutput<Element>(_ array: [Element]) throws(MixFillError) {
-        let code: Int32? = array.withUnsafeBytes { raw -> Int32? in
-            guard let base = raw.baseAddress else { return nil }
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(STDOUT_FILENO, base + offset, raw.count - offset)
-                if written < 0, errno == EINTR { continue }
-                guard written > 0 else { return errno }
-                offset += written
-            }
-            return nil
-        }
-        if let code {
+        if let code = array.withUnsafeBytes({ FileBytes.writeAll($0, to: STDOUT_FILENO) }) {
             throw .runtime(message: "standard output: cannot write: \(FileBytes.describe(code)); the output is incomplete")
         }
     }

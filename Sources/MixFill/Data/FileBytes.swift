@@ -88,6 +88,20 @@ package enum FileBytes {
         }
     }
 
+    /// Writes all of `bytes` to `descriptor`, retrying interrupted and partial writes;
+    /// returns the errno of a write that failed, nil when all were written.
+    package static func writeAll(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) -> Int32? {
+        guard let base = bytes.baseAddress else { return nil }
+        var offset = 0
+        while offset < bytes.count {
+            let written = Glibc.write(descriptor, base + offset, bytes.count - offset)
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else { return written < 0 ? errno : EIO }
+            offset += written
+        }
+        return nil
+    }
+
     package static func openFailure(_ code: Int32) -> String {
         switch code {
         case ENOENT: return "no such file; check the path"

@@ -196,18 +196,8 @@ package enum StreamInput {
     }
 
     private static func writeAll(_ bytes: some Collection<UInt8>, to descriptor: Int32, folder: String, path: String) throws(MixFillError) {
-        let array = Array(bytes)
-        var offset = 0
-        while offset < array.count {
-            let written = array.withUnsafeBytes { raw -> Int in
-                guard let base = raw.baseAddress else { return 0 }
-                return write(descriptor, base + offset, raw.count - offset)
-            }
-            if written < 0, errno == EINTR { continue }
-            guard written > 0 else {
-                throw .runtime(message: "\(StandardInput.displayName(path)): cannot copy \(kind(path)) to a temporary file in \(folder): \(FileBytes.describe(errno)); set TMPDIR to a folder with room, or give the data's path")
-            }
-            offset += written
+        if let code = Array(bytes).withUnsafeBytes({ FileBytes.writeAll($0, to: descriptor) }) {
+            throw .runtime(message: "\(StandardInput.displayName(path)): cannot copy \(kind(path)) to a temporary file in \(folder): \(FileBytes.describe(code)); set TMPDIR to a folder with room, or give the data's path")
         }
     }
 
