@@ -160,6 +160,18 @@ func filesBelow(_ folder: String) -> [String] {
         #expect(FileManager.default.fileExists(atPath: out + "/course/model-k4.json"))
     }
 
+    /// `fit --json`'s runs as (K, seed, log-likelihood, iterations), K by K. JSONDecoder
+    /// reads doubles exactly (JSONSerialization may be an ulp off).
+    static func runs(ofFitJSON text: String) throws -> [(Int, UInt32, Double, Int)] {
+        struct Report: Decodable {
+            struct Fit: Decodable { var k: Int; var runs: [Run] }
+            struct Run: Decodable { var seed: UInt32; var log_likelihood: Double; var iterations: Int }
+            var fits: [Fit]
+        }
+        let report = try JSONDecoder().decode(Report.self, from: Data(text.utf8))
+        return report.fits.flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.log_likelihood, $0.iterations) } }
+    }
+
     /// The course's small matrix as CSV records, with these ids for its rows and columns.
     static func smallMatrixCSV(user: (Int) -> Int, item: (Int) -> Int) throws -> String {
         let matrix = try Fixtures.load(Fixtures.smallIncomplete)
@@ -258,14 +270,7 @@ func filesBelow(_ folder: String) -> [String] {
         for extra in [[], ["--checkpoint-every", "3", "--checkpoint-dir", folder + "/checkpoints"]] {
             let fit = try CLI.run(common + extra)
             #expect(fit.status == 0)
-            // JSONDecoder reads doubles exactly (JSONSerialization may be an ulp off).
-            struct Report: Decodable {
-                struct Fit: Decodable { var k: Int; var runs: [Run] }
-                struct Run: Decodable { var seed: UInt32; var log_likelihood: Double; var iterations: Int }
-                var fits: [Fit]
-            }
-            let report = try JSONDecoder().decode(Report.self, from: Data(fit.stdout.utf8))
-            let fitRuns = report.fits.flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.log_likelihood, $0.iterations) } }
+            let fitRuns = try Self.runs(ofFitJSON: fit.stdout)
             #expect(fitRuns.count == batchRuns.count)
             for (fitRun, batchRun) in zip(fitRuns, batchRuns) {
                 #expect(fitRun.0 == batchRun.0 && fitRun.1 == batchRun.1)
@@ -538,13 +543,7 @@ func filesBelow(_ folder: String) -> [String] {
 
         let fit = try CLI.run(["fit", folder + "/ratings.txt", "--gold", folder + "/gold.txt", "--seeds", "0-1", "--threads", "1", "--json"])
         #expect(fit.status == 0, "\(fit.stderr)")
-        struct Report: Decodable {
-            struct Fit: Decodable { var k: Int; var runs: [Run] }
-            struct Run: Decodable { var seed: UInt32; var log_likelihood: Double; var iterations: Int }
-            var fits: [Fit]
-        }
-        let report = try JSONDecoder().decode(Report.self, from: Data(fit.stdout.utf8))
-        let fitRuns = report.fits.flatMap { fit in fit.runs.map { (fit.k, $0.seed, $0.log_likelihood, $0.iterations) } }
+        let fitRuns = try Self.runs(ofFitJSON: fit.stdout)
         #expect(fitRuns.count == 4)
         for (fitRun, batchRun) in zip(fitRuns, batchRuns) {
             #expect(fitRun.0 == batchRun.0 && fitRun.1 == batchRun.1)
