@@ -40,10 +40,11 @@ struct Fill: ParsableCommand {
     /// to standard error.
     var writesStandardOutput: Bool { StandardInput.isStandardInput(out) }
 
-    /// A report line: on standard output, or on standard error when that carries the data.
+    /// A report line: on standard output, or on standard error when that carries the data
+    /// (a report that cannot be written there is let go: the data went out).
     func report(_ line: String) {
         if writesStandardOutput {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            _ = Array((line + "\n").utf8).withUnsafeBytes { FileBytes.writeAll($0, to: STDERR_FILENO) }
         } else {
             print(line)
         }
@@ -71,7 +72,7 @@ struct Fill: ParsableCommand {
         let posteriors = try engine.makeEngine(for: loaded, kernel: input.kernel).posteriors(of: mixture, on: loaded)
         var filled = Completion.fill(matrix, mixture: mixture, posteriors: posteriors)
         let fallback = Self.itemFallback(file)
-        let unrated = (0..<matrix.itemCount).filter { fallback.ratingCounts.indices.contains($0) && fallback.ratingCounts[$0] == 0 }
+        let unrated = (0..<matrix.itemCount).filter { fallback.covers(column: $0) }
         if !unrated.isEmpty {
             // The model cannot speak for an item nobody rated in training (its means are
             // where the start put them): its missing entries get predict's fallback.

@@ -27,7 +27,8 @@ package struct PairPredictor: Sendable {
             self.ratingCounts = ratingCounts
         }
 
-        func covers(column: Int) -> Bool {
+        /// Whether the model item `column` gets `value` (it has no training rating).
+        package func covers(column: Int) -> Bool {
             column < ratingCounts.count && ratingCounts[column] == 0
         }
     }
