@@ -348,21 +348,33 @@ func fuzzBinary(_ body: [UInt8]) {
 
 /// The fields of `bytes`' non-blank lines as `FieldLines` should split them, done the
 /// slow way with Strings: lines at `\n`, a `#` ends the line's content, fields are runs
-/// of bytes other than space, tab, comma and CR.
-func referenceFieldLines(_ bytes: [UInt8]) -> [[String]] {
+/// of bytes other than space, tab, comma and CR, a field in double quotes its content;
+/// beside them, whether the line opens with a comma or a tab.
+func referenceFieldLines(_ bytes: [UInt8]) -> [(fields: [String], opensWithSeparator: Bool)] {
     // A UTF-8 byte-order mark in front is not content (FieldLines skips it).
     let text = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...]
     return text.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).compactMap { line in
         let content = line.prefix { $0 != UInt8(ascii: "#") }
-        let fields = content.split(whereSeparator: FieldLines.isSeparator).map { String(decoding: $0, as: UTF8.self) }
-        return fields.isEmpty ? nil : fields
+        let fields = content.split(whereSeparator: FieldLines.isSeparator).map { field in
+            let quoted = field.count >= 2 && field.first == UInt8(ascii: "\"") && field.last == UInt8(ascii: "\"")
+            return String(decoding: quoted ? field.dropFirst().dropLast() : field, as: UTF8.self)
+        }
+        return fields.isEmpty ? nil : (fields, line.first == UInt8(ascii: ",") || line.first == UInt8(ascii: "\t"))
     }
 }
 
-/// One header line, as pair and rating lists allow: a first line whose first field is not
-/// empty and holds no digit.
-func dropHeader(_ lines: inout [[String]]) {
-    if let first = lines.first?.first, !first.isEmpty, !first.utf8.contains(where: { $0 &- 48 < 10 }) { lines.removeFirst() }
+/// One header line, as pair and rating lists allow: a first line whose first non-empty
+/// field holds no digit. When it leaves its first column unnamed (an empty first field,
+/// or a comma or tab first) ahead of two or more names, that column is a row index,
+/// dropped from every line after it.
+func dropHeader(_ lines: inout [(fields: [String], opensWithSeparator: Bool)]) {
+    guard let header = lines.first, let name = header.fields.first(where: { !$0.isEmpty }),
+          !name.utf8.contains(where: { $0 &- 48 < 10 }) else { return }
+    lines.removeFirst()
+    let unnamedFirst = header.fields[0].isEmpty || header.opensWithSeparator
+    if unnamedFirst, header.fields.count(where: { !$0.isEmpty }) >= 2 {
+        lines = lines.map { (Array($0.fields.dropFirst()), $0.opensWithSeparator) }
+    }
 }
 
 func fuzzPairs(_ bytes: [UInt8]) {
@@ -371,7 +383,7 @@ func fuzzPairs(_ bytes: [UInt8]) {
         var lines = referenceFieldLines(bytes)
         dropHeader(&lines)
         require(pairs.count == lines.count, "\(pairs.count) pairs from \(lines.count) lines")
-        for (pair, fields) in zip(pairs, lines) {
+        for (pair, (fields, _)) in zip(pairs, lines) {
             require(fields.count >= 2 && Int64(fields[0]) == pair.user && Int64(fields[1]) == pair.item,
                     "pair \(pair) read from \(fields)")
         }
@@ -389,7 +401,7 @@ func fuzzUserRatings(_ bytes: [UInt8]) {
         var lines = referenceFieldLines(bytes)
         dropHeader(&lines)
         require(ratings.count == lines.count, "\(ratings.count) ratings from \(lines.count) lines")
-        for (rating, fields) in zip(ratings, lines) {
+        for (rating, (fields, _)) in zip(ratings, lines) {
             require(fields.count == 2 && Int64(fields[0]) == rating.item, "item of \(rating) read from \(fields)")
             require(rating.rating.isFinite && RatingRules.isWithinMagnitude(rating.rating), "rating \(rating.rating) accepted")
             if let value = Double(fields[1]) { require(value == rating.rating, "rating \(rating.rating) read from '\(fields[1])'") }

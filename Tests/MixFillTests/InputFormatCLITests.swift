@@ -101,6 +101,21 @@ extension CLI {
         #expect(try CLI.run(["fit", "--help"]).stdout.contains("movielens-dat"))
     }
 
+    /// The ratings as pandas' `df.to_csv("ratings.csv")` writes them (an unnamed index
+    /// column first): the same fit as the plain file, not users taken from the index.
+    @Test func aPandasExportWithItsIndexColumnFitsLikeThePlainFile() throws {
+        let folder = try Fixtures.scratchFolder()
+        let csv = try Fixtures.write(Self.ratingsCSV, named: "ratings.csv", in: folder)
+        let rows = Self.ratingsCSV.split(separator: "\n").dropFirst()
+        let pandas = try Fixtures.write(",userId,movieId,rating\n" + rows.enumerated().map { "\($0.offset),\($0.element)\n" }.joined(),
+                                        named: "exported.csv", in: folder)
+        let plain = try CLI.succeeded(["fit", csv, "-k", "2", "--seeds", "0", "--json"])
+        let exported = try CLI.succeeded(["fit", pandas, "-k", "2", "--seeds", "0", "--json"])
+        #expect(try Self.bestLogLikelihood(exported.stdout) == Self.bestLogLikelihood(plain.stdout))
+        let data = try #require(try Self.object(exported.stdout)["data"] as? [String: Any])
+        #expect(data["users"] as? Int == 4 && data["items"] as? Int == 5 && data["format"] as? String == "csv")
+    }
+
     @Test func aMalformedDatLineIsRefusedWithItsPlaceFromAFileAndFromStandardInput() throws {
         let folder = try Fixtures.scratchFolder()
         let bad = try Fixtures.write("1::10::5::978300760\n1::20::4::978302109\n2::10:4::978301968\n", named: "bad.dat", in: folder)

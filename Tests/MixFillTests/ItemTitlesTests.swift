@@ -29,6 +29,20 @@ import Testing
         #expect(untidy.titles == [1: "Toy Story (1995)", 11: "American President, The (1995)", 12: "Two\nlines", 13: "Last"])
     }
 
+    /// movies.csv written back by pandas (`to_csv` without `index=False`) or R
+    /// (`write.csv`): the unnamed first column is a row index, not the movie id.
+    @Test func moviesCSVWithARowIndexColumn() throws {
+        let expected: [Int64: String] = [1: "Toy Story (1995)", 11: "American President, The (1995)"]
+        let pandas = try parse(",movieId,title,genres\n0,1,Toy Story (1995),Adventure\n1,11,\"American President, The (1995)\",Comedy\n")
+        #expect(pandas.titles == expected)
+        let r = try parse("\"\",\"movieId\",\"title\",\"genres\"\n\"1\",1,\"Toy Story (1995)\",\"Adventure\"\n\"2\",11,\"American President, The (1995)\",\"Comedy\"\n")
+        #expect(r.titles == expected)
+        #expect(throws: MixFillError.badInput(file: "movies.csv", line: 2, column: 2, message:
+            "line has 1 field; under a header whose first column is unnamed (a row index), a line is 'index,movieId,title,genres'")) {
+            try parse(",movieId,title,genres\n0\n")
+        }
+    }
+
     @Test func moviesDatWithLatin1Titles() throws {
         // MovieLens 1M's movies.dat is ISO-8859-1: 0xE9 is é there, and invalid as UTF-8.
         let bytes = Array("1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji, The (1995)::Adventure\n".utf8)

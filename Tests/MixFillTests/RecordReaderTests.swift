@@ -61,6 +61,25 @@ enum LineBlocksSize {
         #expect(spaced == withHeader)
     }
 
+    /// What pandas' `to_csv` (an unnamed index column first, also tab-separated) and R's
+    /// `write.csv` (the row names quoted in an unnamed first column) write by default, and
+    /// a file with every field quoted, read as the same ratings.
+    @Test func exportsWithARowIndexColumnOrQuotedFieldsReadAsTheRatings() throws {
+        let expected = try parse("1,1,4.0\n1,3,4.5\n610,170875,3.0\n", .csv)
+        let pandas = try parse(",userId,movieId,rating,timestamp\n0,1,1,4.0,964982703\n1,1,3,4.5,964981247\n2,610,170875,3.0,1493846415\n", .csv)
+        #expect(pandas == expected)
+        let pandasWithoutTimestamps = try parse(",userId,movieId,rating\n0,1,1,4.0\n1,1,3,4.5\n2,610,170875,3.0\n", .csv)
+        #expect(pandasWithoutTimestamps == expected)
+        let r = try parse("\"\",\"userId\",\"movieId\",\"rating\"\r\n\"1\",1,1,4\r\n\"2\",1,3,4.5\r\n\"3\",610,170875,3\r\n", .csv)
+        #expect(r == expected)
+        let quoted = try parse("\"userId\",\"movieId\",\"rating\"\n\"1\",\"1\",\"4.0\"\n\"1\", \"3\" ,\"4.5\"\n\"610\",\"170875\",\"3\"\n", .csv)
+        #expect(quoted == expected)
+        let pandasTabs = try parse("\tuserId\tmovieId\trating\n0\t1\t1\t4.0\n1\t1\t3\t4.5\n2\t610\t170875\t3.0\n", .triplets)
+        #expect(pandasTabs == expected)
+        // A header that names its first column keeps the first field as the user.
+        #expect(try parse("userId\tmovieId\trating\n1\t1\t4.0\n1\t3\t4.5\n610\t170875\t3.0\n", .triplets) == expected)
+    }
+
     @Test func netflixLayoutWithDatesMovieBlocksCRLFAndHalfStars() throws {
         let text = "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n\n8:\r\n1488844,4,2005-12-01\r\n30878,2.5\r\n"
         let table = try parse(text, .netflix)
@@ -171,6 +190,7 @@ enum LineBlocksSize {
 
     static let malformedCSVCases: [(String, MixFillError)] = {
         let shape = "a CSV line is 'user,item,rating[,timestamp]'"
+        let indexShape = "under a header whose first column is unnamed (a row index, as pandas and R write it), a CSV line is 'index,user,item,rating[,timestamp]'"
         return [
             ("userId,movieId,rating\n1,2\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
             ("1,2,3\n1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 9, message: "line has more than 4 fields; \(shape)")),
@@ -179,6 +199,12 @@ enum LineBlocksSize {
             ("1,2,3\n1,2,\n", .badInput(file: "ratings", line: 2, column: 5, message: "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")),
             ("userId,movieId,rating\nuserId,movieId,rating\n", .badInput(file: "ratings", line: 2, column: 1, message: "'userId' is not a user id; ids are whole numbers")),
             ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers")),
+            // Quotes are removed from a field, not its content checked any less.
+            ("\"1\",\"x\",\"3\"\n", .badInput(file: "ratings", line: 1, column: 6, message: "'x' is not an item id; ids are whole numbers")),
+            // Under a header with an unnamed first column, every line has that column.
+            (",userId,movieId,rating\n0,1,2,3\n1,2,3\n", .badInput(file: "ratings", line: 3, column: 6, message: "line has 3 fields; \(indexShape)")),
+            (",userId,movieId,rating\n0,1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 11, message: "line has more than 5 fields; \(indexShape)")),
+            (",userId,movieId,rating\n0\n", .badInput(file: "ratings", line: 2, column: 2, message: "line has 1 field; \(indexShape)")),
         ]
     }()
 
@@ -302,7 +328,7 @@ enum LineBlocksSize {
         cases += Self.malformedDatCases.map { ($0.0, "movielens-dat", $0.1) }
         let empty = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
         cases += Self.filesWithoutRatings.map { ($0.0, $0.1.rawValue, MixFillError.badFile(file: "ratings", message: empty)) }
-        #expect(cases.count == 9 + 7 + 6 + 6 + 5)
+        #expect(cases.count == 9 + 11 + 6 + 6 + 5)
         for (index, item) in cases.enumerated() {
             let path = try Fixtures.write(item.text, named: "case\(index).\(item.layout)", in: folder)
             let place: String
@@ -315,6 +341,31 @@ enum LineBlocksSize {
                 == "mixfill: error: \(place)", "\(item.text.debugDescription)")
         }
         #expect(!FileManager.default.fileExists(atPath: model))
+    }
+
+    /// Pair and rating lists as pandas and R export them: the unnamed index column
+    /// skipped on every line, quoted fields read as their content; a header naming its
+    /// first column keeps it.
+    @Test func pairAndRatingListsWithARowIndexColumnOrQuotedFields() throws {
+        func pairs(_ text: String) throws(MixFillError) -> [[Int64]] {
+            try PairsReader.parse(Array(text.utf8), name: "pairs.csv").map { [$0.user, $0.item] }
+        }
+        let expected: [[Int64]] = [[1, 31], [1, 1029], [7, 31]]
+        #expect(try pairs("userId,movieId\n1,31\n1,1029\n7,31\n") == expected)
+        #expect(try pairs(",userId,movieId\n0,1,31\n1,1,1029\n2,7,31\n") == expected)
+        #expect(try pairs("\tuserId\tmovieId\n0\t1\t31\n1\t1\t1029\n2\t7\t31\n") == expected)
+        #expect(try pairs("\"\",\"userId\",\"movieId\"\n\"1\",1,31\n\"2\",1,1029\n\"3\",7,31\n") == expected)
+        #expect(try pairs("\"1\",\"31\"\n\"1\",\"1029\"\n\"7\",\"31\"\n") == expected)
+        #expect(throws: MixFillError.badInput(file: "pairs.csv", line: 3, column: 3, message:
+            "2 fields where a pair needs three; under a header whose first column is unnamed (a row index), a line is INDEX USER ITEM")) {
+            try pairs(",userId,movieId\n0,1,31\n1,1\n")
+        }
+        let ratings = try UserRatingsReader.parse(Array(",movieId,rating\n0,31,4.5\n1,1029,3\n".utf8), name: "mine.csv")
+        #expect(ratings.map(\.item) == [31, 1029] && ratings.map(\.rating) == [4.5, 3])
+        #expect(throws: MixFillError.badInput(file: "mine.csv", line: 2, column: 1, message:
+            "2 fields where a rating needs three; under a header whose first column is unnamed (a row index), a line is INDEX ITEM RATING")) {
+            try UserRatingsReader.parse(Array(",movieId,rating\n31,4.5\n".utf8), name: "mine.csv")
+        }
     }
 
     // MARK: Found by Scripts/fuzz

@@ -114,6 +114,20 @@ import Testing
         try Self.checkSharded(text, named: "ratings.csv", format: .csv)
     }
 
+    /// pandas' `to_csv` without `index=False`: the ranks whose parts hold no header learn
+    /// of the index column from the fold through the ranks.
+    @Test func csvWithARowIndexColumnAsPandasWritesIt() throws {
+        var text = ",userId,movieId,rating,timestamp\n"
+        var plain = ""
+        for (index, record) in Self.records().enumerated() {
+            text += "\(index),\(record.user),\(record.item),\(record.rating),964982703\n"
+            plain += "\(record.user),\(record.item),\(record.rating)\n"
+        }
+        let indexed = try RecordReader.parse(Array(text.utf8), name: "ratings.csv", layout: .csv)
+        #expect(indexed == (try RecordReader.parse(Array(plain.utf8), name: "ratings.csv", layout: .csv)))
+        try Self.checkSharded(text, named: "ratings.csv", format: .csv)
+    }
+
     @Test func netflixLayoutWithMovieBlocksAcrossParts() throws {
         // Blocks of one movie each, long enough that parts begin inside a block.
         let byMovie = Dictionary(grouping: Self.records(users: 200, items: 12), by: \.item)

@@ -1,6 +1,7 @@
 /// Splits a text file into lines of fields separated by spaces, tabs or commas: the
 /// shape of pair lists and rating lists. Blank lines and `#` comments are skipped, CRLF
-/// is accepted. Works on the bytes; fields come back as byte ranges with their 1-based
+/// is accepted, a field in double quotes is its content (`"12"`, as R and spreadsheets
+/// export). Works on the bytes; fields come back as byte ranges with their 1-based
 /// column, so errors can name `file:line:column`.
 enum FieldLines {
     struct Field {
@@ -26,9 +27,14 @@ enum FieldLines {
             while cursor < lineEnd {
                 while cursor < lineEnd, isSeparator(bytes[cursor]) { cursor += 1 }
                 if cursor >= lineEnd || bytes[cursor] == UInt8(ascii: "#") { break }
-                let start = cursor
+                var start = cursor
                 while cursor < lineEnd, !isSeparator(bytes[cursor]), bytes[cursor] != UInt8(ascii: "#") { cursor += 1 }
-                fields.append(Field(range: start..<cursor, column: start - lineStart + 1))
+                var stop = cursor
+                if stop - start >= 2, bytes[start] == UInt8(ascii: "\""), bytes[stop - 1] == UInt8(ascii: "\"") {
+                    start += 1
+                    stop -= 1
+                }
+                fields.append(Field(range: start..<stop, column: start - lineStart + 1))
             }
             if !fields.isEmpty { try body(line, fields) }
         }
@@ -54,6 +60,20 @@ enum FieldLines {
                             message: RecordLineParser.notAnIdMessage(text(bytes, field), what))
         }
         return value
+    }
+
+    /// How a file's first line reads: whether it is a header (its first named field holds
+    /// no digit, so a mistyped id such as `12a` is still an error with its place, and `,5`
+    /// is a line missing its first field), and whether that header leaves its first column
+    /// unnamed ahead of `named` or more named ones: a row index, as pandas' `to_csv`
+    /// (`,userId,movieId`, or a tab first) and R's `write.csv` (`"","userId",…`) write it,
+    /// to be skipped on every line rather than read as the first field.
+    static func header(_ bytes: [UInt8], _ fields: [Field], named: Int) -> (isHeader: Bool, indexColumn: Bool) {
+        let lineStart = fields[0].range.lowerBound - (fields[0].column - 1)
+        let unnamedFirst = fields[0].range.isEmpty || bytes[lineStart] == UInt8(ascii: ",") || bytes[lineStart] == UInt8(ascii: "\t")
+        let names = fields.filter { !$0.range.isEmpty }
+        guard let first = names.first, !bytes[first.range].contains(where: { $0 &- 48 < 10 }) else { return (false, false) }
+        return (true, unnamedFirst && names.count >= named)
     }
 
     /// The field as a finite number, or nil.
@@ -89,23 +109,26 @@ package enum PairsReader {
     package static func forEach(_ bytes: [UInt8], name: String,
                                _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
         var first = true
+        var skipped = 0
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first && isHeader(bytes, fields[0]) { return }
-            guard fields.count >= 2 else {
-                throw .badInput(file: name, line: line, column: fields[0].column,
-                                message: "one field where a pair needs two; write one pair per line: USER ITEM")
+            if first {
+                let header = FieldLines.header(bytes, fields, named: 2)
+                if header.isHeader {
+                    skipped = header.indexColumn ? 1 : 0
+                    return
+                }
             }
-            try body(line, fields[1].column,
-                     try FieldLines.id(bytes, fields[0], line: line, name: name, what: "user"),
-                     try FieldLines.id(bytes, fields[1], line: line, name: name, what: "item"))
+            guard fields.count >= 2 + skipped else {
+                let shape = skipped == 0 ? "write one pair per line: USER ITEM"
+                    : "under a header whose first column is unnamed (a row index), a line is INDEX USER ITEM"
+                throw .badInput(file: name, line: line, column: fields[fields.count - 1].column,
+                                message: "\(fields.count == 1 ? "one field" : "\(fields.count) fields") where a pair needs \(skipped == 0 ? "two" : "three"); \(shape)")
+            }
+            try body(line, fields[1 + skipped].column,
+                     try FieldLines.id(bytes, fields[skipped], line: line, name: name, what: "user"),
+                     try FieldLines.id(bytes, fields[1 + skipped], line: line, name: name, what: "item"))
         }
-    }
-
-    /// A header's first field: a name, no digit in it (so a mistyped id such as `12a` is
-    /// still an error with its place), and not empty (`,5` is a pair missing its user).
-    static func isHeader(_ bytes: [UInt8], _ field: FieldLines.Field) -> Bool {
-        !field.range.isEmpty && !bytes[field.range].contains { $0 &- 48 < 10 }
     }
 }
 
@@ -124,21 +147,32 @@ package enum UserRatingsReader {
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
         var first = true
+        var skipped = 0
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first && PairsReader.isHeader(bytes, fields[0]) { return }
-            guard fields.count == 2 else {
-                let hint = fields.count > 2 ? " (from a ratings file's USER ITEM RATING lines, leave out the user and what follows the rating)" : ""
-                throw .badInput(file: name, line: line, column: fields[min(fields.count, 2) % fields.count].column,
-                                message: "\(fields.count) fields where a rating needs two; write one rating per line: ITEM RATING\(hint)")
+            if first {
+                let header = FieldLines.header(bytes, fields, named: 2)
+                if header.isHeader {
+                    skipped = header.indexColumn ? 1 : 0
+                    return
+                }
             }
-            let item = try FieldLines.id(bytes, fields[0], line: line, name: name, what: "item")
-            guard let rating = FieldLines.number(bytes, fields[1]) else {
-                throw .badInput(file: name, line: line, column: fields[1].column,
-                                message: "'\(FieldLines.text(bytes, fields[1]))' is not a finite number; write one rating per line: ITEM RATING")
+            guard fields.count == 2 + skipped else {
+                let hint = fields.count > 2 + skipped ? " (from a ratings file's USER ITEM RATING lines, leave out the user and what follows the rating)" : ""
+                let shape = skipped == 0 ? "write one rating per line: ITEM RATING"
+                    : "under a header whose first column is unnamed (a row index), a line is INDEX ITEM RATING"
+                throw .badInput(file: name, line: line, column: fields[min(fields.count, 2 + skipped) % fields.count].column,
+                                message: "\(fields.count) fields where a rating needs \(skipped == 0 ? "two" : "three"); \(shape)\(hint)")
             }
-            if let problem = RatingRules.standard.violation(rating, token: FieldLines.text(bytes, fields[1])) {
-                throw .badInput(file: name, line: line, column: fields[1].column, message: problem)
+            let itemField = fields[skipped]
+            let ratingField = fields[1 + skipped]
+            let item = try FieldLines.id(bytes, itemField, line: line, name: name, what: "item")
+            guard let rating = FieldLines.number(bytes, ratingField) else {
+                throw .badInput(file: name, line: line, column: ratingField.column,
+                                message: "'\(FieldLines.text(bytes, ratingField))' is not a finite number; write one rating per line: ITEM RATING")
+            }
+            if let problem = RatingRules.standard.violation(rating, token: FieldLines.text(bytes, ratingField)) {
+                throw .badInput(file: name, line: line, column: ratingField.column, message: problem)
             }
             ratings.append((item, rating))
         }

@@ -50,6 +50,9 @@ package struct ItemTitles: Sendable, Equatable {
         var titles = [Int64: String]()
         var lineOfId = [Int64: Int]()
         var sawRecord = false
+        /// Whether the header left its first column unnamed (`,movieId,title,genres`, a row
+        /// index as pandas and R write one): every line's first field is then skipped.
+        var indexColumn = false
 
         init(bytes: [UInt8], name: String) {
             self.bytes = bytes
@@ -176,14 +179,25 @@ package struct ItemTitles: Sendable, Equatable {
             }
         }
 
-        mutating func add(_ fields: [Field], isDat: Bool) throws(MixFillError) {
-            guard let first = fields.first else { return }
+        mutating func add(_ lineFields: [Field], isDat: Bool) throws(MixFillError) {
+            let fields = indexColumn ? Array(lineFields.dropFirst()) : lineFields
+            guard let first = fields.first else {
+                if let index = lineFields.first {
+                    throw MixFillError.badInput(file: name, line: index.line, column: index.column + index.bytes.count,
+                                                message: "line has 1 field; under a header whose first column is unnamed (a row index), a line is 'index,movieId,title,genres'")
+                }
+                return
+            }
             let isFirstRecord = !sawRecord
             sawRecord = true
             let id = Array(first.bytes).withUnsafeBufferPointer { RecordLineParser.parseInteger($0, 0..<$0.count) }
             guard let id else {
-                // A header: the first record, its first field holding no digit (`movieId`).
-                if isFirstRecord, !first.bytes.contains(where: { $0 &- 48 < 10 }) { return }
+                // A header: the first record, its first field holding no digit (`movieId`);
+                // an empty one ahead of two names opens an index column.
+                if isFirstRecord, !first.bytes.contains(where: { $0 &- 48 < 10 }) {
+                    indexColumn = !isDat && first.bytes.isEmpty && fields.count >= 3
+                    return
+                }
                 let text = Array(first.bytes).withUnsafeBufferPointer { DenseMatrixReader.printable($0) }
                 throw MixFillError.badInput(file: name, line: first.line, column: first.column,
                                             message: RecordLineParser.notAnIdMessage(text, "item"))

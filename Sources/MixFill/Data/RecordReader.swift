@@ -80,6 +80,10 @@ struct RecordLineParser {
     var sawContent = false
     /// The movie of the current block (Netflix layout).
     var movie: Int64?
+    /// Whether the header left its first column unnamed, the mark of a row index (pandas'
+    /// `to_csv` and R's `write.csv` without `index=False` / `row.names = FALSE`): every
+    /// line's first field is then that index and is skipped (`opensIndexColumn`).
+    var indexColumn = false
     /// When set, the parser only looks for the first record of this (user, item) pair and
     /// keeps where it is (`RecordReader.position(of:path:layout:)`); nothing is collected.
     var sought: (user: Int64, item: Int64)?
@@ -119,18 +123,28 @@ struct RecordLineParser {
 
     private mutating func parseTriplet(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
         var cursor = FieldCursor(start: start, end: end, separator: nil)
-        guard let first = cursor.next(bytes), bytes[first.lowerBound] != UInt8(ascii: "#") else { return }
+        guard var first = cursor.next(bytes), bytes[first.lowerBound] != UInt8(ascii: "#") else { return }
         let isFirstContent = !sawContent
         sawContent = true
+        let shape = indexColumn
+            ? "under a header whose first column is unnamed (a row index, as pandas writes it), a line is 'index user item rating [timestamp]' separated by spaces or tabs"
+            : "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
+        if indexColumn {
+            guard let user = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+            first = user
+        }
         guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
+            if isFirstContent, Self.isHeader(bytes, first, start, end) {
+                indexColumn = Self.opensIndexColumn(bytes, start, end, layout: layout)
+                return
+            }
             throw notAnId(bytes, first, lineStart, "user")
         }
-        let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
-        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
-        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
+        let leading = indexColumn ? 1 : 0
+        guard let second = cursor.next(bytes) else { throw fieldCount(1 + leading, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2 + leading, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
-            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
+            throw failure(extra.lowerBound, lineStart, "line has more than \(4 + leading) fields; \(shape)")
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
@@ -139,20 +153,30 @@ struct RecordLineParser {
 
     private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
         var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
-        guard let first = cursor.next(bytes) else { return }
+        guard var first = cursor.next(bytes) else { return }
         if first.isEmpty, cursor.atEnd { return }  // blank line
         if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
         let isFirstContent = !sawContent
         sawContent = true
+        let shape = indexColumn
+            ? "under a header whose first column is unnamed (a row index, as pandas and R write it), a CSV line is 'index,user,item,rating[,timestamp]'"
+            : "a CSV line is 'user,item,rating[,timestamp]'"
+        if indexColumn {
+            guard let user = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+            first = user
+        }
         guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
+            if isFirstContent, Self.isHeader(bytes, first, start, end) {
+                indexColumn = Self.opensIndexColumn(bytes, start, end, layout: layout)
+                return
+            }
             throw notAnId(bytes, first, lineStart, "user")
         }
-        let shape = "a CSV line is 'user,item,rating[,timestamp]'"
-        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
-        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
+        let leading = indexColumn ? 1 : 0
+        guard let second = cursor.next(bytes) else { throw fieldCount(1 + leading, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2 + leading, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
-            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
+            throw failure(extra.lowerBound, lineStart, "line has more than \(4 + leading) fields; \(shape)")
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
@@ -244,6 +268,31 @@ struct RecordLineParser {
         return true
     }
 
+    /// Whether a header line (from `start` to `end`) leaves its first column unnamed ahead
+    /// of at least three named ones: `,userId,movieId,rating` (pandas' `to_csv`),
+    /// `"","userId","movieId","rating"` (R's `write.csv`), or in the blank-separated layout
+    /// a line opening with a tab (`to_csv(sep="\t")`). That column is a row index, and
+    /// reading it as the users would shift every field by one without an error.
+    static func opensIndexColumn(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> Bool {
+        switch layout {
+        case .csv:
+            var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
+            guard let first = cursor.next(bytes), first.isEmpty else { return false }
+            var named = 0
+            while let field = cursor.next(bytes) { if !field.isEmpty { named += 1 } }
+            return named >= 3 && isHeader(bytes, first, start, end)
+        case .triplets:
+            guard start < end, bytes[start] == UInt8(ascii: "\t") else { return false }
+            var cursor = FieldCursor(start: start, end: end, separator: nil)
+            guard let first = cursor.next(bytes) else { return false }
+            var named = 1
+            while cursor.next(bytes) != nil { named += 1 }
+            return named >= 3 && isHeader(bytes, first, start, end)
+        case .netflix, .movielensDat:
+            return false
+        }
+    }
+
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The
     /// streaming readers' hot path, on the block's bytes in place; `FieldLines.id` is the
     /// same rule for the small whole-file lists.)
@@ -327,8 +376,10 @@ struct RecordLineParser {
 }
 
 /// Walks the fields of one line. With a separator (`,`), fields are the text between
-/// separators with surrounding blanks trimmed (so `1, 2, 3` reads); without one, fields
-/// are runs of non-blank bytes.
+/// separators with surrounding blanks trimmed (so `1, 2, 3` reads) and one pair of
+/// surrounding double quotes removed (so `"1","2","3.5"` reads; a quoted field holding the
+/// separator is not supported, since no id or rating holds one); without a separator,
+/// fields are runs of non-blank bytes, quotes and all.
 struct FieldCursor {
     var position: Int
     let end: Int
@@ -359,6 +410,11 @@ struct FieldCursor {
             if stop >= end { finished = true } else { position = stop + 1 }
             var last = stop
             while last > start, Self.isBlank(bytes[last - 1]) { last -= 1 }
+            // A field in double quotes is its content (`"1","2","3.5"`, R's `"1"` row
+            // names): spreadsheet and R exports quote fields that are numbers.
+            if last - start >= 2, bytes[start] == UInt8(ascii: "\""), bytes[last - 1] == UInt8(ascii: "\"") {
+                return start + 1..<last - 1
+            }
             return start..<last
         }
         var start = position
