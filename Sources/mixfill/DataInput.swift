@@ -48,16 +48,17 @@ struct LoadedRatings {
     /// Reads `path` in `format` (detected by default), warning about dropped duplicate
     /// records. `-` reads standard input, detection included.
     static func load(_ path: String, format: RatingFormat = .auto, rules: RatingRules = .standard) throws(MixFillError) -> LoadedRatings {
-        let input = try RatingInput.load(path: path, format: format, rules: rules)
-        if input.duplicatePairs > 0 {
-            Terminal.warning(duplicatesWarning(path: path, count: input.duplicatePairs))
-        }
-        return LoadedRatings(path: path, input: input, requestedFormat: format)
+        keep(try RatingInput.load(path: path, format: format, rules: rules), path: path, requestedFormat: format)
     }
 
-    /// The warning for data whose records repeated `count` (user, item) pairs.
-    static func duplicatesWarning(path: String, count: Int) -> String {
-        "\(StandardInput.displayName(path)): \(count) record\(count == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"
+    /// `input`, read from `path` as `requestedFormat` asked, as the data a command goes on
+    /// with: the warning about dropped duplicate records is given here, once, for the read
+    /// that is kept.
+    static func keep(_ input: RatingInput, path: String, requestedFormat: RatingFormat) -> LoadedRatings {
+        if input.duplicatePairs > 0 {
+            Terminal.warning(DataWarnings.duplicates(path: path, count: input.duplicatePairs))
+        }
+        return LoadedRatings(path: path, input: input, requestedFormat: requestedFormat)
     }
 
     /// Reads `path` as the command's data options say (format, rating scale).

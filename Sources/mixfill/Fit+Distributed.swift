@@ -85,7 +85,7 @@ extension Fit {
             try runFactorDistributed(prepared, group: group, clock: clock, start: start)
             return
         }
-        let componentCounts = try warmStart.map { [$0.model.componentCount] } ?? IntegerList.componentCounts(k ?? "1,12")
+        let componentCounts = try warmStart.map { [$0.model.componentCount] } ?? IntegerList.componentCounts(k ?? Self.courseDefaultK)
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         let rule = StoppingRule(maxIterations: maxIterations)
         let fitStart = warmStart?.courseStart ?? .seeds(seedList)
@@ -230,7 +230,7 @@ extension Fit {
         }
         let shard = read.shard
         if group.rank == 0 && read.duplicatePairs > 0 {
-            Terminal.warning(LoadedRatings.duplicatesWarning(path: data, count: read.duplicatePairs))
+            Terminal.warning(DataWarnings.duplicates(path: data, count: read.duplicatePairs))
         }
         let warmStart = try initModel.map { path throws in
             try WarmStart(path: path, dataPath: data, users: shard.userCount, items: read.training.items,
@@ -260,7 +260,7 @@ extension Fit {
             throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out or give -k \(warmStart.model.componentCount)")
         }
         if warmStart == nil {
-            let defaultList = family == .mppca ? "1" : "1,12"
+            let defaultList = family == .mppca ? "1" : Self.courseDefaultK
             try IntegerList.requireAtMostUsers(try IntegerList.componentCounts(k ?? defaultList), users: userCount, data: data,
                                                given: k, defaultList: defaultList)
         }

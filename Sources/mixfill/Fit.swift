@@ -4,6 +4,9 @@ import MixFill
 import MixFillTools
 
 struct Fit: ParsableCommand {
+    /// `-k`'s default for the course family as the option spells it (`1,12`).
+    static let courseDefaultK = (ModelFamily.course.defaultComponentCounts ?? []).map(String.init).joined(separator: ",")
+
     static let configuration = CommandConfiguration(
         abstract: "Fit mixtures for each K from several seeds and keep the best.",
         discussion: """
@@ -121,10 +124,10 @@ struct Fit: ParsableCommand {
                 throw MixFillError.badOption(option: "-k", message: "\(k) disagrees with the \(count) components of --init-model \(start.path); leave -k out or give -k \(count)")
             }
             return [count]
-        } ?? IntegerList.componentCounts(k ?? "1,12")
+        } ?? IntegerList.componentCounts(k ?? Self.courseDefaultK)
         let seedList = try IntegerList.seeds(seeds ?? "0-4")
         try loaded.input.requireRatings(name: data)
-        try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: "1,12")
+        try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: Self.courseDefaultK)
         if let matrix = loaded.input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
@@ -197,7 +200,7 @@ struct FitModelOptions: ParsableArguments {
     var family: ModelFamily?
 
     @Option(name: .short, parsing: .unconditional, help: ArgumentHelp(
-        "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: 1,12 for course, the course's two K; chosen from the training ratings for mppca; with --init-model, the model's K).",
+        "Numbers of components: a list or range, e.g. 1,12 or 1-16 (default: \(Fit.courseDefaultK) for course, the course's two K; chosen from the training ratings for mppca; with --init-model, the model's K).",
         valueName: "K-LIST"))
     var k: String?
 

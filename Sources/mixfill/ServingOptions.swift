@@ -103,20 +103,23 @@ struct ServingOptions: ParsableArguments {
             throw MixFillError.badOption(option: "--data", message: "\(why) needs the model's training ratings; \(model) records \(path), which cannot be read (\(error.description)); give the training data with --data")
         }
         var requested = isRecordedPath ? recordedFormat : .auto
-        let detectedOther = (try? readResult.get()).map { $0.fingerprint != fingerprint && $0.format != recordedFormat } ?? true
-        if !isRecordedPath, fingerprint != nil, recordedFormat != .auto, detectedOther, !StreamInput.isStream(path),
-           let again = try? RatingInput.load(path: path, format: recordedFormat), again.fingerprint == fingerprint {
-            readResult = .success(again)
-            requested = recordedFormat
+        // The fingerprint of what was read, computed once: it hashes every rating.
+        var readFingerprint = fingerprint == nil ? nil : (try? readResult.get())?.fingerprint
+        if !isRecordedPath, let fingerprint, recordedFormat != .auto, !StreamInput.isStream(path),
+           readFingerprint != fingerprint, (try? readResult.get())?.format != recordedFormat,
+           let again = try? RatingInput.load(path: path, format: recordedFormat) {
+            let againFingerprint = again.fingerprint
+            if againFingerprint == fingerprint {
+                readResult = .success(again)
+                readFingerprint = againFingerprint
+                requested = recordedFormat
+            }
         }
-        let input = try readResult.get()
-        if input.duplicatePairs > 0 {
-            Terminal.warning(LoadedRatings.duplicatesWarning(path: path, count: input.duplicatePairs))
-        }
-        let loaded = LoadedRatings(path: path, input: input, requestedFormat: requested)
-        if let fingerprint = file.training?.fingerprint {
-            guard loaded.fingerprint == fingerprint else {
-                throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(loaded.fingerprint), the model's \(fingerprint)); give the training data with --data, or refit")
+        let loaded = LoadedRatings.keep(try readResult.get(), path: path, requestedFormat: requested)
+        if let fingerprint {
+            let found = readFingerprint ?? loaded.fingerprint
+            guard found == fingerprint else {
+                throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(found), the model's \(fingerprint)); give the training data with --data, or refit")
             }
         } else {
             guard loaded.userCount == file.userCount, loaded.itemCount == file.itemCount,

@@ -21,6 +21,12 @@ package enum DataWarnings {
                         emptyItems: (emptyItems.count, Array(emptyItems.prefix(shown))))
     }
 
+    /// The warning for record data from `path` (`-`: standard input) that repeated
+    /// `count` (user, item) pairs, of which the reader kept the last rating each.
+    package static func duplicates(path: String, count: Int) -> String {
+        "\(StandardInput.displayName(path)): \(count) record\(count == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"
+    }
+
     /// How many rows and columns a warning lists by number.
     static let shown = 5
 

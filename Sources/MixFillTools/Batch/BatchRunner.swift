@@ -229,7 +229,7 @@ package struct BatchRunner: Sendable {
     private func fitJob(_ job: JobSpec, jobHash: String, threads: Int, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
         let input = try RatingInput.load(path: job.dataPath, format: job.format, rules: job.ratingRules)
         if input.duplicatePairs > 0 {
-            log.add(FitEvent(.warning, job: job.name, message: "\(job.dataPath): \(input.duplicatePairs) record\(input.duplicatePairs == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"))
+            log.add(FitEvent(.warning, job: job.name, message: DataWarnings.duplicates(path: job.dataPath, count: input.duplicatePairs)))
         }
         try input.requireRatings(name: job.dataPath)
         for count in job.componentCounts ?? [] where count > input.userCount {

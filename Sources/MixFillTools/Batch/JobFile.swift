@@ -451,7 +451,7 @@ struct JobFields {
         let family = self.family ?? .course
         // K not given: `fit`'s default, the course's two K (1 and 12) for course; for mppca
         // nil, chosen from the training ratings as `fit --family mppca` chooses it.
-        let componentCounts = self.componentCounts ?? (family == .course ? Self.courseComponentCounts : nil)
+        let componentCounts = self.componentCounts ?? family.defaultComponentCounts
         if family == .course {
             if let field = Self.factorFields.first(where: { places[$0] != nil }), let at = places[field] {
                 throw .badInput(file: file, line: at.line, column: at.column,
@@ -505,9 +505,6 @@ struct JobFields {
         spec.componentCountsAreDefault = self.componentCounts == nil && componentCounts != nil
         return spec
     }
-
-    /// `fit -k`'s default for the course family.
-    static let courseComponentCounts = [1, 12]
 
     /// The files `batch` writes beside the job folders (`BatchRunner`): a job folder of that
     /// name would stand where the summary goes, and the batch could never finish.
