@@ -50,7 +50,7 @@ extension Fill {
                 Terminal.warning("\(StandardInput.displayName(pairs)): \(written.unknownItems) pair\(written.unknownItems == 1 ? " has an item" : "s have items") the model was not fitted on or has no training rating for; written as the mean training rating, \(DenseMatrixWriter.format(fallback.value)), as predict gives it")
             }
             report(header)
-            report("wrote \(outName): \(written.pairs) predictions")
+            report("wrote \(outName): \(written.pairs) prediction\(written.pairs == 1 ? "" : "s")")
         } else {
             let unrated = fallback.ratingCounts.filter { $0 == 0 }.count
             if unrated > 0 { Terminal.warning(Self.unratedItemsWarning(unrated, fallback: fallback.value)) }

@@ -125,7 +125,7 @@ struct Predict: ParsableCommand {
         } else if out == nil {
             try writeStandardOutput(Data(Self.encodeLines(requested, predictions)))
         } else if let out {
-            try printText("wrote \(out): \(predictions.count) predictions\n")
+            try printText("wrote \(out): \(predictions.count) prediction\(predictions.count == 1 ? "" : "s")\n")
         }
     }
 
@@ -134,8 +134,8 @@ struct Predict: ParsableCommand {
         "\(StandardInput.displayName(path)): holds no pairs (write one per line: USER ITEM); nothing to predict"
     }
 
-    /// `USER ITEM PREDICTION` lines; predictions in the shortest form that reads back to
-    /// the same Double.
+    /// `USER ITEM PREDICTION` lines; predictions as `fill` writes them (`DenseMatrixWriter.format`):
+    /// the shortest form that reads back to the same Double, a whole number without `.0`.
     static func encodeLines(_ pairs: [(user: Int64, item: Int64)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(pairs.count * 28)
@@ -144,7 +144,7 @@ struct Predict: ParsableCommand {
             bytes.append(UInt8(ascii: " "))
             bytes.append(contentsOf: String(pair.item).utf8)
             bytes.append(UInt8(ascii: " "))
-            bytes.append(contentsOf: prediction.rating.description.utf8)
+            bytes.append(contentsOf: DenseMatrixWriter.format(prediction.rating).utf8)
             bytes.append(UInt8(ascii: "\n"))
         }
         return bytes
