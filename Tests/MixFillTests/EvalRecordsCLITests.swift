@@ -159,6 +159,12 @@ import Testing
         #expect(abs(precision - expectedPrecision) <= 1e-15 && abs(recall - expectedRecall) <= 1e-15)
         #expect(try #require(relaxed["ndcg"] as? Double) == 1)
 
+        // The longest list there is: every candidate ranked (user 1 finds both relevant
+        // items, user 2 its one), nothing allocated for a list longer than the items.
+        let longest = try Self.json(["eval", training, "--test", test, "--models", "bias", "--top", "\(Int.max)", "--json"])
+        let everything = try #require(try Self.split(longest, model: "bias")["ranking"] as? [String: Any])
+        #expect(everything["users"] as? Int == 2 && everything["recall"] as? Double == 1)
+
         let outcome = try CLI.succeeded(["eval", training, "--test", test, "--models", "mean,bias", "--top", "2"])
         let table = outcome.stdout
         #expect(outcome.stderr.isEmpty, "ratings of 1–5 stars: no warning about the relevance threshold")

@@ -51,6 +51,15 @@ import Testing
         #expect(one.precision == 0.5 && one.recall == 0.5 && one.normalizedDiscountedCumulativeGain == 0.5)
         let lower = try #require(RankingMetrics.score(predictor, training: training, test: test, settings: RankingSettings(cutoff: 1, relevance: 3.5)))
         #expect(lower.precision == 1 && lower.recall == (1.0 / 3 + 1) / 2 && lower.normalizedDiscountedCumulativeGain == 1)
+        // N beyond the 6 items: every candidate listed (user 0: items 2, 3, 1; user 1: item
+        // 4), the list no longer than the items, so an N of Int.max allocates nothing of its
+        // size; precision still divides by N.
+        let all = try #require(RankingMetrics.score(predictor, training: training, test: test, settings: RankingSettings(cutoff: 6, relevance: 4)))
+        let huge = try #require(RankingMetrics.score(predictor, training: training, test: test, settings: RankingSettings(cutoff: Int.max, relevance: 4)))
+        #expect(all.recall == 1 && huge.recall == 1)
+        #expect(abs(all.normalizedDiscountedCumulativeGain - ((1 / log2(3.0) + 1 / log2(4.0)) / (1 + 1 / log2(3.0)) + 1) / 2) <= 1e-15)
+        #expect(huge.normalizedDiscountedCumulativeGain == all.normalizedDiscountedCumulativeGain)
+        #expect(all.precision == (2.0 / 6 + 1.0 / 6) / 2 && huge.precision == (2 / Double(Int.max) + 1 / Double(Int.max)) / 2)
         // No relevant rating at all: nothing to average.
         #expect(RankingMetrics.score(predictor, training: training, test: test, settings: RankingSettings(cutoff: 2, relevance: 6)) == nil)
     }

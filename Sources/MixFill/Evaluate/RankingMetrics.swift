@@ -81,11 +81,14 @@ public struct RankingMetrics: Sendable, Equatable {
             next[rating.user] += 1
         }
         let cutoff = settings.cutoff
-        let discounts = (1...cutoff).map { 1 / log2(Double($0) + 1) }
+        // A list never holds more than the d items, whatever N is asked: the discounts
+        // 1/log2(rank + 1) and the list's storage are sized by the shorter.
+        let listLength = min(cutoff, itemCount)
+        let discounts = (0..<listLength).map { 1 / log2(Double($0) + 2) }
         var isRelevant = [Bool](repeating: false, count: itemCount)
         var scores = [Double](repeating: 0, count: itemCount)
         var best = [(item: Int, score: Double)]()
-        best.reserveCapacity(cutoff + 1)
+        best.reserveCapacity(listLength + 1)
         var sums = (precision: 0.0, recall: 0.0, gain: 0.0)
         var rankedUsers = 0
         for user in 0..<userCount where relevantStarts[user + 1] > relevantStarts[user] {
