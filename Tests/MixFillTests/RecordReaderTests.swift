@@ -80,6 +80,38 @@ enum LineBlocksSize {
         #expect(try parse("userId\tmovieId\trating\n1\t1\t4.0\n1\t3\t4.5\n610\t170875\t3.0\n", .triplets) == expected)
     }
 
+    /// A header whose names tell user, item and rating apart is read by those names: a
+    /// named index column (`index`, pandas' `Unnamed: 0` after a read_csv/to_csv round
+    /// trip), columns in another order, more columns than the layout's four.
+    @Test func aHeaderThatNamesTheColumnsIsReadByTheNames() throws {
+        let expected = try parse("1,1,4.0\n1,3,4.5\n610,170875,3.0\n", .csv)
+        let cases = [
+            "index,userId,movieId,rating\n0,1,1,4.0\n1,1,3,4.5\n2,610,170875,3.0\n",
+            "Unnamed: 0,userId,movieId,rating,timestamp\n0,1,1,4.0,964982703\n1,1,3,4.5,964981247\n2,610,170875,3.0,1493846415\n",
+            "movieId,userId,rating\n1,1,4.0\n3,1,4.5\n170875,610,3.0\n",
+            "timestamp,rating,item_id,user_id\n964982703,4.0,1,1\n964981247,4.5,3,1\n1493846415,3.0,170875,610\n",
+            "User-ID,ISBN,Book-Rating\n1,1,4.0\n1,3,4.5,extra\n610,170875,3.0\n",
+            "userId,movieId,rating,timestamp,tag\n1,1,4.0,964982703,funny\n1,3,4.5,964981247,\n610,170875,3.0,1493846415,x\n",
+        ]
+        for text in cases {
+            #expect(try parse(text, .csv) == expected, "\(text.debugDescription)")
+        }
+        #expect(try parse("movie user rating\n1 1 4.0\n3 1 4.5\n170875 610 3.0 1493846415\n", .triplets) == expected)
+        #expect(try parse("movieId::userId::rating\n1::1::4.0\n3::1::4.5\n170875::610::3.0\n", .movielensDat) == expected)
+        // Names that do not tell the roles apart (a second item-like name) leave the
+        // layout's order, and the title is then refused as a rating rather than misread.
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 5, message: "'Toy Story' is not a rating; ratings are decimal numbers such as 4 or 3.5")) {
+            try parse("userId,movieId,movieTitle,rating\n1,1,Toy Story,4.0\n", .csv)
+        }
+        let shape = "by its header a line holds the user in field 2, the item in field 1 and the rating in field 3, at most 4 fields"
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")) {
+            try parse("movieId,userId,rating\n1,1\n", .csv)
+        }
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 1, message: "'x' is not an item id; ids are whole numbers")) {
+            try parse("movieId,userId,rating\nx,1,4\n", .csv)
+        }
+    }
+
     @Test func netflixLayoutWithDatesMovieBlocksCRLFAndHalfStars() throws {
         let text = "1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n\n8:\r\n1488844,4,2005-12-01\r\n30878,2.5\r\n"
         let table = try parse(text, .netflix)
@@ -190,7 +222,7 @@ enum LineBlocksSize {
 
     static let malformedCSVCases: [(String, MixFillError)] = {
         let shape = "a CSV line is 'user,item,rating[,timestamp]'"
-        let indexShape = "under a header whose first column is unnamed (a row index, as pandas and R write it), a CSV line is 'index,user,item,rating[,timestamp]'"
+        let indexShape = "by its header a line holds the user in field 2, the item in field 3 and the rating in field 4, at most 5 fields"
         return [
             ("userId,movieId,rating\n1,2\n", .badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; \(shape)")),
             ("1,2,3\n1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 9, message: "line has more than 4 fields; \(shape)")),

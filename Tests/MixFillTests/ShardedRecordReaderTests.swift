@@ -128,6 +128,20 @@ import Testing
         try Self.checkSharded(text, named: "ratings.csv", format: .csv)
     }
 
+    /// Columns in another order than the layout's, named by the header: every rank reads
+    /// them by the names, which only the first part holds.
+    @Test func csvWithColumnsNamedInAnotherOrder() throws {
+        var text = "timestamp,movieId,rating,userId\n"
+        var plain = ""
+        for record in Self.records() {
+            text += "964982703,\(record.item),\(record.rating),\(record.user)\n"
+            plain += "\(record.user),\(record.item),\(record.rating)\n"
+        }
+        let named = try RecordReader.parse(Array(text.utf8), name: "ratings.csv", layout: .csv)
+        #expect(named == (try RecordReader.parse(Array(plain.utf8), name: "ratings.csv", layout: .csv)))
+        try Self.checkSharded(text, named: "ratings.csv", format: .csv)
+    }
+
     @Test func netflixLayoutWithMovieBlocksAcrossParts() throws {
         // Blocks of one movie each, long enough that parts begin inside a block.
         let byMovie = Dictionary(grouping: Self.records(users: 200, items: 12), by: \.item)

@@ -80,10 +80,11 @@ struct RecordLineParser {
     var sawContent = false
     /// The movie of the current block (Netflix layout).
     var movie: Int64?
-    /// Whether the header left its first column unnamed, the mark of a row index (pandas'
-    /// `to_csv` and R's `write.csv` without `index=False` / `row.names = FALSE`): every
-    /// line's first field is then that index and is skipped (`opensIndexColumn`).
-    var indexColumn = false
+    /// Where a line's user, item and rating stand: the layout's order, or where the header
+    /// names them (`RecordColumns.ofHeader`).
+    var columns = RecordColumns.layoutOrder
+    /// The fields of a line read by the header's columns (reused from line to line).
+    private var lineFields: [Range<Int>] = []
     /// When set, the parser only looks for the first record of this (user, item) pair and
     /// keeps where it is (`RecordReader.position(of:path:layout:)`); nothing is collected.
     var sought: (user: Int64, item: Int64)?
@@ -123,28 +124,22 @@ struct RecordLineParser {
 
     private mutating func parseTriplet(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
         var cursor = FieldCursor(start: start, end: end, separator: nil)
-        guard var first = cursor.next(bytes), bytes[first.lowerBound] != UInt8(ascii: "#") else { return }
+        guard let first = cursor.next(bytes), bytes[first.lowerBound] != UInt8(ascii: "#") else { return }
         let isFirstContent = !sawContent
         sawContent = true
-        let shape = indexColumn
-            ? "under a header whose first column is unnamed (a row index, as pandas writes it), a line is 'index user item rating [timestamp]' separated by spaces or tabs"
-            : "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
-        if indexColumn {
-            guard let user = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
-            first = user
-        }
+        if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
         guard let user = Self.parseInteger(bytes, first) else {
             if isFirstContent, Self.isHeader(bytes, first, start, end) {
-                indexColumn = Self.opensIndexColumn(bytes, start, end, layout: layout)
+                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
                 return
             }
             throw notAnId(bytes, first, lineStart, "user")
         }
-        let leading = indexColumn ? 1 : 0
-        guard let second = cursor.next(bytes) else { throw fieldCount(1 + leading, end, lineStart, shape) }
-        guard let third = cursor.next(bytes) else { throw fieldCount(2 + leading, end, lineStart, shape) }
+        let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
+        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
-            throw failure(extra.lowerBound, lineStart, "line has more than \(4 + leading) fields; \(shape)")
+            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
@@ -153,30 +148,24 @@ struct RecordLineParser {
 
     private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
         var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
-        guard var first = cursor.next(bytes) else { return }
+        guard let first = cursor.next(bytes) else { return }
         if first.isEmpty, cursor.atEnd { return }  // blank line
         if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
         let isFirstContent = !sawContent
         sawContent = true
-        let shape = indexColumn
-            ? "under a header whose first column is unnamed (a row index, as pandas and R write it), a CSV line is 'index,user,item,rating[,timestamp]'"
-            : "a CSV line is 'user,item,rating[,timestamp]'"
-        if indexColumn {
-            guard let user = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
-            first = user
-        }
+        if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
         guard let user = Self.parseInteger(bytes, first) else {
             if isFirstContent, Self.isHeader(bytes, first, start, end) {
-                indexColumn = Self.opensIndexColumn(bytes, start, end, layout: layout)
+                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
                 return
             }
             throw notAnId(bytes, first, lineStart, "user")
         }
-        let leading = indexColumn ? 1 : 0
-        guard let second = cursor.next(bytes) else { throw fieldCount(1 + leading, end, lineStart, shape) }
-        guard let third = cursor.next(bytes) else { throw fieldCount(2 + leading, end, lineStart, shape) }
+        let shape = "a CSV line is 'user,item,rating[,timestamp]'"
+        guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
+        guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
-            throw failure(extra.lowerBound, lineStart, "line has more than \(4 + leading) fields; \(shape)")
+            throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
         }
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
@@ -224,8 +213,12 @@ struct RecordLineParser {
         if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
         let isFirstContent = !sawContent
         sawContent = true
+        if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
         guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) { return }
+            if isFirstContent, Self.isHeader(bytes, first, start, end) {
+                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
+                return
+            }
             throw notAnId(bytes, first, lineStart, "user")
         }
         let shape = "a MovieLens .dat line is 'user::item::rating[::timestamp]', fields separated by two colons"
@@ -237,6 +230,27 @@ struct RecordLineParser {
         guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
         let rating = try parseRating(bytes, third, lineStart)
         record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
+    }
+
+    /// A line read by the header's columns (`columns` other than the layout's order): the
+    /// fields up to the header's count, the user, item and rating where it names them.
+    private mutating func parseByHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Range<Int>, _ cursor: inout some LineFieldCursor,
+                                        _ end: Int, _ lineStart: Int) throws(MixFillError) {
+        lineFields.removeAll(keepingCapacity: true)
+        lineFields.append(first)
+        while let field = cursor.next(bytes) {
+            guard lineFields.count < columns.maximum else {
+                throw failure(field.lowerBound, lineStart, "line has more than \(columns.maximum) fields; \(columns.shape)")
+            }
+            lineFields.append(field)
+        }
+        guard lineFields.count >= columns.needed else { throw fieldCount(lineFields.count, end, lineStart, columns.shape) }
+        let userField = lineFields[columns.user]
+        let itemField = lineFields[columns.item]
+        guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
+        guard let item = Self.parseInteger(bytes, itemField) else { throw notAnId(bytes, itemField, lineStart, "item") }
+        let rating = try parseRating(bytes, lineFields[columns.rating], lineStart)
+        record(user: user, item: item, rating: rating, column: userField.lowerBound - lineStart + 1)
     }
 
     /// Adds a parsed record, or, when looking for a pair, notes the position of its first record.
@@ -268,29 +282,25 @@ struct RecordLineParser {
         return true
     }
 
-    /// Whether a header line (from `start` to `end`) leaves its first column unnamed ahead
-    /// of at least three named ones: `,userId,movieId,rating` (pandas' `to_csv`),
-    /// `"","userId","movieId","rating"` (R's `write.csv`), or in the blank-separated layout
-    /// a line opening with a tab (`to_csv(sep="\t")`). That column is a row index, and
-    /// reading it as the users would shift every field by one without an error.
-    static func opensIndexColumn(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> Bool {
+    /// The columns the file's first content line sets when it is a header (the layout's
+    /// first field no id and `isHeader`); nil when it is a rating line.
+    static func headerColumns(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns? {
+        let first: Range<Int>?
         switch layout {
         case .csv:
             var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
-            guard let first = cursor.next(bytes), first.isEmpty else { return false }
-            var named = 0
-            while let field = cursor.next(bytes) { if !field.isEmpty { named += 1 } }
-            return named >= 3 && isHeader(bytes, first, start, end)
+            first = cursor.next(bytes)
         case .triplets:
-            guard start < end, bytes[start] == UInt8(ascii: "\t") else { return false }
             var cursor = FieldCursor(start: start, end: end, separator: nil)
-            guard let first = cursor.next(bytes) else { return false }
-            var named = 1
-            while cursor.next(bytes) != nil { named += 1 }
-            return named >= 3 && isHeader(bytes, first, start, end)
-        case .netflix, .movielensDat:
-            return false
+            first = cursor.next(bytes)
+        case .movielensDat:
+            var cursor = DoubleColonCursor(start: start, end: end)
+            first = cursor.next(bytes)
+        case .netflix:
+            return nil
         }
+        guard let first, parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
+        return RecordColumns.ofHeader(bytes, start, end, layout: layout)
     }
 
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The
@@ -380,7 +390,12 @@ struct RecordLineParser {
 /// surrounding double quotes removed (so `"1","2","3.5"` reads; a quoted field holding the
 /// separator is not supported, since no id or rating holds one); without a separator,
 /// fields are runs of non-blank bytes, quotes and all.
-struct FieldCursor {
+/// A walk over one line's fields (`FieldCursor`, `DoubleColonCursor`).
+protocol LineFieldCursor {
+    mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>?
+}
+
+struct FieldCursor: LineFieldCursor {
     var position: Int
     let end: Int
     let separator: UInt8?
@@ -430,7 +445,7 @@ struct FieldCursor {
 /// Walks the fields of a `::`-separated line (MovieLens `.dat`): the text between
 /// separators, blanks around it trimmed. A single `:` is part of a field (and then no id
 /// or rating, so the line is refused at that field).
-struct DoubleColonCursor {
+struct DoubleColonCursor: LineFieldCursor {
     var position: Int
     let end: Int
     private var finished = false

@@ -29,12 +29,13 @@ enum ShardedRecordReader {
         /// Netflix layout: the part's last movie line, `.some(nil)` when its id is not a
         /// number (that line's parser fails and ends the job).
         var movie: Int64??
-        /// Whether the part's first content line, read as the file's first, is a header
-        /// that opens an index column (`RecordLineParser.opensIndexColumn`).
-        var indexColumn = false
+        /// The columns the part's first content line sets, read as the file's first
+        /// (`RecordLineParser.headerColumns`).
+        var columns = RecordColumns.layoutOrder
 
         /// The summary as Doubles, for the fold through the ranks: lines, content,
-        /// movie kind (0 none, 1 id, 2 not a number), the id's bits, index column.
+        /// movie kind (0 none, 1 id, 2 not a number), the id's bits, then the columns (user,
+        /// item, rating, maximum).
         var words: [Double] {
             let kind: Double
             var bits: UInt64 = 0
@@ -45,7 +46,8 @@ enum ShardedRecordReader {
                 bits = UInt64(bitPattern: id)
             case .some(.none): kind = 2
             }
-            return [Double(lines), hasContent ? 1 : 0, kind, Double(bitPattern: bits), indexColumn ? 1 : 0]
+            return [Double(lines), hasContent ? 1 : 0, kind, Double(bitPattern: bits),
+                    Double(columns.user), Double(columns.item), Double(columns.rating), Double(columns.maximum)]
         }
 
         init() {}
@@ -58,14 +60,14 @@ enum ShardedRecordReader {
             case 2: movie = .some(nil)
             default: movie = nil
             }
-            indexColumn = words[4] != 0
+            columns = RecordColumns(user: Int(words[4]), item: Int(words[5]), rating: Int(words[6]), maximum: Int(words[7]))
         }
 
         /// This part's summary added after `self`, the summary of the parts before it.
         func followed(by part: PartSummary) -> PartSummary {
             var sum = self
             // Only the file's first content line can be a header.
-            if !sum.hasContent { sum.indexColumn = part.indexColumn }
+            if !sum.hasContent { sum.columns = part.columns }
             sum.lines += part.lines
             sum.hasContent = sum.hasContent || part.hasContent
             if part.movie != nil { sum.movie = part.movie }
@@ -83,7 +85,7 @@ enum ShardedRecordReader {
     /// Step 2's pass over one part: the lines as `RecordLineParser` walks them (a UTF-8
     /// byte-order mark skipped at the file's start), their content by its first field's
     /// rule (blank, or a first byte `#`: no content), movie lines by `parseNetflix`'s, the
-    /// first content line's index column by `RecordLineParser.opensIndexColumn`.
+    /// first content line's columns by `RecordLineParser.headerColumns`.
     static func summarize(path: String, bytes range: Range<Int>, layout: RecordLayout) throws(MixFillError) -> PartSummary {
         var summary = PartSummary()
         var atFileStart = range.lowerBound == 0
@@ -103,7 +105,7 @@ enum ShardedRecordReader {
                 if first < last, block[first] != UInt8(ascii: "#") {
                     if !summary.hasContent {
                         let end = lineEnd > position && block[lineEnd - 1] == UInt8(ascii: "\r") ? lineEnd - 1 : lineEnd
-                        summary.indexColumn = RecordLineParser.opensIndexColumn(block, position, end, layout: layout)
+                        summary.columns = RecordLineParser.headerColumns(block, position, end, layout: layout) ?? .layoutOrder
                     }
                     summary.hasContent = true
                     if layout == .netflix, block[last - 1] == UInt8(ascii: ":") {
@@ -175,7 +177,7 @@ enum ShardedRecordReader {
         var parser = RecordLineParser(layout: layout, name: name, rules: rules)
         parser.line = before.lines
         parser.sawContent = before.hasContent
-        parser.indexColumn = before.indexColumn
+        parser.columns = before.columns
         // A movie line whose id is no number fails on its own rank; the ratings after it
         // on later ranks are parsed under a stand-in id and dropped when it is reported.
         parser.movie = before.movie.map { $0 ?? Int64.min }
