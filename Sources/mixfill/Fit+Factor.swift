@@ -25,9 +25,7 @@ extension Fit {
                 throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
             }
             let complete = try DenseMatrixReader.read(path: gold)
-            guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
-                throw MixFillError.badFile(file: gold, message: "is \(complete.userCount) × \(complete.itemCount) but \(data) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
-            }
+            try complete.requireComplete(of: matrix, name: gold, dataName: data)
             goldMatrix = complete
         }
         let seedList = try IntegerList.seeds(seeds ?? "0")

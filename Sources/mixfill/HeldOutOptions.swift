@@ -145,9 +145,7 @@ struct HeldOutOptions: ParsableArguments {
         if let gold {
             let matrix = try data.denseMatrix()
             let other = try DenseMatrixReader.read(path: gold)
-            guard other.userCount == matrix.userCount, other.itemCount == matrix.itemCount else {
-                throw MixFillError.badFile(file: gold, message: "is \(other.userCount) × \(other.itemCount) but \(data.path) is \(matrix.userCount) × \(matrix.itemCount); give a matrix of the same shape")
-            }
+            try other.requireComplete(of: matrix, name: gold, dataName: data.path, remedy: "give a matrix of the same shape")
             var heldOut = [IndexedRating]()
             var missingEntries = [IndexedRating]()
             for user in 0..<matrix.userCount {

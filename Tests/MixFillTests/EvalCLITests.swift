@@ -113,6 +113,22 @@ import Testing
                 == "mixfill: error: data/netflix_complete.txt: is 1200 × 1200 but data/test_incomplete.txt is 20 × 5; give a matrix of the same shape")
     }
 
+    /// A gold matrix of the right shape that is not the data's complete version (here its
+    /// rows reversed) is refused by eval and fit alike, naming the first rating it
+    /// contradicts: scored, it would have judged every prediction against another user.
+    @Test func aGoldMatrixThatContradictsTheDataIsRefused() throws {
+        let folder = try Fixtures.scratchFolder()
+        let rows = try String(contentsOfFile: "data/test_complete.txt", encoding: .utf8).split(separator: "\n")
+        let reversed = try Fixtures.write(rows.reversed().joined(separator: "\n") + "\n", named: "reversed.txt", in: folder)
+        let message = "mixfill: error: \(reversed): is not the complete version of data/test_incomplete.txt: 46 of its 81 ratings differ, first user 0, item 2 (counted from 0), 4 here and 3 there; give the matrix whose entries keep every rating of the data"
+        #expect(try CLI.usageFailure(["eval", "data/test_incomplete.txt", "--gold", reversed, "--models", "bias"]) == message)
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--gold", reversed, "-k", "1"]) == message)
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--gold", reversed, "--family", "mppca", "-k", "1", "--factors", "1"]) == message)
+        // The complete version itself passes, and scores.
+        let scored = try CLI.succeeded(["eval", "data/test_incomplete.txt", "--gold", "data/test_complete.txt", "--models", "bias"])
+        #expect(scored.stdout.contains("bias"))
+    }
+
     // MARK: select
 
     @Test func selectOnTheNetflixMatrixPrintsBICPerKAndPicksOne() throws {

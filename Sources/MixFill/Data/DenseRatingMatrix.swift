@@ -62,3 +62,27 @@ public struct DenseRatingMatrix: Sendable, Equatable {
         values[user * itemCount + item] != 0
     }
 }
+
+extension DenseRatingMatrix {
+    /// Checks that `self`, the matrix read from `name` as a gold standard (`--gold`), is the
+    /// complete version of `data`, read from `dataName`: the same shape, and every rating
+    /// `data` observed standing unchanged in it. A gold whose rows are in another order, or
+    /// another matrix of the same shape, would otherwise score every prediction against
+    /// the wrong users' ratings without a word. `remedy` ends the shape message (what to give).
+    package func requireComplete(of data: DenseRatingMatrix, name: String, dataName: String,
+                                 remedy: String = "give the complete version of the same matrix") throws(MixFillError) {
+        guard userCount == data.userCount, itemCount == data.itemCount else {
+            throw .badFile(file: name, message: "is \(userCount) × \(itemCount) but \(dataName) is \(data.userCount) × \(data.itemCount); \(remedy)")
+        }
+        var differing = 0
+        var first: (user: Int, item: Int)?
+        for index in 0..<values.count where data.values[index] != 0 && data.values[index] != values[index] {
+            differing += 1
+            if first == nil { first = (index / itemCount, index % itemCount) }
+        }
+        guard let first else { return }
+        let ours = DenseMatrixWriter.format(self[first.user, first.item])
+        let theirs = DenseMatrixWriter.format(data[first.user, first.item])
+        throw .badFile(file: name, message: "is not the complete version of \(dataName): \(differing) of its \(data.observedCount) ratings differ, first user \(first.user), item \(first.item) (counted from 0), \(ours) here and \(theirs) there; give the matrix whose entries keep every rating of the data")
+    }
+}

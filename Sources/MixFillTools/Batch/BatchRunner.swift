@@ -245,9 +245,7 @@ package struct BatchRunner: Sendable {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"gold\" in job \"\(job.name)\"", message: "compares dense matrices, but \(job.dataPath) holds rating records; leave \"gold\" out and score held-out records with 'mixfill eval'")
             }
             let complete = try DenseMatrixReader.read(path: goldPath)
-            guard complete.userCount == matrix.userCount, complete.itemCount == matrix.itemCount else {
-                throw .badFile(file: goldPath, message: "is \(complete.userCount) × \(complete.itemCount) but \(job.dataPath) is \(matrix.userCount) × \(matrix.itemCount); give the complete version of the same matrix")
-            }
+            try complete.requireComplete(of: matrix, name: goldPath, dataName: job.dataPath)
             gold = complete
         }
         if let matrix = input.denseMatrix {
