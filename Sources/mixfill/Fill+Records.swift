@@ -34,8 +34,12 @@ extension Fill {
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)
         let isTrainingData = file.training.map { $0.fingerprint == loaded.fingerprint } ?? false
-        let source = try engine.makeEngine(for: alignedInput, family: file.family, kernel: input.kernel)
-            .predictionSource(of: file, on: alignedInput, isTrainingData: isTrainingData)
+        // A dense matrix's posteriors come from the kernel `--kernel auto` picks for the
+        // matrix itself, as predict and fill's matrix output take them, so `--pairs` gives
+        // the same digits; its records view (identity ids, nothing dropped) only indexes.
+        let engineInput = loaded.isRecords ? alignedInput : loaded
+        let source = try engine.makeEngine(for: engineInput, family: file.family, kernel: input.kernel)
+            .predictionSource(of: file, on: engineInput, isTrainingData: isTrainingData)
         let fallback = Self.itemFallback(file)
         let predictor = PairPredictor(matrix: aligned.matrix, users: table.users, items: modelItems, source: source, itemFallback: fallback)
         if let pairs {

@@ -33,6 +33,19 @@ import Testing
             guard !data.isObserved(user: index / 5, item: index % 5) else { continue }
             #expect(Double(row[2]) == min(max(filled.values[index], 1), 5), "pair \(index)")
         }
+
+        // fill --pairs on the same matrix takes its posteriors from the same kernel (dense,
+        // the matrix being 81 % observed): the missing entries' predictions are predict's
+        // to the last digit, written the same way.
+        let missing = (0..<100).filter { !data.isObserved(user: $0 / 5, item: $0 % 5) }
+        let missingPairs = try Fixtures.write(missing.map { "\($0 / 5) \($0 % 5)\n" }.joined(), named: "missing.txt", in: folder)
+        let fillPairs = try CLI.succeeded(["fill", "data/test_incomplete.txt", "--model", model, "--pairs", missingPairs, "--out", "-"])
+        let predicted = Dictionary(uniqueKeysWithValues: rows.map { ("\($0[0]) \($0[1])", $0[2]) })
+        let fillRows = fillPairs.stdout.split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        #expect(fillRows.count == missing.count && missing.count == 19)
+        for row in fillRows {
+            #expect(row.count == 3 && predicted["\(row[0]) \(row[1])"] == row[2], "\(row)")
+        }
     }
 
     @Test func predictOnNetflixWritesAtomicallyAndRepeatsItselfExactly() throws {
