@@ -364,28 +364,37 @@ func referenceFieldLines(_ bytes: [UInt8]) -> [(fields: [String], opensWithSepar
 }
 
 /// One header line, as pair and rating lists allow: a first line whose first non-empty
-/// field holds no digit. When it leaves its first column unnamed (an empty first field,
-/// or a comma or tab first) ahead of two or more names, that column is a row index,
-/// dropped from every line after it.
-func dropHeader(_ lines: inout [(fields: [String], opensWithSeparator: Bool)]) {
+/// field holds no digit, dropped; returns where `roles` stand in the lines after it and
+/// the header's field count when it sets one: where its names put the roles when each
+/// is named once (`RecordColumns.role(of:)`), else after an unnamed first column (an
+/// empty first field, or a comma or tab first) ahead of as many names as roles, else in
+/// order from the first field.
+func dropHeader(_ lines: inout [(fields: [String], opensWithSeparator: Bool)],
+                roles: [RecordColumns.Role]) -> (places: [Int], fieldCount: Int?) {
+    let inOrder = (places: Array(0..<roles.count), fieldCount: Int?.none)
     guard let header = lines.first, let name = header.fields.first(where: { !$0.isEmpty }),
-          !name.utf8.contains(where: { $0 &- 48 < 10 }) else { return }
+          !name.utf8.contains(where: { $0 &- 48 < 10 }) else { return inOrder }
     lines.removeFirst()
-    let unnamedFirst = header.fields[0].isEmpty || header.opensWithSeparator
-    if unnamedFirst, header.fields.count(where: { !$0.isEmpty }) >= 2 {
-        lines = lines.map { (Array($0.fields.dropFirst()), $0.opensWithSeparator) }
+    let names = (header.opensWithSeparator ? [""] : []) + header.fields
+    let found = names.map { name in Array(name.utf8).withUnsafeBufferPointer { RecordColumns.role(of: $0) } }
+    if roles.allSatisfy({ role in found.count(where: { $0 == role }) == 1 }) {
+        return (roles.compactMap { role in found.firstIndex(of: role) }, names.count)
     }
+    if names[0].isEmpty, names.count(where: { !$0.isEmpty }) >= roles.count {
+        return (Array(1...roles.count), names.count)
+    }
+    return inOrder
 }
 
 func fuzzPairs(_ bytes: [UInt8]) {
     do {
         let pairs = try PairsReader.parse(bytes, name: "pairs.txt")
         var lines = referenceFieldLines(bytes)
-        dropHeader(&lines)
+        let (places, _) = dropHeader(&lines, roles: [.user, .item])
         require(pairs.count == lines.count, "\(pairs.count) pairs from \(lines.count) lines")
         for (pair, (fields, _)) in zip(pairs, lines) {
-            require(fields.count >= 2 && Int64(fields[0]) == pair.user && Int64(fields[1]) == pair.item,
-                    "pair \(pair) read from \(fields)")
+            require(fields.count > places.max() ?? 0 && Int64(fields[places[0]]) == pair.user && Int64(fields[places[1]]) == pair.item,
+                    "pair \(pair) read from \(fields) at \(places)")
         }
         let text = pairs.map { "\($0.user) \($0.item)\n" }.joined()
         let again = try PairsReader.parse(Array(text.utf8), name: "again.txt")
@@ -399,12 +408,14 @@ func fuzzUserRatings(_ bytes: [UInt8]) {
     do {
         let ratings = try UserRatingsReader.parse(bytes, name: "ratings.txt")
         var lines = referenceFieldLines(bytes)
-        dropHeader(&lines)
+        let (places, fieldCount) = dropHeader(&lines, roles: [.item, .rating])
+        let needed = (places.max() ?? 0) + 1
         require(ratings.count == lines.count, "\(ratings.count) ratings from \(lines.count) lines")
         for (rating, (fields, _)) in zip(ratings, lines) {
-            require(fields.count == 2 && Int64(fields[0]) == rating.item, "item of \(rating) read from \(fields)")
+            require(fields.count >= needed && fields.count <= max(fieldCount ?? 2, needed), "\(fields.count) fields accepted at \(places)")
+            require(Int64(fields[places[0]]) == rating.item, "item of \(rating) read from \(fields) at \(places)")
             require(rating.rating.isFinite && RatingRules.isWithinMagnitude(rating.rating), "rating \(rating.rating) accepted")
-            if let value = Double(fields[1]) { require(value == rating.rating, "rating \(rating.rating) read from '\(fields[1])'") }
+            if let value = Double(fields[places[1]]) { require(value == rating.rating, "rating \(rating.rating) read from '\(fields[places[1]])'") }
         }
         let text = ratings.map { "\($0.item),\(DenseMatrixWriter.format($0.rating))\n" }.joined()
         let again = try UserRatingsReader.parse(Array(text.utf8), name: "again.txt")

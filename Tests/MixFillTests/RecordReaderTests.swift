@@ -74,6 +74,9 @@ enum LineBlocksSize {
         #expect(r == expected)
         let quoted = try parse("\"userId\",\"movieId\",\"rating\"\n\"1\",\"1\",\"4.0\"\n\"1\", \"3\" ,\"4.5\"\n\"610\",\"170875\",\"3\"\n", .csv)
         #expect(quoted == expected)
+        // A quoted timestamp or tag with commas (and a quote, doubled) inside is one field.
+        let quotedCommas = try parse("1,1,4.0,\"2005-01-01, 12:00\"\n1,3,4.5,\"a \"\"b\"\", c\"\n610,170875,3.0,\"\"\n", .csv)
+        #expect(quotedCommas == expected)
         let pandasTabs = try parse("\tuserId\tmovieId\trating\n0\t1\t1\t4.0\n1\t1\t3\t4.5\n2\t610\t170875\t3.0\n", .triplets)
         #expect(pandasTabs == expected)
         // A header that names its first column keeps the first field as the user.
@@ -231,8 +234,11 @@ enum LineBlocksSize {
             ("1,2,3\n1,2,\n", .badInput(file: "ratings", line: 2, column: 5, message: "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")),
             ("userId,movieId,rating\nuserId,movieId,rating\n", .badInput(file: "ratings", line: 2, column: 1, message: "'userId' is not a user id; ids are whole numbers")),
             ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers")),
-            // Quotes are removed from a field, not its content checked any less.
+            // Quotes are removed from a field, not its content checked any less; a quoted
+            // field keeps its commas, and text after its closing quote spoils it.
             ("\"1\",\"x\",\"3\"\n", .badInput(file: "ratings", line: 1, column: 6, message: "'x' is not an item id; ids are whole numbers")),
+            ("1,2,\"4,5\"\n", .badInput(file: "ratings", line: 1, column: 6, message: "'4,5' is not a rating; ratings are decimal numbers such as 4 or 3.5")),
+            ("1,\"2\"3,4\n", .badInput(file: "ratings", line: 1, column: 3, message: "'\"2\"3' is not an item id; ids are whole numbers")),
             // Under a header with an unnamed first column, every line has that column.
             (",userId,movieId,rating\n0,1,2,3\n1,2,3\n", .badInput(file: "ratings", line: 3, column: 6, message: "line has 3 fields; \(indexShape)")),
             (",userId,movieId,rating\n0,1,2,3,4,5\n", .badInput(file: "ratings", line: 2, column: 11, message: "line has more than 5 fields; \(indexShape)")),
@@ -360,7 +366,7 @@ enum LineBlocksSize {
         cases += Self.malformedDatCases.map { ($0.0, "movielens-dat", $0.1) }
         let empty = "no ratings found (the file is empty or holds only blank lines, comments or a header); give one rating per line"
         cases += Self.filesWithoutRatings.map { ($0.0, $0.1.rawValue, MixFillError.badFile(file: "ratings", message: empty)) }
-        #expect(cases.count == 9 + 11 + 6 + 6 + 5)
+        #expect(cases.count == 9 + 13 + 6 + 6 + 5)
         for (index, item) in cases.enumerated() {
             let path = try Fixtures.write(item.text, named: "case\(index).\(item.layout)", in: folder)
             let place: String
@@ -389,13 +395,20 @@ enum LineBlocksSize {
         #expect(try pairs("\"\",\"userId\",\"movieId\"\n\"1\",1,31\n\"2\",1,1029\n\"3\",7,31\n") == expected)
         #expect(try pairs("\"1\",\"31\"\n\"1\",\"1029\"\n\"7\",\"31\"\n") == expected)
         #expect(throws: MixFillError.badInput(file: "pairs.csv", line: 3, column: 3, message:
-            "2 fields where a pair needs three; under a header whose first column is unnamed (a row index), a line is INDEX USER ITEM")) {
+            "2 fields where a pair needs 3; by its header a line holds the user in field 2 and the item in field 3")) {
             try pairs(",userId,movieId\n0,1,31\n1,1\n")
         }
+        // Named columns in another order, or beside an index or a rating: read by the names.
+        #expect(try pairs("movieId,userId\n31,1\n1029,1\n31,7\n") == expected)
+        #expect(try pairs("index,userId,movieId,rating\n0,1,31,4\n1,1,1029,3\n2,7,31,5\n") == expected)
         let ratings = try UserRatingsReader.parse(Array(",movieId,rating\n0,31,4.5\n1,1029,3\n".utf8), name: "mine.csv")
         #expect(ratings.map(\.item) == [31, 1029] && ratings.map(\.rating) == [4.5, 3])
+        for text in ["rating,movieId\n4.5,31\n3,1029\n", "movieId,rating,timestamp\n31,4.5,964982703\n1029,3\n"] {
+            let named = try UserRatingsReader.parse(Array(text.utf8), name: "mine.csv")
+            #expect(named.map(\.item) == [31, 1029] && named.map(\.rating) == [4.5, 3], "\(text.debugDescription)")
+        }
         #expect(throws: MixFillError.badInput(file: "mine.csv", line: 2, column: 1, message:
-            "2 fields where a rating needs three; under a header whose first column is unnamed (a row index), a line is INDEX ITEM RATING")) {
+            "2 fields where a rating needs 3; by its header a line holds the item in field 2 and the rating in field 3, at most 3 fields")) {
             try UserRatingsReader.parse(Array(",movieId,rating\n31,4.5\n".utf8), name: "mine.csv")
         }
     }

@@ -62,18 +62,37 @@ enum FieldLines {
         return value
     }
 
-    /// How a file's first line reads: whether it is a header (its first named field holds
-    /// no digit, so a mistyped id such as `12a` is still an error with its place, and `,5`
-    /// is a line missing its first field), and whether that header leaves its first column
-    /// unnamed ahead of `named` or more named ones: a row index, as pandas' `to_csv`
-    /// (`,userId,movieId`, or a tab first) and R's `write.csv` (`"","userId",…`) write it,
-    /// to be skipped on every line rather than read as the first field.
-    static func header(_ bytes: [UInt8], _ fields: [Field], named: Int) -> (isHeader: Bool, indexColumn: Bool) {
+    /// Where a list's columns stand: the fields holding its roles, in the order asked,
+    /// and how many fields a line holds when a header says so (nil: the list's own rule).
+    struct Columns: Equatable {
+        var places: [Int]
+        var fieldCount: Int?
+    }
+
+    /// How a file's first line reads: nil when it is no header (its first named field
+    /// holds a digit, so a mistyped id such as `12a` is still an error with its place, and
+    /// `,5` is a line missing its first field), else where `roles` stand, as a record
+    /// file's header says (`RecordColumns`): where its names put them when they tell the
+    /// roles apart (`movieId,userId`), else after an unnamed first column (a row index, as
+    /// pandas' `to_csv` writes `,userId,movieId` or a tab first, and R's `write.csv`
+    /// `"","userId",…`) ahead of as many names as roles, else in order from the first field.
+    static func header(_ bytes: [UInt8], _ fields: [Field], roles: [RecordColumns.Role]) -> Columns? {
         let lineStart = fields[0].range.lowerBound - (fields[0].column - 1)
-        let unnamedFirst = fields[0].range.isEmpty || bytes[lineStart] == UInt8(ascii: ",") || bytes[lineStart] == UInt8(ascii: "\t")
-        let names = fields.filter { !$0.range.isEmpty }
-        guard let first = names.first, !bytes[first.range].contains(where: { $0 &- 48 < 10 }) else { return (false, false) }
-        return (true, unnamedFirst && names.count >= named)
+        let opensWithSeparator = bytes[lineStart] == UInt8(ascii: ",") || bytes[lineStart] == UInt8(ascii: "\t")
+        let named = fields.filter { !$0.range.isEmpty }
+        guard let first = named.first, !bytes[first.range].contains(where: { $0 &- 48 < 10 }) else { return nil }
+        // The names as the lines' fields stand: a separator first is an unnamed field
+        // that `forEach`, skipping separators, does not list.
+        let names = (opensWithSeparator ? [fields[0].range.lowerBound..<fields[0].range.lowerBound] : []) + fields.map(\.range)
+        let found = names.map { name in bytes.withUnsafeBufferPointer { RecordColumns.role(of: UnsafeBufferPointer(rebasing: $0[name])) } }
+        let places = roles.compactMap { role in found.firstIndex(of: role) }
+        if places.count == roles.count, roles.allSatisfy({ role in found.count { $0 == role } == 1 }) {
+            return Columns(places: places, fieldCount: names.count)
+        }
+        if names[0].isEmpty, named.count >= roles.count {
+            return Columns(places: Array(1...roles.count), fieldCount: names.count)
+        }
+        return Columns(places: Array(0..<roles.count), fieldCount: nil)
     }
 
     /// The field as a finite number, or nil.
@@ -109,25 +128,24 @@ package enum PairsReader {
     package static func forEach(_ bytes: [UInt8], name: String,
                                _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
         var first = true
-        var skipped = 0
+        var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first {
-                let header = FieldLines.header(bytes, fields, named: 2)
-                if header.isHeader {
-                    skipped = header.indexColumn ? 1 : 0
-                    return
-                }
+            if first, let header = FieldLines.header(bytes, fields, roles: [.user, .item]) {
+                columns = header
+                return
             }
-            guard fields.count >= 2 + skipped else {
-                let shape = skipped == 0 ? "write one pair per line: USER ITEM"
-                    : "under a header whose first column is unnamed (a row index), a line is INDEX USER ITEM"
+            let (user, item) = (columns.places[0], columns.places[1])
+            let needed = max(user, item) + 1
+            guard fields.count >= needed else {
+                let shape = columns.places == [0, 1] ? "write one pair per line: USER ITEM"
+                    : "by its header a line holds the user in field \(user + 1) and the item in field \(item + 1)"
                 throw .badInput(file: name, line: line, column: fields[fields.count - 1].column,
-                                message: "\(fields.count == 1 ? "one field" : "\(fields.count) fields") where a pair needs \(skipped == 0 ? "two" : "three"); \(shape)")
+                                message: "\(fields.count == 1 ? "one field" : "\(fields.count) fields") where a pair needs \(needed == 2 ? "two" : "\(needed)"); \(shape)")
             }
-            try body(line, fields[1 + skipped].column,
-                     try FieldLines.id(bytes, fields[skipped], line: line, name: name, what: "user"),
-                     try FieldLines.id(bytes, fields[1 + skipped], line: line, name: name, what: "item"))
+            try body(line, fields[item].column,
+                     try FieldLines.id(bytes, fields[user], line: line, name: name, what: "user"),
+                     try FieldLines.id(bytes, fields[item], line: line, name: name, what: "item"))
         }
     }
 }
@@ -147,25 +165,27 @@ package enum UserRatingsReader {
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
         var ratings = [(item: Int64, rating: Double)]()
         var first = true
-        var skipped = 0
+        var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
         try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first {
-                let header = FieldLines.header(bytes, fields, named: 2)
-                if header.isHeader {
-                    skipped = header.indexColumn ? 1 : 0
-                    return
-                }
+            if first, let header = FieldLines.header(bytes, fields, roles: [.item, .rating]) {
+                columns = header
+                return
             }
-            guard fields.count == 2 + skipped else {
-                let hint = fields.count > 2 + skipped ? " (from a ratings file's USER ITEM RATING lines, leave out the user and what follows the rating)" : ""
-                let shape = skipped == 0 ? "write one rating per line: ITEM RATING"
-                    : "under a header whose first column is unnamed (a row index), a line is INDEX ITEM RATING"
-                throw .badInput(file: name, line: line, column: fields[min(fields.count, 2 + skipped) % fields.count].column,
-                                message: "\(fields.count) fields where a rating needs \(skipped == 0 ? "two" : "three"); \(shape)\(hint)")
+            // At most two fields, or as many as a header names: a third field no header
+            // names is refused rather than ignored (see the type).
+            let needed = max(columns.places[0], columns.places[1]) + 1
+            let maximum = max(columns.fieldCount ?? 2, needed)
+            guard fields.count >= needed, fields.count <= maximum else {
+                let hint = fields.count > maximum ? " (from a ratings file's USER ITEM RATING lines, leave out the user and what follows the rating)" : ""
+                let shape = columns.places == [0, 1] && maximum == 2 ? "write one rating per line: ITEM RATING"
+                    : "by its header a line holds the item in field \(columns.places[0] + 1) and the rating in field \(columns.places[1] + 1), at most \(maximum) fields"
+                let count = fields.count < needed ? needed : maximum
+                throw .badInput(file: name, line: line, column: fields[min(fields.count, count) % fields.count].column,
+                                message: "\(fields.count) fields where a rating needs \(count == 2 ? "two" : "\(count)"); \(shape)\(hint)")
             }
-            let itemField = fields[skipped]
-            let ratingField = fields[1 + skipped]
+            let itemField = fields[columns.places[0]]
+            let ratingField = fields[columns.places[1]]
             let item = try FieldLines.id(bytes, itemField, line: line, name: name, what: "item")
             guard let rating = FieldLines.number(bytes, ratingField) else {
                 throw .badInput(file: name, line: line, column: ratingField.column,

@@ -386,10 +386,10 @@ struct RecordLineParser {
 }
 
 /// Walks the fields of one line. With a separator (`,`), fields are the text between
-/// separators with surrounding blanks trimmed (so `1, 2, 3` reads) and one pair of
-/// surrounding double quotes removed (so `"1","2","3.5"` reads; a quoted field holding the
-/// separator is not supported, since no id or rating holds one); without a separator,
-/// fields are runs of non-blank bytes, quotes and all.
+/// separators with surrounding blanks trimmed (so `1, 2, 3` reads), and a field in double
+/// quotes is its content, separators inside included (`"1","2","3.5"` as spreadsheets and
+/// R export numbers, `"2005-01-01, 12:00"` as one date); without a separator, fields are
+/// runs of non-blank bytes, quotes and all.
 /// A walk over one line's fields (`FieldCursor`, `DoubleColonCursor`).
 protocol LineFieldCursor {
     mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>?
@@ -420,16 +420,31 @@ struct FieldCursor: LineFieldCursor {
             guard !finished else { return nil }
             var start = position
             while start < end, Self.isBlank(bytes[start]) { start += 1 }
+            if start < end, bytes[start] == UInt8(ascii: "\"") {
+                // A quoted field: up to its closing quote (`""` inside is a quote), separators
+                // inside it included, and only blanks between that quote and the next
+                // separator. Anything else falls to the plain rule and is refused as no
+                // id or rating, quotes and all.
+                var close = start + 1
+                while close < end {
+                    if bytes[close] == UInt8(ascii: "\"") {
+                        guard close + 1 < end, bytes[close + 1] == UInt8(ascii: "\"") else { break }
+                        close += 1
+                    }
+                    close += 1
+                }
+                var after = close + 1
+                while after < end, Self.isBlank(bytes[after]) { after += 1 }
+                if close < end, after >= end || bytes[after] == separator {
+                    if after >= end { finished = true } else { position = after + 1 }
+                    return start + 1..<close
+                }
+            }
             var stop = start
             while stop < end, bytes[stop] != separator { stop += 1 }
             if stop >= end { finished = true } else { position = stop + 1 }
             var last = stop
             while last > start, Self.isBlank(bytes[last - 1]) { last -= 1 }
-            // A field in double quotes is its content (`"1","2","3.5"`, R's `"1"` row
-            // names): spreadsheet and R exports quote fields that are numbers.
-            if last - start >= 2, bytes[start] == UInt8(ascii: "\""), bytes[last - 1] == UInt8(ascii: "\"") {
-                return start + 1..<last - 1
-            }
             return start..<last
         }
         var start = position
