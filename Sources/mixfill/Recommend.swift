@@ -198,7 +198,9 @@ struct Recommend: ParsableCommand {
 }
 
 /// The rows of `recommend --all-users`: `user rank item score [title]` with a header line;
-/// scores in the shortest form that reads back to the same Double. TSV has no quoting,
+/// scores as `fill` and `predict` write numbers (`DenseMatrixWriter.format`: the shortest
+/// form that reads back to the same Double, a whole number without `.0`), so one
+/// prediction reads the same in every machine-readable output. TSV has no quoting,
 /// so a tab or line break inside a title becomes a space there; CSV quotes a title that
 /// holds a comma, a quote or a line break (RFC 4180, `""` for a quote).
 struct RecommendationRows {
@@ -219,7 +221,7 @@ struct RecommendationRows {
         bytes.append(separator)
         bytes.append(contentsOf: String(item).utf8)
         bytes.append(separator)
-        bytes.append(contentsOf: score.description.utf8)
+        bytes.append(contentsOf: DenseMatrixWriter.format(score).utf8)
         if let titles {
             bytes.append(separator)
             bytes.append(contentsOf: Self.field(titles[item] ?? "", layout: layout).utf8)

@@ -71,6 +71,24 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    /// A whole-number score is written as `predict` and `fill` write it, `2` rather than
+    /// `2.0`: with K = 1 every score is an item's mean, here 4 (item 1) and 2 (items 2, 3).
+    /// The table for one user keeps its fixed decimals, a display for people.
+    @Test func wholeNumberScoresReadAsPredictWritesThem() throws {
+        let folder = try Fixtures.scratchFolder()
+        let data = try Fixtures.write("userId,movieId,rating\n1,1,4\n1,2,2\n2,1,4\n2,3,2\n", named: "r.csv", in: folder)
+        let fit = try CLI.run(["fit", data, "-k", "1", "--seeds", "0", "--model-out", folder + "/m.json"])
+        #expect(fit.status == 0, "\(fit.stderr)")
+        let model = folder + "/m.json"
+        let rows = try CLI.succeeded(["recommend", "--model", model, "--all-users", "--top", "2", "--out", "-"])
+        #expect(rows.stdout == "user\trank\titem\tscore\n1\t1\t3\t2\n2\t1\t2\t2\n", "\(rows.stdout)")
+        #expect(try CLI.succeeded(["recommend", "--model", model, "--all-users", "--out-format", "csv"]).stdout
+                == "user,rank,item,score\n1,1,3,2\n2,1,2,2\n")
+        #expect(try CLI.succeeded(["predict", "--model", model, "--user", "1", "--item-ids", "1,3"]).stdout == "1 1 4\n1 3 2\n")
+        let table = try CLI.succeeded(["recommend", "--model", model, "--user", "1"])
+        #expect(table.stdout.hasSuffix("\n  rank  item  prediction     score\n     1     3      2.0000  2.000000\n"), "\(table.stdout)")
+    }
+
     /// On a K = 3 mixture of a 40-user synthetic set, every user's rows equal what
     /// `recommend --user` prints for them, score for score.
     @Test func allUsersAgreesWithOneUserAtATime() throws {
