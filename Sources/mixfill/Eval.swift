@@ -497,6 +497,10 @@ struct EvalReport: Encodable {
             let counted = low == high ? "\(low)" : "\(low)–\(high)"
             note += "averaged over the \(counted) users with a relevant held-out item\(splitCount > 1 ? " in each split, then over the splits" : "")"
             note += results.contains { $0.model == "mean" } ? "; mean: no ranking (one score for every item)\n" : "\n"
+        } else if !results.contains(where: { $0.model != "mean" }) {
+            // Only `mean` was scored: it gives every item one score, so nothing was ranked,
+            // whatever the held-out ratings are.
+            note += "mean: no ranking (one score for every item); add bias, course or mppca to --models for P@\(n), R@\(n) and NDCG@\(n)\n"
         } else {
             note += "no user has a relevant held-out item: nothing to rank\n"
         }

@@ -173,6 +173,14 @@ import Testing
                 "no course fit scored: no best-seed or log-likelihood column\n\(table)")
         #expect(table.split(separator: "\n").contains { $0.hasPrefix("  bias ") && $0.contains("0.5000  0.7500  0.6934") })
         #expect(table.contains("averaged over the 2 users with a relevant held-out item; mean: no ranking"))
+
+        // mean alone ranks nothing, though users 1 and 2 have relevant held-out items in
+        // TEST: the note says why, not that nobody has one; on one split and over folds.
+        for split in [["--test", test], ["--folds", "2"]] {
+            let alone = try CLI.succeeded(["eval", training] + split + ["--models", "mean", "--top", "2"]).stdout
+            #expect(alone.contains("binary-gain NDCG\nmean: no ranking (one score for every item); add bias, course or mppca to --models for P@2, R@2 and NDCG@2\n"), "\(alone)")
+            #expect(!alone.contains("nothing to rank"), "\(alone)")
+        }
     }
 
     /// Ratings that are not stars out of five (here 2–10, the same data doubled) make the
