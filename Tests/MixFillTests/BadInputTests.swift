@@ -72,8 +72,8 @@ import Glibc
         let outcome = try CLI.run(["fit", path, "-k", "2", "--seeds", "0", "--json", "--model-out", folder + "/m.json"])
         #expect(outcome.status == 0)
         #expect(outcome.stderr == """
-            mixfill: warning: \(path): 1 user has no ratings (row 2); the model fills that row with its overall average
-            mixfill: warning: \(path): 1 item has no ratings (column 3); the model learns nothing there, so fill and predict give them the mean training rating
+            mixfill: warning: \(path): 1 user has no ratings (user 1, counting rows from 0); the model fills that row with its overall average
+            mixfill: warning: \(path): 1 item has no ratings (item 2, counting columns from 0); the model learns nothing there, so fill and predict give them the mean training rating
 
             """)
         let fill = try CLI.run(["fill", path, "--model", folder + "/m.json", "--out", folder + "/filled.txt"])

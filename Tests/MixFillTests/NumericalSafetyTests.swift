@@ -161,11 +161,16 @@ import Testing
             let average = mixture.weights[0] * mixture.means[item] + mixture.weights[1] * mixture.means[4 + item]
             #expect(abs(filled[1, item] - average) <= 1e-12)
         }
-        // Nobody rated item 3 (column 3): its means keep their initial value 0.
+        // Nobody rated item 2 (the third column): its means keep their initial value 0.
         #expect(mixture.means[2] == 0 && mixture.means[6] == 0)
         #expect(DataWarnings.check(data, name: "d.txt") == [
-            "d.txt: 1 user has no ratings (row 2); the model fills that row with its overall average",
-            "d.txt: 1 item has no ratings (column 3); the model learns nothing there, so fill and predict give them the mean training rating",
+            "d.txt: 1 user has no ratings (user 1, counting rows from 0); the model fills that row with its overall average",
+            "d.txt: 1 item has no ratings (item 2, counting columns from 0); the model learns nothing there, so fill and predict give them the mean training rating",
+        ])
+        // Several: the first five ids, 0-based as predict and the model file take them.
+        #expect(DataWarnings.warnings(name: "d.txt", emptyUsers: (7, [0, 3, 4, 8, 9]), emptyItems: (2, [0, 5])) == [
+            "d.txt: 7 users have no ratings (users 0, 3, 4, 8, 9 and 2 more, counting rows from 0); the model fills those rows with its overall average",
+            "d.txt: 2 items have no ratings (items 0, 5, counting columns from 0); the model learns nothing there, so fill and predict give them the mean training rating",
         ])
     }
 }

@@ -37,10 +37,10 @@ package enum DataWarnings {
                                  emptyItems: (count: Int, first: [Int])) -> [String] {
         var warnings = [String]()
         if emptyUsers.count > 0 {
-            warnings.append("\(name): \(count(emptyUsers.count, "user")) no ratings (\(list("row", emptyUsers))); the model fills \(emptyUsers.count == 1 ? "that row" : "those rows") with its overall average")
+            warnings.append("\(name): \(count(emptyUsers.count, "user")) no ratings (\(list("user", emptyUsers)), counting rows from 0); the model fills \(emptyUsers.count == 1 ? "that row" : "those rows") with its overall average")
         }
         if emptyItems.count > 0 {
-            warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("column", emptyItems))); the model learns nothing there, so fill and predict give them the mean training rating")
+            warnings.append("\(name): \(count(emptyItems.count, "item")) no ratings (\(list("item", emptyItems)), counting columns from 0); the model learns nothing there, so fill and predict give them the mean training rating")
         }
         return warnings
     }
@@ -49,9 +49,11 @@ package enum DataWarnings {
         value == 1 ? "1 \(noun) has" : "\(value) \(noun)s have"
     }
 
-    /// "rows 3, 9 and 4 more", 1-based.
+    /// "users 2, 8 and 4 more": the 0-based ids a dense matrix's users and items go by
+    /// everywhere else (`predict --user 2`, the model file, `convert`'s records), not
+    /// 1-based row and column numbers, so the warning names what the user will type.
     private static func list(_ noun: String, _ indices: (count: Int, first: [Int])) -> String {
-        let listed = indices.first.prefix(shown).map { String($0 + 1) }.joined(separator: ", ")
+        let listed = indices.first.prefix(shown).map { String($0) }.joined(separator: ", ")
         let rest = indices.count > shown ? " and \(indices.count - shown) more" : ""
         return (indices.count == 1 ? noun : noun + "s") + " " + listed + rest
     }
