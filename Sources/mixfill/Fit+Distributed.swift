@@ -213,6 +213,9 @@ extension Fit {
             try group.agreeOnRankZero(.badOption(option: "DATA", message: "\(data) is a pipe, and each rank reads its own part of the data file; save the ratings to a file every rank can read and give its path"))
         }
         let requested = input.data.format
+        // Detection refuses a compressed file on every rank; with --format given, each rank
+        // looks itself before reading its part (only rank 0's part holds the file's start).
+        if requested != .auto { try RatingFormat.refuseCompressed(path: data) }
         let format = requested == .auto ? try RatingFormat.detect(path: data) : requested
         let read: (shard: DataShard, training: TrainingDataRecord, duplicatePairs: Int)
         // What `fit` warns of a dense matrix for the course model, after checking its start.

@@ -21,7 +21,9 @@
 //                                                    rating scale 0.5-5)
 //     auto        RatingFormat.detect + the reader   `--format auto`: detection on the bytes
 //                 it picks (RatingInput.load)        and on the file agree, then the chosen
-//                                                    reader reads the file
+//                                                    reader reads the file; bytes opening
+//                                                    with a compressed format's magic are
+//                                                    refused as such, detected or given
 //     binary      BinaryRatingFile.read              binary rating files; the harness
 //                                                    recomputes every section checksum and
 //                                                    the header checksum it can before
@@ -282,6 +284,20 @@ func fuzzAuto(_ bytes: [UInt8]) {
                 "a byte-order mark changed the detected format")
     }
     writeScratch(bytes, to: scratchInput)
+    // A compressed file or an archive (its magic number first) is refused as one, by
+    // detection and by the reader under the format detection would have picked.
+    if let compressed = RatingFormat.compressedInputError(prefix: bytes, path: scratchInput) {
+        require(compressed.exitCode == 2, "exit code of \(compressed)")
+        for given in [RatingFormat.auto, format] {
+            do {
+                _ = try RatingInput.load(path: scratchInput, format: given)
+                require(false, "compressed bytes read as \(given)")
+            } catch {
+                require(error == compressed, "compressed bytes refused as \(given) with \(error), not \(compressed)")
+            }
+        }
+        return
+    }
     do {
         require(try RatingFormat.detect(path: scratchInput) == format, "detection from the file and from the bytes differ")
         let input = try RatingInput.load(path: scratchInput, format: .auto)

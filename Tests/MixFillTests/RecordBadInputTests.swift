@@ -74,6 +74,56 @@ import Testing
             == "mixfill: error: \(path): is too short for a MixFill binary rating file (15 bytes); convert the original file again with 'mixfill convert'")
     }
 
+    /// A compressed file or an archive is refused as what it is, by its first bytes, with
+    /// how to decompress it: detected or under any --format, from a file or a pipe, as data
+    /// or as --pairs. (The bytes are each format's magic number and a text line after it,
+    /// so a reader that missed the magic would fail elsewhere, with another message.)
+    @Test func compressedFilesAndArchivesAreRefusedNamingWhatToDo() throws {
+        let folder = try Fixtures.scratchFolder()
+        let tail = Array("\n1,10,4\n2,10,3\n".utf8)
+        func write(_ magic: [UInt8], _ name: String) throws -> String {
+            let path = folder + "/" + name
+            try Data(magic + [0x08, 0x00, 0x41, 0x42] + tail).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let gz = try write([0x1F, 0x8B], "r.csv.gz")
+        let gzipped = "mixfill: error: \(gz): is gzip-compressed, which mixfill does not read; decompress it first (gunzip -k \(gz), then give \(folder)/r.csv), or give <(gunzip -c \(gz)) in its place"
+        #expect(try CLI.usageFailure(["fit", gz, "-k", "1"]) == gzipped)
+        for format in ["csv", "triplets", "netflix", "movielens-dat", "dense", "binary"] {
+            #expect(try CLI.usageFailure(["fit", gz, "--format", format, "-k", "1"]) == gzipped, "--format \(format)")
+        }
+        let zip = try write([0x50, 0x4B, 0x03, 0x04], "ml-latest-small.zip")
+        #expect(try CLI.usageFailure(["fit", zip, "-k", "1"])
+                == "mixfill: error: \(zip): is a zip archive, which mixfill does not read; unzip it (unzip \(zip)) and give the file inside, e.g. ml-latest-small/ratings.csv from MovieLens's ml-latest-small.zip")
+        let bz2 = try write(Array("BZh9".utf8), "r.csv.bz2")
+        #expect(try CLI.usageFailure(["eval", bz2, "--folds", "2", "--models", "mean"])
+                == "mixfill: error: \(bz2): is bzip2-compressed, which mixfill does not read; decompress it first (bunzip2 -k \(bz2), then give \(folder)/r.csv), or give <(bunzip2 -c \(bz2)) in its place")
+        let xz = try write([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "r.dat.xz")
+        #expect(try CLI.usageFailure(["fit", xz, "--format", "movielens-dat", "-k", "1"])
+                == "mixfill: error: \(xz): is xz-compressed, which mixfill does not read; decompress it first (unxz -k \(xz), then give \(folder)/r.dat), or give <(unxz -c \(xz)) in its place")
+        // A name without the tool's suffix is decompressed through -c.
+        let zst = try write([0x28, 0xB5, 0x2F, 0xFD], "ratings")
+        #expect(try CLI.usageFailure(["convert", zst, folder + "/r.mfr"])
+                == "mixfill: error: \(zst): is zstd-compressed, which mixfill does not read; decompress it first (unzstd -c \(zst) > \(zst).txt, then give that), or give <(unzstd -c \(zst)) in its place")
+        #expect(!FileManager.default.fileExists(atPath: folder + "/r.mfr"))
+        // Standard input and a pipe by path: decompress on the way in.
+        let piped = try CLI.runPiped(from: gz, ["fit", "-", "-k", "1"])
+        #expect(piped.status == 2 && piped.stderr == "mixfill: error: <stdin>: is gzip-compressed, which mixfill does not read; decompress it on the way in, e.g. gunzip -c ratings.gz | mixfill …\n", "\(piped.stderr)")
+        let pipedCSV = try CLI.runPiped(from: gz, ["fit", "-", "--format", "csv", "-k", "1"])
+        #expect(pipedCSV.status == 2 && pipedCSV.stderr == piped.stderr, "\(pipedCSV.stderr)")
+        let byPath = try CLI.runWithPipe(from: zip, ["fit", CLI.pipePath, "-k", "1"])
+        #expect(byPath.status == 2 && byPath.stderr == "mixfill: error: /dev/fd/3: is a zip archive, which mixfill does not read; unzip it and give the file inside, e.g. ml-latest-small/ratings.csv from MovieLens's ml-latest-small.zip\n", "\(byPath.stderr)")
+        // Other inputs read the same way: a pair list, a gold matrix.
+        let data = try Fixtures.write(InputFormatCLITests.ratingsCSV, named: "ok.csv", in: folder)
+        #expect(try CLI.run(["fit", data, "-k", "1", "--seeds", "0", "--model-out", folder + "/m.json"]).status == 0)
+        #expect(try CLI.usageFailure(["fill", data, "--model", folder + "/m.json", "--pairs", gz, "--out", folder + "/o.tsv"]) == gzipped)
+        #expect(try CLI.usageFailure(["predict", "--model", folder + "/m.json", "--pairs", gz]) == gzipped)
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-k", "1", "--gold", gz]) == gzipped)
+        // "BZh" without a block size is no bzip2 stream: a CSV header may start so.
+        #expect(RatingFormat.compressedInputError(prefix: Array("BZh,item,rating\n".utf8), path: "h.csv") == nil)
+        #expect(RatingFormat.compressedInputError(prefix: [0x1F], path: "short") == nil)
+    }
+
     // MARK: BOM, CRLF, trailing separators
 
     @Test func byteOrderMarkCRLFAndTrailingSeparatorsReadLikeThePlainFile() throws {

@@ -158,6 +158,10 @@ package enum BinaryRatingFile {
             throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
         }
         let fileSize = Int(status.st_size)
+        // A compressed binary file (ratings.bin.gz) says so rather than that it is short
+        // or has no MIXFILLR header.
+        let opening: [UInt8] = try readArray(descriptor, path: path, offset: 0, count: min(fileSize, RatingFormat.compressionMagicLength))
+        if let error = RatingFormat.compressedInputError(prefix: opening, path: path) { throw error }
         guard fileSize >= headerSize else {
             throw .badFile(file: path, message: "is too short for a MixFill binary rating file (\(fileSize) bytes)\(damaged)")
         }

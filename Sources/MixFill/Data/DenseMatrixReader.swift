@@ -56,6 +56,8 @@ package enum DenseMatrixReader {
     /// row by row, their number and width (−1 with no row).
     static func parseRows(_ bytes: [UInt8], name: String, rules: RatingRules, formatDetected: Bool,
                           from start: RowsStart) throws(MixFillError) -> (values: [Double], userCount: Int, itemCount: Int) {
+        // With --format dense detection does not look: a compressed file is refused here.
+        if start.atFileStart, let error = RatingFormat.compressedInputError(prefix: bytes, path: name) { throw error }
         var values = [Double]()
         values.reserveCapacity(bytes.count / 2)
         var itemCount = start.firstRow?.width ?? -1

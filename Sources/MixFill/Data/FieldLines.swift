@@ -11,8 +11,12 @@ enum FieldLines {
 
     /// Calls `body` with the 1-based line number and the fields of every non-blank line;
     /// stops at the first error `body` throws. A UTF-8 byte-order mark in front (what some
-    /// editors and spreadsheet exports write) is skipped, as the rating readers skip it.
-    static func forEach(_ bytes: [UInt8], _ body: (_ line: Int, _ fields: [Field]) throws(MixFillError) -> Void) throws(MixFillError) {
+    /// editors and spreadsheet exports write) is skipped, as the rating readers skip it; a
+    /// compressed file or an archive is refused, as the rating readers refuse it. `name`
+    /// is the file as messages name it.
+    static func forEach(_ bytes: [UInt8], name: String,
+                        _ body: (_ line: Int, _ fields: [Field]) throws(MixFillError) -> Void) throws(MixFillError) {
+        if let error = RatingFormat.compressedInputError(prefix: bytes, path: name) { throw error }
         var position = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var line = 0
         var fields = [Field]()
@@ -129,7 +133,7 @@ package enum PairsReader {
                                _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
         var first = true
         var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
-        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+        try FieldLines.forEach(bytes, name: name) { line, fields throws(MixFillError) in
             defer { first = false }
             if first, let header = FieldLines.header(bytes, fields, roles: [.user, .item]) {
                 columns = header
@@ -166,7 +170,7 @@ package enum UserRatingsReader {
         var ratings = [(item: Int64, rating: Double)]()
         var first = true
         var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
-        try FieldLines.forEach(bytes) { line, fields throws(MixFillError) in
+        try FieldLines.forEach(bytes, name: name) { line, fields throws(MixFillError) in
             defer { first = false }
             if first, let header = FieldLines.header(bytes, fields, roles: [.item, .rating]) {
                 columns = header

@@ -30,6 +30,7 @@ package struct ItemTitles: Sendable, Equatable {
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
     package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> ItemTitles {
+        if let error = RatingFormat.compressedInputError(prefix: bytes, path: name, inside: "movies.csv") { throw error }
         var parser = Parser(bytes: bytes, name: name)
         return try parser.run()
     }

@@ -36,10 +36,12 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     }
 
     /// The format of the file at `path`, from its first 64 KB. For `-` or a pipe, those of
-    /// the stream, which are kept for the reader that follows (see `StreamInput`).
+    /// the stream, which are kept for the reader that follows (see `StreamInput`). A
+    /// compressed file or an archive is refused (`compressedInputError`).
     public static func detect(path: String) throws(MixFillError) -> RatingFormat {
         if StreamInput.isStream(path) {
             let (prefix, isWhole) = try StreamInput.prefix(path, sniffedBytes)
+            if let error = compressedInputError(prefix: prefix, path: path) { throw error }
             return detect(prefix: prefix, isWholeFile: isWhole)
         }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
@@ -67,6 +69,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         }
         let complete = filled < prefix.count
         prefix.removeLast(prefix.count - filled)
+        if let error = compressedInputError(prefix: prefix, path: path) { throw error }
         return detect(prefix: prefix, isWholeFile: complete)
     }
 
@@ -146,5 +149,96 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         let shortRowOfMatrix = sample.contains { fields($0).count < 3 } && sample.contains { tripletRating($0).map { $0 <= 0 } ?? false }
         if !couldBeDense, !shortRowOfMatrix, sample.count >= 2, 10 * tripletCount >= 9 * sample.count { return .triplets }
         return .dense
+    }
+}
+
+extension RatingFormat {
+    /// How many of an input's first bytes `compressedInputError` needs.
+    package static let compressionMagicLength = 6
+
+    /// The refusal for a compressed file or an archive given where rating data is read:
+    /// nil unless `prefix` (the input's first bytes) opens with the magic number of gzip
+    /// (1f 8b), bzip2 (`BZh` and a block size 1–9), xz (fd `7zXZ` 00), zstd (28 b5 2f fd)
+    /// or zip (`PK` 03 04, or 05 06 for an empty archive). No rating format starts so;
+    /// read as text, such bytes fail at some arbitrary line with a message about a field,
+    /// or pass detection as a matrix of nonsense, so the file is refused as what it is,
+    /// with how to decompress it. `path` is the input as given (`-`, a pipe by path) or
+    /// as messages name it (`<stdin>`); for a stream the advice is a pipe. `inside` is the
+    /// file a MovieLens zip holds for this input, named in the advice for an archive.
+    package static func compressedInputError(prefix: some Collection<UInt8>, path: String,
+                                             inside: String = "ratings.csv") -> MixFillError? {
+        let head = Array(prefix.prefix(compressionMagicLength))
+        let name = StandardInput.displayName(path)
+        let isStream = name == StandardInput.name || StreamInput.isStream(path)
+        let file = shellWord(path)
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) || head.starts(with: [0x50, 0x4B, 0x05, 0x06]) {
+            let unzip = isStream ? "unzip it" : "unzip it (unzip \(file))"
+            return .badFile(file: name, message: "is a zip archive, which mixfill does not read; \(unzip) and give the file inside, e.g. ml-latest-small/\(inside) from MovieLens's ml-latest-small.zip")
+        }
+        let compressions: [(magic: [UInt8], name: String, tool: String, suffixes: [String])] = [
+            ([0x1F, 0x8B], "gzip", "gunzip", [".gz", ".gzip"]),
+            ([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00], "xz", "unxz", [".xz"]),
+            ([0x28, 0xB5, 0x2F, 0xFD], "zstd", "unzstd", [".zst", ".zstd"]),
+            ([0x42, 0x5A, 0x68], "bzip2", "bunzip2", [".bz2", ".bz"]),
+        ]
+        guard let compression = compressions.first(where: { head.starts(with: $0.magic) }) else { return nil }
+        if compression.name == "bzip2", !(head.count > 3 && (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(head[3])) {
+            return nil
+        }
+        let what = "is \(compression.name)-compressed, which mixfill does not read"
+        if isStream {
+            return .badFile(file: name, message: "\(what); decompress it on the way in, e.g. \(compression.tool) -c ratings\(compression.suffixes[0]) | mixfill …")
+        }
+        // `tool -k FILE` writes FILE without its suffix and keeps FILE; a name without the
+        // suffix the tool expects is decompressed through -c instead.
+        let decompress: String
+        if let suffix = compression.suffixes.first(where: { path.lowercased().hasSuffix($0) && path.count > $0.count }) {
+            let output = String(path.dropLast(suffix.count))
+            decompress = "\(compression.tool) -k \(file), then give \(shellWord(output))"
+        } else {
+            decompress = "\(compression.tool) -c \(file) > \(shellWord(path + ".txt")), then give that"
+        }
+        return .badFile(file: name, message: "\(what); decompress it first (\(decompress)), or give <(\(compression.tool) -c \(file)) in its place")
+    }
+
+    /// Refuses the input at `path` when its first bytes are a compressed file's or an
+    /// archive's (`compressedInputError`). For a stream, the bytes read stay for the reader
+    /// (`StreamInput.prefix`).
+    package static func refuseCompressed(path: String) throws(MixFillError) {
+        let prefix: [UInt8]
+        if StreamInput.isStream(path) {
+            prefix = try StreamInput.prefix(path, compressionMagicLength).bytes
+        } else {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            // A file that does not open is the reader's to report, with its usual message.
+            guard descriptor >= 0 else { return }
+            defer { close(descriptor) }
+            var bytes = [UInt8](repeating: 0, count: compressionMagicLength)
+            var filled = 0
+            while filled < bytes.count {
+                let count = bytes.withUnsafeMutableBytes { buffer -> Int in
+                    guard let base = buffer.baseAddress else { return 0 }
+                    return read(descriptor, base + filled, buffer.count - filled)
+                }
+                if count < 0, errno == EINTR { continue }
+                if count <= 0 { break }
+                filled += count
+            }
+            prefix = Array(bytes[0..<filled])
+        }
+        if let error = compressedInputError(prefix: prefix, path: path) { throw error }
+    }
+
+    /// `text` as one shell word: as it is when it holds only characters no shell treats
+    /// specially, else in single quotes.
+    static func shellWord(_ text: String) -> String {
+        let plain = !text.isEmpty && text.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                || "._-/+,:@=%".unicodeScalars.contains(scalar))
+        }
+        guard !plain else { return text }
+        var quoted = "'"
+        for character in text { quoted += character == "'" ? "'\\''" : String(character) }
+        return quoted + "'"
     }
 }
