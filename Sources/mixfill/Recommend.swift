@@ -78,7 +78,7 @@ struct Recommend: ParsableCommand {
 
     func run() throws {
         let file = try ModelFile.read(path: serving.model)
-        let titles = try items.map { path throws(MixFillError) in try ItemTitles.read(path: path) }
+        let titles = try items.map { path throws(MixFillError) in try readTitles(path) }
         if file.training == nil, minRatings > 0 {
             Terminal.warning("--min-ratings: \(serving.model) is a version 1 model without item rating counts; no item is left out for it")
         }
@@ -176,6 +176,34 @@ struct Recommend: ParsableCommand {
         }
         if let out {
             try printText("wrote \(out): \(rowCount) recommendations for \(file.userCount) users (top \(top), \(layout.rawValue))\n")
+        }
+    }
+
+    /// The titles of `--items`, its errors naming the option: the file's own name may say
+    /// nothing of where it came from (`1,2: no such file`). A missing "file" spelled as a
+    /// list of ids was meant as items to ask about, as `predict --item-ids` takes them (and
+    /// predict's old `--items`); recommend ranks every item, so the message points there.
+    func readTitles(_ path: String) throws(MixFillError) -> ItemTitles {
+        do {
+            return try ItemTitles.read(path: path)
+        } catch {
+            var message = error.description
+            if !StreamInput.isStream(path), !FileManager.default.fileExists(atPath: path), Self.looksLikeItemIds(path) {
+                let who = user.map { "--user \($0)" } ?? "--user ID"
+                let ids = path.split(whereSeparator: { $0 == "," || $0 == " " }).joined(separator: ",")
+                message = "\(path): no such file; --items takes a file of titles (a MovieLens movies.csv) to show beside the recommendations, not item ids (recommend ranks every item); to predict given items: 'mixfill predict --model \(serving.model) \(who) --item-ids \(ids)'"
+            }
+            throw .badOption(option: "--items", message: message)
+        }
+    }
+
+    /// Whether `text` reads as a list of whole numbers separated by commas or blanks (`1,2`,
+    /// `50`).
+    static func looksLikeItemIds(_ text: String) -> Bool {
+        let pieces = text.split(whereSeparator: { $0 == "," || $0 == " " })
+        return !pieces.isEmpty && pieces.allSatisfy { piece in
+            let digits = piece.first == "-" ? piece.dropFirst() : piece[...]
+            return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber }
         }
     }
 

@@ -192,7 +192,18 @@ import Testing
         // A malformed movies file: its place, exit 2, nothing written.
         let movies = try Fixtures.write("movieId,title,genres\n10,GoldenEye (1995),Action\n20,\"Money Train (1995),Action\n", named: "movies.csv", in: folder)
         #expect(try CLI.usageFailure(["recommend", "--model", model, "--all-users", "--items", movies, "--out", folder + "/r.tsv"])
-                == "mixfill: error: \(movies):3:4: the quoted field that starts here is never closed; end it with '\"' (a '\"' inside a title is written '\"\"')")
+                == "mixfill: error: --items: \(movies):3:4: the quoted field that starts here is never closed; end it with '\"' (a '\"' inside a title is written '\"\"')")
         #expect(!FileManager.default.fileExists(atPath: folder + "/r.tsv"))
+
+        // --items names a titles file; one that is missing is named with the option, and
+        // one spelled as item ids (as predict's --item-ids takes them) points to predict.
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--user", "1", "--items", folder + "/movies-none.csv"])
+                == "mixfill: error: --items: \(folder)/movies-none.csv: no such file; check the path")
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--user", "1", "--items", "1,2"])
+                == "mixfill: error: --items: 1,2: no such file; --items takes a file of titles (a MovieLens movies.csv) to show beside the recommendations, not item ids (recommend ranks every item); to predict given items: 'mixfill predict --model \(model) --user 1 --item-ids 1,2'")
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--all-users", "--items", "10, 20"])
+                .hasSuffix("not item ids (recommend ranks every item); to predict given items: 'mixfill predict --model \(model) --user ID --item-ids 10,20'"))
+        #expect(try CLI.usageFailure(["recommend", "--model", model, "--user", "1", "--items", folder])
+                == "mixfill: error: --items: \(folder): is a directory, not a file; give the path of a file")
     }
 }
