@@ -15,7 +15,7 @@ extension Fill {
             modelItems = file.items
         } else {
             guard loaded.itemCount == file.itemCount else {
-                throw MixFillError.badFile(file: dataName, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items")
+                throw MixFillError.badFile(file: dataName, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items" + formatHint(loaded.format, file))
             }
             modelItems = .identity(file.itemCount)
         }
@@ -25,11 +25,11 @@ extension Fill {
         let table = loaded.table
         let aligned = PairPredictor.align(table, to: modelItems)
         if aligned.droppedRatings > 0, aligned.droppedRatings == table.matrix.observedCount {
-            throw MixFillError.badFile(file: dataName, message: "none of its \(aligned.droppedRatings) ratings is of an item the model \(model) was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's")
+            throw MixFillError.badFile(file: dataName, message: "none of its \(aligned.droppedRatings) ratings is of an item the model \(model) was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's" + formatHint(loaded.format, file))
         }
         if aligned.droppedRatings > 0 {
             let one = aligned.droppedRatings == 1
-            Terminal.warning("\(dataName): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored")
+            Terminal.warning("\(dataName): \(aligned.droppedRatings) rating\(one ? "" : "s") of items the model was not fitted on \(one ? "was" : "were") ignored" + formatHint(loaded.format, file))
         }
         let alignedInput = RatingInput(storage: .records(RatingTable(matrix: aligned.matrix, users: table.users, items: modelItems)),
                                        format: loaded.format)

@@ -62,7 +62,7 @@ struct Fill: ParsableCommand {
             return
         }
         guard let matrix = loaded.denseMatrix, matrix.itemCount == file.itemCount else {
-            throw MixFillError.badFile(file: loadedRatings.displayPath, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items")
+            throw MixFillError.badFile(file: loadedRatings.displayPath, message: "has \(loaded.itemCount) items but the model \(model) was fitted on \(file.itemCount); give data with the model's items" + formatHint(loaded.format, file))
         }
         guard let mixture = file.mixture else {
             // The factor family's fill goes through the records path, which handles any model.
@@ -93,6 +93,19 @@ struct Fill: ParsableCommand {
         let filledCount = matrix.userCount * matrix.itemCount - matrix.observedCount
         report(loadedRatings.headerLine)
         report("wrote \(outName): \(matrix.userCount) × \(matrix.itemCount), \(filledCount) missing entries filled")
+    }
+
+    /// What a message about DATA disagreeing with the model adds when DATA's format was
+    /// detected as dense or triplets and the model records the other for its training
+    /// data: detection's one ambiguity (a matrix of 3 or 4 items without a 0 reads as
+    /// triplets, triplets with a rating of 0 or less as a matrix), so the same file may
+    /// have been read differently at fit time, under --format. Other formats are told
+    /// apart by their bytes, and another one recorded says nothing about this file.
+    func formatHint(_ format: RatingFormat, _ file: ModelFile) -> String {
+        let confusable: Set<RatingFormat> = [.dense, .triplets]
+        guard input.data.format == .auto, let recorded = file.training.flatMap({ RatingFormat(rawValue: $0.format) }),
+              recorded != format, confusable.contains(recorded), confusable.contains(format) else { return "" }
+        return "; it was read as \(format.rawValue) (detected) but \(model) was fitted on \(recorded.rawValue) data: if it holds \(recorded.rawValue) data, give --format \(recorded.rawValue)"
     }
 
     /// What an item the model cannot speak for is filled with: predict's answer for it,

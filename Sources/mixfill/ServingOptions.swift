@@ -119,7 +119,15 @@ struct ServingOptions: ParsableArguments {
         if let fingerprint {
             let found = readFingerprint ?? loaded.fingerprint
             guard found == fingerprint else {
-                throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(found), the model's \(fingerprint)); give the training data with --data, or refit")
+                // A file is read again in the recorded format above; a pipe cannot be. Read
+                // as dense where the model's data was triplets, or the other way round
+                // (detection's one ambiguity), it may be the right data read wrongly.
+                let confusable: Set<RatingFormat> = [.dense, .triplets]
+                let hint = StreamInput.isStream(path) && loaded.input.format != recordedFormat
+                    && confusable.contains(loaded.input.format) && confusable.contains(recordedFormat)
+                    ? "; it was read from a pipe as \(loaded.format) (detected), but \(model) was fitted on \(recordedFormat.rawValue) data: give the data as a file, which is read as \(recordedFormat.rawValue) when detection's reading is not the model's data"
+                    : ""
+                throw MixFillError.badFile(file: loaded.displayPath, message: "is not the data \(model) was fitted on (fingerprint \(found), the model's \(fingerprint)); give the training data with --data, or refit" + hint)
             }
         } else {
             guard loaded.userCount == file.userCount, loaded.itemCount == file.itemCount,

@@ -234,6 +234,42 @@ import Testing
         #expect(dense.stderr.isEmpty && dense.stdout.split(separator: "\n").count == 3, "\(dense.stderr)")
     }
 
+    /// fill on data whose items disagree with the model, its format detected as dense
+    /// where the model was fitted on triplets (or the other way round, detection's one
+    /// ambiguity): the error says to give the format the model records.
+    @Test func fillHintsAtTheRecordedFormatWhenDetectionDisagrees() throws {
+        let folder = try Fixtures.scratchFolder()
+        // Triplets with a rating of 0: detected as a 6 × 3 matrix; 3 users × 5 items as records.
+        let triplets = try Fixtures.write("1 1 4\n1 2 0\n2 3 5\n2 4 1\n3 5 2\n3 1 4\n", named: "t.txt", in: folder)
+        #expect(try RatingFormat.detect(path: triplets) == .dense)
+        #expect(try CLI.run(["fit", triplets, "--format", "triplets", "-k", "1", "--seeds", "0", "--model-out", folder + "/t.json"]).status == 0)
+        #expect(try CLI.usageFailure(["fill", triplets, "--model", folder + "/t.json", "--out", folder + "/f.txt"])
+                == "mixfill: error: \(triplets): has 3 items but the model \(folder)/t.json was fitted on 5; give data with the model's items; it was read as dense (detected) but \(folder)/t.json was fitted on triplets data: if it holds triplets data, give --format triplets")
+        #expect(try CLI.usageFailure(["fill", triplets, "--model", folder + "/t.json", "--pairs", triplets, "--out", folder + "/f.txt"])
+                .hasSuffix("give data with the model's items; it was read as dense (detected) but \(folder)/t.json was fitted on triplets data: if it holds triplets data, give --format triplets"))
+        #expect(try CLI.run(["fill", triplets, "--model", folder + "/t.json", "--format", "triplets", "--out", folder + "/f.txt"]).status == 0)
+        // predict reads a --data file again in the recorded format; a pipe, read once, is
+        // refused with the hint to give it as a file.
+        #expect(try CLI.succeeded(["predict", "--model", folder + "/t.json", "--user", "1", "--data", triplets]).stdout.hasPrefix("1 1 "))
+        let piped = try CLI.runWithPipe(from: triplets, ["predict", "--model", folder + "/t.json", "--user", "1", "--data", CLI.pipePath])
+        #expect(piped.status == 2 && piped.stderr.hasPrefix("mixfill: error: /dev/fd/3: is not the data \(folder)/t.json was fitted on (fingerprint "), "\(piped.stderr)")
+        #expect(piped.stderr.hasSuffix("give the training data with --data, or refit; it was read from a pipe as dense (detected), but \(folder)/t.json was fitted on triplets data: give the data as a file, which is read as triplets when detection's reading is not the model's data\n"), "\(piped.stderr)")
+        // Given --format, no hint: the mismatch is the data's.
+        #expect(try CLI.usageFailure(["fill", triplets, "--format", "dense", "--model", folder + "/t.json", "--out", folder + "/g.txt"])
+                == "mixfill: error: \(triplets): has 3 items but the model \(folder)/t.json was fitted on 5; give data with the model's items")
+        // A 3-column matrix without zeros: detected as triplets, whose items (3, 4, 5) are
+        // none of the matrix model's (0, 1, 2); then one that shares one item, a warning.
+        let matrix = try Fixtures.write("5 3 4\n4 4 1\n1 5 5\n", named: "d3.txt", in: folder)
+        #expect(try RatingFormat.detect(path: matrix) == .triplets)
+        #expect(try CLI.run(["fit", matrix, "--format", "dense", "-k", "1", "--seeds", "0", "--model-out", folder + "/d.json"]).status == 0)
+        #expect(try CLI.usageFailure(["fill", matrix, "--model", folder + "/d.json", "--out", folder + "/f.txt"])
+                == "mixfill: error: \(matrix): none of its 3 ratings is of an item the model \(folder)/d.json was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's; it was read as triplets (detected) but \(folder)/d.json was fitted on dense data: if it holds dense data, give --format dense")
+        let shared = try Fixtures.write("5 3 4\n4 2 1\n1 5 5\n", named: "d3b.txt", in: folder)
+        let warned = try CLI.run(["fill", shared, "--model", folder + "/d.json", "--out", folder + "/w.txt"])
+        #expect(warned.status == 0 && warned.stderr == "mixfill: warning: \(shared): 2 ratings of items the model was not fitted on were ignored; it was read as triplets (detected) but \(folder)/d.json was fitted on dense data: if it holds dense data, give --format dense\n", "\(warned.stderr)")
+        #expect(try CLI.run(["fill", shared, "--format", "dense", "--model", folder + "/d.json", "--out", folder + "/w.txt"]).status == 0)
+    }
+
     /// An item nobody rated in training (an all-zero column) is one the model cannot speak
     /// for: fill, fill --pairs and predict all give it the mean training rating, instead of
     /// fill writing its start's mean (0 for the course model: "missing" in a dense file).
