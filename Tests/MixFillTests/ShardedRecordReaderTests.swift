@@ -114,31 +114,20 @@ import Testing
         try Self.checkSharded(text, named: "ratings.csv", format: .csv)
     }
 
-    /// pandas' `to_csv` without `index=False`: the ranks whose parts hold no header learn
-    /// of the index column from the fold through the ranks.
-    @Test func csvWithARowIndexColumnAsPandasWritesIt() throws {
-        var text = ",userId,movieId,rating,timestamp\n"
+    /// Headers that place the columns, which only the first part holds and every rank
+    /// learns through the fold: pandas' `to_csv` without `index=False` (an unnamed row
+    /// index first), and named columns in another order than the layout's.
+    @Test(arguments: [false, true])
+    func csvWhoseHeaderPlacesTheColumns(namedInAnotherOrder: Bool) throws {
+        var text = namedInAnotherOrder ? "timestamp,movieId,rating,userId\n" : ",userId,movieId,rating,timestamp\n"
         var plain = ""
         for (index, record) in Self.records().enumerated() {
-            text += "\(index),\(record.user),\(record.item),\(record.rating),964982703\n"
+            text += namedInAnotherOrder ? "964982703,\(record.item),\(record.rating),\(record.user)\n"
+                : "\(index),\(record.user),\(record.item),\(record.rating),964982703\n"
             plain += "\(record.user),\(record.item),\(record.rating)\n"
         }
-        let indexed = try RecordReader.parse(Array(text.utf8), name: "ratings.csv", layout: .csv)
-        #expect(indexed == (try RecordReader.parse(Array(plain.utf8), name: "ratings.csv", layout: .csv)))
-        try Self.checkSharded(text, named: "ratings.csv", format: .csv)
-    }
-
-    /// Columns in another order than the layout's, named by the header: every rank reads
-    /// them by the names, which only the first part holds.
-    @Test func csvWithColumnsNamedInAnotherOrder() throws {
-        var text = "timestamp,movieId,rating,userId\n"
-        var plain = ""
-        for record in Self.records() {
-            text += "964982703,\(record.item),\(record.rating),\(record.user)\n"
-            plain += "\(record.user),\(record.item),\(record.rating)\n"
-        }
-        let named = try RecordReader.parse(Array(text.utf8), name: "ratings.csv", layout: .csv)
-        #expect(named == (try RecordReader.parse(Array(plain.utf8), name: "ratings.csv", layout: .csv)))
+        let placed = try RecordReader.parse(Array(text.utf8), name: "ratings.csv", layout: .csv)
+        #expect(placed == (try RecordReader.parse(Array(plain.utf8), name: "ratings.csv", layout: .csv)))
         try Self.checkSharded(text, named: "ratings.csv", format: .csv)
     }
 

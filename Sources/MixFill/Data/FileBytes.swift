@@ -21,6 +21,27 @@ package enum FileBytes {
         return bytes
     }
 
+    /// Up to `count` bytes from the start of the open file `descriptor` (fewer when it is
+    /// shorter), read again after an interruption; with the error number of a read that
+    /// failed, the bytes read before it.
+    package static func readPrefix(of descriptor: Int32, count: Int) -> (bytes: [UInt8], failure: Int32?) {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        var failure: Int32?
+        while filled < count {
+            let received = bytes.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return 0 }
+                return Glibc.read(descriptor, base + filled, buffer.count - filled)
+            }
+            if received < 0, errno == EINTR { continue }
+            if received < 0 { failure = errno }
+            if received <= 0 { break }
+            filled += received
+        }
+        bytes.removeLast(count - filled)
+        return (bytes, failure)
+    }
+
     /// The size in bytes of the regular file at `path`, refusing what `read` refuses.
     package static func size(of path: String) throws(MixFillError) -> Int {
         let (descriptor, size) = try openFile(path)

@@ -53,22 +53,11 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         if fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR {
             throw .badFile(file: path, message: FileBytes.directoryMessage)
         }
-        var prefix = [UInt8](repeating: 0, count: sniffedBytes)
-        var filled = 0
-        while filled < prefix.count {
-            let count = prefix.withUnsafeMutableBytes { bytes -> Int in
-                guard let base = bytes.baseAddress else { return 0 }
-                return read(descriptor, base + filled, bytes.count - filled)
-            }
-            if count < 0, errno == EINTR { continue }
-            if count < 0 {
-                throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(errno))")
-            }
-            if count == 0 { break }
-            filled += count
+        let (prefix, failure) = FileBytes.readPrefix(of: descriptor, count: sniffedBytes)
+        if let failure {
+            throw .badFile(file: path, message: "cannot read: \(FileBytes.describe(failure))")
         }
-        let complete = filled < prefix.count
-        prefix.removeLast(prefix.count - filled)
+        let complete = prefix.count < sniffedBytes
         if let error = compressedInputError(prefix: prefix, path: path) { throw error }
         return detect(prefix: prefix, isWholeFile: complete)
     }
@@ -213,18 +202,8 @@ extension RatingFormat {
             // A file that does not open is the reader's to report, with its usual message.
             guard descriptor >= 0 else { return }
             defer { close(descriptor) }
-            var bytes = [UInt8](repeating: 0, count: compressionMagicLength)
-            var filled = 0
-            while filled < bytes.count {
-                let count = bytes.withUnsafeMutableBytes { buffer -> Int in
-                    guard let base = buffer.baseAddress else { return 0 }
-                    return read(descriptor, base + filled, buffer.count - filled)
-                }
-                if count < 0, errno == EINTR { continue }
-                if count <= 0 { break }
-                filled += count
-            }
-            prefix = Array(bytes[0..<filled])
+            // A file that does not read is the reader's to report too.
+            prefix = FileBytes.readPrefix(of: descriptor, count: compressionMagicLength).bytes
         }
         if let error = compressedInputError(prefix: prefix, path: path) { throw error }
     }

@@ -32,22 +32,10 @@ struct RecordColumns: Equatable, Sendable {
     /// The columns a header line (from `start` to `end`, already known to be a header)
     /// sets, as the type describes.
     static func ofHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns {
-        var names = [Range<Int>]()
-        switch layout {
-        case .csv:
-            var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
-            while let name = cursor.next(bytes) { names.append(name) }
-        case .triplets:
-            // Runs of non-blanks have no empty field: a tab first is the unnamed column.
-            if start < end, bytes[start] == UInt8(ascii: "\t") { names.append(start..<start) }
-            var cursor = FieldCursor(start: start, end: end, separator: nil)
-            while let name = cursor.next(bytes) { names.append(name) }
-        case .movielensDat:
-            var cursor = DoubleColonCursor(start: start, end: end)
-            while let name = cursor.next(bytes) { names.append(name) }
-        case .netflix:
-            return .layoutOrder
-        }
+        guard layout != .netflix else { return .layoutOrder }
+        var names = fields(bytes, start, end, layout: layout)
+        // Runs of non-blanks have no empty field: a tab first is the unnamed column.
+        if layout == .triplets, start < end, bytes[start] == UInt8(ascii: "\t") { names.insert(start..<start, at: 0) }
         var places: [Role: [Int]] = [:]
         for (index, name) in names.enumerated() {
             if let role = role(of: UnsafeBufferPointer(rebasing: bytes[name])) { places[role, default: []].append(index) }
@@ -62,6 +50,26 @@ struct RecordColumns: Equatable, Sendable {
             return RecordColumns(user: 1, item: 2, rating: 3, maximum: max(names.count, 5))
         }
         return .layoutOrder
+    }
+
+    /// The fields of the line from `start` to `end` as `layout`'s parser walks them (none
+    /// for the Netflix layout, whose lines are no such records).
+    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> [Range<Int>] {
+        var fields = [Range<Int>]()
+        switch layout {
+        case .csv:
+            var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
+            while let field = cursor.next(bytes) { fields.append(field) }
+        case .triplets:
+            var cursor = FieldCursor(start: start, end: end, separator: nil)
+            while let field = cursor.next(bytes) { fields.append(field) }
+        case .movielensDat:
+            var cursor = DoubleColonCursor(start: start, end: end)
+            while let field = cursor.next(bytes) { fields.append(field) }
+        case .netflix:
+            break
+        }
+        return fields
     }
 
     enum Role: Hashable {

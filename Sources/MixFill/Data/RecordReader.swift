@@ -288,21 +288,8 @@ struct RecordLineParser {
     /// The columns the file's first content line sets when it is a header (the layout's
     /// first field no id and `isHeader`); nil when it is a rating line.
     static func headerColumns(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns? {
-        let first: Range<Int>?
-        switch layout {
-        case .csv:
-            var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
-            first = cursor.next(bytes)
-        case .triplets:
-            var cursor = FieldCursor(start: start, end: end, separator: nil)
-            first = cursor.next(bytes)
-        case .movielensDat:
-            var cursor = DoubleColonCursor(start: start, end: end)
-            first = cursor.next(bytes)
-        case .netflix:
-            return nil
-        }
-        guard let first, parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
+        guard layout != .netflix, let first = RecordColumns.fields(bytes, start, end, layout: layout).first,
+              parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
         return RecordColumns.ofHeader(bytes, start, end, layout: layout)
     }
 
@@ -388,16 +375,16 @@ struct RecordLineParser {
     }
 }
 
-/// Walks the fields of one line. With a separator (`,`), fields are the text between
-/// separators with surrounding blanks trimmed (so `1, 2, 3` reads), and a field in double
-/// quotes is its content, separators inside included (`"1","2","3.5"` as spreadsheets and
-/// R export numbers, `"2005-01-01, 12:00"` as one date); without a separator, fields are
-/// runs of non-blank bytes, quotes and all.
 /// A walk over one line's fields (`FieldCursor`, `DoubleColonCursor`).
 protocol LineFieldCursor {
     mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>?
 }
 
+/// Walks the fields of one line. With a separator (`,`), fields are the text between
+/// separators with surrounding blanks trimmed (so `1, 2, 3` reads), and a field in double
+/// quotes is its content, separators inside included (`"1","2","3.5"` as spreadsheets and
+/// R export numbers, `"2005-01-01, 12:00"` as one date); without a separator, fields are
+/// runs of non-blank bytes, quotes and all.
 struct FieldCursor: LineFieldCursor {
     var position: Int
     let end: Int
