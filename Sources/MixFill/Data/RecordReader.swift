@@ -83,8 +83,6 @@ struct RecordLineParser {
     /// Where a line's user, item and rating stand: the layout's order, or where the header
     /// names them (`RecordColumns.ofHeader`).
     var columns = RecordColumns.layoutOrder
-    /// The fields of a line read by the header's columns (reused from line to line).
-    private var lineFields: [Range<Int>] = []
     /// When set, the parser only looks for the first record of this (user, item) pair and
     /// keeps where it is (`RecordReader.position(of:path:layout:)`); nothing is collected.
     var sought: (user: Int64, item: Int64)?
@@ -239,20 +237,26 @@ struct RecordLineParser {
     /// fields up to the header's count, the user, item and rating where it names them.
     private mutating func parseByHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Range<Int>, _ cursor: inout some LineFieldCursor,
                                         _ end: Int, _ lineStart: Int) throws(MixFillError) {
-        lineFields.removeAll(keepingCapacity: true)
-        lineFields.append(first)
-        while let field = cursor.next(bytes) {
-            guard lineFields.count < columns.maximum else {
-                throw failure(field.lowerBound, lineStart, "line has more than \(columns.maximum) fields; \(columns.shape)")
+        let columns = self.columns
+        var userField = first
+        var itemField = first
+        var ratingField = first
+        var count = 0
+        var field: Range<Int>? = first
+        while let current = field {
+            guard count < columns.maximum else {
+                throw failure(current.lowerBound, lineStart, "line has more than \(columns.maximum) fields; \(columns.shape)")
             }
-            lineFields.append(field)
+            if count == columns.user { userField = current }
+            if count == columns.item { itemField = current }
+            if count == columns.rating { ratingField = current }
+            count += 1
+            field = cursor.next(bytes)
         }
-        guard lineFields.count >= columns.needed else { throw fieldCount(lineFields.count, end, lineStart, columns.shape) }
-        let userField = lineFields[columns.user]
-        let itemField = lineFields[columns.item]
+        guard count >= columns.needed else { throw fieldCount(count, end, lineStart, columns.shape) }
         guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
         guard let item = Self.parseInteger(bytes, itemField) else { throw notAnId(bytes, itemField, lineStart, "item") }
-        let rating = try parseRating(bytes, lineFields[columns.rating], lineStart)
+        let rating = try parseRating(bytes, ratingField, lineStart)
         record(user: user, item: item, rating: rating, column: userField.lowerBound - lineStart + 1)
     }
 
