@@ -268,8 +268,10 @@ struct WarmStart {
         guard model.itemCount == items.count else {
             throw MixFillError.badFile(file: dataPath, message: "has \(items.count) items but --init-model \(path) was fitted on \(model.itemCount); a warm start needs the model's items")
         }
-        if let index = (0..<items.count).first(where: { model.items.id($0) != items.id($0) }) {
-            let missing = items.ids.first { model.items.index(of: $0) == nil } ?? items.id(index)
+        if model.items != items {
+            let found = items.indices(in: model.items)
+            let index = found.firstIndex { $0 == nil } ?? found.indices.first { found[$0] != $0 } ?? 0
+            let missing = items.name(index)
             throw MixFillError.badFile(file: dataPath, message: "has the \(items.count) items of --init-model \(path) in number but not by id (item \(missing) is not one of the model's); a warm start needs the model's items")
         }
         guard model.componentCount <= userCount else {

@@ -173,7 +173,7 @@ struct HeldOutOptions: ParsableArguments {
         var heldOut = [IndexedRating]()
         for rating in other.observedRatings() {
             if matrix.isObserved(user: rating.user, item: rating.item) {
-                throw MixFillError.badFile(file: path, message: "holds a rating for user \(data.users.id(rating.user)), item \(data.items.id(rating.item)) that \(data.path) also has; held-out ratings must be missing from the training data (a complete matrix goes with --gold)")
+                throw MixFillError.badFile(file: path, message: "holds a rating for user \(data.users.name(rating.user)), item \(data.items.name(rating.item)) that \(data.path) also has; held-out ratings must be missing from the training data (a complete matrix goes with --gold)")
             }
             heldOut.append(rating)
         }
@@ -190,7 +190,7 @@ struct HeldOutOptions: ParsableArguments {
         guard table.matrix.observedCount > 0 else {
             throw MixFillError.badFile(file: other.displayPath, message: "holds no ratings; nothing to score")
         }
-        let matched: (matched: [IndexedRating], unmatched: UnmatchedRatings, overlap: (user: Int64, item: Int64)?)
+        let matched: (matched: [IndexedRating], unmatched: UnmatchedRatings, overlap: (user: String, item: String)?)
         switch data.input.storage {
         case let .dense(matrix):
             matched = HeldOutSplits.match(test: table.matrix.indexedRatings, testUsers: table.users, testItems: table.items,

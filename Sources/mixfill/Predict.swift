@@ -26,7 +26,7 @@ struct Predict: ParsableCommand {
     @OptionGroup(title: HelpHeading.output) var output: PredictOutputOptions
 
     var pairs: String? { query.pairs }
-    var user: Int64? { query.user }
+    var user: String? { query.user }
     /// `--item-ids`, or its deprecated spelling `--items`.
     var items: String? { query.itemIds ?? query.deprecatedItems }
     /// `--out -` is standard output, as without `--out`.
@@ -51,16 +51,27 @@ struct Predict: ParsableCommand {
         if serving.hasFoldIn, user == nil {
             throw ValidationError("\(serving.ratings != nil ? "--ratings" : "--ratings-file"): folds in the user named by --user; give --user ID")
         }
-        if let items { _ = try Self.parseItems(items) }
+        if let items { _ = try Self.parseItems(items, map: nil) }
     }
 
-    static func parseItems(_ text: String) throws -> [Int64] {
+    /// The ids of `--item-ids`, as `map` writes them (`IdMap.canonical`); without a map
+    /// (before the model is read) any non-empty ids.
+    static func parseItems(_ text: String, map: IdMap?) throws -> [String] {
         try text.split(separator: ",", omittingEmptySubsequences: false).map { piece in
-            guard let id = Int64(piece.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--item-ids: '\(piece)' is not an item id; write the items like 3,17,42")
+            let trimmed = piece.trimmingCharacters(in: .whitespaces)
+            guard let id = map.map({ $0.canonical(trimmed) }) ?? (trimmed.isEmpty ? nil : trimmed) else {
+                throw ValidationError("--item-ids: '\(piece)' is not an item id\(map?.names == nil ? "" : " (the model's ids are text)"); write the items like 3,17,42")
             }
             return id
         }
+    }
+
+    /// `--user` as `map` writes ids (`IdMap.canonical`).
+    static func canonicalUser(_ user: String, map: IdMap, option: String = "--user") throws -> String {
+        guard let id = map.canonical(user) else {
+            throw MixFillError.badOption(option: option, message: map.names == nil ? "'\(DenseMatrixReader.printable(user))' is not a user id; the model's user ids are whole numbers" : "the user id is empty; give the user's id as the training data writes it")
+        }
+        return id
     }
 
     func run() throws {
@@ -68,17 +79,18 @@ struct Predict: ParsableCommand {
         let start = clock.now
         let file = try ModelFile.read(path: serving.model)
         var server = ModelServer(model: file)
-        let requested: [(user: Int64, item: Int64)]
+        let requested: [(user: String, item: String)]
+        let user = try self.user.map { try Self.canonicalUser($0, map: file.users) }
         if let pairs {
-            requested = try PairsReader.read(path: pairs)
+            requested = try PairsReader.read(path: pairs, users: file.users, items: file.items)
             if requested.isEmpty { Terminal.warning(Self.noPairs(pairs)) }
         } else if let user {
-            let itemIds = try items.map(Self.parseItems) ?? file.items.ids
+            let itemIds = try items.map { try Self.parseItems($0, map: file.items) } ?? (0..<file.items.count).map(file.items.name)
             requested = itemIds.map { (user, $0) }
         } else {
             requested = []
         }
-        if let user, let (given, source) = try serving.foldInRatings() {
+        if let user, let (given, source) = try serving.foldInRatings(items: file.items) {
             server.foldIn(user: user, ratings: try ServingOptions.indexRatings(given, source: source, server: server))
         }
         // Training users need their training ratings: one E-step over the training data.
@@ -89,7 +101,7 @@ struct Predict: ParsableCommand {
 
         var predictions = [ModelServer.Prediction]()
         predictions.reserveCapacity(requested.count)
-        var posteriorCache = [Int64: (posterior: [Double], basis: ModelServer.Basis)]()
+        var posteriorCache = [String: (posterior: [Double], basis: ModelServer.Basis)]()
         for pair in requested {
             let entry: (posterior: [Double], basis: ModelServer.Basis)
             if let cached = posteriorCache[pair.user] {
@@ -118,7 +130,8 @@ struct Predict: ParsableCommand {
                 model: serving.model, count: predictions.count, basis_counts: counts,
                 rating_range: server.scale.map { [$0.minimum, $0.maximum] },
                 predictions: out != nil ? nil : zip(requested, predictions).map {
-                    PredictReport.Entry(user: $0.0.user, item: $0.0.item, prediction: $0.1.rating, basis: $0.1.basis.rawValue)
+                    PredictReport.Entry(user: ReportId($0.0.user, map: file.users), item: ReportId($0.0.item, map: file.items),
+                                        prediction: $0.1.rating, basis: $0.1.basis.rawValue)
                 },
                 out: out, seconds: (clock.now - start).seconds)
             try printJSON(report)
@@ -136,13 +149,13 @@ struct Predict: ParsableCommand {
 
     /// `USER ITEM PREDICTION` lines; predictions as `fill` writes them (`DenseMatrixWriter.format`):
     /// the shortest form that reads back to the same Double, a whole number without `.0`.
-    static func encodeLines(_ pairs: [(user: Int64, item: Int64)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
+    static func encodeLines(_ pairs: [(user: String, item: String)], _ predictions: [ModelServer.Prediction]) -> [UInt8] {
         var bytes = [UInt8]()
         bytes.reserveCapacity(pairs.count * 28)
         for (pair, prediction) in zip(pairs, predictions) {
-            bytes.append(contentsOf: String(pair.user).utf8)
+            bytes.append(contentsOf: pair.user.utf8)
             bytes.append(UInt8(ascii: " "))
-            bytes.append(contentsOf: String(pair.item).utf8)
+            bytes.append(contentsOf: pair.item.utf8)
             bytes.append(UInt8(ascii: " "))
             bytes.append(contentsOf: DenseMatrixWriter.format(prediction.rating).utf8)
             bytes.append(UInt8(ascii: "\n"))
@@ -154,8 +167,8 @@ struct Predict: ParsableCommand {
 /// What `mixfill predict --json` prints.
 struct PredictReport: Encodable {
     struct Entry: Encodable {
-        var user: Int64
-        var item: Int64
+        var user: ReportId
+        var item: ReportId
         var prediction: Double
         /// training, fold-in, prior or item-fallback (see docs/usage.md).
         var basis: String
@@ -179,7 +192,7 @@ struct PredictQueryOptions: ParsableArguments {
     var pairs: String?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Predict for this user (with --item-ids, or every item).", valueName: "ID"))
-    var user: Int64?
+    var user: String?
 
     @Option(name: .customLong("item-ids"), parsing: .unconditional, help: ArgumentHelp(
         "Items to predict for --user, a comma-separated list of ids (default: every item of the model).", valueName: "LIST"))
@@ -198,4 +211,35 @@ struct PredictOutputOptions: ParsableArguments {
 
     @Flag(help: "Print one JSON object on stdout (the predictions in it unless --out is given; keys: docs/json.md).")
     var json = false
+}
+
+/// A user or item id in a JSON report: a number where the model's ids are whole numbers
+/// (as reports have always written them), a string where they are text (`IdMap.names`).
+enum ReportId: Encodable, Equatable, CustomStringConvertible {
+    case number(Int64)
+    case text(String)
+
+    /// The id written `id` (`IdMap.canonical`) of `map`.
+    init(_ id: String, map: IdMap) {
+        if map.names == nil, let number = Int64(id) {
+            self = .number(number)
+        } else {
+            self = .text(id)
+        }
+    }
+
+    var description: String {
+        switch self {
+        case let .number(number): return String(number)
+        case let .text(text): return text
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case let .number(number): try container.encode(number)
+        case let .text(text): try container.encode(text)
+        }
+    }
 }

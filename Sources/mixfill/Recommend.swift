@@ -34,7 +34,7 @@ struct Recommend: ParsableCommand {
 
     @OptionGroup(title: HelpHeading.output) var output: RecommendOutputOptions
 
-    var user: Int64? { query.user }
+    var user: String? { query.user }
     var allUsers: Bool { query.allUsers }
     var top: Int { query.top }
     var minRatings: Int { query.minRatings }
@@ -94,13 +94,14 @@ struct Recommend: ParsableCommand {
         var ratedCount = 0
         let posterior: [Double]
         let basis: ModelServer.Basis
-        if let (given, source) = try serving.foldInRatings() {
+        let user = try self.user.map { try Predict.canonicalUser($0, map: file.users) }
+        if let (given, source) = try serving.foldInRatings(items: file.items) {
             let indexed = try ServingOptions.indexRatings(given, source: source, server: server)
-            posterior = server.foldIn(user: user ?? -1, ratings: indexed)
+            posterior = server.foldIn(user: user ?? "", ratings: indexed)
             basis = .foldIn
             excluded = Set(indexed.map(\.item))
             ratedCount = indexed.count
-        } else if let user, let index = file.users.index(of: user) {
+        } else if let user, let index = file.users.index(ofName: user) {
             let loaded = try serving.trainingData(for: file, why: "recommending for training user \(user)")
             server.attachTrainingPosteriors(try serving.trainingPosteriors(loaded, file))
             (posterior, basis) = server.posterior(forUser: user)
@@ -110,20 +111,21 @@ struct Recommend: ParsableCommand {
             }
             ratedCount = excluded.count
         } else {
-            (posterior, basis) = server.posterior(forUser: user ?? -1)
-            Terminal.warning("user \(user.map(String.init) ?? "?") is not in the model and has no ratings given; recommending by the mixture's weights (the population's ranking)")
+            (posterior, basis) = server.posterior(forTrainingIndex: nil)
+            Terminal.warning("user \(user ?? "?") is not in the model and has no ratings given; recommending by the mixture's weights (the population's ranking)")
         }
         let recommendations = server.recommend(posterior: posterior, excluding: excluded, top: top, minimumRatings: minRatings)
         let report = RecommendReport(
-            model: serving.model, user: user, basis: basis.rawValue, rated_items: ratedCount,
+            model: serving.model, user: user.map { ReportId($0, map: file.users) }, basis: basis.rawValue, rated_items: ratedCount,
             posterior: server.componentPosterior(posterior), min_ratings: minRatings,
             recommendations: recommendations.enumerated().map { rank, recommendation in
-                let id = file.items.id(recommendation.item)
-                return RecommendReport.Entry(rank: rank + 1, item: id, prediction: recommendation.rating,
+                let id = file.items.name(recommendation.item)
+                return RecommendReport.Entry(rank: rank + 1, item: ReportId(id, map: file.items), prediction: recommendation.rating,
                                              score: recommendation.score, title: titles.map { $0[id] ?? "" })
             })
         if let titles, let items {
-            Self.warnUntitled(Set(report.recommendations.map(\.item).filter { titles[$0] == nil }).sorted(), file: items)
+            let untitled = Set(recommendations.map(\.item).filter { titles[file.items.name($0)] == nil })
+            Self.warnUntitled(untitled.sorted().map(file.items.name), file: items)
         }
         if json {
             try printJSON(report)
@@ -149,17 +151,17 @@ struct Recommend: ParsableCommand {
         var scores = [Double]()
         var excluded = [Int]()
         var rowCount = 0
-        var untitled = Set<Int64>()
+        var untitled = Set<Int>()
         for index in 0..<file.userCount {
-            let user = file.users.id(index)
-            let (posterior, _) = server.posterior(forUser: user)
+            let user = file.users.name(index)
+            let (posterior, _) = server.posterior(forTrainingIndex: index)
             excluded.removeAll(keepingCapacity: true)
             for position in matrix.rowStarts[index]..<matrix.rowStarts[index + 1] { excluded.append(matrix.items[position]) }
             let best = server.recommend(posterior: posterior, excludingAscending: excluded, top: top,
                                         minimumRatings: minRatings, scores: &scores)
             for (rank, recommendation) in best.enumerated() {
-                let item = file.items.id(recommendation.item)
-                if let titles, titles[item] == nil { untitled.insert(item) }
+                let item = file.items.name(recommendation.item)
+                if let titles, titles[item] == nil { untitled.insert(recommendation.item) }
                 rows.append(user: user, rank: rank + 1, item: item, score: recommendation.score, to: &bytes)
             }
             rowCount += best.count
@@ -172,7 +174,7 @@ struct Recommend: ParsableCommand {
             try stream.commit()
         }
         if let items {
-            Self.warnUntitled(untitled.sorted(), file: items)
+            Self.warnUntitled(untitled.sorted().map(file.items.name), file: items)
         }
         if let out {
             try printText("wrote \(out): \(rowCount) recommendations for \(file.userCount) users (top \(top), \(layout.rawValue))\n")
@@ -219,7 +221,7 @@ struct Recommend: ParsableCommand {
 
     /// Warns once about the recommended items (`missing`, ascending) that the titles
     /// file `file` does not have.
-    static func warnUntitled(_ missing: [Int64], file: String) {
+    static func warnUntitled(_ missing: [String], file: String) {
         guard !missing.isEmpty else { return }
         Terminal.warning("\(StandardInput.displayName(file)): no title for \(ServingOptions.list(missing, verb: false)) recommended; \(missing.count == 1 ? "its title is" : "their titles are") left empty")
     }
@@ -242,12 +244,12 @@ struct RecommendationRows {
         return Array((names.joined(separator: layout == .csv ? "," : "\t") + "\n").utf8)
     }
 
-    func append(user: Int64, rank: Int, item: Int64, score: Double, to bytes: inout [UInt8]) {
-        bytes.append(contentsOf: String(user).utf8)
+    func append(user: String, rank: Int, item: String, score: Double, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: Self.field(user, layout: layout).utf8)
         bytes.append(separator)
         bytes.append(contentsOf: String(rank).utf8)
         bytes.append(separator)
-        bytes.append(contentsOf: String(item).utf8)
+        bytes.append(contentsOf: Self.field(item, layout: layout).utf8)
         bytes.append(separator)
         bytes.append(contentsOf: DenseMatrixWriter.format(score).utf8)
         if let titles {
@@ -285,7 +287,7 @@ struct RecommendationRows {
 struct RecommendReport: Encodable {
     struct Entry: Encodable {
         var rank: Int
-        var item: Int64
+        var item: ReportId
         /// The score clipped to the training ratings' range.
         var prediction: Double
         /// Σ_j p(j|u)·μ_ji, the ranking key.
@@ -295,7 +297,7 @@ struct RecommendReport: Encodable {
     }
 
     var model: String
-    var user: Int64?
+    var user: ReportId?
     /// training, fold-in or prior.
     var basis: String
     /// Items the user rated (left out of the ranking).
@@ -324,7 +326,7 @@ struct RecommendReport: Encodable {
         var table = TextTable(header: ["rank", "item", "prediction", "score"] + (hasTitles ? ["title"] : []))
         if hasTitles { table.leftAligned = [4] }
         for entry in recommendations {
-            let cells = [String(entry.rank), String(entry.item), fixed(entry.prediction, 4), fixed(entry.score, 6)]
+            let cells = [String(entry.rank), entry.item.description, fixed(entry.prediction, 4), fixed(entry.score, 6)]
             // A table row is one line: control characters in a title become spaces.
             let title = entry.title.map { String($0.map { $0.isNewline || $0 == "\t" || ($0.asciiValue ?? 0x20) < 0x20 ? " " : $0 }) }
             table.rows.append(cells + (title.map { [$0] } ?? []))
@@ -347,7 +349,7 @@ private extension Unicode.Scalar {
 /// Whom `recommend` recommends for, and how many items.
 struct RecommendQueryOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("The user to recommend for: a training user, or the id for the folded-in ratings.", valueName: "ID"))
-    var user: Int64?
+    var user: String?
 
     @Flag(name: .customLong("all-users"), help: "Recommend for every training user in one pass, as rows 'user rank item score [title]' (to --out, or stdout).")
     var allUsers = false

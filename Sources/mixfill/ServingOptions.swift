@@ -29,10 +29,10 @@ struct ServingOptions: ParsableArguments {
     var hasFoldIn: Bool { ratings != nil || ratingsFile != nil }
 
     /// The fold-in ratings by id, from --ratings or --ratings-file; nil when neither.
-    func foldInRatings() throws -> (ratings: [(item: Int64, rating: Double)], source: String)? {
-        if let ratings { return (try UserRatingsReader.parseList(ratings), "--ratings") }
+    func foldInRatings(items: IdMap) throws -> (ratings: [(item: String, rating: Double)], source: String)? {
+        if let ratings { return (try UserRatingsReader.parseList(ratings, items: items), "--ratings") }
         if let ratingsFile {
-            let ratings = try UserRatingsReader.read(path: ratingsFile)
+            let ratings = try UserRatingsReader.read(path: ratingsFile, items: items)
             let name = StandardInput.displayName(ratingsFile)
             if ratings.isEmpty {
                 Terminal.warning("\(name): holds no ratings (write one per line: ITEM RATING); the user is folded in from none, as a user without ratings")
@@ -46,16 +46,16 @@ struct ServingOptions: ParsableArguments {
     /// carries no information about the components and is left out (with a warning); an
     /// item rated twice is an error; a rating outside the training range is kept (with a
     /// warning), since the E-step is defined for any value.
-    static func indexRatings(_ given: [(item: Int64, rating: Double)], source: String, server: ModelServer) throws -> [(item: Int, rating: Double)] {
+    static func indexRatings(_ given: [(item: String, rating: Double)], source: String, server: ModelServer) throws -> [(item: Int, rating: Double)] {
         var indexed = [(item: Int, rating: Double)]()
-        var seen = Set<Int64>()
-        var unknown = [Int64]()
-        var outside = [Int64]()
+        var seen = Set<String>()
+        var unknown = [String]()
+        var outside = [String]()
         for (item, rating) in given {
             guard seen.insert(item).inserted else {
                 throw MixFillError.badOption(option: source, message: "item \(item) is rated twice; give each item one rating")
             }
-            guard let index = server.model.items.index(of: item) else {
+            guard let index = server.model.items.index(ofName: item) else {
                 unknown.append(item)
                 continue
             }
@@ -73,8 +73,8 @@ struct ServingOptions: ParsableArguments {
     }
 
     /// `item 4 is`, `items 4, 7 are` (without the verb when `verb` is false).
-    static func list(_ items: [Int64], verb: Bool = true) -> String {
-        let shown = items.prefix(5).map(String.init).joined(separator: ", ")
+    static func list(_ items: [String], verb: Bool = true) -> String {
+        let shown = items.prefix(5).joined(separator: ", ")
         return (items.count == 1 ? "item " : "items ") + shown + (items.count > 5 ? " and \(items.count - 5) more" : "")
             + (verb ? (items.count == 1 ? " is" : " are") : "")
     }

@@ -191,6 +191,8 @@ func checkTable(_ table: RatingTable, rules: RatingRules, fromRecords: Bool) {
     require(matrix.userCount >= 1 && matrix.itemCount >= 1, "empty table accepted")
     require(table.users.count == matrix.userCount && table.items.count == matrix.itemCount, "id maps do not match the matrix")
     require(IdMap.isStrictlyIncreasing(table.users.ids) && IdMap.isStrictlyIncreasing(table.items.ids), "ids not ascending")
+    require(table.users.names.map(IdMap.areStrictlyIncreasing) ?? true && table.items.names.map(IdMap.areStrictlyIncreasing) ?? true,
+            "names not ascending")
     require(matrix.rowStarts.count == matrix.userCount + 1 && matrix.rowStarts[0] == 0, "row starts")
     require(matrix.rowStarts[matrix.userCount] == matrix.items.count && matrix.items.count == matrix.ratings.count, "rating count")
     require(ItemIndices.isNarrow(itemCount: matrix.itemCount) == (matrix.items.byteWidth == 2), "item index width")
@@ -240,21 +242,25 @@ func fuzzRecords(_ bytes: [UInt8], layout: RecordLayout) {
     writeScratch(bytes, to: scratchInput)
     var blocks: Result<RatingTable, MixFillError>
     do {
-        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
-        try LineBlocks.forEachBlock(path: scratchInput, blockSize: 2 + bytes.count % 61) { (block) throws(MixFillError) in
-            try parser.consume(block)
-        }
-        blocks = .success(try parser.collector.makeTable(name: name))
+        blocks = .success(try RecordReader.read(path: scratchInput, layout: layout, rules: rules, blockSize: 2 + bytes.count % 61))
     } catch {
-        blocks = .failure(error)
+        // The file is named by its path where the bytes had `name`.
+        if case let .badInput(_, line, column, message) = error {
+            blocks = .failure(.badInput(file: name, line: line, column: column, message: message))
+        } else if case let .badFile(_, message) = error {
+            blocks = .failure(.badFile(file: name, message: message))
+        } else {
+            blocks = .failure(error)
+        }
     }
 
     switch (whole, blocks) {
     case let (.success(table), .success(streamed)):
         require(table == streamed, "one buffer and blocks give different tables")
         checkTable(table, rules: rules, fromRecords: true)
-        // Write → read: RecordWriter writes triplets and CSV (not the Netflix layout).
-        let written: RecordLayout = layout == .csv ? .csv : .triplets
+        // Write → read: RecordWriter writes triplets and CSV (not the Netflix layout); names
+        // from a layout with blanks inside fields go to CSV, which can hold them.
+        let written: RecordLayout = layout == .triplets || layout == .netflix ? .triplets : .csv
         do {
             try RecordWriter.write(table, to: scratchOutput, layout: written)
             let again = try RecordReader.read(path: scratchOutput, layout: written, rules: rules)
@@ -409,7 +415,8 @@ func fuzzPairs(_ bytes: [UInt8]) {
         let (places, _) = dropHeader(&lines, roles: [.user, .item])
         require(pairs.count == lines.count, "\(pairs.count) pairs from \(lines.count) lines")
         for (pair, (fields, _)) in zip(pairs, lines) {
-            require(fields.count > places.max() ?? 0 && Int64(fields[places[0]]) == pair.user && Int64(fields[places[1]]) == pair.item,
+            require(fields.count > places.max() ?? 0 && Int64(fields[places[0]]).map(String.init) == pair.user
+                    && Int64(fields[places[1]]).map(String.init) == pair.item,
                     "pair \(pair) read from \(fields) at \(places)")
         }
         let text = pairs.map { "\($0.user) \($0.item)\n" }.joined()
@@ -429,7 +436,7 @@ func fuzzUserRatings(_ bytes: [UInt8]) {
         require(ratings.count == lines.count, "\(ratings.count) ratings from \(lines.count) lines")
         for (rating, (fields, _)) in zip(ratings, lines) {
             require(fields.count >= needed && fields.count <= max(fieldCount ?? 2, needed), "\(fields.count) fields accepted at \(places)")
-            require(Int64(fields[places[0]]) == rating.item, "item of \(rating) read from \(fields) at \(places)")
+            require(Int64(fields[places[0]]).map(String.init) == rating.item, "item of \(rating) read from \(fields) at \(places)")
             require(rating.rating.isFinite && RatingRules.isWithinMagnitude(rating.rating), "rating \(rating.rating) accepted")
             if let value = Double(fields[places[1]]) { require(value == rating.rating, "rating \(rating.rating) read from '\(fields[places[1]])'") }
         }

@@ -113,8 +113,8 @@ import Testing
         #expect(throws: MixFillError.badOption(option: "--precision", message: "mppca computes in double precision only; leave --precision out")) {
             try Engine.resolve(family: .mppca, backend: .blas, kernel: .dense, precision: .single, threads: 1, for: input, spelling: .commandLine)
         }
-        #expect(throws: EngineConflict.zeroRating(user: 1)) { try Engine.resolve(kernel: .dense, threads: 1, for: input) }
-        #expect(throws: EngineConflict.zeroRating(user: 1)) { try Engine.resolve(backend: .naive, threads: 1, for: input) }
+        #expect(throws: EngineConflict.zeroRating(user: "1")) { try Engine.resolve(kernel: .dense, threads: 1, for: input) }
+        #expect(throws: EngineConflict.zeroRating(user: "1")) { try Engine.resolve(backend: .naive, threads: 1, for: input) }
         let dense = try Engine.resolve(family: .mppca, kernel: .dense, threads: 2, for: input)
         #expect(dense.family == .mppca && dense.kernel == .dense(.double))
         #expect(dense.factorShards(for: input).map(\.name) == ["blas", "blas"])

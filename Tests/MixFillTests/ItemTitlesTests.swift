@@ -21,18 +21,18 @@ import Testing
             7,"Sabrina, ""Sabrina"" (1995)",Comedy
 
             """)
-        #expect(titles.titles == [1: "Toy Story (1995)", 11: "American President, The (1995)", 3039: "Trading Places (1983)",
-                                  140: "Up Close & Personal (1996)", 7: "Sabrina, \"Sabrina\" (1995)"])
+        #expect(titles.titles == ["1": "Toy Story (1995)", "11": "American President, The (1995)", "3039": "Trading Places (1983)",
+                                  "140": "Up Close & Personal (1996)", "7": "Sabrina, \"Sabrina\" (1995)"])
         // CRLF, a BOM, blanks around fields, a comment, no header, a field missing its
         // line end at the end of the file, and a quoted title over two lines.
         let untidy = try parse("\u{FEFF}# movies\r\n1 , Toy Story (1995) ,Animation\r\n 11,\"American President, The (1995)\" , Comedy\r\n\r\n12,\"Two\nlines\",Drama\r\n13,Last")
-        #expect(untidy.titles == [1: "Toy Story (1995)", 11: "American President, The (1995)", 12: "Two\nlines", 13: "Last"])
+        #expect(untidy.titles == ["1": "Toy Story (1995)", "11": "American President, The (1995)", "12": "Two\nlines", "13": "Last"])
     }
 
     /// movies.csv written back by pandas (`to_csv` without `index=False`) or R
     /// (`write.csv`): the unnamed first column is a row index, not the movie id.
     @Test func moviesCSVWithARowIndexColumn() throws {
-        let expected: [Int64: String] = [1: "Toy Story (1995)", 11: "American President, The (1995)"]
+        let expected: [String: String] = ["1": "Toy Story (1995)", "11": "American President, The (1995)"]
         let pandas = try parse(",movieId,title,genres\n0,1,Toy Story (1995),Adventure\n1,11,\"American President, The (1995)\",Comedy\n")
         #expect(pandas.titles == expected)
         let r = try parse("\"\",\"movieId\",\"title\",\"genres\"\n\"1\",1,\"Toy Story (1995)\",\"Adventure\"\n\"2\",11,\"American President, The (1995)\",\"Comedy\"\n")
@@ -48,7 +48,7 @@ import Testing
         let bytes = Array("1::Toy Story (1995)::Animation|Children's|Comedy\n2::Jumanji, The (1995)::Adventure\n".utf8)
             + Array("3::Cit".utf8) + [0xE9] + Array(" (1999)::Drama\r\n".utf8)
         let titles = try ItemTitles.parse(bytes, name: "movies.dat")
-        #expect(titles.titles == [1: "Toy Story (1995)", 2: "Jumanji, The (1995)", 3: "Cité (1999)"])
+        #expect(titles.titles == ["1": "Toy Story (1995)", "2": "Jumanji, The (1995)", "3": "Cité (1999)"])
         // UTF-8 stays UTF-8.
         #expect(try parse("4::Amélie (2001)::Comedy\n")[4] == "Amélie (2001)")
     }
@@ -59,7 +59,7 @@ import Testing
         ("movieId,title,genres\n1,\"Toy Story\" (1995),Animation\n",
          .badInput(file: "movies.csv", line: 2, column: 15, message: "'(1995)' follows a closing quote; a quoted field ends at its closing quote, before a comma (write a '\"' inside a title as '\"\"')")),
         ("movieId,title,genres\n1\n", .badInput(file: "movies.csv", line: 2, column: 2, message: "line has 1 field, no title; a movies.csv line is 'movieId,title,genres'")),
-        ("movieId,title,genres\nx1,Toy Story (1995),Animation\n", .badInput(file: "movies.csv", line: 2, column: 1, message: "'x1' is not an item id; ids are whole numbers")),
+        ("movieId,title,genres\n1.5,Toy Story (1995),Animation\n", .badInput(file: "movies.csv", line: 2, column: 1, message: "'1.5' is not an item id; ids are whole numbers")),
         ("1,Toy Story (1995),Animation\n2,Jumanji (1995),Adventure\n1,Toy Story again,Animation\n",
          .badInput(file: "movies.csv", line: 3, column: 1, message: "item 1 is listed twice (first on line 1); give each item one title")),
         ("1::Toy Story (1995)::Animation\n2\n", .badInput(file: "movies.csv", line: 2, column: 2, message: "line has 1 field, no title; a movies.dat line is 'movieId::title::genres'")),

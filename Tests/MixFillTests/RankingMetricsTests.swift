@@ -134,6 +134,6 @@ import Testing
                                               trainingUsers: trainingUsers, trainingItems: trainingItems) { user, item in
             user == 0 && item == 0
         }
-        #expect(overlapping.overlap?.user == 10 && overlapping.overlap?.item == 100)
+        #expect(overlapping.overlap?.user == "10" && overlapping.overlap?.item == "100")
     }
 }

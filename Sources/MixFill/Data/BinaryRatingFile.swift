@@ -45,6 +45,9 @@ package enum BinaryRatingFile {
 
     /// Writes `table` to `path` atomically.
     package static func write(_ table: RatingTable, to path: String) throws(MixFillError) {
+        if table.users.names != nil || table.items.names != nil {
+            throw .badOption(option: "--to", message: "the binary format holds whole-number ids only, and these \(table.users.names != nil ? "users" : "items") have text ids; fit the text file itself, or convert to csv or triplets")
+        }
         let matrix = table.matrix
         let userIds = table.users.ids
         let itemIds = table.items.ids

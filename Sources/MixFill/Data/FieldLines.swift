@@ -55,15 +55,32 @@ enum FieldLines {
         bytes.withUnsafeBufferPointer { RecordLineParser.text($0, field.range) }
     }
 
-    /// The field as an id, or an error naming the place: the record readers' rule
-    /// (`RecordLineParser.parseInteger`, whole numbers of at most 64 bits) and messages.
-    static func id(_ bytes: [UInt8], _ field: Field, line: Int, name: String, what: String) throws(MixFillError) -> Int64 {
+    /// The field as an id of `map`, written as the map writes its ids (`IdMap.canonical`),
+    /// or an error naming the place: for whole-number ids the record readers' rule
+    /// (`RecordLineParser.parseInteger`, whole numbers of at most 64 bits) and messages;
+    /// for text ids (a map of names) the field as written, printable characters.
+    static func id(_ bytes: [UInt8], _ field: Field, line: Int, name: String, what: String, map: IdMap) throws(MixFillError) -> String {
+        if map.names != nil {
+            let isName = bytes.withUnsafeBufferPointer { RecordLineParser.isName($0, field.range) }
+            guard isName else {
+                throw .badInput(file: name, line: line, column: field.column,
+                                message: "'\(text(bytes, field))' is not \(what == "item" ? "an" : "a") \(what) id; the model's \(what) ids are text, each a non-empty name of printable characters")
+            }
+            return String(decoding: bytes[field.range], as: UTF8.self)
+        }
         let value = bytes.withUnsafeBufferPointer { RecordLineParser.parseInteger($0, field.range) }
         guard let value else {
             throw .badInput(file: name, line: line, column: field.column,
                             message: RecordLineParser.notAnIdMessage(text(bytes, field), what))
         }
-        return value
+        return String(value)
+    }
+
+    /// Whether a first line that reads as a header (`header(_:_:roles:)`) is a record
+    /// after all: its first field a known id of `map`, a map of names (`alice bob` names
+    /// no column).
+    static func isKnownName(_ bytes: [UInt8], _ field: Field, in map: IdMap) -> Bool {
+        map.names != nil && map.index(ofName: String(decoding: bytes[field.range], as: UTF8.self)) != nil
     }
 
     /// Where a list's columns stand: the fields holding its roles, in the order asked,
@@ -109,33 +126,36 @@ enum FieldLines {
     }
 }
 
-/// (user, item) pairs to predict, one per line: `USER ITEM`, integer ids separated by
-/// spaces, tabs or a comma; further fields (a rating, a timestamp) are ignored, so a
+/// (user, item) pairs to predict, one per line: `USER ITEM`, ids separated by spaces, tabs
+/// or a comma (whole numbers, or names where the model's ids are text), given back as
+/// the maps write them (`IdMap.canonical`); further fields (a rating, a timestamp) are ignored, so a
 /// ratings file can serve as a pair list, and so can its header: a first line whose first
 /// field holds no digit (`userId,movieId,…`) is skipped. `predict --pairs` and
 /// `fill --pairs` both read pairs here.
 package enum PairsReader {
     /// The pairs of the file at `path` (`-`: standard input, named `<stdin>` in errors).
-    package static func read(path: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
-        try parse(FileBytes.read(path), name: StandardInput.displayName(path))
+    /// (The maps default to whole-number ids, any of them.)
+    package static func read(path: String, users: IdMap = .identity(0), items: IdMap = .identity(0)) throws(MixFillError) -> [(user: String, item: String)] {
+        try parse(FileBytes.read(path), name: StandardInput.displayName(path), users: users, items: items)
     }
 
-    package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(user: Int64, item: Int64)] {
-        var pairs = [(user: Int64, item: Int64)]()
+    package static func parse(_ bytes: [UInt8], name: String, users: IdMap = .identity(0), items: IdMap = .identity(0)) throws(MixFillError) -> [(user: String, item: String)] {
+        var pairs = [(user: String, item: String)]()
         pairs.reserveCapacity(bytes.count / 8)
-        try forEach(bytes, name: name) { _, _, user, item throws(MixFillError) in pairs.append((user, item)) }
+        try forEach(bytes, name: name, users: users, items: items) { _, _, user, item throws(MixFillError) in pairs.append((user, item)) }
         return pairs
     }
 
     /// Calls `body` with each pair, its 1-based line and the column of its item, in file
     /// order, without holding them; stops at the first malformed line or error of `body`.
-    package static func forEach(_ bytes: [UInt8], name: String,
-                               _ body: (_ line: Int, _ itemColumn: Int, _ user: Int64, _ item: Int64) throws(MixFillError) -> Void) throws(MixFillError) {
+    package static func forEach(_ bytes: [UInt8], name: String, users: IdMap, items: IdMap,
+                               _ body: (_ line: Int, _ itemColumn: Int, _ user: String, _ item: String) throws(MixFillError) -> Void) throws(MixFillError) {
         var first = true
         var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
         try FieldLines.forEach(bytes, name: name) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first, let header = FieldLines.header(bytes, fields, roles: [.user, .item]) {
+            if first, let header = FieldLines.header(bytes, fields, roles: [.user, .item]),
+               !FieldLines.isKnownName(bytes, fields[0], in: users) {
                 columns = header
                 return
             }
@@ -148,8 +168,8 @@ package enum PairsReader {
                                 message: "\(fields.count == 1 ? "one field" : "\(fields.count) fields") where a pair needs \(needed == 2 ? "two" : "\(needed)"); \(shape)")
             }
             try body(line, fields[item].column,
-                     try FieldLines.id(bytes, fields[user], line: line, name: name, what: "user"),
-                     try FieldLines.id(bytes, fields[item], line: line, name: name, what: "item"))
+                     try FieldLines.id(bytes, fields[user], line: line, name: name, what: "user", map: users),
+                     try FieldLines.id(bytes, fields[item], line: line, name: name, what: "item", map: items))
         }
     }
 }
@@ -162,17 +182,18 @@ package enum PairsReader {
 /// `item`.
 package enum UserRatingsReader {
     /// The ratings of the file at `path` (`-`: standard input, named `<stdin>` in errors).
-    package static func read(path: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
-        try parse(FileBytes.read(path), name: StandardInput.displayName(path))
+    package static func read(path: String, items: IdMap = .identity(0)) throws(MixFillError) -> [(item: String, rating: Double)] {
+        try parse(FileBytes.read(path), name: StandardInput.displayName(path), items: items)
     }
 
-    package static func parse(_ bytes: [UInt8], name: String) throws(MixFillError) -> [(item: Int64, rating: Double)] {
-        var ratings = [(item: Int64, rating: Double)]()
+    package static func parse(_ bytes: [UInt8], name: String, items: IdMap = .identity(0)) throws(MixFillError) -> [(item: String, rating: Double)] {
+        var ratings = [(item: String, rating: Double)]()
         var first = true
         var columns = FieldLines.Columns(places: [0, 1], fieldCount: nil)
         try FieldLines.forEach(bytes, name: name) { line, fields throws(MixFillError) in
             defer { first = false }
-            if first, let header = FieldLines.header(bytes, fields, roles: [.item, .rating]) {
+            if first, let header = FieldLines.header(bytes, fields, roles: [.item, .rating]),
+               !FieldLines.isKnownName(bytes, fields[0], in: items) {
                 columns = header
                 return
             }
@@ -190,7 +211,7 @@ package enum UserRatingsReader {
             }
             let itemField = fields[columns.places[0]]
             let ratingField = fields[columns.places[1]]
-            let item = try FieldLines.id(bytes, itemField, line: line, name: name, what: "item")
+            let item = try FieldLines.id(bytes, itemField, line: line, name: name, what: "item", map: items)
             guard let rating = FieldLines.number(bytes, ratingField) else {
                 throw .badInput(file: name, line: line, column: ratingField.column,
                                 message: "'\(FieldLines.text(bytes, ratingField))' is not a finite number; write one rating per line: ITEM RATING")
@@ -204,15 +225,17 @@ package enum UserRatingsReader {
     }
 
     /// The command-line form, `--ratings 12:5,40:3.5`: ITEM:RATING pairs separated by
-    /// commas (spaces and tabs around a pair ignored), ratings under the same rule.
-    /// Errors name `option` and show the offending pair on one line.
-    package static func parseList(_ text: String, option: String = "--ratings") throws(MixFillError) -> [(item: Int64, rating: Double)] {
-        var ratings = [(item: Int64, rating: Double)]()
+    /// commas (spaces and tabs around a pair ignored), ratings under the same rule; ids as
+    /// `items` writes them (`IdMap.canonical`), or, without a map, any non-empty text (the
+    /// check before the model is read). Errors name `option` and show the offending pair on one line.
+    package static func parseList(_ text: String, option: String = "--ratings", items: IdMap? = nil) throws(MixFillError) -> [(item: String, rating: Double)] {
+        var ratings = [(item: String, rating: Double)]()
         for piece in text.split(separator: ",", omittingEmptySubsequences: false) {
             let pair = IntegerRanges.trimSpaces(piece)
             let colon = pair.lastIndex(of: ":")
             let ratingText = colon.map { pair[pair.index(after: $0)...] }
-            guard let colon, let ratingText, let item = Int64(pair[..<colon]) else {
+            let itemText = colon.map { pair[..<$0] } ?? ""
+            guard let colon, let ratingText, let item = items.map({ $0.canonical(itemText) }) ?? (itemText.isEmpty ? nil : String(itemText)) else {
                 throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
             }
             guard let rating = Double(ratingText), rating.isFinite else {

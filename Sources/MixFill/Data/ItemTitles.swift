@@ -10,16 +10,21 @@
 /// title (the genres) are ignored. A title is UTF-8, or else Latin-1 (1M's `movies.dat`
 /// is ISO-8859-1), so every byte reads as some character. Blank lines, `#` comment lines,
 /// CRLF and a UTF-8 byte-order mark are accepted, as in the rating readers. A line without
-/// a title, an id that is not a whole number of at most 64 bits, an unclosed quote, text
-/// after a closing quote and an id listed twice are errors naming `file:line:column`.
+/// a title, an id that is neither a whole number of at most 64 bits nor text (a name
+/// such as `034545104X`, as `RecordLineParser.looksLikeName` tells them), an unclosed
+/// quote, text after a closing quote and an id listed twice are errors naming
+/// `file:line:column`. Titles are kept by id as `IdMap.name` writes it: a whole number in
+/// decimal, a name as written.
 package struct ItemTitles: Sendable, Equatable {
-    package private(set) var titles: [Int64: String]
+    package private(set) var titles: [String: String]
 
-    package init(titles: [Int64: String] = [:]) {
+    package init(titles: [String: String] = [:]) {
         self.titles = titles
     }
 
-    package subscript(id: Int64) -> String? { titles[id] }
+    package subscript(id: String) -> String? { titles[id] }
+
+    package subscript(id: Int64) -> String? { titles[String(id)] }
 
     package var count: Int { titles.count }
 
@@ -48,8 +53,8 @@ package struct ItemTitles: Sendable, Equatable {
         /// The line `position` is on (1-based) and the offset where that line starts.
         var line = 1
         var lineStart = 0
-        var titles = [Int64: String]()
-        var lineOfId = [Int64: Int]()
+        var titles = [String: String]()
+        var lineOfId = [String: Int]()
         var sawRecord = false
         /// Whether the header left its first column unnamed (`,movieId,title,genres`, a row
         /// index as pandas and R write one): every line's first field is then skipped.
@@ -191,14 +196,19 @@ package struct ItemTitles: Sendable, Equatable {
             }
             let isFirstRecord = !sawRecord
             sawRecord = true
-            let id = Array(first.bytes).withUnsafeBufferPointer { RecordLineParser.parseInteger($0, 0..<$0.count) }
+            let id = Array(first.bytes).withUnsafeBufferPointer { buffer -> String? in
+                let whole = 0..<buffer.count
+                if let number = RecordLineParser.parseInteger(buffer, whole), !RecordLineParser.hasLeadingZero(buffer, whole) { return String(number) }
+                guard RecordLineParser.isName(buffer, whole), RecordLineParser.looksLikeName(buffer, whole) else { return nil }
+                return String(decoding: buffer, as: UTF8.self)
+            }
+            // A header: the first record, its first field holding no digit (`movieId`);
+            // an empty one ahead of two names opens an index column.
+            if isFirstRecord, !first.bytes.contains(where: { $0 &- 48 < 10 }) {
+                indexColumn = !isDat && first.bytes.isEmpty && fields.count >= 3
+                return
+            }
             guard let id else {
-                // A header: the first record, its first field holding no digit (`movieId`);
-                // an empty one ahead of two names opens an index column.
-                if isFirstRecord, !first.bytes.contains(where: { $0 &- 48 < 10 }) {
-                    indexColumn = !isDat && first.bytes.isEmpty && fields.count >= 3
-                    return
-                }
                 let text = Array(first.bytes).withUnsafeBufferPointer { DenseMatrixReader.printable($0) }
                 throw MixFillError.badInput(file: name, line: first.line, column: first.column,
                                             message: RecordLineParser.notAnIdMessage(text, "item"))

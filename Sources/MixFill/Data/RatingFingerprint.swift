@@ -46,8 +46,29 @@ package struct RatingFingerprint: Sendable {
         combine(rating.bitPattern)
     }
 
-    /// An id map: a tag saying which kind, then the count and, for a list, every id.
+    /// An id map: a tag saying which kind, then the count and, for a list, every id; for
+    /// names, each name's byte count and its bytes, eight to a word.
     package mutating func combine(_ map: IdMap) {
+        if let names = map.names {
+            combine(3)
+            combine(UInt64(names.count))
+            for name in names {
+                combine(UInt64(name.utf8.count))
+                var word: UInt64 = 0
+                var filled = 0
+                for byte in name.utf8 {
+                    word |= UInt64(byte) << (8 * filled)
+                    filled += 1
+                    if filled == 8 {
+                        combine(word)
+                        word = 0
+                        filled = 0
+                    }
+                }
+                if filled > 0 { combine(word) }
+            }
+            return
+        }
         combine(map.isIdentity ? 1 : 2)
         combine(UInt64(map.count))
         if !map.isIdentity {

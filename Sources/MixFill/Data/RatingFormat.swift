@@ -70,7 +70,10 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     /// 3. it ends with `:` → netflix;
     /// 4. it contains a comma → csv;
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
-    ///    blanks, the first two whole numbers and the third a positive number → triplets;
+    ///    blanks, the first two ids and the third a positive number → triplets; an id is a
+    ///    whole number, or a text id (`RecordLineParser.looksLikeName`) holding a digit or
+    ///    longer than four bytes, so `A2SUAM1J3GNN3B` and `jane.doe@example.com` are ids but
+    ///    a matrix's missing-value marks (`NA`, `NaN`, `null`, `None`) are not;
     /// 6. at least 90 % of them do, the sample cannot be a matrix (its lines differ in
     ///    their number of fields, or a field is no number), and it is not a matrix's short
     ///    row among rows with a missing entry (a line of fewer than 3 fields, and one that
@@ -106,6 +109,11 @@ public enum RatingFormat: String, Sendable, CaseIterable {
             let digits = field.first == UInt8(ascii: "-") || field.first == UInt8(ascii: "+") ? field.dropFirst() : field
             return !digits.isEmpty && digits.allSatisfy { $0 &- 48 < 10 }
         }
+        func isId(_ field: ArraySlice<UInt8>) -> Bool {
+            if isInteger(field) { return true }
+            guard field.count > 4 || field.contains(where: { $0 &- 48 < 10 }) else { return false }
+            return Array(field).withUnsafeBufferPointer { RecordLineParser.looksLikeName($0, 0..<$0.count) && RecordLineParser.isName($0, 0..<$0.count) }
+        }
         var sample = contentLines[...]
         if let firstField = fields(first).first, !isInteger(firstField), sample.count > 1 { sample = sample.dropFirst() }
         func isNumber(_ field: ArraySlice<UInt8>) -> Bool {
@@ -116,7 +124,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         /// whole numbers, the third a finite number), whatever its sign.
         func tripletRating(_ line: [UInt8]) -> Double? {
             let parts = fields(line)
-            guard parts.count == 3 || parts.count == 4, isInteger(parts[0]), isInteger(parts[1]) else { return nil }
+            guard parts.count == 3 || parts.count == 4, isId(parts[0]), isId(parts[1]) else { return nil }
             let rating = Array(parts[2])
             let value = rating.withUnsafeBufferPointer { DecimalParser.parse($0) }
             if case let .number(number) = value, number.isFinite { return number }

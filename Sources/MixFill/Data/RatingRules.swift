@@ -62,7 +62,7 @@ public struct RatingRules: Sendable, Equatable {
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
                 let rating = matrix.ratings[position]
                 if let problem = violation(rating, token: DenseMatrixWriter.format(rating)) {
-                    throw .badFile(file: name, message: "user \(table.users.id(user)), item \(table.items.id(matrix.items[position])): \(problem)")
+                    throw .badFile(file: name, message: "user \(table.users.name(user)), item \(table.items.name(matrix.items[position])): \(problem)")
                 }
             }
         }

@@ -88,12 +88,14 @@ struct RecordCollector {
         currentCodes = []
     }
 
-    /// The table of everything added. Throws when nothing was (`name` is the file).
-    mutating func makeTable(name: String) throws(MixFillError) -> RatingTable {
+    /// The table of everything added. Throws when nothing was (`name` is the file). With
+    /// `userNames` (`itemNames`), the users' (items') ids added were codes into it
+    /// (`NameTable`), and the table's users (items) are its names in `IdMap`'s order.
+    mutating func makeTable(name: String, userNames: [String]? = nil, itemNames: [String]? = nil) throws(MixFillError) -> RatingTable {
         guard recordCount > 0 else { throw Self.noRatings(name: name) }
         closeChunk(startingAnother: false)
-        let userOrder = users.ranking()
-        let itemOrder = items.ranking()
+        let userOrder = users.ranking(names: userNames)
+        let itemOrder = items.ranking(names: itemNames)
         let userCount = userOrder.sortedIds.count
         let itemCount = itemOrder.sortedIds.count
 
@@ -117,8 +119,12 @@ struct RecordCollector {
             matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, rowStarts: rowStarts,
                                         items: .wide(built.items), ratings: ratingValues(built.codes, built.values))
         }
-        return RatingTable(matrix: matrix, users: IdMap(sortedIds: userOrder.sortedIds),
-                           items: IdMap(sortedIds: itemOrder.sortedIds), duplicatePairs: duplicates)
+        func map(_ sortedIds: [Int64], _ names: [String]?) -> IdMap {
+            guard let names else { return IdMap(sortedIds: sortedIds) }
+            return IdMap(sortedNames: sortedIds.map { names[Int($0)] })
+        }
+        return RatingTable(matrix: matrix, users: map(userOrder.sortedIds, userNames),
+                           items: map(itemOrder.sortedIds, itemNames), duplicatePairs: duplicates)
     }
 
     /// What reading a file without a single record throws.
@@ -296,9 +302,15 @@ struct IdTable {
         direct.append(contentsOf: repeatElement(-1, count: min(size, Int(Self.directLimit)) - direct.count))
     }
 
-    /// rank[provisional] = final index; sortedIds[final] = id.
-    func ranking() -> (rank: [UInt32], sortedIds: [Int64]) {
-        let order = ids.indices.sorted { ids[$0] < ids[$1] }
+    /// rank[provisional] = final index; sortedIds[final] = id. With `names`, the ids are
+    /// codes into it, ranked by their names (`IdMap.precedes`).
+    func ranking(names: [String]? = nil) -> (rank: [UInt32], sortedIds: [Int64]) {
+        let order: [Int]
+        if let names {
+            order = ids.indices.sorted { IdMap.precedes(names[Int(ids[$0])], names[Int(ids[$1])]) }
+        } else {
+            order = ids.indices.sorted { ids[$0] < ids[$1] }
+        }
         var rank = [UInt32](repeating: 0, count: ids.count)
         for (final, provisional) in order.enumerated() { rank[provisional] = UInt32(final) }
         return (rank, order.map { ids[$0] })

@@ -16,7 +16,13 @@ package enum RecordLayout: String, Sendable, CaseIterable {
 ///
 /// Rules shared by the layouts, each rejection naming `file:line:column`:
 /// - ids are whole numbers that fit in 64 bits (signs allowed), mapped to dense indices in
-///   ascending id order (see `IdMap`);
+///   ascending id order (see `IdMap`); or, column by column, text: once a user (item) id
+///   holds a letter or a byte beyond ASCII (`A2SUAM1J3GNN3B`, `034545104X`), or is a
+///   whole number written with a leading zero (`0345339703`, which as a number would lose
+///   its zero), every user (item) id of the file is a name kept as written
+///   (`IdTextMode`). A file read from its start is read again in that mode when earlier
+///   lines had whole numbers there; standard input cannot be, so there the first record
+///   decides;
 /// - ratings are finite decimal numbers, kept exactly as given (half stars, 0 and negative
 ///   values included: only the dense format uses 0 for "missing"), within `RatingRules`
 ///   (±1e100, and a declared scale);
@@ -28,13 +34,34 @@ package enum RecordLayout: String, Sendable, CaseIterable {
 ///   number of dropped records is reported (`RatingTable.duplicatePairs`).
 package enum RecordReader {
     /// Reads the file at `path`; `-` reads standard input (errors then name `<stdin>`).
-    package static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
+    package static func read(path: String, layout: RecordLayout, rules: RatingRules = .standard,
+                             blockSize: Int = LineBlocks.blockSize) throws(MixFillError) -> RatingTable {
+        var parser = try parsed(path: path, layout: layout, rules: rules, blockSize: blockSize)
+        return try parser.makeTable()
+    }
+
+    /// The parser after reading the whole file at `path`, read twice when a column turned
+    /// out to hold text ids after lines that held whole numbers there (see the type).
+    private static func parsed(path: String, layout: RecordLayout, rules: RatingRules = .standard,
+                               sought: (user: String, item: String)? = nil,
+                               blockSize: Int = LineBlocks.blockSize) throws(MixFillError) -> RecordLineParser {
         let name = StandardInput.displayName(path)
-        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
-        try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
-            try parser.consume(block)
+        var text = IdTextMode()
+        while true {
+            var parser = RecordLineParser(layout: layout, name: name, rules: rules)
+            parser.text = text
+            parser.sought = sought
+            do {
+                try LineBlocks.forEachBlock(path: path, blockSize: blockSize) { (block) throws(MixFillError) in
+                    try parser.consume(block)
+                }
+                return parser
+            } catch {
+                // Each pass turns at least one more column to text, so this ends by the third.
+                guard let wanted = parser.textWanted, !StreamInput.isStream(path), wanted != text else { throw error }
+                text = wanted
+            }
         }
-        return try parser.collector.makeTable(name: name)
     }
 
     /// The line and column of the first record for (`user`, `item`) in the file at `path`,
@@ -42,29 +69,63 @@ package enum RecordReader {
     /// no positions). Nil for standard input or a pipe (neither can be read twice: opening
     /// a drained pipe again would wait for ever), or when the file no longer reads or no
     /// longer holds the pair.
-    package static func position(of pair: (user: Int64, item: Int64), path: String, layout: RecordLayout) -> (line: Int, column: Int)? {
+    package static func position(of pair: (user: String, item: String), path: String, layout: RecordLayout) -> (line: Int, column: Int)? {
         guard !StreamInput.isStream(path) else { return nil }
-        var parser = RecordLineParser(layout: layout, name: path)
-        parser.sought = pair
-        do {
-            try LineBlocks.forEachBlock(path: path) { (block) throws(MixFillError) in
-                try parser.consume(block)
-            }
-        } catch {
-            return nil
-        }
-        return parser.soughtPosition
+        return try? parsed(path: path, layout: layout, sought: pair).soughtPosition
     }
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
     package static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
-        var parser = RecordLineParser(layout: layout, name: name, rules: rules)
-        var failure: MixFillError?
-        bytes.withUnsafeBufferPointer { buffer in
-            do throws(MixFillError) { try parser.consume(buffer) } catch { failure = error }
+        var text = IdTextMode()
+        while true {
+            var parser = RecordLineParser(layout: layout, name: name, rules: rules)
+            parser.text = text
+            var failure: MixFillError?
+            bytes.withUnsafeBufferPointer { buffer in
+                do throws(MixFillError) { try parser.consume(buffer) } catch { failure = error }
+            }
+            guard let failure else { return try parser.makeTable() }
+            guard let wanted = parser.textWanted, wanted != text else { throw failure }
+            text = wanted
         }
-        if let failure { throw failure }
-        return try parser.collector.makeTable(name: name)
+    }
+}
+
+/// Which id columns of a record file hold text ids (names) rather than whole numbers.
+struct IdTextMode: Equatable {
+    var users = false
+    var items = false
+}
+
+/// The text ids of one column, interned as they are met: code c ↔ `names[c]`, codes in
+/// order of first appearance (the collector's ids; `RecordCollector.makeTable` orders the
+/// names and renumbers).
+struct NameTable {
+    private var codes: [String: Int64] = [:]
+    private(set) var names: [String] = []
+    private var lastCode: Int64 = -1
+
+    /// The longest name accepted (a guard against a binary file read as text).
+    static let longest = 1024
+
+    @inline(__always)
+    mutating func code(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64 {
+        // Records come grouped by user (or item) in most files: compare with the last name first.
+        if lastCode >= 0 {
+            let last = names[Int(lastCode)]
+            if last.utf8.count == range.count, last.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range])) { return lastCode }
+        }
+        let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        let code: Int64
+        if let known = codes[name] {
+            code = known
+        } else {
+            code = Int64(names.count)
+            codes[name] = code
+            names.append(name)
+        }
+        lastCode = code
+        return code
     }
 }
 
@@ -74,6 +135,18 @@ struct RecordLineParser {
     let name: String
     let rules: RatingRules
     var collector = RecordCollector()
+    /// The columns read as text ids; `textWanted` is set when a line needs more of them.
+    var text = IdTextMode()
+    private(set) var textWanted: IdTextMode?
+    /// Whether text ids are accepted at all (not by the ranks of a distributed read, whose
+    /// id maps are merged as numbers).
+    var allowsText = true
+    private var userNames = NameTable()
+    private var itemNames = NameTable()
+    /// Whether a record was read (collected, or compared with the sought pair).
+    private var sawRecord = false
+    /// The line being parsed (without its line end), for `id`'s look at its rating.
+    private var lineBounds = (start: 0, end: 0)
     /// Lines consumed so far (the next line is `line + 1`).
     var line = 0
     /// Whether a line with content was seen (a header may only come first).
@@ -83,9 +156,10 @@ struct RecordLineParser {
     /// Where a line's user, item and rating stand: the layout's order, or where the header
     /// names them (`RecordColumns.ofHeader`).
     var columns = RecordColumns.layoutOrder
-    /// When set, the parser only looks for the first record of this (user, item) pair and
-    /// keeps where it is (`RecordReader.position(of:path:layout:)`); nothing is collected.
-    var sought: (user: Int64, item: Int64)?
+    /// When set, the parser only looks for the first record of this (user, item) pair, ids
+    /// as written, and keeps where it is (`RecordReader.position(of:path:layout:)`); nothing
+    /// is collected.
+    var sought: (user: String, item: String)?
     private(set) var soughtPosition: (line: Int, column: Int)?
 
     init(layout: RecordLayout, name: String, rules: RatingRules = .standard) {
@@ -110,6 +184,7 @@ struct RecordLineParser {
             while lineEnd < count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
             var end = lineEnd
             if end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            lineBounds = (position, end)
             switch layout {
             case .triplets: try parseTriplet(block, position, end, lineStart)
             case .csv: try parseCSV(block, position, end, lineStart)
@@ -129,20 +204,18 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) {
-                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
-                return
-            }
-            throw notAnId(bytes, first, lineStart, "user")
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+            columns = header
+            return
         }
+        let user = try id(bytes, first, lineStart, user: true)
         let shape = "a triplets line is 'user item rating [timestamp]' separated by spaces or tabs"
         guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
         guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
             throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
         }
-        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let item = try id(bytes, second, lineStart, user: false)
         let rating = try parseRating(bytes, third, lineStart)
         record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
@@ -151,24 +224,24 @@ struct RecordLineParser {
         var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
         guard let first = cursor.next(bytes) else { return }
         if first.isEmpty, cursor.atEnd { return }  // blank line
-        if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#") { return }
+        // A comment: `#` first on the line, not inside a quoted field (`"#3",…` is an id).
+        if !first.isEmpty, bytes[first.lowerBound] == UInt8(ascii: "#"),
+           first.lowerBound == start || bytes[first.lowerBound - 1] != UInt8(ascii: "\"") { return }
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) {
-                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
-                return
-            }
-            throw notAnId(bytes, first, lineStart, "user")
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+            columns = header
+            return
         }
+        let user = try id(bytes, first, lineStart, user: true)
         let shape = "a CSV line is 'user,item,rating[,timestamp]'"
         guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
         guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
             throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
         }
-        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let item = try id(bytes, second, lineStart, user: false)
         let rating = try parseRating(bytes, third, lineStart)
         record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
@@ -215,20 +288,18 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        guard let user = Self.parseInteger(bytes, first) else {
-            if isFirstContent, Self.isHeader(bytes, first, start, end) {
-                columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
-                return
-            }
-            throw notAnId(bytes, first, lineStart, "user")
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+            columns = header
+            return
         }
+        let user = try id(bytes, first, lineStart, user: true)
         let shape = "a MovieLens .dat line is 'user::item::rating[::timestamp]', fields separated by two colons"
         guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
         guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
             throw failure(extra.lowerBound, lineStart, "line has more than 4 fields; \(shape)")
         }
-        guard let item = Self.parseInteger(bytes, second) else { throw notAnId(bytes, second, lineStart, "item") }
+        let item = try id(bytes, second, lineStart, user: false)
         let rating = try parseRating(bytes, third, lineStart)
         record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
@@ -254,8 +325,8 @@ struct RecordLineParser {
             field = cursor.next(bytes)
         }
         guard count >= columns.needed else { throw fieldCount(count, end, lineStart, columns.shape) }
-        guard let user = Self.parseInteger(bytes, userField) else { throw notAnId(bytes, userField, lineStart, "user") }
-        guard let item = Self.parseInteger(bytes, itemField) else { throw notAnId(bytes, itemField, lineStart, "item") }
+        let user = try id(bytes, userField, lineStart, user: true)
+        let item = try id(bytes, itemField, lineStart, user: false)
         let rating = try parseRating(bytes, ratingField, lineStart)
         record(user: user, item: item, rating: rating, column: userField.lowerBound - lineStart + 1)
     }
@@ -263,11 +334,97 @@ struct RecordLineParser {
     /// Adds a parsed record, or, when looking for a pair, notes the position of its first record.
     @inline(__always)
     private mutating func record(user: Int64, item: Int64, rating: Double, column: Int) {
+        sawRecord = true
         if let sought {
-            if soughtPosition == nil, sought.user == user, sought.item == item { soughtPosition = (line, column) }
+            if soughtPosition == nil, sought.user == (text.users ? userNames.names[Int(user)] : String(user)),
+               sought.item == (text.items ? itemNames.names[Int(item)] : String(item)) {
+                soughtPosition = (line, column)
+            }
             return
         }
         collector.add(user: user, item: item, rating: rating)
+    }
+
+    /// The table of every record read (`name` is the file), text ids ordered as `IdMap` orders them.
+    mutating func makeTable() throws(MixFillError) -> RatingTable {
+        try collector.makeTable(name: name, userNames: text.users ? userNames.names : nil,
+                                itemNames: text.items ? itemNames.names : nil)
+    }
+
+    /// The user's (or item's) id in `range`: a whole number, or the code of a name in a
+    /// column of text ids. A name met in a column of numbers turns the column to text: at
+    /// once when no record has been kept yet, else by a second reading (`textWanted`,
+    /// thrown with the message a stream, which cannot be read again, ends with).
+    @inline(__always)
+    private mutating func id(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, user: Bool) throws(MixFillError) -> Int64 {
+        let what = user ? "user" : "item"
+        if user ? text.users : text.items {
+            guard Self.isName(bytes, range) else {
+                let problem = range.isEmpty ? "the \(what) id field is empty"
+                    : range.count > NameTable.longest ? "the \(what) id is longer than \(NameTable.longest) bytes"
+                    : "\(what) id '\(Self.text(bytes, range))' holds a control character"
+                throw failure(range.lowerBound, lineStart, "\(problem); this file's \(what) ids are text, each a non-empty name of printable characters")
+            }
+            return user ? userNames.code(bytes, range) : itemNames.code(bytes, range)
+        }
+        if let value = Self.parseInteger(bytes, range), !Self.hasLeadingZero(bytes, range) { return value }
+        // A name, on a line whose rating is a number: a record with text ids. (A second
+        // header, `userId,movieId,rating` from files joined together, is no record.)
+        guard Self.isName(bytes, range), Self.looksLikeName(bytes, range), hasNumericRating(bytes) else {
+            throw notAnId(bytes, range, lineStart, what)
+        }
+        guard allowsText else {
+            throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text; a --distributed fit reads whole-number ids only, so fit this file in one process (without --distributed)")
+        }
+        var wanted = text
+        if user { wanted.users = true } else { wanted.items = true }
+        if !sawRecord {
+            text = wanted
+            return try id(bytes, range, lineStart, user: user)
+        }
+        textWanted = wanted
+        throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text, but the \(what) ids of earlier lines were whole numbers; text ids are read from a file (read twice, the second time as text), or from standard input when the first record's ids are text")
+    }
+
+    /// Whether the current line holds a number where `columns` put the rating.
+    private func hasNumericRating(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let fields = RecordColumns.fields(bytes, lineBounds.start, lineBounds.end, layout: layout)
+        guard columns.rating < fields.count, !fields[columns.rating].isEmpty else { return false }
+        if case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[fields[columns.rating]])) { return true }
+        return false
+    }
+
+    /// Whether the field can be a text id: not empty, at most `NameTable.longest` bytes,
+    /// no control bytes.
+    @inline(__always)
+    static func isName(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        guard !range.isEmpty, range.count <= NameTable.longest else { return false }
+        for position in range where bytes[position] < 0x20 || bytes[position] == 0x7F { return false }
+        return true
+    }
+
+    /// Whether a field that is no whole number says the column holds text ids: it has a
+    /// letter or a byte beyond ASCII, or it is a whole number with a leading zero. A
+    /// decimal (`4.5`) or a date (`2005-09-06`) says nothing of the kind: in an id column it
+    /// is a misplaced field, an error.
+    static func looksLikeName(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        if hasLeadingZero(bytes, range) { return true }
+        for position in range {
+            let byte = bytes[position]
+            if byte >= 0x80 || ((byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z")) { return true }
+        }
+        return false
+    }
+
+    /// Whether the field is digits (after an optional sign) starting with a 0 and longer
+    /// than one digit: `007`, `-01`, `0345339703`.
+    @inline(__always)
+    static func hasLeadingZero(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        var start = range.lowerBound
+        if start < range.upperBound, bytes[start] == UInt8(ascii: "-") || bytes[start] == UInt8(ascii: "+") { start += 1 }
+        guard range.upperBound - start >= 2, bytes[start] == UInt8(ascii: "0") else { return false }
+        for position in start..<range.upperBound where bytes[position] &- 48 >= 10 { return false }
+        return true
     }
 
     // MARK: Fields
@@ -292,9 +449,17 @@ struct RecordLineParser {
     /// The columns the file's first content line sets when it is a header (the layout's
     /// first field no id and `isHeader`); nil when it is a rating line.
     static func headerColumns(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns? {
-        guard layout != .netflix, let first = RecordColumns.fields(bytes, start, end, layout: layout).first,
-              parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
-        return RecordColumns.ofHeader(bytes, start, end, layout: layout)
+        guard layout != .netflix else { return nil }
+        let fields = RecordColumns.fields(bytes, start, end, layout: layout)
+        guard let first = fields.first, parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
+        let columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
+        // A line with text ids looks like a header by its first field; a header's rating
+        // column holds a name (`rating`), a record's a number.
+        if columns == .layoutOrder, fields.count > 2, !fields[2].isEmpty,
+           case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[fields[2]])) {
+            return nil
+        }
+        return columns
     }
 
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The

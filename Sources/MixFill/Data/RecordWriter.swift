@@ -14,10 +14,11 @@ package enum RecordWriter {
         text.reserveCapacity(1 << 20)
         if layout == .csv { text += Array("userId,itemId,rating\n".utf8) }
         let matrix = table.matrix
+        let itemIds = try (0..<table.items.count).map { (item) throws(MixFillError) in try field(table.items.name(item), layout: layout, what: "item") }
         for user in 0..<matrix.userCount {
-            let userId = String(table.users.id(user))
+            let userId = try field(table.users.name(user), layout: layout, what: "user")
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] {
-                text += Array("\(userId)\(separator)\(table.items.id(matrix.items[position]))\(separator)\(DenseMatrixWriter.format(matrix.ratings[position]))\n".utf8)
+                text += Array("\(userId)\(separator)\(itemIds[matrix.items[position]])\(separator)\(DenseMatrixWriter.format(matrix.ratings[position]))\n".utf8)
             }
             if text.count > 1 << 19 {
                 try stream.write(text)
@@ -26,5 +27,23 @@ package enum RecordWriter {
         }
         try stream.write(text)
         try stream.commit()
+    }
+
+    /// An id as a field of `layout` that reads back as the same id: in CSV, a name holding a
+    /// comma or a quote, with blanks at its ends or a `#` first is quoted (`"a, b"`, quotes
+    /// doubled); the blank-separated layout cannot hold a name with a blank, nor a user
+    /// name starting with `#` (a line so starting is a comment), which are refused.
+    static func field(_ id: String, layout: RecordLayout, what: String) throws(MixFillError) -> String {
+        let bytes = Array(id.utf8)
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        if layout == .csv {
+            let needsQuotes = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") }
+                || bytes.first.map(blank) == true || bytes.last.map(blank) == true || bytes.first == UInt8(ascii: "#")
+            return needsQuotes ? "\"" + id.reduce(into: "") { $0 += $1 == "\"" ? "\"\"" : String($1) } + "\"" : id
+        }
+        guard !bytes.contains(where: blank), what != "user" || bytes.first != UInt8(ascii: "#") else {
+            throw .badOption(option: "--to", message: "\(what) id '\(id)' \(bytes.first == UInt8(ascii: "#") ? "starts with '#', which opens a comment" : "holds a blank, which") the \(layout.rawValue) layout cannot hold; write csv instead")
+        }
+        return id
     }
 }

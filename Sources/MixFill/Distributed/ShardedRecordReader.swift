@@ -175,6 +175,7 @@ enum ShardedRecordReader {
             words = PartSummary(words: words).followed(by: own).words
         })
         var parser = RecordLineParser(layout: layout, name: name, rules: rules)
+        parser.allowsText = false
         parser.line = before.lines
         parser.sawContent = before.hasContent
         parser.columns = before.columns

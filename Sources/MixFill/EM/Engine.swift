@@ -234,7 +234,7 @@ public enum EngineConflict: Error, Sendable, Equatable {
     /// Record data too large to densify in half of this machine's memory.
     case denseTooLarge(userCount: Int, itemCount: Int, neededBytes: Double, availableBytes: Double)
     /// Record data with a rating of 0, which the dense form reads as missing.
-    case zeroRating(user: Int64)
+    case zeroRating(user: String)
 
     /// The reason, without the option's name or what to change.
     public var reason: String {

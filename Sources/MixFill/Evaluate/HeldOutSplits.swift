@@ -106,17 +106,17 @@ extension HeldOutSplits {
     /// A test file's ratings matched to the training data by id: `testUsers`/`testItems`
     /// are the test file's id maps, `test` its ratings by its own indices; `trainingUsers`
     /// and `trainingItems` the training data's maps. Ratings whose user and item both
-    /// exist in training come back by training index (in the test file's order, which is
-    /// the training order too: both maps are sorted by id); the rest as `UnmatchedRatings`.
+    /// exist in training come back by training index, ordered by user then item (the test
+    /// file's order when both maps order ids alike); the rest as `UnmatchedRatings`.
     /// `isTraining(user, item)` (training indices) says whether training has the pair:
-    /// the first such pair is returned as `overlap` (ids), for the caller to refuse.
+    /// the first such pair is returned as `overlap` (ids as written), for the caller to refuse.
     public static func match(test: some Sequence<IndexedRating>, testUsers: IdMap, testItems: IdMap,
                              trainingUsers: IdMap, trainingItems: IdMap,
                              isTraining: (_ user: Int, _ item: Int) -> Bool)
-        -> (matched: [IndexedRating], unmatched: UnmatchedRatings, overlap: (user: Int64, item: Int64)?) {
+        -> (matched: [IndexedRating], unmatched: UnmatchedRatings, overlap: (user: String, item: String)?) {
         // Index maps test → training, -1 for an unknown id; unknown users numbered in order.
-        let itemIndex = (0..<testItems.count).map { trainingItems.index(of: testItems.id($0)) ?? -1 }
-        let userIndex = (0..<testUsers.count).map { trainingUsers.index(of: testUsers.id($0)) ?? -1 }
+        let itemIndex = testItems.indices(in: trainingItems).map { $0 ?? -1 }
+        let userIndex = testUsers.indices(in: trainingUsers).map { $0 ?? -1 }
         var newUserNumber = [Int](repeating: -1, count: testUsers.count)
         var unknownItemSeen = [Bool](repeating: false, count: testItems.count)
         var matched = [IndexedRating]()
@@ -137,10 +137,14 @@ extension HeldOutSplits {
             } else if user < 0 {
                 unmatched.newUserRatings.append(IndexedRating(user: newUserNumber[rating.user], item: item, rating: rating.rating))
             } else if isTraining(user, item) {
-                return (matched, unmatched, (testUsers.id(rating.user), testItems.id(rating.item)))
+                return (matched, unmatched, (testUsers.name(rating.user), testItems.name(rating.item)))
             } else {
                 matched.append(IndexedRating(user: user, item: item, rating: rating.rating))
             }
+        }
+        // Maps of different kinds (numbers and names) order ids differently.
+        if testUsers.names != nil || testItems.names != nil || trainingUsers.names != nil || trainingItems.names != nil {
+            matched.sort { ($0.user, $0.item) < ($1.user, $1.item) }
         }
         return (matched, unmatched, nil)
     }

@@ -68,20 +68,24 @@ package struct PairPredictor: Sendable {
     }
 
     /// The table's ratings with each item renumbered to the model's column of the same id
-    /// (both id lists ascend, so rows stay sorted); ratings of items the model does not
+    /// (rows sorted again when the two maps order ids differently, numbers against names);
+    /// ratings of items the model does not
     /// have are dropped and counted. When the model's items are the data's (predicting for
     /// the training data) the matrix is used as it is, without a copy.
     package static func align(_ table: RatingTable, to modelItems: IdMap) -> (matrix: SparseRatingMatrix, droppedRatings: Int) {
         if table.items == modelItems { return (table.matrix, 0) }
-        let column = (0..<table.items.count).map { modelItems.index(of: table.items.id($0)) }
+        let column = table.items.indices(in: modelItems)
+        let reorders = (table.items.names == nil) != (modelItems.names == nil)
         let source = table.matrix
         var rowStarts = [0]
         rowStarts.reserveCapacity(source.userCount + 1)
         var kept = [Int]()
         for user in 0..<source.userCount {
+            let rowStart = kept.count
             for position in source.rowStarts[user]..<source.rowStarts[user + 1] where column[source.items[position]] != nil {
                 kept.append(position)
             }
+            if reorders { kept[rowStart...].sort { (column[source.items[$0]] ?? 0) < (column[source.items[$1]] ?? 0) } }
             rowStarts.append(kept.count)
         }
         let indices = kept.map { column[source.items[$0]] ?? 0 }
@@ -115,10 +119,11 @@ package struct PairPredictor: Sendable {
         }
     }
 
-    /// The prediction for the user with id `user` and the item with id `item`.
-    package func predict(user: Int64, item: Int64) -> Prediction {
-        let row = users.index(of: user)
-        guard let column = items.index(of: item) else { return .itemFallback(itemFallback.value) }
+    /// The prediction for the user with id `user` and the item with id `item` (as written:
+    /// whole numbers, or names where the maps hold text ids).
+    package func predict(user: String, item: String) -> Prediction {
+        let row = users.index(ofName: user)
+        guard let column = items.index(ofName: item) else { return .itemFallback(itemFallback.value) }
         if let row, let rating = observed(row: row, column: column) { return .observed(rating) }
         if itemFallback.covers(column: column) { return .itemFallback(itemFallback.value) }
         guard let row else { return .newUser(predicted(row: nil, column: column)) }
@@ -180,7 +185,7 @@ package struct PairPredictor: Sendable {
         var unknownUsers = 0
         var unknownItems = 0
         var text = [UInt8]()
-        try PairsReader.forEach(bytes, name: pairsName) { _, _, user, item throws(MixFillError) in
+        try PairsReader.forEach(bytes, name: pairsName, users: users, items: items) { _, _, user, item throws(MixFillError) in
             let prediction = predict(user: user, item: item)
             switch prediction {
             case .newUser: unknownUsers += 1

@@ -87,7 +87,7 @@ extension RatingInput {
         let matrix = table.matrix
         for user in 0..<matrix.userCount {
             for position in matrix.rowStarts[user]..<matrix.rowStarts[user + 1] where matrix.ratings[position] == 0 {
-                throw .zeroRating(user: table.users.id(user))
+                throw .zeroRating(user: table.users.name(user))
             }
         }
     }

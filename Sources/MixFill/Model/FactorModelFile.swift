@@ -61,8 +61,8 @@ struct FactorModelDocument: Codable {
     var iterations: Int
     var converged: Bool
     var data: ModelFile.Shape
-    var user_ids: [Int64]?
-    var item_ids: [Int64]?
+    var user_ids: IdList?
+    var item_ids: IdList?
 
     static func encode(_ file: ModelFile, _ model: FactorMixture) throws(MixFillError) -> [UInt8] {
         let q = model.factorCount
@@ -81,8 +81,8 @@ struct FactorModelDocument: Codable {
             tuning: file.tuning.map(Tuning.init),
             objective: file.logLikelihood, seed: file.seed, iterations: file.iterations, converged: file.converged,
             data: ModelFile.Shape(file),
-            user_ids: training.flatMap { $0.users.isIdentity ? nil : $0.users.ids },
-            item_ids: training.flatMap { $0.items.isIdentity ? nil : $0.items.ids })
+            user_ids: training.flatMap { IdList($0.users) },
+            item_ids: training.flatMap { IdList($0.items) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         do {

@@ -13,7 +13,7 @@ import Foundation
 ///
 /// Version 2 added everything in `data` after `observed`, and the id maps; `user_ids` and
 /// `item_ids` are absent when the ids are the 0-based row and column indices (the dense
-/// format). Version 1 files are still read: their ids are indices and they have no
+/// format), and are lists of strings when the data's ids were text (`IdList`). Version 1 files are still read: their ids are indices and they have no
 /// `training` record. Readers refuse a version newer than theirs (with a message saying
 /// so) rather than guess at fields they do not know.
 ///
@@ -134,8 +134,8 @@ public struct ModelFile: Sendable, Equatable {
         var iterations: Int
         var converged: Bool
         var data: Shape
-        var user_ids: [Int64]?
-        var item_ids: [Int64]?
+        var user_ids: IdList?
+        var item_ids: IdList?
     }
 
     public func encoded() throws(MixFillError) -> [UInt8] {
@@ -157,8 +157,8 @@ public struct ModelFile: Sendable, Equatable {
                         path: training?.path, format: training?.format, fingerprint: training?.fingerprint,
                         rating_min: training?.ratingScale.minimum, rating_max: training?.ratingScale.maximum,
                         rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts),
-            user_ids: training.flatMap { $0.users.isIdentity ? nil : $0.users.ids },
-            item_ids: training.flatMap { $0.items.isIdentity ? nil : $0.items.ids })
+            user_ids: training.flatMap { IdList($0.users) },
+            item_ids: training.flatMap { IdList($0.items) })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         do {
@@ -259,7 +259,7 @@ public struct ModelFile: Sendable, Equatable {
     }
 
     /// The version 2 fields, checked for consistency with the model's shape.
-    static func trainingRecord(_ data: Shape, userIds: [Int64]?, itemIds: [Int64]?, itemCount: Int,
+    static func trainingRecord(_ data: Shape, userIds: IdList?, itemIds: IdList?, itemCount: Int,
                                name: String) throws(MixFillError) -> TrainingDataRecord {
         guard let format = data.format, let fingerprint = data.fingerprint, let minimum = data.rating_min,
               let maximum = data.rating_max, let mean = data.rating_mean, let counts = data.item_rating_counts else {
@@ -269,12 +269,17 @@ public struct ModelFile: Sendable, Equatable {
               counts.count == itemCount, counts.allSatisfy({ $0 >= 0 }) else {
             throw .badFile(file: name, message: "model's training data record is inconsistent (rating range, mean or item_rating_counts); refit and write it again")
         }
-        func map(_ ids: [Int64]?, count: Int, what: String) throws(MixFillError) -> IdMap {
-            guard let ids else { return .identity(count) }
-            guard ids.count == count, IdMap.isStrictlyIncreasing(ids) else {
-                throw .badFile(file: name, message: "model's \(what)_ids are not \(count) increasing ids (one per \(what)); refit and write it again")
+        func map(_ ids: IdList?, count: Int, what: String) throws(MixFillError) -> IdMap {
+            switch ids {
+            case .none: return .identity(count)
+            case let .numbers(ids):
+                guard ids.count == count, IdMap.isStrictlyIncreasing(ids) else { break }
+                return IdMap(sortedIds: ids)
+            case let .names(names):
+                guard names.count == count, IdMap.areStrictlyIncreasing(names) else { break }
+                return IdMap(sortedNames: names)
             }
-            return IdMap(sortedIds: ids)
+            throw .badFile(file: name, message: "model's \(what)_ids are not \(count) increasing ids (one per \(what)); refit and write it again")
         }
         return TrainingDataRecord(
             path: data.path, format: format, fingerprint: fingerprint,
@@ -301,5 +306,41 @@ extension ModelFile.Shape {
                   path: training?.path, format: training?.format, fingerprint: training?.fingerprint,
                   rating_min: training?.ratingScale.minimum, rating_max: training?.ratingScale.maximum,
                   rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts)
+    }
+}
+
+/// A model file's `user_ids` or `item_ids`: a JSON array of numbers, or of strings when the
+/// training data's ids were text (`IdMap.names`), in the map's order.
+enum IdList: Codable, Equatable {
+    case numbers([Int64])
+    case names([String])
+
+    /// The list of `map`, or nil for the identity map (the dense format's indices), which
+    /// a file leaves out.
+    init?(_ map: IdMap) {
+        if let names = map.names {
+            self = .names(names)
+        } else if map.isIdentity {
+            return nil
+        } else {
+            self = .numbers(map.ids)
+        }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let numbers = try? container.decode([Int64].self) {
+            self = .numbers(numbers)
+        } else {
+            self = .names(try container.decode([String].self))
+        }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case let .numbers(numbers): try container.encode(numbers)
+        case let .names(names): try container.encode(names)
+        }
     }
 }

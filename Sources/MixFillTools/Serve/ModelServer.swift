@@ -52,7 +52,8 @@ package struct ModelServer: Sendable {
     package let itemRatingCounts: [Int]?
     private let terms: ComponentTerms?
     private var trainingPosteriors: [Double]?
-    private var foldedIn: [Int64: [Double]] = [:]
+    /// Folded-in users' states by id as given (`IdMap.canonical`).
+    private var foldedIn: [String: [Double]] = [:]
 
     package init(model: ModelFile) {
         self.model = model
@@ -115,7 +116,7 @@ package struct ModelServer: Sendable {
     /// From then on the user's predictions use this posterior, whether or not the id is
     /// also a training user's. Returns the posterior.
     @discardableResult
-    package mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
+    package mutating func foldIn(user: String, ratings: [(item: Int, rating: Double)]) -> [Double] {
         let state: [Double]
         switch model.parameters {
         case let .course(mixture):
@@ -146,22 +147,37 @@ package struct ModelServer: Sendable {
         return [offset] + user.posteriors + user.factorMeans
     }
 
+    @discardableResult
+    package mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
+        foldIn(user: String(user), ratings: ratings)
+    }
+
     /// Whether `user` was folded in.
-    package func isFoldedIn(_ user: Int64) -> Bool {
+    package func isFoldedIn(_ user: String) -> Bool {
         foldedIn[user] != nil
     }
 
     /// Whether `user` is a training user the model knows by id.
-    package func isTrainingUser(_ user: Int64) -> Bool {
-        model.users.index(of: user) != nil
+    package func isTrainingUser(_ user: String) -> Bool {
+        model.users.index(ofName: user) != nil
     }
 
     /// The posterior behind `user`'s predictions and where it comes from. A training
     /// user without attached training posteriors is answered from the prior.
-    package func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
+    package func posterior(forUser user: String) -> (posterior: [Double], basis: Basis) {
         if let folded = foldedIn[user] { return (folded, .foldIn) }
+        return posterior(forTrainingIndex: model.users.index(ofName: user))
+    }
+
+    package func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
+        posterior(forUser: String(user))
+    }
+
+    /// The posterior of the training user with index `index` (nil: a user the model does
+    /// not know), from the attached training posteriors, else the prior.
+    package func posterior(forTrainingIndex index: Int?) -> (posterior: [Double], basis: Basis) {
         let width = stateWidth
-        if let index = model.users.index(of: user), let trainingPosteriors {
+        if let index, let trainingPosteriors {
             return (Array(trainingPosteriors[(index * width)..<((index + 1) * width)]), .training)
         }
         switch model.parameters {
@@ -196,16 +212,20 @@ package struct ModelServer: Sendable {
     }
 
     /// The prediction for a user with `posterior` (from `posterior(forUser:)`) and an item id.
-    package func predict(posterior: [Double], basis: Basis, item: Int64) -> Prediction {
-        guard let index = model.items.index(of: item), let value = score(posterior: posterior, item: index) else {
+    package func predict(posterior: [Double], basis: Basis, item: String) -> Prediction {
+        guard let index = model.items.index(ofName: item), let value = score(posterior: posterior, item: index) else {
             return Prediction(rating: itemFallback, basis: .itemFallback)
         }
         return Prediction(rating: clip(value), basis: basis)
     }
 
-    package func predict(user: Int64, item: Int64) -> Prediction {
+    package func predict(user: String, item: String) -> Prediction {
         let (posterior, basis) = posterior(forUser: user)
         return predict(posterior: posterior, basis: basis, item: item)
+    }
+
+    package func predict(user: Int64, item: Int64) -> Prediction {
+        predict(user: String(user), item: String(item))
     }
 
     /// The `top` items with the highest score under `posterior`, excluding `excluded` item
