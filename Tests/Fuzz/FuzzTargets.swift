@@ -522,7 +522,10 @@ func fuzzTitles(_ bytes: [UInt8]) {
         // Character, but still a quote byte to the parser).
         var text = Array("movieId,title,genres\n".utf8)
         for (id, title) in titles.titles.sorted(by: { $0.key < $1.key }) {
-            text += Array("\(id),\"".utf8)
+            // A text id may hold a comma or a quote, blanks at its ends or a '#' first (a
+            // comment line, unquoted): quoted as a title is.
+            let field = id.contains(",") || id.contains("\"") || id.first?.isWhitespace == true || id.last?.isWhitespace == true || id.first == "#" ? "\"" + id.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\"" : id
+            text += Array("\(field),\"".utf8)
             for byte in title.utf8 {
                 text.append(byte)
                 if byte == UInt8(ascii: "\"") { text.append(byte) }

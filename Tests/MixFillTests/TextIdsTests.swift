@@ -62,6 +62,17 @@ import Testing
         let piped = try CLI.runPiped(from: path, ["fit", "-", "--format", "csv", "-k", "1"])
         #expect(piped.status == 2)
         #expect(piped.stderr == "mixfill: error: <stdin>:3:3: item id '0345339703' is text, but the item ids of earlier lines were whole numbers; text ids are read from a file (read twice, the second time as text), or from standard input when the first record's ids are text\n")
+        // What a column of text ids accepts does not depend on the lines' order: `9)5` (no
+        // letter, no leading zero) is refused before a name and after one alike.
+        for text in ["a,1,4\n9)5,2,3\n", "9)5,2,3\na,1,4\n"] {
+            #expect(throws: MixFillError.self, "\(text)") { try RecordReader.parse(Array(text.utf8), name: "o.csv", layout: .csv) }
+        }
+        #expect(throws: MixFillError.badInput(file: "o.csv", line: 2, column: 1, message: "'9)5' is not a user id; this file's user ids are text: whole numbers, or names holding a letter (A2SUAM1J3GNN3B) or starting with 0 (0345339703)")) {
+            try RecordReader.parse(Array("a,1,4\n9)5,2,3\n".utf8), name: "o.csv", layout: .csv)
+        }
+        // A quoted name reads as its content, a doubled quote as one.
+        let quoted = try RecordReader.parse(Array("\"say \"\"hi\"\"\",B1,4\nsay,B1,5\n".utf8), name: "q.csv", layout: .csv)
+        #expect(quoted.users.names == ["say", "say \"hi\""])
         // A second header in the middle (files joined together) is no record with text ids.
         #expect(throws: MixFillError.badInput(file: "j.csv", line: 3, column: 1, message: "'userId' is not a user id; ids are whole numbers")) {
             try RecordReader.parse(Array("userId,movieId,rating\n1,2,4\nuserId,movieId,rating\n".utf8), name: "j.csv", layout: .csv)

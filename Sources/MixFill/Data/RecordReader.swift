@@ -20,7 +20,8 @@ package enum RecordLayout: String, Sendable, CaseIterable {
 ///   holds a letter or a byte beyond ASCII (`A2SUAM1J3GNN3B`, `034545104X`), or is a
 ///   whole number written with a leading zero (`0345339703`, which as a number would lose
 ///   its zero), every user (item) id of the file is a name kept as written
-///   (`IdTextMode`). A file read from its start is read again in that mode when earlier
+///   (`IdTextMode`); any other field there (`1.5`, `9)5`) is an error wherever it stands.
+///   A file read from its start is read again in that mode when earlier
 ///   lines had whole numbers there; standard input cannot be, so there the first record
 ///   decides;
 /// - ratings are finite decimal numbers, kept exactly as given (half stars, 0 and negative
@@ -111,11 +112,11 @@ struct NameTable {
     @inline(__always)
     mutating func code(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Int64 {
         // Records come grouped by user (or item) in most files: compare with the last name first.
-        if lastCode >= 0 {
+        if lastCode >= 0, !Self.isQuoted(bytes, range) {
             let last = names[Int(lastCode)]
             if last.utf8.count == range.count, last.utf8.elementsEqual(UnsafeBufferPointer(rebasing: bytes[range])) { return lastCode }
         }
-        let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        let name = Self.unquoted(bytes, range)
         let code: Int64
         if let known = codes[name] {
             code = known
@@ -126,6 +127,31 @@ struct NameTable {
         }
         lastCode = code
         return code
+    }
+
+    /// Whether `range` is the content of a quoted CSV field (`FieldCursor`): a quote on
+    /// either side, where an unquoted field has a separator, a blank or the line's end.
+    @inline(__always)
+    static func isQuoted(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        range.lowerBound > 0 && bytes[range.lowerBound - 1] == UInt8(ascii: "\"")
+            && range.upperBound < bytes.count && bytes[range.upperBound] == UInt8(ascii: "\"")
+    }
+
+    /// The field as a name: its bytes, with `""` read as one quote inside a quoted field
+    /// (the cursor gives the content between the quotes as it stands in the file).
+    static func unquoted(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        let content = UnsafeBufferPointer(rebasing: bytes[range])
+        guard isQuoted(bytes, range), content.contains(UInt8(ascii: "\"")) else {
+            return String(decoding: content, as: UTF8.self)
+        }
+        var unescaped = [UInt8]()
+        unescaped.reserveCapacity(content.count)
+        var index = 0
+        while index < content.count {
+            unescaped.append(content[index])
+            index += content[index] == UInt8(ascii: "\"") && index + 1 < content.count && content[index + 1] == UInt8(ascii: "\"") ? 2 : 1
+        }
+        return String(decoding: unescaped, as: UTF8.self)
     }
 }
 
@@ -143,10 +169,8 @@ struct RecordLineParser {
     var allowsText = true
     private var userNames = NameTable()
     private var itemNames = NameTable()
-    /// Whether a record was read (collected, or compared with the sought pair).
-    private var sawRecord = false
-    /// The line being parsed (without its line end), for `id`'s look at its rating.
-    private var lineBounds = (start: 0, end: 0)
+    /// Whether a record was compared with the sought pair (collected ones are counted).
+    private var sawSoughtRecord = false
     /// Lines consumed so far (the next line is `line + 1`).
     var line = 0
     /// Whether a line with content was seen (a header may only come first).
@@ -159,7 +183,10 @@ struct RecordLineParser {
     /// When set, the parser only looks for the first record of this (user, item) pair, ids
     /// as written, and keeps where it is (`RecordReader.position(of:path:layout:)`); nothing
     /// is collected.
-    var sought: (user: String, item: String)?
+    var sought: (user: String, item: String)? {
+        didSet { seeking = sought != nil }
+    }
+    private var seeking = false
     private(set) var soughtPosition: (line: Int, column: Int)?
 
     init(layout: RecordLayout, name: String, rules: RatingRules = .standard) {
@@ -184,7 +211,6 @@ struct RecordLineParser {
             while lineEnd < count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
             var end = lineEnd
             if end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-            lineBounds = (position, end)
             switch layout {
             case .triplets: try parseTriplet(block, position, end, lineStart)
             case .csv: try parseCSV(block, position, end, lineStart)
@@ -334,8 +360,8 @@ struct RecordLineParser {
     /// Adds a parsed record, or, when looking for a pair, notes the position of its first record.
     @inline(__always)
     private mutating func record(user: Int64, item: Int64, rating: Double, column: Int) {
-        sawRecord = true
-        if let sought {
+        if seeking, let sought {
+            sawSoughtRecord = true
             if soughtPosition == nil, sought.user == (text.users ? userNames.names[Int(user)] : String(user)),
                sought.item == (text.items ? itemNames.names[Int(item)] : String(item)) {
                 soughtPosition = (line, column)
@@ -357,20 +383,38 @@ struct RecordLineParser {
     /// thrown with the message a stream, which cannot be read again, ends with).
     @inline(__always)
     private mutating func id(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, user: Bool) throws(MixFillError) -> Int64 {
+        // The hot path, kept small to inline: a whole number without sign or leading zero
+        // in a column of numbers.
+        if !(user ? text.users : text.items), !range.isEmpty {
+            let first = bytes[range.lowerBound]
+            if first &- 49 < 9 || (first == UInt8(ascii: "0") && range.count == 1), let value = Self.parseInteger(bytes, range) {
+                return value
+            }
+        }
+        return try anyId(bytes, range, lineStart, user: user)
+    }
+
+    /// `id` for every other field: signed numbers, names, errors.
+    @inline(never)
+    private mutating func anyId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, user: Bool) throws(MixFillError) -> Int64 {
         let what = user ? "user" : "item"
         if user ? text.users : text.items {
-            guard Self.isName(bytes, range) else {
+            // The rule that turned the column to text holds for every name in it, so which
+            // ids are accepted never depends on the order of the lines.
+            guard Self.isName(bytes, range), Self.parseInteger(bytes, range) != nil || Self.looksLikeName(bytes, range) else {
                 let problem = range.isEmpty ? "the \(what) id field is empty"
                     : range.count > NameTable.longest ? "the \(what) id is longer than \(NameTable.longest) bytes"
-                    : "\(what) id '\(Self.text(bytes, range))' holds a control character"
-                throw failure(range.lowerBound, lineStart, "\(problem); this file's \(what) ids are text, each a non-empty name of printable characters")
+                    : Self.isName(bytes, range) ? "'\(Self.text(bytes, range))' is not \(what == "item" ? "an" : "a") \(what) id"
+                    : range.contains(where: { bytes[$0] < 0x20 || bytes[$0] == 0x7F }) ? "\(what) id '\(Self.text(bytes, range))' holds a control character"
+                    : "\(what) id '\(Self.text(bytes, range))' is not UTF-8 text (save the file as UTF-8, e.g. iconv -f latin1 -t utf-8)"
+                throw failure(range.lowerBound, lineStart, "\(problem); this file's \(what) ids are text: whole numbers, or names holding a letter (A2SUAM1J3GNN3B) or starting with 0 (0345339703)")
             }
             return user ? userNames.code(bytes, range) : itemNames.code(bytes, range)
         }
         if let value = Self.parseInteger(bytes, range), !Self.hasLeadingZero(bytes, range) { return value }
         // A name, on a line whose rating is a number: a record with text ids. (A second
         // header, `userId,movieId,rating` from files joined together, is no record.)
-        guard Self.isName(bytes, range), Self.looksLikeName(bytes, range), hasNumericRating(bytes) else {
+        guard Self.isName(bytes, range), Self.looksLikeName(bytes, range), hasNumericRating(bytes, lineStart: lineStart, after: range.upperBound) else {
             throw notAnId(bytes, range, lineStart, what)
         }
         guard allowsText else {
@@ -378,7 +422,7 @@ struct RecordLineParser {
         }
         var wanted = text
         if user { wanted.users = true } else { wanted.items = true }
-        if !sawRecord {
+        if collector.recordCount == 0, !sawSoughtRecord {
             text = wanted
             return try id(bytes, range, lineStart, user: user)
         }
@@ -386,21 +430,32 @@ struct RecordLineParser {
         throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text, but the \(what) ids of earlier lines were whole numbers; text ids are read from a file (read twice, the second time as text), or from standard input when the first record's ids are text")
     }
 
-    /// Whether the current line holds a number where `columns` put the rating.
-    private func hasNumericRating(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        let fields = RecordColumns.fields(bytes, lineBounds.start, lineBounds.end, layout: layout)
+    /// Whether the line starting at `lineStart` (and going on past `after`) holds a number
+    /// where `columns` put the rating.
+    private func hasNumericRating(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int, after: Int) -> Bool {
+        var end = after
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        let fields = RecordColumns.fields(bytes, lineStart, end, layout: layout)
         guard columns.rating < fields.count, !fields[columns.rating].isEmpty else { return false }
         if case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[fields[columns.rating]])) { return true }
         return false
     }
 
     /// Whether the field can be a text id: not empty, at most `NameTable.longest` bytes,
-    /// no control bytes.
+    /// no control bytes, UTF-8.
     @inline(__always)
     static func isName(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
         guard !range.isEmpty, range.count <= NameTable.longest else { return false }
-        for position in range where bytes[position] < 0x20 || bytes[position] == 0x7F { return false }
-        return true
+        var ascii = true
+        for position in range {
+            let byte = bytes[position]
+            if byte < 0x20 || byte == 0x7F { return false }
+            if byte >= 0x80 { ascii = false }
+        }
+        // Names are written back byte for byte: bytes that are not UTF-8 would come back
+        // as replacement characters, another name.
+        return ascii || String(validating: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self) != nil
     }
 
     /// Whether a field that is no whole number says the column holds text ids: it has a
