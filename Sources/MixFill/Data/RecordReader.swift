@@ -46,20 +46,30 @@ package enum RecordReader {
     private static func parsed(path: String, layout: RecordLayout, rules: RatingRules = .standard,
                                sought: (user: String, item: String)? = nil,
                                blockSize: Int = LineBlocks.blockSize) throws(MixFillError) -> RecordLineParser {
-        let name = StandardInput.displayName(path)
+        try parsed(name: StandardInput.displayName(path), layout: layout, rules: rules, sought: sought,
+                   canReadAgain: !StreamInput.isStream(path)) { (parser) throws(MixFillError) in
+            try LineBlocks.forEachBlock(path: path, blockSize: blockSize) { (block) throws(MixFillError) in
+                try parser.consume(block)
+            }
+        }
+    }
+
+    /// A parser fed by `feed`, fed again from the start with more columns read as text
+    /// when a line needs it and `canReadAgain`.
+    private static func parsed(name: String, layout: RecordLayout, rules: RatingRules, sought: (user: String, item: String)?,
+                               canReadAgain: Bool,
+                               feed: (inout RecordLineParser) throws(MixFillError) -> Void) throws(MixFillError) -> RecordLineParser {
         var text = IdTextMode()
         while true {
             var parser = RecordLineParser(layout: layout, name: name, rules: rules)
             parser.text = text
             parser.sought = sought
             do {
-                try LineBlocks.forEachBlock(path: path, blockSize: blockSize) { (block) throws(MixFillError) in
-                    try parser.consume(block)
-                }
+                try feed(&parser)
                 return parser
             } catch {
                 // Each pass turns at least one more column to text, so this ends by the third.
-                guard let wanted = parser.textWanted, !StreamInput.isStream(path), wanted != text else { throw error }
+                guard canReadAgain, let wanted = parser.textWanted, wanted != text else { throw error }
                 text = wanted
             }
         }
@@ -77,18 +87,14 @@ package enum RecordReader {
 
     /// Parses `bytes` as if read from a file called `name` (used in error messages).
     package static func parse(_ bytes: [UInt8], name: String, layout: RecordLayout, rules: RatingRules = .standard) throws(MixFillError) -> RatingTable {
-        var text = IdTextMode()
-        while true {
-            var parser = RecordLineParser(layout: layout, name: name, rules: rules)
-            parser.text = text
+        var parser = try parsed(name: name, layout: layout, rules: rules, sought: nil, canReadAgain: true) { (parser) throws(MixFillError) in
             var failure: MixFillError?
             bytes.withUnsafeBufferPointer { buffer in
                 do throws(MixFillError) { try parser.consume(buffer) } catch { failure = error }
             }
-            guard let failure else { return try parser.makeTable() }
-            guard let wanted = parser.textWanted, wanted != text else { throw failure }
-            text = wanted
+            if let failure { throw failure }
         }
+        return try parser.makeTable()
     }
 }
 
