@@ -370,8 +370,8 @@ func fuzzBinary(_ body: [UInt8]) {
 
 /// The fields of `bytes`' non-blank lines as `FieldLines` should split them, done the
 /// slow way with Strings: lines at `\n`, a `#` ends the line's content, fields are runs
-/// of bytes other than space, tab, comma and CR, a field in double quotes its content;
-/// beside them, whether the line opens with a comma or a tab.
+/// of bytes other than space, tab, comma, semicolon and CR, a field in double quotes its
+/// content; beside them, whether the line opens with a comma, a semicolon or a tab.
 func referenceFieldLines(_ bytes: [UInt8]) -> [(fields: [String], opensWithSeparator: Bool)] {
     // A UTF-8 byte-order mark in front is not content (FieldLines skips it).
     let text = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? bytes.dropFirst(3) : bytes[...]
@@ -381,7 +381,7 @@ func referenceFieldLines(_ bytes: [UInt8]) -> [(fields: [String], opensWithSepar
             let quoted = field.count >= 2 && field.first == UInt8(ascii: "\"") && field.last == UInt8(ascii: "\"")
             return String(decoding: quoted ? field.dropFirst().dropLast() : field, as: UTF8.self)
         }
-        return fields.isEmpty ? nil : (fields, line.first == UInt8(ascii: ",") || line.first == UInt8(ascii: "\t"))
+        return fields.isEmpty ? nil : (fields, line.first == UInt8(ascii: ",") || line.first == UInt8(ascii: ";") || line.first == UInt8(ascii: "\t"))
     }
 }
 

@@ -83,6 +83,48 @@ enum LineBlocksSize {
         #expect(try parse("userId\tmovieId\trating\n1\t1\t4.0\n1\t3\t4.5\n610\t170875\t3.0\n", .triplets) == expected)
     }
 
+    /// CSV with `;` between the fields, as spreadsheets export it where the comma is the
+    /// decimal mark, and as Book-Crossing's `BX-Book-Ratings.csv` stands (every field
+    /// quoted, ISBNs as text ids): read as the same records as with commas.
+    @Test func semicolonSeparatedCSVWithDecimalCommas() throws {
+        let expected = try parse("1,1,4.0\n1,3,4.5\n610,170875,3.0\n", .csv)
+        let cases = [
+            "1;1;4\n1;3;4,5\n610;170875;3\n",
+            "userId;movieId;rating;timestamp\r\n1;1;4,0;964982703\r\n1 ; 3 ; 4.5 ;964981247\r\n610;170875;3;1493846415\r\n",
+            "# exported\n\n\"userId\";\"movieId\";\"rating\"\n\"1\";\"1\";\"4\"\n\"1\";\"3\";\"4,5\"\n\"610\";\"170875\";\"3\"\n",
+            // The separator is the first line's; a quoted comma or semicolon does not count.
+            "1;1;4;\"a,b,c,d\"\n1;3;4,5\n610;170875;3\n",
+        ]
+        for text in cases {
+            #expect(try parse(text, .csv) == expected, "\(text.debugDescription)")
+        }
+        // Book-Crossing: ISBNs with a leading zero or an X are names, kept as written.
+        let books = try parse("\"User-ID\";\"ISBN\";\"Book-Rating\"\n\"276725\";\"034545104X\";\"0\"\n\"276726\";\"155061224\";\"5\"\n\"276729\";\"052165615X\";\"3\"\n", .csv)
+        #expect(books.users.ids == [276725, 276726, 276729])
+        #expect(books.items.names == ["034545104X", "052165615X", "155061224"])
+        #expect(books.matrix.observedCount == 3 && books.matrix.denseRow(2) == [0, 3, 0])
+        // A comma file keeps its commas, with semicolons in a field or a quoted one.
+        #expect(try parse("1,1,4.0,\"a;b;c\"\n1,3,4.5,x;y\n610,170875,3.0\n", .csv) == expected)
+        // The first line decides for the file: a line with the other mark is an error there.
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 1, message: "'1,3,4.5' is not a user id; ids are whole numbers (this file's fields are separated by ';', as its first line sets, and this line's by ',')")) {
+            try parse("1;1;4\n1,3,4.5\n", .csv)
+        }
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 1, message: "'1;3;4' is not a user id; ids are whole numbers (this file's fields are separated by ',', as its first line sets, and this line's by ';')")) {
+            try parse("1,1,4\n1;3;4\n", .csv)
+        }
+        // A decimal comma is a comma file's separator, and no decimal mark: a fourth field.
+        #expect(try parse("1,1,4,5\n", .csv) == (try parse("1,1,4\n", .csv)))
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 1, column: 5, message: "'4,5,6' is not a rating; ratings are decimal numbers such as 4 or 3.5")) {
+            try parse("1;1;4,5,6;964982703\n", .csv)
+        }
+        #expect(throws: MixFillError.badInput(file: "ratings", line: 2, column: 4, message: "line has 2 fields; a CSV line here is 'user;item;rating[;timestamp]'")) {
+            try parse("1;1;4\n1;3\n", .csv)
+        }
+        // Pair and rating lists take the semicolon too.
+        let pairs = try PairsReader.parse(Array("\"userId\";\"movieId\"\n1;31\n7;1029\n".utf8), name: "pairs.csv")
+        #expect(pairs.map(\.user) == ["1", "7"] && pairs.map(\.item) == ["31", "1029"])
+    }
+
     /// A header whose names tell user, item and rating apart is read by those names: a
     /// named index column (`index`, pandas' `Unnamed: 0` after a read_csv/to_csv round
     /// trip), columns in another order, more columns than the layout's four.
@@ -234,7 +276,7 @@ enum LineBlocksSize {
             ("1,2,3\n1,,3\n", .badInput(file: "ratings", line: 2, column: 3, message: "the item id field is empty; ids are whole numbers")),
             ("1,2,3\n1,2,\n", .badInput(file: "ratings", line: 2, column: 5, message: "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")),
             ("userId,movieId,rating\nuserId,movieId,rating\n", .badInput(file: "ratings", line: 2, column: 1, message: "'userId' is not a user id; ids are whole numbers")),
-            ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers")),
+            ("1,2,3\n1;2;3\n", .badInput(file: "ratings", line: 2, column: 1, message: "'1;2;3' is not a user id; ids are whole numbers (this file's fields are separated by ',', as its first line sets, and this line's by ';')")),
             // Quotes are removed from a field, not its content checked any less; a quoted
             // field keeps its commas, and text after its closing quote spoils it.
             ("\"1\",\"1.5\",\"3\"\n", .badInput(file: "ratings", line: 1, column: 6, message: "'1.5' is not an item id; ids are whole numbers")),
@@ -309,6 +351,8 @@ enum LineBlocksSize {
         #expect(detect("user item rating\n1 2 3.5\n") == .triplets)
         #expect(detect("userId,movieId,rating,timestamp\n1,1,4.0,964982703\n") == .csv)
         #expect(detect("1,1,4.0\n") == .csv)
+        #expect(detect("\"User-ID\";\"ISBN\";\"Book-Rating\"\n\"276725\";\"034545104X\";\"0\"\n") == .csv)
+        #expect(detect("1;1;4,5\n") == .csv)
         #expect(detect("\u{FEFF}# Netflix\n1:\n1488844,3,2005-09-06\n") == .netflix)
         // A Netflix Prize mv_0000001.txt (one movie) and a combined_data_1.txt (movie blocks), CRLF too.
         #expect(detect("1:\n1488844,3,2005-09-06\n822109,5,2005-05-13\n885013,4,2005-10-19\n") == .netflix)

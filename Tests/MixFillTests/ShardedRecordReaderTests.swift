@@ -114,6 +114,14 @@ import Testing
         try Self.checkSharded(text, named: "ratings.csv", format: .csv)
     }
 
+    /// A `;`-separated file with decimal commas: the separator, set by the first line that
+    /// only the first part holds, reaches every rank through the fold.
+    @Test func semicolonSeparatedCSVWithDecimalCommas() throws {
+        var text = "# ratings\nuserId;movieId;rating\n"
+        for record in Self.records() { text += "\(record.user);\(record.item);\(record.rating.replacingOccurrences(of: ".", with: ","))\n" }
+        try Self.checkSharded(text, named: "ratings.csv", format: .csv)
+    }
+
     /// Headers that place the columns, which only the first part holds and every rank
     /// learns through the fold: pandas' `to_csv` without `index=False` (an unnamed row
     /// index first), and named columns in another order than the layout's.

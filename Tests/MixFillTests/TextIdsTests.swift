@@ -146,6 +146,12 @@ import Testing
         _ = try CLI.succeeded(["convert", comma, converted, "--to", "csv"])
         #expect(try String(contentsOfFile: converted, encoding: .utf8) == "userId,itemId,rating\nA2,B1,5\n\"Doe, Jane\",B1,4\n")
         #expect(try RecordReader.read(path: converted, layout: .csv).users.names == ["A2", "Doe, Jane"])
+        // Semicolons in a name are quoted too: unquoted, `a;b;c;d,B1,4` first would make
+        // the file read as `;`-separated.
+        let semicolons = try Fixtures.write("a;b;c;d\tB1\t4\n", named: "semicolons.tsv", in: folder)
+        _ = try CLI.succeeded(["convert", semicolons, converted, "--format", "triplets", "--to", "csv"])
+        #expect(try String(contentsOfFile: converted, encoding: .utf8) == "userId,itemId,rating\n\"a;b;c;d\",B1,4\n")
+        #expect(try RecordReader.read(path: converted, layout: .csv).users.names == ["a;b;c;d"])
         #expect(try CLI.usageFailure(["convert", data, folder + "/amazon.bin"])
             == "mixfill: error: --to: the binary format holds whole-number ids only, and these users have text ids; fit the text file itself, or convert to csv or triplets")
         #expect(!FileManager.default.fileExists(atPath: folder + "/amazon.bin"))

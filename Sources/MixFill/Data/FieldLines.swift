@@ -1,4 +1,4 @@
-/// Splits a text file into lines of fields separated by spaces, tabs or commas: the
+/// Splits a text file into lines of fields separated by spaces, tabs, commas or semicolons: the
 /// shape of pair lists and rating lists. Blank lines and `#` comments are skipped, CRLF
 /// is accepted, a field in double quotes is its content (`"12"`, as R and spreadsheets
 /// export). Works on the bytes; fields come back as byte ranges with their 1-based
@@ -46,7 +46,8 @@ enum FieldLines {
 
     @inline(__always)
     static func isSeparator(_ byte: UInt8) -> Bool {
-        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\r")
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: ";")
+            || byte == UInt8(ascii: "\r")
     }
 
     /// The field as text for a message: shortened, control bytes escaped (a message is
@@ -99,7 +100,8 @@ enum FieldLines {
     /// `"","userId",…`) ahead of as many names as roles, else in order from the first field.
     static func header(_ bytes: [UInt8], _ fields: [Field], roles: [RecordColumns.Role]) -> Columns? {
         let lineStart = fields[0].range.lowerBound - (fields[0].column - 1)
-        let opensWithSeparator = bytes[lineStart] == UInt8(ascii: ",") || bytes[lineStart] == UInt8(ascii: "\t")
+        let opensWithSeparator = bytes[lineStart] == UInt8(ascii: ",") || bytes[lineStart] == UInt8(ascii: ";")
+            || bytes[lineStart] == UInt8(ascii: "\t")
         let named = fields.filter { !$0.range.isEmpty }
         guard let first = named.first, !bytes[first.range].contains(where: { $0 &- 48 < 10 }) else { return nil }
         // The names as the lines' fields stand: a separator first is an unnamed field
@@ -126,8 +128,8 @@ enum FieldLines {
     }
 }
 
-/// (user, item) pairs to predict, one per line: `USER ITEM`, ids separated by spaces, tabs
-/// or a comma (whole numbers, or names where the model's ids are text), given back as
+/// (user, item) pairs to predict, one per line: `USER ITEM`, ids separated by spaces, tabs,
+/// a comma or a semicolon (whole numbers, or names where the model's ids are text), given back as
 /// the maps write them (`IdMap.canonical`); further fields (a rating, a timestamp) are ignored, so a
 /// ratings file can serve as a pair list, and so can its header: a first line whose first
 /// field holds no digit (`userId,movieId,…`) is skipped. `predict --pairs` and
@@ -174,7 +176,8 @@ package enum PairsReader {
     }
 }
 
-/// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs or a comma
+/// One user's ratings, one per line: `ITEM RATING`, separated by spaces, tabs, a comma or
+/// a semicolon
 /// (the file form of `--ratings ITEM:RATING,…`), with one header line allowed as in a pair
 /// list (a first line whose first field holds no digit, `movieId,rating`). Ratings follow
 /// `RatingRules` (finite, within ±1e100). A third field is refused rather than ignored:
@@ -235,7 +238,7 @@ package enum UserRatingsReader {
             let colon = pair.lastIndex(of: ":")
             let ratingText = colon.map { pair[pair.index(after: $0)...] }
             let itemText = colon.map { pair[..<$0] } ?? ""
-            guard let colon, let ratingText, let item = items.map({ $0.canonical(itemText) }) ?? (itemText.isEmpty ? nil : String(itemText)) else {
+            guard colon != nil, let ratingText, let item = items.map({ $0.canonical(itemText) }) ?? (itemText.isEmpty ? nil : String(itemText)) else {
                 throw .badOption(option: option, message: "'\(DenseMatrixReader.printable(String(pair)))' is not ITEM:RATING; write the ratings like 12:5,40:3.5")
             }
             guard let rating = Double(ratingText), rating.isFinite else {

@@ -68,7 +68,8 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     ///    → movielens-dat (no other format has two colons in a row: a Netflix movie line
     ///    is one id and one colon);
     /// 3. it ends with `:` → netflix;
-    /// 4. it contains a comma → csv;
+    /// 4. it contains a comma or a semicolon → csv (the reader tells `,` from `;`,
+    ///    `RecordLineParser.csvSeparator`);
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two ids and the third a positive number → triplets; an id is a
     ///    whole number, or a text id (`RecordLineParser.looksLikeName`) holding a digit or
@@ -100,7 +101,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
             return .movielensDat
         }
         if first.last == UInt8(ascii: ":") { return .netflix }
-        if first.contains(UInt8(ascii: ",")) { return .csv }
+        if first.contains(UInt8(ascii: ",")) || first.contains(UInt8(ascii: ";")) { return .csv }
 
         func fields(_ line: [UInt8]) -> [ArraySlice<UInt8>] {
             line.split(whereSeparator: FieldCursor.isBlank)

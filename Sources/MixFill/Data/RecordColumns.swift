@@ -31,9 +31,10 @@ struct RecordColumns: Equatable, Sendable {
 
     /// The columns a header line (from `start` to `end`, already known to be a header)
     /// sets, as the type describes.
-    static func ofHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns {
+    static func ofHeader(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout,
+                         separator: UInt8) -> RecordColumns {
         guard layout != .netflix else { return .layoutOrder }
-        var names = fields(bytes, start, end, layout: layout)
+        var names = fields(bytes, start, end, layout: layout, separator: separator)
         // Runs of non-blanks have no empty field: a tab first is the unnamed column.
         if layout == .triplets, start < end, bytes[start] == UInt8(ascii: "\t") { names.insert(start..<start, at: 0) }
         var places: [Role: [Int]] = [:]
@@ -53,12 +54,14 @@ struct RecordColumns: Equatable, Sendable {
     }
 
     /// The fields of the line from `start` to `end` as `layout`'s parser walks them (none
-    /// for the Netflix layout, whose lines are no such records).
-    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> [Range<Int>] {
+    /// for the Netflix layout, whose lines are no such records); `separator` is the CSV
+    /// layout's (`RecordLineParser.csvSeparator`).
+    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout,
+                       separator: UInt8) -> [Range<Int>] {
         var fields = [Range<Int>]()
         switch layout {
         case .csv:
-            var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
+            var cursor = FieldCursor(start: start, end: end, separator: separator)
             while let field = cursor.next(bytes) { fields.append(field) }
         case .triplets:
             var cursor = FieldCursor(start: start, end: end, separator: nil)

@@ -2,7 +2,8 @@
 package enum RecordLayout: String, Sendable, CaseIterable {
     /// `user item rating [timestamp]`, separated by spaces or tabs (MovieLens 100k `u.data`).
     case triplets
-    /// `user,item,rating[,timestamp]`, with or without a header line (MovieLens `ratings.csv`).
+    /// `user,item,rating[,timestamp]`, with or without a header line (MovieLens `ratings.csv`);
+    /// or the same with `;` between the fields (`RecordLineParser.csvSeparator`).
     case csv
     /// The Netflix Prize layout: a `movieId:` line, then `userId,rating[,date]` lines.
     case netflix
@@ -186,6 +187,10 @@ struct RecordLineParser {
     /// Where a line's user, item and rating stand: the layout's order, or where the header
     /// names them (`RecordColumns.ofHeader`).
     var columns = RecordColumns.layoutOrder
+    /// The CSV layout's field separator, `,` or `;`, as the file's first content line sets
+    /// it (`csvSeparator`); `,` in the other layouts, where it only marks a rating's
+    /// decimal point as a point (`rating(_:_:separator:)`).
+    var separator = UInt8(ascii: ",")
     /// When set, the parser only looks for the first record of this (user, item) pair, ids
     /// as written, and keeps where it is (`RecordReader.position(of:path:layout:)`); nothing
     /// is collected.
@@ -236,7 +241,7 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout, separator: separator) {
             columns = header
             return
         }
@@ -253,7 +258,10 @@ struct RecordLineParser {
     }
 
     private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
-        var cursor = FieldCursor(start: start, end: end, separator: UInt8(ascii: ","))
+        // Until a line with content is seen, each line may be the one that sets the
+        // separator (a blank or comment line returns below before it counts).
+        if !sawContent { separator = Self.csvSeparator(bytes, start, end) }
+        var cursor = FieldCursor(start: start, end: end, separator: separator)
         guard let first = cursor.next(bytes) else { return }
         if first.isEmpty, cursor.atEnd { return }  // blank line
         // A comment: `#` first on the line, not inside a quoted field (`"#3",…` is an id).
@@ -262,12 +270,13 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout, separator: separator) {
             columns = header
             return
         }
         let user = try id(bytes, first, lineStart, user: true)
-        let shape = "a CSV line is 'user,item,rating[,timestamp]'"
+        let shape = separator == UInt8(ascii: ";") ? "a CSV line here is 'user;item;rating[;timestamp]'"
+            : "a CSV line is 'user,item,rating[,timestamp]'"
         guard let second = cursor.next(bytes) else { throw fieldCount(1, end, lineStart, shape) }
         guard let third = cursor.next(bytes) else { throw fieldCount(2, end, lineStart, shape) }
         if cursor.next(bytes) != nil, let extra = cursor.next(bytes) {
@@ -320,7 +329,7 @@ struct RecordLineParser {
         let isFirstContent = !sawContent
         sawContent = true
         if columns != .layoutOrder { return try parseByHeader(bytes, first, &cursor, end, lineStart) }
-        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout) {
+        if isFirstContent, let header = Self.headerColumns(bytes, start, end, layout: layout, separator: separator) {
             columns = header
             return
         }
@@ -442,9 +451,9 @@ struct RecordLineParser {
         var end = after
         while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
         if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
-        let fields = RecordColumns.fields(bytes, lineStart, end, layout: layout)
+        let fields = RecordColumns.fields(bytes, lineStart, end, layout: layout, separator: separator)
         guard columns.rating < fields.count, !fields[columns.rating].isEmpty else { return false }
-        if case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[fields[columns.rating]])) { return true }
+        if case .number = Self.rating(bytes, fields[columns.rating], separator: separator) { return true }
         return false
     }
 
@@ -509,18 +518,59 @@ struct RecordLineParser {
 
     /// The columns the file's first content line sets when it is a header (the layout's
     /// first field no id and `isHeader`); nil when it is a rating line.
-    static func headerColumns(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout) -> RecordColumns? {
+    static func headerColumns(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, layout: RecordLayout,
+                              separator: UInt8) -> RecordColumns? {
         guard layout != .netflix else { return nil }
-        let fields = RecordColumns.fields(bytes, start, end, layout: layout)
+        let fields = RecordColumns.fields(bytes, start, end, layout: layout, separator: separator)
         guard let first = fields.first, parseInteger(bytes, first) == nil, isHeader(bytes, first, start, end) else { return nil }
-        let columns = RecordColumns.ofHeader(bytes, start, end, layout: layout)
+        let columns = RecordColumns.ofHeader(bytes, start, end, layout: layout, separator: separator)
         // A line with text ids looks like a header by its first field; a header's rating
         // column holds a name (`rating`), a record's a number.
         if columns == .layoutOrder, fields.count > 2, !fields[2].isEmpty,
-           case .number = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[fields[2]])) {
+           case .number = rating(bytes, fields[2], separator: separator) {
             return nil
         }
         return columns
+    }
+
+    /// The separator of a CSV file whose first content line runs from `start` to `end`:
+    /// `;` when that line holds at least two semicolons outside quoted fields (three
+    /// fields) and more semicolons than commas, as spreadsheets write CSV where the comma
+    /// is the decimal mark (`1;31;3,5`) and Book-Crossing's `"User-ID";"ISBN";"Book-Rating"`
+    /// stands; else `,`. One line decides for the file: a later line is read by the same
+    /// separator, so a line that differs is an error at its place, not a silent misread.
+    static func csvSeparator(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt8 {
+        var semicolons = 0
+        var commas = 0
+        var quoted = false
+        for position in start..<end {
+            switch bytes[position] {
+            case UInt8(ascii: "\""): quoted.toggle()
+            case UInt8(ascii: ";") where !quoted: semicolons += 1
+            case UInt8(ascii: ",") where !quoted: commas += 1
+            default: break
+            }
+        }
+        return semicolons >= 2 && semicolons > commas ? UInt8(ascii: ";") : UInt8(ascii: ",")
+    }
+
+    /// A rating field's number: a decimal number (`DecimalParser`), or, in a file whose
+    /// fields are separated by `;`, one written with a decimal comma (`3,5`: one comma, no
+    /// point), the comma then being free to mark decimals.
+    @inline(__always)
+    static func rating(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, separator: UInt8) -> DecimalParser.Outcome {
+        let outcome = DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[range]))
+        if case .number = outcome { return outcome }
+        return separator == UInt8(ascii: ";") ? decimalCommaRating(bytes, range) : outcome
+    }
+
+    /// `rating`'s reading of a field with a decimal comma, off the hot path.
+    @inline(never)
+    private static func decimalCommaRating(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> DecimalParser.Outcome {
+        let field = UnsafeBufferPointer(rebasing: bytes[range])
+        guard field.count(where: { $0 == UInt8(ascii: ",") }) == 1, !field.contains(UInt8(ascii: ".")) else { return .notANumber }
+        let pointed = field.map { $0 == UInt8(ascii: ",") ? UInt8(ascii: ".") : $0 }
+        return pointed.withUnsafeBufferPointer { DecimalParser.parse($0) }
     }
 
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The
@@ -559,7 +609,7 @@ struct RecordLineParser {
         guard !range.isEmpty else {
             throw failure(range.lowerBound, lineStart, "the rating field is empty; ratings are decimal numbers such as 4 or 3.5")
         }
-        switch DecimalParser.parse(UnsafeBufferPointer(rebasing: bytes[range])) {
+        switch Self.rating(bytes, range, separator: separator) {
         case let .number(value):
             guard value.isFinite else {
                 throw failure(range.lowerBound, lineStart, "'\(Self.text(bytes, range))' is not a finite rating; ratings must be finite decimal numbers")
@@ -580,7 +630,14 @@ struct RecordLineParser {
     }
 
     private func notAnId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, _ what: String) -> MixFillError {
-        failure(range.lowerBound, lineStart, Self.notAnIdMessage(Self.text(bytes, range), what))
+        var message = Self.notAnIdMessage(Self.text(bytes, range), what)
+        // A CSV line separated by the other mark than the file's first line (files joined
+        // together, or a spreadsheet's export appended to a program's).
+        let other = separator == UInt8(ascii: ";") ? UInt8(ascii: ",") : UInt8(ascii: ";")
+        if layout == .csv, bytes[range].contains(other) {
+            message += " (this file's fields are separated by '\(UnicodeScalar(separator))', as its first line sets, and this line's by '\(UnicodeScalar(other))')"
+        }
+        return failure(range.lowerBound, lineStart, message)
     }
 
     /// Why `text` (shown as in messages) is not a `what` (user, item) id: the rule of
@@ -610,7 +667,7 @@ protocol LineFieldCursor {
     mutating func next(_ bytes: UnsafeBufferPointer<UInt8>) -> Range<Int>?
 }
 
-/// Walks the fields of one line. With a separator (`,`), fields are the text between
+/// Walks the fields of one line. With a separator (`,` or `;`), fields are the text between
 /// separators with surrounding blanks trimmed (so `1, 2, 3` reads), and a field in double
 /// quotes is its content, separators inside included (`"1","2","3.5"` as spreadsheets and
 /// R export numbers, `"2005-01-01, 12:00"` as one date); without a separator, fields are

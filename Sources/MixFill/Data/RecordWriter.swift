@@ -30,14 +30,15 @@ package enum RecordWriter {
     }
 
     /// An id as a field of `layout` that reads back as the same id: in CSV, a name holding a
-    /// comma or a quote, with blanks at its ends or a `#` first is quoted (`"a, b"`, quotes
-    /// doubled); the blank-separated layout cannot hold a name with a blank, nor a user
+    /// comma, a semicolon (which could make the first line read as `;`-separated,
+    /// `RecordLineParser.csvSeparator`) or a quote, with blanks at its ends or a `#` first is
+    /// quoted (`"a, b"`, quotes doubled); the blank-separated layout cannot hold a name with a blank, nor a user
     /// name starting with `#` (a line so starting is a comment), which are refused.
     static func field(_ id: String, layout: RecordLayout, what: String) throws(MixFillError) -> String {
         let bytes = Array(id.utf8)
         let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         if layout == .csv {
-            let needsQuotes = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") }
+            let needsQuotes = bytes.contains { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: "\"") }
                 || bytes.first.map(blank) == true || bytes.last.map(blank) == true || bytes.first == UInt8(ascii: "#")
             return needsQuotes ? "\"" + id.reduce(into: "") { $0 += $1 == "\"" ? "\"\"" : String($1) } + "\"" : id
         }

@@ -32,10 +32,13 @@ enum ShardedRecordReader {
         /// The columns the part's first content line sets, read as the file's first
         /// (`RecordLineParser.headerColumns`).
         var columns = RecordColumns.layoutOrder
+        /// The CSV separator the part's first content line sets, read as the file's first
+        /// (`RecordLineParser.csvSeparator`).
+        var separator = UInt8(ascii: ",")
 
         /// The summary as Doubles, for the fold through the ranks: lines, content,
-        /// movie kind (0 none, 1 id, 2 not a number), the id's bits, then the columns (user,
-        /// item, rating, maximum).
+        /// movie kind (0 none, 1 id, 2 not a number), the id's bits, the columns (user,
+        /// item, rating, maximum), then the separator.
         var words: [Double] {
             let kind: Double
             var bits: UInt64 = 0
@@ -47,7 +50,8 @@ enum ShardedRecordReader {
             case .some(.none): kind = 2
             }
             return [Double(lines), hasContent ? 1 : 0, kind, Double(bitPattern: bits),
-                    Double(columns.user), Double(columns.item), Double(columns.rating), Double(columns.maximum)]
+                    Double(columns.user), Double(columns.item), Double(columns.rating), Double(columns.maximum),
+                    Double(separator)]
         }
 
         init() {}
@@ -61,13 +65,17 @@ enum ShardedRecordReader {
             default: movie = nil
             }
             columns = RecordColumns(user: Int(words[4]), item: Int(words[5]), rating: Int(words[6]), maximum: Int(words[7]))
+            separator = UInt8(exactly: words[8]) ?? UInt8(ascii: ",")
         }
 
         /// This part's summary added after `self`, the summary of the parts before it.
         func followed(by part: PartSummary) -> PartSummary {
             var sum = self
             // Only the file's first content line can be a header.
-            if !sum.hasContent { sum.columns = part.columns }
+            if !sum.hasContent {
+                sum.columns = part.columns
+                sum.separator = part.separator
+            }
             sum.lines += part.lines
             sum.hasContent = sum.hasContent || part.hasContent
             if part.movie != nil { sum.movie = part.movie }
@@ -85,7 +93,8 @@ enum ShardedRecordReader {
     /// Step 2's pass over one part: the lines as `RecordLineParser` walks them (a UTF-8
     /// byte-order mark skipped at the file's start), their content by its first field's
     /// rule (blank, or a first byte `#`: no content), movie lines by `parseNetflix`'s, the
-    /// first content line's columns by `RecordLineParser.headerColumns`.
+    /// first content line's separator and columns by `RecordLineParser.csvSeparator` and
+    /// `headerColumns`.
     static func summarize(path: String, bytes range: Range<Int>, layout: RecordLayout) throws(MixFillError) -> PartSummary {
         var summary = PartSummary()
         var atFileStart = range.lowerBound == 0
@@ -105,7 +114,9 @@ enum ShardedRecordReader {
                 if first < last, block[first] != UInt8(ascii: "#") {
                     if !summary.hasContent {
                         let end = lineEnd > position && block[lineEnd - 1] == UInt8(ascii: "\r") ? lineEnd - 1 : lineEnd
-                        summary.columns = RecordLineParser.headerColumns(block, position, end, layout: layout) ?? .layoutOrder
+                        if layout == .csv { summary.separator = RecordLineParser.csvSeparator(block, position, end) }
+                        summary.columns = RecordLineParser.headerColumns(block, position, end, layout: layout,
+                                                                         separator: summary.separator) ?? .layoutOrder
                     }
                     summary.hasContent = true
                     if layout == .netflix, block[last - 1] == UInt8(ascii: ":") {
@@ -179,6 +190,7 @@ enum ShardedRecordReader {
         parser.line = before.lines
         parser.sawContent = before.hasContent
         parser.columns = before.columns
+        parser.separator = before.separator
         // A movie line whose id is no number fails on its own rank; the ratings after it
         // on later ranks are parsed under a stand-in id and dropped when it is reported.
         parser.movie = before.movie.map { $0 ?? Int64.min }
