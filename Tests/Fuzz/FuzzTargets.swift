@@ -323,10 +323,14 @@ func fuzzAuto(_ bytes: [UInt8]) {
 // MARK: Binary rating files
 
 /// `bytes` with every section checksum whose section lies inside the file, and then the
-/// header checksum, recomputed: what the writer would have stored for these contents.
+/// header checksum, recomputed: what the writer would have stored for these contents
+/// (6 sections in version 1, 8 in version 2, the version as the header says).
 func resealedBinary(_ body: [UInt8]) -> [UInt8] {
     var bytes = body
-    guard bytes.count >= 208 else { return bytes }
+    guard bytes.count >= 12 else { return bytes }
+    let sections = BinaryRatingFile.sectionCount(version: bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) })
+    let headerSum = 56 + 24 * sections
+    guard bytes.count >= headerSum + 8 else { return bytes }
     func field(_ offset: Int) -> UInt64 {
         bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
     }
@@ -335,7 +339,7 @@ func resealedBinary(_ body: [UInt8]) -> [UInt8] {
             for index in 0..<8 { bytes[offset + index] = raw[index] }
         }
     }
-    for section in 0..<6 {
+    for section in 0..<sections {
         let base = 56 + 24 * section
         let offset = field(base)
         let count = field(base + 8)
@@ -343,7 +347,7 @@ func resealedBinary(_ body: [UInt8]) -> [UInt8] {
         let range = Int(offset)..<Int(offset + count)
         store(bytes.withUnsafeBytes { Checksum.xxh64(UnsafeRawBufferPointer(rebasing: $0[range])) }, at: base + 16)
     }
-    store(Checksum.xxh64(Array(bytes[0..<200])), at: 200)
+    store(Checksum.xxh64(Array(bytes[0..<headerSum])), at: headerSum)
     return bytes
 }
 

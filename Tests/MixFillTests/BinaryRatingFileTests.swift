@@ -88,8 +88,8 @@ import Testing
         #expect(message(truncated).hasPrefix("the palette section lies outside the file or has the wrong size (the file is truncated or damaged)"))
         let short = try damaged { $0.removeLast($0.count - 100) }
         #expect(message(short) == "is too short for a MixFill binary rating file (100 bytes); convert the original file again with 'mixfill convert'")
-        let newer = try damaged { $0[8] = 2 }
-        #expect(message(newer) == "binary rating file version 2 is newer than this MixFill reads (1); upgrade MixFill or convert the text file again")
+        let newer = try damaged { $0[8] = 3 }
+        #expect(message(newer) == "binary rating file version 3 is newer than this MixFill reads (2); upgrade MixFill or convert the text file again")
         let foreign = try damaged { $0[0] = UInt8(ascii: "X") }
         #expect(message(foreign) == "is not a MixFill binary rating file (no MIXFILLR header); give a file written by 'mixfill convert'")
     }
@@ -106,6 +106,49 @@ import Testing
             withUnsafeBytes(of: headerSum.littleEndian) { bytes.replaceSubrange(200..<208, with: $0) }
         }
         #expect(message(error) == "its checksums match but ids are not in ascending order; it was not written by MixFill; convert the original file again with 'mixfill convert'")
+    }
+
+    /// Text ids (version 2): the names sections after the palette, a name and a line feed
+    /// each; a column of numbers beside them keeps its ids, and a file without names stays
+    /// version 1 (`headerLayoutIsAsDocumented`), which older MixFill reads.
+    @Test func textIdsRoundTripInVersion2() throws {
+        let folder = try Fixtures.scratchFolder()
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let users = try table("A2SUAM1J3GNN3B,7,4.5\njane.doe@example.com,100,1\nA2SUAM1J3GNN3B,100,2\n", .csv)
+        let both = try table("A2SUAM1J3GNN3B,034545104X,4.5\nÅsa,0155061224,1\n", .csv)
+        #expect(users.users.names != nil && users.items.names == nil && both.items.names != nil)
+        for (name, original) in [("users", users), ("both", both)] {
+            let path = folder + "/\(name).mfr"
+            try BinaryRatingFile.write(original, to: path)
+            #expect(try BinaryRatingFile.read(path: path) == original, "\(name)")
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(bytes[8] == 2 && bytes[14] == (name == "users" ? 1 : 3), "\(name): version 2, text ids")
+        }
+        // The user names section (the seventh, at header offset 56 + 6 × 24) as documented.
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: folder + "/users.mfr")))
+        func word(_ offset: Int) -> Int {
+            Int(bytes[offset..<(offset + 8)].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        }
+        let (offset, count) = (word(200), word(208))
+        #expect(String(decoding: bytes[offset..<(offset + count)], as: UTF8.self) == "A2SUAM1J3GNN3B\njane.doe@example.com\n")
+        #expect(word(224 + 8) == 0, "no item names")
+
+        // Damaged names are refused: a flipped byte by the checksum, names out of order
+        // (with the checksums made to match) by the contents check.
+        var flipped = bytes
+        flipped[offset] ^= 0x01
+        try Data(flipped).write(to: URL(fileURLWithPath: folder + "/flipped.mfr"))
+        #expect(throws: MixFillError.badFile(file: folder + "/flipped.mfr", message: "the user names section's checksum does not match: the file is damaged; convert the original file again with 'mixfill convert'")) {
+            try BinaryRatingFile.read(path: folder + "/flipped.mfr")
+        }
+        var swapped = bytes
+        swapped.replaceSubrange(offset..<(offset + count), with: Array("jane.doe@example.com\nA2SUAM1J3GNN3B\n".utf8))
+        withUnsafeBytes(of: Checksum.xxh64(Array(swapped[offset..<(offset + count)])).littleEndian) { swapped.replaceSubrange(216..<224, with: $0) }
+        withUnsafeBytes(of: Checksum.xxh64(Array(swapped[0..<248])).littleEndian) { swapped.replaceSubrange(248..<256, with: $0) }
+        try Data(swapped).write(to: URL(fileURLWithPath: folder + "/swapped.mfr"))
+        #expect(throws: MixFillError.badFile(file: folder + "/swapped.mfr", message: "its checksums match but the user names are not 2 distinct names in ascending order; it was not written by MixFill; convert the original file again with 'mixfill convert'")) {
+            try BinaryRatingFile.read(path: folder + "/swapped.mfr")
+        }
     }
 
     @Test func convertWritesABinaryFileEveryCommandReads() throws {

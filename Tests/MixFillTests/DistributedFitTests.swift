@@ -117,19 +117,23 @@ import Testing
     /// A binary rating file read rank by rank (`DataShard.readBinary`): each rank gets
     /// exactly its block of the whole file's users, and every rank the record (fingerprint,
     /// rating range, mean, ratings per item) a single process keeps of the whole file.
-    @Test(arguments: [1, 2, 3])
-    func ranksReadTheirBlockOfABinaryFile(size: Int) throws {
+    /// With `textIds`, users and items are names (version 2 of the binary file), which
+    /// every rank reads whole beside its block.
+    @Test(arguments: [1, 2, 3], [false, true])
+    func ranksReadTheirBlockOfABinaryFile(size: Int, textIds: Bool) throws {
         let data = try #require(Fixtures.netflix)
         let folder = try Fixtures.scratchFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
         var lines = ""
         for user in 0..<300 {
             for item in 0..<1200 where data.values[user * 1200 + item] != 0 {
-                lines += "\(user * 7 + 3)\t\(item * 5 + 1)\t\(data.values[user * 1200 + item])\n"
+                lines += textIds ? "user\(user * 7 + 3)\t0\(item * 5 + 1)\t\(data.values[user * 1200 + item])\n"
+                    : "\(user * 7 + 3)\t\(item * 5 + 1)\t\(data.values[user * 1200 + item])\n"
             }
         }
         let text = try Fixtures.write(lines, named: "ratings.tsv", in: folder)
         let whole = try RatingInput.load(path: text, format: .triplets)
+        #expect((whole.table.users.names != nil) == textIds && (whole.table.items.names != nil) == textIds)
         let binary = folder + "/ratings.mfr"
         try BinaryRatingFile.write(whole.table, to: binary)
         let expected = try #require(TrainingDataRecord(describing: try RatingInput.load(path: binary), path: binary))

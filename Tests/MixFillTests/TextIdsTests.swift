@@ -77,10 +77,10 @@ import Testing
         #expect(throws: MixFillError.badInput(file: "j.csv", line: 3, column: 1, message: "'userId' is not a user id; ids are whole numbers")) {
             try RecordReader.parse(Array("userId,movieId,rating\n1,2,4\nuserId,movieId,rating\n".utf8), name: "j.csv", layout: .csv)
         }
-        // The distributed reader takes numbers only, and says so.
-        var parser = RecordLineParser(layout: .csv, name: "d.csv")
+        // The distributed text reader takes numbers only, and says to convert to binary.
+        var parser = RecordLineParser(layout: .csv, name: "my ratings.csv")
         parser.allowsText = false
-        #expect(throws: MixFillError.badInput(file: "d.csv", line: 1, column: 1, message: "user id 'A2SUAM1J3GNN3B' is text; a --distributed fit reads whole-number ids only, so fit this file in one process (without --distributed)")) {
+        #expect(throws: MixFillError.badInput(file: "my ratings.csv", line: 1, column: 1, message: "user id 'A2SUAM1J3GNN3B' is text; a --distributed fit reads text ids from a binary file: convert this one first (mixfill convert 'my ratings.csv' ratings.mfr) and fit that")) {
             try Array("A2SUAM1J3GNN3B,1,4\n".utf8).withUnsafeBufferPointer { (buffer) throws(MixFillError) in try parser.consume(buffer) }
         }
     }
@@ -139,8 +139,7 @@ import Testing
         #expect(try CLI.usageFailure(["predict", "--model", folder + "/n.json", "--user", "AKM1MP6P0OYPR"])
             == "mixfill: error: --user: 'AKM1MP6P0OYPR' is not a user id; the model's user ids are whole numbers")
 
-        // Converted to CSV and back: the same table; a name with a comma is quoted. The
-        // binary format holds numbers only and refuses, writing nothing.
+        // Converted to CSV and back: the same table; a name with a comma is quoted.
         let comma = try Fixtures.write("\"Doe, Jane\",B1,4\nA2,B1,5\n", named: "comma.csv", in: folder)
         let converted = folder + "/converted.csv"
         _ = try CLI.succeeded(["convert", comma, converted, "--to", "csv"])
@@ -152,9 +151,21 @@ import Testing
         _ = try CLI.succeeded(["convert", semicolons, converted, "--format", "triplets", "--to", "csv"])
         #expect(try String(contentsOfFile: converted, encoding: .utf8) == "userId,itemId,rating\n\"a;b;c;d\",B1,4\n")
         #expect(try RecordReader.read(path: converted, layout: .csv).users.names == ["a;b;c;d"])
-        #expect(try CLI.usageFailure(["convert", data, folder + "/amazon.bin"])
-            == "mixfill: error: --to: the binary format holds whole-number ids only, and these users have text ids; fit the text file itself, or convert to csv or triplets")
-        #expect(!FileManager.default.fileExists(atPath: folder + "/amazon.bin"))
+
+        // The binary file keeps the names (version 2): the same table and fingerprint, and
+        // a fit of it is the fit of the text.
+        let binary = folder + "/amazon.mfr"
+        _ = try CLI.succeeded(["convert", data, binary])
+        let fromText = try RatingInput.load(path: data)
+        let fromBinary = try RatingInput.load(path: binary)
+        #expect(fromBinary.table == fromText.table && fromBinary.fingerprint == fromText.fingerprint)
+        func best(_ path: String) throws -> Double? {
+            let json = try JSONSerialization.jsonObject(with: Data(try CLI.succeeded(["fit", path, "-k", "2", "--json"]).stdout.utf8)) as? [String: Any]
+            return ((json?["fits"] as? [[String: Any]])?.first?["best"] as? [String: Any])?["log_likelihood"] as? Double
+        }
+        let textBest = try best(data)
+        let binaryBest = try best(binary)
+        #expect(textBest != nil && textBest == binaryBest)
     }
 
     /// eval --test with text ids on both sides, and a test file whose item column holds

@@ -8,21 +8,27 @@ import Darwin
 /// loads with a handful of sequential reads (or could be memory-mapped as is), versioned
 /// and checksummed.
 ///
-/// Layout, version 1, all integers little-endian:
+/// Layout, all integers little-endian (version 1: whole-number ids; version 2 adds text
+/// ids, `IdMap.names`):
 ///
 ///     0    magic "MIXFILLR"                 8 bytes
-///     8    version                          UInt32 (1)
+///     8    version                          UInt32 (1 or 2)
 ///     12   item index width                 UInt8 (2 or 4 bytes)
 ///     13   rating encoding                  UInt8 (1 = one-byte codes + palette, 2 = Doubles)
-///     14   reserved                         UInt16 (0)
+///     14   text ids                         UInt16 (version 1: 0; version 2: bit 0 users, bit 1 items)
 ///     16   users n, items d, ratings m, palette size p, duplicates dropped   5 × UInt64
-///     56   6 sections × (offset, byte count, XXH64 of the bytes)             6 × 3 × UInt64
-///     200  XXH64 of bytes 0 ..< 200          UInt64
-///     208  zero padding to 256
-///     then the sections, each starting at a multiple of 64 bytes:
+///     56   s sections × (offset, byte count, XXH64 of the bytes)             s × 3 × UInt64
+///          (s = 6 in version 1, 8 in version 2)
+///     56 + 24s  XXH64 of the bytes before it    UInt64 (at 200, or 248)
+///     then zero padding to 256, and the sections, each starting at a multiple of 64 bytes:
 ///          user ids (n × Int64, ascending), item ids (d × Int64, ascending),
 ///          row starts ((n + 1) × UInt64), item indices (m × UInt16 or UInt32),
-///          ratings (m × UInt8 codes or m × Double), palette (p × Double)
+///          ratings (m × UInt8 codes or m × Double), palette (p × Double),
+///          and in version 2 user names and item names: each name's UTF-8 bytes followed
+///          by a line feed, in ascending byte order (empty for a column of numbers, whose
+///          ids section then holds 0 ..< n).
+///
+/// Files without text ids are written as version 1, which every MixFill reads.
 ///
 /// Reading checks the magic, the version (a newer one is refused with a message saying
 /// so), the header's checksum, the section sizes against the counts and the file size,
@@ -31,10 +37,15 @@ import Darwin
 /// damaged or truncated file is an error naming the file, never a crash.
 package enum BinaryRatingFile {
     package static let magic: [UInt8] = Array("MIXFILLR".utf8)
-    package static let currentVersion: UInt32 = 1
+    package static let currentVersion: UInt32 = 2
     static let headerSize = 256
     static let alignment = 64
-    static let sectionNames = ["user ids", "item ids", "row starts", "item indices", "ratings", "palette"]
+    static let sectionNames = ["user ids", "item ids", "row starts", "item indices", "ratings", "palette", "user names", "item names"]
+
+    /// How many sections a file of `version` has.
+    static func sectionCount(version: UInt32) -> Int {
+        version == 1 ? 6 : 8
+    }
 
     /// Whether `prefix` (the first bytes of a file) starts like a binary rating file.
     package static func hasMagic(_ prefix: [UInt8]) -> Bool {
@@ -43,14 +54,15 @@ package enum BinaryRatingFile {
 
     // MARK: Writing
 
-    /// Writes `table` to `path` atomically.
+    /// Writes `table` to `path` atomically: as version 1 when its ids are whole numbers,
+    /// as version 2 when users or items have text ids.
     package static func write(_ table: RatingTable, to path: String) throws(MixFillError) {
-        if table.users.names != nil || table.items.names != nil {
-            throw .badOption(option: "--to", message: "the binary format holds whole-number ids only, and these \(table.users.names != nil ? "users" : "items") have text ids; fit the text file itself, or convert to csv or triplets")
-        }
         let matrix = table.matrix
         let userIds = table.users.ids
         let itemIds = table.items.ids
+        let version: UInt32 = table.users.names == nil && table.items.names == nil ? 1 : currentVersion
+        let userNames = nameBytes(table.users.names)
+        let itemNames = nameBytes(table.items.names)
         let rowStarts = matrix.rowStarts.map { UInt64($0) }
         var palette: [Double] = []
         var sections: [(bytes: Int, checksum: UInt64)] = [
@@ -70,14 +82,18 @@ package enum BinaryRatingFile {
             sections.append((values.count * 8, Checksum.xxh64(elementsOf: values)))
         }
         sections.append((palette.count * 8, Checksum.xxh64(elementsOf: palette)))
+        if version >= 2 {
+            sections.append((userNames.count, Checksum.xxh64(elementsOf: userNames)))
+            sections.append((itemNames.count, Checksum.xxh64(elementsOf: itemNames)))
+        }
 
         var header = [UInt8]()
         header.reserveCapacity(headerSize)
         header += magic
-        append(&header, currentVersion)
+        append(&header, version)
         header.append(UInt8(matrix.items.byteWidth))
         header.append(matrix.ratings.byteWidth == 1 ? 1 : 2)
-        append(&header, UInt16(0))
+        append(&header, UInt16((table.users.names == nil ? 0 : 1) | (table.items.names == nil ? 0 : 2)))
         for count in [matrix.userCount, matrix.itemCount, matrix.observedCount, palette.count, table.duplicatePairs] {
             append(&header, UInt64(count))
         }
@@ -113,7 +129,45 @@ package enum BinaryRatingFile {
         }
         try pad(after: sections[4].bytes)
         try stream.write(elementsOf: palette)
+        if version >= 2 {
+            try pad(after: sections[5].bytes)
+            try stream.write(elementsOf: userNames)
+            try pad(after: sections[6].bytes)
+            try stream.write(elementsOf: itemNames)
+        }
         try stream.commit()
+    }
+
+    /// A names section's bytes: each name's UTF-8 bytes and a line feed (names hold no
+    /// control bytes, `RecordLineParser.isName`); none for a column of numbers.
+    private static func nameBytes(_ names: [String]?) -> [UInt8] {
+        guard let names else { return [] }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(names.reduce(0) { $0 + $1.utf8.count + 1 })
+        for name in names {
+            bytes += name.utf8
+            bytes.append(UInt8(ascii: "\n"))
+        }
+        return bytes
+    }
+
+    /// The names of a names section (`nameBytes`), nil unless they are `count` valid
+    /// names in ascending byte order.
+    private static func names(_ bytes: [UInt8], count: Int) -> [String]? {
+        guard bytes.last == UInt8(ascii: "\n") else { return nil }
+        var names = [String]()
+        names.reserveCapacity(count)
+        let valid = bytes.withUnsafeBufferPointer { buffer in
+            var start = 0
+            for end in buffer.indices where buffer[end] == UInt8(ascii: "\n") {
+                guard names.count < count, RecordLineParser.isName(buffer, start..<end) else { return false }
+                names.append(String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<end]), as: UTF8.self))
+                start = end + 1
+            }
+            return true
+        }
+        guard valid, names.count == count, IdMap.areStrictlyIncreasing(names) else { return nil }
+        return names
     }
 
     static func aligned(_ offset: Int) -> Int {
@@ -148,6 +202,9 @@ package enum BinaryRatingFile {
         let itemWidth: Int
         /// 1: one-byte codes and a palette; 2: Doubles.
         let ratingEncoding: UInt8
+        /// Whether the users' (items') ids are text, in the names sections.
+        let userNames: Bool
+        let itemNames: Bool
         let sections: [(offset: Int, bytes: Int, checksum: UInt64)]
     }
 
@@ -176,8 +233,14 @@ package enum BinaryRatingFile {
         guard version <= currentVersion, version >= 1 else {
             throw .badFile(file: path, message: "binary rating file version \(version) is newer than this MixFill reads (\(currentVersion)); upgrade MixFill or convert the text file again")
         }
-        guard field(UInt64.self, header, 200) == Checksum.xxh64(Array(header[0..<200])) else {
+        let sectionCount = sectionCount(version: version)
+        let checksumOffset = 56 + 24 * sectionCount
+        guard field(UInt64.self, header, checksumOffset) == Checksum.xxh64(Array(header[0..<checksumOffset])) else {
             throw .badFile(file: path, message: "header checksum does not match: the file is damaged\(damaged)")
+        }
+        let textIds = field(UInt16.self, header, 14)
+        guard textIds == 0 || (version >= 2 && textIds <= 3) else {
+            throw .badFile(file: path, message: "header describes an impossible layout (text ids \(textIds) in version \(version))\(damaged)")
         }
         let itemWidth = Int(header[12])
         let ratingEncoding = header[13]
@@ -194,11 +257,16 @@ package enum BinaryRatingFile {
                              ratingCount * (ratingEncoding == 1 ? 1 : 8), paletteCount * 8]
         var sections = [(offset: Int, bytes: Int, checksum: UInt64)]()
         var end = headerSize
-        for index in 0..<6 {
+        for index in 0..<sectionCount {
             let base = 56 + 24 * index
             let offset = Int(clamping: field(UInt64.self, header, base))
             let bytes = Int(clamping: field(UInt64.self, header, base + 8))
-            guard bytes == expectedBytes[index], offset >= end, offset % alignment == 0,
+            // A names section holds at least two bytes a name (one byte and its line
+            // feed), and none for a column of numbers.
+            let hasNames = index == 6 ? textIds & 1 != 0 : textIds & 2 != 0
+            let sizeFits = index < 6 ? bytes == expectedBytes[index]
+                : hasNames ? bytes >= 2 * (index == 6 ? userCount : itemCount) : bytes == 0
+            guard sizeFits, offset >= end, offset % alignment == 0,
                   offset <= fileSize, bytes <= fileSize - offset else {
                 throw .badFile(file: path, message: "the \(sectionNames[index]) section lies outside the file or has the wrong size (the file is truncated or damaged)\(damaged)")
             }
@@ -206,7 +274,27 @@ package enum BinaryRatingFile {
             end = offset + bytes
         }
         return Layout(userCount: userCount, itemCount: itemCount, ratingCount: ratingCount, paletteCount: paletteCount,
-                      duplicates: duplicates, itemWidth: itemWidth, ratingEncoding: ratingEncoding, sections: sections)
+                      duplicates: duplicates, itemWidth: itemWidth, ratingEncoding: ratingEncoding,
+                      userNames: textIds & 1 != 0, itemNames: textIds & 2 != 0, sections: sections)
+    }
+
+    /// The users' and items' id maps: the ids sections, or for text ids the names sections
+    /// (the ids sections then holding 0 ..< n), their checksums and contents checked.
+    private static func idMaps(_ layout: Layout, _ descriptor: Int32, path: String) throws(MixFillError) -> (users: IdMap, items: IdMap) {
+        func map(_ idsSection: Int, _ namesSection: Int, hasNames: Bool, count: Int) throws(MixFillError) -> IdMap {
+            let ids: [Int64] = try load(idsSection, Int64.self, layout, descriptor, path: path)
+            guard hasNames else {
+                guard IdMap.isStrictlyIncreasing(ids) else { throw invalid(path, "ids are not in ascending order") }
+                return IdMap(sortedIds: ids)
+            }
+            guard ids.elementsEqual(0..<Int64(count)),
+                  let names = names(try load(namesSection, UInt8.self, layout, descriptor, path: path), count: count) else {
+                throw invalid(path, "the \(sectionNames[namesSection]) are not \(count) distinct names in ascending order")
+            }
+            return IdMap(sortedNames: names)
+        }
+        return (try map(0, 6, hasNames: layout.userNames, count: layout.userCount),
+                try map(1, 7, hasNames: layout.itemNames, count: layout.itemCount))
     }
 
     /// Section `index` whole, its checksum checked.
@@ -234,11 +322,9 @@ package enum BinaryRatingFile {
         func load<T>(_ index: Int, _ type: T.Type) throws(MixFillError) -> [T] {
             try Self.load(index, type, layout, descriptor, path: path)
         }
-        let userIds = try load(0, Int64.self)
-        let itemIds = try load(1, Int64.self)
+        let ids = try idMaps(layout, descriptor, path: path)
         let rawStarts = try load(2, UInt64.self)
         let invalid = { (what: String) -> MixFillError in Self.invalid(path, what) }
-        guard IdMap.isStrictlyIncreasing(userIds), IdMap.isStrictlyIncreasing(itemIds) else { throw invalid("ids are not in ascending order") }
         guard rawStarts[0] == 0, rawStarts[userCount] == UInt64(ratingCount), isNondecreasing(rawStarts) else {
             throw invalid("row starts are not monotone from 0 to the number of ratings")
         }
@@ -246,8 +332,7 @@ package enum BinaryRatingFile {
         let (items, ratings) = try rows(layout, descriptor, path: path, rowStarts: rowStarts, first: 0, whole: true)
         let matrix = SparseRatingMatrix(userCount: userCount, itemCount: itemCount, rowStarts: rowStarts,
                                         items: items, ratings: ratings)
-        return RatingTable(matrix: matrix, users: IdMap(sortedIds: userIds), items: IdMap(sortedIds: itemIds),
-                           duplicatePairs: duplicates)
+        return RatingTable(matrix: matrix, users: ids.users, items: ids.items, duplicatePairs: duplicates)
     }
 
     /// The item indices and ratings of the rows `rowStarts` describes (positions from 0),
@@ -301,7 +386,7 @@ package enum BinaryRatingFile {
     }
 
     /// The users `share(userCount)` of the file at `path` (an MPI rank's block): the
-    /// header, the ids and the row starts whole, their checksums checked, then only those
+    /// header, the ids (and names) and the row starts whole, their checksums checked, then only those
     /// users' parts of the item-index and rating sections, whose contents are checked
     /// (indices in range and ascending in each row, codes in range, ratings finite) but not
     /// the sections' checksums, which cover the whole sections (any single-process read
@@ -313,10 +398,8 @@ package enum BinaryRatingFile {
         }
         defer { close(descriptor) }
         let layout = try layout(descriptor: descriptor, name: path)
-        let userIds: [Int64] = try load(0, Int64.self, layout, descriptor, path: path)
-        let itemIds: [Int64] = try load(1, Int64.self, layout, descriptor, path: path)
+        let ids = try idMaps(layout, descriptor, path: path)
         let rawStarts: [UInt64] = try load(2, UInt64.self, layout, descriptor, path: path)
-        guard IdMap.isStrictlyIncreasing(userIds), IdMap.isStrictlyIncreasing(itemIds) else { throw invalid(path, "ids are not in ascending order") }
         guard rawStarts[0] == 0, rawStarts[layout.userCount] == UInt64(layout.ratingCount), isNondecreasing(rawStarts) else {
             throw invalid(path, "row starts are not monotone from 0 to the number of ratings")
         }
@@ -327,7 +410,7 @@ package enum BinaryRatingFile {
         let (items, ratings) = try rows(layout, descriptor, path: path, rowStarts: rowStarts, first: first, whole: false)
         let matrix = SparseRatingMatrix(userCount: users.count, itemCount: layout.itemCount, rowStarts: rowStarts,
                                         items: items, ratings: ratings)
-        return UserShare(matrix: matrix, users: users, userIds: IdMap(sortedIds: userIds), itemIds: IdMap(sortedIds: itemIds),
+        return UserShare(matrix: matrix, users: users, userIds: ids.users, itemIds: ids.items,
                          observedCount: layout.ratingCount, duplicatePairs: layout.duplicates)
     }
 

@@ -433,7 +433,7 @@ struct RecordLineParser {
             throw notAnId(bytes, range, lineStart, what)
         }
         guard allowsText else {
-            throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text; a --distributed fit reads whole-number ids only, so fit this file in one process (without --distributed)")
+            throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text; a --distributed fit reads text ids from a binary file: convert this one first (mixfill convert \(RatingFormat.shellWord(name)) ratings.mfr) and fit that")
         }
         var wanted = text
         if user { wanted.users = true } else { wanted.items = true }
