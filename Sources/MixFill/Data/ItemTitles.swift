@@ -199,7 +199,7 @@ package struct ItemTitles: Sendable, Equatable {
             let id = Array(first.bytes).withUnsafeBufferPointer { buffer -> String? in
                 let whole = 0..<buffer.count
                 if let number = RecordLineParser.parseInteger(buffer, whole), !RecordLineParser.hasLeadingZero(buffer, whole) { return String(number) }
-                guard RecordLineParser.isName(buffer, whole), RecordLineParser.looksLikeName(buffer, whole) else { return nil }
+                guard RecordLineParser.isTextId(buffer, whole) else { return nil }
                 return String(decoding: buffer, as: UTF8.self)
             }
             // A header: the first record, its first field holding no digit (`movieId`);

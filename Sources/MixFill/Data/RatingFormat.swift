@@ -72,7 +72,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     ///    `RecordLineParser.csvSeparator`);
     /// 5. every sampled line (up to 200, a header line aside) has 3 or 4 fields separated by
     ///    blanks, the first two ids and the third a positive number → triplets; an id is a
-    ///    whole number, or a text id (`RecordLineParser.looksLikeName`) holding a digit or
+    ///    whole number, or a text id (`RecordLineParser.isTextId`) holding a digit or
     ///    longer than four bytes, so `A2SUAM1J3GNN3B` and `jane.doe@example.com` are ids but
     ///    a matrix's missing-value marks (`NA`, `NaN`, `null`, `None`) are not;
     /// 6. at least 90 % of them do, the sample cannot be a matrix (its lines differ in
@@ -113,7 +113,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
         func isId(_ field: ArraySlice<UInt8>) -> Bool {
             if isInteger(field) { return true }
             guard field.count > 4 || field.contains(where: { $0 &- 48 < 10 }) else { return false }
-            return Array(field).withUnsafeBufferPointer { RecordLineParser.looksLikeName($0, 0..<$0.count) && RecordLineParser.isName($0, 0..<$0.count) }
+            return Array(field).withUnsafeBufferPointer { RecordLineParser.isTextId($0, 0..<$0.count) }
         }
         var sample = contentLines[...]
         if let firstField = fields(first).first, !isInteger(firstField), sample.count > 1 { sample = sample.dropFirst() }

@@ -60,18 +60,18 @@ package enum RecordReader {
     private static func parsed(name: String, layout: RecordLayout, rules: RatingRules, sought: (user: String, item: String)?,
                                canReadAgain: Bool,
                                feed: (inout RecordLineParser) throws(MixFillError) -> Void) throws(MixFillError) -> RecordLineParser {
-        var text = IdTextMode()
+        var textColumns = IdTextMode()
         while true {
             var parser = RecordLineParser(layout: layout, name: name, rules: rules)
-            parser.text = text
+            parser.textColumns = textColumns
             parser.sought = sought
             do {
                 try feed(&parser)
                 return parser
             } catch {
                 // Each pass turns at least one more column to text, so this ends by the third.
-                guard canReadAgain, let wanted = parser.textWanted, wanted != text else { throw error }
-                text = wanted
+                guard canReadAgain, let wanted = parser.textWanted, wanted != textColumns else { throw error }
+                textColumns = wanted
             }
         }
     }
@@ -169,7 +169,7 @@ struct RecordLineParser {
     let rules: RatingRules
     var collector = RecordCollector()
     /// The columns read as text ids; `textWanted` is set when a line needs more of them.
-    var text = IdTextMode()
+    var textColumns = IdTextMode()
     private(set) var textWanted: IdTextMode?
     /// Whether text ids are accepted at all (not by the ranks of a distributed read, whose
     /// id maps are merged as numbers).
@@ -377,8 +377,8 @@ struct RecordLineParser {
     private mutating func record(user: Int64, item: Int64, rating: Double, column: Int) {
         if seeking, let sought {
             sawSoughtRecord = true
-            if soughtPosition == nil, sought.user == (text.users ? userNames.names[Int(user)] : String(user)),
-               sought.item == (text.items ? itemNames.names[Int(item)] : String(item)) {
+            if soughtPosition == nil, sought.user == (textColumns.users ? userNames.names[Int(user)] : String(user)),
+               sought.item == (textColumns.items ? itemNames.names[Int(item)] : String(item)) {
                 soughtPosition = (line, column)
             }
             return
@@ -388,8 +388,8 @@ struct RecordLineParser {
 
     /// The table of every record read (`name` is the file), text ids ordered as `IdMap` orders them.
     mutating func makeTable() throws(MixFillError) -> RatingTable {
-        try collector.makeTable(name: name, userNames: text.users ? userNames.names : nil,
-                                itemNames: text.items ? itemNames.names : nil)
+        try collector.makeTable(name: name, userNames: textColumns.users ? userNames.names : nil,
+                                itemNames: textColumns.items ? itemNames.names : nil)
     }
 
     /// The user's (or item's) id in `range`: a whole number, or the code of a name in a
@@ -400,7 +400,7 @@ struct RecordLineParser {
     private mutating func id(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, user: Bool) throws(MixFillError) -> Int64 {
         // The hot path, kept small to inline: a whole number without sign or leading zero
         // in a column of numbers.
-        if !(user ? text.users : text.items), !range.isEmpty {
+        if !(user ? textColumns.users : textColumns.items), !range.isEmpty {
             let first = bytes[range.lowerBound]
             if first &- 49 < 9 || (first == UInt8(ascii: "0") && range.count == 1), let value = Self.parseInteger(bytes, range) {
                 return value
@@ -413,10 +413,10 @@ struct RecordLineParser {
     @inline(never)
     private mutating func anyId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ lineStart: Int, user: Bool) throws(MixFillError) -> Int64 {
         let what = user ? "user" : "item"
-        if user ? text.users : text.items {
+        if user ? textColumns.users : textColumns.items {
             // The rule that turned the column to text holds for every name in it, so which
             // ids are accepted never depends on the order of the lines.
-            guard Self.isName(bytes, range), Self.parseInteger(bytes, range) != nil || Self.looksLikeName(bytes, range) else {
+            guard Self.parseInteger(bytes, range) != nil || Self.isTextId(bytes, range) else {
                 let problem = range.isEmpty ? "the \(what) id field is empty"
                     : range.count > NameTable.longest ? "the \(what) id is longer than \(NameTable.longest) bytes"
                     : Self.isName(bytes, range) ? "'\(Self.text(bytes, range))' is not \(what == "item" ? "an" : "a") \(what) id"
@@ -429,16 +429,16 @@ struct RecordLineParser {
         if let value = Self.parseInteger(bytes, range), !Self.hasLeadingZero(bytes, range) { return value }
         // A name, on a line whose rating is a number: a record with text ids. (A second
         // header, `userId,movieId,rating` from files joined together, is no record.)
-        guard Self.isName(bytes, range), Self.looksLikeName(bytes, range), hasNumericRating(bytes, lineStart: lineStart, after: range.upperBound) else {
+        guard Self.isTextId(bytes, range), hasNumericRating(bytes, lineStart: lineStart, after: range.upperBound) else {
             throw notAnId(bytes, range, lineStart, what)
         }
         guard allowsText else {
             throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text; a --distributed fit reads text ids from a binary file: convert this one first (mixfill convert \(RatingFormat.shellWord(name)) ratings.mfr) and fit that")
         }
-        var wanted = text
+        var wanted = textColumns
         if user { wanted.users = true } else { wanted.items = true }
         if collector.recordCount == 0, !sawSoughtRecord {
-            text = wanted
+            textColumns = wanted
             return try id(bytes, range, lineStart, user: user)
         }
         textWanted = wanted
@@ -455,6 +455,13 @@ struct RecordLineParser {
         guard columns.rating < fields.count, !fields[columns.rating].isEmpty else { return false }
         if case .number = Self.rating(bytes, fields[columns.rating], separator: separator) { return true }
         return false
+    }
+
+    /// Whether the field is a text id, one that turns its column to text: a name
+    /// (`isName`) that looks like one (`looksLikeName`).
+    @inline(__always)
+    static func isTextId(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        isName(bytes, range) && looksLikeName(bytes, range)
     }
 
     /// Whether the field can be a text id: not empty, at most `NameTable.longest` bytes,
