@@ -12,6 +12,7 @@
 //                                                    instead of stopping at the checksum
 //     triplets    RecordReader, triplets layout      `user item rating [timestamp]` records
 //     csv         RecordReader, CSV layout           `user,item,rating[,timestamp]` records
+//                                                    (or `;`-separated, by the first line)
 //     netflix     RecordReader, Netflix layout       `movieId:` blocks of `user,rating[,date]`
 //     dat         RecordReader, MovieLens .dat       `user::item::rating[::timestamp]` records
 //                                                    (each record target parses the bytes in

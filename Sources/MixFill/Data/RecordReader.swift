@@ -224,7 +224,17 @@ struct RecordLineParser {
             if end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
             switch layout {
             case .triplets: try parseTriplet(block, position, end, lineStart)
-            case .csv: try parseCSV(block, position, end, lineStart)
+            case .csv:
+                // Until a line with content is seen, each line may be the one that sets the
+                // separator (a blank or comment line returns before it counts). Each
+                // separator has its own copy of the line parser, the separator a constant
+                // in it, as in the other layouts' parsers.
+                if !sawContent { separator = Self.csvSeparator(block, position, end) }
+                if separator == UInt8(ascii: ",") {
+                    try parseCSV(block, position, end, lineStart, separator: UInt8(ascii: ","))
+                } else {
+                    try parseCSV(block, position, end, lineStart, separator: UInt8(ascii: ";"))
+                }
             case .netflix: try parseNetflix(block, position, end, lineStart)
             case .movielensDat: try parseDat(block, position, end, lineStart)
             }
@@ -257,10 +267,9 @@ struct RecordLineParser {
         record(user: user, item: item, rating: rating, column: first.lowerBound - lineStart + 1)
     }
 
-    private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int) throws(MixFillError) {
-        // Until a line with content is seen, each line may be the one that sets the
-        // separator (a blank or comment line returns below before it counts).
-        if !sawContent { separator = Self.csvSeparator(bytes, start, end) }
+    @inline(__always)
+    private mutating func parseCSV(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ lineStart: Int,
+                                   separator: UInt8) throws(MixFillError) {
         var cursor = FieldCursor(start: start, end: end, separator: separator)
         guard let first = cursor.next(bytes) else { return }
         if first.isEmpty, cursor.atEnd { return }  // blank line
