@@ -371,7 +371,7 @@ struct RecommendOutputOptions: ParsableArguments {
         "With --all-users: the rows' layout, tsv or csv (default: csv for an --out ending in .csv, else tsv).", valueName: "FORMAT"))
     var outFormat: Recommend.RowFormat?
 
-    @Option(help: ArgumentHelp("Show titles beside item ids, from a MovieLens movies.csv (movieId,title,genres) or movies.dat (movieId::title::genres); '-' reads standard input.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("Show titles beside item ids, from a MovieLens movies.csv (movieId,title,genres) or movies.dat (movieId::title::genres), or the same separated by semicolons (Book-Crossing's BX-Books.csv); '-' reads standard input.", valueName: "FILE"))
     var items: String?
 
     @Flag(help: "Print one JSON object on stdout instead of a table (keys: docs/json.md).")

@@ -29,6 +29,27 @@ import Testing
         #expect(untidy.titles == ["1": "Toy Story (1995)", "11": "American President, The (1995)", "12": "Two\nlines", "13": "Last"])
     }
 
+    /// Book-Crossing's BX-Books.csv: `;`-separated, every field quoted, ISBNs as text ids,
+    /// Latin-1 titles, a title ending in a backslash before its closing quote; and a
+    /// two-column `;` file. The first line decides; a comma inside a quoted field does not.
+    @Test func semicolonSeparatedTitles() throws {
+        let books: [UInt8] = Array("\"ISBN\";\"Book-Title\";\"Book-Author\";\"Year-Of-Publication\"\n".utf8)
+            + Array("\"0195153448\";\"Classical Mythology\";\"Mark P. O. Morford\";\"2002\"\n".utf8)
+            + Array("\"0789466953\";\"DK Readers: Creating the X-Men, How Comic Books Come to Life\\\";\"James Buckley\";\"2000\"\n".utf8)
+            + Array("\"3404921038\";\"Das gro".utf8) + [0xDF] + Array("e Buch\";\"X\";\"1999\"\n".utf8)
+        let titles = try ItemTitles.parse(books, name: "BX-Books.csv")
+        #expect(titles.titles == ["0195153448": "Classical Mythology",
+                                  "0789466953": "DK Readers: Creating the X-Men, How Comic Books Come to Life\\",
+                                  "3404921038": "Das große Buch"])
+        #expect(try parse("movieId;title\n1;Toy Story (1995)\n11;\"American President; The\"\n").titles
+            == ["1": "Toy Story (1995)", "11": "American President; The"])
+        #expect(try parse("movieId,title,genres\n11,American President; The; Again (1995),Comedy\n").titles
+            == ["11": "American President; The; Again (1995)"])
+        #expect(throws: MixFillError.badInput(file: "movies.csv", line: 2, column: 8, message: "'x' follows a closing quote; a quoted field ends at its closing quote, before a ';' (write a '\"' inside a title as '\"\"')")) {
+            try parse("id;title\n1;\"Toy\"x;z\n")
+        }
+    }
+
     /// movies.csv written back by pandas (`to_csv` without `index=False`) or R
     /// (`write.csv`): the unnamed first column is a row index, not the movie id.
     @Test func moviesCSVWithARowIndexColumn() throws {

@@ -3,7 +3,10 @@
 ///
 /// - `movies.csv` (MovieLens latest, 20M, 25M): `movieId,title,genres` after a header
 ///   line; a title holding a comma or a quote is quoted, with `""` for a quote inside
-///   (RFC 4180, so a quoted title may even span lines);
+///   (RFC 4180, so a quoted title may even span lines); or the same with `;` between the
+///   fields, as the first line with content says (`RecordLineParser.csvSeparator`, for
+///   lines of two fields or more): Book-Crossing's `BX-Books.csv`,
+///   `"ISBN";"Book-Title";"Book-Author";…`;
 /// - `movies.dat` (MovieLens 1M, 10M): `movieId::title::genres`, no header.
 ///
 /// The layout is the first line's: `::` before any comma means `.dat`. Fields after the
@@ -59,6 +62,8 @@ package struct ItemTitles: Sendable, Equatable {
         /// Whether the header left its first column unnamed (`,movieId,title,genres`, a row
         /// index as pandas and R write one): every line's first field is then skipped.
         var indexColumn = false
+        /// The CSV layout's separator, `,` or `;`, as the first line with content says.
+        var separator = UInt8(ascii: ",")
 
         init(bytes: [UInt8], name: String) {
             self.bytes = bytes
@@ -73,6 +78,11 @@ package struct ItemTitles: Sendable, Equatable {
             let isDat = Self.firstLineIsDat(bytes[position...])
             while position < bytes.count {
                 if skipBlankOrComment() { continue }
+                if !sawRecord, !isDat {
+                    var end = position
+                    while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                    separator = bytes.withUnsafeBufferPointer { [position] in RecordLineParser.csvSeparator($0, position, end, fields: 2) }
+                }
                 let fields = isDat ? datRecord() : try csvRecord()
                 try add(fields, isDat: isDat)
             }
@@ -128,8 +138,8 @@ package struct ItemTitles: Sendable, Equatable {
             return fields
         }
 
-        /// One CSV record (RFC 4180): fields separated by commas, a quoted field may hold
-        /// commas, newlines and `""`; blanks around an unquoted field, or around the quotes,
+        /// One CSV record (RFC 4180): fields separated by `separator`, a quoted field may
+        /// hold separators, newlines and `""`; blanks around an unquoted field, or around the quotes,
         /// are dropped.
         mutating func csvRecord() throws(MixFillError) -> [Field] {
             var fields = [Field]()
@@ -159,24 +169,25 @@ package struct ItemTitles: Sendable, Equatable {
                         text.append(byte)
                     }
                     while position < bytes.count, FieldCursor.isBlank(bytes[position]) { position += 1 }
-                    if position < bytes.count, bytes[position] != UInt8(ascii: ","), bytes[position] != UInt8(ascii: "\n") {
+                    if position < bytes.count, bytes[position] != separator, bytes[position] != UInt8(ascii: "\n") {
                         var end = position
-                        while end < bytes.count, bytes[end] != UInt8(ascii: ","), bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                        while end < bytes.count, bytes[end] != separator, bytes[end] != UInt8(ascii: "\n") { end += 1 }
                         let extra = Array(bytes[position..<end]).withUnsafeBufferPointer { DenseMatrixReader.printable($0) }
+                        let before = separator == UInt8(ascii: ",") ? "a comma" : "a ';'"
                         throw MixFillError.badInput(file: name, line: line, column: column,
-                                                    message: "'\(extra)' follows a closing quote; a quoted field ends at its closing quote, before a comma (write a '\"' inside a title as '\"\"')")
+                                                    message: "'\(extra)' follows a closing quote; a quoted field ends at its closing quote, before \(before) (write a '\"' inside a title as '\"\"')")
                     }
                     fields.append(Field(bytes: text[...], line: fieldLine, column: fieldColumn))
                 } else {
                     let start = position
-                    while position < bytes.count, bytes[position] != UInt8(ascii: ","), bytes[position] != UInt8(ascii: "\n") {
+                    while position < bytes.count, bytes[position] != separator, bytes[position] != UInt8(ascii: "\n") {
                         position += 1
                     }
                     var end = position
                     while end > start, FieldCursor.isBlank(bytes[end - 1]) { end -= 1 }
                     fields.append(Field(bytes: bytes[start..<end], line: fieldLine, column: fieldColumn))
                 }
-                if position < bytes.count, bytes[position] == UInt8(ascii: ",") {
+                if position < bytes.count, bytes[position] == separator {
                     position += 1
                     continue
                 }

@@ -549,13 +549,14 @@ struct RecordLineParser {
         return columns
     }
 
-    /// The separator of a CSV file whose first content line runs from `start` to `end`:
-    /// `;` when that line holds at least two semicolons outside quoted fields (three
-    /// fields) and more semicolons than commas, as spreadsheets write CSV where the comma
-    /// is the decimal mark (`1;31;3,5`) and Book-Crossing's `"User-ID";"ISBN";"Book-Rating"`
-    /// stands; else `,`. One line decides for the file: a later line is read by the same
-    /// separator, so a line that differs is an error at its place, not a silent misread.
-    static func csvSeparator(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt8 {
+    /// The separator of a CSV file whose first content line runs from `start` to `end` and
+    /// whose lines hold at least `fields` fields (a record's three, by default): `;` when
+    /// that line holds at least `fields` − 1 semicolons outside quoted fields and more
+    /// semicolons than commas, as spreadsheets write CSV where the comma is the decimal
+    /// mark (`1;31;3,5`) and Book-Crossing's `"User-ID";"ISBN";"Book-Rating"` stands; else
+    /// `,`. One line decides for the file: a later line is read by the same separator, so
+    /// a line that differs is an error at its place, not a silent misread.
+    static func csvSeparator(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, fields: Int = 3) -> UInt8 {
         var semicolons = 0
         var commas = 0
         var quoted = false
@@ -567,7 +568,7 @@ struct RecordLineParser {
             default: break
             }
         }
-        return semicolons >= 2 && semicolons > commas ? UInt8(ascii: ";") : UInt8(ascii: ",")
+        return semicolons >= fields - 1 && semicolons > commas ? UInt8(ascii: ";") : UInt8(ascii: ",")
     }
 
     /// A rating field's number: a decimal number (`DecimalParser`), or, in a file whose
