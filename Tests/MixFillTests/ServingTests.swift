@@ -44,9 +44,9 @@ import Testing
         #expect(!folded.logLikelihood.isFinite)
         var server = ModelServer(model: ModelFile(mixture: mixture, logLikelihood: -1, seed: 0, iterations: 1, converged: true,
                                                   userCount: 2, observedCount: 6))
-        let posterior = server.foldIn(user: 1, ratings: [(item: 0, rating: -1e100), (item: 2, rating: 1e100)])
+        let posterior = server.foldIn(user: "1", ratings: [(item: 0, rating: -1e100), (item: 2, rating: 1e100)])
         #expect(posterior == [0.25, 0.75])
-        #expect(server.predict(user: 1, item: 1).rating == 0.25 * -1e300 + 0.75 * 1e300)
+        #expect(server.predict(user: "1", item: "1").rating == 0.25 * -1e300 + 0.75 * 1e300)
     }
 
     @Test func serverAnswersEveryKindOfUserAndItemWithoutNaN() throws {
@@ -54,29 +54,29 @@ import Testing
         let (model, posteriors) = try Self.fittedModel(data)
         var server = ModelServer(model: model)
         // Before the training posteriors are attached, a training user is answered from the prior.
-        #expect(server.predict(user: 3, item: 0).basis == .prior)
+        #expect(server.predict(user: "3", item: "0").basis == .prior)
         server.attachTrainingPosteriors(posteriors)
-        let training = server.predict(user: 3, item: 0)
+        let training = server.predict(user: "3", item: "0")
         #expect(training.basis == .training)
         var expected = 0.0
         for j in 0..<4 { expected += posteriors[3 * 4 + j] * model.course.means[j * 5] }
         #expect(training.rating == expected)
-        let unknownUser = server.predict(user: 20, item: 1)
+        let unknownUser = server.predict(user: "20", item: "1")
         #expect(unknownUser.basis == .prior)
         var population = 0.0
         for j in 0..<4 { population += model.course.weights[j] * model.course.means[j * 5 + 1] }
         #expect(unknownUser.rating == population)
         for item: Int64 in [5, -1, 1 << 40] {
-            let unknownItem = server.predict(user: 3, item: item)
+            let unknownItem = server.predict(user: "3", item: String(item))
             #expect(unknownItem.basis == .itemFallback && unknownItem.rating == 3.345679012345679)
         }
-        server.foldIn(user: 3, ratings: [(item: 0, rating: 5), (item: 4, rating: 1)])
-        #expect(server.predict(user: 3, item: 0).basis == .foldIn)
+        server.foldIn(user: "3", ratings: [(item: 0, rating: 5), (item: 4, rating: 1)])
+        #expect(server.predict(user: "3", item: "0").basis == .foldIn)
         let scale = try #require(server.scale)
         #expect(scale == RatingScale(minimum: 1, maximum: 5))
         for user: Int64 in [0, 3, 19, 20, 99] {
             for item: Int64 in [0, 1, 2, 3, 4, 5] {
-                let prediction = server.predict(user: user, item: item)
+                let prediction = server.predict(user: String(user), item: String(item))
                 #expect(prediction.rating.isFinite && prediction.rating >= 1 && prediction.rating <= 5)
             }
         }
@@ -88,7 +88,7 @@ import Testing
         var server = ModelServer(model: model)
         server.attachTrainingPosteriors(posteriors)
         let rated = Set((0..<1200).filter { data.isObserved(user: 5, item: $0) })
-        let (posterior, basis) = server.posterior(forUser: 5)
+        let (posterior, basis) = server.posterior(forUser: "5")
         #expect(basis == .training)
         let top = server.recommend(posterior: posterior, excluding: rated, top: 10, minimumRatings: 1)
         #expect(top.count == 10)
@@ -117,7 +117,7 @@ import Testing
         var compared = 0
         for user in stride(from: 0, to: 1200, by: 7) {
             let rated = (0..<1200).filter { data.isObserved(user: user, item: $0) }
-            let posterior = server.posterior(forUser: Int64(user)).posterior
+            let posterior = server.posterior(forUser: String(user)).posterior
             for (top, minimum) in [(10, 1), (1, 0), (200, 400), (5000, 0)] {
                 let one = server.recommend(posterior: posterior, excluding: Set(rated), top: top, minimumRatings: minimum)
                 let all = server.recommend(posterior: posterior, excludingAscending: rated, top: top, minimumRatings: minimum, scores: &scores)
@@ -150,7 +150,7 @@ import Testing
         after.attachTrainingPosteriors(BLASKernel(data).posteriors(loaded.course).posteriors)
         for user: Int64 in stride(from: 0, to: 1200, by: 7) {
             for item: Int64 in stride(from: Int64(user % 5), to: 1200, by: 5) {
-                #expect(before.predict(user: user, item: item) == after.predict(user: user, item: item))
+                #expect(before.predict(user: String(user), item: String(item)) == after.predict(user: String(user), item: String(item)))
             }
         }
     }

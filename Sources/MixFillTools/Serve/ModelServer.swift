@@ -147,11 +147,6 @@ package struct ModelServer: Sendable {
         return [offset] + user.posteriors + user.factorMeans
     }
 
-    @discardableResult
-    package mutating func foldIn(user: Int64, ratings: [(item: Int, rating: Double)]) -> [Double] {
-        foldIn(user: String(user), ratings: ratings)
-    }
-
     /// Whether `user` was folded in.
     package func isFoldedIn(_ user: String) -> Bool {
         foldedIn[user] != nil
@@ -167,10 +162,6 @@ package struct ModelServer: Sendable {
     package func posterior(forUser user: String) -> (posterior: [Double], basis: Basis) {
         if let folded = foldedIn[user] { return (folded, .foldIn) }
         return posterior(forTrainingIndex: model.users.index(ofName: user))
-    }
-
-    package func posterior(forUser user: Int64) -> (posterior: [Double], basis: Basis) {
-        posterior(forUser: String(user))
     }
 
     /// The posterior of the training user with index `index` (nil: a user the model does
@@ -222,10 +213,6 @@ package struct ModelServer: Sendable {
     package func predict(user: String, item: String) -> Prediction {
         let (posterior, basis) = posterior(forUser: user)
         return predict(posterior: posterior, basis: basis, item: item)
-    }
-
-    package func predict(user: Int64, item: Int64) -> Prediction {
-        predict(user: String(user), item: String(item))
     }
 
     /// The `top` items with the highest score under `posterior`, excluding `excluded` item
