@@ -70,8 +70,12 @@ package struct FactorFamily: EMFamily {
 
     package func guaranteesAscent(from model: FactorMixture) -> Bool { true }
 
-    /// Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)) = ½ Σ_i [tr(ΛΣ_i) + θ̄_iᵀΛθ̄_i − D − Σ_k log λ_k − log det Σ_i].
+    /// Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)) = ½ Σ_i [tr(ΛΣ_i) + θ̄_iᵀΛθ̄_i − D − Σ_k log λ_k − log det Σ_i],
+    /// log det Σ_i from its Cholesky factor; items taken four at a time in the lanes of
+    /// `SmallMatrixLanes`, their terms added in item order.
     package static func divergence(_ model: FactorMixture) -> Double {
+        typealias Lanes = SmallMatrixLanes.Lanes
+        let width = SmallMatrixLanes.width
         let dimension = model.dimension
         let packed = SmallMatrices.packedCount(dimension)
         let q = model.factorCount
@@ -79,24 +83,41 @@ package struct FactorFamily: EMFamily {
         var logPrecisions = 0.0
         for index in 0..<dimension { logPrecisions += log(model.priorPrecision(index)) }
         var total = 0.0
-        var full = [Double](repeating: 0, count: dimension * dimension)
+        let sigmaLanes = UnsafeMutablePointer<Lanes>.allocate(capacity: packed)
+        let full = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
+        defer {
+            sigmaLanes.deallocate()
+            full.deallocate()
+        }
         model.covariances.withUnsafeBufferPointer { covariances in
-            full.withUnsafeMutableBufferPointer { full in
-                guard let covariances = covariances.baseAddress, let full = full.baseAddress else { return }
-                for item in 0..<model.itemCount {
-                    let sigma = covariances + item * packed
-                    var trace = 0.0
-                    var quadratic = 0.0
-                    for index in 0..<dimension {
-                        let precision = model.priorPrecision(index)
-                        trace += precision * sigma[SmallMatrices.packedIndex(index, index, dimension)]
-                        let mean = index < q ? model.loadings[item * q + index] : model.means[item * componentCount + index - q]
-                        quadratic += precision * mean * mean
+            guard let covariances = covariances.baseAddress else { return }
+            for first in stride(from: 0, to: model.itemCount, by: width) {
+                let count = min(width, model.itemCount - first)
+                // Lanes past the last item hold the identity: a factorisation that cannot fail.
+                for index in 0..<packed { sigmaLanes[index] = Lanes(repeating: 0) }
+                for index in 0..<dimension { sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)] = Lanes(repeating: 1) }
+                for lane in 0..<count {
+                    let sigma = covariances + (first + lane) * packed
+                    for index in 0..<packed { sigmaLanes[index][lane] = sigma[index] }
+                }
+                var trace = Lanes(repeating: 0)
+                var quadratic = Lanes(repeating: 0)
+                for index in 0..<dimension {
+                    let precision = Lanes(repeating: model.priorPrecision(index))
+                    trace += precision * sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)]
+                    var mean = Lanes(repeating: 0)
+                    for lane in 0..<count {
+                        let item = first + lane
+                        mean[lane] = index < q ? model.loadings[item * q + index] : model.means[item * componentCount + index - q]
                     }
-                    SmallMatrices.unpack(sigma, dimension, into: full)
-                    let logDeterminant = SmallMatrices.cholesky(full, dimension)
-                        ? SmallMatrices.logDeterminant(full, dimension) : -.infinity
-                    total += 0.5 * (trace + quadratic - Double(dimension) - logPrecisions - logDeterminant)
+                    quadratic += precision * mean * mean
+                }
+                SmallMatrixLanes.unpackUpper(sigmaLanes, dimension, into: full)
+                let factored = SmallMatrixLanes.cholesky(full, dimension)
+                let logDeterminants = SmallMatrixLanes.logDeterminants(full, dimension)
+                for lane in 0..<count {
+                    let logDeterminant = factored[lane] ? logDeterminants[lane] : -.infinity
+                    total += 0.5 * (trace[lane] + quadratic[lane] - Double(dimension) - logPrecisions - logDeterminant)
                 }
             }
         }
@@ -173,63 +194,85 @@ private struct ItemStep: @unchecked Sendable {
     let covariances: UnsafeMutablePointer<Double>
     let contributions: UnsafeMutablePointer<Double>
 
+    /// Items four at a time, one per lane of `SmallMatrixLanes` (a lane's arithmetic is the
+    /// scalar update's, so the result is the same for any grouping of the items).
     func run(items: Range<Int>) {
+        typealias Lanes = SmallMatrixLanes.Lanes
+        let width = SmallMatrixLanes.width
         let dimension = layout.dimension
         let packed = SmallMatrices.packedCount(dimension)
         let q = model.factorCount
         let componentCount = model.componentCount
         let oldNoise = model.noiseVariance
-        let full = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
-        let inverse = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
-        let triangle = UnsafeMutablePointer<Double>.allocate(capacity: dimension * dimension)
-        let theta = UnsafeMutablePointer<Double>.allocate(capacity: dimension)
+        let noise = Lanes(repeating: oldNoise)
+        // G_i's packed triangle, then h_i, for the four items.
+        let gram = UnsafeMutablePointer<Lanes>.allocate(capacity: packed + dimension)
+        let full = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
+        let inverse = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
+        let triangle = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
+        let theta = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension)
         defer {
+            gram.deallocate()
             full.deallocate()
             inverse.deallocate()
             triangle.deallocate()
             theta.deallocate()
         }
-        for item in items {
-            let gram = record + layout.items + item * layout.itemStride
-            let right = gram + packed
-            SmallMatrices.unpack(gram, dimension, into: full)
+        let right = gram + packed
+        for first in stride(from: items.lowerBound, to: items.upperBound, by: width) {
+            let count = min(width, items.upperBound - first)
+            // Lanes past the range's last item hold G = 0, h = 0: H = σ²Λ, which factorises.
+            for index in 0..<(packed + dimension) { gram[index] = Lanes(repeating: 0) }
+            for lane in 0..<count {
+                let source = record + layout.items + (first + lane) * layout.itemStride
+                for index in 0..<(packed + dimension) { gram[index][lane] = source[index] }
+            }
+            SmallMatrixLanes.unpackUpper(gram, dimension, into: full)
             for index in 0..<dimension {
-                full[index * dimension + index] += oldNoise * model.priorPrecision(index)
+                full[index * dimension + index] += Lanes(repeating: oldNoise * model.priorPrecision(index))
             }
             // G_i is positive semi-definite and σ²Λ positive: H_i is positive definite, so
             // the factorisation can fail only on non-finite input (the item keeps its values).
-            guard SmallMatrices.cholesky(full, dimension) else {
-                contributions[item] = 0
-                continue
-            }
-            SmallMatrices.inverseByTriangle(full, dimension, into: inverse, triangle: triangle)
+            let factored = SmallMatrixLanes.cholesky(full, dimension)
+            SmallMatrixLanes.inverseByTriangle(full, dimension, into: inverse, triangle: triangle)
             for r in 0..<dimension {
-                var value = 0.0
+                var value = Lanes(repeating: 0)
                 for c in 0..<dimension { value += inverse[r * dimension + c] * right[c] }
                 theta[r] = value
             }
             // −2 θ̄ᵀh + θ̄ᵀGθ̄ + tr(G Σ), G read from its packed triangle.
-            var cross = 0.0
-            var quadratic = 0.0
-            var trace = 0.0
+            var cross = Lanes(repeating: 0)
+            var quadratic = Lanes(repeating: 0)
+            var trace = Lanes(repeating: 0)
+            var index = 0
             for r in 0..<dimension {
                 cross += theta[r] * right[r]
                 for c in r..<dimension {
-                    let g = gram[SmallMatrices.packedIndex(r, c, dimension)]
-                    let weight = r == c ? 1.0 : 2.0
-                    quadratic += weight * g * theta[r] * theta[c]
-                    trace += weight * g * oldNoise * inverse[r * dimension + c]
+                    let weighted = Lanes(repeating: r == c ? 1.0 : 2.0) * gram[index]
+                    quadratic += weighted * theta[r] * theta[c]
+                    trace += weighted * noise * inverse[r * dimension + c]
+                    index += 1
                 }
             }
-            contributions[item] = -2 * cross + quadratic + trace
-            let sigma = covariances + item * packed
-            for r in 0..<dimension {
-                for c in r..<dimension {
-                    sigma[SmallMatrices.packedIndex(r, c, dimension)] = oldNoise * inverse[r * dimension + c]
+            let contribution = Lanes(repeating: -2) * cross + quadratic + trace
+            for lane in 0..<count {
+                let item = first + lane
+                guard factored[lane] else {
+                    contributions[item] = 0
+                    continue
                 }
+                contributions[item] = contribution[lane]
+                let sigma = covariances + item * packed
+                var index = 0
+                for r in 0..<dimension {
+                    for c in r..<dimension {
+                        sigma[index] = oldNoise * inverse[r * dimension + c][lane]
+                        index += 1
+                    }
+                }
+                for r in 0..<q { loadings[item * q + r] = theta[r][lane] }
+                for j in 0..<componentCount { means[item * componentCount + j] = theta[q + j][lane] }
             }
-            for r in 0..<q { loadings[item * q + r] = theta[r] }
-            for j in 0..<componentCount { means[item * componentCount + j] = theta[q + j] }
         }
     }
 }
