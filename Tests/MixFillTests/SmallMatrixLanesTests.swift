@@ -24,8 +24,11 @@ struct SmallMatrixLanesTests {
         return a
     }
 
-    @Test(arguments: [1, 2, 5, 13, 21])
-    func eachLaneGivesTheScalarRoutinesBits(m: Int) {
+    /// Both codes (the Swift lanes and, where the processor runs AVX2, the C ones).
+    static let passes: [VectorPasses] = [.swift, .avx2].filter(VectorPasses.isAvailable)
+
+    @Test(arguments: [1, 2, 5, 13, 21], passes)
+    func eachLaneGivesTheScalarRoutinesBits(m: Int, passes: VectorPasses) {
         typealias Lanes = SmallMatrixLanes.Lanes
         var matrices = (0..<4).map { Self.positiveDefinite(m, seed: UInt64(17 * m + $0)) }
         // Lane 2 is not positive definite: its last pivot is negative.
@@ -44,11 +47,11 @@ struct SmallMatrixLanesTests {
         #expect(scalarFactored == [true, true, false, true])
 
         var lanes = (0..<(m * m)).map { index in Lanes((0..<4).map { matrices[$0][index] }) }
-        let factored = lanes.withUnsafeMutableBufferPointer { SmallMatrixLanes.cholesky($0.baseAddress!, m) }
+        let factored = lanes.withUnsafeMutableBufferPointer { SmallMatrixLanes.cholesky($0.baseAddress!, m, passes: passes) }
         #expect((0..<4).map { factored[$0] } == scalarFactored)
         var inverse = [Lanes](repeating: Lanes(repeating: 0), count: m * m)
         var triangle = inverse
-        SmallMatrixLanes.inverseByTriangle(lanes, m, into: &inverse, triangle: &triangle)
+        SmallMatrixLanes.inverseByTriangle(lanes, m, into: &inverse, triangle: &triangle, passes: passes)
         let logDeterminants = SmallMatrixLanes.logDeterminants(lanes, m)
         for lane in [0, 1, 3] {
             for r in 0..<m {

@@ -36,4 +36,12 @@ void mixfill_course_accumulate_avx2(long width, int wide_items, const void *item
                                     const uint8_t *codes, const double *values, long start, long end,
                                     const double *weights, double *sums, long padded);
 
+/// SmallMatrixLanes' `cholesky` and `inverseByTriangle` on four m × m matrices side by side
+/// (entry (r, c) of the four at a + 4·(r·m + c)), compiled for AVX2. `mixfill_cholesky4_avx2`
+/// returns a bit per lane, set where every pivot was positive and finite.
+///
+/// Call only when `mixfill_lanes_avx2_available()` returned 1.
+int mixfill_cholesky4_avx2(double *a, long m);
+void mixfill_inverse_by_triangle4_avx2(const double *u, long m, double *inverse, double *triangle);
+
 #endif

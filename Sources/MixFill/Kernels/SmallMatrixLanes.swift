@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CLanes
 
 /// `SmallMatrices`' factorisation and inverses on four matrices at once, one per lane of a
 /// `SIMD4<Double>`: entry (r, c) of the four m × m matrices is the vector at r·m + c. Each
@@ -13,6 +14,10 @@ import Darwin
 /// item, and one matrix's inner loops run along row fragments of 1 to m values, too short
 /// to fill vector registers and dominated by their loop overhead. Four items' matrices
 /// side by side give every operation four independent values whatever the fragment's length.
+///
+/// `cholesky` and `inverseByTriangle` also exist in C compiled for AVX2 (`Modules/CLanes`,
+/// the same operations in the same order), taken when `VectorPasses` says the processor
+/// runs them: a vector of four Doubles is then one register instead of two.
 enum SmallMatrixLanes {
     typealias Lanes = SIMD4<Double>
     typealias Mask = SIMDMask<SIMD4<Int64>>
@@ -23,7 +28,13 @@ enum SmallMatrixLanes {
     /// `SmallMatrices.cholesky` in every lane: the upper triangles become U with a = Uᵀ·U.
     /// Returns the lanes whose every pivot was positive and finite; the other lanes' values
     /// are meaningless (NaN or infinite), as the scalar routine would have stopped there.
-    static func cholesky(_ a: UnsafeMutablePointer<Lanes>, _ m: Int) -> Mask {
+    static func cholesky(_ a: UnsafeMutablePointer<Lanes>, _ m: Int, passes: VectorPasses = .selected) -> Mask {
+        if passes == .avx2 {
+            let bits = mixfill_cholesky4_avx2(UnsafeMutableRawPointer(a).assumingMemoryBound(to: Double.self), m)
+            var factored = Mask(repeating: false)
+            for lane in 0..<width { factored[lane] = (bits >> lane) & 1 == 1 }
+            return factored
+        }
         var factored = Mask(repeating: true)
         for j in 0..<m {
             let row = a + j * m
@@ -62,7 +73,13 @@ enum SmallMatrixLanes {
     /// `SmallMatrices.inverseByTriangle` in every lane: (Uᵀ·U)⁻¹, full and exactly
     /// symmetric, into `inverse`; `triangle` is scratch of m × m vectors.
     static func inverseByTriangle(_ u: UnsafePointer<Lanes>, _ m: Int, into inverse: UnsafeMutablePointer<Lanes>,
-                                  triangle: UnsafeMutablePointer<Lanes>) {
+                                  triangle: UnsafeMutablePointer<Lanes>, passes: VectorPasses = .selected) {
+        if passes == .avx2 {
+            mixfill_inverse_by_triangle4_avx2(UnsafeRawPointer(u).assumingMemoryBound(to: Double.self), m,
+                                              UnsafeMutableRawPointer(inverse).assumingMemoryBound(to: Double.self),
+                                              UnsafeMutableRawPointer(triangle).assumingMemoryBound(to: Double.self))
+            return
+        }
         invertTriangle(u, m, into: triangle)
         for k in 0..<m {
             for c in 0..<k { triangle[k * m + c] = triangle[c * m + k] }
