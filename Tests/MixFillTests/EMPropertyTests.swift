@@ -132,7 +132,7 @@ import Testing
     struct ScriptedFamily: EMFamily {
         let ascent: Bool
         func recordLength(_ model: Int) -> Int { 1 }
-        func objective(_ model: Int, record: UnsafeBufferPointer<Double>) -> Double { record[0] }
+        func objective(_ model: Int, record: UnsafeBufferPointer<Double>, workers: Int) -> Double { record[0] }
         func maximise(_ model: Int, record: UnsafeBufferPointer<Double>, workers: Int) -> Int { model + 1 }
         func guaranteesAscent(from model: Int) -> Bool { ascent }
     }

@@ -61,7 +61,7 @@ package struct CourseFamily: EMFamily {
         CourseRecord(model).length
     }
 
-    package func objective(_ model: Mixture, record: UnsafeBufferPointer<Double>) -> Double {
+    package func objective(_ model: Mixture, record: UnsafeBufferPointer<Double>, workers: Int = 1) -> Double {
         record[CourseRecord.logLikelihood]
     }
 

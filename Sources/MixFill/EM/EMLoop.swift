@@ -9,8 +9,9 @@ package protocol EMFamily: Sendable {
 
     /// The objective of the E-step that produced `record` with `model`: the log-likelihood,
     /// plus the log-prior of `model` for a family with priors. An EM iteration never lowers
-    /// it (up to rounding).
-    func objective(_ model: Model, record: UnsafeBufferPointer<Double>) -> Double
+    /// it (up to rounding). `workers` threads are its to use, as the M-step's; the result
+    /// must not depend on them.
+    func objective(_ model: Model, record: UnsafeBufferPointer<Double>, workers: Int) -> Double
 
     /// The M-step: the next model from `model` and its summed statistics. `workers` threads
     /// are the M-step's to use (the loop's threads not taken by other runs' M-steps); the
@@ -259,7 +260,7 @@ package struct EMLoop<Family: EMFamily> {
 
         /// Tests the E-step's objective, then takes the M-step.
         func advance(family: Family, record: UnsafeBufferPointer<Double>, rule: StoppingRule, workers: Int) {
-            let objective = family.objective(state.model, record: record)
+            let objective = family.objective(state.model, record: record, workers: workers)
             guard objective.isFinite else {
                 failure = .runtime(message: "the objective became \(objective) at iteration \(state.iterations + 1); check the data for extreme values")
                 return

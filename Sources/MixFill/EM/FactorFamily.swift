@@ -64,63 +64,29 @@ package struct FactorFamily: EMFamily {
         FactorRecord(model).length
     }
 
-    package func objective(_ model: FactorMixture, record: UnsafeBufferPointer<Double>) -> Double {
-        record[FactorRecord.logLikelihood] - Self.divergence(model)
+    package func objective(_ model: FactorMixture, record: UnsafeBufferPointer<Double>, workers: Int = 1) -> Double {
+        record[FactorRecord.logLikelihood] - Self.divergence(model, workers: workers)
     }
 
     package func guaranteesAscent(from model: FactorMixture) -> Bool { true }
 
     /// Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)) = ½ Σ_i [tr(ΛΣ_i) + θ̄_iᵀΛθ̄_i − D − Σ_k log λ_k − log det Σ_i],
-    /// log det Σ_i from its Cholesky factor; items taken four at a time in the lanes of
-    /// `SmallMatrixLanes`, their terms added in item order.
-    package static func divergence(_ model: FactorMixture) -> Double {
-        typealias Lanes = SmallMatrixLanes.Lanes
-        let width = SmallMatrixLanes.width
-        let dimension = model.dimension
-        let packed = SmallMatrices.packedCount(dimension)
-        let q = model.factorCount
-        let componentCount = model.componentCount
-        var logPrecisions = 0.0
-        for index in 0..<dimension { logPrecisions += log(model.priorPrecision(index)) }
-        var total = 0.0
-        let sigmaLanes = UnsafeMutablePointer<Lanes>.allocate(capacity: packed)
-        let full = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
-        defer {
-            sigmaLanes.deallocate()
-            full.deallocate()
-        }
-        model.covariances.withUnsafeBufferPointer { covariances in
-            guard let covariances = covariances.baseAddress else { return }
-            for first in stride(from: 0, to: model.itemCount, by: width) {
-                let count = min(width, model.itemCount - first)
-                // Lanes past the last item hold the identity: a factorisation that cannot fail.
-                for index in 0..<packed { sigmaLanes[index] = Lanes(repeating: 0) }
-                for index in 0..<dimension { sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)] = Lanes(repeating: 1) }
-                for lane in 0..<count {
-                    let sigma = covariances + (first + lane) * packed
-                    for index in 0..<packed { sigmaLanes[index][lane] = sigma[index] }
-                }
-                var trace = Lanes(repeating: 0)
-                var quadratic = Lanes(repeating: 0)
-                for index in 0..<dimension {
-                    let precision = Lanes(repeating: model.priorPrecision(index))
-                    trace += precision * sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)]
-                    var mean = Lanes(repeating: 0)
-                    for lane in 0..<count {
-                        let item = first + lane
-                        mean[lane] = index < q ? model.loadings[item * q + index] : model.means[item * componentCount + index - q]
-                    }
-                    quadratic += precision * mean * mean
-                }
-                SmallMatrixLanes.unpackUpper(sigmaLanes, dimension, into: full)
-                let factored = SmallMatrixLanes.cholesky(full, dimension)
-                let logDeterminants = SmallMatrixLanes.logDeterminants(full, dimension)
-                for lane in 0..<count {
-                    let logDeterminant = factored[lane] ? logDeterminants[lane] : -.infinity
-                    total += 0.5 * (trace[lane] + quadratic[lane] - Double(dimension) - logPrecisions - logDeterminant)
-                }
+    /// log det Σ_i from its Cholesky factor. Contiguous ranges of items go to the workers,
+    /// four items at a time in the lanes of `SmallMatrixLanes`, and the items' terms are
+    /// added in item order afterwards, so the sum does not depend on the number of workers.
+    package static func divergence(_ model: FactorMixture, workers: Int = 1) -> Double {
+        let itemCount = model.itemCount
+        var terms = [Double](repeating: 0, count: itemCount)
+        terms.withUnsafeMutableBufferPointer { terms in
+            guard let terms = terms.baseAddress else { return }
+            let step = DivergenceStep(model: model, terms: terms)
+            let chunks = max(1, min(workers, itemCount / SmallMatrixLanes.width))
+            forEachConcurrently(chunks, workers: chunks) { chunk in
+                step.run(items: (chunk * itemCount / chunks)..<((chunk + 1) * itemCount / chunks))
             }
         }
+        var total = 0.0
+        for term in terms { total += term }
         return total
     }
 
@@ -272,6 +238,63 @@ private struct ItemStep: @unchecked Sendable {
                 }
                 for r in 0..<q { loadings[item * q + r] = theta[r][lane] }
                 for j in 0..<componentCount { means[item * componentCount + j] = theta[q + j][lane] }
+            }
+        }
+    }
+}
+
+/// Each item's term of `FactorFamily.divergence` over a range of items, written at the
+/// item's own place (`@unchecked Sendable`: the workers' ranges are disjoint, and the
+/// pointer outlives the call).
+private struct DivergenceStep: @unchecked Sendable {
+    let model: FactorMixture
+    let terms: UnsafeMutablePointer<Double>
+
+    func run(items: Range<Int>) {
+        typealias Lanes = SmallMatrixLanes.Lanes
+        let width = SmallMatrixLanes.width
+        let dimension = model.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = model.factorCount
+        let componentCount = model.componentCount
+        var logPrecisions = 0.0
+        for index in 0..<dimension { logPrecisions += log(model.priorPrecision(index)) }
+        let sigmaLanes = UnsafeMutablePointer<Lanes>.allocate(capacity: packed)
+        let full = UnsafeMutablePointer<Lanes>.allocate(capacity: dimension * dimension)
+        defer {
+            sigmaLanes.deallocate()
+            full.deallocate()
+        }
+        model.covariances.withUnsafeBufferPointer { covariances in
+            guard let covariances = covariances.baseAddress else { return }
+            for first in stride(from: items.lowerBound, to: items.upperBound, by: width) {
+                let count = min(width, items.upperBound - first)
+                // Lanes past the range's last item hold the identity: a factorisation that cannot fail.
+                for index in 0..<packed { sigmaLanes[index] = Lanes(repeating: 0) }
+                for index in 0..<dimension { sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)] = Lanes(repeating: 1) }
+                for lane in 0..<count {
+                    let sigma = covariances + (first + lane) * packed
+                    for index in 0..<packed { sigmaLanes[index][lane] = sigma[index] }
+                }
+                var trace = Lanes(repeating: 0)
+                var quadratic = Lanes(repeating: 0)
+                for index in 0..<dimension {
+                    let precision = Lanes(repeating: model.priorPrecision(index))
+                    trace += precision * sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)]
+                    var mean = Lanes(repeating: 0)
+                    for lane in 0..<count {
+                        let item = first + lane
+                        mean[lane] = index < q ? model.loadings[item * q + index] : model.means[item * componentCount + index - q]
+                    }
+                    quadratic += precision * mean * mean
+                }
+                SmallMatrixLanes.unpackUpper(sigmaLanes, dimension, into: full)
+                let factored = SmallMatrixLanes.cholesky(full, dimension)
+                let logDeterminants = SmallMatrixLanes.logDeterminants(full, dimension)
+                for lane in 0..<count {
+                    let logDeterminant = factored[lane] ? logDeterminants[lane] : -.infinity
+                    terms[first + lane] = 0.5 * (trace[lane] + quadratic[lane] - Double(dimension) - logPrecisions - logDeterminant)
+                }
             }
         }
     }
