@@ -33,9 +33,10 @@ let package = Package(
             pkgConfig: "ompi",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
-        // The sparse kernels' vector passes compiled for AVX2 (a function attribute, not a
-        // build flag), chosen at run time when the processor has it, so the portable build
-        // runs them on 256-bit registers too. Same bits as the Swift passes.
+        // The sparse kernels' vector passes and the mppca M-step's small factorisations
+        // compiled for AVX2 (a function attribute, not a build flag), chosen at run time when
+        // the processor has it, so the portable build runs them on 256-bit registers too.
+        // Same bits as the Swift code.
         .target(
             name: "CLanes",
             path: "Modules/CLanes"

@@ -18,7 +18,7 @@
 typedef double lanes4 __attribute__((ext_vector_type(4)));
 typedef long long mask4 __attribute__((ext_vector_type(4)));
 
-// Unaligned loads and stores through memcpy (one vmovupd each).
+// Loads and stores through memcpy: the Swift side promises no alignment beyond a Double's.
 TARGET static inline lanes4 load4(const double *p) { lanes4 v; memcpy(&v, p, sizeof v); return v; }
 TARGET static inline void store4(double *p, lanes4 v) { memcpy(p, &v, sizeof v); }
 

@@ -141,6 +141,117 @@ import Testing
             #expect(model == models[0], "model \(index)")
         }
     }
+
+    /// The M-step and the divergence, four items to a group of SIMD lanes, give the scalar
+    /// per-item update's bits (as written before the lanes: `SmallMatrices` on one item at a
+    /// time), for item counts that leave a group part-filled and for any number of workers.
+    @Test(arguments: [1, 2, 3, 5, 6, 7, 40])
+    func theLaneMStepIsTheScalarUpdateBitForBit(itemCount: Int) throws {
+        let netflix = try #require(Fixtures.netflix)
+        var values = [Double]()
+        for user in 0..<30 { values += (0..<itemCount).map { netflix[user, $0] } }
+        let matrix = SparseRatingMatrix(dense: DenseRatingMatrix(userCount: 30, itemCount: itemCount, values: values))
+        let initial = FactorInitialization.random(matrix: matrix, offsets: Self.offsets(matrix), factorCount: 3, componentCount: 2,
+                                                  priors: FactorPriors(loadings: 5, means: 1), seed: 1)
+        let loop = EMLoop(family: FactorFamily(), shards: [FactorNaiveKernel(matrix)])
+        let (layout, sum) = try loop.statistics([initial])
+        let record = Array(sum[layout.record(0)])
+        let workerCounts = [1, 2, 3, 7, 64]
+        let models = record.withUnsafeBufferPointer { record in
+            workerCounts.map { FactorFamily().maximise(initial, record: record, workers: $0) }
+        }
+        let expected = Self.scalarMStep(initial, record: record)
+        #expect(expected.loadings != initial.loadings && expected.covariances != initial.covariances)
+        #expect(models.count == workerCounts.count)
+        for (workers, model) in zip(workerCounts, models) {
+            #expect(model.loadings.map(\.bitPattern) == expected.loadings.map(\.bitPattern), "workers \(workers)")
+            #expect(model.means.map(\.bitPattern) == expected.means.map(\.bitPattern), "workers \(workers)")
+            #expect(model.covariances.map(\.bitPattern) == expected.covariances.map(\.bitPattern), "workers \(workers)")
+            #expect(model.noiseVariance.bitPattern == expected.noiseVariance.bitPattern, "workers \(workers)")
+        }
+        let divergence = Self.scalarDivergence(expected)
+        #expect(divergence.isFinite && divergence > 0)
+        for workers in workerCounts {
+            #expect(FactorFamily.divergence(expected, workers: workers).bitPattern == divergence.bitPattern, "workers \(workers)")
+        }
+    }
+
+    /// The M-step item by item with the scalar routines (the family's update before it took
+    /// items in groups of four).
+    static func scalarMStep(_ model: FactorMixture, record: [Double]) -> FactorMixture {
+        let fields = FactorRecord(model)
+        let dimension = model.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = model.factorCount
+        let oldNoise = model.noiseVariance
+        var next = model
+        var expectedSquares = record[FactorRecord.squaredResiduals]
+        for item in 0..<model.itemCount {
+            let gram = Array(record[(fields.items + item * fields.itemStride)...].prefix(packed))
+            let right = Array(record[(fields.items + item * fields.itemStride + packed)...].prefix(dimension))
+            var full = [Double](repeating: 0, count: dimension * dimension)
+            SmallMatrices.unpack(gram, dimension, into: &full)
+            for index in 0..<dimension { full[index * dimension + index] += oldNoise * model.priorPrecision(index) }
+            guard full.withUnsafeMutableBufferPointer({ SmallMatrices.cholesky($0.baseAddress!, dimension) }) else { continue }
+            var inverse = [Double](repeating: 0, count: dimension * dimension)
+            var triangle = inverse
+            SmallMatrices.inverseByTriangle(full, dimension, into: &inverse, triangle: &triangle)
+            let theta = (0..<dimension).map { r in
+                var value = 0.0
+                for c in 0..<dimension { value += inverse[r * dimension + c] * right[c] }
+                return value
+            }
+            var cross = 0.0, quadratic = 0.0, trace = 0.0
+            for r in 0..<dimension {
+                cross += theta[r] * right[r]
+                for c in r..<dimension {
+                    let g = gram[SmallMatrices.packedIndex(r, c, dimension)]
+                    let weight = r == c ? 1.0 : 2.0
+                    quadratic += weight * g * theta[r] * theta[c]
+                    trace += weight * g * oldNoise * inverse[r * dimension + c]
+                }
+            }
+            expectedSquares += -2 * cross + quadratic + trace
+            for r in 0..<dimension {
+                for c in r..<dimension {
+                    next.covariances[item * packed + SmallMatrices.packedIndex(r, c, dimension)] = oldNoise * inverse[r * dimension + c]
+                }
+            }
+            for r in 0..<q { next.loadings[item * q + r] = theta[r] }
+            for j in 0..<model.componentCount { next.means[item * model.componentCount + j] = theta[q + j] }
+        }
+        let ratings = record[FactorRecord.ratingCount]
+        next.noiseVariance = max(expectedSquares / ratings,
+                                 FactorFamily.noiseFloor(squaredResiduals: record[FactorRecord.squaredResiduals], ratings: ratings))
+        return next
+    }
+
+    /// Σ_i KL(N(θ̄_i, Σ_i) ‖ N(0, Λ⁻¹)) item by item with the scalar routines.
+    static func scalarDivergence(_ model: FactorMixture) -> Double {
+        let dimension = model.dimension
+        let packed = SmallMatrices.packedCount(dimension)
+        let q = model.factorCount
+        var logPrecisions = 0.0
+        for index in 0..<dimension { logPrecisions += log(model.priorPrecision(index)) }
+        var total = 0.0
+        for item in 0..<model.itemCount {
+            let sigma = Array(model.covariances[(item * packed)..<((item + 1) * packed)])
+            var trace = 0.0, quadratic = 0.0
+            for index in 0..<dimension {
+                let precision = model.priorPrecision(index)
+                trace += precision * sigma[SmallMatrices.packedIndex(index, index, dimension)]
+                let mean = index < q ? model.loadings[item * q + index] : model.means[item * model.componentCount + index - q]
+                quadratic += precision * mean * mean
+            }
+            var full = [Double](repeating: 0, count: dimension * dimension)
+            SmallMatrices.unpack(sigma, dimension, into: &full)
+            let factored = full.withUnsafeMutableBufferPointer { SmallMatrices.cholesky($0.baseAddress!, dimension) }
+            let logDeterminant = factored ? SmallMatrices.logDeterminant(full, dimension) : -.infinity
+            total += 0.5 * (trace + quadratic - Double(dimension) - logPrecisions - logDeterminant)
+        }
+        return total
+    }
+
     /// Ratings the model can reproduce exactly: 40 users × 15 items, every user giving one
     /// value (1–5) to every item. One factor captures the ratings (w_i constant, z_u the user's value),
     /// so the unconstrained σ² falls towards 0 and the objective towards +∞; σ² stops at

@@ -80,10 +80,8 @@ package struct FactorFamily: EMFamily {
         terms.withUnsafeMutableBufferPointer { terms in
             guard let terms = terms.baseAddress else { return }
             let step = DivergenceStep(model: model, terms: terms)
-            let chunks = max(1, min(workers, itemCount / SmallMatrixLanes.width))
-            forEachConcurrently(chunks, workers: chunks) { chunk in
-                step.run(items: (chunk * itemCount / chunks)..<((chunk + 1) * itemCount / chunks))
-            }
+            let ranges = SmallMatrixLanes.ranges(itemCount, workers: workers)
+            forEachConcurrently(ranges.count, workers: ranges.count) { step.run(items: ranges[$0]) }
         }
         var total = 0.0
         for term in terms { total += term }
@@ -123,10 +121,8 @@ package struct FactorFamily: EMFamily {
                             let step = ItemStep(model: previous, layout: layout, record: record,
                                                 loadings: loadings.baseAddress ?? spare, means: means.baseAddress ?? spare,
                                                 covariances: covariances, contributions: contributions)
-                            let chunks = max(1, min(workers, itemCount))
-                            forEachConcurrently(chunks, workers: chunks) { chunk in
-                                step.run(items: (chunk * itemCount / chunks)..<((chunk + 1) * itemCount / chunks))
-                            }
+                            let ranges = SmallMatrixLanes.ranges(itemCount, workers: workers)
+                            forEachConcurrently(ranges.count, workers: ranges.count) { step.run(items: ranges[$0]) }
                         }
                     }
                 }
@@ -188,11 +184,8 @@ private struct ItemStep: @unchecked Sendable {
         for first in stride(from: items.lowerBound, to: items.upperBound, by: width) {
             let count = min(width, items.upperBound - first)
             // Lanes past the range's last item hold G = 0, h = 0: H = σ²Λ, which factorises.
-            for index in 0..<(packed + dimension) { gram[index] = Lanes(repeating: 0) }
-            for lane in 0..<count {
-                let source = record + layout.items + (first + lane) * layout.itemStride
-                for index in 0..<(packed + dimension) { gram[index][lane] = source[index] }
-            }
+            SmallMatrixLanes.load(record + layout.items + first * layout.itemStride, stride: layout.itemStride,
+                                  count: count, length: packed + dimension, into: gram)
             SmallMatrixLanes.unpackUpper(gram, dimension, into: full)
             for index in 0..<dimension {
                 full[index * dimension + index] += Lanes(repeating: oldNoise * model.priorPrecision(index))
@@ -269,12 +262,11 @@ private struct DivergenceStep: @unchecked Sendable {
             guard let covariances = covariances.baseAddress else { return }
             for first in stride(from: items.lowerBound, to: items.upperBound, by: width) {
                 let count = min(width, items.upperBound - first)
+                SmallMatrixLanes.load(covariances + first * packed, stride: packed, count: count, length: packed,
+                                      into: sigmaLanes)
                 // Lanes past the range's last item hold the identity: a factorisation that cannot fail.
-                for index in 0..<packed { sigmaLanes[index] = Lanes(repeating: 0) }
-                for index in 0..<dimension { sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)] = Lanes(repeating: 1) }
-                for lane in 0..<count {
-                    let sigma = covariances + (first + lane) * packed
-                    for index in 0..<packed { sigmaLanes[index][lane] = sigma[index] }
+                for lane in count..<width {
+                    for index in 0..<dimension { sigmaLanes[SmallMatrices.packedIndex(index, index, dimension)][lane] = 1 }
                 }
                 var trace = Lanes(repeating: 0)
                 var quadratic = Lanes(repeating: 0)

@@ -187,15 +187,15 @@ final class FactorSparseKernel: StatisticsKernel {
                 model.means.withUnsafeBufferPointer { means in
                     model.covariances.withUnsafeBufferPointer { covariances in
                         guard let table = table.baseAddress, let covariances = covariances.baseAddress else { return }
-                        // q = 0 has no loadings; K ≥ 1 always has means.
+                        // q = 0 has no loadings (`line` stands in, never read); K ≥ 1 always has means.
                         let loadings = loadings.baseAddress ?? UnsafePointer(line)
                         guard let means = means.baseAddress else { return }
                         for item in 0..<model.itemCount {
                             let sigma = covariances + item * packed
                             let w = loadings + item * q
-                            let m = means + item * componentCount
+                            let itemMeans = means + item * componentCount
                             for r in 0..<q { line[r] = w[r] }
-                            for j in 0..<componentCount { line[q + j] = m[j] }
+                            for j in 0..<componentCount { line[q + j] = itemMeans[j] }
                             var index = layout.squaresStart
                             for r in 0..<q {
                                 // Row r of Σ's packed triangle from its diagonal: (r, c) at c − r.
@@ -207,7 +207,7 @@ final class FactorSparseKernel: StatisticsKernel {
                                 }
                             }
                             for j in 0..<componentCount {
-                                let mean = m[j]
+                                let mean = itemMeans[j]
                                 for r in 0..<q {
                                     line[layout.crossStart + j * q + r] = w[r] * mean
                                         + sigma[SmallMatrices.packedIndex(r, q + j, dimension)]

@@ -103,7 +103,9 @@ enum SmallMatrices {
     /// The inverse (Uᵀ·U)⁻¹ = V·Vᵀ with V = U⁻¹, into the full m × m `inverse` (exactly
     /// symmetric: each pair (r, c), (c, r) is one sum Σ_{k ≥ max(r, c)} V_rk V_ck, over rows of
     /// V, which are contiguous); `triangle` is scratch of m × m values. About m³/3
-    /// multiplications in all, a third of m solves against the factor.
+    /// multiplications in all, a third of m solves against the factor. The M-step runs it
+    /// four matrices at a time (`SmallMatrixLanes`, the same operations); this is the
+    /// reference those lanes are tested against.
     static func inverseByTriangle(_ u: UnsafePointer<Double>, _ m: Int, into inverse: UnsafeMutablePointer<Double>,
                                   triangle: UnsafeMutablePointer<Double>) {
         invertTriangle(u, m, into: triangle)

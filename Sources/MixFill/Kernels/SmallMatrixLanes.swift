@@ -17,7 +17,8 @@ import CLanes
 ///
 /// `cholesky` and `inverseByTriangle` also exist in C compiled for AVX2 (`Modules/CLanes`,
 /// the same operations in the same order), taken when `VectorPasses` says the processor
-/// runs them: a vector of four Doubles is then one register instead of two.
+/// runs them: four Doubles are then one 256-bit vector rather than two of baseline x86-64's
+/// 128-bit ones.
 enum SmallMatrixLanes {
     typealias Lanes = SIMD4<Double>
     typealias Mask = SIMDMask<SIMD4<Int64>>
@@ -27,10 +28,11 @@ enum SmallMatrixLanes {
 
     /// `SmallMatrices.cholesky` in every lane: the upper triangles become U with a = Uᵀ·U.
     /// Returns the lanes whose every pivot was positive and finite; the other lanes' values
-    /// are meaningless (NaN or infinite), as the scalar routine would have stopped there.
+    /// are not the factor (the scalar routine would have stopped at the failing pivot).
     static func cholesky(_ a: UnsafeMutablePointer<Lanes>, _ m: Int, passes: VectorPasses = .selected) -> Mask {
         if passes == .avx2 {
-            let bits = mixfill_cholesky4_avx2(UnsafeMutableRawPointer(a).assumingMemoryBound(to: Double.self), m)
+            precondition(VectorPasses.isAvailable(passes), "AVX2 lanes on a processor without AVX2")
+            let bits = a.withMemoryRebound(to: Double.self, capacity: width * m * m) { mixfill_cholesky4_avx2($0, m) }
             var factored = Mask(repeating: false)
             for lane in 0..<width { factored[lane] = (bits >> lane) & 1 == 1 }
             return factored
@@ -75,9 +77,15 @@ enum SmallMatrixLanes {
     static func inverseByTriangle(_ u: UnsafePointer<Lanes>, _ m: Int, into inverse: UnsafeMutablePointer<Lanes>,
                                   triangle: UnsafeMutablePointer<Lanes>, passes: VectorPasses = .selected) {
         if passes == .avx2 {
-            mixfill_inverse_by_triangle4_avx2(UnsafeRawPointer(u).assumingMemoryBound(to: Double.self), m,
-                                              UnsafeMutableRawPointer(inverse).assumingMemoryBound(to: Double.self),
-                                              UnsafeMutableRawPointer(triangle).assumingMemoryBound(to: Double.self))
+            precondition(VectorPasses.isAvailable(passes), "AVX2 lanes on a processor without AVX2")
+            let count = width * m * m
+            u.withMemoryRebound(to: Double.self, capacity: count) { u in
+                inverse.withMemoryRebound(to: Double.self, capacity: count) { inverse in
+                    triangle.withMemoryRebound(to: Double.self, capacity: count) { triangle in
+                        mixfill_inverse_by_triangle4_avx2(u, m, inverse, triangle)
+                    }
+                }
+            }
             return
         }
         invertTriangle(u, m, into: triangle)
@@ -105,6 +113,29 @@ enum SmallMatrixLanes {
             result[lane] = 2 * sum
         }
         return result
+    }
+
+    /// Lanes of `length` values: lane l < `count` holds source + l·stride + 0 ..< length, the
+    /// lanes from `count` on hold 0 (a range of items whose length is not a multiple of four).
+    static func load(_ source: UnsafePointer<Double>, stride: Int, count: Int, length: Int,
+                     into lanes: UnsafeMutablePointer<Lanes>) {
+        lanes.withMemoryRebound(to: Double.self, capacity: width * length) { values in
+            for index in 0..<length {
+                for lane in 0..<width {
+                    values[index * width + lane] = lane < count ? source[lane * stride + index] : 0
+                }
+            }
+        }
+    }
+
+    /// Ranges of `count` items for `workers` threads: contiguous, in order, each but the
+    /// last a whole number of groups of four, so no range but the last has a padded group.
+    static func ranges(_ count: Int, workers: Int) -> [Range<Int>] {
+        let groups = (count + width - 1) / width
+        let parts = max(1, min(workers, groups))
+        return (0..<parts).map { part in
+            min(count, part * groups / parts * width)..<min(count, (part + 1) * groups / parts * width)
+        }
     }
 
     /// Fills the upper triangles of `full` (m × m vectors) from a packed upper triangle in

@@ -2,13 +2,13 @@ import CLanes
 import Foundation
 
 /// Which code runs the sparse kernels' vector passes (`FactorSparseKernel`'s spread and
-/// collect, `SparseKernel`'s distances and accumulate): the Swift passes, compiled for
-/// whatever processor the build targets (baseline x86-64 in a portable build: 128-bit
-/// registers), or the same passes in C compiled for AVX2 (`Modules/CLanes`), which the
-/// processor is asked for at run time. The passes spend their time loading, scaling and
-/// adding rows of 4 to 16 Doubles; 256-bit registers halve the instructions. Both do the
-/// same subtractions, multiplies and adds in the same order with no fused multiply-add,
-/// so they give the same bits.
+/// collect, `SparseKernel`'s distances and accumulate) and the mppca M-step's four-lane
+/// factorisations (`SmallMatrixLanes`): the Swift code, compiled for whatever processor
+/// the build targets (baseline x86-64 in a portable build: 128-bit registers), or the same
+/// operations in C compiled for AVX2 (`Modules/CLanes`), which the processor is asked for
+/// at run time. Both work on vectors of 4 to 16 Doubles; 256-bit registers halve the
+/// instructions. Both do the same divisions, square roots, subtractions, multiplies and
+/// adds in the same order with no fused multiply-add, so they give the same bits.
 enum VectorPasses: String, Sendable {
     case swift
     case avx2
