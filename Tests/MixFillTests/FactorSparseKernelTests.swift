@@ -299,18 +299,16 @@ import Testing
         let rows = (0..<3).map { item in (0..<layout.tableStride).map { Double(item * 1000 + $0) } }
         var stored = [Double](repeating: -1, count: 3 * layout.tableStride)
         stored.withUnsafeMutableBufferPointer { stored in
-            for item in 0..<3 { layout.scatter(rows[item], item: item, blocks: layout.tableBlocks, into: stored.baseAddress!) }
+            for item in 0..<3 { layout.scatter(rows[item], item: item, blocks: layout.tableBlocks, into: stored) }
         }
         #expect(!stored.contains(-1))
         // Item 1's columns 16..<32 sit after every item's first block and item 0's second.
         #expect(Array(stored[(3 * 16 + 16)..<(3 * 16 + 32)]) == Array(rows[1][16..<32]))
         var row = [Double](repeating: 0, count: layout.tableStride)
         stored.withUnsafeBufferPointer { stored in
-            row.withUnsafeMutableBufferPointer { row in
-                for item in 0..<3 {
-                    layout.gather(item: item, from: stored.baseAddress!, blocks: layout.tableBlocks, into: row.baseAddress!)
-                    #expect(Array(row) == rows[item])
-                }
+            for item in 0..<3 {
+                layout.gather(item: item, from: stored, blocks: layout.tableBlocks, into: &row)
+                #expect(row == rows[item])
             }
         }
     }

@@ -126,16 +126,13 @@ final class FactorSparseKernel: StatisticsKernel {
             for j in 0..<model.componentCount { record[FactorRecord.responsibilities + j] = 0 + scalars[4 + j] }
             let dimension = layout.dimension
             let packed = SmallMatrices.packedCount(dimension)
-            let row = UnsafeMutablePointer<Double>.allocate(capacity: layout.sumStride)
-            defer { row.deallocate() }
+            var row = [Double](repeating: 0, count: layout.sumStride)
             sums.withUnsafeBufferPointer { sums in
-                guard let sums = sums.baseAddress, let record = record.baseAddress else { return }
                 for item in 0..<model.itemCount {
-                    layout.gather(item: item, from: sums, blocks: layout.sumBlocks, into: row)
-                    // The accumulator row is [h | G], the record's [G | h].
-                    let base = record + fields.items + item * fields.itemStride
-                    for index in 0..<packed { base[index] = 0 + row[dimension + index] }
-                    for index in 0..<dimension { base[packed + index] = 0 + row[index] }
+                    layout.gather(item: item, from: sums, blocks: layout.sumBlocks, into: &row)
+                    let base = fields.items + item * fields.itemStride
+                    for index in 0..<packed { record[base + index] = 0 + row[dimension + index] }
+                    for index in 0..<dimension { record[base + packed + index] = 0 + row[index] }
                 }
             }
         }
@@ -179,41 +176,31 @@ final class FactorSparseKernel: StatisticsKernel {
         let componentCount = model.componentCount
         let dimension = layout.dimension
         let packed = SmallMatrices.packedCount(dimension)
-        let line = UnsafeMutablePointer<Double>.allocate(capacity: layout.tableStride)
-        line.initialize(repeating: 0, count: layout.tableStride)
-        defer { line.deallocate() }
+        var line = [Double](repeating: 0, count: layout.tableStride)
         table.withUnsafeMutableBufferPointer { table in
             model.loadings.withUnsafeBufferPointer { loadings in
                 model.means.withUnsafeBufferPointer { means in
                     model.covariances.withUnsafeBufferPointer { covariances in
-                        guard let table = table.baseAddress, let covariances = covariances.baseAddress else { return }
-                        // q = 0 has no loadings (`line` stands in, never read); K ≥ 1 always has means.
-                        let loadings = loadings.baseAddress ?? UnsafePointer(line)
-                        guard let means = means.baseAddress else { return }
                         for item in 0..<model.itemCount {
-                            let sigma = covariances + item * packed
-                            let w = loadings + item * q
-                            let itemMeans = means + item * componentCount
-                            for r in 0..<q { line[r] = w[r] }
-                            for j in 0..<componentCount { line[q + j] = itemMeans[j] }
+                            let sigma = item * packed
+                            for r in 0..<q { line[r] = loadings[item * q + r] }
+                            for j in 0..<componentCount { line[q + j] = means[item * componentCount + j] }
                             var index = layout.squaresStart
                             for r in 0..<q {
-                                // Row r of Σ's packed triangle from its diagonal: (r, c) at c − r.
-                                let sigmaRow = sigma + SmallMatrices.packedIndex(r, r, dimension)
-                                let wr = w[r]
+                                let wr = loadings[item * q + r]
                                 for c in r..<q {
-                                    line[index] = wr * w[c] + sigmaRow[c - r]
+                                    line[index] = wr * loadings[item * q + c] + covariances[sigma + SmallMatrices.packedIndex(r, c, dimension)]
                                     index += 1
                                 }
                             }
                             for j in 0..<componentCount {
-                                let mean = itemMeans[j]
+                                let mean = means[item * componentCount + j]
                                 for r in 0..<q {
-                                    line[layout.crossStart + j * q + r] = w[r] * mean
-                                        + sigma[SmallMatrices.packedIndex(r, q + j, dimension)]
+                                    line[layout.crossStart + j * q + r] = loadings[item * q + r] * mean
+                                        + covariances[sigma + SmallMatrices.packedIndex(r, q + j, dimension)]
                                 }
                                 line[layout.meanSquaresStart + j] = mean * mean
-                                    + sigma[SmallMatrices.packedIndex(q + j, q + j, dimension)]
+                                    + covariances[sigma + SmallMatrices.packedIndex(q + j, q + j, dimension)]
                             }
                             layout.scatter(line, item: item, blocks: layout.tableBlocks, into: table)
                         }
@@ -510,18 +497,18 @@ struct FactorSparseLayout: Equatable {
     /// time: every item's lanes of the first block, then of the second, … so that a pass
     /// over one block of lanes reads them in order. Column offset + c of an item's row is at
     /// itemCount × offset + item × width + c.
-    func scatter(_ row: UnsafePointer<Double>, item: Int, blocks: [FactorLaneBlock], into rows: UnsafeMutablePointer<Double>) {
+    func scatter(_ row: [Double], item: Int, blocks: [FactorLaneBlock], into rows: UnsafeMutableBufferPointer<Double>) {
         for lanes in blocks {
-            let base = rows + itemCount * lanes.offset + item * lanes.width
-            for c in 0..<lanes.width { base[c] = row[lanes.offset + c] }
+            let base = itemCount * lanes.offset + item * lanes.width
+            for c in 0..<lanes.width { rows[base + c] = row[lanes.offset + c] }
         }
     }
 
     /// Item `item`'s row back from rows stored as `scatter` stores them.
-    func gather(item: Int, from rows: UnsafePointer<Double>, blocks: [FactorLaneBlock], into row: UnsafeMutablePointer<Double>) {
+    func gather(item: Int, from rows: UnsafeBufferPointer<Double>, blocks: [FactorLaneBlock], into row: inout [Double]) {
         for lanes in blocks {
-            let base = rows + itemCount * lanes.offset + item * lanes.width
-            for c in 0..<lanes.width { row[lanes.offset + c] = base[c] }
+            let base = itemCount * lanes.offset + item * lanes.width
+            for c in 0..<lanes.width { row[lanes.offset + c] = rows[base + c] }
         }
     }
 
