@@ -127,7 +127,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("give DATA, or all of --users, --items and --density")
         }
         for count in componentCounts where count > matrix.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(matrix.userCount) users; choose K ≤ \(matrix.userCount)")
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(counted(matrix.userCount, "user")); choose K ≤ \(matrix.userCount)")
         }
 
         // Every case is timed in each of --rounds rounds, the cases taking turns within a

@@ -56,6 +56,6 @@ struct Convert: ParsableCommand {
             try RecordWriter.write(table, to: output, layout: to == .csv ? .csv : .triplets)
         }
         let writeSeconds = (clock.now - start).seconds - readSeconds
-        print("wrote \(output) (\(to.rawValue)): \(table.matrix.observedCount) ratings, \(table.matrix.userCount) users × \(table.matrix.itemCount) items; read \(loaded.format.rawValue) in \(fixed(readSeconds, 2)) s, wrote in \(fixed(writeSeconds, 2)) s")
+        print("wrote \(output) (\(to.rawValue)): \(counted(table.matrix.observedCount, "rating")), \(counted(table.matrix.userCount, "user")) × \(counted(table.matrix.itemCount, "item")); read \(loaded.format.rawValue) in \(fixed(readSeconds, 2)) s, wrote in \(fixed(writeSeconds, 2)) s")
     }
 }

@@ -38,7 +38,7 @@ struct LoadedRatings {
     /// A report's data line: `data: ratings.csv (csv, detected): 610 users × 9724 items,
     /// 100836 ratings` (for a dense matrix the ratings are its non-zero entries).
     var headerLine: String {
-        "data: \(displayPath) (\(formatDescription)): \(userCount) users × \(itemCount) items, \(observedCount) ratings"
+        "data: \(displayPath) (\(formatDescription)): \(counted(userCount, "user")) × \(counted(itemCount, "item")), \(counted(observedCount, "rating"))"
     }
     var userCount: Int { input.userCount }
     var itemCount: Int { input.itemCount }

@@ -494,8 +494,8 @@ struct EvalReport: Encodable {
         var note = "P@\(n), R@\(n), NDCG@\(n): each user's top \(n) among the items they did not rate in training (items with a training rating);"
         note += " relevant: held-out rating ≥ \(shortNumber(ranking.relevance)); recall = hits / relevant items; binary-gain NDCG\n"
         if let low = users.min(), let high = users.max() {
-            let counted = low == high ? "\(low)" : "\(low)–\(high)"
-            note += "averaged over the \(counted) users with a relevant held-out item\(splitCount > 1 ? " in each split, then over the splits" : "")"
+            let averaged = low == high ? counted(low, "user") : "\(low)–\(high) users"
+            note += "averaged over the \(averaged) with a relevant held-out item\(splitCount > 1 ? " in each split, then over the splits" : "")"
             note += results.contains { $0.model == "mean" } ? "; mean: no ranking (one score for every item)\n" : "\n"
         } else if !results.contains(where: { $0.model != "mean" }) {
             // Only `mean` was scored: it gives every item one score, so nothing was ranked,

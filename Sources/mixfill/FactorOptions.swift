@@ -106,7 +106,7 @@ struct FactorOptions: ParsableArguments {
     /// Refuses q ≥ d: the loadings would have more columns than the data has items.
     func check(itemCount: Int) throws {
         if let factors, factors >= itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(itemCount) items of the data; give fewer factors")
+            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(counted(itemCount, "item")) of the data; give fewer factors")
         }
     }
 }

@@ -275,7 +275,7 @@ struct WarmStart {
             throw MixFillError.badFile(file: dataPath, message: "has the \(items.count) items of --init-model \(path) in number but not by id (item \(missing) is not one of the model's); a warm start needs the model's items")
         }
         guard model.componentCount <= userCount else {
-            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(userCount) users in \(dataPath)")
+            throw MixFillError.badOption(option: "--init-model", message: "the model's K = \(model.componentCount) is more than the \(counted(userCount, "user")) in \(dataPath)")
         }
         sameData = model.training?.fingerprint == fingerprint
     }

@@ -35,7 +35,7 @@ struct FitReport: Encodable {
         /// The report's `data:` line: path, format, shape and observed share.
         var line: String {
             let share = users * items > 0 ? 100 * Double(observed) / Double(users * items) : 0
-            return "data: \(StandardInput.displayName(path)) (\(LoadedRatings.formatDescription(format: format, detected: format_detected))): \(users) users × \(items) items, \(observed) observed (\(fixed(share, 1))%)"
+            return "data: \(StandardInput.displayName(path)) (\(LoadedRatings.formatDescription(format: format, detected: format_detected))): \(counted(users, "user")) × \(counted(items, "item")), \(observed) observed (\(fixed(share, 1))%)"
         }
     }
 

@@ -212,8 +212,3 @@ struct HeldOutOptions: ParsableArguments {
         return HeldOutSplits.Split(training: observed, test: matched.matched, unmatched: matched.unmatched)
     }
 }
-
-/// "1 user", "3 users".
-private func counted(_ count: Int, _ noun: String) -> String {
-    "\(count) \(noun)\(count == 1 ? "" : "s")"
-}

@@ -96,10 +96,10 @@ struct Measure: ParsableCommand {
         let loaded = try LoadedRatings.load(data, input.data).input
         let loadSeconds = (clock.now - start).seconds
         if k > loaded.userCount {
-            throw MixFillError.badOption(option: "-k", message: "K = \(k) is more than the \(loaded.userCount) users in \(data); choose K ≤ \(loaded.userCount)")
+            throw MixFillError.badOption(option: "-k", message: "K = \(k) is more than the \(counted(loaded.userCount, "user")) in \(data); choose K ≤ \(loaded.userCount)")
         }
         if family == .mppca, factors >= loaded.itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(loaded.itemCount) items of the data; give fewer factors")
+            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(counted(loaded.itemCount, "item")) of the data; give fewer factors")
         }
         let kernelStart = clock.now
         // The engine every command runs for these options: the same kernel, shards and threads.
@@ -163,7 +163,7 @@ struct Measure: ParsableCommand {
             try writeStandardOutput(try encoder.encode(report) + Data("\n".utf8))
         } else {
             print("""
-                data: \(data) (\(report.format)): \(report.users) users × \(report.items) items, \(report.ratings) ratings
+                data: \(data) (\(report.format)): \(counted(report.users, "user")) × \(counted(report.items, "item")), \(counted(report.ratings, "rating"))
                 backend: \(report.backend), kernel: \(report.kernel)\(report.vector_passes.map { " (\($0) passes)" } ?? ""), threads: \(threadCount), K = \(k)
                 load \(fixed(loadSeconds, 3)) s, kernel set-up \(fixed(kernelSeconds, 3)) s, initialisation \(fixed(initSeconds, 3)) s
                 per iteration: median \(fixed(report.median_iteration_seconds, 4)) s, fastest \(fixed(report.fastest_iteration_seconds, 4)) s over \(iterations) (processor time \(fixed(report.median_iteration_cpu_seconds, 4)) s)

@@ -70,8 +70,8 @@ enum IntegerList {
     static func requireAtMostUsers(_ counts: [Int], users: Int, data: String, given: String?, defaultList: String) throws {
         guard let count = counts.first(where: { $0 > users }) else { return }
         if given == nil {
-            throw MixFillError.badOption(option: "-k", message: "K = \(count) (of the default -k \(defaultList)) is more than the \(users) users in \(data); give -k with values ≤ \(users)")
+            throw MixFillError.badOption(option: "-k", message: "K = \(count) (of the default -k \(defaultList)) is more than the \(counted(users, "user")) in \(data); give -k with values ≤ \(users)")
         }
-        throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(users) users in \(data); choose K ≤ \(users)")
+        throw MixFillError.badOption(option: "-k", message: "K = \(count) is more than the \(counted(users, "user")) in \(data); choose K ≤ \(users)")
     }
 }

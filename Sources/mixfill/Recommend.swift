@@ -177,7 +177,7 @@ struct Recommend: ParsableCommand {
             Self.warnUntitled(untitled.sorted().map(file.items.name), file: items)
         }
         if let out {
-            try printText("wrote \(out): \(rowCount) recommendations for \(file.userCount) users (top \(top), \(layout.rawValue))\n")
+            try printText("wrote \(out): \(rowCount) recommendations for \(counted(file.userCount, "user")) (top \(top), \(layout.rawValue))\n")
         }
     }
 

@@ -41,7 +41,7 @@ extension Select {
         try loaded.input.requireRatings(name: data)
         try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: "1,2,4")
         for q in factorList where q >= loaded.itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(loaded.itemCount) items of the data; give fewer factors")
+            throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(counted(loaded.itemCount, "item")) of the data; give fewer factors")
         }
         let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, factorSeeds: seedList, backend: engine.backend,

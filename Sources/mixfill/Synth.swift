@@ -55,6 +55,6 @@ struct Synth: ParsableCommand {
         let layout: RecordLayout = out.lowercased().hasSuffix(".csv") ? .csv : .triplets
         let summary = try generator.write(to: out, layout: layout, membershipsPath: membershipPath)
         let seconds = (clock.now - start).seconds
-        print("wrote \(out): \(summary.ratings) ratings by \(summary.users) users of \(summary.ratedItems) items (K = \(k), seed \(seed)) in \(fixed(seconds, 1)) s; memberships in \(membershipPath)")
+        print("wrote \(out): \(counted(summary.ratings, "rating")) by \(counted(summary.users, "user")) of \(counted(summary.ratedItems, "item")) (K = \(k), seed \(seed)) in \(fixed(seconds, 1)) s; memberships in \(membershipPath)")
     }
 }

@@ -143,7 +143,7 @@ extension CLI {
                                           named: "combined_data_1.txt", in: folder)
         #expect(try RatingFormat.detect(path: single) == .netflix && RatingFormat.detect(path: combined) == .netflix)
         let converted = try CLI.succeeded(["convert", single, folder + "/single.tsv", "--to", "triplets"])
-        #expect(converted.stdout.hasPrefix("wrote \(folder)/single.tsv (triplets): 4 ratings, 4 users × 1 items; read netflix in "), "\(converted.stdout) \(converted.stderr)")
+        #expect(converted.stdout.hasPrefix("wrote \(folder)/single.tsv (triplets): 4 ratings, 4 users × 1 item; read netflix in "), "\(converted.stdout) \(converted.stderr)")
         let piped = try CLI.runPiped(from: combined, ["convert", "-", folder + "/combined.tsv", "--to", "triplets"])
         #expect(piped.status == 0, "\(piped.stderr)")
         #expect(piped.stdout.hasPrefix("wrote \(folder)/combined.tsv (triplets): 4 ratings, 3 users × 2 items; read netflix in "), "\(piped.stdout) \(piped.stderr)")

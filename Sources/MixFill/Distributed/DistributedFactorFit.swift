@@ -81,7 +81,7 @@ package struct DistributedFactorFit {
             initial = { _, _, _, _ throws(MixFillError) in model }
         case .seeds:
             for count in componentCounts ?? [] where count < 1 || count > shard.userCount {
-                throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(shard.userCount) users; choose 1 ≤ K ≤ \(shard.userCount)")
+                throw .badOption(option: "-k", message: "K = \(count) is not allowed for \(counted(shard.userCount, "user")); choose 1 ≤ K ≤ \(shard.userCount)")
             }
             if let componentCounts, let first = componentCounts.first { toChoose.componentCount = first }
             givenCounts = componentCounts

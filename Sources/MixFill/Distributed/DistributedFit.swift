@@ -61,7 +61,7 @@ package struct DataShard: Sendable {
     /// Refuses more ranks than users: every rank needs at least one.
     static func requireUsers(_ userCount: Int, group: any ProcessGroup) throws(MixFillError) {
         guard userCount >= group.size else {
-            throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(userCount) users; every rank needs at least one user, so run at most \(userCount) ranks")
+            throw .badOption(option: "mpirun -np", message: "\(group.size) ranks for \(counted(userCount, "user")); every rank needs at least one user, so run at most \(userCount) ranks")
         }
     }
 

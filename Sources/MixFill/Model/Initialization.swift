@@ -40,7 +40,7 @@ package enum Initialization {
             throw .badOption(option: "-k", message: "K = \(componentCount) is not allowed; K must be at least 1")
         }
         guard componentCount <= userCount else {
-            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(userCount) users in the data; choose K ≤ \(userCount)")
+            throw .badOption(option: "-k", message: "K = \(componentCount) is more than the \(counted(userCount, "user")) in the data; choose K ≤ \(userCount)")
         }
         let users = initialUsers(userCount: userCount, componentCount: componentCount, seed: seed)
         var means = [Double]()

@@ -235,9 +235,9 @@ package struct BatchRunner: Sendable {
         for count in job.componentCounts ?? [] where count > input.userCount {
             if job.componentCountsAreDefault {
                 let list = (job.componentCounts ?? []).map(String.init).joined(separator: ",")
-                throw .badOption(option: "\(jobFile.path):\(job.line): job \"\(job.name)\"", message: "K = \(count) (of fit's default K = \(list), the job giving no \"k\") is more than the \(input.userCount) users in \(job.dataPath); give \"k\" with values ≤ \(input.userCount)")
+                throw .badOption(option: "\(jobFile.path):\(job.line): job \"\(job.name)\"", message: "K = \(count) (of fit's default K = \(list), the job giving no \"k\") is more than the \(counted(input.userCount, "user")) in \(job.dataPath); give \"k\" with values ≤ \(input.userCount)")
             }
-            throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(input.userCount) users in \(job.dataPath); choose K ≤ \(input.userCount)")
+            throw .badOption(option: "\(jobFile.path):\(job.line): \"k\" in job \"\(job.name)\"", message: "K = \(count) is more than the \(counted(input.userCount, "user")) in \(job.dataPath); choose K ≤ \(input.userCount)")
         }
         var gold: DenseRatingMatrix?
         if let goldPath = job.goldPath {
@@ -276,7 +276,7 @@ package struct BatchRunner: Sendable {
         switch job.family {
         case .mppca:
             if let q = job.factors, q >= input.itemCount {
-                throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(input.itemCount) items of \(job.dataPath); give fewer factors")
+                throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(counted(input.itemCount, "item")) of \(job.dataPath); give fewer factors")
             }
             let asked = FactorSettings(factorCount: job.factors, componentCount: job.componentCounts?.first, loadingsPrior: job.priorLoadings)
             if asked.leavesAnyToChoose, !FactorFitter.canTune(observedCount: input.observedCount) {
