@@ -95,8 +95,7 @@ package struct DistributedFactorFit {
                                                          offsets: offsets, factorCount: chosen.factorCount, componentCount: 1,
                                                          priors: chosen.priors, seed: UInt64(seed))
                 guard componentCount > 1 else { return single }
-                let first = try engine.factorLoop(for: shard.input, rule: FactorFitter.pathRule, reducer: reducer)
-                    .run([EMState(initial: single)])[0].model
+                let first = try loop.with(rule: FactorFitter.pathRule).run([EMState(initial: single)])[0].model
                 return try clustered(first, states: loop.userStates(first).states, componentCount: componentCount, seed: UInt64(seed))
             }
         }

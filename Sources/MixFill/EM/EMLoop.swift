@@ -122,7 +122,7 @@ package struct EMLoop<Family: EMFamily> {
     /// w, w + workers, …
     package let workers: Int
     package let reducer: any StatisticsReducer
-    package let rule: StoppingRule
+    package private(set) var rule: StoppingRule
     /// The shards with their statistics buffers, reused from one iteration to the next.
     private let slots: [Slot]
 
@@ -143,6 +143,15 @@ package struct EMLoop<Family: EMFamily> {
 
     /// Users over all shards.
     package var userCount: Int { shards.reduce(0) { $0 + $1.userCount } }
+
+    /// This loop under another stopping rule: the same shards, with their workspaces and
+    /// buffers (a kernel's regrouping of the ratings is built once, not once per loop). The
+    /// two must not run at the same time.
+    package func with(rule: StoppingRule) -> EMLoop {
+        var loop = self
+        loop.rule = rule
+        return loop
+    }
 
     /// Runs EM from every state until each meets the stopping rule or the iteration cap.
     /// Each run's `seconds` is its share of the wall time: every iteration's time split

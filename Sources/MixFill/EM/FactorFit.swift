@@ -410,10 +410,13 @@ package struct FactorFitter {
     /// Every seed's fit of `matrix` at `tuning`, as one batch through `EMLoop.fit`: the
     /// offsets fitted on `matrix`, random loadings from each seed, and for K > 1 the K = 1
     /// fit clustered (`FactorInitialization.clustered`).
+    /// `loop`, when given, is `engine.factorLoop(for: RatingInput(matrix), rule: rule)` built
+    /// by the caller, who may use it afterwards (the users' states of the fitted model).
     package func fit(_ matrix: SparseRatingMatrix, tuning: FactorTuning, start: FitStart<FactorMixture>,
+                     loop: EMLoop<FactorFamily>? = nil,
                      observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> MultiStartFit<FactorMixture> {
-        let input = RatingInput(matrix)
-        let loop = engine.factorLoop(for: input, rule: rule)
+        let loop = loop ?? engine.factorLoop(for: RatingInput(matrix), rule: rule)
+        let pathLoop = loop.with(rule: Self.pathRule)
         let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
         let fits = try loop.fit(componentCounts: [tuning.componentCount], start: start, initial: { (componentCount, seed) throws(MixFillError) in
             let single = FactorInitialization.random(matrix: matrix, offsets: offsets, factorCount: tuning.factorCount,
@@ -421,7 +424,7 @@ package struct FactorFitter {
             guard componentCount > 1 else { return single }
             // The one-component fit the components start from, to the path's looser rule: a
             // start need not be converged, and it must not depend on the caller's cap.
-            let first = try engine.factorLoop(for: input, rule: Self.pathRule).run([EMState(initial: single)])[0].model
+            let first = try pathLoop.run([EMState(initial: single)])[0].model
             return FactorInitialization.clustered(first, states: try loop.userStates(first).states,
                                                   componentCount: componentCount, seed: UInt64(seed))
         }, observer: observer)
@@ -467,14 +470,18 @@ extension FactorFitter {
         var errors = [GoldErrors?]()
         var warnings = [FitWarning]()
         try observer?.settingsChosen(tuning.runSettings)
+        let loop = engine.factorLoop(for: RatingInput(matrix), rule: rule)
+        // The gold errors' E-step on the input as given (a dense matrix's kernel), as
+        // `fill` computes the states it fills with.
+        let goldLoop = gold != nil && input.denseMatrix != nil ? engine.factorLoop(for: input) : nil
         for count in counts {
             tuning.componentCount = count
-            let fit = try self.fit(matrix, tuning: tuning, start: start, observer: observer)
+            let fit = try self.fit(matrix, tuning: tuning, start: start, loop: loop, observer: observer)
             fits.append(fit)
             warnings.append(contentsOf: fit.warnings)
-            if let gold, let dense = input.denseMatrix {
+            if let gold, let dense = input.denseMatrix, let goldLoop {
                 let model = fit.best.result.model
-                let states = try engine.factorLoop(for: input).userStates(model).states
+                let states = try goldLoop.userStates(model).states
                 let predictor = FactorPredictor(model: model, states: states, scale: RatingScale(minimum: -.infinity, maximum: .infinity))
                 errors.append(Completion.rootMeanSquareErrors(filling: dense, gold: gold) { predictor.predict(user: $0, item: $1) })
             } else {

@@ -134,9 +134,10 @@ public struct Evaluator: Sendable {
         -> (summary: FactorFitSummary, model: FactorMixture, states: [Double]) {
         let fitter = FactorFitter(engine: factorEngine, rule: stoppingRule, settings: settings)
         let tuning = try fitter.tune(training)
-        let fit = try fitter.fit(training, tuning: tuning, start: .seeds(factorSeeds))
+        let loop = factorEngine.factorLoop(for: RatingInput(training), rule: stoppingRule)
+        let fit = try fitter.fit(training, tuning: tuning, start: .seeds(factorSeeds), loop: loop)
         let best = fit.best
-        let states = try factorEngine.factorLoop(for: RatingInput(training)).userStates(best.result.model).states
+        let states = try loop.userStates(best.result.model).states
         return (FactorFitSummary(tuning: tuning, bestSeed: best.seed, objective: best.result.objective,
                                  iterations: best.result.iterations, converged: best.result.converged),
                 best.result.model, states)
