@@ -104,7 +104,10 @@ struct Eval: ParsableCommand {
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
-        try factor.check(itemCount: loaded.itemCount)
+        let factorCounts = models.compactMap { model -> Int? in
+            if case let .factor(settings) = model { return settings.componentCount ?? 1 } else { return nil }
+        }
+        try factor.check(itemCount: loaded.itemCount, componentCounts: factorCounts, threads: threadCount, runs: factorSeeds.count)
         try IntegerList.requireAtMostUsers(models.compactMap(\.componentCount), users: loaded.userCount, data: data,
                                            given: k, defaultList: "12")
         if models.contains(where: { if case .course = $0 { return true } else { return false } }) {

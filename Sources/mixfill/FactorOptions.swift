@@ -103,10 +103,26 @@ struct FactorOptions: ParsableArguments {
         throw MixFillError.badFile(file: data, message: "\(ratings) training \(ratings == 1 ? "rating" : "ratings")\(place) \(ratings == 1 ? "is" : "are") too few to choose mppca's settings from (a tenth of them is held out to choose them); give --factors, -k and --prior-loadings, or more ratings")
     }
 
-    /// Refuses q ≥ d: the loadings would have more columns than the data has items.
-    func check(itemCount: Int) throws {
-        if let factors, factors >= itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(counted(itemCount, "item")) of the data; give fewer factors")
+    /// Refuses q ≥ d (the loadings would have more columns than the data has items) and a
+    /// q and K whose arrays would not fit in memory (`FactorMemory`), before any work: the
+    /// largest K given (1 when K is chosen, which passes over a K > 1 that does not fit)
+    /// with q, or with the first q the choice tries when q is not given.
+    func check(itemCount: Int, componentCounts: [Int]?, threads: Int, runs: Int) throws {
+        try Self.check(factors: factors.map { [$0] }, itemCount: itemCount, componentCounts: componentCounts,
+                       threads: threads, runs: runs)
+    }
+
+    /// `check` for every q of `factors` (`select`'s list; nil: q is chosen).
+    static func check(factors: [Int]?, itemCount: Int, componentCounts: [Int]?, threads: Int, runs: Int) throws {
+        let k = componentCounts?.max() ?? 1
+        for q in factors ?? [FactorSettings.factorCandidates(itemCount: itemCount)[0]] {
+            if q >= itemCount {
+                throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(counted(itemCount, "item")) of the data; give fewer factors")
+            }
+            if let problem = FactorMemory.problem(itemCount: itemCount, factorCount: q, componentCount: k, shards: threads, runs: runs) {
+                let option = factors == nil ? "-k" : "--factors"
+                throw MixFillError.badOption(option: option, message: problem + "; give fewer \(factors == nil ? "components" : "factors") or --threads")
+            }
         }
     }
 }

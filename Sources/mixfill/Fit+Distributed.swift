@@ -78,7 +78,8 @@ extension Fit {
         let prepared = try prepareShard(group: group, clock: clock, start: start)
         let warmStart = prepared.warmStart
         if prepared.engine.family == .mppca {
-            try factor.check(itemCount: prepared.shard.itemCount)
+            try factor.check(itemCount: prepared.shard.itemCount, componentCounts: try k.map(IntegerList.componentCounts),
+                             threads: engine.threadCount, runs: warmStart == nil ? try IntegerList.seeds(seeds ?? "0").count : 1)
             if warmStart == nil {
                 try factor.requireEnoughToChoose(ratings: prepared.shard.observedCount, componentCounts: try k.map(IntegerList.componentCounts), data: data)
             }

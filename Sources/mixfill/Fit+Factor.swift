@@ -10,8 +10,9 @@ extension Fit {
     func runFactor(_ loaded: LoadedRatings, warmStart: WarmStart?, loadSeconds: Double, clock: ContinuousClock,
                    start: ContinuousClock.Instant) throws {
         try loaded.input.requireRatings(name: data)
-        try factor.check(itemCount: loaded.itemCount)
         let componentCounts = try k.map { try IntegerList.componentCounts($0) }
+        try factor.check(itemCount: loaded.itemCount, componentCounts: componentCounts, threads: engine.threadCount,
+                         runs: warmStart == nil ? try IntegerList.seeds(seeds ?? "0").count : 1)
         if let warmStart, let componentCounts, componentCounts != [warmStart.model.componentCount] {
             throw MixFillError.badOption(option: "-k", message: "\(k ?? "") disagrees with the \(warmStart.model.componentCount) components of --init-model \(warmStart.path); leave -k out")
         }

@@ -98,8 +98,9 @@ struct Measure: ParsableCommand {
         if k > loaded.userCount {
             throw MixFillError.badOption(option: "-k", message: "K = \(k) is more than the \(counted(loaded.userCount, "user")) in \(data); choose K ≤ \(loaded.userCount)")
         }
-        if family == .mppca, factors >= loaded.itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(factors) is not below the \(counted(loaded.itemCount, "item")) of the data; give fewer factors")
+        if family == .mppca {
+            try FactorOptions.check(factors: [factors], itemCount: loaded.itemCount, componentCounts: [k],
+                                    threads: engine.threadCount, runs: 1)
         }
         let kernelStart = clock.now
         // The engine every command runs for these options: the same kernel, shards and threads.

@@ -40,9 +40,8 @@ extension Select {
         let (factorList, priorList) = try Self.factorCandidates(factors, priorLoadings, itemCount: loaded.itemCount)
         try loaded.input.requireRatings(name: data)
         try IntegerList.requireAtMostUsers(componentCounts, users: loaded.userCount, data: data, given: k, defaultList: "1,2,4")
-        for q in factorList where q >= loaded.itemCount {
-            throw MixFillError.badOption(option: "--factors", message: "q = \(q) is not below the \(counted(loaded.itemCount, "item")) of the data; give fewer factors")
-        }
+        try FactorOptions.check(factors: factorList, itemCount: loaded.itemCount, componentCounts: componentCounts,
+                                threads: engine.threadCount, runs: seedList.count)
         let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, factorSeeds: seedList, backend: engine.backend,
                                   stoppingRule: StoppingRule(maxIterations: maxIterations), threads: engine.threadCount,

@@ -269,6 +269,35 @@ import Testing
                 == "mixfill: error: --criterion bic: mppca has no BIC (its objective carries priors); select chooses mppca's settings by held-out RMSE. Leave --criterion out or give heldout (see 'mixfill help')")
     }
 
+    /// A q whose item-side arrays cannot fit in memory is refused before anything is
+    /// allocated (exit 2 on the command line, the job's place in a batch): q = 19,999 on
+    /// 20,000 items asks for terabytes on any machine. It used to end the process at the
+    /// allocation ("Fatal error: failed to allocate").
+    @Test func factorsThatCannotFitInMemoryAreRefusedBeforeAnyWork() throws {
+        let folder = try Fixtures.scratchFolder()
+        let lines = (0..<20_000).map { "\($0 % 50),\($0),\(1 + $0 % 5)" }
+        let data = try Fixtures.write("userId,movieId,rating\n" + lines.joined(separator: "\n") + "\n", named: "wide.csv", in: folder)
+        let expectedStart = "mixfill: error: --factors: q = 19999 factors and K = 1 for 20000 items need at least "
+        let expectedEnd = " GB with 1 thread (arrays of (q + K)(q + K + 3)/2 numbers per item, several per thread) but half of this machine's memory is "
+        for command in [["fit", data, "--family", "mppca", "--factors", "19999", "-k", "1", "--prior-loadings", "10"],
+                        ["eval", data, "--models", "mppca", "--factors", "19999", "--holdout", "0.5"],
+                        ["select", data, "--family", "mppca", "--factors", "10,19999", "-k", "1", "--holdout", "0.5"],
+                        ["measure", data, "--family", "mppca", "--factors", "19999", "-k", "1"]] {
+            let message = try CLI.usageFailure(command + ["--threads", "1"])
+            #expect(message.hasPrefix(expectedStart) && message.contains(expectedEnd)
+                    && message.hasSuffix(" GB; give fewer factors or --threads"), "\(command): \(message)")
+        }
+        let jobs = try Fixtures.write("""
+            {"jobs": [{"name": "huge", "data": "\(data)", "family": "mppca", "k": [1], "factors": 19999, "prior_loadings": 10, "threads": 1}]}
+            """, named: "huge.json", in: folder)
+        #expect(try CLI.run(["batch", jobs, "--out", folder + "/out"]).status == 3)
+        let result = try #require(JobResult.readIfPresent(path: folder + "/out/huge/result.json"))
+        #expect(result.error?.exitCode == 2)
+        #expect(result.error?.message.hasPrefix("\(jobs):1: \"factors\" in job \"huge\": q = 19999 factors and K = 1 for 20000 items need at least ") == true,
+                "\(String(describing: result.error))")
+        #expect(result.error?.message.hasSuffix(" GB; give fewer \"factors\" or \"threads\"") == true)
+    }
+
     /// Ratings too few for the inner split that chooses the settings are bad input (exit 2,
     /// naming the file) before any fit; with every setting given the same file fits.
     @Test func tooFewRatingsToChooseTheSettingsAreRefusedWithExitTwo() throws {

@@ -77,7 +77,7 @@ extension DistributedFactorFit {
             try loop.run([EMState(initial: model)]) { (_) throws(MixFillError) in try observer?.choosingSettings() }[0]
         }
         return try FactorFitter.search(
-            settings, itemCount: shard.itemCount, heldOutRatings: heldOutCount,
+            settings, itemCount: shard.itemCount, heldOutRatings: heldOutCount, shards: engine.workers,
             criticalPrior: { () throws(MixFillError) in
                 try criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior, observedCount: innerObserved)
             },

@@ -184,7 +184,7 @@ package struct FactorFitter {
             return AccuracyMetrics.score(predictor, on: validation, scale: scale).rootMeanSquareError
         }
         return try Self.search(
-            settings, itemCount: matrix.itemCount, heldOutRatings: validation.count,
+            settings, itemCount: matrix.itemCount, heldOutRatings: validation.count, shards: engine.workers,
             criticalPrior: { () throws(MixFillError) in Self.criticalPrior(inner, offsets: offsets, meansPrior: settings.meansPrior) },
             randomStart: { factorCount, priors in
                 FactorInitialization.random(matrix: inner, offsets: offsets, factorCount: factorCount, componentCount: 1,
@@ -207,17 +207,27 @@ package struct FactorFitter {
     /// λ_W along the path from λ_crit/2 down by halves (warm-started, stopping after
     /// `pathPatience` rises of the held-out RMSE), unless given; then each other q at the
     /// chosen λ_W; then K > 1 from the best K = 1 fit's clustered start. `score` is a
-    /// model's held-out RMSE.
+    /// model's held-out RMSE. Candidates whose arrays would not fit in memory on `shards`
+    /// shards (`FactorMemory`) are passed over; the first q, which every choice needs, is
+    /// refused instead. `shards` is the engine's thread count, the same on every rank.
     package static func search(
-        _ settings: FactorSettings, itemCount: Int, heldOutRatings: Int,
+        _ settings: FactorSettings, itemCount: Int, heldOutRatings: Int, shards: Int,
         criticalPrior: () throws(MixFillError) -> Double,
         randomStart: (_ factorCount: Int, _ priors: FactorPriors) -> FactorMixture,
         run: (FactorMixture) throws(MixFillError) -> FitResult<FactorMixture>,
         score: (FactorMixture) throws(MixFillError) -> Double,
         clusteredStart: (_ model: FactorMixture, _ componentCount: Int) throws(MixFillError) -> FactorMixture
     ) throws(MixFillError) -> FactorTuning {
+        func fits(_ factorCount: Int, _ componentCount: Int) -> Bool {
+            FactorMemory.problem(itemCount: itemCount, factorCount: factorCount, componentCount: componentCount,
+                                 shards: shards, runs: 1) == nil
+        }
         let candidates = FactorSettings.factorCandidates(itemCount: itemCount)
         let firstFactors = settings.factorCount ?? candidates[0]
+        if let problem = FactorMemory.problem(itemCount: itemCount, factorCount: firstFactors, componentCount: 1,
+                                              shards: shards, runs: 1) {
+            throw .runtime(message: problem + "; give fewer factors or threads")
+        }
         var tuning = FactorTuning(given: firstFactors, componentCount: 1,
                                   priors: settings.priors(loadings: settings.loadingsPrior ?? 0))
         tuning.heldOutRatings = heldOutRatings
@@ -255,7 +265,7 @@ package struct FactorFitter {
             tuning.factorCountErrors[firstFactors] = bestError
         }
         if settings.factorCount == nil {
-            for q in candidates.dropFirst() {
+            for q in candidates.dropFirst() where fits(q, 1) {
                 let model = try run(randomStart(q, tuning.priors)).model
                 let error = try score(model)
                 tuning.factorCountErrors[q] = error
@@ -269,7 +279,7 @@ package struct FactorFitter {
             tuning.componentCount = k
         } else {
             tuning.componentCountErrors[1] = tuning.factorCountErrors[tuning.factorCount]
-            for k in FactorSettings.componentCandidates where k > 1 {
+            for k in FactorSettings.componentCandidates where k > 1 && fits(tuning.factorCount, k) {
                 let model = try run(clusteredStart(best, k)).model
                 let error = try score(model)
                 tuning.componentCountErrors[k] = error
@@ -416,6 +426,10 @@ package struct FactorFitter {
                      loop: EMLoop<FactorFamily>? = nil,
                      observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> MultiStartFit<FactorMixture> {
         let loop = loop ?? engine.factorLoop(for: RatingInput(matrix), rule: rule)
+        if let problem = FactorMemory.problem(itemCount: matrix.itemCount, factorCount: tuning.factorCount,
+                                              componentCount: tuning.componentCount, shards: loop.shards.count, runs: start.runCount) {
+            throw .runtime(message: problem + "; give fewer factors or threads")
+        }
         let pathLoop = loop.with(rule: Self.pathRule)
         let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
         let fits = try loop.fit(componentCounts: [tuning.componentCount], start: start, initial: { (componentCount, seed) throws(MixFillError) in

@@ -38,6 +38,14 @@ public enum FitStart<Model: Sendable & Equatable>: Sendable {
     /// data) the first E-step is tested against it, so the run stops exactly where the
     /// uninterrupted fit would have; `seed` is the saved fit's, for the report.
     case model(Model, seed: UInt32, previousObjective: Double?)
+
+    /// The runs of each K: one per seed, or the one continued.
+    package var runCount: Int {
+        switch self {
+        case let .seeds(seeds): return seeds.count
+        case .model: return 1
+        }
+    }
 }
 
 /// A run saved part-way (a checkpoint's): its state and the seconds it had run.

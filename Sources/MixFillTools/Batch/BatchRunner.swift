@@ -278,6 +278,11 @@ package struct BatchRunner: Sendable {
             if let q = job.factors, q >= input.itemCount {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: "q = \(q) is not below the \(counted(input.itemCount, "item")) of \(job.dataPath); give fewer factors")
             }
+            if let q = job.factors, let problem = FactorMemory.problem(itemCount: input.itemCount, factorCount: q,
+                                                                     componentCount: job.componentCounts?.max() ?? 1,
+                                                                     shards: engine.workers, runs: job.seeds.count) {
+                throw .badOption(option: "\(jobFile.path):\(job.line): \"factors\" in job \"\(job.name)\"", message: problem + "; give fewer \"factors\" or \"threads\"")
+            }
             let asked = FactorSettings(factorCount: job.factors, componentCount: job.componentCounts?.first, loadingsPrior: job.priorLoadings)
             if asked.leavesAnyToChoose, !FactorFitter.canTune(observedCount: input.observedCount) {
                 throw .badOption(option: "\(jobFile.path):\(job.line): \"data\" in job \"\(job.name)\"", message: "\(job.dataPath) has \(input.observedCount) rating\(input.observedCount == 1 ? "" : "s"), too few to choose mppca's settings from (a tenth of them is held out to choose them); give \"factors\", \"k\" and \"prior_loadings\", or more ratings")
