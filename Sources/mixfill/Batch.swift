@@ -73,7 +73,7 @@ struct Batch: ParsableCommand {
             }
         }
         let counts = outcome.summary.counts
-        lines += "batch: \(counts.total) jobs, \(counts.ok) ok, \(counts.failed) failed, \(counts.pending) pending; summary in \(out)/summary.json and summary.csv\n"
+        lines += "batch: \(counted(counts.total, "job")), \(counts.ok) ok, \(counts.failed) failed, \(counts.pending) pending; summary in \(out)/summary.json and summary.csv\n"
         try writeStandardOutput(Data(lines.utf8))
         if let interruption = outcome.interruption {
             throw interruption

@@ -25,7 +25,7 @@ extension Fill {
         let table = loaded.table
         let aligned = PairPredictor.align(table, to: modelItems)
         if aligned.droppedRatings > 0, aligned.droppedRatings == table.matrix.observedCount {
-            throw MixFillError.badFile(file: dataName, message: "none of its \(aligned.droppedRatings) ratings is of an item the model \(model) was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's" + formatHint(loaded.format, file))
+            throw MixFillError.badFile(file: dataName, message: "none of its \(counted(aligned.droppedRatings, "rating")) is of an item the model \(model) was fitted on, so nothing in it can inform a prediction; give data whose item ids are the training data's" + formatHint(loaded.format, file))
         }
         if aligned.droppedRatings > 0 {
             let one = aligned.droppedRatings == 1

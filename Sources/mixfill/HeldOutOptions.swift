@@ -125,13 +125,13 @@ struct HeldOutOptions: ParsableArguments {
         if let holdout {
             let count = HeldOutSplits.holdoutCount(observed.count, fraction: holdout)
             guard count >= 1, count < observed.count else {
-                throw MixFillError.badOption(option: "--holdout", message: "\(holdout) of \(observed.count) ratings holds out \(count); choose a fraction that leaves ratings on both sides")
+                throw MixFillError.badOption(option: "--holdout", message: "\(holdout) of \(counted(observed.count, "rating")) holds out \(count); choose a fraction that leaves ratings on both sides")
             }
             return ([HeldOutSplits.holdout(observed, fraction: holdout, seed: splitSeed)], nil)
         }
         if let folds {
             guard folds <= observed.count else {
-                throw MixFillError.badOption(option: "--folds", message: "\(folds) folds of \(observed.count) ratings leaves some empty; choose at most \(observed.count)")
+                throw MixFillError.badOption(option: "--folds", message: "\(folds) folds of \(counted(observed.count, "rating")) leaves some empty; choose at most \(observed.count)")
             }
             return (HeldOutSplits.folds(observed, count: folds, seed: splitSeed), nil)
         }
