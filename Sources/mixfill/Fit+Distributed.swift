@@ -65,7 +65,7 @@ extension Fit {
         if group.rank == 0 {
             logging.configureDisplay()
             try checkpoints.prepare()
-            if let modelOut { try AtomicFile.checkCanCreate(modelOut) }
+            for target in try modelTargets() { try AtomicFile.checkCanCreate(target) }
         } else {
             Display.shared.configure(.silent, jsonErrors: logging.logFormat == .json)
             // A signal reaches every rank; rank 0 decides when to stop, the others must

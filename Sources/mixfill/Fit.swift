@@ -109,7 +109,7 @@ struct Fit: ParsableCommand {
         }
         logging.configureDisplay()
         try checkpoints.prepare()
-        if let modelOut { try AtomicFile.checkCanCreate(modelOut) }
+        for target in try modelTargets() { try AtomicFile.checkCanCreate(target) }
         let loaded = try LoadedRatings.load(data, input.data)
         let warmStart = try initModel.map { path throws in try WarmStart(path: path, data: loaded) }
         let loadSeconds = (clock.now - start).seconds
@@ -178,6 +178,17 @@ struct Fit: ParsableCommand {
         } else {
             try report.printTable()
         }
+    }
+
+    /// The files `--model-out NAME` will write, as far as the options tell before the data
+    /// is read: NAME for one K (a warm start's, or mppca's K still to be chosen), else
+    /// NAME-k<K> for each K.
+    func modelTargets() throws -> [String] {
+        guard let modelOut else { return [] }
+        guard initModel == nil else { return [modelOut] }
+        let counts = try k.map(IntegerList.componentCounts)
+            ?? (family == .mppca ? [] : IntegerList.componentCounts(Self.courseDefaultK))
+        return counts.count > 1 ? counts.map { Self.modelPath(modelOut, componentCount: $0) } : [modelOut]
     }
 
     /// `model.json` → `model-k12.json`; a name without extension gets `-k12` appended.

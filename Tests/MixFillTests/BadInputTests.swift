@@ -320,6 +320,25 @@ import Glibc
         #expect(stat(fifo, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO)
     }
 
+    /// `fit --model-out` whose target is a folder is refused before the data is read (the
+    /// fit's work would otherwise be lost at the end): NAME itself for one K or a K still to
+    /// be chosen, NAME-k<K> for several.
+    @Test func fitRefusesAFolderAsItsModelFileBeforeAnyWork() throws {
+        let folder = try Fixtures.scratchFolder()
+        for name in ["m.json", "m-k2.json"] {
+            try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: false)
+        }
+        let missing = folder + "/nowhere.txt"
+        for (arguments, target) in [(["fit", missing, "-k", "2", "--model-out", folder + "/m.json"], "m.json"),
+                                    (["fit", missing, "--family", "mppca", "--model-out", folder + "/m.json"], "m.json"),
+                                    (["fit", missing, "-k", "1,2", "--model-out", folder + "/m.json"], "m-k2.json")] {
+            let outcome = try CLI.run(arguments)
+            #expect(outcome.status == 1 && outcome.stdout.isEmpty, "\(arguments)")
+            #expect(outcome.stderr == "mixfill: error: \(folder)/\(target): exists and is not a regular file; give the path of a file to write\n", "\(arguments)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == ["m-k2.json", "m.json"])
+    }
+
     /// The streaming writer (convert, synth, predict --out) refuses a FIFO or a folder at
     /// the target like `AtomicFile` does: exit 1, one line, the target untouched, no
     /// temporary file left behind.

@@ -43,11 +43,12 @@ package enum AtomicFile {
         return Array(bytes[(bytes.count - 11)..<(bytes.count - 6)]) == marker
     }
 
-    /// Fails now, with the message writing would give later, when no file could be created
-    /// beside `target`: its folder is missing, not a folder or not writable. Commands call it
-    /// before long work (a fit) whose result would otherwise be lost at the end. Only the
-    /// folder: `fit --model-out NAME` with several K writes NAME-k<K> files beside NAME.
+    /// Fails now, with the message writing would give later, when `target` could not be
+    /// written: its folder is missing, not a folder or not writable, or the target exists
+    /// and is not a regular file (a folder). Commands call it before long work (a fit) whose
+    /// result would otherwise be lost at the end.
     package static func checkCanCreate(_ target: String) throws(MixFillError) {
+        try TemporaryFile.checkTarget(target)
         let folder = parentFolder(of: target)
         var status = stat()
         let problem: Int32
