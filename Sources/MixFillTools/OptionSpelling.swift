@@ -94,6 +94,9 @@ extension FitWarning {
         case let .objectiveFell(componentCount, seed, iterations):
             let at = iterations.map(String.init).joined(separator: ", ")
             return "K = \(componentCount), seed \(seed): the log-likelihood fell at iteration\(iterations.count == 1 ? "" : "s") \(at), which EM never does in exact arithmetic; the data may hold values so large or so close together that rounding dominates"
+        case let .unlearnedMeans(componentCount, seed, share):
+            let percent = (share * 100).rounded()
+            return "K = \(componentCount), seed \(seed): \(percent >= 1 ? String(Int(percent)) : "under 1")% of a typical user's predictions come from component means still at their initial 0 (too few of the component's users rated those items to move them), far below any rating: the course model needs every item rated by enough of each component's users (dense data); for sparse ratings fit the mppca family"
         }
     }
 }

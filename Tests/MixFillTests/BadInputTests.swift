@@ -86,7 +86,11 @@ import Glibc
         let folder = try Fixtures.scratchFolder()
         let path = try Fixtures.write(String(repeating: "3 4 5 0 2\n", count: 7) + "3 4 5 1 2\n" + "3 4 5 1 2\n", named: "same.txt", in: folder)
         let outcome = try CLI.run(["fit", path, "-k", "3", "--seeds", "0-2", "--model-out", folder + "/m.json"])
-        #expect(outcome.status == 0 && outcome.stderr.isEmpty, "\(outcome.stderr)")
+        // The seven users without item 3 form components whose mean of it stays 0: the
+        // course model fills 0 there, and says so.
+        #expect(outcome.status == 0)
+        #expect(outcome.stderr.hasPrefix("mixfill: warning: K = 3, seed 0: ") && outcome.stderr.contains(" of a typical user's predictions come from component means still at their initial 0"),
+                "\(outcome.stderr)")
         let model = try ModelFile.read(path: folder + "/m.json")
         #expect(model.course.variances == [0.25, 0.25, 0.25])
         #expect(model.logLikelihood.isFinite && model.converged)

@@ -131,6 +131,38 @@ import Glibc
         #expect(abs(AdjustedRandIndex.between([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2]) - -4.0 / 11) < 1e-12)
     }
 
+    /// The course model on sparse ratings keeps most component means at their initial 0 and
+    /// says so; on the course's dense matrix it does not. The share is Σ_j p_j·(zero means of
+    /// j)/d, here by hand.
+    @Test func fitWarnsWhenTheCourseModelPredictsFromUnlearnedMeans() throws {
+        // Item 0 has 0 in every component (nobody rated it): left out of the share.
+        let mixture = Mixture(componentCount: 2, itemCount: 5, means: [0, 1, 2, 0, 0, 0, 0, 0, 3, 4],
+                              variances: [1, 1], weights: [0.25, 0.75])
+        #expect(mixture.unlearnedMeansShare == 0.25 * 0.5 + 0.75 * 0.5)
+        // Two groups of 300 users that rate 20 shared items high and low (so K = 2 tells
+        // them apart), and 200 items of each group's own, each rated by two of its users: a
+        // component's means of the other group's 200 items never move, 400 of 420 items.
+        let folder = try Fixtures.scratchFolder()
+        var records = [(Int, Int, Int)]()
+        for user in 0..<600 {
+            let high = user < 300
+            for item in 0..<20 { records.append((user, item, high ? ((user + item) % 3 == 0 ? 4 : 5) : ((user + item) % 3 == 0 ? 2 : 1))) }
+        }
+        for tail in 0..<200 {
+            for group in 0..<2 {
+                for rater in 0..<2 { records.append((group * 300 + (2 * tail + rater) % 300, 20 + group * 200 + tail, 3)) }
+            }
+        }
+        let lines = records.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { "\($0.0)\t\($0.1)\t\($0.2)" }
+        let data = try Fixtures.write(lines.joined(separator: "\n") + "\n", named: "sparse.tsv", in: folder)
+        let sparse = try CLI.succeeded(["fit", data, "-k", "2", "--seeds", "0"])
+        let warning = #/^mixfill: warning: K = 2, seed 0: (\d+)% of a typical user's predictions come from component means still at their initial 0 \(too few of the component's users rated those items to move them\), far below any rating: the course model needs every item rated by enough of each component's users \(dense data\); for sparse ratings fit the mppca family\n$/#
+        let match = try #require(sparse.stderr.wholeMatch(of: warning), "\(sparse.stderr)")
+        #expect((Int(match.1) ?? 0) >= 40, "\(match.1)%")
+        let dense = try CLI.succeeded(["fit", "data/netflix_incomplete.txt", "-k", "12", "--seeds", "0-4"])
+        #expect(dense.stderr.isEmpty, "\(dense.stderr)")
+    }
+
     @Test func fitAndFillOnRecordsSpeakTheFilesIds() throws {
         let folder = try Fixtures.scratchFolder()
         let data = try Fixtures.write("userId,movieId,rating\n10,100,5\n10,200,4.5\n20,100,1\n20,300,2\n30,200,4\n30,300,1.5\n40,100,4\n",

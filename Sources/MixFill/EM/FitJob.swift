@@ -96,6 +96,10 @@ extension FitJob {
                     logLikelihood: fit.best.result.objective, mixture: best, userCount: userCount),
                 goldErrors: errors, userStates: keepsUserStates ? states : nil))
             warnings.append(contentsOf: fit.warnings)
+            let share = best.unlearnedMeansShare
+            if share > Mixture.unlearnedMeansWarningShare {
+                warnings.append(.unlearnedMeans(componentCount: fit.componentCount, seed: fit.best.seed, share: share))
+            }
         }
         return FitOutcome(fits: outcomes, warnings: warnings, seconds: (clock.now - begin).seconds)
     }

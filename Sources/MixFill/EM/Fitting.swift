@@ -98,6 +98,17 @@ public enum FitWarning: Sendable, Equatable {
     case unconverged(componentCount: Int, seed: UInt32, iterations: Int)
     /// The run's objective fell at these iterations (see `FitResult.falls`).
     case objectiveFell(componentCount: Int, seed: UInt32, iterations: [Int])
+    /// The course model's best run predicts this share of a typical user's items from a
+    /// component mean that never left its initial 0 (`Mixture.unlearnedMeansShare`): the
+    /// data is too sparse for the course model.
+    case unlearnedMeans(componentCount: Int, seed: UInt32, share: Double)
+
+    /// The K and seed the warning is about.
+    package var run: (componentCount: Int, seed: UInt32) {
+        switch self {
+        case let .unconverged(k, seed, _), let .objectiveFell(k, seed, _), let .unlearnedMeans(k, seed, _): (k, seed)
+        }
+    }
 }
 
 extension EMLoop {

@@ -315,9 +315,7 @@ package struct BatchRunner: Sendable {
             warnings = outcome.warnings
         }
         for warning in warnings {
-            let (componentCount, seed): (Int, UInt32) = switch warning {
-            case let .unconverged(k, seed, _), let .objectiveFell(k, seed, _): (k, seed)
-            }
+            let (componentCount, seed) = warning.run
             log.add(FitEvent(.warning, job: job.name, componentCount: componentCount, seed: seed,
                              message: warning.text(maxIterationsOption: "max_iterations")))
         }
