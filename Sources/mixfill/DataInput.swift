@@ -55,6 +55,7 @@ struct LoadedRatings {
     /// with: the warning about dropped duplicate records is given here, once, for the read
     /// that is kept.
     static func keep(_ input: RatingInput, path: String, requestedFormat: RatingFormat) -> LoadedRatings {
+        for warning in DataWarnings.textIds(path: path, switches: input.textIdSwitches) { Terminal.warning(warning) }
         if input.duplicatePairs > 0 {
             Terminal.warning(DataWarnings.duplicates(path: path, count: input.duplicatePairs))
         }

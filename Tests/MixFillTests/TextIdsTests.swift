@@ -58,6 +58,17 @@ import Testing
         #expect(table.users.names == nil && table.users.ids == [1, 2])
         #expect(table.items.names == ["0345339703", "10", "11"])
         #expect(table.matrix.observedCount == 4)
+        // The line that turned the column is kept, and every command reading the file warns
+        // with it (one typo would otherwise silently turn every id into a name).
+        #expect(table.textIdSwitches == [TextIdSwitch(what: "item", line: 3, column: 3, id: "0345339703")])
+        #expect(try RecordReader.parse(Array("1,10,4\n".utf8), name: "n.csv", layout: .csv).textIdSwitches.isEmpty)
+        #expect(try RecordReader.parse(Array(Self.ratings.utf8), name: "amazon.csv", layout: .csv).textIdSwitches.isEmpty,
+                "text from the first record on: nothing turned")
+        let both = try RecordReader.parse(Array("1,10,4\n2,11,3\nx7,12,5\n2,B1,2\n".utf8), name: "two.csv", layout: .csv)
+        #expect(both.textIdSwitches == [TextIdSwitch(what: "user", line: 3, column: 1, id: "x7"),
+                                        TextIdSwitch(what: "item", line: 4, column: 3, id: "B1")])
+        let fitted = try CLI.succeeded(["fit", path, "-k", "1", "--seeds", "0"])
+        #expect(fitted.stderr == "mixfill: warning: \(path):3:3: item id '0345339703' is text after whole-number item ids, so every item id is read as text (and sorted as text: 10 before 9); if it is a typo, correct that line\n")
         // Standard input cannot be read twice: the message says where the mix can be read.
         let piped = try CLI.runPiped(from: path, ["fit", "-", "--format", "csv", "-k", "1"])
         #expect(piped.status == 2)

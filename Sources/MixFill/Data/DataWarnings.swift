@@ -27,6 +27,14 @@ package enum DataWarnings {
         "\(StandardInput.displayName(path)): \(count) record\(count == 1 ? "" : "s") repeated an earlier (user, item) pair; the last rating in the file was kept for each"
     }
 
+    /// The warnings for record data from `path` whose id columns turned to text at a line
+    /// after whole numbers (`RatingTable.textIdSwitches`).
+    package static func textIds(path: String, switches: [TextIdSwitch]) -> [String] {
+        switches.map { turn in
+            "\(StandardInput.displayName(path)):\(turn.line):\(turn.column): \(turn.what) id '\(turn.id)' is text after whole-number \(turn.what) ids, so every \(turn.what) id is read as text (and sorted as text: 10 before 9); if it is a typo, correct that line"
+        }
+    }
+
     /// How many rows and columns a warning lists by number.
     static let shown = 5
 

@@ -99,6 +99,12 @@ public struct RatingInput: Sendable {
     }
 
     /// Records dropped because they repeated a (user, item) pair (0 for dense input).
+    /// Lines of a record file whose text id turned a column of whole numbers to text.
+    package var textIdSwitches: [TextIdSwitch] {
+        if case let .records(table) = storage { return table.textIdSwitches }
+        return []
+    }
+
     public var duplicatePairs: Int {
         if case let .records(table) = storage { return table.duplicatePairs }
         return 0

@@ -8,6 +8,8 @@ public struct RatingTable: Sendable, Equatable {
     public let items: IdMap
     /// Records that repeated an earlier (user, item) pair; the last one in the file was kept.
     public let duplicatePairs: Int
+    /// Lines whose text id turned a column of whole-number ids to text (`TextIdSwitch`).
+    package var textIdSwitches: [TextIdSwitch] = []
 
     public init(matrix: SparseRatingMatrix, users: IdMap, items: IdMap, duplicatePairs: Int = 0) {
         precondition(users.count == matrix.userCount && items.count == matrix.itemCount)

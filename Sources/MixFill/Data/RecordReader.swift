@@ -61,9 +61,11 @@ package enum RecordReader {
                                canReadAgain: Bool,
                                feed: (inout RecordLineParser) throws(MixFillError) -> Void) throws(MixFillError) -> RecordLineParser {
         var textColumns = IdTextMode()
+        var switches = [TextIdSwitch]()
         while true {
             var parser = RecordLineParser(layout: layout, name: name, rules: rules)
             parser.textColumns = textColumns
+            parser.textSwitches = switches
             parser.sought = sought
             do {
                 try feed(&parser)
@@ -72,6 +74,7 @@ package enum RecordReader {
                 // Each pass turns at least one more column to text, so this ends by the third.
                 guard canReadAgain, let wanted = parser.textWanted, wanted != textColumns else { throw error }
                 textColumns = wanted
+                if let turn = parser.textSwitch { switches.append(turn) }
             }
         }
     }
@@ -103,6 +106,18 @@ package enum RecordReader {
 struct IdTextMode: Equatable {
     var users = false
     var items = false
+}
+
+/// A line whose id was text where the lines before held whole numbers in that column, which
+/// made the reader read the whole column as text: worth a warning, since one typo (`7x`,
+/// a stray word) silently changes every id of the column into a name.
+package struct TextIdSwitch: Sendable, Equatable {
+    /// "user" or "item".
+    package let what: String
+    package let line: Int
+    package let column: Int
+    /// The id as written (escaped for a message).
+    package let id: String
 }
 
 /// The text ids of one column, interned as they are met: code c ↔ `names[c]`, codes in
@@ -168,9 +183,13 @@ struct RecordLineParser {
     let name: String
     let rules: RatingRules
     var collector = RecordCollector()
-    /// The columns read as text ids; `textWanted` is set when a line needs more of them.
+    /// The columns read as text ids; `textWanted` is set when a line needs more of them,
+    /// and `textSwitch` says which line.
     var textColumns = IdTextMode()
     private(set) var textWanted: IdTextMode?
+    private(set) var textSwitch: TextIdSwitch?
+    /// The lines that turned a column to text in earlier readings of the same input.
+    var textSwitches: [TextIdSwitch] = []
     /// Whether text ids are accepted at all (not by the ranks of a distributed read, whose
     /// id maps are merged as numbers).
     var allowsText = true
@@ -397,8 +416,10 @@ struct RecordLineParser {
 
     /// The table of every record read (`name` is the file), text ids ordered as `IdMap` orders them.
     mutating func makeTable() throws(MixFillError) -> RatingTable {
-        try collector.makeTable(name: name, userNames: textColumns.users ? userNames.names : nil,
-                                itemNames: textColumns.items ? itemNames.names : nil)
+        var table = try collector.makeTable(name: name, userNames: textColumns.users ? userNames.names : nil,
+                                            itemNames: textColumns.items ? itemNames.names : nil)
+        table.textIdSwitches = textSwitches
+        return table
     }
 
     /// The user's (or item's) id in `range`: a whole number, or the code of a name in a
@@ -451,6 +472,7 @@ struct RecordLineParser {
             return try id(bytes, range, lineStart, user: user)
         }
         textWanted = wanted
+        textSwitch = TextIdSwitch(what: what, line: line, column: range.lowerBound - lineStart + 1, id: Self.text(bytes, range))
         throw failure(range.lowerBound, lineStart, "\(what) id '\(Self.text(bytes, range))' is text, but the \(what) ids of earlier lines were whole numbers; text ids are read from a file (read twice, the second time as text), or from standard input when the first record's ids are text")
     }
 

@@ -228,6 +228,9 @@ package struct BatchRunner: Sendable {
 
     private func fitJob(_ job: JobSpec, jobHash: String, threads: Int, folder: String, log: JobLog) throws(MixFillError) -> JobResult {
         let input = try RatingInput.load(path: job.dataPath, format: job.format, rules: job.ratingRules)
+        for warning in DataWarnings.textIds(path: job.dataPath, switches: input.textIdSwitches) {
+            log.add(FitEvent(.warning, job: job.name, message: warning))
+        }
         if input.duplicatePairs > 0 {
             log.add(FitEvent(.warning, job: job.name, message: DataWarnings.duplicates(path: job.dataPath, count: input.duplicatePairs)))
         }
