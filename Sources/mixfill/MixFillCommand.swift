@@ -32,8 +32,11 @@ struct MixFillCommand: ParsableCommand {
         // Writing past a file-size limit (ulimit -f) then fails with EFBIG, reported like a
         // full disk, instead of killing the process mid-write.
         signal(SIGXFSZ, SIG_IGN)
-        if let problem = emptyArgumentProblem(Array(CommandLine.arguments.dropFirst()))
-            ?? unknownHelpTopic(Array(CommandLine.arguments.dropFirst())) {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        // Errors found before a command runs (parsing, validation) are JSON lines too when
+        // the command line asks for JSON logging; the command configures the rest.
+        if asksForJSONLog(arguments) { Display.shared.configure(.silent, jsonErrors: true) }
+        if let problem = emptyArgumentProblem(arguments) ?? unknownHelpTopic(arguments) ?? unknownCommand(arguments) {
             Terminal.error(problem + " (see 'mixfill help')")
             Foundation.exit(2)
         }
@@ -93,6 +96,38 @@ struct MixFillCommand: ParsableCommand {
         let commands = configuration.subcommands.map { $0._commandName }
         guard !commands.contains(arguments[1]) else { return nil }
         return "help: '\(arguments[1])' is not a command; the commands are \(commands.joined(separator: ", "))"
+    }
+
+    /// Whether `--log-format json` (or `--log-format=json`) is among the arguments.
+    static func asksForJSONLog(_ arguments: [String]) -> Bool {
+        zip(arguments, arguments.dropFirst()).contains { $0 == "--log-format" && $1 == "json" }
+            || arguments.contains("--log-format=json")
+    }
+
+    /// A first argument that is no command nor option (`mixfill fitt data.csv`): argument-parser
+    /// would call it an unexpected argument; the closest command by edit distance is
+    /// suggested when it is within two edits.
+    static func unknownCommand(_ arguments: [String]) -> String? {
+        guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return nil }
+        let commands = configuration.subcommands.map { $0._commandName }
+        guard !commands.contains(first) else { return nil }
+        let closest = commands.map { (name: $0, distance: editDistance(first, $0)) }.min { $0.distance < $1.distance }
+        let suggestion = closest.flatMap { $0.distance <= 2 ? "did you mean '\($0.name)'? " : nil } ?? ""
+        return "'\(first)' is not a command; \(suggestion)the commands are \(commands.joined(separator: ", "))"
+    }
+
+    /// Levenshtein distance between two command names (insertions, deletions, substitutions).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var previous = Array(0...b.count)
+        for (i, x) in a.enumerated() {
+            var current = [i + 1] + [Int](repeating: 0, count: b.count)
+            for (j, y) in b.enumerated() {
+                current[j + 1] = Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
     }
 
     /// One line for an error that is neither MixFill's nor a usage error: Foundation's

@@ -155,6 +155,27 @@ enum CLI {
         }
         #expect(try CLI.usageFailure(["help", "fil"])
                 == "mixfill: error: help: 'fil' is not a command; the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
+        // A misspelt command is named, with the closest command within two edits.
+        #expect(try CLI.usageFailure(["fitt", "data.csv"])
+                == "mixfill: error: 'fitt' is not a command; did you mean 'fit'? the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["recomend", "--model", "m.json"]).hasPrefix("mixfill: error: 'recomend' is not a command; did you mean 'recommend'? "))
+        #expect(try CLI.usageFailure(["ratings.csv"])
+                == "mixfill: error: 'ratings.csv' is not a command; the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["slect"]).hasPrefix("mixfill: error: 'slect' is not a command; did you mean 'select'? "))
+    }
+
+    /// `--log-format json` makes every error a JSON line, those found while the command line
+    /// is parsed and checked included (docs/formats.md).
+    @Test func jsonLoggingCoversOptionErrors() throws {
+        for arguments in [["fit", "data/test_incomplete.txt", "--threads", "0", "--log-format", "json"],
+                          ["fit", "data/test_incomplete.txt", "-k", "0", "--log-format=json"],
+                          ["fit", "data/test_incomplete.txt", "--no-such-option", "--log-format", "json"]] {
+            let outcome = try CLI.run(arguments)
+            #expect(outcome.status == 2 && outcome.stdout.isEmpty, "\(arguments)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.stderr.utf8)) as? [String: Any], "\(outcome.stderr)")
+            #expect(object["event"] as? String == "error" && (object["exit_code"] as? NSNumber)?.intValue == 2, "\(object)")
+            #expect((object["message"] as? String)?.isEmpty == false)
+        }
     }
 
     // MARK: Bad input: one line naming the place, exit code 2, no trap.
