@@ -59,6 +59,10 @@ enum LineBlocksSize {
         #expect(withoutHeader == withHeader)
         let spaced = try parse("1, 1, 4.0\n 1 ,3, 4.5\n610,170875 , 3\n", .csv)
         #expect(spaced == withHeader)
+        // A file converted to CRLF twice ends its lines with \r\r\n, the header included.
+        let doubled = try parse("userId,movieId,rating,timestamp\r\r\n1,1,4.0,964982703\r\r\n1,3,4.5,964981247\r\r\n610,170875,3.0,1493846415\r\r\n", .csv)
+        #expect(doubled == withHeader)
+        #expect(try parse("movieId,userId,rating\r\r\n1,1,4.0\r\r\n", .csv).users.ids == [1])
     }
 
     /// What pandas' `to_csv` (an unnamed index column first, also tab-separated) and R's

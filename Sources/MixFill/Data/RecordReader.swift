@@ -239,8 +239,10 @@ struct RecordLineParser {
             line += 1
             var lineEnd = position
             while lineEnd < count, block[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            // Every carriage return before the line feed: CRLF, and `\r\r\n` from a file
+            // converted to CRLF twice.
             var end = lineEnd
-            if end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            while end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
             switch layout {
             case .triplets: try parseTriplet(block, position, end, lineStart)
             case .csv:
@@ -481,7 +483,7 @@ struct RecordLineParser {
     private func hasNumericRating(_ bytes: UnsafeBufferPointer<UInt8>, lineStart: Int, after: Int) -> Bool {
         var end = after
         while end < bytes.count, bytes[end] != UInt8(ascii: "\n") { end += 1 }
-        if end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        while end > lineStart, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
         let fields = RecordColumns.fields(bytes, lineStart, end, layout: layout, separator: separator)
         guard columns.rating < fields.count, !fields[columns.rating].isEmpty else { return false }
         if case .number = Self.rating(bytes, fields[columns.rating], separator: separator) { return true }

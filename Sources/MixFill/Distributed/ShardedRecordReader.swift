@@ -113,7 +113,8 @@ enum ShardedRecordReader {
                 while last > first, FieldCursor.isBlank(block[last - 1]) { last -= 1 }
                 if first < last, block[first] != UInt8(ascii: "#") {
                     if !summary.hasContent {
-                        let end = lineEnd > position && block[lineEnd - 1] == UInt8(ascii: "\r") ? lineEnd - 1 : lineEnd
+                        var end = lineEnd
+                        while end > position, block[end - 1] == UInt8(ascii: "\r") { end -= 1 }
                         if layout == .csv { summary.separator = RecordLineParser.csvSeparator(block, position, end) }
                         summary.columns = RecordLineParser.headerColumns(block, position, end, layout: layout,
                                                                          separator: summary.separator) ?? .layoutOrder
