@@ -10,8 +10,11 @@ struct Fill: ParsableCommand {
             A missing entry becomes the model's prediction: Σ_j p(j|u)·μ_ji for a course \
             model; for an mppca model the offsets μ₀ + b_u + b_i plus the posterior mean of \
             the low-rank part, Σ_j p(j|u)·(m̄_ji + w̄_iᵀ z̄_j(u)). Observed entries are kept. With --pairs, \
-            writes 'user<TAB>item<TAB>rating' for each requested pair instead of a matrix. \
-            The output is written atomically. DATA or PAIRS '-' reads standard input (one of them).
+            writes 'user<TAB>item<TAB>rating' for each requested pair instead of a matrix (a pair \
+            DATA rates gets that rating, as the matrix keeps it). mppca's predictions are clipped \
+            to the training ratings' range, as predict clips them; a course model's are written \
+            unclipped, as the course computes them (its reference fills and RMSEs are unclipped), \
+            where predict clips them. The output is written atomically. DATA or PAIRS '-' reads standard input (one of them).
             """
     )
 
