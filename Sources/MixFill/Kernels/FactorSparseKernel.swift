@@ -15,6 +15,7 @@ import CLanes
 ///     [w̄_i (q) | m̄_i (K) | P_i = w̄_i w̄_iᵀ + Sww_i (packed, q(q+1)/2) | c_i1 … c_iK (q each) | s_i (K)]
 ///     c_ij = w̄_i m̄_ji + Swm_i[·, j],   s_ij = m̄_ji² + Smm_i[j, j]
 ///
+/// ([P_i | c_i | s_i] written by `FactorMixture.writeItemSquares`, as the BLAS kernel's T_M),
 /// so that summing the rows of a user's items gives Σ e w̄, Σ e m̄_j, Σ P, Σ c_j, Σ s_j (and
 /// Σ e² beside them) and, regrouping the naive kernel's sums,
 ///
@@ -182,25 +183,15 @@ final class FactorSparseKernel: StatisticsKernel {
                 model.means.withUnsafeBufferPointer { means in
                     model.covariances.withUnsafeBufferPointer { covariances in
                         for item in 0..<model.itemCount {
-                            let sigma = item * packed
-                            for r in 0..<q { line[r] = loadings[item * q + r] }
-                            for j in 0..<componentCount { line[q + j] = means[item * componentCount + j] }
-                            var index = layout.squaresStart
-                            for r in 0..<q {
-                                let wr = loadings[item * q + r]
-                                for c in r..<q {
-                                    line[index] = wr * loadings[item * q + c] + covariances[sigma + SmallMatrices.packedIndex(r, c, dimension)]
-                                    index += 1
-                                }
-                            }
-                            for j in 0..<componentCount {
-                                let mean = means[item * componentCount + j]
-                                for r in 0..<q {
-                                    line[layout.crossStart + j * q + r] = loadings[item * q + r] * mean
-                                        + covariances[sigma + SmallMatrices.packedIndex(r, q + j, dimension)]
-                                }
-                                line[layout.meanSquaresStart + j] = mean * mean
-                                    + covariances[sigma + SmallMatrices.packedIndex(q + j, q + j, dimension)]
+                            let w = UnsafeBufferPointer(rebasing: loadings[(item * q)..<(item * q + q)])
+                            let m = UnsafeBufferPointer(rebasing: means[(item * componentCount)..<(item * componentCount + componentCount)])
+                            let sigma = UnsafeBufferPointer(rebasing: covariances[(item * packed)..<(item * packed + packed)])
+                            for r in 0..<q { line[r] = w[r] }
+                            for j in 0..<componentCount { line[q + j] = m[j] }
+                            line.withUnsafeMutableBufferPointer { line in
+                                let squares = layout.squaresStart..<(layout.meanSquaresStart + componentCount)
+                                FactorMixture.writeItemSquares(loadings: w, means: m, covariance: sigma,
+                                                               into: UnsafeMutableBufferPointer(rebasing: line[squares]))
                             }
                             layout.scatter(line, item: item, blocks: layout.tableBlocks, into: table)
                         }
