@@ -79,6 +79,10 @@ final class FactorSparseKernel: StatisticsKernel {
     private(set) var blocks: FactorUserBlocks?
     /// `defaultSliceBytes`, or smaller in tests that need many blocks.
     let sliceBytes: Int
+    /// Users per block of `blocks`: as many as keep one slice of their rows (16 lanes of
+    /// Doubles each) within `sliceBytes`, at least 16 and at most what a block's UInt16
+    /// user index holds. Fixed by `sliceBytes`, so the regrouping is built once.
+    let blockUsers: Int
     /// The code that runs the two passes (`VectorPasses.selected` unless a test asks).
     let passes: VectorPasses
     /// d × layout.tableStride, stored a block of lanes at a time (`FactorSparseLayout.scatter`).
@@ -94,6 +98,7 @@ final class FactorSparseKernel: StatisticsKernel {
          passes: VectorPasses = .selected) {
         let users = users ?? 0..<matrix.userCount
         self.sliceBytes = sliceBytes
+        blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
         precondition(VectorPasses.isAvailable(passes), "\(passes) passes on a processor without them")
         self.passes = passes
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
@@ -163,9 +168,7 @@ final class FactorSparseKernel: StatisticsKernel {
             layout = FactorSparseLayout(factorCount: model.factorCount, componentCount: model.componentCount,
                                         itemCount: model.itemCount)
             self.layout = layout
-            let blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
-            if blocks?.blockUsers != blockUsers {
-                blocks = nil
+            if blocks == nil {
                 blocks = matrix.withRows(FactorUserBlocks.Builder(users: users, itemCount: matrix.itemCount, blockUsers: blockUsers))
             }
             table = AlignedDoubles(count: model.itemCount * layout.tableStride)
