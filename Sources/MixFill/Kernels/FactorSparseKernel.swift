@@ -547,6 +547,8 @@ private struct FactorSparsePass: SparseRowsVisitor {
         let masks = scratch + layout.masksOffset
         var totals = UserTotals()
         for j in 0..<componentCount { scalars[4 + j] = 0 }
+        // log(2πσ²), as log 2π + log σ²: every rated user's Gaussian normaliser has n_u of it.
+        let logTwoPiNoise = log(2 * Double.pi) + log(noise)
 
         for block in 0..<blocks.blockCount {
             let first = blocks.userStarts[block]
@@ -607,8 +609,8 @@ private struct FactorSparsePass: SparseRowsVisitor {
                 for lanes in layout.tableBlocks {
                     (userRow + lanes.offset).update(from: userSums + count * lanes.offset + local * lanes.width, count: lanes.width)
                 }
-                userStep(user: user, ratingCount: ratingCount, sums: userRow,
-                         squares: userSquares[local], moments: momentRow, totals: &totals)
+                userStep(user: user, ratingCount: ratingCount, sums: userRow, squares: userSquares[local],
+                         logTwoPiNoise: logTwoPiNoise, moments: momentRow, totals: &totals)
                 guard statistics else { continue }
                 for lanes in layout.sumBlocks {
                     (moments + count * lanes.offset + local * lanes.width).update(from: momentRow + lanes.offset, count: lanes.width)
@@ -657,7 +659,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
     /// (into `statesOut`, or into the totals and `moments`).
     @inline(__always)
     private func userStep(user: Int, ratingCount: Int, sums userSums: UnsafePointer<Double>, squares: Double,
-                          moments: UnsafeMutablePointer<Double>, totals: inout UserTotals) {
+                          logTwoPiNoise: Double, moments: UnsafeMutablePointer<Double>, totals: inout UserTotals) {
         let layout = self.layout
         let q = layout.factorCount
         let componentCount = layout.componentCount
@@ -688,7 +690,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
         } else {
             triangle.initialize(repeating: .nan, count: q * q)
         }
-        let constant = -0.5 * Double(ratingCount) * (log(2 * Double.pi) + log(noise)) - 0.5 * logDeterminant
+        let constant = -0.5 * Double(ratingCount) * logTwoPiNoise - 0.5 * logDeterminant
         for j in 0..<componentCount {
             let b = solved + j * q
             // r_j = Σ e² − 2 Σ e m̄_j + Σ s_j.
