@@ -212,7 +212,7 @@ struct RecordLineParser {
         // The file's first line (blocks are whole lines, and no magic number holds a line
         // break): with --format given, detection has not looked for a compressed file.
         if line == 0, let error = RatingFormat.compressedInputError(prefix: block, path: name) { throw error }
-        if line == 0, count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF {
+        if line == 0, FileBytes.startsWithByteOrderMark(block) {
             position = 3
         }
         var lineStart = position

@@ -100,7 +100,7 @@ enum ShardedRecordReader {
         var atFileStart = range.lowerBound == 0
         try LineBlocks.forEachBlock(path: path, bytes: range) { block in
             var position = 0
-            if atFileStart, block.count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF { position = 3 }
+            if atFileStart, FileBytes.startsWithByteOrderMark(block) { position = 3 }
             atFileStart = false
             let count = block.count
             while position < count {
