@@ -119,10 +119,8 @@ enum ShardedRecordReader {
                                                                          separator: summary.separator) ?? .layoutOrder
                     }
                     summary.hasContent = true
-                    if layout == .netflix, block[last - 1] == UInt8(ascii: ":") {
-                        var idEnd = last - 1
-                        while idEnd > first, FieldCursor.isBlank(block[idEnd - 1]) { idEnd -= 1 }
-                        summary.movie = .some(RecordLineParser.parseInteger(block, first..<idEnd))
+                    if layout == .netflix, let idField = RecordLineParser.movieIdField(block, first, last) {
+                        summary.movie = .some(RecordLineParser.parseInteger(block, idField))
                     }
                 }
                 position = lineEnd + 1
