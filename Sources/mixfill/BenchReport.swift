@@ -84,7 +84,7 @@ struct BenchReport: Encodable {
     }
 
     func markdown() -> String {
-        let share = data.users * data.items > 0 ? 100 * Double(data.observed) / Double(data.users * data.items) : 0
+        let share = data.users > 0 && data.items > 0 ? 100 * Double(data.observed) / (Double(data.users) * Double(data.items)) : 0
         var out = "data: \(data.source): \(counted(data.users, "user")) × \(counted(data.items, "item")), \(data.observed) observed (\(fixed(share, 1))%)\n"
         out += "OpenBLAS: \(blas)\n"
         out += "threads: \(threads) (blas: \(policy); naive: the textbook loops on one thread); \(rounds) round\(rounds == 1 ? "" : "s"), the cases taking turns, of \(iterations) timed iterations per case after one warm-up; medians over all rounds\n"

@@ -34,7 +34,7 @@ struct FitReport: Encodable {
 
         /// The report's `data:` line: path, format, shape and observed share.
         var line: String {
-            let share = users * items > 0 ? 100 * Double(observed) / Double(users * items) : 0
+            let share = users > 0 && items > 0 ? 100 * Double(observed) / (Double(users) * Double(items)) : 0
             return "data: \(StandardInput.displayName(path)) (\(LoadedRatings.formatDescription(format: format, detected: format_detected))): \(counted(users, "user")) × \(counted(items, "item")), \(observed) observed (\(fixed(share, 1))%)"
         }
     }

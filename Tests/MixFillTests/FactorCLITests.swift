@@ -55,7 +55,7 @@ import Testing
         for entry in predicted {
             let item = try #require(entry["item"] as? Int)
             let index = try #require(file.items.index(of: Int64(item)))
-            let expected = server.clipped(user: try #require(file.users.index(of: 1)), item: index)
+            let expected = server.scale.clip(server.predict(user: try #require(file.users.index(of: 1)), item: index))
             #expect(abs(try #require(entry["prediction"] as? Double) - expected) <= 1e-9, "item \(item)")
         }
         // A new user folded in from ratings, and recommendations for a training user.

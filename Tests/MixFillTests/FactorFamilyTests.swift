@@ -119,7 +119,7 @@ import Testing
                     reference.responsibilities.flatMap { $0 }, absolute: 1e-9, "posteriors")
         #expect(relativeError(states.logLikelihood, reference.LL_users.reduce(0, +)) <= 1e-10)
         let predictor = FactorPredictor(model: model, states: states.states, scale: RatingScale(minimum: 1, maximum: 5))
-        let predictions = (0..<30).flatMap { user in (0..<40).map { predictor.clipped(user: user, item: $0) } }
+        let predictions = (0..<30).flatMap { user in (0..<40).map { predictor.scale.clip(predictor.predict(user: user, item: $0)) } }
         expectClose(predictions, reference.predictions_row_major_30x40, absolute: 1e-9, "predictions")
     }
 
@@ -282,7 +282,7 @@ import Testing
         let states = try loop.userStates(run.model)
         let predictor = FactorPredictor(model: run.model, states: states.states, scale: RatingScale(minimum: 1, maximum: 5))
         for user in 0..<40 {
-            #expect(abs(predictor.clipped(user: user, item: 3) - values[user * 15]) <= 0.01, "user \(user)")
+            #expect(abs(predictor.scale.clip(predictor.predict(user: user, item: 3)) - values[user * 15]) <= 0.01, "user \(user)")
         }
     }
 }

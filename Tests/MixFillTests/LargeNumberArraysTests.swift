@@ -35,6 +35,9 @@ struct LargeNumberArraysTests {
                      #"{"other": [[1]]}"#, #"[[1]]"#, #"{"means": [[1]]"#, #"{"means": [["1"]]}"#] {
             #expect(LargeNumberArrays(Array(json.utf8), keys: ["means"]) == nil, "\(json)")
         }
+        // 10^-100005 · 10^1000050 overflows; an exponent cut short at 100005 would make it 1.
+        let long = #"{"means": [[0."# + String(repeating: "0", count: 100_004) + #"1e1000050]]}"#
+        #expect(LargeNumberArrays(Array(long.utf8), keys: ["means"]) == nil)
     }
 }
 

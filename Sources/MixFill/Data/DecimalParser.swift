@@ -67,7 +67,11 @@ enum DecimalParser {
             var written = 0
             var sawExponentDigit = false
             while index < count, token[index] &- 48 < 10 {
-                if written < 10_000 { written = written * 10 + Int(token[index] &- 48) }
+                // A written exponent of 10⁵ or more is not accumulated (no overflow): then
+                // e = written − fraction digits is not known here (a fraction as long
+                // brings it back within ±22), so strtod decides.
+                guard written < 10_000 else { return nil }
+                written = written * 10 + Int(token[index] &- 48)
                 sawExponentDigit = true
                 index += 1
             }

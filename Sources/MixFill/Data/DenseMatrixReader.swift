@@ -68,7 +68,7 @@ package enum DenseMatrixReader {
         bytes.withUnsafeBufferPointer { buffer in
             let count = buffer.count
             // A UTF-8 byte-order mark is not part of the first value.
-            var position = start.atFileStart && hasByteOrderMark(buffer) ? 3 : 0
+            var position = start.atFileStart && FileBytes.startsWithByteOrderMark(buffer) ? 3 : 0
             var line = start.linesBefore
             while position < count {
                 line += 1
@@ -144,11 +144,6 @@ package enum DenseMatrixReader {
         }
         if let failure { throw failure }
         return (values, userCount, itemCount)
-    }
-
-    /// Whether `buffer` starts with a UTF-8 byte-order mark.
-    static func hasByteOrderMark(_ buffer: UnsafeBufferPointer<UInt8>) -> Bool {
-        buffer.count >= 3 && buffer[0] == 0xEF && buffer[1] == 0xBB && buffer[2] == 0xBF
     }
 
     /// The next value of the line ending at `lineEnd` from `start`: its bytes, or nil at

@@ -17,7 +17,7 @@ enum FieldLines {
     static func forEach(_ bytes: [UInt8], name: String,
                         _ body: (_ line: Int, _ fields: [Field]) throws(MixFillError) -> Void) throws(MixFillError) {
         if let error = RatingFormat.compressedInputError(prefix: bytes, path: name) { throw error }
-        var position = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        var position = FileBytes.startsWithByteOrderMark(bytes) ? 3 : 0
         var line = 0
         var fields = [Field]()
         while position < bytes.count {

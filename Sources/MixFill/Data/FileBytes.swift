@@ -10,6 +10,12 @@ package enum FileBytes {
     /// What every reader says of a folder given where a file is read.
     package static let directoryMessage = "is a directory, not a file; give the path of a file"
 
+    /// Whether `bytes` start with UTF-8's byte-order mark EF BB BF (3 bytes), which some
+    /// editors and spreadsheet exports write in front of text; the text readers skip it.
+    package static func startsWithByteOrderMark(_ bytes: some Sequence<UInt8>) -> Bool {
+        bytes.starts(with: [0xEF, 0xBB, 0xBF])
+    }
+
     /// The file's bytes; `-` (standard input) or a pipe is read to its end (see `StreamInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {
         if StreamInput.isStream(path) { return try StreamInput.readAll(path) }

@@ -68,7 +68,7 @@ package struct ItemTitles: Sendable, Equatable {
         init(bytes: [UInt8], name: String) {
             self.bytes = bytes
             self.name = name
-            if bytes.starts(with: [0xEF, 0xBB, 0xBF]) {
+            if FileBytes.startsWithByteOrderMark(bytes) {
                 position = 3
                 lineStart = 3
             }

@@ -85,7 +85,7 @@ public enum RatingFormat: String, Sendable, CaseIterable {
     public static func detect(prefix: [UInt8], isWholeFile: Bool) -> RatingFormat {
         if BinaryRatingFile.hasMagic(prefix) { return .binary }
         var bytes = prefix[...]
-        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes = bytes.dropFirst(3) }
+        if FileBytes.startsWithByteOrderMark(bytes) { bytes = bytes.dropFirst(3) }
         if !isWholeFile, let lastNewline = bytes.lastIndex(of: UInt8(ascii: "\n")) {
             bytes = bytes[..<lastNewline]
         }

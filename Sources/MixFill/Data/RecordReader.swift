@@ -231,7 +231,7 @@ struct RecordLineParser {
         // The file's first line (blocks are whole lines, and no magic number holds a line
         // break): with --format given, detection has not looked for a compressed file.
         if line == 0, let error = RatingFormat.compressedInputError(prefix: block, path: name) { throw error }
-        if line == 0, count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF {
+        if line == 0, FileBytes.startsWithByteOrderMark(block) {
             position = 3
         }
         var lineStart = position
@@ -324,10 +324,8 @@ struct RecordLineParser {
         while first < last, FieldCursor.isBlank(bytes[first]) { first += 1 }
         if first == last || bytes[first] == UInt8(ascii: "#") { return }
         sawContent = true
-        if bytes[last - 1] == UInt8(ascii: ":") {
-            var idEnd = last - 1
-            while idEnd > first, FieldCursor.isBlank(bytes[idEnd - 1]) { idEnd -= 1 }
-            guard let id = Self.parseInteger(bytes, first..<idEnd) else {
+        if let idField = Self.movieIdField(bytes, first, last) {
+            guard let id = Self.parseInteger(bytes, idField) else {
                 throw failure(first, lineStart, "'\(Self.text(bytes, first..<last))' is not a movie line; write the movie id as a whole number followed by ':', like '1:'")
             }
             movie = id
@@ -612,6 +610,16 @@ struct RecordLineParser {
         guard field.count(where: { $0 == UInt8(ascii: ",") }) == 1, !field.contains(UInt8(ascii: ".")) else { return .notANumber }
         let pointed = field.map { $0 == UInt8(ascii: ",") ? UInt8(ascii: ".") : $0 }
         return pointed.withUnsafeBufferPointer { DecimalParser.parse($0) }
+    }
+
+    /// A Netflix movie line `id:` (content `first..<last`, blanks around it trimmed, not
+    /// empty): where its id stands, the bytes before the ':' less the blanks before it; nil
+    /// for a line that does not end in ':' (a rating line).
+    static func movieIdField(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Int, _ last: Int) -> Range<Int>? {
+        guard bytes[last - 1] == UInt8(ascii: ":") else { return nil }
+        var idEnd = last - 1
+        while idEnd > first, FieldCursor.isBlank(bytes[idEnd - 1]) { idEnd -= 1 }
+        return first..<idEnd
     }
 
     /// A whole number of at most 64 bits, optionally signed; nil for anything else. (The

@@ -41,7 +41,7 @@ enum ShardedDenseReader {
         var summary = PartSummary()
         var blockStart = range.lowerBound
         try LineBlocks.forEachBlock(path: path, bytes: range, blockSize: blockSize) { block in
-            var position = blockStart == 0 && DenseMatrixReader.hasByteOrderMark(block) ? 3 : 0
+            var position = blockStart == 0 && FileBytes.startsWithByteOrderMark(block) ? 3 : 0
             let count = block.count
             while position < count {
                 let lineStart = position

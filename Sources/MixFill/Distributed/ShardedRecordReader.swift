@@ -100,7 +100,7 @@ enum ShardedRecordReader {
         var atFileStart = range.lowerBound == 0
         try LineBlocks.forEachBlock(path: path, bytes: range) { block in
             var position = 0
-            if atFileStart, block.count >= 3, block[0] == 0xEF, block[1] == 0xBB, block[2] == 0xBF { position = 3 }
+            if atFileStart, FileBytes.startsWithByteOrderMark(block) { position = 3 }
             atFileStart = false
             let count = block.count
             while position < count {
@@ -120,10 +120,8 @@ enum ShardedRecordReader {
                                                                          separator: summary.separator) ?? .layoutOrder
                     }
                     summary.hasContent = true
-                    if layout == .netflix, block[last - 1] == UInt8(ascii: ":") {
-                        var idEnd = last - 1
-                        while idEnd > first, FieldCursor.isBlank(block[idEnd - 1]) { idEnd -= 1 }
-                        summary.movie = .some(RecordLineParser.parseInteger(block, first..<idEnd))
+                    if layout == .netflix, let idField = RecordLineParser.movieIdField(block, first, last) {
+                        summary.movie = .some(RecordLineParser.parseInteger(block, idField))
                     }
                 }
                 position = lineEnd + 1

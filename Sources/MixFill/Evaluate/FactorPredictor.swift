@@ -10,7 +10,7 @@ public struct FactorPredictor: RatingPredictor {
     public let model: FactorMixture
     /// Users × K(1 + q), row-major.
     public let states: [Double]
-    /// The training ratings' range, for `clipped`.
+    /// The training ratings' range, which predictions are clipped to (`scale.clip`).
     public let scale: RatingScale
 
     /// The state of a user without ratings: posteriors π, factor means 0 (the prior).
@@ -41,11 +41,6 @@ public struct FactorPredictor: RatingPredictor {
         let width = model.componentCount * (1 + model.factorCount)
         let state = states[(user * width)..<((user + 1) * width)]
         for item in scores.indices { scores[item] = Self.prediction(model: model, state: state, user: user, item: item) }
-    }
-
-    /// The prediction clipped to the training ratings' range.
-    public func clipped(user: Int, item: Int) -> Double {
-        scale.clip(predict(user: user, item: item))
     }
 
     /// The prediction for `item` of a user whose E-step state (K posteriors, then K·q factor

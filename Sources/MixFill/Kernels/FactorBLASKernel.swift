@@ -195,12 +195,12 @@ final class FactorBLASKernel: StatisticsKernel {
     }
 
     /// The item tables T_M = [KR | C | S] and T_E = [W̄ | M̄] of `model` (see the type's
-    /// documentation).
+    /// documentation); T_M's rows are `FactorMixture.writeItemSquares`'s, as in the sparse
+    /// kernel's table.
     private static func fillTables(_ model: FactorMixture, shape: Shape, maskTable: UnsafeMutablePointer<Double>,
                                    residualTable: UnsafeMutablePointer<Double>) {
         let q = shape.factorCount
         let componentCount = shape.componentCount
-        let dimension = shape.dimension
         let packed = shape.packedDimension
         model.loadings.withUnsafeBufferPointer { loadings in
             model.means.withUnsafeBufferPointer { means in
@@ -209,24 +209,9 @@ final class FactorBLASKernel: StatisticsKernel {
                         let w = UnsafeBufferPointer(rebasing: loadings[(item * q)..<(item * q + q)])
                         let m = UnsafeBufferPointer(rebasing: means[(item * componentCount)..<(item * componentCount + componentCount)])
                         let sigma = UnsafeBufferPointer(rebasing: covariances[(item * packed)..<(item * packed + packed)])
-                        let row = maskTable + item * shape.maskWidth
-                        var index = 0
-                        for r in 0..<q {
-                            for c in r..<q {
-                                row[index] = w[r] * w[c] + sigma[SmallMatrices.packedIndex(r, c, dimension)]
-                                index += 1
-                            }
-                        }
-                        for j in 0..<componentCount {
-                            for r in 0..<q {
-                                row[index] = w[r] * m[j] + sigma[SmallMatrices.packedIndex(r, q + j, dimension)]
-                                index += 1
-                            }
-                        }
-                        for j in 0..<componentCount {
-                            row[index] = m[j] * m[j] + sigma[SmallMatrices.packedIndex(q + j, q + j, dimension)]
-                            index += 1
-                        }
+                        FactorMixture.writeItemSquares(loadings: w, means: m, covariance: sigma,
+                                                       into: UnsafeMutableBufferPointer(start: maskTable + item * shape.maskWidth,
+                                                                                        count: shape.maskWidth))
                         let residualRow = residualTable + item * shape.residualWidth
                         for r in 0..<q { residualRow[r] = w[r] }
                         for j in 0..<componentCount { residualRow[q + j] = m[j] }

@@ -15,6 +15,7 @@ import CLanes
 ///     [w̄_i (q) | m̄_i (K) | P_i = w̄_i w̄_iᵀ + Sww_i (packed, q(q+1)/2) | c_i1 … c_iK (q each) | s_i (K)]
 ///     c_ij = w̄_i m̄_ji + Swm_i[·, j],   s_ij = m̄_ji² + Smm_i[j, j]
 ///
+/// ([P_i | c_i | s_i] written by `FactorMixture.writeItemSquares`, as the BLAS kernel's T_M),
 /// so that summing the rows of a user's items gives Σ e w̄, Σ e m̄_j, Σ P, Σ c_j, Σ s_j (and
 /// Σ e² beside them) and, regrouping the naive kernel's sums,
 ///
@@ -78,6 +79,10 @@ final class FactorSparseKernel: StatisticsKernel {
     private(set) var blocks: FactorUserBlocks?
     /// `defaultSliceBytes`, or smaller in tests that need many blocks.
     let sliceBytes: Int
+    /// Users per block of `blocks`: as many as keep one slice of their rows (16 lanes of
+    /// Doubles each) within `sliceBytes`, at least 16 and at most what a block's UInt16
+    /// user index holds. Fixed by `sliceBytes`, so the regrouping is built once.
+    let blockUsers: Int
     /// The code that runs the two passes (`VectorPasses.selected` unless a test asks).
     let passes: VectorPasses
     /// d × layout.tableStride, stored a block of lanes at a time (`FactorSparseLayout.scatter`).
@@ -93,6 +98,7 @@ final class FactorSparseKernel: StatisticsKernel {
          passes: VectorPasses = .selected) {
         let users = users ?? 0..<matrix.userCount
         self.sliceBytes = sliceBytes
+        blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
         precondition(VectorPasses.isAvailable(passes), "\(passes) passes on a processor without them")
         self.passes = passes
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")
@@ -162,9 +168,7 @@ final class FactorSparseKernel: StatisticsKernel {
             layout = FactorSparseLayout(factorCount: model.factorCount, componentCount: model.componentCount,
                                         itemCount: model.itemCount)
             self.layout = layout
-            let blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
-            if blocks?.blockUsers != blockUsers {
-                blocks = nil
+            if blocks == nil {
                 blocks = matrix.withRows(FactorUserBlocks.Builder(users: users, itemCount: matrix.itemCount, blockUsers: blockUsers))
             }
             table = AlignedDoubles(count: model.itemCount * layout.tableStride)
@@ -182,25 +186,15 @@ final class FactorSparseKernel: StatisticsKernel {
                 model.means.withUnsafeBufferPointer { means in
                     model.covariances.withUnsafeBufferPointer { covariances in
                         for item in 0..<model.itemCount {
-                            let sigma = item * packed
-                            for r in 0..<q { line[r] = loadings[item * q + r] }
-                            for j in 0..<componentCount { line[q + j] = means[item * componentCount + j] }
-                            var index = layout.squaresStart
-                            for r in 0..<q {
-                                let wr = loadings[item * q + r]
-                                for c in r..<q {
-                                    line[index] = wr * loadings[item * q + c] + covariances[sigma + SmallMatrices.packedIndex(r, c, dimension)]
-                                    index += 1
-                                }
-                            }
-                            for j in 0..<componentCount {
-                                let mean = means[item * componentCount + j]
-                                for r in 0..<q {
-                                    line[layout.crossStart + j * q + r] = loadings[item * q + r] * mean
-                                        + covariances[sigma + SmallMatrices.packedIndex(r, q + j, dimension)]
-                                }
-                                line[layout.meanSquaresStart + j] = mean * mean
-                                    + covariances[sigma + SmallMatrices.packedIndex(q + j, q + j, dimension)]
+                            let w = UnsafeBufferPointer(rebasing: loadings[(item * q)..<(item * q + q)])
+                            let m = UnsafeBufferPointer(rebasing: means[(item * componentCount)..<(item * componentCount + componentCount)])
+                            let sigma = UnsafeBufferPointer(rebasing: covariances[(item * packed)..<(item * packed + packed)])
+                            for r in 0..<q { line[r] = w[r] }
+                            for j in 0..<componentCount { line[q + j] = m[j] }
+                            line.withUnsafeMutableBufferPointer { line in
+                                let squares = layout.squaresStart..<(layout.meanSquaresStart + componentCount)
+                                FactorMixture.writeItemSquares(loadings: w, means: m, covariance: sigma,
+                                                               into: UnsafeMutableBufferPointer(rebasing: line[squares]))
                             }
                             layout.scatter(line, item: item, blocks: layout.tableBlocks, into: table)
                         }
@@ -553,6 +547,8 @@ private struct FactorSparsePass: SparseRowsVisitor {
         let masks = scratch + layout.masksOffset
         var totals = UserTotals()
         for j in 0..<componentCount { scalars[4 + j] = 0 }
+        // log(2πσ²), as log 2π + log σ²: every rated user's Gaussian normaliser has n_u of it.
+        let logTwoPiNoise = log(2 * Double.pi) + log(noise)
 
         for block in 0..<blocks.blockCount {
             let first = blocks.userStarts[block]
@@ -613,8 +609,8 @@ private struct FactorSparsePass: SparseRowsVisitor {
                 for lanes in layout.tableBlocks {
                     (userRow + lanes.offset).update(from: userSums + count * lanes.offset + local * lanes.width, count: lanes.width)
                 }
-                userStep(user: user, ratingCount: ratingCount, sums: userRow,
-                         squares: userSquares[local], moments: momentRow, totals: &totals)
+                userStep(user: user, ratingCount: ratingCount, sums: userRow, squares: userSquares[local],
+                         logTwoPiNoise: logTwoPiNoise, moments: momentRow, totals: &totals)
                 guard statistics else { continue }
                 for lanes in layout.sumBlocks {
                     (moments + count * lanes.offset + local * lanes.width).update(from: momentRow + lanes.offset, count: lanes.width)
@@ -663,7 +659,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
     /// (into `statesOut`, or into the totals and `moments`).
     @inline(__always)
     private func userStep(user: Int, ratingCount: Int, sums userSums: UnsafePointer<Double>, squares: Double,
-                          moments: UnsafeMutablePointer<Double>, totals: inout UserTotals) {
+                          logTwoPiNoise: Double, moments: UnsafeMutablePointer<Double>, totals: inout UserTotals) {
         let layout = self.layout
         let q = layout.factorCount
         let componentCount = layout.componentCount
@@ -694,7 +690,7 @@ private struct FactorSparsePass: SparseRowsVisitor {
         } else {
             triangle.initialize(repeating: .nan, count: q * q)
         }
-        let constant = -0.5 * Double(ratingCount) * (log(2 * Double.pi) + log(noise)) - 0.5 * logDeterminant
+        let constant = -0.5 * Double(ratingCount) * logTwoPiNoise - 0.5 * logDeterminant
         for j in 0..<componentCount {
             let b = solved + j * q
             // r_j = Σ e² − 2 Σ e m̄_j + Σ s_j.

@@ -122,3 +122,39 @@ extension FactorMixture {
         return copy
     }
 }
+
+extension FactorMixture {
+    /// The part of an item's row of the factor kernels' item tables that is added to a
+    /// user's sums without the rating as a factor, written to `row` (exactly its length):
+    ///
+    ///     [P (packed, q(q+1)/2) | c_1 … c_K (q each) | s (K)]
+    ///     P = w̄ w̄ᵀ + Sww,   c_j = w̄ m̄_j + Swm[·, j],   s_j = m̄_j² + Smm[j, j]
+    ///
+    /// from the item's w̄ (`loadings`, q), m̄ (`means`, K) and packed Σ = [Sww Swm; Swmᵀ Smm]
+    /// (`covariance`, D(D+1)/2 with D = q + K). Every entry is one product plus one entry of
+    /// Σ, so the sparse and the BLAS kernel, which both build their tables here, hold the
+    /// same values.
+    static func writeItemSquares(loadings w: UnsafeBufferPointer<Double>, means m: UnsafeBufferPointer<Double>,
+                                 covariance sigma: UnsafeBufferPointer<Double>, into row: UnsafeMutableBufferPointer<Double>) {
+        let q = w.count
+        let componentCount = m.count
+        let dimension = q + componentCount
+        var index = 0
+        for r in 0..<q {
+            for c in r..<q {
+                row[index] = w[r] * w[c] + sigma[SmallMatrices.packedIndex(r, c, dimension)]
+                index += 1
+            }
+        }
+        for j in 0..<componentCount {
+            for r in 0..<q {
+                row[index] = w[r] * m[j] + sigma[SmallMatrices.packedIndex(r, q + j, dimension)]
+                index += 1
+            }
+        }
+        for j in 0..<componentCount {
+            row[index] = m[j] * m[j] + sigma[SmallMatrices.packedIndex(q + j, q + j, dimension)]
+            index += 1
+        }
+    }
+}

@@ -83,13 +83,7 @@ struct FactorModelDocument: Codable {
             data: ModelFile.Shape(file),
             user_ids: training.flatMap { IdList($0.users) },
             item_ids: training.flatMap { IdList($0.items) })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        do {
-            return Array(try encoder.encode(document)) + [UInt8(ascii: "\n")]
-        } catch {
-            throw .runtime(message: "cannot encode the model: \(error)")
-        }
+        return try JSONEncoder.fileBytes(document, formatting: [.sortedKeys], what: "the model")
     }
 
     /// `large`: the file's large arrays parsed apart (`LargeNumberArrays`), nil to decode

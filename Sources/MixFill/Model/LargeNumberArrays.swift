@@ -171,7 +171,10 @@ package struct LargeNumberArrays {
                 let exponentStart = position
                 var written = 0
                 while position < bytes.count, bytes[position] >= 0x30, bytes[position] <= 0x39 {
-                    if written < 100_000 { written = written * 10 + Int(bytes[position] - 0x30) }
+                    // An exponent of 10⁶ or more is not accumulated (no overflow): then e is
+                    // not known here (a fraction as long brings it back within ±22), so no
+                    // fast path.
+                    if written < 100_000 { written = written * 10 + Int(bytes[position] - 0x30) } else { exact = false }
                     position += 1
                 }
                 guard position > exponentStart else { return nil }

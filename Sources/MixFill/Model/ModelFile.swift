@@ -159,13 +159,7 @@ public struct ModelFile: Sendable, Equatable {
                         rating_mean: training?.ratingMean, item_rating_counts: training?.itemRatingCounts),
             user_ids: training.flatMap { IdList($0.users) },
             item_ids: training.flatMap { IdList($0.items) })
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        do {
-            return Array(try encoder.encode(document)) + [UInt8(ascii: "\n")]
-        } catch {
-            throw .runtime(message: "cannot encode the model: \(error)")
-        }
+        return try JSONEncoder.fileBytes(document, formatting: [.sortedKeys], what: "the model")
     }
 
     public func write(to path: String) throws(MixFillError) {

@@ -60,7 +60,7 @@ package enum JSONDocument {
         init(bytes: [UInt8], name: String) {
             self.bytes = bytes
             self.name = name
-            if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF {
+            if FileBytes.startsWithByteOrderMark(bytes) {
                 position = 3
                 lineStart = 3
             }

@@ -288,13 +288,7 @@ package struct BatchSummary: Sendable, Equatable, Codable {
 /// JSON as the batch writes it: sorted keys, indented, so equal content gives equal bytes.
 enum BatchJSON {
     static func encode<Value: Encodable>(_ value: Value, what: String) throws(MixFillError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        do {
-            return Array(try encoder.encode(value)) + [UInt8(ascii: "\n")]
-        } catch {
-            throw .runtime(message: "cannot encode \(what): \(error)")
-        }
+        try JSONEncoder.fileBytes(value, formatting: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes], what: what)
     }
 
     /// One line of JSON (for log.jsonl and --log-format json).

@@ -6,9 +6,9 @@
 ///     ARI = (Σ C(n_ab, 2) − E) / (½(Σ C(r_a, 2) + Σ C(c_b, 2)) − E),
 ///     E = Σ C(r_a, 2)·Σ C(c_b, 2) / C(n, 2)
 ///
-/// Used to check that a fit recovers the components `mixfill synth` planted.
-package enum AdjustedRandIndex {
-    package static func between(_ first: [Int], _ second: [Int]) -> Double {
+/// The tests use it to check that a fit recovers the components `mixfill synth` planted.
+enum AdjustedRandIndex {
+    static func between(_ first: [Int], _ second: [Int]) -> Double {
         precondition(first.count == second.count, "both labellings must cover the same items")
         var pairs = [Int: [Int: Int]]()
         var rows = [Int: Int]()
