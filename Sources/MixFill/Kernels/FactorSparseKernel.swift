@@ -81,7 +81,10 @@ final class FactorSparseKernel: StatisticsKernel {
     let sliceBytes: Int
     /// Users per block of `blocks`: as many as keep one slice of their rows (16 lanes of
     /// Doubles each) within `sliceBytes`, at least 16 and at most what a block's UInt16
-    /// user index holds. Fixed by `sliceBytes`, so the regrouping is built once.
+    /// user index holds, and no more than the shard has: the per-block scratch holds two
+    /// rows of D(D + 3)/2 Doubles per block user, large for large q, and a shard with fewer
+    /// users is one block either way (the same blocks, so the same bits). Fixed by
+    /// `sliceBytes` and the shard, so the regrouping is built once.
     let blockUsers: Int
     /// The code that runs the two passes (`VectorPasses.selected` unless a test asks).
     let passes: VectorPasses
@@ -98,7 +101,7 @@ final class FactorSparseKernel: StatisticsKernel {
          passes: VectorPasses = .selected) {
         let users = users ?? 0..<matrix.userCount
         self.sliceBytes = sliceBytes
-        blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes)))
+        blockUsers = max(16, min(Int(UInt16.max), sliceBytes / (8 * FactorSparseLayout.widestLanes), users.count))
         precondition(VectorPasses.isAvailable(passes), "\(passes) passes on a processor without them")
         self.passes = passes
         precondition(users.lowerBound >= 0 && users.upperBound <= matrix.userCount, "users out of range")

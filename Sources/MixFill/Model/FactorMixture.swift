@@ -139,6 +139,10 @@ extension FactorMixture {
         let q = w.count
         let componentCount = m.count
         let dimension = q + componentCount
+        // The loops below index through buffer pointers, unchecked in release builds.
+        precondition(sigma.count == SmallMatrices.packedCount(dimension)
+                     && row.count == SmallMatrices.packedCount(q) + componentCount * q + componentCount,
+                     "an item's covariance and row for its q and K")
         var index = 0
         for r in 0..<q {
             for c in r..<q {
