@@ -40,9 +40,13 @@ struct CheckpointOptions: ParsableArguments {
         let checkpointing = isActive ? RunProgress<Model>.Checkpointing(
             folder: checkpointDir, every: checkpointEvery, resume: resume,
             resumeHint: "rerun with --resume to continue") : nil
-        return RunProgress(context: context,
-                           checkpointing: checkpointing, report: { Display.shared.event($0) },
-                           stopRequested: StopSignals.pending)
+        let progress = RunProgress(context: context,
+                                   checkpointing: checkpointing, report: { Display.shared.event($0) },
+                                   stopRequested: StopSignals.pending)
+        progress.onChoosing = { iterations in
+            Display.shared.status("choosing mppca's settings on a held-out tenth of the ratings: \(counted(iterations, "EM iteration"))")
+        }
+        return progress
     }
 
     /// Before fitting: refuses to overwrite the checkpoints of an earlier fit unless asked to

@@ -107,6 +107,26 @@ final class Display: Sendable {
         }
     }
 
+    /// Shows `text` as the live line, on a terminal only (`liveLine`), at most ten times a
+    /// second: what a command is doing while it prints nothing else (eval's folds,
+    /// mppca's choice of settings). JSON logs and redirected stderr get nothing.
+    func status(_ text: String) {
+        state.withLock { state in
+            guard state.mode == .liveLine else { return }
+            let now = clock.now
+            if state.lineShown, let last = state.lastDrawn, now - last < .milliseconds(100) { return }
+            write("\r\u{1B}[2K" + text)
+            state.lineShown = true
+            state.lastDrawn = now
+        }
+    }
+
+    /// Sets up the display for a command without progress events of its own (eval,
+    /// select): a live status line when stderr is a terminal, else nothing.
+    func configureForStatus() {
+        configure(isatty(STDERR_FILENO) != 0 ? .liveLine : .silent, jsonErrors: state.withLock { $0.jsonErrors })
+    }
+
     /// Clears the live line (before normal output on stdout, or at exit).
     func finish() {
         state.withLock { clearLine(&$0) }

@@ -95,6 +95,16 @@ struct Eval: ParsableCommand {
         return models.filter { seen.insert($0).inserted }
     }
 
+    /// The status line of split `split` (0-based) of `count` while its `models` models are
+    /// trained and scored: "fold 2 of 5: mppca (3 of 3)", or without the fold for one split.
+    static func status(split: Int, of count: Int, models: Int) -> (Int, EvaluatedModel) -> Void {
+        { index, model in
+            let place = count > 1 ? "fold \(split + 1) of \(count): " : ""
+            let which = models > 1 ? " (\(index + 1) of \(models))" : ""
+            Display.shared.status("\(place)training and scoring \(model.name)\(which)")
+        }
+    }
+
     func run() throws {
         let clock = ContinuousClock()
         let start = clock.now
@@ -129,11 +139,14 @@ struct Eval: ParsableCommand {
                                   stoppingRule: StoppingRule(maxIterations: maxIterations),
                                   threads: threadCount, stopsIdleBLASPool: true)
         var scoresBySplit = [[ModelScore]]()
-        for split in splits {
+        Display.shared.configureForStatus()
+        for (index, split) in splits.enumerated() {
             scoresBySplit.append(try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
                                                         training: split.training, test: split.test, unmatched: split.unmatched,
-                                                        missingEntries: missingEntries, ranking: ranking))
+                                                        missingEntries: missingEntries, ranking: ranking,
+                                                        progress: Self.status(split: index, of: splits.count, models: models.count)))
         }
+        Display.shared.finish()
         for (index, scores) in scoresBySplit.enumerated() {
             for score in scores {
                 guard let fit = score.fit, !fit.unconvergedSeeds.isEmpty else { continue }

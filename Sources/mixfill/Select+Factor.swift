@@ -55,10 +55,13 @@ extension Select {
             }
         }
         try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
-        let scoresBySplit = try splits.map { split in
+        Display.shared.configureForStatus()
+        let scoresBySplit = try splits.enumerated().map { index, split in
             try evaluator.evaluate(models, userCount: loaded.userCount, itemCount: loaded.itemCount,
-                                   training: split.training, test: split.test)
+                                   training: split.training, test: split.test,
+                                   progress: Eval.status(split: index, of: splits.count, models: models.count))
         }
+        Display.shared.finish()
         var candidates = [FactorSelectReport.Candidate]()
         for index in models.indices {
             guard case let .factor(settings) = models[index] else { continue }

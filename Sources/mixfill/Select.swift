@@ -95,10 +95,13 @@ struct Select: ParsableCommand {
         // --test and --gold train on all of DATA: their fit is the BIC fit.
         let splitsTrainOnAll = heldOut.test != nil || heldOut.gold != nil
         let models = componentCounts.map { EvaluatedModel.course(componentCount: $0) }
-        let scoresBySplit = try splits.map { split in
+        Display.shared.configureForStatus()
+        let scoresBySplit = try splits.enumerated().map { index, split in
             try evaluator.evaluate(models, userCount: matrix.userCount, itemCount: matrix.itemCount,
-                                   training: split.training, test: split.test, unmatched: split.unmatched)
+                                   training: split.training, test: split.test, unmatched: split.unmatched,
+                                   progress: Eval.status(split: index, of: splits.count, models: models.count))
         }
+        Display.shared.finish()
         var fullFits = [CourseFit]()
         if splitsTrainOnAll, let scores = scoresBySplit.first {
             fullFits = scores.compactMap(\.fit)

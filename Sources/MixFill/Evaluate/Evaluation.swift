@@ -171,7 +171,8 @@ public struct Evaluator: Sendable {
     /// compressed-row copy, so data too large for a dense matrix can be scored.
     public func evaluate(_ models: [EvaluatedModel], userCount: Int, itemCount: Int,
                          training: [IndexedRating], test: [IndexedRating], unmatched: UnmatchedRatings = .none,
-                         missingEntries: [IndexedRating]? = nil, ranking: RankingSettings? = nil) throws(MixFillError) -> [ModelScore] {
+                         missingEntries: [IndexedRating]? = nil, ranking: RankingSettings? = nil,
+                         progress: ((_ index: Int, _ model: EvaluatedModel) -> Void)? = nil) throws(MixFillError) -> [ModelScore] {
         guard let scale = RatingScale(of: training.lazy.map(\.rating)) else {
             throw .runtime(message: "the training part of a split holds no rating; hold out fewer ratings")
         }
@@ -203,7 +204,8 @@ public struct Evaluator: Sendable {
             let metrics = RankingMetrics.score(predictor, training: trainingRows(), test: test, settings: ranking)
             return (metrics, (clock.now - start).seconds)
         }
-        for model in models {
+        for (index, model) in models.enumerated() {
+            progress?(index, model)
             let start = clock.now
             switch model {
             case .globalMean:

@@ -92,6 +92,10 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
     let report: (FitEvent) -> Void
     /// The number of a signal asking the fit to stop, or nil.
     let stopRequested: () -> Int32?
+    /// Hears the running count of EM iterations while the factor family chooses its
+    /// settings (a terminal's status line: that choice reports no runs of its own).
+    package var onChoosing: ((Int) -> Void)?
+    private var choosingIterations = 0
 
     /// Per run of the K in progress: its checkpoint path, whether it has ended, and the
     /// iteration it was resumed from.
@@ -165,6 +169,8 @@ package final class RunProgress<Model: CheckpointModel>: FitObserver {
     /// A stop requested while the factor family chooses its settings ends the fit at once:
     /// nothing of the choice is saved, and resuming makes it again (it is deterministic).
     package func choosingSettings() throws(MixFillError) {
+        choosingIterations += 1
+        onChoosing?(choosingIterations)
         guard let checkpointing, let signal = stopRequested() else { return }
         throw .interrupted(signal: signal, message: "\(Self.signalName(signal)) received: stopped while choosing the settings, before any run (nothing to save: the choice is made again on resuming); \(checkpointing.resumeHint)")
     }
