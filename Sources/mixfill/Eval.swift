@@ -96,7 +96,8 @@ struct Eval: ParsableCommand {
     }
 
     /// The status line of split `split` (0-based) of `count` while its `models` models are
-    /// trained and scored: "fold 2 of 5: mppca (3 of 3)", or without the fold for one split.
+    /// trained and scored: "fold 2 of 5: training and scoring mppca (3 of 3)", without the
+    /// fold for one split.
     static func status(split: Int, of count: Int, models: Int) -> (Int, EvaluatedModel) -> Void {
         { index, model in
             let place = count > 1 ? "fold \(split + 1) of \(count): " : ""
