@@ -121,9 +121,8 @@ struct Eval: ParsableCommand {
         try factor.check(itemCount: loaded.itemCount, componentCounts: factorCounts, threads: threadCount, runs: factorSeeds.count)
         try IntegerList.requireAtMostUsers(models.compactMap(\.componentCount), users: loaded.userCount, data: data,
                                            given: k, defaultList: "12")
-        if models.contains(where: { if case .course = $0 { return true } else { return false } }) {
-            try loaded.requireDenseForm("the course model works on the dense form of the data; leave course out of --models to score the others")
-        }
+        let courseKernel = try models.contains { if case .course = $0 { return true } else { return false } }
+            ? engine.courseKernel(for: loaded) : nil
         let (splits, missingEntries) = try heldOut.splits(of: loaded, options: dataOptions)
         try FactorOptions.requireEnoughToChoose(models, splits: splits, data: data)
         let ranking = RankingSettings(cutoff: top, relevance: relevance)
@@ -138,7 +137,7 @@ struct Eval: ParsableCommand {
         let loadSeconds = (clock.now - start).seconds
         let evaluator = Evaluator(seeds: seedList, factorSeeds: factorSeeds, backend: engine.backend,
                                   stoppingRule: StoppingRule(maxIterations: maxIterations),
-                                  threads: threadCount, stopsIdleBLASPool: true)
+                                  threads: threadCount, stopsIdleBLASPool: true, courseKernel: courseKernel)
         var scoresBySplit = [[ModelScore]]()
         Display.shared.configureForStatus()
         for (index, split) in splits.enumerated() {
@@ -534,7 +533,7 @@ extension Evaluator {
     /// The kernel `model`'s fits run, as `--kernel` names it; nil for the baselines.
     func kernel(of model: EvaluatedModel) -> String? {
         switch model {
-        case .course: return engine.kernel.layoutName
+        case .course: return courseKernel?.layoutName
         case .factor: return factorEngine.kernel.layoutName
         case .globalMean, .bias: return nil
         }

@@ -43,6 +43,18 @@ struct EngineOptions: ParsableArguments {
         engine.claimBLASThreads(stopIdlePool: true)
         return engine
     }
+
+    /// The kernel of `eval`'s and `select`'s course fits: the one `fit` runs on the whole
+    /// of `loaded` (`--kernel auto`: records and sparse matrices on the sparse kernel), so
+    /// that their fits of all the data are `fit`'s, bit for bit. The naive backend runs the
+    /// dense textbook loops, which need the dense form.
+    func courseKernel(for loaded: LoadedRatings) throws -> Engine.Kernel {
+        if backend == .naive {
+            try loaded.requireDenseForm("--backend naive runs the course model on the dense form of the data; leave --backend out to run it on the sparse kernel")
+        }
+        return try Engine.resolve(backend: backend, kernel: .auto, precision: .double, threads: threadCount,
+                                  for: loaded.input, spelling: .commandLine).kernel
+    }
 }
 
 /// Integer lists as the CLI spells them (`1,12`, `0-4`, `0-2,7`): the library's

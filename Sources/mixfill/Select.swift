@@ -87,17 +87,19 @@ struct Select: ParsableCommand {
         let threadCount = engine.threadCount
         let loaded = try LoadedRatings.load(data, dataOptions)
         try loaded.input.requireRatings(name: data)
-        let matrix = try loaded.denseMatrix()
-        try IntegerList.requireAtMostUsers(componentCounts, users: matrix.userCount, data: data, given: k, defaultList: "1-16")
+        let input = loaded.input
+        try IntegerList.requireAtMostUsers(componentCounts, users: input.userCount, data: data, given: k, defaultList: "1-16")
+        let courseKernel = try engine.courseKernel(for: loaded)
         let (splits, _) = try heldOut.splits(of: loaded, options: dataOptions)
         let evaluator = Evaluator(seeds: seedList, backend: engine.backend, stoppingRule: StoppingRule(maxIterations: maxIterations),
-                                  threads: threadCount, stopsIdleBLASPool: true)
+                                  threads: threadCount, stopsIdleBLASPool: true, courseKernel: courseKernel)
+        let fullDataEngine = evaluator.courseEngine(density: input.density, isRecords: input.isRecords)
         // --test and --gold train on all of DATA: their fit is the BIC fit.
         let splitsTrainOnAll = heldOut.test != nil || heldOut.gold != nil
         let models = componentCounts.map { EvaluatedModel.course(componentCount: $0) }
         Display.shared.configureForStatus()
         let scoresBySplit = try splits.enumerated().map { index, split in
-            try evaluator.evaluate(models, userCount: matrix.userCount, itemCount: matrix.itemCount,
+            try evaluator.evaluate(models, userCount: input.userCount, itemCount: input.itemCount,
                                    training: split.training, test: split.test, unmatched: split.unmatched,
                                    progress: Eval.status(split: index, of: splits.count, models: models.count))
         }
@@ -106,8 +108,8 @@ struct Select: ParsableCommand {
         if splitsTrainOnAll, let scores = scoresBySplit.first {
             fullFits = scores.compactMap(\.fit)
         } else {
-            evaluator.engine.claimBLASThreads(stopIdlePool: evaluator.stopsIdleBLASPool)
-            fullFits = try componentCounts.map { try evaluator.fitCourse(matrix, componentCount: $0) }
+            fullDataEngine.claimBLASThreads(stopIdlePool: evaluator.stopsIdleBLASPool)
+            fullFits = try componentCounts.map { try evaluator.fitCourse(input, componentCount: $0) }
         }
         var candidates = [ComponentCountCandidate]()
         for (index, fit) in fullFits.enumerated() {
@@ -128,7 +130,7 @@ struct Select: ParsableCommand {
         }
         let report = SelectReport(
             data: EvalReport.DataSummary(loaded), held_out: heldOut.description, seeds: seedList,
-            backend: engine.backend.rawValue, kernel: evaluator.engine.kernel.layoutName, threads: threadCount, criterion: criterion.rawValue,
+            backend: engine.backend.rawValue, kernel: fullDataEngine.kernel.layoutName, threads: threadCount, criterion: criterion.rawValue,
             chosen_k: candidates[chosen].componentCount,
             candidates: candidates.map(SelectReport.Candidate.init),
             total_seconds: (clock.now - start).seconds)
@@ -140,7 +142,7 @@ struct Select: ParsableCommand {
         } else if csv {
             try printText(report.csv())
         } else {
-            try printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: matrix.observedCount) : nil))
+            try printText(report.table(heldOutLine: heldOut.isGiven ? heldOut.summary(splits, observed: input.observedCount) : nil))
         }
     }
 }

@@ -177,6 +177,31 @@ import Testing
         #expect(table.stdout.contains("held-out RMSE (mean ± sd)"))
     }
 
+    @Test func selectOnRecordsRunsFitsKernelAndItsFitsBitForBit() throws {
+        // Sparse records: select's fits of all the data are `fit`'s on the sparse kernel, the
+        // same log-likelihood, seed and iterations for every K.
+        let folder = try Fixtures.scratchFolder()
+        let data = folder + "/ratings.tsv"
+        _ = try CLI.succeeded(["synth", "--users", "300", "--items", "200", "--ratings", "3000", "-k", "3", "--out", data])
+        let select = try Self.json(try CLI.run(["select", data, "-k", "1-3", "--seeds", "0-2", "--threads", "2", "--json"]))
+        #expect(select["kernel"] as? String == "sparse")
+        let candidates = try #require(select["candidates"] as? [[String: Any]])
+        #expect(candidates.count == 3)
+        for k in 1...3 {
+            let fit = try Self.json(try CLI.run(["fit", data, "-k", String(k), "--seeds", "0-2", "--threads", "2", "--json"]))
+            #expect(fit["kernel"] as? String == "sparse")
+            let fitOfK = try #require((fit["fits"] as? [[String: Any]])?.first)
+            let best = try #require(fitOfK["best"] as? [String: Any])
+            let run = try #require((fitOfK["runs"] as? [[String: Any]])?.first { $0["seed"] as? Int == best["seed"] as? Int })
+            let candidate = candidates[k - 1]
+            #expect(candidate["k"] as? Int == k)
+            #expect(candidate["log_likelihood"] as? Double == best["log_likelihood"] as? Double, "K = \(k)")
+            #expect(candidate["bic"] as? Double == best["bic"] as? Double, "K = \(k)")
+            #expect(candidate["best_seed"] as? Int == best["seed"] as? Int, "K = \(k)")
+            #expect(candidate["iterations"] as? Int == run["iterations"] as? Int, "K = \(k)")
+        }
+    }
+
     @Test func selectRefusesAHeldOutCriterionWithoutHeldOutRatings() throws {
         #expect(try CLI.usageFailure(["select", "data/test_incomplete.txt", "-k", "1-3", "--criterion", "heldout"])
                 .hasPrefix("mixfill: error: --criterion heldout: needs held-out ratings; add --holdout F, --folds K, --test FILE or --gold FILE"))

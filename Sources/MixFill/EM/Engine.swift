@@ -54,6 +54,15 @@ public struct Engine: Sendable, Equatable {
             return .double
         }
 
+        /// Whether the kernel runs on the whole n × d matrix (the course family's naive and
+        /// dense kernels), rather than on records.
+        public var readsWholeMatrix: Bool {
+            switch self {
+            case .naive, .dense: return true
+            case .blocked, .sparse: return false
+            }
+        }
+
         /// The backend the kernel belongs to, as `--backend` names it.
         public var backend: Backend { self == .naive ? .naive : .blas }
     }

@@ -95,19 +95,23 @@ public struct Evaluator: Sendable {
     public var seeds: [UInt32]
     public var backend: Backend
     public var stoppingRule: StoppingRule
-    /// Threads of the fits' engine: the dense kernel of `backend` with the same shards and
-    /// threads as `mixfill fit --kernel dense --threads` on the same matrix, so the same
-    /// fits bit for bit.
+    /// Threads of the fits' engines, as `mixfill fit --threads`: with the same kernel, a
+    /// course fit here is the one `fit` runs, bit for bit.
     public var threads: Int
     /// Passed to the engine's `claimBLASThreads`: only for the CLI, which owns its process.
     public var stopsIdleBLASPool: Bool
+    /// The course fits' kernel, as `fit` resolves `--kernel auto` on the whole data (the CLI
+    /// passes it, so that every split runs the kernel `fit` would on that data); nil: `auto`'s
+    /// choice for each training part as a dense matrix's (`KernelChoice.sparseBelowDensity`).
+    /// The naive backend always runs the naive kernel.
+    public var courseKernel: Engine.Kernel?
 
     /// Seeds of the factor family's fits (one run is the default: its objective is smooth
     /// in the start, so restarts change little).
     public var factorSeeds: [UInt32]
 
     public init(seeds: [UInt32], factorSeeds: [UInt32] = [0], backend: Backend = .blas, stoppingRule: StoppingRule = StoppingRule(),
-                threads: Int = 1, stopsIdleBLASPool: Bool = false) {
+                threads: Int = 1, stopsIdleBLASPool: Bool = false, courseKernel: Engine.Kernel? = nil) {
         precondition(!seeds.isEmpty && !factorSeeds.isEmpty)
         self.seeds = seeds
         self.factorSeeds = factorSeeds
@@ -115,11 +119,17 @@ public struct Evaluator: Sendable {
         self.stoppingRule = stoppingRule
         self.threads = threads
         self.stopsIdleBLASPool = stopsIdleBLASPool
+        self.courseKernel = courseKernel
     }
 
-    /// The engine the fits run on.
-    public var engine: Engine {
-        Engine(kernel: backend == .naive ? .naive : .dense(.double), threads: threads)
+    /// The engine the course fits run on for data of this density: `courseKernel`, else
+    /// `auto`'s choice (records: the sparse kernel; a dense matrix: the sparse kernel below
+    /// `KernelChoice.sparseBelowDensity`, the dense BLAS kernel above).
+    public func courseEngine(density: Double, isRecords: Bool) -> Engine {
+        if backend == .naive { return Engine(kernel: .naive, threads: threads) }
+        if let courseKernel { return Engine(kernel: courseKernel, threads: threads) }
+        let automatic = KernelChoice.automatic(density: density, isRecords: isRecords)
+        return Engine(kernel: automatic == .sparse ? .sparse : .dense(.double), threads: threads)
     }
 
     /// The engine the factor family's fits run on: its record kernel (sparse), or the
@@ -143,11 +153,16 @@ public struct Evaluator: Sendable {
                 best.result.model, states)
     }
 
-    /// Fits K components on `data` from every seed and keeps the best run (the fit every
-    /// command runs, `FitJob`, on `engine`, whose BLAS threads the caller has claimed).
-    public func fitCourse(_ data: DenseRatingMatrix, componentCount: Int) throws(MixFillError) -> CourseFit {
+    /// Fits K components on `input` from every seed and keeps the best run (the fit every
+    /// command runs, `FitJob`, on `courseEngine` for `input`, whose BLAS threads the
+    /// caller has claimed).
+    public func fitCourse(_ input: RatingInput, componentCount: Int) throws(MixFillError) -> CourseFit {
+        try fitCourse(input, componentCount: componentCount, engine: courseEngine(density: input.density, isRecords: input.isRecords))
+    }
+
+    private func fitCourse(_ input: RatingInput, componentCount: Int, engine: Engine) throws(MixFillError) -> CourseFit {
         let job = FitJob(componentCounts: [componentCount], start: .seeds(seeds), rule: stoppingRule, keepsUserStates: true)
-        let outcome = try job.run(on: RatingInput(storage: .dense(data), format: .dense), engine: engine)
+        let outcome = try job.run(on: input, engine: engine)
         let fit = outcome.fits[0]
         let best = fit.best
         return CourseFit(
@@ -167,8 +182,9 @@ public struct Evaluator: Sendable {
     /// gold's value, 0 included) are scored the course's way as well: RMSE of the
     /// unclipped predictions, the figure `fit --gold` reports as "missing entries only".
     ///
-    /// Only the course model densifies `training`; the others work on the list or on a
-    /// compressed-row copy, so data too large for a dense matrix can be scored.
+    /// The course model densifies `training` only when its engine runs a dense kernel
+    /// (`courseEngine`); the others work on the list or on a compressed-row copy, so data
+    /// too large for a dense matrix can be scored.
     public func evaluate(_ models: [EvaluatedModel], userCount: Int, itemCount: Int,
                          training: [IndexedRating], test: [IndexedRating], unmatched: UnmatchedRatings = .none,
                          missingEntries: [IndexedRating]? = nil, ranking: RankingSettings? = nil,
@@ -180,7 +196,7 @@ public struct Evaluator: Sendable {
         let mean = GlobalMeanBaseline(training: training)
         var itemRatingCounts = [Int](repeating: 0, count: itemCount)
         for rating in training { itemRatingCounts[rating.item] += 1 }
-        var matrix: DenseRatingMatrix?
+        var courseInput: (input: RatingInput, engine: Engine)?
         var compressed: SparseRatingMatrix?
         func trainingRows() -> SparseRatingMatrix {
             if let compressed { return compressed }
@@ -220,12 +236,17 @@ public struct Evaluator: Sendable {
                 (score.ranking, score.rankingSeconds) = ranked(bias)
                 scores.append(score)
             case let .course(componentCount):
-                if matrix == nil {
-                    matrix = DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)
+                if courseInput == nil {
+                    let density = Double(training.count) / (Double(userCount) * Double(itemCount))
+                    let engine = courseEngine(density: density, isRecords: false)
+                    let input = engine.kernel.readsWholeMatrix
+                        ? RatingInput(storage: .dense(DenseRatingMatrix(userCount: userCount, itemCount: itemCount, ratings: training)), format: .dense)
+                        : RatingInput(trainingRows())
                     engine.claimBLASThreads(stopIdlePool: stopsIdleBLASPool)
+                    courseInput = (input, engine)
                 }
-                guard let matrix else { continue }
-                let fit = try fitCourse(matrix, componentCount: componentCount)
+                guard let courseInput else { continue }
+                let fit = try fitCourse(courseInput.input, componentCount: componentCount, engine: courseInput.engine)
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
                 var score = ModelScore(model: model, metrics: accuracy(predictor), fit: fit,
