@@ -91,11 +91,9 @@ struct MixFillCommand: ParsableCommand {
     /// `mixfill help NAME` for a NAME that is no command: argument-parser prints the
     /// general help and succeeds, so a typo (`help fil`) would look like an answer.
     static func unknownHelpTopic(_ arguments: [String]) -> String? {
-        guard arguments.count >= 2, arguments[0] == "help", !arguments[1].hasPrefix("-") else { return nil }
-        // (`subcommands` holds the grouped developer commands too.)
-        let commands = configuration.subcommands.map { $0._commandName }
-        guard !commands.contains(arguments[1]) else { return nil }
-        return "help: '\(arguments[1])' is not a command; the commands are \(commands.joined(separator: ", "))"
+        guard arguments.count >= 2, arguments[0] == "help", !arguments[1].hasPrefix("-"),
+              !commandNames.contains(arguments[1]) else { return nil }
+        return "help: " + notACommand(arguments[1])
     }
 
     /// Whether `--log-format json` (or `--log-format=json`) is among the arguments.
@@ -105,15 +103,25 @@ struct MixFillCommand: ParsableCommand {
     }
 
     /// A first argument that is no command nor option (`mixfill fitt data.csv`): argument-parser
-    /// would call it an unexpected argument; the closest command by edit distance is
-    /// suggested when it is within two edits.
+    /// would call it an unexpected argument.
     static func unknownCommand(_ arguments: [String]) -> String? {
-        guard let first = arguments.first, !first.hasPrefix("-"), first != "help" else { return nil }
-        let commands = configuration.subcommands.map { $0._commandName }
-        guard !commands.contains(first) else { return nil }
-        let closest = commands.map { (name: $0, distance: editDistance(first, $0)) }.min { $0.distance < $1.distance }
-        let suggestion = closest.flatMap { $0.distance <= 2 ? "did you mean '\($0.name)'? " : nil } ?? ""
-        return "'\(first)' is not a command; \(suggestion)the commands are \(commands.joined(separator: ", "))"
+        guard let first = arguments.first, !first.hasPrefix("-"), first != "help", !commandNames.contains(first) else { return nil }
+        return notACommand(first)
+    }
+
+    /// Every command's name, in `mixfill --help`'s order (`subcommands` holds the grouped
+    /// developer commands too).
+    static var commandNames: [String] { configuration.subcommands.map { $0._commandName } }
+
+    /// Says that `word` is no command, suggests the closest commands by edit distance when
+    /// they are within two edits (every one at the smallest distance: 'fil' is one edit from
+    /// both fit and fill), and lists the commands.
+    static func notACommand(_ word: String) -> String {
+        let distances = commandNames.map { (name: $0, distance: editDistance(word, $0)) }
+        let smallest = distances.map(\.distance).min() ?? Int.max
+        let closest = distances.filter { $0.distance == smallest }.map { "'\($0.name)'" }
+        let suggestion = smallest <= 2 ? "did you mean \(closest.joined(separator: " or "))? " : ""
+        return "'\(word)' is not a command; \(suggestion)the commands are \(commandNames.joined(separator: ", "))"
     }
 
     /// Levenshtein distance between two command names (insertions, deletions, substitutions).

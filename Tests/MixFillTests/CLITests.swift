@@ -154,7 +154,7 @@ enum CLI {
             #expect(help.status == 0 && help.stdout.contains("USAGE: mixfill \(name)"), "\(name)")
         }
         #expect(try CLI.usageFailure(["help", "fil"])
-                == "mixfill: error: help: 'fil' is not a command; the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
+                == "mixfill: error: help: 'fil' is not a command; did you mean 'fit' or 'fill'? the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
         // A misspelt command is named, with the closest command within two edits.
         #expect(try CLI.usageFailure(["fitt", "data.csv"])
                 == "mixfill: error: 'fitt' is not a command; did you mean 'fit'? the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")

@@ -113,10 +113,8 @@ package struct DistributedFactorFit {
         for count in counts {
             chosen.componentCount = count
             // The engine's thread count, not this rank's shards: every rank decides alike.
-            if let problem = FactorMemory.problem(itemCount: shard.itemCount, factorCount: chosen.factorCount,
-                                                  componentCount: count, shards: engine.workers, runs: start.runCount) {
-                throw .runtime(message: problem + "; give fewer factors or threads")
-            }
+            try FactorMemory.require(itemCount: shard.itemCount, factorCount: chosen.factorCount,
+                                     componentCount: count, shards: engine.workers, runs: start.runCount)
             let fit = try loop.fit(componentCounts: [count], start: start, initial: { [chosen] (componentCount, seed) throws(MixFillError) in
                 try initial(componentCount, seed, loop, chosen)
             }, observer: rankObserver)[0]

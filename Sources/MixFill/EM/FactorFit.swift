@@ -224,10 +224,7 @@ package struct FactorFitter {
         }
         let candidates = FactorSettings.factorCandidates(itemCount: itemCount)
         let firstFactors = settings.factorCount ?? candidates[0]
-        if let problem = FactorMemory.problem(itemCount: itemCount, factorCount: firstFactors, componentCount: 1,
-                                              shards: shards, runs: 1) {
-            throw .runtime(message: problem + "; give fewer factors or threads")
-        }
+        try FactorMemory.require(itemCount: itemCount, factorCount: firstFactors, componentCount: 1, shards: shards, runs: 1)
         var tuning = FactorTuning(given: firstFactors, componentCount: 1,
                                   priors: settings.priors(loadings: settings.loadingsPrior ?? 0))
         tuning.heldOutRatings = heldOutRatings
@@ -426,10 +423,8 @@ package struct FactorFitter {
                      loop: EMLoop<FactorFamily>? = nil,
                      observer: (any FitObserver<FactorMixture>)? = nil) throws(MixFillError) -> MultiStartFit<FactorMixture> {
         let loop = loop ?? engine.factorLoop(for: RatingInput(matrix), rule: rule)
-        if let problem = FactorMemory.problem(itemCount: matrix.itemCount, factorCount: tuning.factorCount,
-                                              componentCount: tuning.componentCount, shards: loop.shards.count, runs: start.runCount) {
-            throw .runtime(message: problem + "; give fewer factors or threads")
-        }
+        try FactorMemory.require(itemCount: matrix.itemCount, factorCount: tuning.factorCount,
+                                 componentCount: tuning.componentCount, shards: loop.shards.count, runs: start.runCount)
         let pathLoop = loop.with(rule: Self.pathRule)
         let offsets = RatingOffsets(BiasBaseline(matrix: matrix))
         let fits = try loop.fit(componentCounts: [tuning.componentCount], start: start, initial: { (componentCount, seed) throws(MixFillError) in

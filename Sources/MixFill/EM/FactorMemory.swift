@@ -36,4 +36,13 @@ package enum FactorMemory {
         guard needed > available else { return nil }
         return "q = \(factorCount) factors and K = \(componentCount) for \(counted(itemCount, "item")) need at least \(RatingInput.gigabytes(needed)) GB with \(counted(max(1, shards), "thread")) (arrays of (q + K)(q + K + 3)/2 numbers per item, several per thread) but half of this machine's memory is \(RatingInput.gigabytes(available)) GB"
     }
+
+    /// Throws `problem` as the library says it (what to give less of, in no command's
+    /// words) when such a fit cannot run on this machine.
+    package static func require(itemCount: Int, factorCount: Int, componentCount: Int, shards: Int, runs: Int) throws(MixFillError) {
+        if let problem = problem(itemCount: itemCount, factorCount: factorCount, componentCount: componentCount,
+                                 shards: shards, runs: runs) {
+            throw .runtime(message: problem + "; give fewer factors or threads")
+        }
+    }
 }
