@@ -58,7 +58,8 @@ struct MixFillCommand: ParsableCommand {
             if code == .validationFailure {
                 // A parse or validation error (argument-parser's, or a ValidationError).
                 let message = self.message(for: error)
-                Terminal.error(message.isEmpty ? "\(error)" : message + " (see 'mixfill help')")
+                let suggestion = otherCaseSuggestion(message, arguments) ?? ""
+                Terminal.error(message.isEmpty ? "\(error)" : message + suggestion + " (see 'mixfill help')")
                 Foundation.exit(2)
             }
             // Anything else failed while running (an I/O error Foundation threw, for
@@ -122,6 +123,23 @@ struct MixFillCommand: ParsableCommand {
         let closest = distances.filter { $0.distance == smallest }.map { "'\($0.name)'" }
         let suggestion = smallest <= 2 ? "did you mean \(closest.joined(separator: " or "))? " : ""
         return "'\(word)' is not a command; \(suggestion)the commands are \(commandNames.joined(separator: ", "))"
+    }
+
+    /// For argument-parser's "Unknown option '-K'": ". Did you mean '-k'?" when the one-letter
+    /// option in the other case is one of the command's (argument-parser suggests close long
+    /// options itself, never a short one): the command line is parsed again with it swapped.
+    static func otherCaseSuggestion(_ message: String, _ arguments: [String]) -> String? {
+        let prefix = "Unknown option '"
+        guard message.hasPrefix(prefix) else { return nil }
+        let option = String(message.dropFirst(prefix.count).prefix { $0 != "'" })
+        guard option.count == 2, option.hasPrefix("-"), let letter = option.last, letter.isLetter else { return nil }
+        let swapped = "-" + (letter.isUppercase ? letter.lowercased() : letter.uppercased())
+        do {
+            _ = try parseAsRoot(arguments.map { $0 == option ? swapped : $0 })
+        } catch {
+            if self.message(for: error).hasPrefix(prefix + swapped + "'") { return nil }
+        }
+        return ". Did you mean '\(swapped)'?"
     }
 
     /// Levenshtein distance between two command names (insertions, deletions, substitutions).

@@ -162,6 +162,13 @@ enum CLI {
         #expect(try CLI.usageFailure(["ratings.csv"])
                 == "mixfill: error: 'ratings.csv' is not a command; the commands are fit, fill, eval, select, predict, recommend, batch, convert, measure, bench, synth (see 'mixfill help')")
         #expect(try CLI.usageFailure(["slect"]).hasPrefix("mixfill: error: 'slect' is not a command; did you mean 'select'? "))
+        // A one-letter option in the wrong case is named in the right one; argument-parser
+        // suggests close long options itself.
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-K", "2"])
+                == "mixfill: error: Unknown option '-K'. Did you mean '-k'? (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-X"]) == "mixfill: error: Unknown option '-X' (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--thread", "2"])
+                == "mixfill: error: Unknown option '--thread'. Did you mean '--threads'? (see 'mixfill help')")
     }
 
     /// `--log-format json` makes every error a JSON line, those found while the command line
