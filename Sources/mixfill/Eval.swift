@@ -154,6 +154,10 @@ struct Eval: ParsableCommand {
                 Terminal.warning("\(place)K = \(fit.componentCount), seeds \(fit.unconvergedSeeds.map(String.init).joined(separator: ",")) stopped at --max-iterations \(maxIterations) before converging")
             }
         }
+        for index in models.indices {
+            let fits = scoresBySplit.enumerated().compactMap { split, scores in scores[index].fit.map { (String(split + 1), $0) } }
+            if let warning = unlearnedMeansWarning(fits, places: splits.count > 1 ? "folds" : nil) { Terminal.warning(warning) }
+        }
         let report = EvalReport(
             data: EvalReport.DataSummary(loaded),
             held_out: try requireProtocol(splits),
@@ -522,6 +526,19 @@ struct EvalReport: Encodable {
         }
         return note
     }
+}
+
+/// One warning for the course fits of one model whose best runs predict much from means
+/// never learned (`FitWarning.unlearnedMeans`, which `fit` prints for each K): eval fits a
+/// model once per fold and select once per K, so the warning lists where (`places`, then
+/// the fits' labels) and words the largest share. Nil when no fit is past the threshold.
+func unlearnedMeansWarning(_ fits: [(label: String, fit: CourseFit)], places: String?) -> String? {
+    let flagged = fits.map { (label: $0.label, fit: $0.fit, share: $0.fit.mixture.unlearnedMeansShare) }
+        .filter { $0.share > Mixture.unlearnedMeansWarningShare }
+    guard let worst = flagged.max(by: { $0.share < $1.share }) else { return nil }
+    let warning = FitWarning.unlearnedMeans(componentCount: worst.fit.componentCount, seed: worst.fit.bestSeed, share: worst.share)
+    let prefix = places.map { "\($0) \(flagged.map(\.label).joined(separator: ", ")) (the largest share shown): " } ?? ""
+    return prefix + warning.text(maxIterationsOption: "--max-iterations")
 }
 
 /// A number as people write it: 4, 3.5, 1e+100 (C's %g).

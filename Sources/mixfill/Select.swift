@@ -125,6 +125,9 @@ struct Select: ParsableCommand {
                 Terminal.warning("K = \(fit.componentCount), seeds \(fit.unconvergedSeeds.map(String.init).joined(separator: ",")) stopped at --max-iterations \(maxIterations) before converging")
             }
         }
+        if let warning = unlearnedMeansWarning(fullFits.map { (String($0.componentCount), $0) }, places: fullFits.count > 1 ? "K =" : nil) {
+            Terminal.warning(warning)
+        }
         guard let chosen = ModelSelection.choose(candidates, by: criterion) else {
             throw MixFillError.runtime(message: "no K could be chosen by \(criterion.rawValue)")
         }
