@@ -67,14 +67,14 @@ struct LoadedRatings {
         try load(path, format: options.format, rules: options.rules())
     }
 
-    /// The data as a dense matrix, for the commands that work on one (eval, select). Record
-    /// data is densified when that fits in half of this machine's memory and no rating is 0
-    /// (the dense form's "missing"); otherwise the command is refused.
-    func denseMatrix() throws(MixFillError) -> DenseRatingMatrix {
+    /// The data as a dense matrix, for what compares dense matrices (`--gold`, named by
+    /// `why`). Record data is densified when that fits in half of this machine's memory and
+    /// no rating is 0 (the dense form's "missing"); otherwise the command is refused.
+    func denseMatrix(_ why: String) throws(MixFillError) -> DenseRatingMatrix {
         do {
             return try input.densified()
         } catch {
-            throw .badFile(file: displayPath, message: "\(error.reason); this command works on the dense form of the data")
+            throw .badFile(file: displayPath, message: "\(error.reason); \(why)")
         }
     }
 

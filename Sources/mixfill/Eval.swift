@@ -156,7 +156,7 @@ struct Eval: ParsableCommand {
         }
         for index in models.indices {
             let fits = scoresBySplit.enumerated().compactMap { split, scores in scores[index].fit.map { (String(split + 1), $0) } }
-            if let warning = unlearnedMeansWarning(fits, places: splits.count > 1 ? "folds" : nil) { Terminal.warning(warning) }
+            for warning in courseFitWarnings(fits, across: splits.count > 1 ? .folds : nil) { Terminal.warning(warning) }
         }
         let report = EvalReport(
             data: EvalReport.DataSummary(loaded),
@@ -425,8 +425,9 @@ struct EvalReport: Encodable {
         out += "predictions clipped to the training ratings' range"
         // The seeds line is the course model's (mppca's seeds and settings are in its own
         // lines below); the backend and threads are those of any mixture fitted.
-        if let seeds, results.contains(where: { $0.model == "course" }) {
-            out += "; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend), threads \(threads)"
+        if let seeds, let course = results.first(where: { $0.model == "course" }) {
+            let kernel = course.kernel.map { ", kernel \($0)" } ?? ""
+            out += "; course: best of seeds \(seeds.map(String.init).joined(separator: ",")), backend \(backend)\(kernel), threads \(threads)"
         } else if results.contains(where: { $0.model == ModelFamily.mppca.rawValue }) {
             out += "; backend \(backend), threads \(threads)"
         }
@@ -528,17 +529,44 @@ struct EvalReport: Encodable {
     }
 }
 
-/// One warning for the course fits of one model whose best runs predict much from means
-/// never learned (`FitWarning.unlearnedMeans`, which `fit` prints for each K): eval fits a
-/// model once per fold and select once per K, so the warning lists where (`places`, then
-/// the fits' labels) and words the largest share. Nil when no fit is past the threshold.
-func unlearnedMeansWarning(_ fits: [(label: String, fit: CourseFit)], places: String?) -> String? {
-    let flagged = fits.map { (label: $0.label, fit: $0.fit, share: $0.fit.mixture.unlearnedMeansShare) }
-        .filter { $0.share > Mixture.unlearnedMeansWarningShare }
-    guard let worst = flagged.max(by: { $0.share < $1.share }) else { return nil }
-    let warning = FitWarning.unlearnedMeans(componentCount: worst.fit.componentCount, seed: worst.fit.bestSeed, share: worst.share)
-    let prefix = places.map { "\($0) \(flagged.map(\.label).joined(separator: ", ")) (the largest share shown): " } ?? ""
-    return prefix + warning.text(maxIterationsOption: "--max-iterations")
+/// Where the course fits of one model came from, for their warnings: eval's folds,
+/// select's K.
+enum CourseFitPlace {
+    case folds
+    case componentCounts
+}
+
+/// The warnings of one model's course fits (`CourseFit.warnings`, which `fit` prints),
+/// said once: eval fits a model once per fold and select once per K (`place`, nil for one
+/// fit). A fallen objective is named per fit; the unlearned-means warning is one line
+/// listing where it held, worded with the largest share. Runs that hit the iteration cap
+/// are the caller's, which names them with their seeds.
+func courseFitWarnings(_ fits: [(label: String, fit: CourseFit)], across place: CourseFitPlace?) -> [String] {
+    var lines = [String]()
+    var unlearned = [(label: String, warning: FitWarning, share: Double)]()
+    for (label, fit) in fits {
+        for warning in fit.warnings {
+            switch warning {
+            case let .unlearnedMeans(_, _, share):
+                unlearned.append((label, warning, share))
+            case .objectiveFell:
+                lines.append((place == .folds ? "fold \(label): " : "") + warning.text(maxIterationsOption: "--max-iterations"))
+            case .unconverged:
+                continue
+            }
+        }
+    }
+    if let worst = unlearned.max(by: { $0.share < $1.share }) {
+        let labels = unlearned.map(\.label).joined(separator: ", ")
+        let prefix: String
+        switch place {
+        case nil: prefix = ""
+        case .folds: prefix = unlearned.count == 1 ? "fold \(worst.label): " : "folds \(labels) (largest in fold \(worst.label)): "
+        case .componentCounts: prefix = unlearned.count == 1 ? "" : "K = \(labels) (largest at K = \(worst.label)): "
+        }
+        lines.append(prefix + worst.warning.text(maxIterationsOption: "--max-iterations"))
+    }
+    return lines
 }
 
 /// A number as people write it: 4, 3.5, 1e+100 (C's %g).

@@ -143,7 +143,7 @@ struct HeldOutOptions: ParsableArguments {
             return ([try Self.recordTest(other, data: data, observed: observed)], nil)
         }
         if let gold {
-            let matrix = try data.denseMatrix()
+            let matrix = try data.denseMatrix("--gold compares dense matrices, so DATA must have a dense form; score held-out records with --test FILE")
             let other = try DenseMatrixReader.read(path: gold)
             try other.requireComplete(of: matrix, name: gold, dataName: data.path, remedy: "give a matrix of the same shape")
             var heldOut = [IndexedRating]()

@@ -127,17 +127,23 @@ struct MixFillCommand: ParsableCommand {
 
     /// For argument-parser's "Unknown option '-K'": ". Did you mean '-k'?" when the one-letter
     /// option in the other case is one of the command's (argument-parser suggests close long
-    /// options itself, never a short one): the command line is parsed again with it swapped.
+    /// options itself, never a short one): the command line is parsed again with it swapped
+    /// (`-K 2` and `-K=2`), and the suggestion stands when that parse names neither option
+    /// as unknown.
     static func otherCaseSuggestion(_ message: String, _ arguments: [String]) -> String? {
         let prefix = "Unknown option '"
         guard message.hasPrefix(prefix) else { return nil }
         let option = String(message.dropFirst(prefix.count).prefix { $0 != "'" })
         guard option.count == 2, option.hasPrefix("-"), let letter = option.last, letter.isLetter else { return nil }
         let swapped = "-" + (letter.isUppercase ? letter.lowercased() : letter.uppercased())
+        let retried = arguments.map { argument in
+            argument == option ? swapped : argument.hasPrefix(option + "=") ? swapped + argument.dropFirst(2) : argument
+        }
         do {
-            _ = try parseAsRoot(arguments.map { $0 == option ? swapped : $0 })
+            _ = try parseAsRoot(retried)
         } catch {
-            if self.message(for: error).hasPrefix(prefix + swapped + "'") { return nil }
+            let again = self.message(for: error)
+            if again.hasPrefix(prefix + swapped + "'") || again.hasPrefix(prefix + option + "'") { return nil }
         }
         return ". Did you mean '\(swapped)'?"
     }

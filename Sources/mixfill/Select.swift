@@ -109,7 +109,7 @@ struct Select: ParsableCommand {
             fullFits = scores.compactMap(\.fit)
         } else {
             fullDataEngine.claimBLASThreads(stopIdlePool: evaluator.stopsIdleBLASPool)
-            fullFits = try componentCounts.map { try evaluator.fitCourse(input, componentCount: $0) }
+            fullFits = try evaluator.fitCourse(input, componentCounts: componentCounts)
         }
         var candidates = [ComponentCountCandidate]()
         for (index, fit) in fullFits.enumerated() {
@@ -125,7 +125,7 @@ struct Select: ParsableCommand {
                 Terminal.warning("K = \(fit.componentCount), seeds \(fit.unconvergedSeeds.map(String.init).joined(separator: ",")) stopped at --max-iterations \(maxIterations) before converging")
             }
         }
-        if let warning = unlearnedMeansWarning(fullFits.map { (String($0.componentCount), $0) }, places: fullFits.count > 1 ? "K =" : nil) {
+        for warning in courseFitWarnings(fullFits.map { (String($0.componentCount), $0) }, across: fullFits.count > 1 ? .componentCounts : nil) {
             Terminal.warning(warning)
         }
         guard let chosen = ModelSelection.choose(candidates, by: criterion) else {

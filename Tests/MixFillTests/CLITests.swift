@@ -166,7 +166,10 @@ enum CLI {
         // suggests close long options itself.
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-K", "2"])
                 == "mixfill: error: Unknown option '-K'. Did you mean '-k'? (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-K=2"])
+                == "mixfill: error: Unknown option '-K'. Did you mean '-k'? (see 'mixfill help')")
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-X"]) == "mixfill: error: Unknown option '-X' (see 'mixfill help')")
+        #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "-X=1"]).hasPrefix("mixfill: error: Unknown option '-X' (see"))
         #expect(try CLI.usageFailure(["fit", "data/test_incomplete.txt", "--thread", "2"])
                 == "mixfill: error: Unknown option '--thread'. Did you mean '--threads'? (see 'mixfill help')")
     }

@@ -194,11 +194,11 @@ import Testing
             let best = try #require(fitOfK["best"] as? [String: Any])
             let run = try #require((fitOfK["runs"] as? [[String: Any]])?.first { $0["seed"] as? Int == best["seed"] as? Int })
             let candidate = candidates[k - 1]
-            #expect(candidate["k"] as? Int == k)
-            #expect(candidate["log_likelihood"] as? Double == best["log_likelihood"] as? Double, "K = \(k)")
-            #expect(candidate["bic"] as? Double == best["bic"] as? Double, "K = \(k)")
-            #expect(candidate["best_seed"] as? Int == best["seed"] as? Int, "K = \(k)")
-            #expect(candidate["iterations"] as? Int == run["iterations"] as? Int, "K = \(k)")
+            #expect(try #require(candidate["k"] as? Int) == k)
+            #expect(try #require(candidate["log_likelihood"] as? Double) == (try #require(best["log_likelihood"] as? Double)), "K = \(k)")
+            #expect(try #require(candidate["bic"] as? Double) == (try #require(best["bic"] as? Double)), "K = \(k)")
+            #expect(try #require(candidate["best_seed"] as? Int) == (try #require(best["seed"] as? Int)), "K = \(k)")
+            #expect(try #require(candidate["iterations"] as? Int) == (try #require(run["iterations"] as? Int)), "K = \(k)")
         }
     }
 

@@ -77,7 +77,7 @@ import Testing
         }
         check(BiasBaseline(training: observed, userCount: 20, itemCount: 5), "bias")
         let evaluator = Evaluator(seeds: [0])
-        let course = try evaluator.fitCourse(RatingInput(storage: .dense(dense), format: .dense), componentCount: 3)
+        let course = try #require(try evaluator.fitCourse(RatingInput(storage: .dense(dense), format: .dense), componentCounts: [3]).first)
         check(MixturePredictor(mixture: course.mixture, posteriors: course.posteriors,
                                itemRatingCounts: [2, 1, 0, 4, 3], fallback: 2.75), "course")
         let (_, factor, states) = try evaluator.fitFactor(training, settings: FactorSettings(factorCount: 1, componentCount: 2,
@@ -91,7 +91,7 @@ import Testing
         let bias = BiasBaseline(training: observed, userCount: 20, itemCount: 5)
         #expect(bias.newUserPrediction(item: 3) == bias.mean + bias.itemBiases[3])
         let evaluator = Evaluator(seeds: [0])
-        let course = try evaluator.fitCourse(RatingInput(storage: .dense(dense), format: .dense), componentCount: 3).mixture
+        let course = try #require(try evaluator.fitCourse(RatingInput(storage: .dense(dense), format: .dense), componentCounts: [3]).first).mixture
         let mixture = MixturePredictor(mixture: course, posteriors: [Double](repeating: 1.0 / 3, count: 60),
                                        itemRatingCounts: [2, 1, 0, 4, 3], fallback: 2.75)
         let expected = (0..<3).reduce(0.0) { $0 + course.weights[$1] * course.means[$1 * 5 + 4] }

@@ -47,6 +47,9 @@ public struct CourseFit: Sendable {
     public var unconvergedSeeds: [UInt32]
     /// p(j | u) of every training user under the best mixture (users × K).
     public var posteriors: [Double]
+    /// What `FitJob` warns of for this K (`fit` prints them): objective falls, and the best
+    /// run's share of predictions from unlearned means.
+    public var warnings: [FitWarning]
 }
 
 /// The best run of a factor fit on some training data, and how its settings were chosen.
@@ -153,24 +156,26 @@ public struct Evaluator: Sendable {
                 best.result.model, states)
     }
 
-    /// Fits K components on `input` from every seed and keeps the best run (the fit every
-    /// command runs, `FitJob`, on `courseEngine` for `input`, whose BLAS threads the
-    /// caller has claimed).
-    public func fitCourse(_ input: RatingInput, componentCount: Int) throws(MixFillError) -> CourseFit {
-        try fitCourse(input, componentCount: componentCount, engine: courseEngine(density: input.density, isRecords: input.isRecords))
+    /// Fits each K of `componentCounts` on `input` from every seed and keeps each K's best
+    /// run: the fit every command runs (`FitJob`, all the K in one job, as `mixfill fit -k`
+    /// runs them) on `courseEngine` for `input`, whose BLAS threads the caller has claimed.
+    public func fitCourse(_ input: RatingInput, componentCounts: [Int]) throws(MixFillError) -> [CourseFit] {
+        try fitCourse(input, componentCounts: componentCounts, engine: courseEngine(density: input.density, isRecords: input.isRecords))
     }
 
-    private func fitCourse(_ input: RatingInput, componentCount: Int, engine: Engine) throws(MixFillError) -> CourseFit {
-        let job = FitJob(componentCounts: [componentCount], start: .seeds(seeds), rule: stoppingRule, keepsUserStates: true)
+    private func fitCourse(_ input: RatingInput, componentCounts: [Int], engine: Engine) throws(MixFillError) -> [CourseFit] {
+        let job = FitJob(componentCounts: componentCounts, start: .seeds(seeds), rule: stoppingRule, keepsUserStates: true)
         let outcome = try job.run(on: input, engine: engine)
-        let fit = outcome.fits[0]
-        let best = fit.best
-        return CourseFit(
-            componentCount: componentCount, bestSeed: best.seed, mixture: best.result.model,
-            logLikelihood: best.result.objective, iterations: best.result.iterations,
-            converged: best.result.converged, bayesianInformationCriterion: fit.bayesianInformationCriterion,
-            unconvergedSeeds: fit.fit.runs.filter { !$0.result.converged }.map(\.seed),
-            posteriors: fit.userStates ?? [])
+        return outcome.fits.map { fit in
+            let best = fit.best
+            let componentCount = fit.fit.componentCount
+            return CourseFit(
+                componentCount: componentCount, bestSeed: best.seed, mixture: best.result.model,
+                logLikelihood: best.result.objective, iterations: best.result.iterations,
+                converged: best.result.converged, bayesianInformationCriterion: fit.bayesianInformationCriterion,
+                unconvergedSeeds: fit.fit.runs.filter { !$0.result.converged }.map(\.seed),
+                posteriors: fit.userStates ?? [], warnings: outcome.warnings.filter { $0.run.componentCount == componentCount })
+        }
     }
 
     /// Trains every model in `models` on `training` and scores it on `test` and `unmatched`
@@ -246,7 +251,7 @@ public struct Evaluator: Sendable {
                     courseInput = (input, engine)
                 }
                 guard let courseInput else { continue }
-                let fit = try fitCourse(courseInput.input, componentCount: componentCount, engine: courseInput.engine)
+                guard let fit = try fitCourse(courseInput.input, componentCounts: [componentCount], engine: courseInput.engine).first else { continue }
                 let predictor = MixturePredictor(mixture: fit.mixture, posteriors: fit.posteriors,
                                                  itemRatingCounts: itemRatingCounts, fallback: mean.mean)
                 var score = ModelScore(model: model, metrics: accuracy(predictor), fit: fit,
