@@ -229,6 +229,17 @@ import Testing
         let records = try #require(try Self.json(["eval", triplets] + arguments)["results"] as? [[String: Any]])
         #expect(dense.count == 4 && records.count == 4)
         #expect(dense[2]["kernel"] as? String == "dense" && records[2]["kernel"] as? String == "sparse")
+        // The naive backend densifies the records' training parts and runs the dense loops:
+        // the dense BLAS kernel's figures to rounding.
+        let naive = try #require(try Self.json(["eval", triplets, "--backend", "naive"] + arguments)["results"] as? [[String: Any]])
+        #expect(naive.count == 4 && naive[2]["model"] as? String == "course" && naive[2]["kernel"] as? String == "dense")
+        let naiveSplits = try #require(naive[2]["splits"] as? [[String: Any]])
+        let denseSplits = try #require(dense[2]["splits"] as? [[String: Any]])
+        #expect(naiveSplits.count == 3 && denseSplits.count == 3)
+        for (x, y) in zip(naiveSplits, denseSplits) {
+            let (p, q) = (try #require(x["rmse"] as? Double), try #require(y["rmse"] as? Double))
+            #expect(abs(p - q) <= 1e-12 * p)
+        }
         for (a, b) in zip(dense, records) {
             let splitsA = try #require(a["splits"] as? [[String: Any]])
             let splitsB = try #require(b["splits"] as? [[String: Any]])

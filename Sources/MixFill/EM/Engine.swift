@@ -56,7 +56,7 @@ public struct Engine: Sendable, Equatable {
 
         /// Whether the kernel runs on the whole n × d matrix (the course family's naive and
         /// dense kernels), rather than on records.
-        public var readsWholeMatrix: Bool {
+        package var readsWholeMatrix: Bool {
             switch self {
             case .naive, .dense: return true
             case .blocked, .sparse: return false
