@@ -20,15 +20,7 @@ extension Fit {
         if warmStart == nil {
             try factor.requireEnoughToChoose(ratings: loaded.input.observedCount, componentCounts: componentCounts, data: data)
         }
-        var goldMatrix: DenseRatingMatrix?
-        if let gold {
-            guard let matrix = loaded.input.denseMatrix else {
-                throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
-            }
-            let complete = try DenseMatrixReader.read(path: gold)
-            try complete.requireComplete(of: matrix, name: gold, dataName: data)
-            goldMatrix = complete
-        }
+        let goldMatrix = try self.goldMatrix(for: loaded)
         let seedList = try IntegerList.seeds(seeds ?? "0")
         let fitEngine = try engine.makeEngine(for: loaded.input, family: .mppca, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
@@ -154,11 +146,7 @@ struct FactorFitReport: Encodable {
     func table() -> String {
         var out = data.line + "\n"
         out += "family: mppca, backend: \(backend), kernel: \(kernel), threads: \(threads)\n"
-        if let warm_start {
-            out += warm_start.same_data
-                ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
-                : "warm start: \(warm_start.model), fitted on other data: a new run from its parameters\n"
-        }
+        out += warm_start.map { FitReportText.warmStart($0, newRun: "its parameters") } ?? ""
         let priors = settings.prior_means == settings.prior_loadings
             ? "prior precision λ_W = λ_m = \(priorText(settings.prior_loadings))"
             : "prior precisions λ_W = \(priorText(settings.prior_loadings)), λ_m = \(priorText(settings.prior_means))"
@@ -176,28 +164,12 @@ struct FactorFitReport: Encodable {
             if components.count > 1 { out += "  inner RMSE by K: " + components.map { "\($0.key): \(fixed($0.value, 4))" }.joined(separator: ", ") + "\n" }
         }
         for fit in fits {
-            out += "\nK = \(fit.k)\n"
-            out += "  " + pad("seed", 6) + "  " + pad("objective (ELBO)", 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"
-            for run in fit.runs {
-                out += "  " + pad("\(run.seed)", 6) + "  " + pad("\(run.objective)", 22) + "  "
-                    + pad("\(run.iterations)", 10) + "  " + pad(run.converged ? "yes" : "no", 9) + "  " + pad(fixed(run.seconds, 3), 8) + "\n"
-            }
-            out += "  best: seed \(fit.best.seed), objective \(fit.best.objective), σ² = \(fixed(fit.best.noise_variance, 4))\n"
-            if let rmse = fit.rmse {
-                out += "  RMSE vs gold: \(rmse.all_entries) over all entries"
-                if let missing = rmse.missing_entries { out += ", \(missing) over missing entries only" }
-                out += "\n"
-            }
+            out += FitReportText.component(
+                k: fit.k, objective: "objective (ELBO)",
+                runs: fit.runs.map { FitReportText.Row(seed: $0.seed, objective: $0.objective, iterations: $0.iterations, converged: $0.converged, seconds: $0.seconds) },
+                best: "seed \(fit.best.seed), objective \(fit.best.objective), σ² = \(fixed(fit.best.noise_variance, 4))", rmse: fit.rmse)
         }
-        out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
-        if let distributed {
-            out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
-        }
-        for path in model_files ?? [] { out += "wrote \(path)\n" }
+        out += FitReportText.closing(timing: timing, distributed: distributed, modelFiles: model_files)
         return out
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
     }
 }

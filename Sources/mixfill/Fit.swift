@@ -131,15 +131,7 @@ struct Fit: ParsableCommand {
         if let matrix = loaded.input.denseMatrix {
             for warning in DataWarnings.check(matrix, name: data) { Terminal.warning(warning) }
         }
-        var goldMatrix: DenseRatingMatrix?
-        if let gold {
-            guard let matrix = loaded.input.denseMatrix else {
-                throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
-            }
-            let complete = try DenseMatrixReader.read(path: gold)
-            try complete.requireComplete(of: matrix, name: gold, dataName: data)
-            goldMatrix = complete
-        }
+        let goldMatrix = try self.goldMatrix(for: loaded)
 
         let fitEngine = try engine.makeEngine(for: loaded.input, kernel: input.kernel, precision: precision)
         let rule = StoppingRule(maxIterations: maxIterations)
@@ -178,6 +170,18 @@ struct Fit: ParsableCommand {
         } else {
             try report.printTable()
         }
+    }
+
+    /// `--gold`'s complete matrix, checked against DATA (the same shape, every observed
+    /// rating the same), or nil without `--gold`; both families score their fills with it.
+    func goldMatrix(for loaded: LoadedRatings) throws -> DenseRatingMatrix? {
+        guard let gold else { return nil }
+        guard let matrix = loaded.input.denseMatrix else {
+            throw MixFillError.badOption(option: "--gold", message: "compares dense matrices, but \(data) holds rating records; score held-out records with 'mixfill eval' or 'mixfill fill --pairs'")
+        }
+        let complete = try DenseMatrixReader.read(path: gold)
+        try complete.requireComplete(of: matrix, name: gold, dataName: data)
+        return complete
     }
 
     /// The files `--model-out NAME` will write, as far as the options tell before the data

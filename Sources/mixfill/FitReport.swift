@@ -132,36 +132,17 @@ struct FitReport: Encodable {
     func printTable() throws {
         var out = data.line + "\n"
         out += "backend: \(backend), kernel: \(kernel), threads: \(threads), precision: \(precision)\n"
-        if let warm_start {
-            out += warm_start.same_data
-                ? "warm start: \(warm_start.model), fitted on this data: continuing after its \(warm_start.previous_iterations) iterations\n"
-                : "warm start: \(warm_start.model), fitted on other data: a new run from its mixture\n"
-        }
+        out += warm_start.map { FitReportText.warmStart($0, newRun: "its mixture") } ?? ""
         for fit in fits {
-            out += "\nK = \(fit.k)\n"
-            out += "  " + pad("seed", 6) + "  " + pad("log-likelihood", 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"
-            for run in fit.runs {
-                out += "  " + pad("\(run.seed)", 6) + "  " + pad("\(run.log_likelihood)", 22) + "  "
-                    + pad("\(run.iterations)", 10) + "  " + pad(run.converged ? "yes" : "no", 9) + "  " + pad(fixed(run.seconds, 3), 8) + "\n"
-            }
-            out += "  best: seed \(fit.best.seed), log-likelihood \(fit.best.log_likelihood), BIC \(fit.best.bic)\n"
-            if let rmse = fit.rmse {
-                out += "  RMSE vs gold: \(rmse.all_entries) over all entries"
-                if let missing = rmse.missing_entries { out += ", \(missing) over missing entries only" }
-                out += "\n"
-            }
+            out += FitReportText.component(
+                k: fit.k, objective: "log-likelihood",
+                runs: fit.runs.map { FitReportText.Row(seed: $0.seed, objective: $0.log_likelihood, iterations: $0.iterations, converged: $0.converged, seconds: $0.seconds) },
+                best: "seed \(fit.best.seed), log-likelihood \(fit.best.log_likelihood), BIC \(fit.best.bic)", rmse: fit.rmse)
         }
-        out += "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
-        if let distributed {
-            out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
-        }
-        for path in model_files ?? [] { out += "wrote \(path)\n" }
+        out += FitReportText.closing(timing: timing, distributed: distributed, modelFiles: model_files)
         try writeStandardOutput(Data(out.utf8))
     }
 
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
 }
 
 /// `value` with `digits` decimals; from 1e15 on, in exponent form with as many (a fixed
@@ -169,4 +150,57 @@ struct FitReport: Encodable {
 func fixed(_ value: Double, _ digits: Int) -> String {
     if value.isFinite, abs(value) >= 1e15 { return String(format: "%.\(digits)e", value) }
     return String(format: "%.\(digits)f", value)
+}
+
+/// The text both families' fit reports share (`FitReport`, `FactorFitReport`): the warm
+/// start's line, a K's table of runs with the gold's RMSE, and the closing lines.
+enum FitReportText {
+    /// One run: its seed, final objective, iterations, whether it converged, seconds.
+    struct Row {
+        var seed: UInt32
+        var objective: Double
+        var iterations: Int
+        var converged: Bool
+        var seconds: Double
+    }
+
+    /// The warm start's line; `newRun` says what a run on other data starts from.
+    static func warmStart(_ summary: FitReport.WarmStartSummary, newRun: String) -> String {
+        summary.same_data
+            ? "warm start: \(summary.model), fitted on this data: continuing after its \(summary.previous_iterations) iterations\n"
+            : "warm start: \(summary.model), fitted on other data: a new run from \(newRun)\n"
+    }
+
+    /// K's table: a row per run under the objective's name, the best run, and the RMSE
+    /// against a gold matrix when there is one.
+    static func component(k: Int, objective: String, runs: [Row], best: String, rmse: FitReport.RMSE?) -> String {
+        var out = "\nK = \(k)\n"
+        out += "  " + pad("seed", 6) + "  " + pad(objective, 22) + "  " + pad("iterations", 10) + "  " + pad("converged", 9) + "  " + pad("seconds", 8) + "\n"
+        for run in runs {
+            out += "  " + pad("\(run.seed)", 6) + "  " + pad("\(run.objective)", 22) + "  "
+                + pad("\(run.iterations)", 10) + "  " + pad(run.converged ? "yes" : "no", 9) + "  " + pad(fixed(run.seconds, 3), 8) + "\n"
+        }
+        out += "  best: \(best)\n"
+        if let rmse {
+            out += "  RMSE vs gold: \(rmse.all_entries) over all entries"
+            if let missing = rmse.missing_entries { out += ", \(missing) over missing entries only" }
+            out += "\n"
+        }
+        return out
+    }
+
+    /// The timing line, a distributed fit's ranks and reductions, and the files written.
+    static func closing(timing: FitReport.Timing, distributed: FitReport.DistributedSummary?, modelFiles: [String]?) -> String {
+        var out = "\ntiming: load \(fixed(timing.load_seconds, 3)) s, fit \(fixed(timing.fit_seconds, 3)) s, total \(fixed(timing.total_seconds, 3)) s\n"
+        if let distributed {
+            out += "distributed: \(distributed.ranks) ranks, \(distributed.reductions) reductions in \(fixed(distributed.communication_seconds, 3)) s\n"
+        }
+        for path in modelFiles ?? [] { out += "wrote \(path)\n" }
+        return out
+    }
+
+    /// `text` right-aligned in `width` columns.
+    static func pad(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
+    }
 }
