@@ -51,6 +51,7 @@ struct EngineOptions: ParsableArguments {
     func courseKernel(for loaded: LoadedRatings) throws -> Engine.Kernel {
         if backend == .naive {
             try loaded.requireDenseForm("--backend naive runs the course model on the dense form of the data; leave --backend out to run it on the sparse kernel")
+            return .naive
         }
         return try Engine.resolve(backend: backend, kernel: .auto, precision: .double, threads: threadCount,
                                   for: loaded.input, spelling: .commandLine).kernel
