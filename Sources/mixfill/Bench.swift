@@ -237,7 +237,7 @@ struct Bench: ParsableCommand {
             try AtomicFile.write(Array(report.markdown().utf8), to: markdown)
         }
         if json {
-            try report.printJSON()
+            try printJSON(report)
         } else {
             try writeStandardOutput(Data(report.markdown().utf8))
         }

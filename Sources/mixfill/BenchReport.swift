@@ -72,12 +72,6 @@ struct BenchReport: Encodable {
     var policies: [PolicyCase]
     var fit_policies: FitPolicies?
 
-    func printJSON() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeStandardOutput(try encoder.encode(self) + Data("\n".utf8))
-    }
-
     /// The label a case goes by in tables and the chart.
     static func label(backend: String, precision: String, restarts: Int) -> String {
         backend == "naive" ? "naive" : "\(backend) \(precision)" + (restarts > 1 ? " ×\(restarts) batched" : "")

@@ -130,13 +130,7 @@ extension Fit {
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
             distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
-        report.model_files = written.isEmpty ? nil : written
-        Display.shared.finish()
-        if json {
-            try report.printJSON()
-        } else {
-            try report.printTable()
-        }
+        try report.print(json: json, written: written)
     }
 
     /// The mppca fit on this rank's users (`DistributedFactorFit`: the hyperparameters not
@@ -189,13 +183,7 @@ extension Fit {
             timing: FitReport.Timing(load_seconds: prepared.loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds),
             distributed: FitReport.DistributedSummary(group: group, reducer: fit.reducer))
-        report.model_files = written.isEmpty ? nil : written
-        Display.shared.finish()
-        if json {
-            try report.printJSON()
-        } else {
-            try writeStandardOutput(Data(report.table().utf8))
-        }
+        try report.print(json: json, written: written)
     }
 
     /// Reads DATA, each rank only its part — its block of users of a binary file

@@ -50,18 +50,12 @@ extension Fit {
             fits: zip(outcome.fits, outcome.goldErrors).map { FactorFitReport.KReport($0, goldErrors: $1) },
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: outcome.seconds,
                                      total_seconds: (clock.now - start).seconds))
-        report.model_files = written.isEmpty ? nil : written
-        Display.shared.finish()
-        if json {
-            try report.printJSON()
-        } else {
-            try writeStandardOutput(Data(report.table().utf8))
-        }
+        try report.print(json: json, written: written)
     }
 }
 
 /// What `mixfill fit --family mppca` reports (field names are the JSON's).
-struct FactorFitReport: Encodable {
+struct FactorFitReport: FitReporting {
     /// The hyperparameters, and how those not given were chosen.
     struct Settings: Encodable {
         struct PathPoint: Encodable {
@@ -136,12 +130,6 @@ struct FactorFitReport: Encodable {
     var distributed: FitReport.DistributedSummary? = nil
     /// The model files written (`--model-out`), one per K.
     var model_files: [String]? = nil
-
-    func printJSON() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try writeStandardOutput(try encoder.encode(self) + Data("\n".utf8))
-    }
 
     func table() -> String {
         var out = data.line + "\n"

@@ -163,13 +163,7 @@ struct Fit: ParsableCommand {
             fits: reports,
             timing: FitReport.Timing(load_seconds: loadSeconds, fit_seconds: fitSeconds,
                                      total_seconds: (clock.now - start).seconds))
-        report.model_files = written.isEmpty ? nil : written
-        Display.shared.finish()
-        if json {
-            try report.printJSON()
-        } else {
-            try report.printTable()
-        }
+        try report.print(json: json, written: written)
     }
 
     /// `--gold`'s complete matrix, checked against DATA (the same shape, every observed

@@ -2,8 +2,30 @@ import Foundation
 import MixFill
 import MixFillTools
 
+/// What `fit` prints at its end, for either family (`FitReport`, `FactorFitReport`).
+protocol FitReporting: Encodable {
+    /// The model files written (`--model-out`), one per K.
+    var model_files: [String]? { get set }
+    /// The report as tables.
+    func table() -> String
+}
+
+extension FitReporting {
+    /// Ends the live display and prints the report, with the model files `written`, as
+    /// one JSON object (`json`) or as tables.
+    mutating func print(json: Bool, written: [String]) throws {
+        model_files = written.isEmpty ? nil : written
+        Display.shared.finish()
+        if json {
+            try printJSON(self)
+        } else {
+            try printText(table())
+        }
+    }
+}
+
 /// What `mixfill fit` reports, as tables or as one JSON object (field names are the JSON's).
-struct FitReport: Encodable {
+struct FitReport: FitReporting {
     struct DataSummary: Encodable {
         var path: String
         /// The format DATA was read as, as `--format` names it.
@@ -122,14 +144,7 @@ struct FitReport: Encodable {
     /// The model files written (`--model-out`), one per K.
     var model_files: [String]? = nil
 
-    func printJSON() throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let bytes = try encoder.encode(self)
-        try writeStandardOutput(bytes + Data("\n".utf8))
-    }
-
-    func printTable() throws {
+    func table() -> String {
         var out = data.line + "\n"
         out += "backend: \(backend), kernel: \(kernel), threads: \(threads), precision: \(precision)\n"
         out += warm_start.map { FitReportText.warmStart($0, newRun: "its mixture") } ?? ""
@@ -140,7 +155,7 @@ struct FitReport: Encodable {
                 best: "seed \(fit.best.seed), log-likelihood \(fit.best.log_likelihood), BIC \(fit.best.bic)", rmse: fit.rmse)
         }
         out += FitReportText.closing(timing: timing, distributed: distributed, modelFiles: model_files)
-        try writeStandardOutput(Data(out.utf8))
+        return out
     }
 
 }
