@@ -13,8 +13,11 @@ package enum FileBytes {
     /// Whether `bytes` start with UTF-8's byte-order mark EF BB BF (3 bytes), which some
     /// editors and spreadsheet exports write in front of text; the text readers skip it.
     package static func startsWithByteOrderMark(_ bytes: some Sequence<UInt8>) -> Bool {
-        bytes.starts(with: [0xEF, 0xBB, 0xBF])
+        bytes.starts(with: byteOrderMark)
     }
+
+    /// UTF-8's byte-order mark.
+    package static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// The file's bytes; `-` (standard input) or a pipe is read to its end (see `StreamInput`).
     package static func read(_ path: String) throws(MixFillError) -> [UInt8] {

@@ -2,13 +2,15 @@
 /// ids: triplets are `user<TAB>item<TAB>rating`, CSV is `userId,itemId,rating` after that
 /// header. Ratings are written as `DenseMatrixWriter` writes values (whole numbers without
 /// a fraction, others in the shortest form that reads back exactly), so reading the output
-/// gives the same table.
+/// gives the same table. A triplets file whose first user id begins with U+FEFF starts with
+/// a byte order mark of its own, since readers take a file's leading mark off, id or not.
 package enum RecordWriter {
     package static func write(_ table: RatingTable, to path: String, layout: RecordLayout) throws(MixFillError) {
         guard layout != .netflix else {
             throw .badOption(option: "--to", message: "writing the Netflix layout is not supported; use triplets, csv or binary")
         }
         let stream = try AtomicOutputStream(path: path)
+        var atStart = true
         let separator = layout == .csv ? "," : "\t"
         var text = [UInt8]()
         text.reserveCapacity(1 << 20)
@@ -21,12 +23,20 @@ package enum RecordWriter {
                 text += Array("\(userId)\(separator)\(itemIds[matrix.items[position]])\(separator)\(DenseMatrixWriter.format(matrix.ratings[position]))\n".utf8)
             }
             if text.count > 1 << 19 {
-                try stream.write(text)
-                text.removeAll(keepingCapacity: true)
+                try write(&text, to: stream, atStart: &atStart)
             }
         }
-        try stream.write(text)
+        try write(&text, to: stream, atStart: &atStart)
         try stream.commit()
+    }
+
+    /// Writes `text` and empties it; the file's first bytes get a byte order mark before
+    /// them when they begin with one (an id starting with U+FEFF), which a reader takes off.
+    private static func write(_ text: inout [UInt8], to stream: AtomicOutputStream, atStart: inout Bool) throws(MixFillError) {
+        if atStart, FileBytes.startsWithByteOrderMark(text) { try stream.write(FileBytes.byteOrderMark) }
+        if !text.isEmpty { atStart = false }
+        try stream.write(text)
+        text.removeAll(keepingCapacity: true)
     }
 
     /// An id as a field of `layout` that reads back as the same id: in CSV, a name holding a
